@@ -1,0 +1,29 @@
+/* Listen addresses as written in the config and on the command line:
+ *   tcp://0.0.0.0:8000   tcp://[::]:8000   tcp://localhost:8000 (resolved numerically only)
+ *   unix:/run/app.sock   unix:relative.sock (made absolute by the caller) */
+#pragma once
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <stdbool.h>
+
+struct listen_address {
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+                struct sockaddr_un un;
+        } sockaddr;
+        socklen_t length;
+};
+
+/* Parses s into ret. Pure: no name resolution, no I/O ("localhost" is mapped to 127.0.0.1).
+ * Returns 0, or -EINVAL (bad syntax, unknown scheme), -ERANGE (port out of 1..65535),
+ * -ENAMETOOLONG (unix path does not fit sun_path). */
+int listen_address_parse(const char *s, struct listen_address *ret);
+
+/* Formats an address back into its config form. buf should hold LISTEN_ADDRESS_MAX bytes. */
+#define LISTEN_ADDRESS_MAX 128
+const char *listen_address_to_string(const struct listen_address *a, char *buf, size_t size);

@@ -1,0 +1,168 @@
+/* The configuration: a strict YAML schema loaded with libyaml's document API.
+ *
+ * Every error is reported at the line:column of the offending node, all of them,
+ * and the load then fails with -EINVAL. The module never logs; callers print the
+ * collected diagnostics. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "memward/log.h"
+#include "memward/units.h"
+
+#define CONFIG_WORKERS_MAX 1024U
+#define CONFIG_LISTEN_MAX 16U
+#define CONFIG_FILE_SIZE_MAX (1024U * 1024U)
+
+enum ready_mode {
+        READY_NOTIFY,    /* READY=1 over NOTIFY_SOCKET */
+        READY_IMMEDIATE, /* ready as soon as exec succeeded */
+        READY_DELAY,     /* ready after workers.ready_delay */
+};
+
+enum memory_metric {
+        MEMORY_METRIC_ANON,
+        MEMORY_METRIC_CURRENT,
+        MEMORY_METRIC_RSS,
+        MEMORY_METRIC_PSS,
+};
+
+enum psi_kind {
+        PSI_SOME,
+        PSI_FULL,
+};
+
+/* A size that may also be given as a percentage of the group's memory limit. */
+struct size_or_percent {
+        uint64_t bytes;   /* used when percent == 0 */
+        double percent;   /* 0 < percent <= 100 */
+};
+
+struct listen_config {
+        char *address;  /* as written (unix paths made absolute) */
+        char *name;     /* LISTEN_FDNAMES entry; NULL = "unknown" */
+        int backlog;
+};
+
+struct memward_config {
+        char *path;     /* absolute path of the loaded file, NULL when none */
+
+        struct {
+                unsigned count;
+                char **command;         /* NULL-terminated argv; NULL if unset */
+                char *directory;        /* absolute; NULL = memward's cwd at start-up */
+                char **env;             /* NULL-terminated "KEY=VALUE" list; never NULL */
+                enum ready_mode ready;
+                usec_t ready_delay;     /* READY_DELAY only */
+                usec_t ready_timeout;
+                int stop_signal;
+                usec_t graceful_timeout;
+                usec_t watchdog;        /* 0 = off */
+                usec_t backoff_initial;
+                usec_t backoff_max;
+        } workers;
+
+        struct listen_config *listen;
+        size_t n_listen;
+
+        struct {
+                uint64_t max_requests;          /* 0 = off */
+                uint64_t max_requests_jitter;
+                usec_t max_lifetime;            /* 0 = off */
+                usec_t max_lifetime_jitter;
+                unsigned max_concurrent;
+        } recycle;
+
+        struct {
+                enum memory_metric metric;
+                usec_t sample_interval;
+                struct size_or_percent worker_high;     /* 0 = unset */
+                struct size_or_percent worker_max;      /* 0 = unset */
+                uint64_t retained_max;                  /* 0 = off */
+                usec_t retained_window;
+                double growth_max;                      /* 0 = off, else > 1.0 */
+                usec_t warmup;
+                struct size_or_percent group_high;      /* 0 = off */
+                bool runtime_hints;
+        } memory;
+
+        struct {
+                bool enabled;                   /* trigger != "" */
+                enum psi_kind kind;
+                usec_t stall;
+                usec_t window;
+                usec_t cooldown;
+                uint64_t min_retained;
+        } pressure;
+
+        struct {
+                int level;                      /* syslog level */
+                enum log_format format;
+        } log;
+};
+
+struct config_diagnostic {
+        unsigned line;          /* 1-based; 0 when the error has no position */
+        unsigned column;        /* 1-based */
+        char *message;          /* "workers.count: expected an integer >= 1, got \"four\"" */
+};
+
+struct config_diagnostics {
+        char *file;             /* as given by the caller */
+        char *source;           /* the file's text, to quote the offending line */
+        struct config_diagnostic *items;
+        size_t n_items;
+        char **warnings;        /* positioned warnings, already formatted "FILE:L:C: ..." */
+        size_t n_warnings;
+};
+
+/* A config with every default filled in and no command. */
+int config_new_default(struct memward_config **ret);
+void config_free(struct memward_config *c);
+static inline void config_freep(struct memward_config **c) {
+        config_free(*c);
+}
+#define _cleanup_config_free_ _cleanup_(config_freep)
+
+/* Loads path on top of the defaults. diag is reset first (config_diagnostics_clear) and
+ * may be NULL when the caller does not want the messages. Relative paths inside it (workers.directory,
+ * unix socket paths) are resolved against base_dir (memward's cwd at start-up).
+ * Returns 0, -EINVAL with diag filled when the file has errors, or another negative
+ * errno when it cannot be read (diag then holds one item without position). */
+int config_load_file(const char *path, const char *base_dir,
+                     struct memward_config **ret, struct config_diagnostics *diag);
+
+/* Same, from a buffer; name is used in messages. For tests and fuzzing. */
+int config_load_string(const char *text, size_t length, const char *name, const char *base_dir,
+                       struct memward_config **ret, struct config_diagnostics *diag);
+
+/* Command-line overrides. config_set_command() replaces workers.command with a copy of
+ * the NULL-terminated argv (at least one word, else -EINVAL). config_add_listen() appends
+ * an entry as --listen does (unix: relative paths made absolute against base_dir, or the
+ * cwd when NULL; no name; default backlog) and returns 0, the listen_address_parse()
+ * error, -EEXIST for an address already listed, -E2BIG beyond CONFIG_LISTEN_MAX, -ENOMEM.
+ * config_clear_listen() drops the file's entries so that --listen replaces them. */
+int config_set_command(struct memward_config *c, char *const *argv);
+int config_add_listen(struct memward_config *c, const char *address, const char *base_dir);
+void config_clear_listen(struct memward_config *c);
+
+/* Checks rules that span keys or that command-line overrides can break
+ * (a command is present, ...). Appends to diag; returns 0 or -EINVAL. */
+int config_validate(const struct memward_config *c, struct config_diagnostics *diag);
+
+/* Prints "FILE:LINE:COL: message", the offending line and a caret under the column,
+ * for every diagnostic. */
+void config_diagnostics_print(const struct config_diagnostics *diag, FILE *f);
+void config_diagnostics_clear(struct config_diagnostics *diag);
+
+/* Writes the effective configuration as YAML that config_load_string accepts again. */
+int config_dump(const struct memward_config *c, FILE *f);
+
+/* "SIGTERM"/"TERM"/"15" → signal number; -EINVAL otherwise. */
+int signal_from_string(const char *s);
+const char *signal_to_string(int sig);
+
+const char *memory_metric_to_string(enum memory_metric m);
+const char *ready_mode_to_string(enum ready_mode m);

@@ -1,0 +1,56 @@
+/* The recycle policy: pure functions from what memward observed about a worker
+ * to a decision. No I/O, no clock, no randomness of its own — the caller passes
+ * "now" and random numbers in, so every rule can be unit tested exactly. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memward/units.h"
+
+enum recycle_reason {
+        RECYCLE_NONE,
+        RECYCLE_MAX_REQUESTS,
+        RECYCLE_MAX_LIFETIME,
+        RECYCLE_WATCHDOG,
+        RECYCLE_RELOAD,
+        RECYCLE_RETAINED,
+        RECYCLE_GROWTH,
+        RECYCLE_PRESSURE,
+        RECYCLE_GROUP_HIGH,
+        RECYCLE_OOM,
+        RECYCLE_SCALE_DOWN,
+        _RECYCLE_REASON_MAX,
+};
+
+const char *recycle_reason_to_string(enum recycle_reason r);
+
+/* What the time- and count-based rules look at, for one ready worker. */
+struct policy_worker_view {
+        usec_t now;
+        usec_t spawned_at;
+        usec_t last_watchdog;           /* ready time until the first WATCHDOG=1 */
+        uint64_t requests;
+        uint64_t request_limit;         /* 0 = no limit */
+        usec_t lifetime_limit;          /* 0 = no limit */
+        usec_t watchdog;                /* 0 = off */
+};
+
+/* Returns the first rule that says this worker must be recycled, in the order
+ * watchdog (it is hung, nothing else matters), max_requests, max_lifetime;
+ * RECYCLE_NONE otherwise. */
+enum recycle_reason policy_evaluate(const struct policy_worker_view *v);
+
+/* The earliest time at which policy_evaluate() could change its answer without a new
+ * observation (a lifetime or watchdog deadline); USEC_INFINITY when there is none. */
+usec_t policy_next_deadline(const struct policy_worker_view *v);
+
+/* Draws a worker's own limit uniformly from [base, base + jitter] using one 64-bit
+ * random number, as gunicorn's max_requests_jitter does. base 0 (rule off) stays 0. */
+uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random);
+
+/* splitmix64: small, fast and good enough to spread jitter; state is the caller's. */
+uint64_t policy_random_next(uint64_t *state);
+
+/* Exponential restart backoff: initial, doubling per consecutive failure, capped at max. */
+usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures);

@@ -1,0 +1,34 @@
+/* Starting a worker: fork, put it in its own process group (and cgroup leaf),
+ * restore a clean signal state, hand it the listening sockets at fd 3… and exec.
+ *
+ * Exec failure is reported synchronously through a close-on-exec pipe, so the
+ * caller can tell "command not found" (exit 127) from a worker that crashed. */
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+struct spawn_request {
+        char *const *argv;
+        const char *directory;          /* NULL = inherit */
+        char *const *env_template;      /* NULL-terminated, copied into the child's environment */
+        unsigned worker_id;
+        unsigned long long generation;
+        unsigned long long watchdog_usec; /* 0 = no WATCHDOG_USEC/WATCHDOG_PID for the worker */
+        const int *listen_fds;
+        size_t n_listen_fds;
+        int cgroup_fd;                  /* directory fd of the worker's cgroup leaf, -1 = none */
+};
+
+/* Starts the worker. On success returns 0 and the child's pid. When the command cannot
+ * be executed returns the exec errno negated (-ENOENT, -EACCES, -ENOEXEC, …) after
+ * reaping the child; other negative errnos mean fork/pipe/cgroup placement failed. */
+int spawn_worker(const struct spawn_request *req, pid_t *ret_pid);
+
+/* The exit code a shell would use for an exec failure: 127 not found, 126 otherwise. */
+int spawn_exec_error_to_exit_code(int negative_errno);
+
+/* Builds the part of the worker environment that is the same for every spawn: our own
+ * environment minus the variables systemd gave *us* (NOTIFY_SOCKET, WATCHDOG_*,
+ * LISTEN_*) and minus keys the config overrides, plus `extra` ("KEY=VALUE"). */
+int spawn_env_template(char *const *environ_in, char *const *extra, char ***ret);

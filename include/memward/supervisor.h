@@ -1,0 +1,77 @@
+/* The supervisor: owns the workers, the event loop and everything it watches,
+ * and turns observations into actions. All mutable state of a running memward
+ * lives in one struct supervisor. */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memward/config.h"
+#include "memward/event_loop.h"
+#include "memward/listen.h"
+#include "memward/notify.h"
+#include "memward/policy.h"
+#include "memward/service.h"
+#include "memward/worker.h"
+
+/* Loads the configuration again for SIGHUP: the file plus the command-line overrides,
+ * validated. Prints its own diagnostics; returns 0 or a negative errno. */
+typedef int (*config_loader_t)(void *userdata, struct memward_config **ret);
+
+struct slot {
+        struct worker *active;          /* serving, or the first start of the slot */
+        struct worker *replacement;     /* starting, takes over when ready */
+        unsigned long long generation;  /* of the last spawn */
+        unsigned failures;              /* consecutive, for backoff */
+        usec_t respawn_at;              /* no spawn into this slot before */
+};
+
+struct supervisor {
+        struct memward_config *config;
+        config_loader_t reload_config;
+        void *reload_userdata;
+
+        struct event_loop *loop;
+        struct event_source signal_source;
+        struct event_source timer_source;
+        struct event_source notify_source;
+        sigset_t handled_signals;
+
+        struct listen_set listen;
+        int *listen_fds;
+        char notify_address[108];
+        char **env_template;
+
+        struct slot *slots;
+        unsigned n_slots;               /* allocated */
+        unsigned target;                /* wanted workers (config, SIGTTIN/SIGTTOU) */
+        struct worker *workers;         /* every live child we spawned */
+        unsigned n_workers;
+
+        uint64_t random_state;
+        struct service service;
+
+        bool ever_ready;                /* some worker became ready once */
+        bool service_ready_sent;
+        bool reloading;                 /* RELOADING=1 sent, READY=1 when the roll is done */
+        bool shutting_down;
+        bool done;
+        int exit_code;
+
+        uint64_t recycles[_RECYCLE_REASON_MAX];
+        uint64_t spawn_failures;
+        uint64_t notify_rejected[_NOTIFY_REJECT_MAX];
+};
+
+/* Takes ownership of config and listen. */
+int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
+                   void *reload_userdata, struct supervisor **ret);
+struct supervisor *supervisor_free(struct supervisor *s);
+
+/* Signals the supervisor handles through signalfd; main blocks them before anything
+ * else so none is lost at start-up. */
+void supervisor_signal_set(sigset_t *ret);
+
+/* Runs until shutdown. Returns the exit code memward should exit with. */
+int supervisor_run(struct supervisor *s);

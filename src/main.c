@@ -1,0 +1,340 @@
+/* memward: a memory-aware prefork supervisor.
+ *
+ * main() reads like a table of contents: parse arguments, load the
+ * configuration, take over signals, become the reaper, open the sockets,
+ * then hand everything to the supervisor's loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "memward/address.h"
+#include "memward/config.h"
+#include "memward/listen.h"
+#include "memward/log.h"
+#include "memward/macro.h"
+#include "memward/supervisor.h"
+
+#define EXIT_USAGE 2
+
+/* What the command line says; it overrides the file, also on every reload. */
+struct options {
+        const char *config_path;        /* absolute, resolved once at start-up */
+        char base_dir[PATH_MAX];        /* cwd at start-up: relative paths mean this */
+        long workers;                   /* -1 = from the file */
+        char **listen;                  /* NULL-terminated, or NULL */
+        size_t n_listen;
+        char **command;                 /* words after --, or NULL */
+        bool check_config;
+};
+
+static void help(void) {
+        printf("Usage: memward [OPTIONS] [-- COMMAND [ARGS...]]\n"
+               "\n"
+               "Run N copies of a web worker on shared listening sockets and recycle them,\n"
+               "one at a time and replacement first, when their requests, lifetime or memory\n"
+               "say so.\n"
+               "\n"
+               "  -c, --config FILE     YAML configuration file\n"
+               "  -w, --workers N       number of workers (overrides workers.count)\n"
+               "      --listen ADDR     listen on ADDR (tcp://HOST:PORT, tcp://[V6]:PORT,\n"
+               "                        unix:PATH); repeatable; overrides listen:\n"
+               "      --check-config    validate, print the effective configuration, exit\n"
+               "      --version         print the version and exit\n"
+               "  -h, --help            print this help and exit\n"
+               "\n"
+               "Signals: TERM/INT graceful stop, QUIT fast stop, HUP reload and roll workers,\n"
+               "TTIN/TTOU one worker more/fewer, USR2 log a status table, USR1 forwarded.\n"
+               "Exit codes: 0 after a requested stop, 2 bad usage or configuration,\n"
+               "127 worker command not found, 126 worker command not executable.\n");
+}
+
+static void options_free(struct options *o) {
+        free(o->listen);
+        free((char *) o->config_path);
+}
+
+static int parse_argv(int argc, char *argv[], struct options *o) {
+        enum { ARG_LISTEN = 0x100, ARG_CHECK_CONFIG, ARG_VERSION };
+        static const struct option longopts[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "workers", required_argument, NULL, 'w' },
+                { "listen", required_argument, NULL, ARG_LISTEN },
+                { "check-config", no_argument, NULL, ARG_CHECK_CONFIG },
+                { "version", no_argument, NULL, ARG_VERSION },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        int c;
+
+        o->workers = -1;
+        if (!getcwd(o->base_dir, sizeof o->base_dir)) {
+                fprintf(stderr, "memward: cannot determine the current directory: %m\n");
+                return -errno;
+        }
+
+        /* "+": stop at the first non-option, so the worker command's own flags are not ours. */
+        while ((c = getopt_long(argc, argv, "+c:w:h", longopts, NULL)) >= 0) {
+                switch (c) {
+                case 'c': {
+                        char *abs = realpath(optarg, NULL);
+                        if (!abs) {
+                                fprintf(stderr, "memward: %s: %m\n", optarg);
+                                return -EINVAL;
+                        }
+                        free((char *) o->config_path);
+                        o->config_path = abs;
+                        break;
+                }
+                case 'w': {
+                        char *end;
+                        errno = 0;
+                        long n = strtol(optarg, &end, 10);
+                        if (errno || *end || end == optarg || n < 1 || n > (long) CONFIG_WORKERS_MAX) {
+                                fprintf(stderr, "memward: --workers: expected an integer in 1..%u, got \"%s\"\n",
+                                        CONFIG_WORKERS_MAX, optarg);
+                                return -EINVAL;
+                        }
+                        o->workers = n;
+                        break;
+                }
+                case ARG_LISTEN: {
+                        struct listen_address a;
+                        int r = listen_address_parse(optarg, &a);
+                        if (r < 0) {
+                                fprintf(stderr,
+                                        "memward: --listen: invalid address \"%s\" (%s): expected tcp://HOST:PORT, "
+                                        "tcp://[V6]:PORT or unix:PATH\n",
+                                        optarg, strerror(-r));
+                                return -EINVAL;
+                        }
+                        if (o->n_listen >= CONFIG_LISTEN_MAX) {
+                                fprintf(stderr, "memward: --listen: at most %u addresses\n", CONFIG_LISTEN_MAX);
+                                return -EINVAL;
+                        }
+                        char **l = realloc(o->listen, (o->n_listen + 2) * sizeof *l);
+                        if (!l)
+                                return -ENOMEM;
+                        l[o->n_listen++] = optarg;
+                        l[o->n_listen] = NULL;
+                        o->listen = l;
+                        break;
+                }
+                case ARG_CHECK_CONFIG:
+                        o->check_config = true;
+                        break;
+                case ARG_VERSION:
+                        printf("memward %s\n", MEMWARD_VERSION);
+                        return 0;
+                case 'h':
+                        help();
+                        return 0;
+                default:
+                        fprintf(stderr, "Try 'memward --help'.\n");
+                        return -EINVAL;
+                }
+        }
+
+        if (optind < argc) {
+                /* With "+", a bare word also ends our options; "--" is consumed by getopt. */
+                o->command = argv + optind;
+        }
+        return 1;
+}
+
+static int replace_strv(char ***target, char *const *src) {
+        size_t n = 0;
+        while (src[n])
+                n++;
+        char **l = calloc(n + 1, sizeof *l);
+        if (!l)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++)
+                if (!(l[i] = strdup(src[i]))) {
+                        strv_free(l);
+                        return -ENOMEM;
+                }
+        strv_free(*target);
+        *target = l;
+        return 0;
+}
+
+static int apply_overrides(struct memward_config *c, const struct options *o) {
+        int r;
+
+        if (o->workers > 0)
+                c->workers.count = (unsigned) o->workers;
+        if (o->command) {
+                r = replace_strv(&c->workers.command, o->command);
+                if (r < 0)
+                        return r;
+        }
+        if (o->listen) {
+                struct listen_config *l = calloc(o->n_listen, sizeof *l);
+                if (!l)
+                        return -ENOMEM;
+                for (size_t i = 0; i < o->n_listen; i++) {
+                        const char *a = o->listen[i];
+                        int n;
+                        /* Relative unix socket paths mean the directory memward started in. */
+                        if (startswith_lit(a, "unix:") && a[5] != '/' && a[5] != '@')
+                                n = asprintf(&l[i].address, "unix:%s/%s", o->base_dir, a + 5);
+                        else
+                                n = asprintf(&l[i].address, "%s", a);
+                        if (n < 0) {
+                                for (size_t j = 0; j < i; j++)
+                                        free(l[j].address);
+                                free(l);
+                                return -ENOMEM;
+                        }
+                        l[i].backlog = 1024;
+                }
+                for (size_t i = 0; i < c->n_listen; i++) {
+                        free(c->listen[i].address);
+                        free(c->listen[i].name);
+                }
+                free(c->listen);
+                c->listen = l;
+                c->n_listen = o->n_listen;
+        }
+        return 0;
+}
+
+/* The file (or defaults), then the command line, then the rules that span both.
+ * Prints every diagnostic itself. */
+static int load_config(void *userdata, struct memward_config **ret) {
+        const struct options *o = userdata;
+        struct config_diagnostics diag = {};
+        _cleanup_config_free_ struct memward_config *c = NULL;
+        int r;
+
+        if (o->config_path)
+                r = config_load_file(o->config_path, o->base_dir, &c, &diag);
+        else
+                r = config_new_default(&c);
+        for (size_t i = 0; i < diag.n_warnings; i++)
+                log_warning("config_warning", "msg=\"%s\"", diag.warnings[i]);
+        if (r >= 0)
+                r = apply_overrides(c, o);
+        if (r >= 0)
+                r = config_validate(c, &diag);
+        if (r < 0 || diag.n_items > 0) {
+                config_diagnostics_print(&diag, stderr);
+                config_diagnostics_clear(&diag);
+                return r < 0 ? r : -EINVAL;
+        }
+        config_diagnostics_clear(&diag);
+        *ret = TAKE_PTR(c);
+        return 0;
+}
+
+static int block_signals(void) {
+        sigset_t set;
+
+        /* Blocked before anything else happens, so a signal at start-up waits for the
+         * signalfd instead of killing us (as PID 1 it would be dropped). */
+        supervisor_signal_set(&set);
+        if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+                return -errno;
+        /* A worker closing its end of a socket must not kill the supervisor. */
+        (void) signal(SIGPIPE, SIG_IGN);
+        return 0;
+}
+
+static int become_reaper(void) {
+        /* As PID 1 we are the reaper already; otherwise orphans of our workers
+         * (daemonized grandchildren) come to us instead of to init. */
+        if (getpid() == 1)
+                return 0;
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                return log_warning_errno(-errno, "subreaper_failed", NULL);
+        return 0;
+}
+
+static int open_sockets(const struct memward_config *c, struct listen_set *ret) {
+        const struct listen_config *failed = NULL;
+        int r;
+
+        r = listen_set_inherit(ret);
+        if (r < 0)
+                return log_error_errno(r, "listen_failed", "msg=\"cannot take over sockets from systemd\"");
+        if (r > 0) {
+                if (c->n_listen > 0)
+                        log_warning("listen_ignored",
+                                    "sockets=%d msg=\"sockets passed by systemd are used; listen: is ignored\"", r);
+                return 0;
+        }
+
+        r = listen_set_open(ret, c->listen, c->n_listen, &failed);
+        if (r < 0) {
+                char a[LOG_QUOTE_MAX];
+                return log_error_errno(r, "listen_failed", "address=%s",
+                                       log_quote(a, sizeof a, failed ? failed->address : "?"));
+        }
+        if (ret->n == 0)
+                log_warning("no_sockets", "msg=\"no listen: addresses; workers must open their own sockets\"");
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        struct options options = {};
+        struct memward_config *config = NULL;
+        struct listen_set listen = {};
+        struct supervisor *supervisor = NULL;
+        int r, code;
+
+        r = block_signals();
+        if (r < 0) {
+                fprintf(stderr, "memward: cannot block signals: %s\n", strerror(-r));
+                return 1;
+        }
+
+        r = parse_argv(argc, argv, &options);
+        if (r <= 0) {
+                options_free(&options);
+                return r < 0 ? EXIT_USAGE : 0;
+        }
+
+        r = load_config(&options, &config);
+        if (r < 0) {
+                options_free(&options);
+                return EXIT_USAGE;
+        }
+        log_set_max_level(config->log.level);
+        log_set_format(config->log.format);
+
+        if (options.check_config) {
+                r = config_dump(config, stdout);
+                config_free(config);
+                options_free(&options);
+                return r < 0 ? EXIT_USAGE : 0;
+        }
+
+        (void) become_reaper();
+
+        r = open_sockets(config, &listen);
+        if (r < 0) {
+                config_free(config);
+                options_free(&options);
+                return 1;
+        }
+
+        r = supervisor_new(config, &listen, load_config, &options, &supervisor);
+        if (r < 0) {
+                log_error_errno(r, "start_failed", NULL);
+                listen_set_close(&listen);
+                config_free(config);
+                options_free(&options);
+                return 1;
+        }
+
+        code = supervisor_run(supervisor);
+        supervisor_free(supervisor);
+        options_free(&options);
+        return code;
+}

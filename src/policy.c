@@ -1,0 +1,81 @@
+/* See policy.h. */
+#include "memward/macro.h"
+#include "memward/policy.h"
+
+static const char *const reason_names[_RECYCLE_REASON_MAX] = {
+        [RECYCLE_NONE] = "none",
+        [RECYCLE_MAX_REQUESTS] = "max_requests",
+        [RECYCLE_MAX_LIFETIME] = "max_lifetime",
+        [RECYCLE_WATCHDOG] = "watchdog",
+        [RECYCLE_RELOAD] = "reload",
+        [RECYCLE_RETAINED] = "retained",
+        [RECYCLE_GROWTH] = "growth",
+        [RECYCLE_PRESSURE] = "pressure",
+        [RECYCLE_GROUP_HIGH] = "group_high",
+        [RECYCLE_OOM] = "oom",
+        [RECYCLE_SCALE_DOWN] = "scale_down",
+};
+
+const char *recycle_reason_to_string(enum recycle_reason r) {
+        if ((unsigned) r >= _RECYCLE_REASON_MAX)
+                return "unknown";
+        return reason_names[r];
+}
+
+static usec_t add_saturating(usec_t a, usec_t b) {
+        return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
+}
+
+enum recycle_reason policy_evaluate(const struct policy_worker_view *v) {
+        if (v->watchdog > 0 && v->now >= add_saturating(v->last_watchdog, v->watchdog))
+                return RECYCLE_WATCHDOG;
+        if (v->request_limit > 0 && v->requests >= v->request_limit)
+                return RECYCLE_MAX_REQUESTS;
+        if (v->lifetime_limit > 0 && v->now >= add_saturating(v->spawned_at, v->lifetime_limit))
+                return RECYCLE_MAX_LIFETIME;
+        return RECYCLE_NONE;
+}
+
+usec_t policy_next_deadline(const struct policy_worker_view *v) {
+        usec_t next = USEC_INFINITY;
+
+        if (v->watchdog > 0) {
+                usec_t t = add_saturating(v->last_watchdog, v->watchdog);
+                if (t < next)
+                        next = t;
+        }
+        if (v->lifetime_limit > 0) {
+                usec_t t = add_saturating(v->spawned_at, v->lifetime_limit);
+                if (t < next)
+                        next = t;
+        }
+        return next;
+}
+
+uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random) {
+        if (base == 0)
+                return 0;
+        if (jitter == 0)
+                return base;
+        /* jitter + 1 values; the modulo bias is < 2^-40 for any jitter a config allows. */
+        uint64_t span = jitter == UINT64_MAX ? UINT64_MAX : jitter + 1;
+        uint64_t extra = random % span;
+        return base > UINT64_MAX - extra ? UINT64_MAX : base + extra;
+}
+
+uint64_t policy_random_next(uint64_t *state) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures) {
+        usec_t d = initial;
+
+        if (failures == 0)
+                return 0;
+        for (unsigned i = 1; i < failures && d < max; i++)
+                d = d > max / 2 ? max : d * 2;
+        return d < max ? d : max;
+}

@@ -1,0 +1,849 @@
+/* See supervisor.h.
+ *
+ * The supervisor is event-driven but decides in one place: every event only
+ * records what happened (a child exited, a worker said READY=1, a timer fired),
+ * then supervisor_reconcile() compares what is with what should be and acts.
+ * That keeps the rules — rolling recycles, backoff, shutdown — in one function
+ * that is safe to run after any event, any number of times. */
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memward/log.h"
+#include "memward/macro.h"
+#include "memward/proc.h"
+#include "memward/spawn.h"
+#include "memward/supervisor.h"
+
+/* A worker that was ready this long before dying is not part of a crash loop. */
+#define CRASH_LOOP_FORGIVE_USEC (10 * USEC_PER_SEC)
+/* SIGQUIT: fast shutdown, SIGKILL after this grace. */
+#define FAST_SHUTDOWN_USEC (1 * USEC_PER_SEC)
+/* Notify datagrams handled per wakeup, so a flood cannot starve signals and timers. */
+#define NOTIFY_BATCH 64
+/* How far up the process tree a notify sender may be from its worker. */
+#define NOTIFY_ANCESTRY_MAX 32
+
+static void supervisor_reconcile(struct supervisor *s);
+
+void supervisor_signal_set(sigset_t *ret) {
+        sigemptyset(ret);
+        sigaddset(ret, SIGCHLD);
+        sigaddset(ret, SIGTERM);
+        sigaddset(ret, SIGINT);
+        sigaddset(ret, SIGQUIT);
+        sigaddset(ret, SIGHUP);
+        sigaddset(ret, SIGTTIN);
+        sigaddset(ret, SIGTTOU);
+        sigaddset(ret, SIGUSR1);
+        sigaddset(ret, SIGUSR2);
+        sigaddset(ret, SIGWINCH);
+}
+
+static struct worker *worker_by_pid(struct supervisor *s, pid_t pid) {
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->pid == pid)
+                        return w;
+        return NULL;
+}
+
+/* The worker a notify sender belongs to: the worker itself or any descendant (gunicorn's
+ * own worker under a gunicorn arbiter). */
+static struct worker *worker_for_sender(struct supervisor *s, pid_t pid) {
+        for (unsigned hops = 0; pid > 1 && hops < NOTIFY_ANCESTRY_MAX; hops++) {
+                struct worker *w = worker_by_pid(s, pid);
+                if (w)
+                        return w;
+                if (proc_get_ppid("/proc", pid, &pid) < 0)
+                        return NULL;
+        }
+        return NULL;
+}
+
+static void worker_unlink(struct supervisor *s, struct worker *w) {
+        for (struct worker **p = &s->workers; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        s->n_workers--;
+                        return;
+                }
+}
+
+static usec_t age_seconds(usec_t now, usec_t since) {
+        return now > since ? (now - since) / USEC_PER_SEC : 0;
+}
+
+static bool slot_wanted(const struct supervisor *s, unsigned slot) {
+        return slot < s->target;
+}
+
+static int supervisor_build_env(struct supervisor *s) {
+        char names[1024], *extra[3] = {};
+        _cleanup_free_ char *notify = NULL, *fdnames = NULL;
+        char **tpl = NULL, **with_config = NULL;
+        extern char **environ;
+        int r;
+
+        if (asprintf(&notify, "NOTIFY_SOCKET=%s", s->notify_address) < 0)
+                return -ENOMEM;
+        extra[0] = notify;
+        if (s->listen.n > 0) {
+                r = listen_set_names(&s->listen, names, sizeof names);
+                if (r < 0)
+                        return r;
+                if (asprintf(&fdnames, "LISTEN_FDNAMES=%s", names) < 0)
+                        return -ENOMEM;
+                extra[1] = fdnames;
+        }
+
+        /* workers.env overrides the inherited environment; our own protocol variables
+         * override both. */
+        r = spawn_env_template(environ, s->config->workers.env, &with_config);
+        if (r < 0)
+                return r;
+        r = spawn_env_template(with_config, extra, &tpl);
+        strv_free(with_config);
+        if (r < 0)
+                return r;
+
+        strv_free(s->env_template);
+        s->env_template = tpl;
+        return 0;
+}
+
+static void supervisor_begin_shutdown(struct supervisor *s, bool fast, int exit_code) {
+        usec_t now = now_monotonic();
+
+        if (s->shutting_down && !fast)
+                return;
+        if (!s->shutting_down)
+                log_info("shutdown", "mode=%s workers=%u", fast ? "fast" : "graceful", s->n_workers);
+        s->shutting_down = true;
+        s->exit_code = exit_code;
+        service_stopping(&s->service);
+
+        usec_t grace = fast ? FAST_SHUTDOWN_USEC : s->config->workers.graceful_timeout;
+        if (fast && grace > s->config->workers.graceful_timeout)
+                grace = s->config->workers.graceful_timeout;
+        for (struct worker *w = s->workers; w; w = w->next) {
+                if (w->state != WORKER_STOPPING)
+                        worker_stop(w, s->config->workers.stop_signal, now, grace);
+                else if (fast && w->kill_at > now + grace)
+                        w->kill_at = now + grace;
+        }
+}
+
+/* ---- spawning ------------------------------------------------------------ */
+
+static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index, usec_t now) {
+        const struct memward_config *c = s->config;
+        struct slot *slot = &s->slots[slot_index];
+        char cmd[LOG_QUOTE_MAX];
+        pid_t pid;
+        int r;
+
+        struct spawn_request req = {
+                .argv = c->workers.command,
+                .directory = c->workers.directory,
+                .env_template = s->env_template,
+                .worker_id = slot_index,
+                .generation = slot->generation + 1,
+                .watchdog_usec = c->workers.watchdog,
+                .listen_fds = s->listen_fds,
+                .n_listen_fds = s->listen.n,
+                .cgroup_fd = -1,
+        };
+
+        r = spawn_worker(&req, &pid);
+        if (r < 0) {
+                s->spawn_failures++;
+                slot->failures++;
+                slot->respawn_at = now + policy_backoff(c->workers.backoff_initial, c->workers.backoff_max,
+                                                        slot->failures);
+                log_quote(cmd, sizeof cmd, c->workers.command[0]);
+                bool exec_failed = r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
+                                   r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;
+                if (exec_failed && !s->ever_ready) {
+                        /* Nothing has ever run: a typo in the command, not a transient problem.
+                         * Retrying would only turn it into a respawn loop. */
+                        log_error_errno(r, "spawn_failed", "worker=%u command=%s exit_code=%d msg=%s", slot_index,
+                                        cmd, spawn_exec_error_to_exit_code(r),
+                                        r == -ENOENT ? "\"worker command not found\""
+                                                     : "\"worker command cannot be executed\"");
+                        supervisor_begin_shutdown(s, true, spawn_exec_error_to_exit_code(r));
+                        return NULL;
+                }
+                log_error_errno(r, "spawn_failed", "worker=%u command=%s failures=%u retry_in=%" PRIu64 "ms",
+                                slot_index, cmd, slot->failures, (slot->respawn_at - now) / USEC_PER_MSEC);
+                return NULL;
+        }
+
+        struct worker *w = calloc(1, sizeof *w);
+        if (!w) {
+                /* The child runs; we cannot track it, so do not let it serve untracked. */
+                (void) kill(-pid, SIGKILL);
+                log_error_errno(-ENOMEM, "spawn_failed", "worker=%u", slot_index);
+                return NULL;
+        }
+        slot->generation++;
+        *w = (struct worker) {
+                .slot = slot_index,
+                .generation = slot->generation,
+                .pid = pid,
+                .state = WORKER_STARTING,
+                .spawned_at = now,
+                .request_limit = policy_draw_limit(c->recycle.max_requests, c->recycle.max_requests_jitter,
+                                                   policy_random_next(&s->random_state)),
+                .lifetime_limit = policy_draw_limit(c->recycle.max_lifetime, c->recycle.max_lifetime_jitter,
+                                                    policy_random_next(&s->random_state)),
+        };
+        w->next = s->workers;
+        s->workers = w;
+        s->n_workers++;
+
+        log_info("spawn", "worker=%u pid=%d generation=%llu request_limit=%" PRIu64 " lifetime_limit=%" PRIu64 "s",
+                 w->slot, (int) w->pid, w->generation, w->request_limit, w->lifetime_limit / USEC_PER_SEC);
+
+        if (c->workers.ready == READY_IMMEDIATE) {
+                w->state = WORKER_READY;
+                w->ready_at = w->last_watchdog = now;
+        }
+        return w;
+}
+
+/* ---- state changes ------------------------------------------------------- */
+
+static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now) {
+        if (w->state != WORKER_STARTING)
+                return;
+        w->state = WORKER_READY;
+        w->ready_at = w->last_watchdog = now;
+        s->ever_ready = true;
+        log_info("ready", "worker=%u pid=%d generation=%llu startup=%" PRIu64 "ms", w->slot, (int) w->pid,
+                 w->generation, (now - w->spawned_at) / USEC_PER_MSEC);
+
+        if (w->slot >= s->n_slots)
+                return;
+        struct slot *slot = &s->slots[w->slot];
+        if (slot->replacement != w)
+                return;
+
+        /* The replacement serves now; only then is the old worker asked to stop, so
+         * capacity never drops below the target. */
+        struct worker *old = slot->active;
+        slot->active = w;
+        slot->replacement = NULL;
+        if (old && old->state != WORKER_STOPPING) {
+                log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d", old->slot, (int) old->pid,
+                         recycle_reason_to_string(old->recycle_reason), (int) w->pid);
+                worker_stop(old, s->config->workers.stop_signal, now, s->config->workers.graceful_timeout);
+        }
+}
+
+static void describe_exit(int status, char *buf, size_t size) {
+        if (WIFEXITED(status))
+                snprintf(buf, size, "status=exited code=%d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, size, "status=killed signal=%s%s", signal_to_string(WTERMSIG(status)),
+                         WCOREDUMP(status) ? " core_dumped=yes" : "");
+        else
+                snprintf(buf, size, "status=unknown raw=%d", status);
+}
+
+static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int status, usec_t now) {
+        char how[96];
+        bool expected = w->state == WORKER_STOPPING && !w->failed;
+
+        describe_exit(status, how, sizeof how);
+        /* The group dies with its leader: leftovers of a worker must not serve, or hold
+         * memory, unsupervised. */
+        (void) worker_kill_group(w);
+
+        struct slot *slot = w->slot < s->n_slots ? &s->slots[w->slot] : NULL;
+        bool was_replacement = slot && slot->replacement == w;
+        if (slot && slot->active == w)
+                slot->active = NULL;
+        if (was_replacement) {
+                slot->replacement = NULL;
+                /* The worker it was meant to replace keeps serving and tries again later. */
+                if (slot->active)
+                        slot->active->recycle_started = false;
+        }
+
+        if (expected || s->shutting_down) {
+                log_info("exit", "worker=%u pid=%d %s age=%" PRIu64 "s requests=%" PRIu64, w->slot, (int) w->pid, how,
+                         age_seconds(now, w->spawned_at), w->requests);
+        } else {
+                if (slot) {
+                        if (w->ready_at && now - w->ready_at >= CRASH_LOOP_FORGIVE_USEC)
+                                slot->failures = 0;
+                        slot->failures++;
+                        slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial,
+                                                                s->config->workers.backoff_max, slot->failures);
+                }
+                log_warning("exit", "worker=%u pid=%d %s unexpected=yes state=%s age=%" PRIu64 "s requests=%" PRIu64
+                            " failures=%u respawn_in=%" PRIu64 "ms",
+                            w->slot, (int) w->pid, how, worker_state_to_string(w->state),
+                            age_seconds(now, w->spawned_at), w->requests, slot ? slot->failures : 0,
+                            slot && slot->respawn_at > now ? (slot->respawn_at - now) / USEC_PER_MSEC : 0);
+        }
+
+        worker_unlink(s, w);
+        free(w);
+}
+
+static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+        struct slot *slot = &s->slots[w->slot];
+
+        log_info("recycle",
+                 "worker=%u pid=%d reason=%s requests=%" PRIu64 " limit=%" PRIu64 " age=%" PRIu64 "s lifetime_limit=%" PRIu64 "s",
+                 w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->requests, w->request_limit,
+                 age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC);
+        s->recycles[w->recycle_reason]++;
+
+        struct worker *r = supervisor_spawn(s, w->slot, now);
+        if (!r)
+                return; /* backoff set; the old worker keeps serving and we try again */
+        w->recycle_started = true;
+        slot->replacement = r;
+}
+
+/* ---- the decision loop --------------------------------------------------- */
+
+static unsigned recycles_in_flight(const struct supervisor *s) {
+        unsigned n = 0;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->recycle_started)
+                        n++;
+        return n;
+}
+
+static usec_t min_usec(usec_t a, usec_t b) {
+        return a < b ? a : b;
+}
+
+static void supervisor_update_service(struct supervisor *s) {
+        unsigned ready = 0, pending = 0;
+        char status[256], *p = status;
+        size_t left = sizeof status;
+        int n;
+
+        for (unsigned i = 0; i < s->n_slots && i < s->target; i++)
+                if (s->slots[i].active && s->slots[i].active->state == WORKER_READY)
+                        ready++;
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->recycle_reason == RECYCLE_RELOAD)
+                        pending++;
+
+        if (ready >= s->target && !s->service_ready_sent) {
+                s->service_ready_sent = true;
+                service_ready(&s->service);
+                log_info("service_ready", "workers=%u", ready);
+        }
+        if (s->reloading && pending == 0) {
+                s->reloading = false;
+                service_ready(&s->service);
+                log_info("reload_done", "workers=%u", ready);
+        }
+
+        n = snprintf(p, left, "%u/%u workers ready", ready, s->target);
+        p += n, left -= (size_t) n;
+        bool first = true;
+        for (unsigned r = RECYCLE_NONE + 1; r < _RECYCLE_REASON_MAX && left > 32; r++) {
+                if (!s->recycles[r])
+                        continue;
+                n = snprintf(p, left, "%s%s=%" PRIu64, first ? "; recycles: " : " ", recycle_reason_to_string(r),
+                             s->recycles[r]);
+                if (n < 0 || (size_t) n >= left)
+                        break;
+                p += n, left -= (size_t) n;
+                first = false;
+        }
+        service_status(&s->service, status);
+}
+
+static void supervisor_reconcile(struct supervisor *s) {
+        const struct memward_config *c = s->config;
+        usec_t now = now_monotonic();
+        usec_t next = USEC_INFINITY;
+
+        /* Per-worker deadlines and policy. */
+        for (struct worker *w = s->workers; w; w = w->next) {
+                switch (w->state) {
+                case WORKER_STARTING: {
+                        if (c->workers.ready == READY_DELAY && now >= w->spawned_at + c->workers.ready_delay) {
+                                supervisor_worker_ready(s, w, now);
+                                break;
+                        }
+                        usec_t deadline = w->spawned_at + c->workers.ready_timeout;
+                        if (now >= deadline && !s->shutting_down) {
+                                log_warning("ready_timeout", "worker=%u pid=%d timeout=%" PRIu64 "ms", w->slot,
+                                            (int) w->pid, c->workers.ready_timeout / USEC_PER_MSEC);
+                                w->failed = true;
+                                worker_stop(w, SIGKILL, now, 0);
+                                w->killed = true;
+                                (void) worker_kill_group(w);
+                                break;
+                        }
+                        next = min_usec(next, deadline);
+                        if (c->workers.ready == READY_DELAY)
+                                next = min_usec(next, w->spawned_at + c->workers.ready_delay);
+                        break;
+                }
+                case WORKER_READY: {
+                        if (s->shutting_down || w->recycle_reason != RECYCLE_NONE)
+                                break;
+                        struct policy_worker_view v = {
+                                .now = now,
+                                .spawned_at = w->spawned_at,
+                                .last_watchdog = w->last_watchdog,
+                                .requests = w->requests,
+                                .request_limit = w->request_limit,
+                                .lifetime_limit = w->lifetime_limit,
+                                .watchdog = c->workers.watchdog,
+                        };
+                        w->recycle_reason = policy_evaluate(&v);
+                        if (w->recycle_reason == RECYCLE_NONE)
+                                next = min_usec(next, policy_next_deadline(&v));
+                        break;
+                }
+                case WORKER_STOPPING:
+                        if (!w->killed && now >= w->kill_at) {
+                                log_warning("kill", "worker=%u pid=%d msg=\"did not stop within graceful_timeout\"",
+                                            w->slot, (int) w->pid);
+                                w->killed = true;
+                                (void) worker_kill_group(w);
+                        }
+                        if (!w->killed)
+                                next = min_usec(next, w->kill_at);
+                        break;
+                default:
+                        break;
+                }
+        }
+
+        if (s->shutting_down)
+                goto arm;
+
+        /* Slots that should not exist any more (SIGTTOU): stop what runs there. */
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (!slot_wanted(s, w->slot) && w->state != WORKER_STOPPING) {
+                        log_info("stop", "worker=%u pid=%d reason=%s", w->slot, (int) w->pid,
+                                 recycle_reason_to_string(RECYCLE_SCALE_DOWN));
+                        worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
+                        next = min_usec(next, w->kill_at);
+                }
+
+        /* Fill empty slots. */
+        for (unsigned i = 0; i < s->target && !s->shutting_down; i++) {
+                struct slot *slot = &s->slots[i];
+                if (slot->active || slot->replacement)
+                        continue;
+                if (now < slot->respawn_at) {
+                        next = min_usec(next, slot->respawn_at);
+                        continue;
+                }
+                slot->active = supervisor_spawn(s, i, now);
+                if (!slot->active && !s->shutting_down)
+                        next = min_usec(next, slot->respawn_at);
+        }
+
+        /* Start recycles that are due, at most max_concurrent at once. */
+        unsigned in_flight = recycles_in_flight(s);
+        for (unsigned i = 0; i < s->target && !s->shutting_down; i++) {
+                struct slot *slot = &s->slots[i];
+                struct worker *w = slot->active;
+                if (!w || w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE || w->recycle_started ||
+                    slot->replacement)
+                        continue;
+                if (in_flight >= c->recycle.max_concurrent)
+                        break;
+                if (now < slot->respawn_at) {
+                        next = min_usec(next, slot->respawn_at);
+                        continue;
+                }
+                supervisor_start_recycle(s, w, now);
+                if (w->recycle_started)
+                        in_flight++;
+                else
+                        next = min_usec(next, slot->respawn_at);
+        }
+
+        supervisor_update_service(s);
+
+arm:
+        /* A shutdown may also begin inside this pass (the command cannot be executed). */
+        if (s->shutting_down && !s->workers)
+                s->done = true;
+        next = min_usec(next, service_watchdog(&s->service, now));
+        int r = timerfd_arm_at(s->timer_source.fd, next);
+        if (r < 0)
+                log_error_errno(r, "timer_failed", NULL);
+}
+
+/* ---- event handlers ------------------------------------------------------ */
+
+static void supervisor_reap(struct supervisor *s) {
+        usec_t now = now_monotonic();
+
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+                if (pid <= 0)
+                        break;
+                struct worker *w = worker_by_pid(s, pid);
+                if (w)
+                        supervisor_worker_exited(s, w, status, now);
+                else
+                        log_debug("reaped", "pid=%d", (int) pid); /* an orphan we inherited as reaper */
+        }
+}
+
+static void supervisor_log_status(struct supervisor *s) {
+        usec_t now = now_monotonic();
+        char status[LOG_QUOTE_MAX];
+
+        log_info("status", "target=%u workers=%u recycles_in_flight=%u shutting_down=%s", s->target, s->n_workers,
+                 recycles_in_flight(s), s->shutting_down ? "yes" : "no");
+        for (struct worker *w = s->workers; w; w = w->next)
+                log_info("status", "worker=%u pid=%d generation=%llu state=%s age=%" PRIu64 "s requests=%" PRIu64
+                         " limit=%" PRIu64 " recycle=%s worker_status=%s",
+                         w->slot, (int) w->pid, w->generation, worker_state_to_string(w->state),
+                         age_seconds(now, w->spawned_at), w->requests, w->request_limit,
+                         recycle_reason_to_string(w->recycle_reason), log_quote(status, sizeof status, w->status));
+}
+
+static int supervisor_grow_slots(struct supervisor *s, unsigned n) {
+        if (n <= s->n_slots)
+                return 0;
+        struct slot *slots = realloc(s->slots, n * sizeof *slots);
+        if (!slots)
+                return -ENOMEM;
+        memset(slots + s->n_slots, 0, (n - s->n_slots) * sizeof *slots);
+        s->slots = slots;
+        s->n_slots = n;
+        return 0;
+}
+
+static void supervisor_reload(struct supervisor *s) {
+        struct memward_config *c = NULL;
+        int r;
+
+        log_info("reload", "file=%s", s->config->path ? s->config->path : "none");
+        r = s->reload_config(s->reload_userdata, &c);
+        if (r < 0) {
+                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                return;
+        }
+
+        /* Sockets stay open across reloads so no queued connection is dropped; a changed
+         * listen: section takes effect at the next restart. */
+        bool listen_changed = c->n_listen != s->config->n_listen;
+        for (size_t i = 0; !listen_changed && i < c->n_listen; i++)
+                listen_changed = strcmp(c->listen[i].address, s->config->listen[i].address) != 0;
+        if (listen_changed && !s->listen.inherited)
+                log_warning("reload_listen_unchanged", "msg=\"listen addresses change only on restart\"");
+
+        r = supervisor_grow_slots(s, c->workers.count);
+        if (r < 0) {
+                config_free(c);
+                log_error_errno(r, "reload_failed", NULL);
+                return;
+        }
+
+        struct memward_config *old = s->config;
+        s->config = c;
+        r = supervisor_build_env(s);
+        if (r < 0) {
+                s->config = old;
+                config_free(c);
+                log_error_errno(r, "reload_failed", NULL);
+                return;
+        }
+        config_free(old);
+        log_set_max_level(c->log.level);
+        log_set_format(c->log.format);
+        s->target = c->workers.count;
+
+        service_reloading(&s->service);
+        s->reloading = true;
+
+        /* Roll every worker onto the new configuration, under the usual recycle rules. */
+        for (unsigned i = 0; i < s->n_slots; i++) {
+                struct worker *w = s->slots[i].active;
+                if (w && !w->recycle_started)
+                        w->recycle_reason = RECYCLE_RELOAD;
+                /* A replacement started from the old config is stopped; a new one follows. */
+                struct worker *r2 = s->slots[i].replacement;
+                if (r2) {
+                        r2->failed = false;
+                        log_info("stop", "worker=%u pid=%d reason=reload msg=\"replacement from the old configuration\"",
+                                 r2->slot, (int) r2->pid);
+                        worker_stop(r2, c->workers.stop_signal, now_monotonic(), c->workers.graceful_timeout);
+                        s->slots[i].replacement = NULL;
+                        if (w) {
+                                w->recycle_started = false;
+                                w->recycle_reason = RECYCLE_RELOAD;
+                        }
+                }
+        }
+        /* STARTING workers from the old config that are not replacements: let them finish
+         * starting; they are recycled as soon as they are ready. */
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->state == WORKER_STARTING && w->slot < s->n_slots && s->slots[w->slot].active == w)
+                        w->recycle_reason = RECYCLE_RELOAD;
+}
+
+static int on_signal(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        struct signalfd_siginfo si;
+        (void) revents;
+
+        for (;;) {
+                ssize_t n = read(src->fd, &si, sizeof si);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return negative_errno();
+                }
+                if (n != sizeof si)
+                        break;
+
+                switch (si.ssi_signo) {
+                case SIGCHLD:
+                        supervisor_reap(s);
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        log_info("signal", "signal=%s", signal_to_string((int) si.ssi_signo));
+                        supervisor_begin_shutdown(s, false, 0);
+                        break;
+                case SIGQUIT:
+                        log_info("signal", "signal=SIGQUIT");
+                        supervisor_begin_shutdown(s, true, 0);
+                        break;
+                case SIGHUP:
+                        if (!s->shutting_down)
+                                supervisor_reload(s);
+                        break;
+                case SIGTTIN:
+                        if (s->shutting_down || s->target >= CONFIG_WORKERS_MAX || supervisor_grow_slots(s, s->target + 1) < 0)
+                                break;
+                        s->target++;
+                        log_info("scale", "signal=SIGTTIN workers=%u", s->target);
+                        break;
+                case SIGTTOU:
+                        if (s->shutting_down || s->target <= 1)
+                                break;
+                        s->target--;
+                        log_info("scale", "signal=SIGTTOU workers=%u", s->target);
+                        break;
+                case SIGUSR1:
+                        /* Conventionally "reopen your log files": every worker gets it. */
+                        for (struct worker *w = s->workers; w; w = w->next)
+                                (void) worker_signal(w, SIGUSR1);
+                        break;
+                case SIGUSR2:
+                        supervisor_log_status(s);
+                        break;
+                default:
+                        break;
+                }
+        }
+        /* The loop re-reads the signalfd (level-triggered) if more arrived meanwhile. */
+        supervisor_reap(s);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static int on_timer(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        uint64_t expirations;
+        (void) revents;
+
+        (void) !read(src->fd, &expirations, sizeof expirations);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static void supervisor_handle_datagram(struct supervisor *s, const struct notify_datagram *d, usec_t now) {
+        enum notify_reject_reason why;
+        struct notify_message m;
+        struct worker *w = NULL;
+
+        if (d->truncated)
+                why = NOTIFY_REJECT_OVERSIZED;
+        else if (d->n_fds > 0)
+                why = NOTIFY_REJECT_FDS;
+        else if (d->pid <= 0)
+                why = NOTIFY_REJECT_NO_CREDENTIALS;
+        else if (!(w = worker_for_sender(s, d->pid)))
+                why = NOTIFY_REJECT_FOREIGN;
+        else if (notify_message_parse(d->data, d->length, &m) < 0)
+                why = NOTIFY_REJECT_MALFORMED;
+        else {
+                if (m.ready && s->config->workers.ready == READY_NOTIFY)
+                        supervisor_worker_ready(s, w, now);
+                if (m.watchdog)
+                        w->last_watchdog = now;
+                if (m.has_status)
+                        memcpy(w->status, m.status, sizeof w->status);
+                if (m.has_requests)
+                        w->requests = m.requests;
+                if (m.stopping)
+                        log_debug("worker_stopping", "worker=%u pid=%d", w->slot, (int) w->pid);
+                return;
+        }
+
+        s->notify_rejected[why]++;
+        log_debug("notify_rejected", "why=%s sender=%d bytes=%zu", notify_reject_reason_to_string(why), (int) d->pid,
+                  d->length);
+}
+
+static int on_notify(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        struct notify_datagram d;
+        usec_t now = now_monotonic();
+        (void) revents;
+
+        for (unsigned i = 0; i < NOTIFY_BATCH; i++) {
+                int r = notify_socket_receive(src->fd, &d);
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        return r;
+                supervisor_handle_datagram(s, &d, now);
+        }
+        supervisor_reconcile(s);
+        return 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
+                   void *reload_userdata, struct supervisor **ret) {
+        struct supervisor *s;
+        int r;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->config = config;
+        s->listen = *listen;
+        *listen = (struct listen_set) {};
+        s->reload_config = reload;
+        s->reload_userdata = reload_userdata;
+        s->signal_source.fd = s->timer_source.fd = s->notify_source.fd = -1;
+        s->target = config->workers.count;
+
+        if (getrandom(&s->random_state, sizeof s->random_state, 0) < 0)
+                s->random_state = now_realtime() ^ (uint64_t) getpid();
+
+        r = supervisor_grow_slots(s, s->target);
+        if (r < 0)
+                goto fail;
+        s->listen_fds = calloc(s->listen.n + 1, sizeof(int));
+        if (!s->listen_fds) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < s->listen.n; i++)
+                s->listen_fds[i] = s->listen.sockets[i].fd;
+
+        r = event_loop_new(&s->loop);
+        if (r < 0)
+                goto fail;
+
+        supervisor_signal_set(&s->handled_signals);
+        s->signal_source = (struct event_source) {
+                .fd = signalfd(-1, &s->handled_signals, SFD_NONBLOCK | SFD_CLOEXEC),
+                .events = EPOLLIN,
+                .handler = on_signal,
+                .userdata = s,
+                .name = "signal",
+        };
+        s->timer_source = (struct event_source) {
+                .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+                .events = EPOLLIN,
+                .handler = on_timer,
+                .userdata = s,
+                .name = "timer",
+        };
+        s->notify_source = (struct event_source) {
+                .fd = notify_socket_open(s->notify_address, sizeof s->notify_address),
+                .events = EPOLLIN,
+                .handler = on_notify,
+                .userdata = s,
+                .name = "notify",
+        };
+        if (s->signal_source.fd < 0 || s->timer_source.fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (s->notify_source.fd < 0) {
+                r = s->notify_source.fd;
+                goto fail;
+        }
+        if ((r = event_loop_add(s->loop, &s->signal_source)) < 0 || (r = event_loop_add(s->loop, &s->timer_source)) < 0 ||
+            (r = event_loop_add(s->loop, &s->notify_source)) < 0)
+                goto fail;
+
+        r = supervisor_build_env(s);
+        if (r < 0)
+                goto fail;
+
+        service_init(&s->service, now_monotonic());
+        *ret = s;
+        return 0;
+fail:
+        supervisor_free(s);
+        return r;
+}
+
+struct supervisor *supervisor_free(struct supervisor *s) {
+        if (!s)
+                return NULL;
+        while (s->workers) {
+                struct worker *w = s->workers;
+                s->workers = w->next;
+                free(w);
+        }
+        event_loop_free(s->loop);
+        safe_close(s->signal_source.fd);
+        safe_close(s->timer_source.fd);
+        safe_close(s->notify_source.fd);
+        listen_set_close(&s->listen);
+        free(s->listen_fds);
+        strv_free(s->env_template);
+        free(s->slots);
+        config_free(s->config);
+        free(s);
+        return NULL;
+}
+
+int supervisor_run(struct supervisor *s) {
+        char cmd[LOG_QUOTE_MAX];
+
+        log_info("start", "version=%s pid=%d workers=%u sockets=%zu%s command=%s notify_socket=%s", MEMWARD_VERSION,
+                 (int) getpid(), s->target, s->listen.n, s->listen.inherited ? " sockets_from=systemd" : "",
+                 log_quote(cmd, sizeof cmd, s->config->workers.command[0]), s->notify_address);
+
+        supervisor_reconcile(s);
+        while (!s->done) {
+                int r = event_loop_run_once(s->loop, -1);
+                if (r < 0) {
+                        log_error_errno(r, "event_loop_failed", NULL);
+                        return 1;
+                }
+        }
+        log_info("exit_supervisor", "code=%d", s->exit_code);
+        return s->exit_code;
+}

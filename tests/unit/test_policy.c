@@ -1,0 +1,127 @@
+/* The recycle policy is pure: every rule is checked here with exact numbers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "memward/policy.h"
+
+#define SEC USEC_PER_SEC
+
+static struct policy_worker_view view(void) {
+        return (struct policy_worker_view) {
+                .now = 1000 * SEC,
+                .spawned_at = 900 * SEC,
+                .last_watchdog = 999 * SEC,
+        };
+}
+
+static void test_no_rules_no_recycle(void **state) {
+        (void) state;
+        struct policy_worker_view v = view();
+        v.requests = 1000000;
+        assert_int_equal(policy_evaluate(&v), RECYCLE_NONE);
+        assert_true(policy_next_deadline(&v) == USEC_INFINITY);
+}
+
+static void test_max_requests(void **state) {
+        (void) state;
+        struct policy_worker_view v = view();
+        v.request_limit = 53;
+        v.requests = 52;
+        assert_int_equal(policy_evaluate(&v), RECYCLE_NONE);
+        v.requests = 53;
+        assert_int_equal(policy_evaluate(&v), RECYCLE_MAX_REQUESTS);
+        v.requests = 60;
+        assert_int_equal(policy_evaluate(&v), RECYCLE_MAX_REQUESTS);
+}
+
+static void test_max_lifetime(void **state) {
+        (void) state;
+        struct policy_worker_view v = view();
+        v.lifetime_limit = 101 * SEC;
+        assert_int_equal(policy_evaluate(&v), RECYCLE_NONE);
+        assert_true(policy_next_deadline(&v) == 1001 * SEC);
+        v.now = 1001 * SEC;
+        assert_int_equal(policy_evaluate(&v), RECYCLE_MAX_LIFETIME);
+}
+
+static void test_watchdog_first(void **state) {
+        (void) state;
+        struct policy_worker_view v = view();
+        v.watchdog = 5 * SEC;
+        v.request_limit = 10;
+        v.requests = 10;
+        v.last_watchdog = 996 * SEC;
+        /* A due max_requests recycle is still reported while the pings come. */
+        assert_int_equal(policy_evaluate(&v), RECYCLE_MAX_REQUESTS);
+        v.last_watchdog = 995 * SEC;
+        assert_int_equal(policy_evaluate(&v), RECYCLE_WATCHDOG);
+        v.last_watchdog = 999 * SEC;
+        v.requests = 0;
+        assert_true(policy_next_deadline(&v) == 1004 * SEC);
+}
+
+static void test_draw_limit_bounds(void **state) {
+        (void) state;
+        uint64_t rng = 42;
+        assert_true(policy_draw_limit(0, 10, 12345) == 0);
+        assert_true(policy_draw_limit(50, 0, 12345) == 50);
+        assert_true(policy_draw_limit(50, 10, 0) == 50);
+        assert_true(policy_draw_limit(50, 10, 10) == 60);
+        assert_true(policy_draw_limit(50, 10, 11) == 50);
+        assert_true(policy_draw_limit(UINT64_MAX - 1, 10, 5) == UINT64_MAX);
+        for (int i = 0; i < 100000; i++) {
+                uint64_t l = policy_draw_limit(50, 10, policy_random_next(&rng));
+                assert_true(l >= 50 && l <= 60);
+        }
+}
+
+static void test_draw_limit_distribution(void **state) {
+        (void) state;
+        uint64_t rng = 7, counts[11] = {};
+        const int n = 110000;
+        for (int i = 0; i < n; i++)
+                counts[policy_draw_limit(1000, 10, policy_random_next(&rng)) - 1000]++;
+        /* Every value of [base, base+jitter] drawn about equally: within 5% of n/11. */
+        for (int i = 0; i < 11; i++) {
+                assert_true(counts[i] > 9500);
+                assert_true(counts[i] < 10500);
+        }
+}
+
+static void test_backoff(void **state) {
+        (void) state;
+        usec_t ms = USEC_PER_MSEC;
+        assert_true(policy_backoff(100 * ms, 2000 * ms, 0) == 0);
+        assert_true(policy_backoff(100 * ms, 2000 * ms, 1) == 100 * ms);
+        assert_true(policy_backoff(100 * ms, 2000 * ms, 2) == 200 * ms);
+        assert_true(policy_backoff(100 * ms, 2000 * ms, 5) == 1600 * ms);
+        assert_true(policy_backoff(100 * ms, 2000 * ms, 6) == 2000 * ms);
+        assert_true(policy_backoff(100 * ms, 2000 * ms, 1000) == 2000 * ms);
+}
+
+static void test_reason_names(void **state) {
+        (void) state;
+        assert_string_equal(recycle_reason_to_string(RECYCLE_MAX_REQUESTS), "max_requests");
+        assert_string_equal(recycle_reason_to_string(RECYCLE_RETAINED), "retained");
+        assert_string_equal(recycle_reason_to_string(RECYCLE_OOM), "oom");
+        assert_string_equal(recycle_reason_to_string(_RECYCLE_REASON_MAX), "unknown");
+        for (int r = 0; r < _RECYCLE_REASON_MAX; r++)
+                assert_string_not_equal(recycle_reason_to_string(r), "unknown");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_no_rules_no_recycle),
+                cmocka_unit_test(test_max_requests),
+                cmocka_unit_test(test_max_lifetime),
+                cmocka_unit_test(test_watchdog_first),
+                cmocka_unit_test(test_draw_limit_bounds),
+                cmocka_unit_test(test_draw_limit_distribution),
+                cmocka_unit_test(test_backoff),
+                cmocka_unit_test(test_reason_names),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
