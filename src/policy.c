@@ -79,3 +79,31 @@ usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures) {
                 d = d > max / 2 ? max : d * 2;
         return d < max ? d : max;
 }
+
+enum recycle_reason policy_evaluate_memory(const struct policy_memory_view *v) {
+        if (!v->has_floor)
+                return RECYCLE_NONE;
+        if (v->retained_max > 0 && v->floor > v->retained_max)
+                return RECYCLE_RETAINED;
+        if (v->growth_max > 0 && v->has_baseline && v->baseline > 0 &&
+            (double) v->floor > v->growth_max * (double) v->baseline)
+                return RECYCLE_GROWTH;
+        return RECYCLE_NONE;
+}
+
+int policy_pick_victim(const struct policy_candidate *c, size_t n, uint64_t min_retained) {
+        int best = -1;
+
+        for (size_t i = 0; i < n; i++) {
+                if (!c[i].eligible || !c[i].has_floor || c[i].floor < min_retained)
+                        continue;
+                if (best < 0 || c[i].floor > c[best].floor ||
+                    (c[i].floor == c[best].floor && c[i].spawned_at < c[best].spawned_at))
+                        best = (int) i;
+        }
+        return best;
+}
+
+bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown) {
+        return last == 0 || now >= last + cooldown;
+}

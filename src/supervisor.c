@@ -33,6 +33,8 @@
 #define NOTIFY_ANCESTRY_MAX 32
 
 static void supervisor_reconcile(struct supervisor *s);
+static int supervisor_watch_pressure(struct supervisor *s);
+static int supervisor_arm_sampling(struct supervisor *s);
 
 void supervisor_signal_set(sigset_t *ret) {
         sigemptyset(ret);
@@ -85,8 +87,19 @@ static bool slot_wanted(const struct supervisor *s, unsigned slot) {
         return slot < s->target;
 }
 
+static bool env_has(char *const *env, const char *key) {
+        size_t n = strlen(key);
+        for (; env && *env; env++)
+                if (strncmp(*env, key, n) == 0 && (*env)[n] == '=')
+                        return true;
+        return false;
+}
+
 static int supervisor_build_env(struct supervisor *s) {
-        char names[1024], *extra[3] = {};
+        const struct memward_config *c = s->config;
+        char names[1024], gomemlimit[64], node[96];
+        char *extra[6] = {};
+        size_t n_extra = 0;
         _cleanup_free_ char *notify = NULL, *fdnames = NULL;
         char **tpl = NULL, **with_config = NULL;
         extern char **environ;
@@ -94,19 +107,36 @@ static int supervisor_build_env(struct supervisor *s) {
 
         if (asprintf(&notify, "NOTIFY_SOCKET=%s", s->notify_address) < 0)
                 return -ENOMEM;
-        extra[0] = notify;
+        extra[n_extra++] = notify;
         if (s->listen.n > 0) {
                 r = listen_set_names(&s->listen, names, sizeof names);
                 if (r < 0)
                         return r;
                 if (asprintf(&fdnames, "LISTEN_FDNAMES=%s", names) < 0)
                         return -ENOMEM;
-                extra[1] = fdnames;
+                extra[n_extra++] = fdnames;
+        }
+
+        /* Tell language runtimes about the per-worker limit, so they collect garbage
+         * before the kernel kills them. A value the user set always wins. */
+        uint64_t max = s->monitor.worker_max;
+        if (c->memory.runtime_hints && max > 0) {
+                if (!env_has(environ, "GOMEMLIMIT") && !env_has(c->workers.env, "GOMEMLIMIT")) {
+                        snprintf(gomemlimit, sizeof gomemlimit, "GOMEMLIMIT=%" PRIu64, max / 10 * 9);
+                        extra[n_extra++] = gomemlimit;
+                }
+                if (!env_has(environ, "NODE_OPTIONS") && !env_has(c->workers.env, "NODE_OPTIONS")) {
+                        snprintf(node, sizeof node, "NODE_OPTIONS=--max-old-space-size=%" PRIu64,
+                                 max / 4 * 3 / (1024 * 1024));
+                        extra[n_extra++] = node;
+                }
+                if (!env_has(environ, "MALLOC_ARENA_MAX") && !env_has(c->workers.env, "MALLOC_ARENA_MAX"))
+                        extra[n_extra++] = (char *) "MALLOC_ARENA_MAX=2";
         }
 
         /* workers.env overrides the inherited environment; our own protocol variables
          * override both. */
-        r = spawn_env_template(environ, s->config->workers.env, &with_config);
+        r = spawn_env_template(environ, c->workers.env, &with_config);
         if (r < 0)
                 return r;
         r = spawn_env_template(with_config, extra, &tpl);
@@ -143,27 +173,60 @@ static void supervisor_begin_shutdown(struct supervisor *s, bool fast, int exit_
 
 /* ---- spawning ------------------------------------------------------------ */
 
+static int on_worker_memory_events(struct event_source *src, uint32_t revents);
+
+/* Closes what the worker holds besides its process: the memory.events watch and the
+ * cgroup leaf (kept for removal later if processes are still exiting). */
+static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        monitor_worker_release(&s->monitor, w);
+}
+
 static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index, usec_t now) {
         const struct memward_config *c = s->config;
         struct slot *slot = &s->slots[slot_index];
         char cmd[LOG_QUOTE_MAX];
-        pid_t pid;
         int r;
+
+        struct worker *w = calloc(1, sizeof *w);
+        if (!w) {
+                log_error_errno(-ENOMEM, "spawn_failed", "worker=%u", slot_index);
+                return NULL;
+        }
+        *w = (struct worker) {
+                .slot = slot_index,
+                .generation = slot->generation + 1,
+                .state = WORKER_STARTING,
+                .spawned_at = now,
+                .request_limit = policy_draw_limit(c->recycle.max_requests, c->recycle.max_requests_jitter,
+                                                   policy_random_next(&s->random_state)),
+                .lifetime_limit = policy_draw_limit(c->recycle.max_lifetime, c->recycle.max_lifetime_jitter,
+                                                    policy_random_next(&s->random_state)),
+        };
+
+        int cgroup_fd = monitor_worker_prepare(&s->monitor, w, c);
+        if (cgroup_fd < -1)
+                log_warning_errno(cgroup_fd, "cgroup_leaf_failed",
+                                  "worker=%u msg=\"accounting this worker through /proc\"", slot_index);
 
         struct spawn_request req = {
                 .argv = c->workers.command,
                 .directory = c->workers.directory,
                 .env_template = s->env_template,
                 .worker_id = slot_index,
-                .generation = slot->generation + 1,
+                .generation = w->generation,
                 .watchdog_usec = c->workers.watchdog,
                 .listen_fds = s->listen_fds,
                 .n_listen_fds = s->listen.n,
-                .cgroup_fd = -1,
+                .cgroup_fd = cgroup_fd >= 0 ? cgroup_fd : -1,
         };
 
-        r = spawn_worker(&req, &pid);
+        r = spawn_worker(&req, &w->pid);
         if (r < 0) {
+                supervisor_release_worker(s, w);
+                free(w);
                 s->spawn_failures++;
                 slot->failures++;
                 slot->respawn_at = now + policy_backoff(c->workers.backoff_initial, c->workers.backoff_max,
@@ -186,31 +249,29 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 return NULL;
         }
 
-        struct worker *w = calloc(1, sizeof *w);
-        if (!w) {
-                /* The child runs; we cannot track it, so do not let it serve untracked. */
-                (void) kill(-pid, SIGKILL);
-                log_error_errno(-ENOMEM, "spawn_failed", "worker=%u", slot_index);
-                return NULL;
-        }
-        slot->generation++;
-        *w = (struct worker) {
-                .slot = slot_index,
-                .generation = slot->generation,
-                .pid = pid,
-                .state = WORKER_STARTING,
-                .spawned_at = now,
-                .request_limit = policy_draw_limit(c->recycle.max_requests, c->recycle.max_requests_jitter,
-                                                   policy_random_next(&s->random_state)),
-                .lifetime_limit = policy_draw_limit(c->recycle.max_lifetime, c->recycle.max_lifetime_jitter,
-                                                    policy_random_next(&s->random_state)),
-        };
+        slot->generation = w->generation;
         w->next = s->workers;
         s->workers = w;
         s->n_workers++;
 
-        log_info("spawn", "worker=%u pid=%d generation=%llu request_limit=%" PRIu64 " lifetime_limit=%" PRIu64 "s",
-                 w->slot, (int) w->pid, w->generation, w->request_limit, w->lifetime_limit / USEC_PER_SEC);
+        if (w->mem.leaf.events_fd >= 0) {
+                w->mem.events_source = (struct event_source) {
+                        .fd = w->mem.leaf.events_fd,
+                        .events = EPOLLPRI,
+                        .handler = on_worker_memory_events,
+                        .userdata = s,
+                        .name = "memory.events",
+                };
+                r = event_loop_add(s->loop, &w->mem.events_source);
+                if (r < 0) {
+                        w->mem.events_source.fd = -1;
+                        log_warning_errno(r, "watch_failed", "worker=%u file=memory.events", w->slot);
+                }
+        }
+
+        log_info("spawn", "worker=%u pid=%d generation=%llu request_limit=%" PRIu64 " lifetime_limit=%" PRIu64 "s%s%s",
+                 w->slot, (int) w->pid, w->generation, w->request_limit, w->lifetime_limit / USEC_PER_SEC,
+                 w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "", w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "");
 
         if (c->workers.ready == READY_IMMEDIATE) {
                 w->state = WORKER_READY;
@@ -264,8 +325,18 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
 
         describe_exit(status, how, sizeof how);
         /* The group dies with its leader: leftovers of a worker must not serve, or hold
-         * memory, unsupervised. */
+         * memory, unsupervised. In cgroup mode the leaf is killed too (cgroup.kill), which
+         * also reaches processes that left the group. */
         (void) worker_kill_group(w);
+        supervisor_release_worker(s, w);
+        if (w->mem.oom_killed) {
+                expected = false;
+                s->recycles[RECYCLE_OOM]++;
+                log_warning("recycle", "worker=%u pid=%d reason=oom peak=%" PRIu64 " worker_max=%" PRIu64
+                            " requests=%" PRIu64 " age=%" PRIu64 "s",
+                            w->slot, (int) w->pid, w->mem.peak, s->monitor.worker_max, w->requests,
+                            age_seconds(now, w->spawned_at));
+        }
 
         struct slot *slot = w->slot < s->n_slots ? &s->slots[w->slot] : NULL;
         bool was_replacement = slot && slot->replacement == w;
@@ -300,13 +371,32 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
         free(w);
 }
 
+static bool reason_is_memory(enum recycle_reason r) {
+        return r == RECYCLE_RETAINED || r == RECYCLE_GROWTH || r == RECYCLE_PRESSURE || r == RECYCLE_GROUP_HIGH;
+}
+
 static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
         struct slot *slot = &s->slots[w->slot];
 
-        log_info("recycle",
-                 "worker=%u pid=%d reason=%s requests=%" PRIu64 " limit=%" PRIu64 " age=%" PRIu64 "s lifetime_limit=%" PRIu64 "s",
-                 w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->requests, w->request_limit,
-                 age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC);
+        if (reason_is_memory(w->recycle_reason)) {
+                const struct worker_memory *m = &w->mem;
+                uint64_t floor = 0;
+                (void) floor_window_get(&m->floor, now, &floor);
+                log_info("recycle",
+                         "worker=%u pid=%d reason=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%" PRIu64
+                         "s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64 " peak=%" PRIu64
+                         " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
+                         w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
+                         memory_metric_to_string(s->config->memory.metric), floor, m->baseline,
+                         s->config->memory.retained_window / USEC_PER_SEC, m->current, m->anon, m->file, m->kernel,
+                         m->peak, s->monitor.workers_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0,
+                         w->requests, age_seconds(now, w->spawned_at));
+        } else
+                log_info("recycle",
+                         "worker=%u pid=%d reason=%s requests=%" PRIu64 " limit=%" PRIu64 " age=%" PRIu64
+                         "s lifetime_limit=%" PRIu64 "s",
+                         w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->requests,
+                         w->request_limit, age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC);
         s->recycles[w->recycle_reason]++;
 
         struct worker *r = supervisor_spawn(s, w->slot, now);
@@ -561,6 +651,7 @@ static void supervisor_reload(struct supervisor *s) {
 
         struct memward_config *old = s->config;
         s->config = c;
+        monitor_resolve_limits(&s->monitor, c);
         r = supervisor_build_env(s);
         if (r < 0) {
                 s->config = old;
@@ -569,6 +660,10 @@ static void supervisor_reload(struct supervisor *s) {
                 return;
         }
         config_free(old);
+        r = supervisor_arm_sampling(s);
+        if (r < 0)
+                log_error_errno(r, "timer_failed", "timer=sample");
+        (void) supervisor_watch_pressure(s);
         log_set_max_level(c->log.level);
         log_set_format(c->log.format);
         s->target = c->workers.count;
@@ -674,6 +769,198 @@ static int on_timer(struct event_source *src, uint32_t revents) {
         return 0;
 }
 
+/* ---- memory ------------------------------------------------------------ */
+
+/* Marks the worker with the largest floor for a group-level recycle, if cooldown
+ * and min_retained allow. Returns true when one was chosen. */
+static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now) {
+        struct policy_candidate c[64];
+        struct worker *by_index[64];
+        size_t n = 0;
+
+        if (!policy_cooldown_passed(now, s->last_group_recycle, s->config->pressure.cooldown))
+                return false;
+
+        for (struct worker *w = s->workers; w && n < ELEMENTSOF(c); w = w->next) {
+                uint64_t floor = 0;
+                bool has_floor = floor_window_get(&w->mem.floor, now, &floor);
+                by_index[n] = w;
+                c[n++] = (struct policy_candidate) {
+                        .eligible = w->state == WORKER_READY && w->recycle_reason == RECYCLE_NONE &&
+                                    slot_wanted(s, w->slot) && s->slots[w->slot].active == w,
+                        .has_floor = has_floor,
+                        .floor = floor,
+                        .spawned_at = w->spawned_at,
+                };
+        }
+        int i = policy_pick_victim(c, n, s->config->pressure.min_retained);
+        if (i < 0) {
+                log_debug("group_recycle_skipped", "reason=%s msg=\"no worker with a floor above min_retained\"",
+                          recycle_reason_to_string(reason));
+                return false;
+        }
+        by_index[i]->recycle_reason = reason;
+        s->last_group_recycle = now;
+        return true;
+}
+
+static void supervisor_sample(struct supervisor *s) {
+        const struct memward_config *c = s->config;
+        usec_t now = now_monotonic();
+        uint64_t total = 0;
+
+        (void) monitor_read_pressure(&s->monitor);
+        monitor_retry_removals(&s->monitor);
+
+        for (struct worker *w = s->workers; w; w = w->next) {
+                if (w->state == WORKER_STOPPING)
+                        continue;
+                int r = monitor_worker_sample(&s->monitor, w, c, now);
+                if (r < 0) {
+                        if (r != -ESRCH)
+                                log_debug_errno(r, "sample_failed", "worker=%u pid=%d", w->slot, (int) w->pid);
+                        continue;
+                }
+                /* Memory about to be given back (a recycle under way) no longer counts
+                 * against the budget; its replacement's does. */
+                if (w->recycle_reason == RECYCLE_NONE)
+                        total += w->mem.metric;
+
+                if (w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE || s->shutting_down)
+                        continue;
+                struct policy_memory_view v = {
+                        .has_baseline = w->mem.has_baseline,
+                        .baseline = w->mem.baseline,
+                        .retained_max = c->memory.retained_max,
+                        .growth_max = c->memory.growth_max,
+                };
+                v.has_floor = floor_window_get(&w->mem.floor, now, &v.floor);
+                w->recycle_reason = policy_evaluate_memory(&v);
+        }
+        s->monitor.workers_total = total;
+
+        if (s->shutting_down)
+                return;
+        if (s->monitor.group_high > 0 && total > s->monitor.group_high &&
+            supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now))
+                log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
+
+        /* No trigger could be registered: judge the same threshold from avg10. */
+        if (s->monitor.psi_polling && s->monitor.has_psi) {
+                const struct psi_line *l = c->pressure.kind == PSI_FULL ? &s->monitor.psi.full : &s->monitor.psi.some;
+                double threshold = 100.0 * (double) c->pressure.stall / (double) c->pressure.window;
+                if (l->avg10 >= threshold) {
+                        s->pressure_events++;
+                        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now))
+                                log_info("pressure", "source=avg10 avg10=%.2f threshold=%.2f", l->avg10, threshold);
+                }
+        }
+}
+
+static int on_sample(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        uint64_t expirations;
+        (void) revents;
+
+        (void) !read(src->fd, &expirations, sizeof expirations);
+        supervisor_sample(s);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static int on_psi(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        usec_t now = now_monotonic();
+
+        if (revents & EPOLLERR) {
+                /* The group's cgroup went away or was replaced: register anew. */
+                (void) event_loop_remove(s->loop, src);
+                src->fd = -1;
+                log_warning("pressure_trigger_lost", "path=%s msg=\"registering the trigger again\"",
+                            s->monitor.cgroup.pressure_path);
+                return supervisor_watch_pressure(s);
+        }
+        if (!(revents & EPOLLPRI))
+                return 0;
+
+        s->pressure_events++;
+        (void) monitor_read_pressure(&s->monitor);
+        if (s->shutting_down)
+                return 0;
+        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now))
+                log_info("pressure", "source=trigger some_avg10=%.2f full_avg10=%.2f", s->monitor.psi.some.avg10,
+                         s->monitor.psi.full.avg10);
+        /* Fresh floors decide the victim: sample now rather than at the next tick. */
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static int supervisor_watch_pressure(struct supervisor *s) {
+        const struct memward_config *c = s->config;
+        char want[FORMAT_DURATION_MAX], got[FORMAT_DURATION_MAX];
+
+        if (s->psi_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &s->psi_source);
+        s->psi_source.fd = -1;
+
+        int fd = monitor_open_pressure(&s->monitor, c);
+        if (fd == 0)
+                return 0;
+        if (fd < 0) {
+                log_warning_errno(fd, "pressure_polling", "path=%s msg=\"PSI triggers unavailable; comparing avg10 "
+                                  "with the trigger threshold on every sample tick\"",
+                                  s->monitor.cgroup.pressure_path);
+                return 0;
+        }
+        if (s->monitor.psi_window != c->pressure.window)
+                log_notice("pressure_window_rounded", "requested=%s used=%s msg=\"unprivileged PSI triggers need a "
+                           "window that is a multiple of 2s\"",
+                           format_duration(want, sizeof want, c->pressure.window),
+                           format_duration(got, sizeof got, s->monitor.psi_window));
+        s->psi_source = (struct event_source) {
+                .fd = fd,
+                .events = EPOLLPRI,
+                .handler = on_psi,
+                .userdata = s,
+                .name = "pressure",
+        };
+        int r = event_loop_add(s->loop, &s->psi_source);
+        if (r < 0)
+                return r;
+        log_info("pressure_trigger", "path=%s kind=%s stall=%s window=%s", s->monitor.cgroup.pressure_path,
+                 c->pressure.kind == PSI_FULL ? "full" : "some", format_duration(want, sizeof want, c->pressure.stall),
+                 format_duration(got, sizeof got, s->monitor.psi_window));
+        return 0;
+}
+
+static int on_worker_memory_events(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        struct worker *w = NULL;
+        (void) revents;
+
+        for (struct worker *i = s->workers; i; i = i->next)
+                if (&i->mem.events_source == src)
+                        w = i;
+        if (!w)
+                return 0;
+        if (monitor_worker_events(&s->monitor, w))
+                log_warning("oom_kill", "worker=%u pid=%d oom_kill=%" PRIu64 " max=%" PRIu64, w->slot, (int) w->pid,
+                            w->mem.events.oom_kill, w->mem.events.max);
+        return 0;
+}
+
+static int supervisor_arm_sampling(struct supervisor *s) {
+        struct itimerspec its = {};
+        usec_t i = s->config->memory.sample_interval;
+
+        its.it_interval.tv_sec = (time_t) (i / USEC_PER_SEC);
+        its.it_interval.tv_nsec = (long) ((i % USEC_PER_SEC) * NSEC_PER_USEC);
+        its.it_value = its.it_interval;
+        if (timerfd_settime(s->sample_source.fd, 0, &its, NULL) < 0)
+                return negative_errno();
+        return 0;
+}
+
 static void supervisor_handle_datagram(struct supervisor *s, const struct notify_datagram *d, usec_t now) {
         enum notify_reject_reason why;
         struct notify_message m;
@@ -742,6 +1029,7 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         s->reload_config = reload;
         s->reload_userdata = reload_userdata;
         s->signal_source.fd = s->timer_source.fd = s->notify_source.fd = -1;
+        s->sample_source.fd = s->psi_source.fd = -1;
         s->target = config->workers.count;
 
         if (getrandom(&s->random_state, sizeof s->random_state, 0) < 0)
@@ -796,6 +1084,34 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
             (r = event_loop_add(s->loop, &s->notify_source)) < 0)
                 goto fail;
 
+        /* Accounting before the first spawn: in cgroup mode workers start in their leaves. */
+        monitor_init(&s->monitor, config, "/proc");
+        log_info("accounting", "mode=%s reason=\"%s\"%s%s group_limit=%" PRIu64,
+                 accounting_mode_to_string(s->monitor.cgroup.mode), s->monitor.cgroup.reason,
+                 s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? " cgroup=" : "",
+                 s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? s->monitor.cgroup.group_path : "",
+                 s->monitor.group_limit);
+        if (s->monitor.cgroup.evacuated || s->monitor.cgroup.stale_removed)
+                log_info("cgroup_takeover", "evacuated_to_init=%u stale_leaves_removed=%u", s->monitor.cgroup.evacuated,
+                         s->monitor.cgroup.stale_removed);
+
+        s->sample_source = (struct event_source) {
+                .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+                .events = EPOLLIN,
+                .handler = on_sample,
+                .userdata = s,
+                .name = "sample",
+        };
+        if (s->sample_source.fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if ((r = event_loop_add(s->loop, &s->sample_source)) < 0 || (r = supervisor_arm_sampling(s)) < 0)
+                goto fail;
+        r = supervisor_watch_pressure(s);
+        if (r < 0)
+                goto fail;
+
         r = supervisor_build_env(s);
         if (r < 0)
                 goto fail;
@@ -814,9 +1130,12 @@ struct supervisor *supervisor_free(struct supervisor *s) {
         while (s->workers) {
                 struct worker *w = s->workers;
                 s->workers = w->next;
+                cgroup_leaf_close(&w->mem.leaf);
                 free(w);
         }
+        monitor_done(&s->monitor);
         event_loop_free(s->loop);
+        safe_close(s->sample_source.fd);
         safe_close(s->signal_source.fd);
         safe_close(s->timer_source.fd);
         safe_close(s->notify_source.fd);
@@ -844,6 +1163,15 @@ int supervisor_run(struct supervisor *s) {
                         return 1;
                 }
         }
+        /* Leaves of killed workers disappear once their last process is reaped. */
+        for (int i = 0; i < 100 && monitor_pending_removals(&s->monitor) > 0; i++) {
+                supervisor_reap(s);
+                monitor_retry_removals(&s->monitor);
+                if (monitor_pending_removals(&s->monitor) > 0)
+                        (void) usleep(20000);
+        }
+        if (monitor_pending_removals(&s->monitor) > 0)
+                log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;
 }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "memward/units.h"
@@ -51,6 +52,35 @@ uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random);
 
 /* splitmix64: small, fast and good enough to spread jitter; state is the caller's. */
 uint64_t policy_random_next(uint64_t *state);
+
+/* What the memory rules look at, for one ready worker. */
+struct policy_memory_view {
+        bool has_floor;                 /* a whole retained_window of samples exists */
+        uint64_t floor;                 /* minimum of the metric over retained_window */
+        bool has_baseline;
+        uint64_t baseline;              /* the floor right after warmup */
+        uint64_t retained_max;          /* 0 = off */
+        double growth_max;              /* 0 = off */
+};
+
+/* RECYCLE_RETAINED when the floor exceeds retained_max, RECYCLE_GROWTH when it exceeds
+ * growth_max × baseline, else RECYCLE_NONE. A spike never counts: only the floor does. */
+enum recycle_reason policy_evaluate_memory(const struct policy_memory_view *v);
+
+/* One worker as a candidate for a group-level recycle (pressure, group_high). */
+struct policy_candidate {
+        bool eligible;                  /* ready, not already being recycled */
+        bool has_floor;
+        uint64_t floor;
+        usec_t spawned_at;
+};
+
+/* The worker to recycle for the group: the largest floor, ties to the oldest, never one
+ * whose floor is below min_retained or unknown. Returns its index, or -1 for none. */
+int policy_pick_victim(const struct policy_candidate *c, size_t n, uint64_t min_retained);
+
+/* True when a group-level recycle may happen now: none yet, or cooldown has passed. */
+bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown);
 
 /* Exponential restart backoff: initial, doubling per consecutive failure, capped at max. */
 usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures);

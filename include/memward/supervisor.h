@@ -10,6 +10,7 @@
 #include "memward/config.h"
 #include "memward/event_loop.h"
 #include "memward/listen.h"
+#include "memward/monitor.h"
 #include "memward/notify.h"
 #include "memward/policy.h"
 #include "memward/service.h"
@@ -36,7 +37,13 @@ struct supervisor {
         struct event_source signal_source;
         struct event_source timer_source;
         struct event_source notify_source;
+        struct event_source sample_source;      /* timerfd, every memory.sample_interval */
+        struct event_source psi_source;         /* PSI trigger, EPOLLPRI */
         sigset_t handled_signals;
+
+        struct monitor monitor;
+        usec_t last_group_recycle;              /* pressure / group_high cooldown */
+        uint64_t pressure_events;
 
         struct listen_set listen;
         int *listen_fds;

@@ -6,6 +6,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "memward/cgroup.h"
+#include "memward/event_loop.h"
+#include "memward/floor.h"
+#include "memward/memstat.h"
 #include "memward/notify.h"
 #include "memward/policy.h"
 #include "memward/units.h"
@@ -15,6 +19,23 @@ enum worker_state {
         WORKER_READY,           /* serving */
         WORKER_STOPPING,        /* stop signal sent (or SIGKILL, see killed) */
         _WORKER_STATE_MAX,
+};
+
+/* What memward knows about a worker's memory, from its last sample. */
+struct worker_memory {
+        struct cgroup_leaf leaf;        /* cgroup mode; dir_fd -1 in procfs mode */
+        struct event_source events_source; /* memory.events changes (EPOLLPRI) */
+        bool sampled;
+        uint64_t current;               /* memory.current, or Rss of the process tree */
+        uint64_t anon, file, kernel, shmem, sock;
+        uint64_t rss, pss;              /* procfs readings (procfs mode, or metric rss/pss) */
+        uint64_t peak;                  /* memory.peak, or the largest current seen */
+        uint64_t metric;                /* the configured memory.metric */
+        struct floor_window floor;      /* of metric over retained_window */
+        bool has_baseline;
+        uint64_t baseline;              /* floor right after warmup */
+        struct memory_events events;    /* last seen counters */
+        bool oom_killed;                /* memory.events oom_kill rose */
 };
 
 struct worker {
@@ -40,6 +61,8 @@ struct worker {
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
 
         char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */
+
+        struct worker_memory mem;
 };
 
 const char *worker_state_to_string(enum worker_state s);

@@ -112,6 +112,73 @@ static void test_reason_names(void **state) {
                 assert_string_not_equal(recycle_reason_to_string(r), "unknown");
 }
 
+#define MiB (1024ULL * 1024ULL)
+
+static void test_memory_needs_a_floor(void **state) {
+        (void) state;
+        struct policy_memory_view v = { .has_floor = false, .floor = 900 * MiB, .retained_max = 100 * MiB };
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
+        v.has_floor = true;
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_RETAINED);
+}
+
+static void test_retained_threshold_is_strict(void **state) {
+        (void) state;
+        struct policy_memory_view v = { .has_floor = true, .floor = 100 * MiB, .retained_max = 100 * MiB };
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
+        v.floor++;
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_RETAINED);
+        v.retained_max = 0;
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
+}
+
+static void test_growth_vs_baseline(void **state) {
+        (void) state;
+        struct policy_memory_view v = { .has_floor = true, .floor = 249 * MiB, .growth_max = 2.5 };
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE); /* no baseline yet */
+        v.has_baseline = true;
+        v.baseline = 100 * MiB;
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
+        v.floor = 250 * MiB;
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
+        v.floor = 251 * MiB;
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_GROWTH);
+        /* retained wins when both fire: it is the absolute rule. */
+        v.retained_max = 200 * MiB;
+        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_RETAINED);
+}
+
+static void test_victim_largest_floor(void **state) {
+        (void) state;
+        struct policy_candidate c[] = {
+                { .eligible = true, .has_floor = true, .floor = 100 * MiB, .spawned_at = 1 },
+                { .eligible = true, .has_floor = true, .floor = 300 * MiB, .spawned_at = 5 },
+                { .eligible = false, .has_floor = true, .floor = 900 * MiB, .spawned_at = 0 },
+                { .eligible = true, .has_floor = false, .floor = 800 * MiB, .spawned_at = 0 },
+                { .eligible = true, .has_floor = true, .floor = 200 * MiB, .spawned_at = 2 },
+        };
+        assert_int_equal(policy_pick_victim(c, 5, 0), 1);
+        assert_int_equal(policy_pick_victim(c, 5, 301 * MiB), -1);
+        assert_int_equal(policy_pick_victim(c, 0, 0), -1);
+}
+
+static void test_victim_ties_go_to_the_oldest(void **state) {
+        (void) state;
+        struct policy_candidate c[] = {
+                { .eligible = true, .has_floor = true, .floor = 300 * MiB, .spawned_at = 50 },
+                { .eligible = true, .has_floor = true, .floor = 300 * MiB, .spawned_at = 10 },
+                { .eligible = true, .has_floor = true, .floor = 300 * MiB, .spawned_at = 30 },
+        };
+        assert_int_equal(policy_pick_victim(c, 3, 0), 1);
+}
+
+static void test_cooldown(void **state) {
+        (void) state;
+        assert_true(policy_cooldown_passed(5 * SEC, 0, 30 * SEC));
+        assert_false(policy_cooldown_passed(40 * SEC, 11 * SEC, 30 * SEC));
+        assert_true(policy_cooldown_passed(41 * SEC, 11 * SEC, 30 * SEC));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_rules_no_recycle),
@@ -122,6 +189,12 @@ int main(void) {
                 cmocka_unit_test(test_draw_limit_distribution),
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_reason_names),
+                cmocka_unit_test(test_memory_needs_a_floor),
+                cmocka_unit_test(test_retained_threshold_is_strict),
+                cmocka_unit_test(test_growth_vs_baseline),
+                cmocka_unit_test(test_victim_largest_floor),
+                cmocka_unit_test(test_victim_ties_go_to_the_oldest),
+                cmocka_unit_test(test_cooldown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

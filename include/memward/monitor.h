@@ -1,0 +1,75 @@
+/* Reading memory: the I/O half of the memory policies. The monitor finds out
+ * where workers can be accounted (cgroup leaves or /proc), samples each worker,
+ * keeps its floor and baseline, and watches the group's pressure. Decisions are
+ * policy.c's; acting on them is the supervisor's. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memward/cgroup.h"
+#include "memward/config.h"
+#include "memward/psi.h"
+#include "memward/worker.h"
+
+struct pending_leaf;
+
+struct monitor {
+        const char *proc_root;
+        struct cgroup_setup cgroup;
+
+        uint64_t group_limit;           /* bytes: the base of "NN%" sizes */
+        uint64_t worker_high;           /* resolved memory.worker_high, 0 = unset */
+        uint64_t worker_max;
+        uint64_t group_high;
+
+        int psi_fd;                     /* trigger fd (EPOLLPRI), -1 when none */
+        usec_t psi_window;              /* window the kernel accepted */
+        bool psi_polling;               /* no trigger possible: compare avg10 on the tick */
+        bool has_psi;
+        struct psi_stats psi;           /* last reading of the group's pressure file */
+
+        uint64_t group_usage;           /* last group reading */
+        uint64_t workers_total;         /* sum of the workers' metric at the last tick */
+
+        struct pending_leaf *pending;   /* leaves whose rmdir said EBUSY */
+};
+
+/* Discovers the accounting mode (see cgroup_setup_init) and resolves sizes given in
+ * percent. Never fails; m->cgroup.reason says what was found. */
+void monitor_init(struct monitor *m, const struct memward_config *c, const char *proc_root);
+void monitor_done(struct monitor *m);
+
+/* Resolves "NN%" sizes against the group limit (again on reload). */
+void monitor_resolve_limits(struct monitor *m, const struct memward_config *c);
+
+/* Registers the configured PSI trigger. Returns the fd to watch for EPOLLPRI, 0 when
+ * pressure is off, or a negative errno when no trigger could be had (then
+ * m->psi_polling is set and pressure is judged from avg10 on every sample tick). */
+int monitor_open_pressure(struct monitor *m, const struct memward_config *c);
+
+/* Reads the group's pressure file into m->psi. */
+int monitor_read_pressure(struct monitor *m);
+
+/* In cgroup mode creates the worker's leaf (before spawn, so the worker starts in
+ * it). Returns the leaf's directory fd to spawn into, or -1 when the worker will be
+ * accounted through /proc. Failures are returned as negative errno for the caller
+ * to log; the worker can still run. */
+int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct memward_config *c);
+
+/* Samples one worker and updates its floor and baseline. -ESRCH when it is gone. */
+int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now);
+
+/* Re-reads memory.events; returns true when oom_kill rose since the last read. */
+bool monitor_worker_events(struct monitor *m, struct worker *w);
+
+/* After the worker's main process was reaped: records OOM and peak from the leaf,
+ * kills leftovers (cgroup.kill) and removes the leaf, or queues it for removal. */
+void monitor_worker_release(struct monitor *m, struct worker *w);
+
+/* Retries removing leaves whose processes were still exiting. */
+void monitor_retry_removals(struct monitor *m);
+unsigned monitor_pending_removals(const struct monitor *m);
+
+/* The worker's current value of the configured metric. */
+uint64_t monitor_metric(const struct worker_memory *mem, enum memory_metric metric);
