@@ -147,60 +147,26 @@ static int parse_argv(int argc, char *argv[], struct options *o) {
         return 1;
 }
 
-static int replace_strv(char ***target, char *const *src) {
-        size_t n = 0;
-        while (src[n])
-                n++;
-        char **l = calloc(n + 1, sizeof *l);
-        if (!l)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++)
-                if (!(l[i] = strdup(src[i]))) {
-                        strv_free(l);
-                        return -ENOMEM;
-                }
-        strv_free(*target);
-        *target = l;
-        return 0;
-}
-
 static int apply_overrides(struct memward_config *c, const struct options *o) {
         int r;
 
         if (o->workers > 0)
                 c->workers.count = (unsigned) o->workers;
         if (o->command) {
-                r = replace_strv(&c->workers.command, o->command);
+                r = config_set_command(c, o->command);
                 if (r < 0)
                         return r;
         }
         if (o->listen) {
-                struct listen_config *l = calloc(o->n_listen, sizeof *l);
-                if (!l)
-                        return -ENOMEM;
+                config_clear_listen(c);
                 for (size_t i = 0; i < o->n_listen; i++) {
-                        const char *a = o->listen[i];
-                        int n;
-                        /* Relative unix socket paths mean the directory memward started in. */
-                        if (startswith_lit(a, "unix:") && a[5] != '/' && a[5] != '@')
-                                n = asprintf(&l[i].address, "unix:%s/%s", o->base_dir, a + 5);
-                        else
-                                n = asprintf(&l[i].address, "%s", a);
-                        if (n < 0) {
-                                for (size_t j = 0; j < i; j++)
-                                        free(l[j].address);
-                                free(l);
-                                return -ENOMEM;
+                        r = config_add_listen(c, o->listen[i], o->base_dir);
+                        if (r < 0) {
+                                fprintf(stderr, "memward: --listen %s: %s\n", o->listen[i],
+                                        r == -EEXIST ? "given twice" : strerror(-r));
+                                return r;
                         }
-                        l[i].backlog = 1024;
                 }
-                for (size_t i = 0; i < c->n_listen; i++) {
-                        free(c->listen[i].address);
-                        free(c->listen[i].name);
-                }
-                free(c->listen);
-                c->listen = l;
-                c->n_listen = o->n_listen;
         }
         return 0;
 }

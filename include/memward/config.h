@@ -118,7 +118,12 @@ struct config_diagnostics {
         size_t n_warnings;
 };
 
-/* A config with every default filled in and no command. */
+/* A config with every default filled in and no command. Defaults: workers.count 2,
+ * ready notify, ready_timeout 60s, stop_signal SIGTERM, graceful_timeout 30s, watchdog 0
+ * (off), restart_backoff 100ms..30s; no listen entries (backlog 1024 per entry);
+ * recycle: everything off, max_concurrent 1; log info/logfmt; memory: metric anon,
+ * sample_interval 1s, retained_window 60s, warmup 30s, the rest 0/off; pressure: off,
+ * cooldown 30s, min_retained 0. */
 int config_new_default(struct memward_config **ret);
 void config_free(struct memward_config *c);
 static inline void config_freep(struct memward_config **c) {

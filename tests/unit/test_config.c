@@ -1,0 +1,1230 @@
+/* The configuration parser: defaults, every key, every error class with its exact
+ * LINE:COL and message, several errors at once, aliases, syntax errors, printing with a
+ * caret, validation, command-line overrides, signals, and dump → load round trips. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memward/config.h"
+#include "memward/macro.h"
+
+#ifndef FIXTURES_DIR
+#error "FIXTURES_DIR must point at tests/fixtures"
+#endif
+
+#define BASE "/srv/base"
+/* 120 characters: too long for sun_path once made absolute. */
+#define A10 "aaaaaaaaaa"
+#define LONG_RELATIVE A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10 A10
+#define NAME "t.yaml"
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static int load(const char *yaml, struct memward_config **ret, struct config_diagnostics *d) {
+        return config_load_string(yaml, strlen(yaml), NAME, BASE, ret, d);
+}
+
+static struct memward_config *load_ok(const char *yaml) {
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+        int r = load(yaml, &c, &d);
+
+        if (r != 0)
+                config_diagnostics_print(&d, stderr);
+        assert_int_equal(r, 0);
+        assert_non_null(c);
+        assert_int_equal(d.n_items, 0);
+        config_diagnostics_clear(&d);
+        return c;
+}
+
+static void dump_items(const struct config_diagnostics *d) {
+        for (size_t i = 0; i < d->n_items; i++)
+                print_message("  got %u:%u: %s\n", d->items[i].line, d->items[i].column, d->items[i].message);
+}
+
+/* Every item as "L:C: message" (or just the message without position), in order. */
+static void assert_items(const struct config_diagnostics *d, const char *const *expected, size_t n) {
+        if (d->n_items != n)
+                dump_items(d);
+        assert_int_equal(d->n_items, n);
+        for (size_t i = 0; i < n; i++) {
+                char *s;
+
+                if (d->items[i].line > 0)
+                        assert_true(asprintf(&s, "%u:%u: %s", d->items[i].line, d->items[i].column,
+                                             d->items[i].message) > 0);
+                else
+                        s = strdup(d->items[i].message);
+                assert_non_null(s);
+                if (!streq(s, expected[i]))
+                        dump_items(d);
+                assert_string_equal(s, expected[i]);
+                free(s);
+        }
+}
+
+static void assert_errors_(const char *yaml, const char *const *expected, size_t n) {
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+
+        assert_int_equal(load(yaml, &c, &d), -EINVAL);
+        assert_null(c);
+        assert_items(&d, expected, n);
+        config_diagnostics_clear(&d);
+}
+
+#define assert_errors(yaml, ...)                                        \
+        do {                                                            \
+                const char *const e_[] = { __VA_ARGS__ };               \
+                assert_errors_((yaml), e_, ELEMENTSOF(e_));             \
+        } while (0)
+
+static bool strv_equal(char **a, char **b) {
+        if (!a || !b)
+                return a == b;
+        for (; *a && *b; a++, b++)
+                if (!streq(*a, *b))
+                        return false;
+        return !*a && !*b;
+}
+
+static bool str_equal(const char *a, const char *b) {
+        return (!a && !b) || (a && b && streq(a, b));
+}
+
+/* Field by field, so that a failure names the field. */
+static void assert_config_equal(const struct memward_config *a, const struct memward_config *b) {
+        assert_int_equal(a->workers.count, b->workers.count);
+        assert_true(strv_equal(a->workers.command, b->workers.command));
+        assert_true(str_equal(a->workers.directory, b->workers.directory));
+        assert_true(strv_equal(a->workers.env, b->workers.env));
+        assert_int_equal(a->workers.ready, b->workers.ready);
+        assert_true(a->workers.ready_delay == b->workers.ready_delay);
+        assert_true(a->workers.ready_timeout == b->workers.ready_timeout);
+        assert_int_equal(a->workers.stop_signal, b->workers.stop_signal);
+        assert_true(a->workers.graceful_timeout == b->workers.graceful_timeout);
+        assert_true(a->workers.watchdog == b->workers.watchdog);
+        assert_true(a->workers.backoff_initial == b->workers.backoff_initial);
+        assert_true(a->workers.backoff_max == b->workers.backoff_max);
+
+        assert_int_equal(a->n_listen, b->n_listen);
+        for (size_t i = 0; i < a->n_listen; i++) {
+                assert_string_equal(a->listen[i].address, b->listen[i].address);
+                assert_true(str_equal(a->listen[i].name, b->listen[i].name));
+                assert_int_equal(a->listen[i].backlog, b->listen[i].backlog);
+        }
+
+        assert_true(a->recycle.max_requests == b->recycle.max_requests);
+        assert_true(a->recycle.max_requests_jitter == b->recycle.max_requests_jitter);
+        assert_true(a->recycle.max_lifetime == b->recycle.max_lifetime);
+        assert_true(a->recycle.max_lifetime_jitter == b->recycle.max_lifetime_jitter);
+        assert_int_equal(a->recycle.max_concurrent, b->recycle.max_concurrent);
+
+        assert_int_equal(a->memory.metric, b->memory.metric);
+        assert_true(a->memory.sample_interval == b->memory.sample_interval);
+        assert_true(a->memory.worker_high.bytes == b->memory.worker_high.bytes);
+        assert_true(a->memory.worker_high.percent == b->memory.worker_high.percent);
+        assert_true(a->memory.worker_max.bytes == b->memory.worker_max.bytes);
+        assert_true(a->memory.worker_max.percent == b->memory.worker_max.percent);
+        assert_true(a->memory.group_high.bytes == b->memory.group_high.bytes);
+        assert_true(a->memory.group_high.percent == b->memory.group_high.percent);
+        assert_true(a->memory.retained_max == b->memory.retained_max);
+        assert_true(a->memory.retained_window == b->memory.retained_window);
+        assert_true(a->memory.growth_max == b->memory.growth_max);
+        assert_true(a->memory.warmup == b->memory.warmup);
+        assert_int_equal(a->memory.runtime_hints, b->memory.runtime_hints);
+
+        assert_int_equal(a->pressure.enabled, b->pressure.enabled);
+        assert_int_equal(a->pressure.kind, b->pressure.kind);
+        assert_true(a->pressure.stall == b->pressure.stall);
+        assert_true(a->pressure.window == b->pressure.window);
+        assert_true(a->pressure.cooldown == b->pressure.cooldown);
+        assert_true(a->pressure.min_retained == b->pressure.min_retained);
+
+        assert_int_equal(a->log.level, b->log.level);
+        assert_int_equal(a->log.format, b->log.format);
+}
+
+/* dump → load gives the same config; returns the dumped text. */
+static char *assert_dump_round_trip(const struct memward_config *c) {
+        struct memward_config *again;
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        assert_non_null(f);
+        assert_int_equal(config_dump(c, f), 0);
+        assert_int_equal(fclose(f), 0);
+
+        again = load_ok(text);
+        assert_config_equal(c, again);
+        config_free(again);
+        return text;
+}
+
+static char *print_to_string(const struct config_diagnostics *d) {
+        char *text = NULL;
+        size_t size = 0;
+        FILE *f = open_memstream(&text, &size);
+
+        assert_non_null(f);
+        config_diagnostics_print(d, f);
+        assert_int_equal(fclose(f), 0);
+        return text;
+}
+
+/* ---- defaults and good files ------------------------------------------------------- */
+
+static void assert_defaults(const struct memward_config *c) {
+        assert_null(c->path);
+        assert_int_equal(c->workers.count, 2);
+        assert_null(c->workers.command);
+        assert_null(c->workers.directory);
+        assert_non_null(c->workers.env);
+        assert_null(c->workers.env[0]);
+        assert_int_equal(c->workers.ready, READY_NOTIFY);
+        assert_true(c->workers.ready_timeout == 60 * USEC_PER_SEC);
+        assert_int_equal(c->workers.stop_signal, SIGTERM);
+        assert_true(c->workers.graceful_timeout == 30 * USEC_PER_SEC);
+        assert_true(c->workers.watchdog == 0);
+        assert_true(c->workers.backoff_initial == 100 * USEC_PER_MSEC);
+        assert_true(c->workers.backoff_max == 30 * USEC_PER_SEC);
+        assert_int_equal(c->n_listen, 0);
+        assert_true(c->recycle.max_requests == 0);
+        assert_true(c->recycle.max_requests_jitter == 0);
+        assert_true(c->recycle.max_lifetime == 0);
+        assert_true(c->recycle.max_lifetime_jitter == 0);
+        assert_int_equal(c->recycle.max_concurrent, 1);
+        assert_int_equal(c->log.level, LOG_INFO);
+        assert_int_equal(c->log.format, LOG_FORMAT_LOGFMT);
+        assert_int_equal(c->memory.metric, MEMORY_METRIC_ANON);
+        assert_true(c->memory.sample_interval == USEC_PER_SEC);
+        assert_true(c->memory.worker_high.bytes == 0 && c->memory.worker_high.percent == 0);
+        assert_true(c->memory.worker_max.bytes == 0 && c->memory.worker_max.percent == 0);
+        assert_true(c->memory.group_high.bytes == 0 && c->memory.group_high.percent == 0);
+        assert_true(c->memory.retained_max == 0);
+        assert_true(c->memory.retained_window == 60 * USEC_PER_SEC);
+        assert_true(c->memory.growth_max == 0);
+        assert_true(c->memory.warmup == 30 * USEC_PER_SEC);
+        assert_false(c->memory.runtime_hints);
+        assert_false(c->pressure.enabled);
+        assert_true(c->pressure.cooldown == 30 * USEC_PER_SEC);
+        assert_true(c->pressure.min_retained == 0);
+}
+
+static void test_defaults(void **state) {
+        (void) state;
+        static const char *const empty[] = {
+                "", "\n", "# only a comment\n", "---\n", "~\n", "null\n", "---\n...\n",
+                "workers:\nlisten:\nrecycle:\nmemory:\npressure:\nlog:\n", "workers: {}\nlisten: []\n",
+        };
+        struct memward_config *c;
+
+        assert_int_equal(config_new_default(&c), 0);
+        assert_defaults(c);
+        config_free(c);
+
+        for (size_t i = 0; i < ELEMENTSOF(empty); i++) {
+                c = load_ok(empty[i]);
+                assert_defaults(c);
+                config_free(c);
+        }
+
+        config_free(NULL);
+        config_diagnostics_clear(NULL);
+}
+
+static void test_full_file(void **state) {
+        (void) state;
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+        const char *path = FIXTURES_DIR "/config/full.yaml";
+
+        assert_int_equal(config_load_file(path, BASE, &c, &d), 0);
+        assert_int_equal(d.n_items, 0);
+        assert_int_equal(d.n_warnings, 0);
+        assert_string_equal(d.file, path);
+        config_diagnostics_clear(&d);
+
+        assert_string_equal(c->path, path);
+        assert_int_equal(c->workers.count, 8);
+        assert_string_equal(c->workers.command[0], "/usr/bin/python3");
+        assert_string_equal(c->workers.command[1], "-u");
+        assert_string_equal(c->workers.command[4], "a \"quoted\" word");
+        assert_null(c->workers.command[5]);
+        assert_string_equal(c->workers.directory, BASE "/srv/app");
+        assert_string_equal(c->workers.env[0], "APP_ENV=prod");
+        assert_string_equal(c->workers.env[1], "EMPTY=");
+        assert_string_equal(c->workers.env[2], "_X1=a=b");
+        assert_null(c->workers.env[3]);
+        assert_int_equal(c->workers.ready, READY_DELAY);
+        assert_true(c->workers.ready_delay == 2 * USEC_PER_SEC);
+        assert_true(c->workers.ready_timeout == 90 * USEC_PER_SEC);
+        assert_int_equal(c->workers.stop_signal, SIGINT);
+        assert_true(c->workers.graceful_timeout == 10 * USEC_PER_SEC);
+        assert_true(c->workers.watchdog == 15 * USEC_PER_SEC);
+        assert_true(c->workers.backoff_initial == 250 * USEC_PER_MSEC);
+        assert_true(c->workers.backoff_max == 60 * USEC_PER_SEC);
+
+        assert_int_equal(c->n_listen, 3);
+        assert_string_equal(c->listen[0].address, "tcp://0.0.0.0:8000");
+        assert_string_equal(c->listen[0].name, "http");
+        assert_int_equal(c->listen[0].backlog, 512);
+        assert_string_equal(c->listen[1].address, "tcp://[::1]:8443");
+        assert_null(c->listen[1].name);
+        assert_int_equal(c->listen[1].backlog, 1024);
+        assert_string_equal(c->listen[2].address, "unix:" BASE "/run/app.sock");
+        assert_string_equal(c->listen[2].name, "app.sock-1_x");
+
+        assert_true(c->recycle.max_requests == 1000);
+        assert_true(c->recycle.max_requests_jitter == 100);
+        assert_true(c->recycle.max_lifetime == 3600 * USEC_PER_SEC);
+        assert_true(c->recycle.max_lifetime_jitter == 300 * USEC_PER_SEC);
+        assert_int_equal(c->recycle.max_concurrent, 2);
+
+        assert_int_equal(c->log.level, LOG_DEBUG);
+        assert_int_equal(c->log.format, LOG_FORMAT_JSON);
+
+        assert_int_equal(c->memory.metric, MEMORY_METRIC_PSS);
+        assert_true(c->memory.sample_interval == 500 * USEC_PER_MSEC);
+        assert_true(c->memory.worker_high.bytes == 512ULL << 20 && c->memory.worker_high.percent == 0);
+        assert_true(c->memory.worker_max.bytes == 1ULL << 30);
+        assert_true(c->memory.group_high.bytes == 0 && c->memory.group_high.percent == 80.0);
+        assert_true(c->memory.retained_max == 300ULL << 20);
+        assert_true(c->memory.retained_window == 120 * USEC_PER_SEC);
+        assert_true(c->memory.growth_max == 2.5);
+        assert_true(c->memory.warmup == 45 * USEC_PER_SEC);
+        assert_true(c->memory.runtime_hints);
+
+        assert_true(c->pressure.enabled);
+        assert_int_equal(c->pressure.kind, PSI_FULL);
+        assert_true(c->pressure.stall == 150 * USEC_PER_MSEC);
+        assert_true(c->pressure.window == 2 * USEC_PER_SEC);
+        assert_true(c->pressure.cooldown == 60 * USEC_PER_SEC);
+        assert_true(c->pressure.min_retained == 64ULL << 20);
+
+        assert_int_equal(config_validate(c, &d), 0);
+        assert_int_equal(d.n_items, 0);
+        config_diagnostics_clear(&d);
+        config_free(c);
+}
+
+/* The shipped sample config loads, validates and means what its comments say. */
+static void test_sample_config(void **state) {
+        (void) state;
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+
+        assert_int_equal(config_load_file(FIXTURES_DIR "/../../config/memward.yaml", BASE, &c, &d), 0);
+        assert_int_equal(d.n_warnings, 0);
+        assert_int_equal(config_validate(c, &d), 0);
+        config_diagnostics_clear(&d);
+
+        assert_int_equal(c->workers.count, 4);
+        assert_string_equal(c->workers.command[0], "/usr/bin/python3");
+        assert_string_equal(c->workers.command[1], "examples/python/worker.py");
+        assert_null(c->workers.command[2]);
+        assert_string_equal(c->workers.directory, BASE);
+        assert_int_equal(c->workers.ready, READY_NOTIFY);
+        assert_int_equal(c->n_listen, 1);
+        assert_string_equal(c->listen[0].address, "tcp://127.0.0.1:8000");
+        assert_string_equal(c->listen[0].name, "http");
+        assert_true(c->recycle.max_requests == 1000);
+        assert_true(c->recycle.max_requests_jitter == 100);
+        free(assert_dump_round_trip(c));
+        config_free(c);
+}
+
+static void test_scalar_forms(void **state) {
+        (void) state;
+        struct memward_config *c;
+
+        /* Booleans, quoted numbers, signals by number and short name, ready modes. */
+        c = load_ok("workers: {count: \"3\", stop_signal: 15, ready: immediate}\n"
+                    "memory: {runtime_hints: True, worker_max: \"12.5%\", growth_max: 3}\n"
+                    "pressure: {trigger: some  1s   10s}\n");
+        assert_int_equal(c->workers.count, 3);
+        assert_int_equal(c->workers.stop_signal, SIGTERM);
+        assert_int_equal(c->workers.ready, READY_IMMEDIATE);
+        assert_true(c->memory.runtime_hints);
+        assert_true(c->memory.worker_max.percent == 12.5);
+        assert_true(c->memory.growth_max == 3.0);
+        assert_true(c->pressure.enabled);
+        assert_int_equal(c->pressure.kind, PSI_SOME);
+        assert_true(c->pressure.stall == USEC_PER_SEC && c->pressure.window == 10 * USEC_PER_SEC);
+        config_free(c);
+
+        c = load_ok("workers: {stop_signal: sigquit, ready: 0}\n"
+                    "memory: {runtime_hints: no, worker_high: 0%, group_high: 100%}\n"
+                    "pressure: {trigger: }\n");
+        assert_int_equal(c->workers.stop_signal, SIGQUIT);
+        assert_int_equal(c->workers.ready, READY_DELAY);
+        assert_true(c->workers.ready_delay == 0);
+        assert_false(c->memory.runtime_hints);
+        assert_true(c->memory.worker_high.percent == 0 && c->memory.worker_high.bytes == 0);
+        assert_true(c->memory.group_high.percent == 100.0);
+        assert_false(c->pressure.enabled);
+        config_free(c);
+
+        /* Later keys override nothing twice: a repeated section is a duplicate, not a merge. */
+        c = load_ok("listen:\n  - address: \"unix:/abs.sock\"\n  - address: \"unix:@abstract\"\n");
+        assert_string_equal(c->listen[0].address, "unix:/abs.sock");
+        assert_string_equal(c->listen[1].address, "unix:@abstract");
+        config_free(c);
+}
+
+static void test_directory_resolution(void **state) {
+        (void) state;
+        static const struct {
+                const char *in, *out;
+        } cases[] = {
+                { ".", BASE },
+                { "./", BASE },
+                { "app", BASE "/app" },
+                { "./a/./b/", BASE "/a/b" },
+                { "a//b", BASE "/a/b" },
+                { "../up", BASE "/../up" },
+                { "/abs/dir", "/abs/dir" },
+                { "/", "/" },
+                { "/.", "/" },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                char yaml[128];
+                struct memward_config *c;
+
+                snprintf(yaml, sizeof yaml, "workers:\n  directory: \"%s\"\n", cases[i].in);
+                c = load_ok(yaml);
+                assert_string_equal(c->workers.directory, cases[i].out);
+                config_free(c);
+        }
+}
+
+/* ---- error classes ----------------------------------------------------------------- */
+
+static void test_errors_integers(void **state) {
+        (void) state;
+        assert_errors("workers:\n  count: four\n", "2:10: workers.count: expected an integer >= 1, got \"four\"");
+        assert_errors("workers:\n  count: 0\n", "2:10: workers.count: expected an integer >= 1, got \"0\"");
+        assert_errors("workers:\n  count: -3\n", "2:10: workers.count: expected an integer >= 1, got \"-3\"");
+        assert_errors("workers:\n  count: 2.5\n", "2:10: workers.count: expected an integer >= 1, got \"2.5\"");
+        assert_errors("workers:\n  count: 010\n", "2:10: workers.count: expected an integer >= 1, got \"010\"");
+        assert_errors("workers:\n  count: 0x10\n", "2:10: workers.count: expected an integer >= 1, got \"0x10\"");
+        assert_errors("workers:\n  count: 1025\n", "2:10: workers.count: expected an integer in 1..1024, got \"1025\"");
+        assert_errors("workers:\n  count: 99999999999999999999999\n",
+                      "2:10: workers.count: expected an integer in 1..1024, got \"99999999999999999999999\"");
+        assert_errors("workers:\n  count:\n", "2:9: workers.count: expected an integer >= 1, got an empty value");
+        assert_errors("workers:\n  count: [4]\n", "2:10: workers.count: expected an integer >= 1, got a list");
+        assert_errors("workers:\n  count: {n: 4}\n", "2:10: workers.count: expected an integer >= 1, got a mapping");
+        assert_errors("workers:\n  count: ~\n", "2:10: workers.count: expected an integer >= 1, got null");
+        assert_errors("recycle:\n  max_requests: -1\n",
+                      "2:17: recycle.max_requests: expected an integer >= 0, got \"-1\"");
+        assert_errors("recycle:\n  max_requests_jitter: 4294967296\n",
+                      "2:24: recycle.max_requests_jitter: expected an integer in 0..4294967295, got \"4294967296\"");
+        assert_errors("recycle: {max_concurrent: 0}\n",
+                      "1:27: recycle.max_concurrent: expected an integer >= 1, got \"0\"");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", backlog: 65536}\n",
+                      "2:45: listen[0].backlog: expected an integer in 1..65535, got \"65536\"");
+        /* Long values are cut in the message; control characters are escaped. */
+        assert_errors("workers: {count: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}\n",
+                      "1:18: workers.count: expected an integer >= 1, got "
+                      "\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
+        assert_errors("workers: {count: \"4\\n\\\"\"}\n",
+                      "1:18: workers.count: expected an integer >= 1, got \"4\\n\\\"\"");
+}
+
+static void test_errors_durations(void **state) {
+        (void) state;
+        /* A YAML integer is not a duration. */
+        assert_errors("workers:\n  graceful_timeout: 30\n",
+                      "2:21: workers.graceful_timeout: expected a duration with a unit (ms, s, m, h), got \"30\"");
+        assert_errors("workers:\n  ready_timeout: 1.5s\n",
+                      "2:18: workers.ready_timeout: expected a duration with a unit (ms, s, m, h), got \"1.5s\"");
+        assert_errors("workers:\n  watchdog: 10 s\n",
+                      "2:13: workers.watchdog: expected a duration with a unit (ms, s, m, h), got \"10 s\"");
+        assert_errors("workers:\n  watchdog: -1s\n",
+                      "2:13: workers.watchdog: expected a duration with a unit (ms, s, m, h), got \"-1s\"");
+        assert_errors("workers:\n  watchdog: 5 days\n",
+                      "2:13: workers.watchdog: expected a duration with a unit (ms, s, m, h), got \"5 days\"");
+        assert_errors("workers:\n  watchdog: \"\"\n",
+                      "2:13: workers.watchdog: expected a duration with a unit (ms, s, m, h), got \"\"");
+        assert_errors("workers:\n  ready_timeout: 0\n",
+                      "2:18: workers.ready_timeout: expected a duration in 1ms..8760h, got \"0\"");
+        assert_errors("recycle:\n  max_lifetime: 8761h\n",
+                      "2:17: recycle.max_lifetime: expected a duration in 0..8760h, got \"8761h\"");
+        assert_errors("recycle:\n  max_lifetime: 99999999999999999999h\n",
+                      "2:17: recycle.max_lifetime: expected a duration in 0..8760h, got \"99999999999999999999h\"");
+        assert_errors("memory:\n  sample_interval: 50ms\n",
+                      "2:20: memory.sample_interval: expected a duration in 100ms..1m, got \"50ms\"");
+        assert_errors("memory:\n  sample_interval: 61s\n",
+                      "2:20: memory.sample_interval: expected a duration in 100ms..1m, got \"61s\"");
+        assert_errors("memory:\n  retained_window: 2h\n",
+                      "2:20: memory.retained_window: expected a duration in 100ms..1h, got \"2h\"");
+        assert_errors("workers:\n  restart_backoff: {initial: 0}\n",
+                      "2:30: workers.restart_backoff.initial: expected a duration in 1ms..8760h, got \"0\"");
+        assert_errors("workers:\n  ready: 5 s\n",
+                      "2:10: workers.ready: expected notify, immediate or a duration (e.g. 5s), got \"5 s\"");
+        assert_errors("workers:\n  ready: 9000h\n",
+                      "2:10: workers.ready: expected a duration in 0..8760h, got \"9000h\"");
+}
+
+static void test_errors_sizes(void **state) {
+        (void) state;
+        assert_errors("memory:\n  retained_max: 1.5G\n",
+                      "2:17: memory.retained_max: expected a size (e.g. 512MiB), got \"1.5G\"");
+        assert_errors("memory:\n  retained_max: 12X\n",
+                      "2:17: memory.retained_max: expected a size (e.g. 512MiB), got \"12X\"");
+        assert_errors("memory:\n  retained_max: -1M\n",
+                      "2:17: memory.retained_max: expected a size (e.g. 512MiB), got \"-1M\"");
+        assert_errors("pressure:\n  min_retained: 17179869184G\n",
+                      "2:17: pressure.min_retained: expected a size below 16EiB, got \"17179869184G\"");
+        assert_errors("memory:\n  worker_high: 120%\n",
+                      "2:16: memory.worker_high: expected a percentage in 0%..100%, got \"120%\"");
+        assert_errors("memory:\n  worker_max: abc%\n",
+                      "2:15: memory.worker_max: expected a size (e.g. 512MiB) or a percentage of the group limit "
+                      "(e.g. 80%), got \"abc%\"");
+        assert_errors("memory:\n  worker_max: \"-5%\"\n",
+                      "2:15: memory.worker_max: expected a size (e.g. 512MiB) or a percentage of the group limit "
+                      "(e.g. 80%), got \"-5%\"");
+        assert_errors("memory:\n  group_high: 80 %\n",
+                      "2:15: memory.group_high: expected a size (e.g. 512MiB) or a percentage of the group limit "
+                      "(e.g. 80%), got \"80 %\"");
+        assert_errors("memory:\n  group_high: 5.%\n",
+                      "2:15: memory.group_high: expected a size (e.g. 512MiB) or a percentage of the group limit "
+                      "(e.g. 80%), got \"5.%\"");
+        assert_errors("memory:\n  group_high: 99999999999G\n",
+                      "2:15: memory.group_high: expected a size below 16EiB, got \"99999999999G\"");
+        assert_errors("memory:\n  growth_max: 1.0\n",
+                      "2:15: memory.growth_max: expected 0 (off) or a number > 1 and <= 1000 (e.g. 2.5), got \"1.0\"");
+        assert_errors("memory:\n  growth_max: 0.5\n",
+                      "2:15: memory.growth_max: expected 0 (off) or a number > 1 and <= 1000 (e.g. 2.5), got \"0.5\"");
+        assert_errors("memory:\n  growth_max: 1e3\n",
+                      "2:15: memory.growth_max: expected 0 (off) or a number > 1 and <= 1000 (e.g. 2.5), got \"1e3\"");
+        assert_errors("memory:\n  growth_max: 1001\n",
+                      "2:15: memory.growth_max: expected 0 (off) or a number > 1 and <= 1000 (e.g. 2.5), got \"1001\"");
+        assert_errors("memory:\n  growth_max: .inf\n",
+                      "2:15: memory.growth_max: expected 0 (off) or a number > 1 and <= 1000 (e.g. 2.5), got \".inf\"");
+}
+
+static void test_errors_enums(void **state) {
+        (void) state;
+        assert_errors("memory: {metric: rs}\n", "1:18: memory.metric: expected one of anon, current, rss, pss, got \"rs\"");
+        assert_errors("log: {level: crit}\n",
+                      "1:14: log.level: expected one of debug, info, notice, warning, error, got \"crit\"");
+        assert_errors("log: {level: INFO}\n",
+                      "1:14: log.level: expected one of debug, info, notice, warning, error, got \"INFO\"");
+        assert_errors("log: {format: text}\n", "1:15: log.format: expected logfmt or json, got \"text\"");
+        assert_errors("workers: {ready: later}\n",
+                      "1:18: workers.ready: expected notify, immediate or a duration (e.g. 5s), got \"later\"");
+        assert_errors("workers: {stop_signal: SIGFOO}\n",
+                      "1:24: workers.stop_signal: expected a signal name such as SIGTERM, got \"SIGFOO\"");
+        assert_errors("workers: {stop_signal: 0}\n",
+                      "1:24: workers.stop_signal: expected a signal name such as SIGTERM, got \"0\"");
+        assert_errors("workers: {stop_signal: STOP}\n",
+                      "1:24: workers.stop_signal: expected a signal name such as SIGTERM, got \"STOP\"");
+        assert_errors("memory: {runtime_hints: maybe}\n",
+                      "1:25: memory.runtime_hints: expected a boolean (true or false), got \"maybe\"");
+        assert_errors("memory: {runtime_hints: 1}\n",
+                      "1:25: memory.runtime_hints: expected a boolean (true or false), got \"1\"");
+}
+
+static void test_errors_trigger(void **state) {
+        (void) state;
+#define TRIGGER_SYNTAX "pressure.trigger: expected \"\" (off) or \"some|full <stall> <window>\" (e.g. \"some 150ms 2s\"), got "
+        assert_errors("pressure:\n  trigger: sometimes\n", "2:12: " TRIGGER_SYNTAX "\"sometimes\"");
+        assert_errors("pressure:\n  trigger: some 150ms\n", "2:12: " TRIGGER_SYNTAX "\"some 150ms\"");
+        assert_errors("pressure:\n  trigger: some 150ms 2s 3s\n", "2:12: " TRIGGER_SYNTAX "\"some 150ms 2s 3s\"");
+        assert_errors("pressure:\n  trigger: half 1s 2s\n", "2:12: " TRIGGER_SYNTAX "\"half 1s 2s\"");
+        assert_errors("pressure:\n  trigger: some 150 2s\n", "2:12: " TRIGGER_SYNTAX "\"some 150 2s\"");
+        assert_errors("pressure:\n  trigger: [some, 1s, 2s]\n", "2:12: " TRIGGER_SYNTAX "a list");
+        assert_errors("pressure:\n  trigger: some 100ms 20s\n",
+                      "2:12: pressure.trigger: the window must be in 500ms..10s, got \"some 100ms 20s\"");
+        assert_errors("pressure:\n  trigger: some 1ms 400ms\n",
+                      "2:12: pressure.trigger: the window must be in 500ms..10s, got \"some 1ms 400ms\"");
+        assert_errors("pressure:\n  trigger: some 0 2s\n",
+                      "2:12: pressure.trigger: the stall must be > 0 and <= the window, got \"some 0 2s\"");
+        assert_errors("pressure:\n  trigger: full 3s 2s\n",
+                      "2:12: pressure.trigger: the stall must be > 0 and <= the window, got \"full 3s 2s\"");
+#undef TRIGGER_SYNTAX
+}
+
+static void test_errors_unknown_keys(void **state) {
+        (void) state;
+        assert_errors("wrokers:\n  count: 4\n", "1:1: wrokers: unknown key (did you mean \"workers\"?)");
+        assert_errors("workers:\n  cuont: 4\n", "2:3: workers.cuont: unknown key (did you mean \"count\"?)");
+        assert_errors("workers:\n  restart_backoff: {initail: 1s}\n",
+                      "2:21: workers.restart_backoff.initail: unknown key (did you mean \"initial\"?)");
+        assert_errors("memory:\n  retained_windw: 1m\n",
+                      "2:3: memory.retained_windw: unknown key (did you mean \"retained_window\"?)");
+        /* Far from every key: no guess. */
+        assert_errors("workers:\n  processes: 4\n", "2:3: workers.processes: unknown key");
+        assert_errors("cgroup: {}\n", "1:1: cgroup: unknown key");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:80\", nmae: http}\n",
+                      "2:37: listen[0].nmae: unknown key (did you mean \"name\"?)");
+        /* Keys are compared exactly. */
+        assert_errors("Workers: {}\n", "1:1: Workers: unknown key (did you mean \"workers\"?)");
+        assert_errors("? [a, b]\n: 1\n", "1:3: keys must be strings, got a list");
+        assert_errors("workers:\n  ? {a: 1}\n  : 2\n", "2:5: workers: keys must be strings, got a mapping");
+}
+
+static void test_errors_duplicate_keys(void **state) {
+        (void) state;
+        assert_errors("workers:\n  count: 4\n  count: 5\n", "3:3: workers.count: duplicate key (first at line 2)");
+        assert_errors("workers: {count: 4}\nlog: {}\nworkers: {count: 5}\n",
+                      "3:1: workers: duplicate key (first at line 1)");
+        assert_errors("workers:\n  env:\n    A: x\n    B: y\n    A: z\n",
+                      "5:5: workers.env.A: duplicate key (first at line 3)");
+        assert_errors("listen:\n  - address: \"unix:/a\"\n    address: \"unix:/b\"\n",
+                      "3:5: listen[0].address: duplicate key (first at line 2)");
+}
+
+static void test_errors_types(void **state) {
+        (void) state;
+        assert_errors("workers: [1, 2]\n", "1:10: workers: expected a mapping, got a list");
+        assert_errors("workers: 4\n", "1:10: workers: expected a mapping, got \"4\"");
+        assert_errors("recycle: off\n", "1:10: recycle: expected a mapping, got \"off\"");
+        assert_errors("workers:\n  restart_backoff: 1s\n",
+                      "2:20: workers.restart_backoff: expected a mapping, got \"1s\"");
+        assert_errors("workers:\n  command: python3 app.py\n",
+                      "2:12: workers.command: expected a list of strings, got \"python3 app.py\"");
+        assert_errors("workers:\n  command: {a: b}\n", "2:12: workers.command: expected a list of strings, got a mapping");
+        assert_errors("workers:\n  command:\n", "2:11: workers.command: expected a list of strings, got an empty value");
+        assert_errors("workers:\n  command: []\n",
+                      "2:12: workers.command: expected a non-empty list of strings, got an empty list");
+        assert_errors("workers:\n  command: [python3, {a: b}, [c], ~]\n",
+                      "2:22: workers.command[1]: expected a string, got a mapping",
+                      "2:30: workers.command[2]: expected a string, got a list",
+                      "2:35: workers.command[3]: expected a string, got null");
+        assert_errors("workers:\n  command: [\"\", x]\n", "2:13: workers.command[0]: the program name must not be empty");
+        assert_errors("workers:\n  command: [a, \"b\\0c\"]\n", "2:16: workers.command[1]: must not contain NUL bytes");
+        assert_errors("workers:\n  directory: [a]\n", "2:14: workers.directory: expected a string, got a list");
+        assert_errors("workers:\n  directory: \"\"\n", "2:14: workers.directory: must not be empty");
+        assert_errors("workers:\n  env: [A=b]\n",
+                      "2:8: workers.env: expected a mapping of variable names to strings, got a list");
+        assert_errors("listen: tcp://0.0.0.0:80\n", "1:9: listen: expected a list of mappings, got \"tcp://0.0.0.0:80\"");
+        assert_errors("listen:\n  - tcp://0.0.0.0:80\n",
+                      "2:5: listen[0]: expected a mapping, got \"tcp://0.0.0.0:80\"");
+}
+
+static void test_errors_env(void **state) {
+        (void) state;
+        struct memward_config *c;
+
+        assert_errors("workers:\n  env: {1A: x, A-B: y, \"\": z}\n",
+                      "2:9: workers.env: invalid variable name \"1A\"",
+                      "2:16: workers.env: invalid variable name \"A-B\"",
+                      "2:24: workers.env: invalid variable name \"\"");
+        assert_errors("workers:\n  env: {LISTEN_FDS: 3, NOTIFY_SOCKET: /x, MEMWARD_WORKER_ID: 1}\n",
+                      "2:9: workers.env.LISTEN_FDS: reserved, memward sets it for each worker",
+                      "2:24: workers.env.NOTIFY_SOCKET: reserved, memward sets it for each worker",
+                      "2:43: workers.env.MEMWARD_WORKER_ID: reserved, memward sets it for each worker");
+        assert_errors("workers:\n  env: {A: {b: c}, B: ~, C: \"x\\0y\"}\n",
+                      "2:12: workers.env.A: expected a string, got a mapping",
+                      "2:23: workers.env.B: expected a string, got null",
+                      "2:29: workers.env.C: must not contain NUL bytes");
+        assert_errors("workers:\n  env:\n    A:\n", "3:7: workers.env.A: expected a string, got an empty value");
+
+        c = load_ok("workers:\n  env: {N: 3, T: true, Q: \"\", U: \"ü\"}\n");
+        assert_string_equal(c->workers.env[0], "N=3");
+        assert_string_equal(c->workers.env[1], "T=true");
+        assert_string_equal(c->workers.env[2], "Q=");
+        assert_string_equal(c->workers.env[3], "U=ü");
+        assert_null(c->workers.env[4]);
+        config_free(c);
+}
+
+static void test_errors_listen(void **state) {
+        (void) state;
+        char yaml[4096];
+        size_t n = 0;
+        struct memward_config *c;
+
+        assert_errors("listen:\n  - name: http\n", "2:5: listen[0].address: required");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1\"}\n",
+                      "2:15: listen[0].address: expected tcp://HOST:PORT, tcp://[IPV6]:PORT or unix:PATH, "
+                      "got \"tcp://127.0.0.1\"");
+        assert_errors("listen:\n  - {address: \"http://127.0.0.1:80\"}\n",
+                      "2:15: listen[0].address: expected tcp://HOST:PORT, tcp://[IPV6]:PORT or unix:PATH, "
+                      "got \"http://127.0.0.1:80\"");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:0\"}\n",
+                      "2:15: listen[0].address: the port must be in 1..65535, got \"tcp://127.0.0.1:0\"");
+        assert_errors("listen:\n  - {address: \"tcp://[::]:70000\"}\n",
+                      "2:15: listen[0].address: the port must be in 1..65535, got \"tcp://[::]:70000\"");
+        /* The length limit applies to the path after it was made absolute. */
+        assert_errors("listen:\n  - address: unix:" LONG_RELATIVE "\n",
+                      "2:14: listen[0].address: the socket path is longer than 107 bytes, got "
+                      "\"unix:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\"");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:80\", name: \"a:b\"}\n",
+                      "2:43: listen[0].name: expected 1..255 characters out of A-Z a-z 0-9 _ . -, got \"a:b\"");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:80\", name: \"\"}\n",
+                      "2:43: listen[0].name: expected 1..255 characters out of A-Z a-z 0-9 _ . -, got \"\"");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:80\", backlog: 0}\n",
+                      "2:46: listen[0].backlog: expected an integer >= 1, got \"0\"");
+        assert_errors("listen:\n  - address: \"tcp://127.0.0.1:80\"\n  - address: \"tcp://localhost:80\"\n",
+                      "3:14: listen[1].address: same address as listen[0]");
+        assert_errors("listen:\n  - address: \"unix:x.sock\"\n  - address: \"unix:" BASE "/x.sock\"\n",
+                      "3:14: listen[1].address: same address as listen[0]");
+
+        /* 255 characters are a valid name, 256 are not. */
+        n = (size_t) snprintf(yaml, sizeof yaml, "listen:\n  - address: \"tcp://127.0.0.1:80\"\n    name: ");
+        memset(yaml + n, 'n', 255);
+        strcpy(yaml + n + 255, "\n");
+        c = load_ok(yaml);
+        assert_int_equal(strlen(c->listen[0].name), 255);
+        config_free(c);
+        strcpy(yaml + n + 255, "n\n");
+        assert_errors(yaml, "3:11: listen[0].name: expected 1..255 characters out of A-Z a-z 0-9 _ . -, got "
+                            "\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn...\"");
+
+        /* CONFIG_LISTEN_MAX entries are fine, one more is not. */
+        n = (size_t) snprintf(yaml, sizeof yaml, "listen:\n");
+        for (unsigned i = 0; i < CONFIG_LISTEN_MAX; i++)
+                n += (size_t) snprintf(yaml + n, sizeof yaml - n, "  - address: \"tcp://127.0.0.1:%u\"\n", 8000 + i);
+        c = load_ok(yaml);
+        assert_int_equal(c->n_listen, CONFIG_LISTEN_MAX);
+        config_free(c);
+        snprintf(yaml + n, sizeof yaml - n, "  - address: \"tcp://127.0.0.1:9999\"\n");
+        assert_errors(yaml, "18:5: listen: at most 16 addresses are supported");
+}
+
+static void test_errors_cross_keys(void **state) {
+        (void) state;
+        assert_errors("workers:\n  restart_backoff: {initial: 1m}\n",
+                      "2:30: workers.restart_backoff: initial (1m) must not be greater than max (30s)");
+        assert_errors("workers:\n  restart_backoff:\n    max: 50ms\n",
+                      "3:10: workers.restart_backoff: initial (100ms) must not be greater than max (50ms)");
+        assert_errors("workers:\n  ready: 60s\n",
+                      "2:10: workers.ready: the delay (1m) must be shorter than workers.ready_timeout (1m)");
+        assert_errors("workers:\n  ready_timeout: 5s\n  ready: 10s\n",
+                      "3:10: workers.ready: the delay (10s) must be shorter than workers.ready_timeout (5s)");
+        assert_errors("memory:\n  sample_interval: 10s\n  retained_window: 5s\n",
+                      "3:20: memory.retained_window (5s) must not be shorter than memory.sample_interval (10s)");
+        assert_errors("memory:\n  retained_window: 500ms\n",
+                      "2:20: memory.retained_window (500ms) must not be shorter than memory.sample_interval (1s)");
+        assert_errors("memory:\n  worker_high: 2G\n  worker_max: 1G\n",
+                      "2:16: memory.worker_high (2GiB) must not be greater than memory.worker_max (1GiB)");
+        assert_errors("memory:\n  worker_max: 50%\n  worker_high: 60%\n",
+                      "3:16: memory.worker_high (60%) must not be greater than memory.worker_max (50%)");
+
+        /* Mixed kinds cannot be compared without the group limit: accepted. */
+        config_free(load_ok("memory: {worker_high: 2G, worker_max: 50%}\n"));
+        /* A single-key error suppresses the follow-up rules. */
+        assert_errors("workers:\n  count: x\n  restart_backoff: {initial: 1m}\n",
+                      "2:10: workers.count: expected an integer >= 1, got \"x\"");
+}
+
+static void test_aliases_rejected(void **state) {
+        (void) state;
+        assert_errors("defaults: &d\n  count: 4\nworkers: *d\n", "1:11: YAML anchors are not supported",
+                      "3:10: YAML aliases are not supported");
+        assert_errors("workers:\n  count: &n 4\n  ready_timeout: *n\n", "2:10: YAML anchors are not supported",
+                      "3:18: YAML aliases are not supported");
+        assert_errors("workers:\n  <<: *base\n", "2:7: YAML aliases are not supported");
+        /* A billion laughs never reaches the document walk. */
+        assert_errors("a: &a [x, x]\nb: &b [*a, *a]\nc: [*b, *b]\n", "1:4: YAML anchors are not supported",
+                      "2:4: YAML anchors are not supported", "2:8: YAML aliases are not supported",
+                      "2:12: YAML aliases are not supported", "3:5: YAML aliases are not supported",
+                      "3:9: YAML aliases are not supported");
+}
+
+static void test_syntax_errors(void **state) {
+        (void) state;
+        assert_errors("workers:\n  count: 4\n   command: x\n",
+                      "3:11: syntax error: mapping values are not allowed in this context");
+        assert_errors("workers:\n  count: 4\n count: 5\n",
+                      "3:2: syntax error: did not find expected key (while parsing a block mapping at line 1, column 1)");
+        assert_errors("workers: {count: 4\n",
+                      "2:1: syntax error: did not find expected ',' or '}' (while parsing a flow mapping at line 1, "
+                      "column 10)");
+        assert_errors("workers:\n\tcount: 4\n",
+                      "2:1: syntax error: found character that cannot start any token (while scanning for the next "
+                      "token), YAML indents with spaces, not tabs");
+        assert_errors("workers:\n  command: 'abc\n",
+                      "3:1: syntax error: found unexpected end of stream (while scanning a quoted scalar at line 2, "
+                      "column 12)");
+        assert_errors("a: \xff\n", "1:4: syntax error: invalid leading UTF-8 octet (#FF)");
+        assert_errors("workers:\n  count: 4\n---\nlog: {}\n", "3:1: only one YAML document is supported");
+        /* The first error stops libyaml; nothing after it is reported. */
+        assert_errors("wrong: 1\nworkers: {count: 4\n", "3:1: syntax error: did not find expected ',' or '}' "
+                                                        "(while parsing a flow mapping at line 2, column 10)");
+}
+
+static void test_top_level_not_a_mapping(void **state) {
+        (void) state;
+        assert_errors("- workers\n- listen\n", "1:1: expected a mapping at the top level, got a list");
+        assert_errors("workers\n", "1:1: expected a mapping at the top level, got \"workers\"");
+        assert_errors("\"\"\n", "1:1: expected a mapping at the top level, got \"\"");
+}
+
+/* All errors of a file, in document order, not just the first. */
+static void test_multiple_errors(void **state) {
+        (void) state;
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+        static const char *const expected[] = {
+                "2:10: workers.count: expected an integer >= 1, got \"four\"",
+                "3:3: workers.cuont: unknown key (did you mean \"count\"?)",
+                "4:18: workers.ready_timeout: expected a duration with a unit (ms, s, m, h), got \"30\"",
+                "6:17: recycle.max_requests: expected an integer >= 0, got \"-1\"",
+                "7:14: log.level: expected one of debug, info, notice, warning, error, got \"loud\"",
+                "9:20: memory.sample_interval: expected a duration in 100ms..1m, got \"10ms\"",
+                "10:17: memory.retained_max: expected a size (e.g. 512MiB), got \"1.5G\"",
+                "11:16: memory.worker_high: expected a percentage in 0%..100%, got \"120%\"",
+                "13:46: listen[0].name: expected 1..255 characters out of A-Z a-z 0-9 _ . -, got \"a:b\"",
+                "13:15: listen[0].address: the port must be in 1..65535, got \"tcp://127.0.0.1:99999\"",
+        };
+
+        assert_int_equal(config_load_file(FIXTURES_DIR "/config/errors.yaml", BASE, &c, &d), -EINVAL);
+        assert_null(c);
+        assert_items(&d, expected, ELEMENTSOF(expected));
+        /* The reserved section is still reported, as a warning. */
+        assert_int_equal(d.n_warnings, 1);
+        assert_string_equal(d.warnings[0], FIXTURES_DIR "/config/errors.yaml:14:1: metrics: section is reserved "
+                                           "for a later version and is ignored");
+        config_diagnostics_clear(&d);
+        assert_int_equal(d.n_items, 0);
+        assert_null(d.file);
+}
+
+static void test_reserved_metrics(void **state) {
+        (void) state;
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+
+        assert_int_equal(load("workers: {count: 3}\nmetrics:\n  listen: \"tcp://127.0.0.1:9100\"\n", &c, &d), 0);
+        assert_int_equal(c->workers.count, 3);
+        assert_int_equal(d.n_items, 0);
+        assert_int_equal(d.n_warnings, 1);
+        assert_string_equal(d.warnings[0], NAME ":2:1: metrics: section is reserved for a later version and is ignored");
+        config_free(c);
+
+        /* Whatever its content, but still only once. */
+        assert_int_equal(load("metrics: on\nmetrics: off\n", &c, &d), -EINVAL);
+        assert_int_equal(d.n_warnings, 1);
+        assert_int_equal(d.n_items, 1);
+        assert_string_equal(d.items[0].message, "metrics: duplicate key (first at line 1)");
+        config_diagnostics_clear(&d);
+}
+
+static void test_file_errors(void **state) {
+        (void) state;
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+        char path[] = "/tmp/memward-test-config-XXXXXX";
+        char *big;
+        int fd;
+
+        assert_int_equal(config_load_file(FIXTURES_DIR "/config/does-not-exist.yaml", BASE, &c, &d), -ENOENT);
+        assert_null(c);
+        assert_int_equal(d.n_items, 1);
+        assert_int_equal(d.items[0].line, 0);
+        assert_string_equal(d.items[0].message, "cannot read: No such file or directory");
+
+        assert_int_equal(config_load_file(FIXTURES_DIR "/config", BASE, &c, &d), -EISDIR);
+        assert_int_equal(d.n_items, 1);
+
+        /* Exactly the limit loads (comments only); one byte more does not. */
+        big = malloc(CONFIG_FILE_SIZE_MAX + 2);
+        assert_non_null(big);
+        memset(big, '#', CONFIG_FILE_SIZE_MAX + 1);
+        big[CONFIG_FILE_SIZE_MAX - 1] = '\n';
+        big[CONFIG_FILE_SIZE_MAX + 1] = '\0';
+
+        fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, big, CONFIG_FILE_SIZE_MAX), CONFIG_FILE_SIZE_MAX);
+        assert_int_equal(config_load_file(path, BASE, &c, &d), 0);
+        assert_string_equal(c->path, path);
+        config_free(c);
+        c = NULL;
+        assert_int_equal(write(fd, "#", 1), 1);
+        assert_int_equal(config_load_file(path, BASE, &c, &d), -EFBIG);
+        assert_null(c);
+        assert_int_equal(d.n_items, 1);
+        assert_string_equal(d.items[0].message, "file is larger than 1MiB");
+        close(fd);
+        unlink(path);
+
+        assert_int_equal(config_load_string(big, CONFIG_FILE_SIZE_MAX + 1, "big", BASE, &c, &d), -EFBIG);
+        assert_int_equal(d.n_items, 1);
+        assert_string_equal(d.items[0].message, "file is larger than 1MiB");
+        free(big);
+
+        /* A NULL diag is allowed. */
+        assert_int_equal(config_load_string("workers: x\n", 11, "x", BASE, &c, NULL), -EINVAL);
+        assert_null(c);
+        config_diagnostics_clear(&d);
+}
+
+static void test_relative_config_path(void **state) {
+        (void) state;
+        struct memward_config *c = NULL;
+        char *cwd = get_current_dir_name();
+
+        assert_non_null(cwd);
+        assert_int_equal(chdir(FIXTURES_DIR), 0);
+        assert_int_equal(config_load_file("./config/full.yaml", NULL, &c, NULL), 0);
+        assert_int_equal(chdir(cwd), 0);
+
+        /* Paths resolve against the current directory when base_dir is NULL. */
+        char *expected;
+        assert_true(asprintf(&expected, "%s/config/full.yaml", FIXTURES_DIR) > 0);
+        assert_string_equal(c->path, expected);
+        free(expected);
+        assert_true(asprintf(&expected, "%s/srv/app", FIXTURES_DIR) > 0);
+        assert_string_equal(c->workers.directory, expected);
+        free(expected);
+        config_free(c);
+        free(cwd);
+}
+
+/* ---- printing ---------------------------------------------------------------------- */
+
+static void test_diagnostics_print(void **state) {
+        (void) state;
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+        char *out;
+
+        /* The caret line keeps the tabs of the quoted line and counts characters, not bytes. */
+        assert_int_equal(load("log: {level: \"é\",\tformat: x}\r\nworkers: {count: 0}\n", &c, &d), -EINVAL);
+        out = print_to_string(&d);
+        assert_string_equal(out,
+                            NAME ":1:14: log.level: expected one of debug, info, notice, warning, error, got \"é\"\n"
+                            "    log: {level: \"é\",\tformat: x}\n"
+                            "                 ^\n"
+                            NAME ":1:27: log.format: expected logfmt or json, got \"x\"\n"
+                            "    log: {level: \"é\",\tformat: x}\n"
+                            "                     \t        ^\n"
+                            NAME ":2:18: workers.count: expected an integer >= 1, got \"0\"\n"
+                            "    workers: {count: 0}\n"
+                            "                     ^\n");
+        free(out);
+
+        /* Validation items have no position. */
+        assert_int_equal(config_new_default(&c), 0);
+        assert_int_equal(config_validate(c, &d), -EINVAL);
+        out = print_to_string(&d);
+        assert_string_equal(out,
+                            NAME ":1:14: log.level: expected one of debug, info, notice, warning, error, got \"é\"\n"
+                            "    log: {level: \"é\",\tformat: x}\n"
+                            "                 ^\n"
+                            NAME ":1:27: log.format: expected logfmt or json, got \"x\"\n"
+                            "    log: {level: \"é\",\tformat: x}\n"
+                            "                     \t        ^\n"
+                            NAME ":2:18: workers.count: expected an integer >= 1, got \"0\"\n"
+                            "    workers: {count: 0}\n"
+                            "                     ^\n"
+                            NAME ": workers.command: required (in the config file or after --)\n");
+        free(out);
+        config_free(c);
+        config_diagnostics_clear(&d);
+
+        /* A file with a syntax error, a tab at the start of the line. */
+        assert_int_equal(config_load_file(FIXTURES_DIR "/config/tab.yaml", BASE, &c, &d), -EINVAL);
+        out = print_to_string(&d);
+        assert_string_equal(out, FIXTURES_DIR "/config/tab.yaml:2:1: syntax error: found character that cannot start "
+                                              "any token (while scanning for the next token), YAML indents with spaces, "
+                                              "not tabs\n"
+                                              "    \tcount: 4\n"
+                                              "    ^\n");
+        free(out);
+
+        /* An error past the last line prints no quote. */
+        assert_int_equal(load("workers: [1,\n", &c, &d), -EINVAL);
+        out = print_to_string(&d);
+        assert_string_equal(out, NAME ":2:1: syntax error: did not find expected node content (while parsing a flow "
+                                      "node)\n");
+        free(out);
+        config_diagnostics_clear(&d);
+}
+
+/* ---- validation and overrides ------------------------------------------------------ */
+
+static void test_validate(void **state) {
+        (void) state;
+        struct config_diagnostics d = {};
+        struct memward_config *c = load_ok("workers: {count: 3}\n");
+        char *const argv[] = { (char *) "/bin/true", (char *) "--flag", NULL };
+        char *const empty_argv[] = { NULL };
+
+        /* config_load does not require a command; validation does. */
+        assert_int_equal(config_validate(c, &d), -EINVAL);
+        {
+                static const char *const e[] = { "workers.command: required (in the config file or after --)" };
+                assert_items(&d, e, 1);
+        }
+        config_diagnostics_clear(&d);
+
+        assert_int_equal(config_set_command(c, empty_argv), -EINVAL);
+        assert_int_equal(config_set_command(c, NULL), -EINVAL);
+        assert_int_equal(config_set_command(c, argv), 0);
+        assert_string_equal(c->workers.command[0], "/bin/true");
+        assert_string_equal(c->workers.command[1], "--flag");
+        assert_null(c->workers.command[2]);
+        assert_int_equal(config_validate(c, &d), 0);
+        assert_int_equal(d.n_items, 0);
+
+        /* Overrides from the command line can break rules the file kept. */
+        c->workers.count = 0;
+        c->workers.backoff_initial = 10 * USEC_PER_SEC;
+        c->workers.backoff_max = USEC_PER_SEC;
+        assert_int_equal(config_validate(c, &d), -EINVAL);
+        {
+                static const char *const e[] = {
+                        "workers.count: expected an integer in 1..1024, got 0",
+                        "workers.restart_backoff: initial (10s) must not be greater than max (1s)",
+                };
+                assert_items(&d, e, ELEMENTSOF(e));
+        }
+        config_diagnostics_clear(&d);
+
+        /* Listen entries set directly, as an override would, are checked too. */
+        assert_int_equal(config_add_listen(c, "tcp://127.0.0.1:80", BASE), 0);
+        assert_int_equal(config_add_listen(c, "unix:/x", BASE), 0);
+        free(c->listen[1].address);
+        c->listen[1].address = strdup("tcp://localhost:80");
+        assert_int_equal(config_add_listen(c, "unix:/y", BASE), 0);
+        free(c->listen[2].address);
+        c->listen[2].address = strdup("tcp://nowhere:80");
+        c->workers.count = 2;
+        c->workers.backoff_initial = USEC_PER_SEC;
+        assert_int_equal(config_validate(c, &d), -EINVAL);
+        {
+                static const char *const e[] = {
+                        "listen[1].address: same address as listen[0]",
+                        "listen[2].address: invalid address \"tcp://nowhere:80\"",
+                };
+                assert_items(&d, e, ELEMENTSOF(e));
+        }
+        config_diagnostics_clear(&d);
+        config_clear_listen(c);
+
+        c->workers.count = CONFIG_WORKERS_MAX + 1;
+        c->workers.backoff_initial = USEC_PER_SEC;
+        char *const bad_argv[] = { (char *) "", NULL };
+        assert_int_equal(config_set_command(c, bad_argv), 0);
+        assert_int_equal(config_validate(c, &d), -EINVAL);
+        {
+                static const char *const e[] = {
+                        "workers.command: the program name must not be empty",
+                        "workers.count: expected an integer in 1..1024, got 1025",
+                };
+                assert_items(&d, e, ELEMENTSOF(e));
+        }
+        config_diagnostics_clear(&d);
+        config_free(c);
+}
+
+static void test_listen_overrides(void **state) {
+        (void) state;
+        struct memward_config *c = load_ok("listen:\n  - {address: \"tcp://127.0.0.1:8000\", name: http}\n");
+        char addr[64];
+
+        config_clear_listen(c);
+        assert_int_equal(c->n_listen, 0);
+        assert_null(c->listen);
+
+        assert_int_equal(config_add_listen(c, "tcp://[::]:8080", BASE), 0);
+        assert_int_equal(config_add_listen(c, "unix:run/x.sock", BASE), 0);
+        assert_int_equal(config_add_listen(c, "unix:" BASE "/run/x.sock", BASE), -EEXIST);
+        assert_int_equal(config_add_listen(c, "tcp://[::]:0", BASE), -ERANGE);
+        assert_int_equal(config_add_listen(c, "tcp://nowhere:1", BASE), -EINVAL);
+        assert_int_equal(config_add_listen(c, "unix:" LONG_RELATIVE, BASE), -ENAMETOOLONG);
+        assert_int_equal(c->n_listen, 2);
+        assert_string_equal(c->listen[0].address, "tcp://[::]:8080");
+        assert_null(c->listen[0].name);
+        assert_int_equal(c->listen[0].backlog, 1024);
+        assert_string_equal(c->listen[1].address, "unix:" BASE "/run/x.sock");
+
+        for (unsigned i = 2; i < CONFIG_LISTEN_MAX; i++) {
+                snprintf(addr, sizeof addr, "tcp://127.0.0.1:%u", 9000 + i);
+                assert_int_equal(config_add_listen(c, addr, BASE), 0);
+        }
+        assert_int_equal(config_add_listen(c, "tcp://127.0.0.1:1", BASE), -E2BIG);
+        assert_int_equal(c->n_listen, CONFIG_LISTEN_MAX);
+        config_free(c);
+}
+
+/* ---- dump -------------------------------------------------------------------------- */
+
+static void test_dump_round_trip(void **state) {
+        (void) state;
+        struct memward_config *c;
+        struct config_diagnostics d = {};
+        char *text;
+
+        /* Defaults, without a command. */
+        assert_int_equal(config_new_default(&c), 0);
+        free(assert_dump_round_trip(c));
+        config_free(c);
+
+        /* Every key set. */
+        assert_int_equal(config_load_file(FIXTURES_DIR "/config/full.yaml", BASE, &c, &d), 0);
+        text = assert_dump_round_trip(c);
+        /* Exact unit forms. */
+        assert_non_null(strstr(text, "\n  ready: 2s\n"));
+        assert_non_null(strstr(text, "\n  stop_signal: SIGINT\n"));
+        assert_non_null(strstr(text, "\n  restart_backoff: {initial: 250ms, max: 1m}\n"));
+        assert_non_null(strstr(text, "\n  worker_high: 512MiB\n"));
+        assert_non_null(strstr(text, "\n  group_high: \"80%\"\n"));
+        assert_non_null(strstr(text, "\n  retained_max: 300MiB\n"));
+        assert_non_null(strstr(text, "\n  growth_max: 2.5\n"));
+        assert_non_null(strstr(text, "\n  trigger: \"full 150ms 2s\"\n"));
+        assert_non_null(strstr(text, "\n  command: [\"/usr/bin/python3\", \"-u\", \"app.py\", \"--name\", "
+                                     "\"a \\\"quoted\\\" word\"]\n"));
+        free(text);
+        config_free(c);
+        config_diagnostics_clear(&d);
+
+        /* Strings that need escaping, set as the command line would. */
+        char *const argv[] = {
+                (char *) "/bin/sh", (char *) "-c", (char *) "echo \"$1\"\\n\t'x'\r\n", (char *) "",
+                (char *) "\x01\x1f\x7f", (char *) "ü € 😀 \xc2\x85 \xc2\x80", (char *) "# not a comment",
+                (char *) "key: value", (char *) "- item", (char *) "null", (char *) "~", NULL,
+        };
+        c = load_ok("workers: {env: {A: \"#x: y\", B: \"\\t\\\\\", C: \"\\u00e9\\U0001F600\"}, ready: 1500ms}\n"
+                    "memory: {worker_high: \"33.3%\", worker_max: 99.99%, growth_max: 1.000001}\n");
+        assert_int_equal(config_set_command(c, argv), 0);
+        assert_string_equal(c->workers.env[2], "C=é😀");
+        text = assert_dump_round_trip(c);
+        assert_non_null(strstr(text, "\"\\x01\\x1F\\x7F\""));
+        assert_non_null(strstr(text, "\"ü € 😀 \\x85 \\x80\""));
+        free(text);
+
+        /* A dump of a config that was changed after loading writes what it holds. */
+        c->workers.stop_signal = SIGRTMIN + 3;
+        c->recycle.max_requests = 4294967295U;
+        c->memory.worker_max.percent = 100.0 / 3.0;
+        c->memory.worker_high.percent = 0.000001;
+        free(assert_dump_round_trip(c));
+        config_free(c);
+}
+
+static void test_dump_write_error(void **state) {
+        (void) state;
+        struct memward_config *c;
+        FILE *f = fopen("/dev/full", "we");
+
+        if (!f)
+                skip();
+        assert_int_equal(config_new_default(&c), 0);
+        assert_int_equal(config_dump(c, f), -EIO);
+        fclose(f);
+        config_free(c);
+}
+
+/* ---- signals and names ------------------------------------------------------------- */
+
+static void test_signals(void **state) {
+        (void) state;
+        assert_int_equal(signal_from_string("SIGTERM"), SIGTERM);
+        assert_int_equal(signal_from_string("TERM"), SIGTERM);
+        assert_int_equal(signal_from_string("15"), SIGTERM);
+        assert_int_equal(signal_from_string("sigterm"), SIGTERM);
+        assert_int_equal(signal_from_string("SIGHUP"), SIGHUP);
+        assert_int_equal(signal_from_string("INT"), SIGINT);
+        assert_int_equal(signal_from_string("QUIT"), SIGQUIT);
+        assert_int_equal(signal_from_string("USR1"), SIGUSR1);
+        assert_int_equal(signal_from_string("SIGUSR2"), SIGUSR2);
+        assert_int_equal(signal_from_string("KILL"), SIGKILL);
+        assert_int_equal(signal_from_string("SIGCONT"), SIGCONT);
+        assert_int_equal(signal_from_string("SIGWINCH"), SIGWINCH);
+        assert_int_equal(signal_from_string("SIGRTMIN"), SIGRTMIN);
+        assert_int_equal(signal_from_string("RTMIN+2"), SIGRTMIN + 2);
+        assert_int_equal(signal_from_string("SIGRTMAX"), SIGRTMAX);
+        assert_int_equal(signal_from_string("SIGRTMAX-1"), SIGRTMAX - 1);
+        assert_int_equal(signal_from_string("64"), 64);
+
+        assert_int_equal(signal_from_string(""), -EINVAL);
+        assert_int_equal(signal_from_string("SIG"), -EINVAL);
+        assert_int_equal(signal_from_string("0"), -EINVAL);
+        assert_int_equal(signal_from_string("65"), -EINVAL);
+        assert_int_equal(signal_from_string("-15"), -EINVAL);
+        assert_int_equal(signal_from_string("15x"), -EINVAL);
+        assert_int_equal(signal_from_string("999999999999"), -EINVAL);
+        assert_int_equal(signal_from_string("SIGTERMX"), -EINVAL);
+        assert_int_equal(signal_from_string("SIGFOO"), -EINVAL);
+        assert_int_equal(signal_from_string("RTMIN+99"), -EINVAL);
+        assert_int_equal(signal_from_string("RTMIN-1"), -EINVAL);
+        assert_int_equal(signal_from_string("RTMAX+1"), -EINVAL);
+        assert_int_equal(signal_from_string(" TERM"), -EINVAL);
+
+        assert_string_equal(signal_to_string(SIGTERM), "SIGTERM");
+        assert_string_equal(signal_to_string(SIGKILL), "SIGKILL");
+        assert_string_equal(signal_to_string(SIGRTMIN), "SIGRTMIN");
+        assert_string_equal(signal_to_string(SIGRTMIN + 5), "SIGRTMIN+5");
+        assert_null(signal_to_string(0));
+        assert_null(signal_to_string(-1));
+        assert_null(signal_to_string(999));
+
+        assert_string_equal(signal_to_string(SIGIO), "SIGIO");
+        assert_int_equal(signal_from_string("SIGPOLL"), SIGIO); /* glibc's alias */
+        assert_int_equal(signal_from_string("IOT"), SIGABRT);
+        assert_int_equal(signal_from_string("SIG9"), SIGKILL);
+
+        /* Every signal formats to a name that parses back to it. */
+        for (int sig = 1; sig <= SIGRTMAX; sig++) {
+                const char *name = signal_to_string(sig);
+                assert_non_null(name);
+                assert_int_equal(signal_from_string(name), sig);
+        }
+}
+
+static void test_names(void **state) {
+        (void) state;
+        assert_string_equal(memory_metric_to_string(MEMORY_METRIC_ANON), "anon");
+        assert_string_equal(memory_metric_to_string(MEMORY_METRIC_CURRENT), "current");
+        assert_string_equal(memory_metric_to_string(MEMORY_METRIC_RSS), "rss");
+        assert_string_equal(memory_metric_to_string(MEMORY_METRIC_PSS), "pss");
+        assert_string_equal(ready_mode_to_string(READY_NOTIFY), "notify");
+        assert_string_equal(ready_mode_to_string(READY_IMMEDIATE), "immediate");
+        assert_string_equal(ready_mode_to_string(READY_DELAY), "delay");
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_defaults),
+                cmocka_unit_test(test_full_file),
+                cmocka_unit_test(test_sample_config),
+                cmocka_unit_test(test_scalar_forms),
+                cmocka_unit_test(test_directory_resolution),
+                cmocka_unit_test(test_errors_integers),
+                cmocka_unit_test(test_errors_durations),
+                cmocka_unit_test(test_errors_sizes),
+                cmocka_unit_test(test_errors_enums),
+                cmocka_unit_test(test_errors_trigger),
+                cmocka_unit_test(test_errors_unknown_keys),
+                cmocka_unit_test(test_errors_duplicate_keys),
+                cmocka_unit_test(test_errors_types),
+                cmocka_unit_test(test_errors_env),
+                cmocka_unit_test(test_errors_listen),
+                cmocka_unit_test(test_errors_cross_keys),
+                cmocka_unit_test(test_aliases_rejected),
+                cmocka_unit_test(test_syntax_errors),
+                cmocka_unit_test(test_top_level_not_a_mapping),
+                cmocka_unit_test(test_multiple_errors),
+                cmocka_unit_test(test_reserved_metrics),
+                cmocka_unit_test(test_file_errors),
+                cmocka_unit_test(test_relative_config_path),
+                cmocka_unit_test(test_diagnostics_print),
+                cmocka_unit_test(test_validate),
+                cmocka_unit_test(test_listen_overrides),
+                cmocka_unit_test(test_dump_round_trip),
+                cmocka_unit_test(test_dump_write_error),
+                cmocka_unit_test(test_signals),
+                cmocka_unit_test(test_names),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
