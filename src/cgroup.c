@@ -360,14 +360,19 @@ void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root) {
                 return set_procfs(s, "cannot open our cgroup directory");
 
         /* No internal processes: we move into a leaf of our own before enabling
-         * controllers for the children. */
-        if (mkdirat(s->group_fd, "supervisor", 0755) < 0 && errno != EEXIST)
-                return set_procfs(s, "cannot create the supervisor leaf");
-        if (move_pid(s->group_fd, "supervisor", 0) < 0)
-                return set_procfs(s, "cannot move memward into its supervisor leaf");
-        r = evacuate(s);
-        if (r < 0)
-                return set_procfs(s, "other processes in our cgroup could not be moved out");
+         * controllers for the children. The real root cgroup (no cgroup.type file) is
+         * exempt from that rule and holds kernel threads that cannot move, so there we
+         * only add leaves. A cgroup namespace root is not exempt: it has cgroup.type. */
+        bool real_root = faccessat(s->group_fd, "cgroup.type", F_OK, 0) < 0;
+        if (!real_root) {
+                if (mkdirat(s->group_fd, "supervisor", 0755) < 0 && errno != EEXIST)
+                        return set_procfs(s, "cannot create the supervisor leaf");
+                if (move_pid(s->group_fd, "supervisor", 0) < 0)
+                        return set_procfs(s, "cannot move memward into its supervisor leaf");
+                r = evacuate(s);
+                if (r < 0)
+                        return set_procfs(s, "other processes in our cgroup could not be moved out");
+        }
 
         if (write_at(s->group_fd, "cgroup.subtree_control", "+memory") < 0)
                 return set_procfs(s, "cannot enable the memory controller for worker cgroups");
@@ -375,7 +380,9 @@ void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root) {
 
         remove_stale_leaves(s);
 
-        snprintf(s->pressure_path, sizeof s->pressure_path, "%s/memory.pressure", s->group_path);
+        /* The root cgroup's pressure is the system's. */
+        if (faccessat(s->group_fd, "memory.pressure", F_OK, 0) >= 0)
+                snprintf(s->pressure_path, sizeof s->pressure_path, "%s/memory.pressure", s->group_path);
         s->mode = ACCOUNTING_CGROUP;
         snprintf(s->reason, sizeof s->reason, "delegated cgroup2 subtree with the memory controller");
 }
