@@ -49,3 +49,23 @@ bool floor_window_get(const struct floor_window *f, usec_t now, uint64_t *ret) {
         *ret = m;
         return true;
 }
+
+void boundary_floor_add(struct boundary_floor *b, uint64_t value) {
+        b->values[b->next] = value;
+        b->next = (b->next + 1) % BOUNDARY_READINGS_MAX;
+        if (b->n < BOUNDARY_READINGS_MAX)
+                b->n++;
+}
+
+bool boundary_floor_get(const struct boundary_floor *b, unsigned k, uint64_t *ret) {
+        if (k == 0 || k > BOUNDARY_READINGS_MAX || b->n < k)
+                return false;
+        uint64_t m = UINT64_MAX;
+        for (unsigned i = 1; i <= k; i++) {
+                uint64_t v = b->values[(b->next + BOUNDARY_READINGS_MAX - i) % BOUNDARY_READINGS_MAX];
+                if (v < m)
+                        m = v;
+        }
+        *ret = m;
+        return true;
+}

@@ -162,6 +162,22 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
         return 0;
 }
 
+int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
+                                 uint64_t *ret) {
+        struct worker_memory *mem = &w->mem;
+
+        if (mem->leaf.dir_fd >= 0 && c->memory.metric != MEMORY_METRIC_RSS && c->memory.metric != MEMORY_METRIC_PSS) {
+                struct memory_stat st;
+                uint64_t current;
+                int r = cgroup_leaf_read(&mem->leaf, &current, &st);
+                if (r < 0)
+                        return r == -ENOENT || r == -ENODEV ? -ESRCH : r;
+                *ret = c->memory.metric == MEMORY_METRIC_CURRENT ? current : st.anon;
+                return 0;
+        }
+        return procfs_private_memory(m->proc_root, w->pid, ret);
+}
+
 bool monitor_worker_events(struct monitor *m, struct worker *w) {
         struct memory_events e;
         (void) m;

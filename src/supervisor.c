@@ -381,13 +381,19 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
         if (reason_is_memory(w->recycle_reason)) {
                 const struct worker_memory *m = &w->mem;
                 uint64_t floor = 0;
-                (void) floor_window_get(&m->floor, now, &floor);
+                if (w->recycle_boundary)
+                        (void) boundary_floor_get(&m->boundary, s->config->memory.retained_requests, &floor);
+                else
+                        (void) floor_window_get(&m->floor, now, &floor);
                 log_info("recycle",
-                         "worker=%u pid=%d reason=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%" PRIu64
+                         "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%" PRIu64
                          "s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64 " peak=%" PRIu64
                          " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
-                         memory_metric_to_string(s->config->memory.metric), floor, m->baseline,
+                         w->recycle_boundary ? "request_end" : "window",
+                         w->recycle_boundary && m->leaf.dir_fd < 0 ? "statm_private"
+                                                                    : memory_metric_to_string(s->config->memory.metric),
+                         floor, m->baseline,
                          s->config->memory.retained_window / USEC_PER_SEC, m->current, m->anon, m->file, m->kernel,
                          m->peak, s->monitor.workers_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0,
                          w->requests, age_seconds(now, w->spawned_at));
@@ -402,6 +408,13 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
         struct worker *r = supervisor_spawn(s, w->slot, now);
         if (!r)
                 return; /* backoff set; the old worker keeps serving and we try again */
+        if (s->config->recycle.memory_stop_first && reason_is_memory(w->recycle_reason)) {
+                /* Memory matters more than one slot's capacity for a moment: the old
+                 * worker goes now, the replacement takes the slot when it is ready. */
+                log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d stop_first=yes", w->slot, (int) w->pid,
+                         recycle_reason_to_string(w->recycle_reason), (int) r->pid);
+                worker_stop(w, s->config->workers.stop_signal, now, s->config->workers.graceful_timeout);
+        }
         w->recycle_started = true;
         slot->replacement = r;
 }
@@ -961,6 +974,35 @@ static int supervisor_arm_sampling(struct supervisor *s) {
         return 0;
 }
 
+/* A request just ended and none is in flight: what the worker holds now is what it
+ * keeps. Judged at once, not at the next sample tick, because every second a worker
+ * sits on a heavy request's leftovers costs its whole size in mean memory. */
+static void supervisor_request_boundary(struct supervisor *s, struct worker *w, usec_t now) {
+        const struct memward_config *c = s->config;
+        uint64_t value, floor;
+
+        if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE ||
+            s->shutting_down)
+                return;
+        if (w->mem.last_boundary && now - w->mem.last_boundary < c->memory.boundary_min_interval)
+                return;
+        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value);
+        if (r < 0) {
+                if (r != -ESRCH)
+                        log_debug_errno(r, "boundary_read_failed", "worker=%u pid=%d", w->slot, (int) w->pid);
+                return;
+        }
+        w->mem.last_boundary = now;
+        w->mem.last_boundary_value = value;
+        boundary_floor_add(&w->mem.boundary, value);
+
+        if (c->memory.retained_max > 0 && boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &floor) &&
+            floor > c->memory.retained_max) {
+                w->recycle_reason = RECYCLE_RETAINED;
+                w->recycle_boundary = true;
+        }
+}
+
 static void supervisor_handle_datagram(struct supervisor *s, const struct notify_datagram *d, usec_t now) {
         enum notify_reject_reason why;
         struct notify_message m;
@@ -983,8 +1025,11 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
                         w->last_watchdog = now;
                 if (m.has_status)
                         memcpy(w->status, m.status, sizeof w->status);
-                if (m.has_requests)
+                if (m.has_requests) {
                         w->requests = m.requests;
+                        if (!m.has_inflight || m.inflight == 0)
+                                supervisor_request_boundary(s, w, now);
+                }
                 if (m.stopping)
                         log_debug("worker_stopping", "worker=%u pid=%d", w->slot, (int) w->pid);
                 return;

@@ -34,3 +34,20 @@ void floor_window_add(struct floor_window *f, usec_t now, uint64_t value);
 /* The minimum over samples in (now − window, now]. Returns false while the samples
  * seen span less than a whole window, or none lies in it: no floor yet. */
 bool floor_window_get(const struct floor_window *f, usec_t now, uint64_t *ret);
+
+/* The floor over the last K request-end ("boundary") readings. A sync worker's
+ * memory right after a request ended is what it keeps; K = 1 judges each request
+ * on its own, a larger K tolerates a few requests that end mid-garbage-collection. */
+#define BOUNDARY_READINGS_MAX 64
+
+struct boundary_floor {
+        uint64_t values[BOUNDARY_READINGS_MAX];
+        unsigned n;             /* readings stored, at most BOUNDARY_READINGS_MAX */
+        unsigned next;          /* ring position of the next reading */
+};
+
+void boundary_floor_add(struct boundary_floor *b, uint64_t value);
+
+/* The minimum of the last k readings. False while fewer than k were taken (or k is 0
+ * or larger than BOUNDARY_READINGS_MAX). */
+bool boundary_floor_get(const struct boundary_floor *b, unsigned k, uint64_t *ret);

@@ -60,6 +60,13 @@ int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct mem
 /* Samples one worker and updates its floor and baseline. -ESRCH when it is gone. */
 int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now);
 
+/* Reads the worker's memory right after it reported the end of a request: the
+ * configured metric from its leaf in cgroup mode (memory.current and memory.stat),
+ * resident minus shared of its main process from /proc/PID/statm in procfs mode
+ * (O(1), no page walk, so it stays cheap at thousands of requests a second). */
+int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
+                                 uint64_t *ret);
+
 /* Re-reads memory.events; returns true when oom_kill rose since the last read. */
 bool monitor_worker_events(struct monitor *m, struct worker *w);
 

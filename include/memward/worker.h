@@ -35,6 +35,9 @@ struct worker_memory {
         bool has_baseline;
         uint64_t baseline;              /* floor right after warmup */
         struct memory_events events;    /* last seen counters */
+        struct boundary_floor boundary; /* readings taken when a request ended */
+        usec_t last_boundary;           /* time of the last boundary reading */
+        uint64_t last_boundary_value;
         bool oom_killed;                /* memory.events oom_kill rose */
 };
 
@@ -59,6 +62,7 @@ struct worker {
 
         enum recycle_reason recycle_reason;  /* != NONE: this worker is to be replaced */
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
+        bool recycle_boundary;          /* decided from request-end readings, not the window */
 
         char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */
 

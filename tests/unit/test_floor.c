@@ -97,6 +97,48 @@ static void test_fine_sampling(void **state) {
         assert_true(want >= 290 && want <= 292);
 }
 
+static void test_boundary_floor_k1(void **state) {
+        (void) state;
+        struct boundary_floor b = {};
+        uint64_t v;
+        assert_false(boundary_floor_get(&b, 1, &v));
+        boundary_floor_add(&b, 300 * MiB);
+        assert_true(boundary_floor_get(&b, 1, &v));
+        assert_true(v == 300 * MiB);
+        boundary_floor_add(&b, 40 * MiB);
+        assert_true(boundary_floor_get(&b, 1, &v));
+        assert_true(v == 40 * MiB);
+        assert_false(boundary_floor_get(&b, 0, &v));
+}
+
+static void test_boundary_floor_last_k(void **state) {
+        (void) state;
+        struct boundary_floor b = {};
+        uint64_t v;
+        const uint64_t readings[] = { 10, 500, 300, 200, 400, 250 };
+        for (size_t i = 0; i < 6; i++)
+                boundary_floor_add(&b, readings[i]);
+        assert_true(boundary_floor_get(&b, 3, &v));
+        assert_true(v == 200); /* min of 200, 400, 250 */
+        assert_true(boundary_floor_get(&b, 6, &v));
+        assert_true(v == 10);
+        assert_false(boundary_floor_get(&b, 7, &v));
+}
+
+static void test_boundary_floor_wraps(void **state) {
+        (void) state;
+        struct boundary_floor b = {};
+        uint64_t v;
+        for (uint64_t i = 0; i < 1000; i++)
+                boundary_floor_add(&b, 1000 - i);
+        assert_int_equal(b.n, BOUNDARY_READINGS_MAX);
+        assert_true(boundary_floor_get(&b, BOUNDARY_READINGS_MAX, &v));
+        assert_true(v == 1);
+        assert_true(boundary_floor_get(&b, 2, &v));
+        assert_true(v == 1);
+        assert_false(boundary_floor_get(&b, BOUNDARY_READINGS_MAX + 1, &v));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_floor_before_a_full_window),
@@ -105,6 +147,9 @@ int main(void) {
                 cmocka_unit_test(test_floor_falls_when_memory_is_freed),
                 cmocka_unit_test(test_gap_in_samples),
                 cmocka_unit_test(test_fine_sampling),
+                cmocka_unit_test(test_boundary_floor_k1),
+                cmocka_unit_test(test_boundary_floor_last_k),
+                cmocka_unit_test(test_boundary_floor_wraps),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

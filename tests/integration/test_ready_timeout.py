@@ -1,0 +1,53 @@
+"""Readiness: a worker that never says READY=1 is killed after ready_timeout and
+respawned; `ready: immediate` and `ready: <duration>` need no READY=1, and a
+recycle under them still stops the old worker once the replacement counts as ready."""
+
+import time
+
+import lib
+from lib import check
+
+
+def test(t):
+    port = t.port()
+    mw = t.memward(lib.config(port, count=1, command=["/bin/sleep", "60"],
+                              workers={"ready_timeout": "1s",
+                                       "restart_backoff": {"initial": "100ms", "max": "200ms"}}),
+                   name="notify")
+    spawns = mw.wait_event("spawn", count=2, timeout=6)
+    gap = spawns[1].t - spawns[0].t
+    check(0.9 <= gap <= 3.0, "respawned %.2fs after spawn with ready_timeout 1s" % gap)
+    check(not mw.events("ready"), "a silent worker was declared ready")
+    first = spawns[0].get("pid")
+    ex = mw.wait_event("exit", pid=first, timeout=3)[0]
+    check(ex.get("status") == "killed", "the silent worker was not killed: %s" % ex.text)
+    check(mw.stop() == 0, "memward did not exit 0")
+
+    # ready: immediate, and a recycle (max_lifetime) still replaces the old worker.
+    mw = t.memward(lib.config(port, count=2, command=["/bin/sleep", "60"],
+                              workers={"ready": "immediate", "ready_timeout": "1s",
+                                       "graceful_timeout": "1s"},
+                              recycle={"max_lifetime": "1500ms"}),
+                   name="immediate")
+    spawns = mw.wait_event("spawn", count=2, timeout=3)
+    time.sleep(1.0)
+    check(len(mw.events("spawn")) == 2, "ready: immediate workers were respawned")
+    check(not mw.events("exit"), "ready: immediate workers exited: %r" % mw.events("exit"))
+    for sp in spawns:
+        ex = mw.wait_event("exit", pid=sp.get("pid"), timeout=4)[0]
+        check(ex.get("signal") == "SIGTERM", "not stopped with SIGTERM: %s" % ex.text)
+    check(mw.events("recycle", reason="max_lifetime"), "no max_lifetime recycle")
+    check(len(mw.events("ready")) >= 2, "no event=ready line for ready: immediate workers")
+    check(mw.stop() == 0, "memward did not exit 0")
+
+    mw = t.memward(lib.config(port, count=1, command=["/bin/sleep", "60"],
+                              workers={"ready": "500ms", "ready_timeout": "5s"}),
+                   name="delay")
+    spawn = mw.wait_event("spawn", timeout=3)[0]
+    ready = mw.wait_event("ready", timeout=3)[0]
+    check(0.4 <= ready.t - spawn.t <= 1.5, "ready: 500ms took %.2fs" % (ready.t - spawn.t))
+    check(mw.stop() == 0, "memward did not exit 0")
+
+
+if __name__ == "__main__":
+    lib.main(test)
