@@ -395,7 +395,9 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
         char buf[READ_BUF], path[PATH_MAX + 32];
         uint64_t v;
 
-        if (s->mode == ACCOUNTING_CGROUP) {
+        /* Also in procfs mode: a container's read-only cgroup2 mount still shows its
+         * memory.max, which is the limit that matters. */
+        if (s->group_path[0]) {
                 char dir[sizeof s->group_path];
                 snprintf(dir, sizeof dir, "%s", s->group_path);
                 for (;;) {
@@ -412,7 +414,8 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
                                 break;
                         *slash = '\0';
                 }
-        } else if (s->v1_memory_path[0]) {
+        }
+        if (s->v1_memory_path[0]) {
                 snprintf(path, sizeof path, "%s/memory.limit_in_bytes", s->v1_memory_path);
                 ssize_t n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
                 /* v1 says "no limit" with a huge page-rounded number. */
@@ -438,11 +441,13 @@ int cgroup_group_usage(const struct cgroup_setup *s, const char *proc_root, uint
         char buf[READ_BUF], path[PATH_MAX + 32];
         ssize_t n;
 
-        if (s->mode == ACCOUNTING_CGROUP) {
-                n = read_small_at(s->group_fd, "memory.current", buf, sizeof buf);
+        if (s->group_path[0]) {
+                snprintf(path, sizeof path, "%s/memory.current", s->group_path);
+                n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
                 if (n >= 0)
                         return parse_u64_file(buf, (size_t) n, ret);
-        } else if (s->v1_memory_path[0]) {
+        }
+        if (s->v1_memory_path[0]) {
                 snprintf(path, sizeof path, "%s/memory.usage_in_bytes", s->v1_memory_path);
                 n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
                 if (n > 0)

@@ -80,10 +80,18 @@ _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, 
         int n = (int) req->n_listen_fds;
         int r;
 
-        /* Restore what the supervisor changed: the blocked mask (signalfd) and dispositions. */
+        /* Restore what the supervisor changed: the blocked mask (signalfd) and dispositions.
+         * The raw syscall also reaches signals 32 and 33, which glibc's sigaction refuses
+         * to touch but which a sanitizer runtime or a parent may have set to ignored. */
+        struct {
+                void *handler;
+                unsigned long flags;
+                void *restorer;
+                unsigned long mask;
+        } dfl = { .handler = SIG_DFL };
         for (int sig = 1; sig < _NSIG; sig++)
                 if (sig != SIGKILL && sig != SIGSTOP)
-                        (void) signal(sig, SIG_DFL);
+                        (void) syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
         sigemptyset(&empty);
         (void) sigprocmask(SIG_SETMASK, &empty, NULL);
 
