@@ -12,7 +12,7 @@ SYSTEMDUNITDIR ?= $(shell $(PKG_CONFIG) --variable=systemdsystemunitdir systemd 
 VERSION := 0.1.0
 BUILD ?= build
 
-PKGS := libsystemd yaml-0.1
+PKGS := libsystemd yaml-0.1 libmicrohttpd
 DEP_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 DEP_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
@@ -36,7 +36,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit integration asan vm-check install uninstall clean deps run test-all
+.PHONY: all check unit integration asan vm-check install uninstall deb clean deps run test-all bench-seed
 
 all: $(BUILD)/memward
 
@@ -83,13 +83,37 @@ test-all:
 	$(MAKE) WERROR=1 asan
 	$(MAKE) WERROR=1 vm-check
 
+# The seeds' workload against gunicorn and uWSGI (bench/seed/README.md); ~6 minutes.
+# BENCH_VM=1 runs it inside the tests/vm kernel instead.
+bench-seed: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/seed/run
+
 install: $(BUILD)/memward
 	install -Dm755 $(BUILD)/memward $(DESTDIR)$(BINDIR)/memward
 	install -Dm644 config/memward.yaml $(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml
-	install -Dm644 packaging/systemd/memward.service $(DESTDIR)$(SYSTEMDUNITDIR)/memward.service
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed 's|^ExecStart=[^ ]*/memward |ExecStart=$(BINDIR)/memward |' packaging/systemd/memward.service \
+		>$(DESTDIR)$(SYSTEMDUNITDIR)/memward.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/memward.service
+	install -Dm644 docs/memward.8 $(DESTDIR)$(MANDIR)/man8/memward.8
+	install -Dm644 docs/memward.yaml.5 $(DESTDIR)$(MANDIR)/man5/memward.yaml.5
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/memward $(DESTDIR)$(SYSTEMDUNITDIR)/memward.service
+	rm -f $(DESTDIR)$(BINDIR)/memward $(DESTDIR)$(SYSTEMDUNITDIR)/memward.service \
+		$(DESTDIR)$(MANDIR)/man8/memward.8 $(DESTDIR)$(MANDIR)/man5/memward.yaml.5
+
+# A binary .deb from packaging/debian/ (debhelper), built in a copy of the source tree
+# under $(BUILD)/deb/; the .deb lands in $(BUILD)/deb/. Needs `packaging/install-deps deb`.
+# MAKEFLAGS is dropped so that our own command-line variables (BUILD=, -j) do not leak
+# into the package build.
+DEB_SRC := $(BUILD)/deb/memward-$(VERSION)
+deb:
+	rm -rf $(BUILD)/deb
+	mkdir -p $(DEB_SRC)
+	tar -C . --exclude=./build --exclude=./.git --exclude=./$(BUILD) -cf - . | tar -C $(DEB_SRC) -xf -
+	rm -rf $(DEB_SRC)/debian && cp -r packaging/debian $(DEB_SRC)/debian
+	cd $(DEB_SRC) && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL dpkg-buildpackage -b -us -uc -Jauto
+	@ls -1 $(BUILD)/deb/*.deb
 
 clean:
 	rm -rf build

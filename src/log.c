@@ -2,8 +2,14 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+/* CODE_FILE/CODE_LINE would always name this file: the event says more. */
+#define SD_JOURNAL_SUPPRESS_LOCATION
+#include <systemd/sd-journal.h>
 
 #include "memward/log.h"
 
@@ -129,6 +135,138 @@ static void logfmt_to_json(FILE *f, const char *s) {
         }
 }
 
+/* ---- journald ---------------------------------------------------------------------- */
+
+/* Fields of one journal entry beyond MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, MEMWARD_EVENT,
+ * ERRNO and MEMWARD_ERROR; our events have at most about 20. */
+#define JOURNAL_FIELDS_MAX 48
+/* Where sd_journal_sendv() sends (systemd-journald.socket). */
+#define JOURNAL_SOCKET "/run/systemd/journal/socket"
+
+static enum { JOURNAL_UNKNOWN, JOURNAL_NO, JOURNAL_YES } journal_state = JOURNAL_UNKNOWN;
+
+bool log_stderr_is_journal(void) {
+        /* systemd sets JOURNAL_STREAM=<dev>:<inode> of the stream it connected to stdout and
+         * stderr (systemd.exec(5)); when fd 2 is still that stream, native entries can carry
+         * fields. The native socket must be there too: sd_journal_sendv() silently drops
+         * entries when it is missing (a chroot or mount namespace without /run/systemd),
+         * while the stream would still have carried the text. Decided once: memward never
+         * re-opens stderr. */
+        if (journal_state == JOURNAL_UNKNOWN) {
+                const char *e = getenv("JOURNAL_STREAM");
+                unsigned long long dev, ino;
+                struct stat st;
+                int end = 0;
+
+                journal_state = JOURNAL_NO;
+                if (e && sscanf(e, "%llu:%llu%n", &dev, &ino, &end) == 2 && e[end] == '\0' &&
+                    fstat(STDERR_FILENO, &st) >= 0 && (unsigned long long) st.st_dev == dev &&
+                    (unsigned long long) st.st_ino == ino && stat(JOURNAL_SOCKET, &st) >= 0 && S_ISSOCK(st.st_mode))
+                        journal_state = JOURNAL_YES;
+        }
+        return journal_state == JOURNAL_YES;
+}
+
+/* Reads the next key=value of a logfmt field list (our own grammar, see logfmt_to_json)
+ * into key and value, decoding quoted values. Returns false at the end. */
+static bool logfmt_next(const char **s, char *key, size_t key_size, char *value, size_t value_size) {
+        const char *p = *s;
+        size_t k = 0, v = 0;
+
+        while (*p == ' ')
+                p++;
+        const char *eq = strchr(p, '=');
+        if (!*p || !eq)
+                return false;
+        for (const char *i = p; i < eq && k + 1 < key_size; i++)
+                key[k++] = *i;
+        key[k] = '\0';
+        p = eq + 1;
+        if (*p == '"') {
+                for (p++; *p && *p != '"'; p++) {
+                        char c = *p;
+                        if (c == '\\' && p[1]) {
+                                p++;
+                                if (*p == 'n')
+                                        c = '\n';
+                                else if (*p == 'x' && p[1] && p[2]) {
+                                        char hex[3] = { p[1], p[2], '\0' };
+                                        c = (char) strtol(hex, NULL, 16);
+                                        p += 2;
+                                } else
+                                        c = *p;
+                        }
+                        if (v + 1 < value_size)
+                                value[v++] = c;
+                }
+                if (*p == '"')
+                        p++;
+        } else
+                for (; *p && *p != ' '; p++)
+                        if (v + 1 < value_size)
+                                value[v++] = *p;
+        value[v] = '\0';
+        *s = p;
+        return true;
+}
+
+/* "worker" → "SLOT" (what an operator filters on: MEMWARD_SLOT=2), otherwise the key in
+ * upper case with anything outside [A-Z0-9_] as '_', as journal field names require. */
+static void journal_field_name(const char *key, char *buf, size_t size) {
+        size_t n = 0;
+
+        if (streq(key, "worker"))
+                key = "slot";
+        for (const char *p = key; *p && n + 1 < size; p++) {
+                char c = *p;
+                if (c >= 'a' && c <= 'z')
+                        c = (char) (c - 'a' + 'A');
+                else if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+                        c = '_';
+                buf[n++] = c;
+        }
+        buf[n] = '\0';
+}
+
+/* One native journal entry: MESSAGE is the event as the logfmt line shows it (without
+ * time and level, which the journal has), every field also on its own as MEMWARD_<KEY>=,
+ * so `journalctl MEMWARD_EVENT=recycle MEMWARD_REASON=oom` works. */
+static int journal_emit(int level, int error, const char *event, const char *fields) {
+        /* name: journald takes field names of at most 64 characters, "MEMWARD_" included. */
+        char storage[6144], name[64 - 8 + 1], key[64], value[LOG_QUOTE_MAX * 2], errbuf[LOG_QUOTE_MAX];
+        struct iovec iov[JOURNAL_FIELDS_MAX + 6];
+        size_t used = 0;
+        int n = 0, w;
+
+#define ADD(...)                                                                                     \
+        do {                                                                                         \
+                w = snprintf(storage + used, sizeof storage - used, __VA_ARGS__);                    \
+                if (w < 0 || (size_t) w >= sizeof storage - used)                                    \
+                        goto send; /* fields that do not fit are left out, the MESSAGE has them */   \
+                iov[n++] = (struct iovec) { .iov_base = storage + used, .iov_len = (size_t) w };     \
+                used += (size_t) w;                                                                  \
+        } while (0)
+
+        ADD("MESSAGE=event=%s%s%s%s%s", event, fields[0] ? " " : "", fields, error ? " error=" : "",
+            error ? log_quote(errbuf, sizeof errbuf, strerror(error)) : "");
+        ADD("PRIORITY=%d", level);
+        ADD("SYSLOG_IDENTIFIER=memward");
+        ADD("MEMWARD_EVENT=%s", event);
+        if (error) {
+                ADD("ERRNO=%d", error);
+                ADD("MEMWARD_ERROR=%s", strerror(error));
+        }
+        const char *p = fields;
+        while (n < (int) ELEMENTSOF(iov) && logfmt_next(&p, key, sizeof key, value, sizeof value)) {
+                journal_field_name(key, name, sizeof name);
+                if (name[0])
+                        ADD("MEMWARD_%s=%s", name, value);
+        }
+#undef ADD
+send:
+        return sd_journal_sendv(iov, n);
+}
+
 int log_emitv(int level, int error, const char *event, const char *fields_format, va_list ap) {
         char fields[2048], when[40], errbuf[LOG_QUOTE_MAX];
         struct timespec ts;
@@ -149,6 +287,10 @@ int log_emitv(int level, int error, const char *event, const char *fields_format
                 vsnprintf(fields, sizeof fields, fields_format, ap);
         else
                 fields[0] = '\0';
+
+        /* If journald cannot take it, the same stream still reaches it as plain text. */
+        if (log_stderr_is_journal() && journal_emit(level, error, event, fields) >= 0)
+                goto finish;
 
         /* The whole line goes out in a single write(2), so lines never interleave with
          * the workers' own output on a shared stderr. */

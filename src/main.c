@@ -18,6 +18,8 @@
 #include "memward/listen.h"
 #include "memward/log.h"
 #include "memward/macro.h"
+#include "memward/metrics.h"
+#include "memward/status.h"
 #include "memward/supervisor.h"
 
 #define EXIT_USAGE 2
@@ -35,6 +37,7 @@ struct options {
 
 static void help(void) {
         printf("Usage: memward [OPTIONS] [-- COMMAND [ARGS...]]\n"
+               "       memward status [--url URL | -c FILE] [--json]\n"
                "\n"
                "Run N copies of a web worker on shared listening sockets and recycle them,\n"
                "one at a time and replacement first, when their requests, lifetime or memory\n"
@@ -82,11 +85,15 @@ static int parse_argv(int argc, char *argv[], struct options *o) {
         while ((c = getopt_long(argc, argv, "+c:w:h", longopts, NULL)) >= 0) {
                 switch (c) {
                 case 'c': {
-                        char *abs = realpath(optarg, NULL);
-                        if (!abs) {
-                                fprintf(stderr, "memward: %s: %m\n", optarg);
-                                return -EINVAL;
-                        }
+                        /* Made absolute, but symlinks are kept: a Kubernetes ConfigMap file is a
+                         * symlink the kubelet re-points on every update, and SIGHUP must follow it. */
+                        char *abs;
+                        if (optarg[0] == '/')
+                                abs = strdup(optarg);
+                        else if (asprintf(&abs, "%s/%s", o->base_dir, optarg) < 0)
+                                abs = NULL;
+                        if (!abs)
+                                return -ENOMEM;
                         free((char *) o->config_path);
                         o->config_path = abs;
                         break;
@@ -254,6 +261,11 @@ int main(int argc, char *argv[]) {
         struct supervisor *supervisor = NULL;
         int r, code;
 
+        /* A client of a running memward, not a supervisor: nothing below applies. To run a
+         * worker program called "status", put it after "--". */
+        if (argc > 1 && streq(argv[1], "status"))
+                return status_main(argc - 1, argv + 1);
+
         r = block_signals();
         if (r < 0) {
                 fprintf(stderr, "memward: cannot block signals: %s\n", strerror(-r));
@@ -298,6 +310,18 @@ int main(int argc, char *argv[]) {
                 options_free(&options);
                 return 1;
         }
+
+        r = metrics_start(supervisor);
+        if (r < 0) {
+                char a[LOG_QUOTE_MAX];
+                log_error_errno(r, "metrics_listen_failed", "address=%s",
+                                log_quote(a, sizeof a, supervisor->config->metrics.listen));
+                supervisor_free(supervisor);
+                options_free(&options);
+                return 1;
+        }
+        if (supervisor->http)
+                log_info("metrics_listen", "address=%s", http_server_address(supervisor->http));
 
         code = supervisor_run(supervisor);
         supervisor_free(supervisor);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "memward/http.h"
 #include "memward/log.h"
 #include "memward/macro.h"
 #include "memward/proc.h"
@@ -184,7 +185,11 @@ static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
         monitor_worker_release(&s->monitor, w);
 }
 
-static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index, usec_t now) {
+static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now);
+
+/* Spawns a worker into the slot, as its active worker or as the replacement of the
+ * active one. */
+static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index, bool as_replacement, usec_t now) {
         const struct memward_config *c = s->config;
         struct slot *slot = &s->slots[slot_index];
         char cmd[LOG_QUOTE_MAX];
@@ -273,10 +278,12 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                  w->slot, (int) w->pid, w->generation, w->request_limit, w->lifetime_limit / USEC_PER_SEC,
                  w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "", w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "");
 
-        if (c->workers.ready == READY_IMMEDIATE) {
-                w->state = WORKER_READY;
-                w->ready_at = w->last_watchdog = now;
-        }
+        if (as_replacement)
+                slot->replacement = w;
+        else
+                slot->active = w;
+        if (c->workers.ready == READY_IMMEDIATE)
+                supervisor_worker_ready(s, w, now);
         return w;
 }
 
@@ -329,9 +336,11 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
          * also reaches processes that left the group. */
         (void) worker_kill_group(w);
         supervisor_release_worker(s, w);
+        s->exits[w->mem.oom_killed ? WORKER_EXIT_OOM : WIFSIGNALED(status) ? WORKER_EXIT_SIGNAL : WORKER_EXIT_EXIT]++;
         if (w->mem.oom_killed) {
                 expected = false;
                 s->recycles[RECYCLE_OOM]++;
+                metrics_note_recycle(s, w, RECYCLE_OOM, now);
                 log_warning("recycle", "worker=%u pid=%d reason=oom peak=%" PRIu64 " worker_max=%" PRIu64
                             " requests=%" PRIu64 " age=%" PRIu64 "s",
                             w->slot, (int) w->pid, w->mem.peak, s->monitor.worker_max, w->requests,
@@ -376,8 +385,6 @@ static bool reason_is_memory(enum recycle_reason r) {
 }
 
 static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
-        struct slot *slot = &s->slots[w->slot];
-
         if (reason_is_memory(w->recycle_reason)) {
                 const struct worker_memory *m = &w->mem;
                 uint64_t floor = 0;
@@ -404,10 +411,14 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->requests,
                          w->request_limit, age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC);
         s->recycles[w->recycle_reason]++;
+        metrics_note_recycle(s, w, w->recycle_reason, now);
 
-        struct worker *r = supervisor_spawn(s, w->slot, now);
-        if (!r)
+        w->recycle_started = true;
+        struct worker *r = supervisor_spawn(s, w->slot, true, now);
+        if (!r) {
+                w->recycle_started = false;
                 return; /* backoff set; the old worker keeps serving and we try again */
+        }
         if (s->config->recycle.memory_stop_first && reason_is_memory(w->recycle_reason)) {
                 /* Memory matters more than one slot's capacity for a moment: the old
                  * worker goes now, the replacement takes the slot when it is ready. */
@@ -415,8 +426,6 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
                          recycle_reason_to_string(w->recycle_reason), (int) r->pid);
                 worker_stop(w, s->config->workers.stop_signal, now, s->config->workers.graceful_timeout);
         }
-        w->recycle_started = true;
-        slot->replacement = r;
 }
 
 /* ---- the decision loop --------------------------------------------------- */
@@ -480,6 +489,8 @@ static void supervisor_reconcile(struct supervisor *s) {
 
         /* Per-worker deadlines and policy. */
         for (struct worker *w = s->workers; w; w = w->next) {
+                if (w->recycle_reason != RECYCLE_NONE && w->recycle_due_at == 0)
+                        w->recycle_due_at = now; /* whoever decided it: policy, memory, pressure, reload */
                 switch (w->state) {
                 case WORKER_STARTING: {
                         if (c->workers.ready == READY_DELAY && now >= w->spawned_at + c->workers.ready_delay) {
@@ -516,6 +527,8 @@ static void supervisor_reconcile(struct supervisor *s) {
                         w->recycle_reason = policy_evaluate(&v);
                         if (w->recycle_reason == RECYCLE_NONE)
                                 next = min_usec(next, policy_next_deadline(&v));
+                        else
+                                w->recycle_due_at = now;
                         break;
                 }
                 case WORKER_STOPPING:
@@ -554,30 +567,37 @@ static void supervisor_reconcile(struct supervisor *s) {
                         next = min_usec(next, slot->respawn_at);
                         continue;
                 }
-                slot->active = supervisor_spawn(s, i, now);
-                if (!slot->active && !s->shutting_down)
+                if (!supervisor_spawn(s, i, false, now) && !s->shutting_down)
                         next = min_usec(next, slot->respawn_at);
         }
 
-        /* Start recycles that are due, at most max_concurrent at once. */
+        /* Start recycles that are due, at most max_concurrent at once, in the order they
+         * became due: under sustained load every slot gets its turn. */
         unsigned in_flight = recycles_in_flight(s);
-        for (unsigned i = 0; i < s->target && !s->shutting_down; i++) {
-                struct slot *slot = &s->slots[i];
-                struct worker *w = slot->active;
-                if (!w || w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE || w->recycle_started ||
-                    slot->replacement)
-                        continue;
-                if (in_flight >= c->recycle.max_concurrent)
+        while (!s->shutting_down && in_flight < c->recycle.max_concurrent) {
+                struct worker *pick = NULL;
+                for (unsigned i = 0; i < s->target; i++) {
+                        struct slot *slot = &s->slots[i];
+                        struct worker *w = slot->active;
+                        if (!w || w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE ||
+                            w->recycle_started || slot->replacement)
+                                continue;
+                        if (now < slot->respawn_at) {
+                                next = min_usec(next, slot->respawn_at);
+                                continue;
+                        }
+                        if (!pick || w->recycle_due_at < pick->recycle_due_at)
+                                pick = w;
+                }
+                if (!pick)
                         break;
-                if (now < slot->respawn_at) {
-                        next = min_usec(next, slot->respawn_at);
+                supervisor_start_recycle(s, pick, now);
+                if (!pick->recycle_started) {
+                        /* Spawning failed: the slot has a backoff now; others may still go. */
+                        next = min_usec(next, s->slots[pick->slot].respawn_at);
                         continue;
                 }
-                supervisor_start_recycle(s, w, now);
-                if (w->recycle_started)
-                        in_flight++;
-                else
-                        next = min_usec(next, slot->respawn_at);
+                in_flight++;
         }
 
         supervisor_update_service(s);
@@ -654,6 +674,10 @@ static void supervisor_reload(struct supervisor *s) {
                 listen_changed = strcmp(c->listen[i].address, s->config->listen[i].address) != 0;
         if (listen_changed && !s->listen.inherited)
                 log_warning("reload_listen_unchanged", "msg=\"listen addresses change only on restart\"");
+        if (!streq(c->metrics.listen ?: "", s->config->metrics.listen ?: "") ||
+            c->metrics.max_connections != s->config->metrics.max_connections ||
+            c->metrics.timeout != s->config->metrics.timeout)
+                log_warning("reload_metrics_unchanged", "msg=\"the metrics: section changes only on restart\"");
 
         r = supervisor_grow_slots(s, c->workers.count);
         if (r < 0) {
@@ -823,6 +847,8 @@ static void supervisor_sample(struct supervisor *s) {
         uint64_t total = 0;
 
         (void) monitor_read_pressure(&s->monitor);
+        /* For memward_group_memory_bytes: read here, so a scrape never touches cgroup files. */
+        (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
         monitor_retry_removals(&s->monitor);
 
         for (struct worker *w = s->workers; w; w = w->next) {
@@ -1179,6 +1205,7 @@ struct supervisor *supervisor_free(struct supervisor *s) {
                 free(w);
         }
         monitor_done(&s->monitor);
+        http_server_free(s->http);
         event_loop_free(s->loop);
         safe_close(s->sample_source.fd);
         safe_close(s->signal_source.fd);

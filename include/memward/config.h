@@ -14,6 +14,7 @@
 
 #define CONFIG_WORKERS_MAX 1024U
 #define CONFIG_LISTEN_MAX 16U
+#define CONFIG_RETAINED_REQUESTS_MAX 64U
 #define CONFIG_FILE_SIZE_MAX (1024U * 1024U)
 
 enum ready_mode {
@@ -73,6 +74,7 @@ struct memward_config {
                 usec_t max_lifetime;            /* 0 = off */
                 usec_t max_lifetime_jitter;
                 unsigned max_concurrent;
+                bool memory_stop_first;         /* memory recycles: stop the old worker first */
         } recycle;
 
         struct {
@@ -86,6 +88,8 @@ struct memward_config {
                 usec_t warmup;
                 struct size_or_percent group_high;      /* 0 = off */
                 bool runtime_hints;
+                unsigned retained_requests;             /* K: floor over the last K request-end readings, 0 = off */
+                usec_t boundary_min_interval;           /* at most one request-end reading per worker per this */
         } memory;
 
         struct {
@@ -101,6 +105,12 @@ struct memward_config {
                 int level;                      /* syslog level */
                 enum log_format format;
         } log;
+
+        struct {
+                char *listen;                   /* http_address_parse() form; NULL = off */
+                unsigned max_connections;       /* concurrent HTTP connections */
+                usec_t timeout;                 /* idle time before a connection is closed */
+        } metrics;
 };
 
 struct config_diagnostic {
@@ -123,7 +133,7 @@ struct config_diagnostics {
  * (off), restart_backoff 100ms..30s; no listen entries (backlog 1024 per entry);
  * recycle: everything off, max_concurrent 1; log info/logfmt; memory: metric anon,
  * sample_interval 1s, retained_window 60s, warmup 30s, the rest 0/off; pressure: off,
- * cooldown 30s, min_retained 0. */
+ * cooldown 30s, min_retained 0; metrics: off (listen ""), max_connections 16, timeout 10s. */
 int config_new_default(struct memward_config **ret);
 void config_free(struct memward_config *c);
 static inline void config_freep(struct memward_config **c) {

@@ -27,6 +27,13 @@ const char *log_level_to_string(int level);
 int log_format_from_string(const char *s);
 const char *log_format_to_string(enum log_format f);
 
+/* True when stderr is the stream systemd connected to journald (JOURNAL_STREAM matches
+ * fd 2) and journald's native socket exists. Then every event is sent as a native journal entry instead of a line on stderr:
+ * MESSAGE= the logfmt text, PRIORITY=, SYSLOG_IDENTIFIER=memward, MEMWARD_EVENT=, and
+ * MEMWARD_<KEY>= for every field (worker= becomes MEMWARD_SLOT=), ERRNO= with an error.
+ * log.format then does not matter; if a send fails the line goes to stderr as usual. */
+bool log_stderr_is_journal(void);
+
 /* Emits one event. When error != 0 an "error=" field with strerror is appended.
  * Returns -abs(error) so callers can `return log_error_errno(r, ...)`. */
 int log_emit(int level, int error, const char *event, const char *fields_format, ...) _printf_(4, 5);

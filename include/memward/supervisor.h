@@ -10,6 +10,7 @@
 #include "memward/config.h"
 #include "memward/event_loop.h"
 #include "memward/listen.h"
+#include "memward/metrics.h"
 #include "memward/monitor.h"
 #include "memward/notify.h"
 #include "memward/policy.h"
@@ -26,6 +27,7 @@ struct slot {
         unsigned long long generation;  /* of the last spawn */
         unsigned failures;              /* consecutive, for backoff */
         usec_t respawn_at;              /* no spawn into this slot before */
+        enum recycle_reason last_recycle; /* for /status; NONE until the first */
 };
 
 struct supervisor {
@@ -69,6 +71,9 @@ struct supervisor {
         uint64_t recycles[_RECYCLE_REASON_MAX];
         uint64_t spawn_failures;
         uint64_t notify_rejected[_NOTIFY_REJECT_MAX];
+        uint64_t exits[_WORKER_EXIT_MAX];       /* worker processes reaped, by how */
+        struct recycle_history recycle_history; /* the last recycles, for /status */
+        struct http_server *http;               /* metrics endpoint; NULL when off */
 };
 
 /* Takes ownership of config and listen. */

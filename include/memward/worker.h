@@ -62,6 +62,7 @@ struct worker {
 
         enum recycle_reason recycle_reason;  /* != NONE: this worker is to be replaced */
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
+        usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
         bool recycle_boundary;          /* decided from request-end readings, not the window */
 
         char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */

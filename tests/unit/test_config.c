@@ -154,6 +154,10 @@ static void assert_config_equal(const struct memward_config *a, const struct mem
 
         assert_int_equal(a->log.level, b->log.level);
         assert_int_equal(a->log.format, b->log.format);
+
+        assert_true(str_equal(a->metrics.listen, b->metrics.listen));
+        assert_int_equal(a->metrics.max_connections, b->metrics.max_connections);
+        assert_true(a->metrics.timeout == b->metrics.timeout);
 }
 
 /* dump → load gives the same config; returns the dumped text. */
@@ -221,13 +225,17 @@ static void assert_defaults(const struct memward_config *c) {
         assert_false(c->pressure.enabled);
         assert_true(c->pressure.cooldown == 30 * USEC_PER_SEC);
         assert_true(c->pressure.min_retained == 0);
+        assert_null(c->metrics.listen);
+        assert_int_equal(c->metrics.max_connections, 16);
+        assert_true(c->metrics.timeout == 10 * USEC_PER_SEC);
 }
 
 static void test_defaults(void **state) {
         (void) state;
         static const char *const empty[] = {
                 "", "\n", "# only a comment\n", "---\n", "~\n", "null\n", "---\n...\n",
-                "workers:\nlisten:\nrecycle:\nmemory:\npressure:\nlog:\n", "workers: {}\nlisten: []\n",
+                "workers:\nlisten:\nrecycle:\nmemory:\npressure:\nlog:\nmetrics:\n", "workers: {}\nlisten: []\n",
+                "metrics: {listen: \"\"}\n", "metrics: {listen: }\n",
         };
         struct memward_config *c;
 
@@ -313,6 +321,10 @@ static void test_full_file(void **state) {
         assert_true(c->pressure.window == 2 * USEC_PER_SEC);
         assert_true(c->pressure.cooldown == 60 * USEC_PER_SEC);
         assert_true(c->pressure.min_retained == 64ULL << 20);
+
+        assert_string_equal(c->metrics.listen, "[::1]:9181");
+        assert_int_equal(c->metrics.max_connections, 4);
+        assert_true(c->metrics.timeout == 30 * USEC_PER_SEC);
 
         assert_int_equal(config_validate(c, &d), 0);
         assert_int_equal(d.n_items, 0);
@@ -783,35 +795,60 @@ static void test_multiple_errors(void **state) {
                 "11:16: memory.worker_high: expected a percentage in 0%..100%, got \"120%\"",
                 "13:46: listen[0].name: expected 1..255 characters out of A-Z a-z 0-9 _ . -, got \"a:b\"",
                 "13:15: listen[0].address: the port must be in 1..65535, got \"tcp://127.0.0.1:99999\"",
+                "15:3: metrics.enabled: unknown key",
         };
 
         assert_int_equal(config_load_file(FIXTURES_DIR "/config/errors.yaml", BASE, &c, &d), -EINVAL);
         assert_null(c);
         assert_items(&d, expected, ELEMENTSOF(expected));
-        /* The reserved section is still reported, as a warning. */
-        assert_int_equal(d.n_warnings, 1);
-        assert_string_equal(d.warnings[0], FIXTURES_DIR "/config/errors.yaml:14:1: metrics: section is reserved "
-                                           "for a later version and is ignored");
+        assert_int_equal(d.n_warnings, 0);
         config_diagnostics_clear(&d);
         assert_int_equal(d.n_items, 0);
         assert_null(d.file);
 }
 
-static void test_reserved_metrics(void **state) {
+/* metrics: the endpoint's address in its three forms, its limits, and their errors. */
+static void test_metrics_section(void **state) {
         (void) state;
         struct config_diagnostics d = {};
         struct memward_config *c = NULL;
 
-        assert_int_equal(load("workers: {count: 3}\nmetrics:\n  listen: \"tcp://127.0.0.1:9100\"\n", &c, &d), 0);
-        assert_int_equal(c->workers.count, 3);
-        assert_int_equal(d.n_items, 0);
-        assert_int_equal(d.n_warnings, 1);
-        assert_string_equal(d.warnings[0], NAME ":2:1: metrics: section is reserved for a later version and is ignored");
+        c = load_ok("metrics: {listen: \"127.0.0.1:9181\", max_connections: 1024, timeout: 1h}\n");
+        assert_string_equal(c->metrics.listen, "127.0.0.1:9181");
+        assert_int_equal(c->metrics.max_connections, 1024);
+        assert_true(c->metrics.timeout == 3600 * USEC_PER_SEC);
         config_free(c);
 
-        /* Whatever its content, but still only once. */
-        assert_int_equal(load("metrics: on\nmetrics: off\n", &c, &d), -EINVAL);
-        assert_int_equal(d.n_warnings, 1);
+        c = load_ok("metrics: {listen: \"tcp://localhost:9\"}\n");
+        assert_string_equal(c->metrics.listen, "tcp://localhost:9");
+        config_free(c);
+
+        /* unix: paths are made absolute against the base directory, like listen: entries. */
+        c = load_ok("metrics:\n  listen: unix:run/metrics.sock\n");
+        assert_string_equal(c->metrics.listen, "unix:" BASE "/run/metrics.sock");
+        config_free(c);
+        c = load_ok("metrics: {listen: \"unix:@memward-metrics\"}\n");
+        assert_string_equal(c->metrics.listen, "unix:@memward-metrics");
+        free(assert_dump_round_trip(c));
+        config_free(c);
+
+        assert_errors("metrics: {listen: \"127.0.0.1\"}\n",
+                      "1:19: metrics.listen: expected \"\" (off), HOST:PORT, [IPV6]:PORT or unix:PATH, got \"127.0.0.1\"");
+        assert_errors("metrics: {listen: \"::1:9181\"}\n",
+                      "1:19: metrics.listen: expected \"\" (off), HOST:PORT, [IPV6]:PORT or unix:PATH, got \"::1:9181\"");
+        assert_errors("metrics: {listen: \"[::1]:0\"}\n", "1:19: metrics.listen: the port must be in 1..65535, got \"[::1]:0\"");
+        assert_errors("metrics: {listen: [a]}\n", "1:19: metrics.listen: expected a string, got a list");
+        assert_errors("metrics: {max_connections: 0, timeout: 500ms}\n",
+                      "1:28: metrics.max_connections: expected an integer >= 1, got \"0\"",
+                      "1:40: metrics.timeout: expected a duration in 1s..1h, got \"500ms\"");
+        assert_errors("metrics: {max_connections: 1025}\n",
+                      "1:28: metrics.max_connections: expected an integer in 1..1024, got \"1025\"");
+        assert_errors("metrics: on\n", "1:10: metrics: expected a mapping, got \"on\"");
+        assert_errors("metrics: {lisen: \"\"}\n", "1:11: metrics.lisen: unknown key (did you mean \"listen\"?)");
+
+        /* Only once. */
+        assert_int_equal(load("metrics: {}\nmetrics: {}\n", &c, &d), -EINVAL);
+        assert_int_equal(d.n_warnings, 0);
         assert_int_equal(d.n_items, 1);
         assert_string_equal(d.items[0].message, "metrics: duplicate key (first at line 1)");
         config_diagnostics_clear(&d);
@@ -1215,7 +1252,7 @@ int main(void) {
                 cmocka_unit_test(test_syntax_errors),
                 cmocka_unit_test(test_top_level_not_a_mapping),
                 cmocka_unit_test(test_multiple_errors),
-                cmocka_unit_test(test_reserved_metrics),
+                cmocka_unit_test(test_metrics_section),
                 cmocka_unit_test(test_file_errors),
                 cmocka_unit_test(test_relative_config_path),
                 cmocka_unit_test(test_diagnostics_print),

@@ -1,0 +1,102 @@
+"""/healthz is 503 while fewer than workers.count workers are ready, 200 otherwise.
+
+2 example workers that take 1.5 s to become ready (EXAMPLE_BOOT_DELAY_MS):
+  * during start-up /healthz answers 503 "unavailable: 0/2 workers ready" (or 1/2),
+    then 200 "ok: 2/2 workers ready" once both sent READY=1;
+  * a worker killed with SIGKILL leaves its slot empty until the replacement is
+    ready: /healthz flips to 503 "1/2" within the restart backoff, then back to 200;
+  * during a rolling max_requests recycle it stays 200 (the old worker serves until
+    its replacement is ready);
+  * after SIGTERM, while workers stop, it says 503 "shutting down" (when the endpoint
+    still answers)."""
+
+import os
+import signal
+import time
+
+import lib
+import metrics_helpers as mh
+from lib import check
+
+COUNT = 2
+BOOT_MS = 1500
+
+
+def healthz(mport):
+    status, _, body = mh.get(mport, "/healthz", timeout=3)
+    return status, body
+
+
+def wait_health(mport, want_status, timeout, what):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        status, body = healthz(mport)
+        if not seen or seen[-1] != (status, body):
+            seen.append((status, body))
+        if status == want_status:
+            return time.monotonic(), body, seen
+        time.sleep(0.05)
+    lib.fail("%s: /healthz never answered %d within %.1fs; seen %r" % (what, want_status, timeout, seen))
+
+
+def test(t):
+    port, mport = t.port(), t.port()
+    cfg = mh.config(port, "127.0.0.1:%d" % mport, count=COUNT, recycle={"max_requests": 5},
+                    workers={"env": {"EXAMPLE_BOOT_DELAY_MS": str(BOOT_MS)},
+                             "restart_backoff": {"initial": "200ms", "max": "1s"}})
+    mw = t.memward(cfg)
+    mw.wait_event("metrics_listen", timeout=10)
+
+    # Start-up: nothing ready for 1.5 s.
+    status, body = healthz(mport)
+    check(status == 503 and body.startswith("unavailable: ") and "/2 workers ready" in body,
+          "right after start: %d %r" % (status, body))
+    t_ok, body, seen = wait_health(mport, 200, 10, "start-up")
+    check(body == "ok: 2/2 workers ready\n", "ready body %r" % body)
+    ready_lines = mw.wait_event("ready", count=COUNT, timeout=5)
+    check(t_ok >= ready_lines[-1].t - 0.5, "200 before the workers were ready: %r" % seen)
+
+    # Kill one: its slot is empty until the replacement has booted.
+    victim = int(mw.current_workers()["1"])
+    os.kill(victim, signal.SIGKILL)
+    t_down, body, seen = wait_health(mport, 503, 5, "after SIGKILL")
+    check(body == "unavailable: 1/2 workers ready\n", "while down: %r" % body)
+    t_up, body, seen = wait_health(mport, 200, 10, "after the respawn")
+    check(body == "ok: 2/2 workers ready\n", "after the respawn: %r" % body)
+    check(t_up - t_down >= BOOT_MS / 1000 * 0.8, "back to 200 after %.2fs, before the replacement could boot"
+          % (t_up - t_down))
+    respawn = mw.wait_event("ready", count=COUNT + 1, timeout=5)[-1]
+    check(respawn.get("worker") == "1", "the respawned worker: %s" % respawn.text)
+
+    # A rolling recycle keeps capacity: 200 throughout.
+    load = t.load(port, threads=1, total=12, rate=20)
+    statuses = set()
+    while not load._stop.is_set() and load.started < 12:
+        statuses.add(healthz(mport)[0])
+        time.sleep(0.05)
+    load.join(30)
+    load.check_no_failures()
+    mw.wait_event("recycle", timeout=10, reason="max_requests")
+    deadline = time.monotonic() + BOOT_MS / 1000 + 3
+    while time.monotonic() < deadline and not mw.events("stop", reason="max_requests"):
+        statuses.add(healthz(mport)[0])
+        time.sleep(0.05)
+    statuses.add(healthz(mport)[0])
+    check(statuses == {200}, "/healthz during a rolling recycle: %r" % statuses)
+
+    # Shutdown: 503 while workers stop (if the endpoint still answers at all).
+    mw.signal(signal.SIGTERM)
+    try:
+        status, body = healthz(mport)
+        check(status == 503 and body.startswith("unavailable: shutting down"), "during shutdown: %d %r"
+              % (status, body))
+    except OSError:
+        pass
+    check(mw.wait_exit(15) == 0, "memward did not exit 0")
+    print("503 -> 200 at start-up; 503 for %.2fs after SIGKILL; 200 throughout a rolling recycle"
+          % (t_up - t_down))
+
+
+if __name__ == "__main__":
+    lib.main(test)
