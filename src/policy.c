@@ -107,3 +107,9 @@ int policy_pick_victim(const struct policy_candidate *c, size_t n, uint64_t min_
 bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown) {
         return last == 0 || now >= last + cooldown;
 }
+
+bool policy_boundary_accept(bool has_inflight, uint64_t inflight, usec_t now, usec_t last, usec_t min_interval) {
+        if (has_inflight && inflight > 0)
+                return false;
+        return last == 0 || now >= last + min_interval;
+}

@@ -820,7 +820,9 @@ static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason r
 
         for (struct worker *w = s->workers; w && n < ELEMENTSOF(c); w = w->next) {
                 uint64_t floor = 0;
-                bool has_floor = floor_window_get(&w->mem.floor, now, &floor);
+                /* A worker young for a whole window may already have request-end readings. */
+                bool has_floor = floor_window_get(&w->mem.floor, now, &floor) ||
+                                 boundary_floor_get(&w->mem.boundary, s->config->memory.retained_requests, &floor);
                 by_index[n] = w;
                 c[n++] = (struct policy_candidate) {
                         .eligible = w->state == WORKER_READY && w->recycle_reason == RECYCLE_NONE &&
@@ -1010,8 +1012,6 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE ||
             s->shutting_down)
                 return;
-        if (w->mem.last_boundary && now - w->mem.last_boundary < c->memory.boundary_min_interval)
-                return;
         int r = monitor_worker_boundary_read(&s->monitor, w, c, &value);
         if (r < 0) {
                 if (r != -ESRCH)
@@ -1053,7 +1053,8 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
                         memcpy(w->status, m.status, sizeof w->status);
                 if (m.has_requests) {
                         w->requests = m.requests;
-                        if (!m.has_inflight || m.inflight == 0)
+                        if (policy_boundary_accept(m.has_inflight, m.inflight, now, w->mem.last_boundary,
+                                                   s->config->memory.boundary_min_interval))
                                 supervisor_request_boundary(s, w, now);
                 }
                 if (m.stopping)

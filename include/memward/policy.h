@@ -82,5 +82,11 @@ int policy_pick_victim(const struct policy_candidate *c, size_t n, uint64_t min_
 /* True when a group-level recycle may happen now: none yet, or cooldown has passed. */
 bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown);
 
+/* Whether a request-end report should be turned into a memory reading: only when no
+ * other request is in flight (X_INFLIGHT 0 or absent — a concurrent worker's memory
+ * mid-request says nothing about what it keeps), and at most once per min_interval
+ * per worker, so 10,000 requests/s stay cheap. last = 0: no reading yet. */
+bool policy_boundary_accept(bool has_inflight, uint64_t inflight, usec_t now, usec_t last, usec_t min_interval);
+
 /* Exponential restart backoff: initial, doubling per consecutive failure, capped at max. */
 usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures);

@@ -179,6 +179,37 @@ static void test_cooldown(void **state) {
         assert_true(policy_cooldown_passed(41 * SEC, 11 * SEC, 30 * SEC));
 }
 
+static void test_boundary_inflight_gating(void **state) {
+        (void) state;
+        const usec_t ms = USEC_PER_MSEC;
+        /* No X_INFLIGHT (a sync worker) or 0 in flight: a reading counts. */
+        assert_true(policy_boundary_accept(false, 0, 1000 * ms, 0, 50 * ms));
+        assert_true(policy_boundary_accept(true, 0, 1000 * ms, 0, 50 * ms));
+        /* Another request still running: its memory is not "kept". */
+        assert_false(policy_boundary_accept(true, 1, 1000 * ms, 0, 50 * ms));
+        assert_false(policy_boundary_accept(true, 7, 1000 * ms, 0, 50 * ms));
+}
+
+static void test_boundary_rate_limit(void **state) {
+        (void) state;
+        const usec_t ms = USEC_PER_MSEC;
+        assert_false(policy_boundary_accept(false, 0, 1049 * ms, 1000 * ms, 50 * ms));
+        assert_true(policy_boundary_accept(false, 0, 1050 * ms, 1000 * ms, 50 * ms));
+        /* 10,000 reports a second become at most 20 readings a second. */
+        usec_t last = 0;
+        unsigned readings = 0;
+        for (usec_t t = 1; t <= 10000; t++) {
+                usec_t now = t * 100; /* every 100 us for 1 s */
+                if (policy_boundary_accept(false, 0, now, last, 50 * ms)) {
+                        readings++;
+                        last = now;
+                }
+        }
+        assert_int_equal(readings, 20);
+        /* min_interval 0: every report is read. */
+        assert_true(policy_boundary_accept(false, 0, 1000 * ms, 1000 * ms, 0));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_rules_no_recycle),
@@ -195,6 +226,8 @@ int main(void) {
                 cmocka_unit_test(test_victim_largest_floor),
                 cmocka_unit_test(test_victim_ties_go_to_the_oldest),
                 cmocka_unit_test(test_cooldown),
+                cmocka_unit_test(test_boundary_inflight_gating),
+                cmocka_unit_test(test_boundary_rate_limit),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

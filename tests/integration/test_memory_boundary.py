@@ -1,0 +1,135 @@
+"""Memory checks at request boundaries (memory.retained_requests), and the group budget.
+
+1. A sync worker whose request keeps 150 MiB is recycled, reason=retained
+   source=request_end, within 1 s of that request ending — long before the 60 s
+   time window could say anything.
+2. A worker that allocates 150 MiB inside a request and frees it before answering is
+   never recycled, over ten such requests.
+3. With memory.group_high, the workers' total (Anonymous of every worker process,
+   sampled every 100 ms from /proc) never exceeds the budget by more than one worker's
+   heavy request during a 30 s run in which a heavy, memory-keeping request arrives
+   every 1.5 s."""
+
+import threading
+import time
+
+import lib
+from lib import check
+
+MIB = 1 << 20
+
+
+def boundary_config(port):
+    return lib.config(port, count=2, memory={
+        "metric": "anon",
+        "retained_requests": 1,
+        "retained_max": "100MiB",
+        "retained_window": "60s",
+        "boundary_min_interval": "50ms",
+    })
+
+
+def anon_of(pid):
+    try:
+        with open("/proc/%d/smaps_rollup" % pid) as f:
+            for line in f:
+                if line.startswith("Anonymous:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def test_kept_memory_is_recycled_at_request_end(t):
+    port = t.port()
+    mw = t.memward(boundary_config(port), name="kept")
+    mw.wait_event("ready", count=2, timeout=15)
+    load = t.load(port, threads=2, rate=20)
+    time.sleep(0.5)
+    status, headers, body = lib.http_get(port, "/alloc?mib=150", timeout=30)
+    t_done = time.monotonic()
+    check(status == 200, "/alloc: HTTP %d" % status)
+    victim = lib.worker_pid_of(headers, body)
+    rec = mw.wait_event("recycle", reason="retained", timeout=5)[0]
+    latency = rec.t - t_done
+    check(rec.int("pid") == victim, "recycled pid %s, the allocation was in %d: %s" % (rec.get("pid"), victim, rec.text))
+    check(rec.get("source") == "request_end", "not decided at the request boundary: %s" % rec.text)
+    check(latency <= 1.0, "recycled %.2fs after the request ended, want <= 1 s: %s" % (latency, rec.text))
+    check(rec.int("floor") > 100 * MIB, "floor below retained_max in the recycle line: %s" % rec.text)
+    mw.wait_event("exit", pid=victim, timeout=15)
+    time.sleep(0.5)
+    load.stop()
+    load.check_no_failures()
+    check(mw.stop() == 0, "memward did not exit 0")
+    print("kept 150 MiB: recycled %.3fs after the request ended (%s); load %s"
+          % (latency, rec.get("metric"), load.summary()))
+
+
+def test_freed_memory_is_never_recycled(t):
+    port = t.port()
+    mw = t.memward(boundary_config(port), name="freed")
+    mw.wait_event("ready", count=2, timeout=15)
+    for _ in range(10):
+        status, _, body = lib.http_get(port, "/spike?mib=150&ms=100", timeout=30)
+        check(status == 200, "/spike: HTTP %d %r" % (status, body))
+        time.sleep(0.1)
+    time.sleep(1.0)
+    check(not mw.events("recycle"), "a worker that frees its memory was recycled: %r" % mw.events("recycle"))
+    check(mw.stop() == 0, "memward did not exit 0")
+    print("10 requests of 150 MiB freed before answering: no recycle")
+
+
+def test_group_budget(t):
+    port = t.port()
+    budget, heavy = 250 * MIB, 100 * MIB
+    cfg = lib.config(port, count=3, memory={
+        "metric": "anon",
+        "sample_interval": "100ms",
+        "retained_window": "60s",
+        "retained_requests": 1,
+        "group_high": "250MiB",
+    }, pressure={"cooldown": "500ms"})
+    mw = t.memward(cfg, name="budget")
+    mw.wait_event("ready", count=3, timeout=15)
+
+    samples = []
+    stop = threading.Event()
+
+    def sampler():
+        while not stop.is_set():
+            samples.append(sum(anon_of(p) for p in lib.descendants(mw.pid)))
+            time.sleep(0.1)
+
+    th = threading.Thread(target=sampler, daemon=True)
+    th.start()
+    failures = []
+    end = time.monotonic() + 30
+    n = 0
+    while time.monotonic() < end:
+        status, _, body = lib.http_get(port, "/alloc?mib=%d" % (heavy // MIB), timeout=30)
+        if status != 200:
+            failures.append((status, body))
+        n += 1
+        time.sleep(1.5)
+    stop.set()
+    th.join()
+    check(not failures, "heavy requests failed: %r" % failures[:3])
+    peak = max(samples)
+    recycles = mw.events("recycle", reason="group_high")
+    check(recycles, "no group_high recycle although %d x %d MiB were kept" % (n, heavy // MIB))
+    check(peak <= budget + heavy,
+          "the workers' total reached %.0f MiB, more than the %d MiB budget plus one heavy request (%d MiB)"
+          % (peak / MIB, budget // MIB, heavy // MIB))
+    check(mw.stop() == 0, "memward did not exit 0")
+    print("group_high 250 MiB, %d heavy requests of %d MiB kept: peak total %.0f MiB, %d recycles"
+          % (n, heavy // MIB, peak / MIB, len(recycles)))
+
+
+def test(t):
+    test_kept_memory_is_recycled_at_request_end(t)
+    test_freed_memory_is_never_recycled(t)
+    test_group_budget(t)
+
+
+if __name__ == "__main__":
+    lib.main(test)
