@@ -1034,6 +1034,14 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
         struct notify_message m;
         struct worker *w = NULL;
 
+        /* sd_notify_barrier(3) (and systemd-notify 252 after every message) sends
+         * "BARRIER=1" with one fd and waits for it to be closed: that is the whole
+         * protocol, and it was closed on receipt. */
+        if (d->n_fds == 1 && !d->truncated &&
+            ((d->length == 9 && memcmp(d->data, "BARRIER=1", 9) == 0) ||
+             (d->length == 10 && memcmp(d->data, "BARRIER=1\n", 10) == 0)))
+                return;
+
         if (d->truncated)
                 why = NOTIFY_REJECT_OVERSIZED;
         else if (d->n_fds > 0)

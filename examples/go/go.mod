@@ -1,0 +1,3 @@
+module memward.example/goworker
+
+go 1.19

@@ -1,0 +1,180 @@
+"""The check shared by the test_example_<lang>.py tests: an example worker behind memward.
+
+run_example() runs 2 slots of the example's command with ready: notify and
+recycle {max_requests: 20, max_requests_jitter: 5}, sends 200 requests from 4
+concurrent clients (paced, so that recycles happen while the load runs; a few more
+if the machine is so busy that no replacement was ready in time), and checks that:
+
+  * no request failed;
+  * every slot was recycled for max_requests at least once, each at a drawn limit
+    in [20, 25] and after at least that many requests (X_REQUESTS reached memward);
+  * every response names (X-Worker-Pid or pid=) a process memward logged as spawned,
+    and more than the first 2 workers answered;
+  * every recycled worker exited 0 by itself (it stopped gracefully on SIGTERM);
+  * a request on a connection that a worker accepted before it was told to stop,
+    but that arrives after, is still answered by that worker (a SIGHUP rolls the
+    workers while the request is held back): servers that close such "fresh"
+    connections at shutdown drop a request now and then during every recycle;
+  * memward stops with exit code 0 on SIGTERM.
+"""
+
+import collections
+import os
+import signal
+import socket
+import time
+
+import lib
+from lib import check
+
+SLOTS = 2
+MAX_REQUESTS, JITTER = 20, 5
+TOTAL = 200
+EXTRA, EXTRA_FOR = 50, 20.0
+
+
+def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=100):
+    port = t.port()
+    workers = {"ready": "notify", "ready_timeout": ready_timeout, "graceful_timeout": "10s"}
+    if directory:
+        workers["directory"] = directory
+    if env:
+        workers["env"] = env
+    mw = t.memward(lib.config(port, count=SLOTS, command=command, workers=workers,
+                              recycle={"max_requests": MAX_REQUESTS,
+                                       "max_requests_jitter": JITTER}))
+    mw.wait_event("ready", count=SLOTS, timeout=30)
+
+    status, headers, body = lib.http_get(port, "/hello")
+    check(status == 200 and "path=/hello" in body, "unexpected answer %d %r" % (status, body))
+    check(lib.worker_pid_of(headers, body) in mw.current_workers().values(),
+          "the answer %r does not name a current worker %r" % (body, mw.current_workers()))
+
+    # TOTAL requests; then, on a machine so busy that the replacements were not ready
+    # before the load ended, more in batches of EXTRA until every slot has been recycled
+    # and a replacement has answered (or EXTRA_FOR seconds have passed).
+    sent, pids = 0, collections.Counter()
+    deadline = time.monotonic() + EXTRA_FOR
+    while True:
+        load = t.load(port, threads=4, total=TOTAL if sent == 0 else EXTRA, rate=rate).join(60)
+        load.check_no_failures()
+        check(load.ok == load.total, "only %d of %d requests answered" % (load.ok, load.total))
+        sent += load.total
+        pids.update(load.pids)
+        # The last reports may trigger a recycle after the load ends (server.js coalesces
+        # them over 100 ms): let those arrive, then wait until every recycle is done.
+        time.sleep(0.5)
+        mw.wait_for(settled, 30, "every recycle to finish and every worker to be ready")
+        recycles = mw.events("recycle", reason="max_requests")
+        per_slot = collections.Counter(r.get("worker") for r in recycles)
+        if ((len(per_slot) >= SLOTS and len(pids) > SLOTS) or time.monotonic() > deadline):
+            break
+    for slot in range(SLOTS):
+        check(per_slot[str(slot)] >= 1, "slot %d was never recycled for max_requests; per slot: %r"
+              % (slot, dict(per_slot)))
+    for r in recycles:
+        check(MAX_REQUESTS <= r.int("limit") <= MAX_REQUESTS + JITTER,
+              "limit outside [%d, %d]: %s" % (MAX_REQUESTS, MAX_REQUESTS + JITTER, r.text))
+        check(r.int("requests") >= r.int("limit"), "recycled before its limit: %s" % r.text)
+
+    spawned = {int(e.get("pid")) for e in mw.events("spawn")}
+    strangers = sorted(p for p in pids if p not in spawned)
+    check(not strangers, "responses from pids memward never spawned: %r (spawned %r)"
+          % (strangers, sorted(spawned)))
+    check(len(pids) > SLOTS, "only %d distinct workers answered: %r" % (len(pids), dict(pids)))
+
+    recycled = {r.get("pid") for r in recycles}
+    for e in [e for e in mw.events("exit") if e.get("pid") in recycled]:
+        check(e.get("status") == "exited" and e.get("code") == "0",
+              "a recycled worker did not exit 0 by itself: %s" % e.text)
+
+    late_request(mw, port)
+
+    rc = mw.stop(timeout=20)
+    check(rc == 0, "memward exited %s after SIGTERM" % rc)
+    print("%d requests, 0 failed, %d recycles, per slot %r, %d workers answered" % (
+        sent, len(recycles), dict(per_slot), len(pids)))
+    return mw
+
+
+def settled(lines):
+    """True when every recycled worker has exited and every spawned one is ready or gone."""
+    done = {l.get("pid") for l in lines if l.event in ("exit", "ready")}
+    exited = {l.get("pid") for l in lines if l.event == "exit"}
+    return (all(l.get("pid") in exited for l in lines if l.event == "recycle") and
+            all(l.get("pid") in done for l in lines if l.event == "spawn"))
+
+
+def connection_owner(sock, timeout=5.0):
+    """The pid holding the accepted end of our TCP connection `sock`, from /proc (as root).
+
+    An accepted socket has an inode in /proc/net/tcp and is an fd of the process that
+    accepted it; one still in the listen backlog has inode 0."""
+    client_port = sock.getsockname()[1]
+    server_port = sock.getpeername()[1]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        inode = None
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if (int(local.rsplit(":", 1)[1], 16) == server_port and
+                        int(remote.rsplit(":", 1)[1], 16) == client_port and fields[9] != "0"):
+                    inode = fields[9]
+        target = "socket:[%s]" % inode
+        for pid in lib.all_pids() if inode else []:
+            try:
+                fds = os.listdir("/proc/%d/fd" % pid)
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == target:
+                        return pid
+                except OSError:
+                    pass
+        time.sleep(0.05)
+    lib.fail("no process accepted our connection within %.0fs" % timeout)
+
+
+def late_request(mw, port):
+    """Connects, finds the worker that accepted, has memward stop it (SIGHUP rolls every
+    worker), then sends the request, which that worker must still answer."""
+    old = set(mw.current_workers().values())
+    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    try:
+        holder = connection_owner(sock)
+        check(holder in old, "our connection was accepted by %d, not by a current worker %r"
+              % (holder, sorted(old)))
+        mw.signal(signal.SIGHUP)
+        mw.wait_event("stop", pid=holder, timeout=30)
+        time.sleep(0.3)                 # the stop signal has reached it
+        sock.sendall(b"GET /late HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except OSError as e:
+                lib.fail("the late request failed: %r (got %r)" % (e, reply))
+            if not chunk:
+                break
+            reply += chunk
+    finally:
+        sock.close()
+    head, _, body = reply.decode("latin-1").partition("\r\n\r\n")
+    check(head.startswith("HTTP/1.1 200") or head.startswith("HTTP/1.0 200"),
+          "the late request got %r" % reply[:200])
+    headers = dict((k.strip().lower(), v.strip()) for k, _, v in
+                   (line.partition(":") for line in head.split("\r\n")[1:]))
+    answered_by = lib.worker_pid_of(headers, body)
+    check(answered_by == holder, "the late request was answered by %s, not by %s, the stopped "
+          "worker holding its connection" % (answered_by, holder))
+
+    def all_exited(lines):
+        exits = [l for l in lines if l.event == "exit" and l.get("pid", "").isdigit()
+                 and int(l.get("pid")) in old]
+        return exits if len(exits) >= len(old) else None
+    for e in mw.wait_for(all_exited, 20, "the exit of the old workers"):
+        check(e.get("status") == "exited" and e.get("code") == "0",
+              "an old worker did not exit 0 after the reload: %s" % e.text)
