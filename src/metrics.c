@@ -256,8 +256,8 @@ static ssize_t read_file(const char *proc_root, const char *name, char *buf, siz
 }
 
 int process_self_read(const char *proc_root, struct process_self *ret) {
-        /* /proc/stat grows with the number of CPUs; btime sits after the cpu lines, so the
-         * file is read in full, once, and the result cached: boot time does not change. */
+        /* Boot time does not change: /proc/stat, which grows with the number of CPUs and
+         * interrupts, is read once. */
         static uint64_t btime;
         char buf[1024];
         uint64_t cpu, start;
@@ -283,14 +283,21 @@ int process_self_read(const char *proc_root, struct process_self *ret) {
                 return -EBADMSG;
 
         if (btime == 0) {
-                size_t size = 64 * 1024;
-                _cleanup_free_ char *stat = malloc(size);
-                if (!stat)
-                        return -ENOMEM;
-                n = read_file(proc_root, "stat", stat, size);
-                if (n < 0)
-                        return (int) n;
-                r = proc_stat_btime_parse(stat, (size_t) n, &btime);
+                char path[256];
+                _cleanup_free_ char *line = NULL;
+                size_t size = 0;
+                ssize_t len;
+
+                snprintf(path, sizeof path, "%s/stat", proc_root);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                if (!f)
+                        return negative_errno();
+                /* Line by line: the "intr" line before btime can be longer than any fixed buffer
+                 * on a machine with many interrupts. */
+                r = -EBADMSG;
+                while (r < 0 && (len = getline(&line, &size, f)) > 0)
+                        if (startswith_lit(line, "btime "))
+                                r = proc_stat_btime_parse(line, (size_t) len, &btime);
                 if (r < 0)
                         return r;
         }

@@ -47,6 +47,18 @@ def check_exposition(mw, mport):
     return types, samples, text
 
 
+def settle(mw, timeout=10.0):
+    """Waits until every recycle is complete: each recycled worker has exited and each
+    spawned one is ready. Then the log, /metrics and /status describe the same state."""
+    def done(lines):
+        recycled = {l.get("pid") for l in lines if l.event == "recycle"}
+        exited = {l.get("pid") for l in lines if l.event == "exit"}
+        spawned = {l.get("pid") for l in lines if l.event == "spawn"}
+        ready = {l.get("pid") for l in lines if l.event == "ready"}
+        return recycled <= exited and spawned <= ready | exited
+    mw.wait_for(done, timeout, "every recycle to complete")
+
+
 def test(t):
     port, mport = t.port(), t.port()
     mw = t.memward(mh.config(port, "127.0.0.1:%d" % mport, count=COUNT, recycle={"max_requests": LIMIT}))
@@ -84,7 +96,8 @@ def test(t):
     load = t.load(port, threads=2, total=6 * LIMIT, rate=100).join(60)
     load.check_no_failures()
     mw.wait_event("recycle", count=3, timeout=15, reason="max_requests")
-    time.sleep(1.2)     # replacements ready, old workers reaped
+    settle(mw)
+    time.sleep(0.2)     # the log line of an exit is written right after the reap
     types, samples, text = check_exposition(mw, mport)
     logged = len(mw.events("recycle", reason="max_requests"))
     exported = mh.values(samples, "memward_recycles_total", reason="max_requests")[0][1]
