@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -202,6 +203,7 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid) {
         if (pipe2(pipefd, O_CLOEXEC) < 0)
                 return negative_errno();
 
+        pid_t supervisor = getpid();
         pid_t pid = fork_into_cgroup(req->cgroup_fd, &placed);
         if (pid < 0) {
                 int r = negative_errno();
@@ -211,6 +213,13 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid) {
         }
         if (pid == 0) {
                 safe_close(pipefd[0]);
+                /* If memward itself dies (SIGKILL, a crash), its workers must not serve on
+                 * unsupervised: the kernel kills them at once. A signal the worker could
+                 * catch (SIGTERM) would be nicer but lets a worker that ignores it live
+                 * forever, and a separate guard process would cost memory per worker.
+                 * The getppid() check closes the race with a parent dying before prctl. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != supervisor)
+                        _exit(127);
                 if (req->cgroup_fd >= 0 && !placed && child_enter_cgroup(req->cgroup_fd) < 0) {
                         int r = errno;
                         (void) !write(pipefd[1], &r, sizeof r);
