@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
@@ -387,21 +388,22 @@ static bool reason_is_memory(enum recycle_reason r) {
 static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
         if (reason_is_memory(w->recycle_reason)) {
                 const struct worker_memory *m = &w->mem;
+                char window[FORMAT_DURATION_MAX];
                 uint64_t floor = 0;
                 if (w->recycle_boundary)
                         (void) boundary_floor_get(&m->boundary, s->config->memory.retained_requests, &floor);
                 else
                         (void) floor_window_get(&m->floor, now, &floor);
                 log_info("recycle",
-                         "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%" PRIu64
-                         "s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64 " peak=%" PRIu64
+                         "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%s"
+                         " current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64 " peak=%" PRIu64
                          " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
                          w->recycle_boundary ? "request_end" : "window",
                          w->recycle_boundary && m->leaf.dir_fd < 0 ? "statm_private"
                                                                     : memory_metric_to_string(s->config->memory.metric),
                          floor, m->baseline,
-                         s->config->memory.retained_window / USEC_PER_SEC, m->current, m->anon, m->file, m->kernel,
+                         format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon, m->file, m->kernel,
                          m->peak, s->monitor.workers_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0,
                          w->requests, age_seconds(now, w->spawned_at));
         } else
@@ -834,8 +836,9 @@ static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason r
         }
         int i = policy_pick_victim(c, n, s->config->pressure.min_retained);
         if (i < 0) {
-                log_debug("group_recycle_skipped", "reason=%s msg=\"no worker with a floor above min_retained\"",
-                          recycle_reason_to_string(reason));
+                log_info("group_recycle_skipped", "reason=%s min_retained=%" PRIu64
+                         " msg=\"no ready worker with a floor at or above min_retained\"",
+                         recycle_reason_to_string(reason), s->config->pressure.min_retained);
                 return false;
         }
         by_index[i]->recycle_reason = reason;
@@ -925,13 +928,15 @@ static int on_psi(struct event_source *src, uint32_t revents) {
                 return 0;
 
         s->pressure_events++;
-        (void) monitor_read_pressure(&s->monitor);
         if (s->shutting_down)
                 return 0;
+        /* Fresh floors decide the victim: the last tick may be a while ago if memward
+         * itself was slowed down by the same squeeze. */
+        supervisor_sample(s);
+        now = now_monotonic();
         if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now))
                 log_info("pressure", "source=trigger some_avg10=%.2f full_avg10=%.2f", s->monitor.psi.some.avg10,
                          s->monitor.psi.full.avg10);
-        /* Fresh floors decide the victim: sample now rather than at the next tick. */
         supervisor_reconcile(s);
         return 0;
 }
@@ -1171,6 +1176,14 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
                  s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? " cgroup=" : "",
                  s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? s->monitor.cgroup.group_path : "",
                  s->monitor.group_limit);
+        if (s->monitor.cgroup.mode == ACCOUNTING_CGROUP) {
+                /* memward lives inside the group it watches: when the group is squeezed
+                 * (memory.high), reclaim would take memward's own pages and every refault
+                 * would be throttled — right when it must react. Pages are locked as they
+                 * are touched (MCL_ONFAULT), so nothing is prefaulted and RSS stays as is. */
+                if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+                        log_notice_errno(-errno, "mlock_failed", "msg=\"memward's pages may be reclaimed under pressure\"");
+        }
         if (s->monitor.cgroup.evacuated || s->monitor.cgroup.stale_removed)
                 log_info("cgroup_takeover", "evacuated_to_init=%u stale_leaves_removed=%u", s->monitor.cgroup.evacuated,
                          s->monitor.cgroup.stale_removed);

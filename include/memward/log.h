@@ -49,6 +49,7 @@ const char *log_quote(char *buf, size_t size, const char *s);
 #define log_notice(event, ...) log_emit(LOG_NOTICE, 0, event, __VA_ARGS__)
 #define log_warning(event, ...) log_emit(LOG_WARNING, 0, event, __VA_ARGS__)
 #define log_error(event, ...) log_emit(LOG_ERR, 0, event, __VA_ARGS__)
+#define log_notice_errno(r, event, ...) log_emit(LOG_NOTICE, (r), event, __VA_ARGS__)
 #define log_warning_errno(r, event, ...) log_emit(LOG_WARNING, (r), event, __VA_ARGS__)
 #define log_error_errno(r, event, ...) log_emit(LOG_ERR, (r), event, __VA_ARGS__)
 #define log_debug_errno(r, event, ...) log_emit(LOG_DEBUG, (r), event, __VA_ARGS__)
