@@ -1,5 +1,6 @@
 /* Event logging on stderr. See log.h for the contract. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -267,6 +268,35 @@ send:
         return sd_journal_sendv(iov, n);
 }
 
+/* Lines that could not be written without blocking. */
+static unsigned long log_dropped;
+
+/* Writes one line to stderr without ever blocking the supervisor: stderr may be a
+ * pipe nobody reads. poll() says POLLOUT for a pipe only when at least PIPE_BUF bytes
+ * are free, and a write of at most PIPE_BUF bytes to a pipe is atomic, so a line of
+ * up to 4096 bytes then goes out whole and at once. Otherwise the line is dropped and
+ * counted; the count is reported with the next line that gets through. A failed write
+ * cannot be reported anywhere; it must not stop the caller either. */
+static void log_write_line(const char *line, size_t len) {
+        struct pollfd p = { .fd = STDERR_FILENO, .events = POLLOUT };
+
+        if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT) || (p.revents & (POLLERR | POLLNVAL))) {
+                log_dropped++;
+                return;
+        }
+        if (log_dropped > 0) {
+                char note[96];
+                int n = snprintf(note, sizeof note, "level=warning event=log_lines_dropped count=%lu\n", log_dropped);
+                if (n > 0 && write(STDERR_FILENO, note, (size_t) n) == n)
+                        log_dropped = 0;
+                if (poll(&p, 1, 0) != 1 || !(p.revents & POLLOUT)) {
+                        log_dropped++;
+                        return;
+                }
+        }
+        (void) !write(STDERR_FILENO, line, len);
+}
+
 int log_emitv(int level, int error, const char *event, const char *fields_format, va_list ap) {
         char fields[2048], when[40], errbuf[LOG_QUOTE_MAX];
         struct timespec ts;
@@ -322,8 +352,7 @@ int log_emitv(int level, int error, const char *event, const char *fields_format
                 len = sizeof line - 1;
         if (line[len - 1] != '\n')
                 line[len - 1] = '\n';
-        /* A failed write to stderr cannot be reported anywhere; it must not stop the caller. */
-        (void) !write(STDERR_FILENO, line, (size_t) len);
+        log_write_line(line, (size_t) len);
 
 finish:
         errno = saved_errno;
