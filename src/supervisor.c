@@ -7,12 +7,14 @@
  * that is safe to run after any event, any number of times. */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/random.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -37,6 +39,7 @@
 static void supervisor_reconcile(struct supervisor *s);
 static int supervisor_watch_pressure(struct supervisor *s);
 static int supervisor_arm_sampling(struct supervisor *s);
+static unsigned supervisor_fds_needed(const struct supervisor *s, unsigned workers);
 
 void supervisor_signal_set(sigset_t *ret) {
         sigemptyset(ret);
@@ -769,7 +772,14 @@ static int on_signal(struct event_source *src, uint32_t revents) {
                                 supervisor_reload(s);
                         break;
                 case SIGTTIN:
-                        if (s->shutting_down || s->target >= CONFIG_WORKERS_MAX || supervisor_grow_slots(s, s->target + 1) < 0)
+                        if (s->shutting_down || s->target >= CONFIG_WORKERS_MAX)
+                                break;
+                        if (supervisor_fds_needed(s, s->target + 1) > s->fd_limit) {
+                                log_warning("scale_refused", "signal=SIGTTIN workers=%u fd_limit=%u", s->target,
+                                            s->fd_limit);
+                                break;
+                        }
+                        if (supervisor_grow_slots(s, s->target + 1) < 0)
                                 break;
                         s->target++;
                         log_info("scale", "signal=SIGTTIN workers=%u", s->target);
@@ -1100,6 +1110,41 @@ static int on_notify(struct event_source *src, uint32_t revents) {
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* The fds memward holds for the configured workers: fixed ones (epoll, signalfd,
+ * timers, notify, pressure, the metrics server and its connections, sockets) plus,
+ * in cgroup mode, five per worker leaf, for the workers and the replacements of
+ * recycles in flight, plus a spawn's exec pipe. */
+static unsigned supervisor_fds_needed(const struct supervisor *s, unsigned workers) {
+        const struct memward_config *c = s->config;
+        unsigned per_worker = s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? 5 : 0;
+        return 32 + (unsigned) s->listen.n + c->metrics.max_connections +
+               (workers + c->recycle.max_concurrent) * per_worker + 2;
+}
+
+/* Fails start-up with a clear message instead of running into EMFILE later, in the
+ * middle of a recycle, over and over. Raises the soft limit when the hard one allows. */
+static int supervisor_check_fd_limit(struct supervisor *s) {
+        struct rlimit rl;
+        unsigned need = supervisor_fds_needed(s, s->target);
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 0;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+                struct rlimit raised = rl;
+                raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                        rl = raised;
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+                return log_error_errno(-EMFILE, "fd_limit_too_low",
+                                       "needed=%u limit=%llu workers=%u mode=%s msg=\"raise the open-files limit "
+                                       "(ulimit -n, LimitNOFILE=) or lower workers.count\"",
+                                       need, (unsigned long long) rl.rlim_cur, s->target,
+                                       accounting_mode_to_string(s->monitor.cgroup.mode));
+        s->fd_limit = rl.rlim_cur == RLIM_INFINITY ? UINT_MAX : (unsigned) rl.rlim_cur;
+        return 0;
+}
+
 int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
                    void *reload_userdata, struct supervisor **ret) {
         struct supervisor *s;
@@ -1188,6 +1233,10 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
                 log_info("cgroup_takeover", "evacuated_to_init=%u stale_leaves_removed=%u", s->monitor.cgroup.evacuated,
                          s->monitor.cgroup.stale_removed);
 
+        r = supervisor_check_fd_limit(s);
+        if (r < 0)
+                goto fail;
+
         s->sample_source = (struct event_source) {
                 .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
                 .events = EPOLLIN,
@@ -1213,6 +1262,8 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         *ret = s;
         return 0;
 fail:
+        /* On failure the caller keeps the config; the sockets are closed here. */
+        s->config = NULL;
         supervisor_free(s);
         return r;
 }

@@ -58,6 +58,7 @@ struct supervisor {
         struct worker *workers;         /* every live child we spawned */
         unsigned n_workers;
 
+        unsigned fd_limit;              /* RLIMIT_NOFILE after start-up */
         uint64_t random_state;
         struct service service;
 
@@ -76,7 +77,7 @@ struct supervisor {
         struct http_server *http;               /* metrics endpoint; NULL when off */
 };
 
-/* Takes ownership of config and listen. */
+/* Takes ownership of config and listen; on failure config stays the caller's. */
 int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
                    void *reload_userdata, struct supervisor **ret);
 struct supervisor *supervisor_free(struct supervisor *s);
