@@ -58,7 +58,7 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/memward
 	@MEMWARD=$(CURDIR)/$(BUILD)/memward tests/integration/run
 
-check: unit integration
+check: unit fuzz-replay integration
 
 # ASan + UBSan: a separate build tree so the two never mix objects.
 asan:
@@ -66,6 +66,69 @@ asan:
 		LDFLAGS="-fsanitize=address,undefined" check
 
 include tests/vm/vm.mk
+
+# ---- fuzzing (tests/fuzz/README.md) ----------------------------------------------------
+# `make fuzz` builds every tests/fuzz/fuzz_<target>.c with clang's libFuzzer and ASan/UBSan
+# against the library (src/*.c but main.c, compiled with clang into build/fuzz/) and runs
+# each target for FUZZ_SECONDS, one after the other. `make fuzz-replay` (part of `check`)
+# links the same entry points with tests/fuzz/replay.c instead, with gcc, and replays the
+# seed corpus and the regression files. The fuzz tree ignores CFLAGS and BUILD so that
+# `make asan` and `make check` share one replay build.
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?=
+FUZZ_CC ?= clang
+REPLAY_CC ?= gcc
+FUZZ_BUILD ?= build/fuzz
+FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_SAN := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS := -O1 -g -std=gnu11 $(WARNINGS) -Iinclude -Itests/fuzz $(DEP_CFLAGS) -D_GNU_SOURCE \
+               -DMEMWARD_VERSION=\"$(VERSION)\" -MMD -MP $(FUZZ_SAN)
+FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out src/main.c,$(SRCS)))
+REPLAY_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_BUILD)/replay/obj/%.o,$(filter-out src/main.c,$(SRCS)))
+FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
+REPLAY_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/replay/replay_%)
+
+.PHONY: fuzz fuzz-build fuzz-replay
+# Objects reached only through the pattern rules below: keep them for the next build.
+.SECONDARY: $(FUZZ_LIB_OBJS) $(REPLAY_LIB_OBJS) $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/obj/fuzz_%.o) \
+            $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/replay/obj/fuzz_%.o) $(FUZZ_BUILD)/replay/obj/replay.o
+
+fuzz: fuzz-build
+	@FUZZ_FLAGS="$(FUZZ_FLAGS)" tests/fuzz/run-fuzz $(FUZZ_SECONDS) $(FUZZ_BUILD) $(FUZZ_TARGETS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz-replay: $(REPLAY_BINS)
+	@tests/fuzz/run-replay $(FUZZ_BUILD)/replay $(FUZZ_TARGETS)
+
+$(FUZZ_BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/obj/fuzz_%.o: tests/fuzz/fuzz_%.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(DEP_LIBS)
+
+$(FUZZ_BUILD)/replay/obj/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(REPLAY_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/replay/obj/fuzz_%.o: tests/fuzz/fuzz_%.c
+	@mkdir -p $(@D)
+	$(REPLAY_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/replay/obj/replay.o: tests/fuzz/replay.c
+	@mkdir -p $(@D)
+	$(REPLAY_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+
+$(FUZZ_BUILD)/replay/replay_%: $(FUZZ_BUILD)/replay/obj/fuzz_%.o $(FUZZ_BUILD)/replay/obj/replay.o $(REPLAY_LIB_OBJS)
+	$(REPLAY_CC) $(FUZZ_SAN) -o $@ $^ $(DEP_LIBS)
+
+-include $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/replay/obj/*.d)
+# ---- end of fuzzing ----------------------------------------------------------------------
 
 # The README's two commands.
 deps:
@@ -119,3 +182,9 @@ clean:
 	rm -rf build
 
 -include $(OBJS:.o=.d) $(UNIT_BINS:=.d)
+
+# Ten minutes of load, recycles and reloads; prints the numbers docs/reliability.md quotes.
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak: $(BUILD)/memward
+	SOAK_SECONDS=$(SOAK_SECONDS) MEMWARD=$(CURDIR)/$(BUILD)/memward /usr/bin/python3 tests/soak/soak.py

@@ -538,7 +538,10 @@ static int status_fetch(const struct status_url *u, unsigned *ret_status, char *
 /* ---- the table ------------------------------------------------------------------- */
 
 const char *status_format_age(char *buf, size_t size, double seconds) {
-        unsigned long long s = seconds > 0 ? (unsigned long long) seconds : 0;
+        /* The value comes from whatever answered the request: clamp before converting,
+         * a double beyond 2^64 (or inf, NaN) has no unsigned value. */
+        unsigned long long s = !(seconds > 0) ? 0 : seconds >= 1e18 ? 1000000000000000000ULL
+                                                                       : (unsigned long long) seconds;
 
         if (s < 60)
                 snprintf(buf, size, "%llus", s);
