@@ -239,6 +239,13 @@ def install():
     with open(os.path.join(ETC, UNIT + ".d", "vm-test.conf"), "w") as f:
         f.write("# tests/vm/systemd_vm.py: notice a stall within seconds\n"
                 "[Service]\nWatchdogSec=%d\n" % WATCHDOG_SEC)
+    # A tree checked out under /tmp (a CI clone) is invisible behind the units'
+    # PrivateTmp=yes; an installed memward never lives there.
+    if MEMWARD.startswith(("/tmp/", "/var/tmp/")):
+        for name in (UNIT, EXAMPLE):
+            os.makedirs(os.path.join(ETC, name + ".d"), exist_ok=True)
+            with open(os.path.join(ETC, name + ".d", "vm-tmp-tree.conf"), "w") as f:
+                f.write("# the tree under test lives in /tmp\n[Service]\nPrivateTmp=no\n")
     run("systemctl", "daemon-reload")
     ok("units installed with ExecStart=%s, WatchdogSec=%d (drop-in), daemon-reload" % (MEMWARD, WATCHDOG_SEC))
 
