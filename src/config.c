@@ -35,6 +35,7 @@
 #include "memward/config.h"
 #include "memward/http.h"
 #include "memward/macro.h"
+#include "memward/utf8.h"
 
 /* Defaults. workers.count is 2: enough to keep serving while one worker is replaced or
  * crashes, cheap enough for a laptop; real deployments set it explicitly. */
@@ -1880,39 +1881,6 @@ int config_add_listen(struct memward_config *c, const char *address, const char 
 
 /* ---- dump -------------------------------------------------------------------------- */
 
-/* Decodes one UTF-8 character; returns its length, or 0 when s does not start with a
- * valid, shortest-form, non-surrogate sequence. */
-static size_t utf8_decode(const unsigned char *s, uint32_t *ret) {
-        uint32_t cp;
-        size_t n;
-
-        if (s[0] < 0x80) {
-                *ret = s[0];
-                return 1;
-        }
-        if ((s[0] & 0xE0) == 0xC0) {
-                cp = s[0] & 0x1F;
-                n = 2;
-        } else if ((s[0] & 0xF0) == 0xE0) {
-                cp = s[0] & 0x0F;
-                n = 3;
-        } else if ((s[0] & 0xF8) == 0xF0) {
-                cp = s[0] & 0x07;
-                n = 4;
-        } else
-                return 0;
-
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-                return 0;
-        *ret = cp;
-        return n;
-}
 
 /* YAML's printable set (what libyaml accepts unescaped). */
 static bool yaml_printable(uint32_t cp) {

@@ -20,6 +20,7 @@
 #include "memward/macro.h"
 #include "memward/metrics.h"
 #include "memward/supervisor.h"
+#include "memward/utf8.h"
 
 /* ---- counters ---------------------------------------------------------------------- */
 
@@ -118,31 +119,6 @@ void text_buffer_printf(struct text_buffer *b, const char *format, ...) {
         b->length += (size_t) n;
 }
 
-/* Length of the valid UTF-8 sequence at s (1..4), or 0. */
-static size_t utf8_valid(const unsigned char *s) {
-        size_t n;
-        uint32_t cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if ((s[0] & 0xE0) == 0xC0)
-                n = 2, cp = s[0] & 0x1F;
-        else if ((s[0] & 0xF0) == 0xE0)
-                n = 3, cp = s[0] & 0x0F;
-        else if ((s[0] & 0xF8) == 0xF0)
-                n = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        for (size_t i = 1; i < n; i++) {
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-                cp = (cp << 6) | (s[i] & 0x3F);
-        }
-        if ((n == 2 && cp < 0x80) || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10FFFF ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-                return 0;
-        return n;
-}
 
 void text_buffer_json_string(struct text_buffer *b, const char *s) {
         const unsigned char *p = (const unsigned char *) (s ?: "");
@@ -169,7 +145,7 @@ void text_buffer_json_string(struct text_buffer *b, const char *s) {
                 } else if (*p < 0x20) {
                         text_buffer_printf(b, "\\u%04x", *p);
                         p++;
-                } else if ((n = utf8_valid(p)) > 0) {
+                } else if ((n = utf8_decode(p, NULL)) > 0) {
                         text_buffer_append(b, (const char *) p, n);
                         p += n;
                 } else {
