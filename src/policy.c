@@ -80,6 +80,24 @@ usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures) {
         return d < max ? d : max;
 }
 
+bool policy_retained_floor(const struct policy_floors *f, uint64_t *ret_floor, bool *ret_boundary) {
+        /* A reading taken when no request is in flight is exactly what the worker keeps;
+         * the window's minimum is only an estimate of it, and one request that runs
+         * longer than the window fools it. The window stays for workers that never
+         * report requests, or have not had a quiet moment for a whole window. */
+        if (f->has_boundary) {
+                *ret_floor = f->boundary;
+                *ret_boundary = true;
+                return true;
+        }
+        if (f->has_window) {
+                *ret_floor = f->window;
+                *ret_boundary = false;
+                return true;
+        }
+        return false;
+}
+
 enum recycle_reason policy_evaluate_memory(const struct policy_memory_view *v) {
         if (!v->has_floor)
                 return RECYCLE_NONE;

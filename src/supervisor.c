@@ -388,22 +388,92 @@ static bool reason_is_memory(enum recycle_reason r) {
         return r == RECYCLE_RETAINED || r == RECYCLE_GROWTH || r == RECYCLE_PRESSURE || r == RECYCLE_GROUP_HIGH;
 }
 
+/* The floor that judges w now. Request-end readings count while the newest is no older
+ * than retained_window: a worker that stopped having quiet moments falls back to the
+ * window. */
+static bool worker_retained_floor(const struct supervisor *s, const struct worker *w, usec_t now, uint64_t *ret_floor,
+                                  bool *ret_boundary) {
+        const struct memward_config *c = s->config;
+        struct policy_floors f = {};
+
+        f.has_window = floor_window_get(&w->mem.floor, now, &f.window);
+        f.has_boundary = w->mem.last_boundary > 0 && now - w->mem.last_boundary <= c->memory.retained_window &&
+                         boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &f.boundary);
+        return policy_retained_floor(&f, ret_floor, ret_boundary);
+}
+
+/* The per-worker memory rules (retained, growth) for a ready worker. */
+static enum recycle_reason worker_memory_verdict(const struct supervisor *s, const struct worker *w, usec_t now,
+                                                 bool *ret_boundary) {
+        const struct memward_config *c = s->config;
+        struct policy_memory_view v = {
+                .has_baseline = w->mem.has_baseline,
+                .baseline = w->mem.baseline,
+                .retained_max = c->memory.retained_max,
+                .growth_max = c->memory.growth_max,
+        };
+        v.has_floor = worker_retained_floor(s, w, now, &v.floor, ret_boundary);
+        return policy_evaluate_memory(&v);
+}
+
+/* What the workers hold against group_high: each one's latest reading, from the tick or
+ * a request end. Memory about to be given back (a recycle decided) no longer counts;
+ * its replacement's does. */
+static uint64_t supervisor_workers_total(const struct supervisor *s) {
+        uint64_t total = 0;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->state != WORKER_STOPPING && w->recycle_reason == RECYCLE_NONE)
+                        total += w->mem.latest;
+        return total;
+}
+
+/* A memory recycle can wait its turn (max_concurrent) for seconds: judge it again when
+ * its turn comes, so a worker is not restarted for memory it no longer holds or a
+ * budget the group no longer exceeds. Pressure stands: it was true when it fired. */
+static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w, usec_t now) {
+        bool boundary = false;
+
+        switch (w->recycle_reason) {
+        case RECYCLE_RETAINED:
+        case RECYCLE_GROWTH: {
+                enum recycle_reason r = worker_memory_verdict(s, w, now, &boundary);
+                if (r == RECYCLE_NONE)
+                        break;
+                w->recycle_reason = r;
+                return true;
+        }
+        case RECYCLE_GROUP_HIGH:
+                if (supervisor_workers_total(s) + w->mem.latest > s->monitor.group_high)
+                        return true;
+                break;
+        default:
+                return true;
+        }
+        log_info("recycle_cancelled", "worker=%u pid=%d reason=%s latest=%" PRIu64 " group=%" PRIu64
+                 " msg=\"no longer over the limit when its turn came\"",
+                 w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->mem.latest,
+                 supervisor_workers_total(s));
+        w->recycle_reason = RECYCLE_NONE;
+        w->recycle_due_at = 0;
+        return false;
+}
+
 static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
         if (reason_is_memory(w->recycle_reason)) {
                 const struct worker_memory *m = &w->mem;
                 char window[FORMAT_DURATION_MAX];
                 uint64_t floor = 0;
-                if (w->recycle_boundary)
-                        (void) boundary_floor_get(&m->boundary, s->config->memory.retained_requests, &floor);
-                else
-                        (void) floor_window_get(&m->floor, now, &floor);
+                bool boundary = false;
+                /* The numbers logged are read now, not at the last tick, whatever decided. */
+                (void) monitor_worker_sample(&s->monitor, w, s->config, now);
+                (void) worker_retained_floor(s, w, now, &floor, &boundary);
                 log_info("recycle",
                          "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%s"
                          " current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64 " peak=%" PRIu64
                          " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
-                         w->recycle_boundary ? "request_end" : "window",
-                         w->recycle_boundary && m->leaf.dir_fd < 0 ? "statm_private"
+                         boundary ? "request_end" : "window",
+                         boundary && m->leaf.dir_fd < 0 ? "statm_private"
                                                                     : memory_metric_to_string(s->config->memory.metric),
                          floor, m->baseline,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon, m->file, m->kernel,
@@ -585,7 +655,7 @@ static void supervisor_reconcile(struct supervisor *s) {
                         struct slot *slot = &s->slots[i];
                         struct worker *w = slot->active;
                         if (!w || w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE ||
-                            w->recycle_started || slot->replacement)
+                            w->recycle_started || slot->replacement || !supervisor_recycle_still_due(s, w, now))
                                 continue;
                         if (now < slot->respawn_at) {
                                 next = min_usec(next, slot->respawn_at);
@@ -822,7 +892,7 @@ static int on_timer(struct event_source *src, uint32_t revents) {
 
 /* Marks the worker with the largest floor for a group-level recycle, if cooldown
  * and min_retained allow. Returns true when one was chosen. */
-static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now) {
+static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet) {
         struct policy_candidate c[64];
         struct worker *by_index[64];
         size_t n = 0;
@@ -832,9 +902,8 @@ static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason r
 
         for (struct worker *w = s->workers; w && n < ELEMENTSOF(c); w = w->next) {
                 uint64_t floor = 0;
-                /* A worker young for a whole window may already have request-end readings. */
-                bool has_floor = floor_window_get(&w->mem.floor, now, &floor) ||
-                                 boundary_floor_get(&w->mem.boundary, s->config->memory.retained_requests, &floor);
+                bool boundary;
+                bool has_floor = worker_retained_floor(s, w, now, &floor, &boundary);
                 by_index[n] = w;
                 c[n++] = (struct policy_candidate) {
                         .eligible = w->state == WORKER_READY && w->recycle_reason == RECYCLE_NONE &&
@@ -846,6 +915,8 @@ static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason r
         }
         int i = policy_pick_victim(c, n, s->config->pressure.min_retained);
         if (i < 0) {
+                if (quiet)
+                        return false;
                 log_info("group_recycle_skipped", "reason=%s min_retained=%" PRIu64
                          " msg=\"no ready worker with a floor at or above min_retained\"",
                          recycle_reason_to_string(reason), s->config->pressure.min_retained);
@@ -856,10 +927,20 @@ static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason r
         return true;
 }
 
+/* quiet: called at every request end, where "no victim" would be logged thousands of
+ * times a second; the tick still says it. */
+static void supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet) {
+        uint64_t total = supervisor_workers_total(s);
+
+        s->monitor.workers_total = total;
+        if (s->monitor.group_high > 0 && total > s->monitor.group_high &&
+            supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
+                log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
+}
+
 static void supervisor_sample(struct supervisor *s) {
         const struct memward_config *c = s->config;
         usec_t now = now_monotonic();
-        uint64_t total = 0;
 
         (void) monitor_read_pressure(&s->monitor);
         /* For memward_group_memory_bytes: read here, so a scrape never touches cgroup files. */
@@ -875,29 +956,17 @@ static void supervisor_sample(struct supervisor *s) {
                                 log_debug_errno(r, "sample_failed", "worker=%u pid=%d", w->slot, (int) w->pid);
                         continue;
                 }
-                /* Memory about to be given back (a recycle under way) no longer counts
-                 * against the budget; its replacement's does. */
-                if (w->recycle_reason == RECYCLE_NONE)
-                        total += w->mem.metric;
+                w->mem.latest = w->mem.metric;
 
                 if (w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE || s->shutting_down)
                         continue;
-                struct policy_memory_view v = {
-                        .has_baseline = w->mem.has_baseline,
-                        .baseline = w->mem.baseline,
-                        .retained_max = c->memory.retained_max,
-                        .growth_max = c->memory.growth_max,
-                };
-                v.has_floor = floor_window_get(&w->mem.floor, now, &v.floor);
-                w->recycle_reason = policy_evaluate_memory(&v);
+                bool boundary;
+                w->recycle_reason = worker_memory_verdict(s, w, now, &boundary);
         }
-        s->monitor.workers_total = total;
 
         if (s->shutting_down)
                 return;
-        if (s->monitor.group_high > 0 && total > s->monitor.group_high &&
-            supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now))
-                log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
+        supervisor_check_group_high(s, now, false);
 
         /* No trigger could be registered: judge the same threshold from avg10. */
         if (s->monitor.psi_polling && s->monitor.has_psi) {
@@ -905,7 +974,7 @@ static void supervisor_sample(struct supervisor *s) {
                 double threshold = 100.0 * (double) c->pressure.stall / (double) c->pressure.window;
                 if (l->avg10 >= threshold) {
                         s->pressure_events++;
-                        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now))
+                        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now, false))
                                 log_info("pressure", "source=avg10 avg10=%.2f threshold=%.2f", l->avg10, threshold);
                 }
         }
@@ -944,7 +1013,7 @@ static int on_psi(struct event_source *src, uint32_t revents) {
          * itself was slowed down by the same squeeze. */
         supervisor_sample(s);
         now = now_monotonic();
-        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now))
+        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now, false))
                 log_info("pressure", "source=trigger some_avg10=%.2f full_avg10=%.2f", s->monitor.psi.some.avg10,
                          s->monitor.psi.full.avg10);
         supervisor_reconcile(s);
@@ -1024,8 +1093,8 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         const struct memward_config *c = s->config;
         uint64_t value, floor;
 
-        if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE ||
-            s->shutting_down)
+        /* Readings go on while a recycle waits its turn: it is judged again when it comes. */
+        if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_started || s->shutting_down)
                 return;
         int r = monitor_worker_boundary_read(&s->monitor, w, c, &value);
         if (r < 0) {
@@ -1035,13 +1104,14 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         }
         w->mem.last_boundary = now;
         w->mem.last_boundary_value = value;
+        w->mem.latest = value;
         boundary_floor_add(&w->mem.boundary, value);
 
-        if (c->memory.retained_max > 0 && boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &floor) &&
-            floor > c->memory.retained_max) {
+        if (w->recycle_reason == RECYCLE_NONE && c->memory.retained_max > 0 &&
+            boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &floor) && floor > c->memory.retained_max)
                 w->recycle_reason = RECYCLE_RETAINED;
-                w->recycle_boundary = true;
-        }
+        /* The budget too is judged the moment a request leaves memory behind, not a tick later. */
+        supervisor_check_group_high(s, now, true);
 }
 
 static void supervisor_handle_datagram(struct supervisor *s, const struct notify_datagram *d, usec_t now) {

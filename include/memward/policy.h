@@ -53,6 +53,18 @@ uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random);
 /* splitmix64: small, fast and good enough to spread jitter; state is the caller's. */
 uint64_t policy_random_next(uint64_t *state);
 
+/* The two floors a worker can be judged by. */
+struct policy_floors {
+        bool has_boundary;              /* K request-end readings, the newest within retained_window */
+        uint64_t boundary;              /* the smallest of the last K request-end readings */
+        bool has_window;                /* a whole retained_window of samples */
+        uint64_t window;                /* the minimum over retained_window */
+};
+
+/* A worker's retained memory: its request-end floor when it has a fresh one, else the
+ * time-window floor. Returns false when neither is known yet; *ret_boundary says which. */
+bool policy_retained_floor(const struct policy_floors *f, uint64_t *ret_floor, bool *ret_boundary);
+
 /* What the memory rules look at, for one ready worker. */
 struct policy_memory_view {
         bool has_floor;                 /* a whole retained_window of samples exists */

@@ -40,6 +40,7 @@ struct worker_memory {
         struct boundary_floor boundary; /* readings taken when a request ended */
         usec_t last_boundary;           /* time of the last boundary reading */
         uint64_t last_boundary_value;
+        uint64_t latest;                /* the newest reading, tick or request end: its share against group_high */
         bool oom_killed;                /* memory.events oom_kill rose */
 };
 
@@ -65,7 +66,6 @@ struct worker {
         enum recycle_reason recycle_reason;  /* != NONE: this worker is to be replaced */
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
         usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
-        bool recycle_boundary;          /* decided from request-end readings, not the window */
 
         char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */
 

@@ -5,7 +5,9 @@
    time window could say anything.
 2. A worker that allocates 150 MiB inside a request and frees it before answering is
    never recycled, over ten such requests.
-3. With memory.group_high, the workers' total (Anonymous of every worker process,
+3. A memory recycle that waits its turn (max_concurrent: 1) is judged again when the
+   turn comes: a worker that freed what it kept meanwhile is not restarted.
+4. With memory.group_high, the workers' total (Anonymous of every worker process,
    sampled every 100 ms from /proc) never exceeds the budget by more than one worker's
    heavy request during a 30 s run in which a heavy, memory-keeping request arrives
    every 1.5 s."""
@@ -79,6 +81,36 @@ def test_freed_memory_is_never_recycled(t):
     print("10 requests of 150 MiB freed before answering: no recycle")
 
 
+def test_queued_recycle_is_judged_again(t):
+    port = t.port()
+    cfg = boundary_config(port)
+    cfg["workers"]["env"] = {"EXAMPLE_BOOT_DELAY_MS": "3000"}  # the first recycle holds the only turn
+    mw = t.memward(cfg, name="queued")
+    mw.wait_event("ready", count=2, timeout=20)
+
+    def alloc_until(path, want=None, avoid=None):
+        for _ in range(40):
+            status, headers, body = lib.http_get(port, path, timeout=30)
+            check(status == 200, "%s: HTTP %d %r" % (path, status, body))
+            pid = lib.worker_pid_of(headers, body)
+            if (want is None or pid == want) and pid != avoid:
+                return pid
+        check(False, "%s never reached the worker wanted (want=%s avoid=%s)" % (path, want, avoid))
+
+    first = alloc_until("/alloc?mib=150")
+    mw.wait_event("recycle", reason="retained", pid=first, timeout=5)
+    second = alloc_until("/alloc?mib=150", avoid=first)   # retained too; queued behind the first
+    time.sleep(0.3)
+    check(not mw.events("recycle", pid=second), "the second recycle did not wait for its turn")
+    alloc_until("/free", want=second)                     # ... and gives it back while it waits
+    cancelled = mw.wait_event("recycle_cancelled", pid=second, timeout=15)[0]
+    time.sleep(1.0)
+    check(not mw.events("recycle", pid=second),
+          "worker %d was recycled for memory it had already freed: %r" % (second, mw.events("recycle", pid=second)))
+    check(mw.stop() == 0, "memward did not exit 0")
+    print("queued retained recycle of %d cancelled after /free: %s" % (second, cancelled.text))
+
+
 def test_group_budget(t):
     port = t.port()
     budget, heavy = 250 * MIB, 100 * MIB
@@ -128,6 +160,7 @@ def test_group_budget(t):
 def test(t):
     test_kept_memory_is_recycled_at_request_end(t)
     test_freed_memory_is_never_recycled(t)
+    test_queued_recycle_is_judged_again(t)
     test_group_budget(t)
 
 

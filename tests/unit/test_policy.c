@@ -132,6 +132,35 @@ static void test_retained_threshold_is_strict(void **state) {
         assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
 }
 
+/* A request longer than the window must not look retained: the request-end floor wins
+ * whenever there is a fresh one, even when the window's minimum is higher. */
+static void test_retained_floor_prefers_request_end(void **state) {
+        (void) state;
+        uint64_t floor = 0;
+        bool boundary = false;
+        struct policy_floors f = { .has_window = true, .window = 300 * MiB, .has_boundary = true, .boundary = 20 * MiB };
+
+        assert_true(policy_retained_floor(&f, &floor, &boundary));
+        assert_true(floor == 20 * MiB);
+        assert_true(boundary);
+
+        /* Stale or too few request-end readings: the window judges. */
+        f.has_boundary = false;
+        assert_true(policy_retained_floor(&f, &floor, &boundary));
+        assert_true(floor == 300 * MiB);
+        assert_false(boundary);
+
+        /* A young worker that reports requests is judged before its first whole window. */
+        f = (struct policy_floors) { .has_boundary = true, .boundary = 150 * MiB };
+        assert_true(policy_retained_floor(&f, &floor, &boundary));
+        assert_true(floor == 150 * MiB && boundary);
+
+        f = (struct policy_floors) {};
+        floor = 7;
+        assert_false(policy_retained_floor(&f, &floor, &boundary));
+        assert_true(floor == 7);
+}
+
 static void test_growth_vs_baseline(void **state) {
         (void) state;
         struct policy_memory_view v = { .has_floor = true, .floor = 249 * MiB, .growth_max = 2.5 };
@@ -226,6 +255,7 @@ int main(void) {
                 cmocka_unit_test(test_victim_largest_floor),
                 cmocka_unit_test(test_victim_ties_go_to_the_oldest),
                 cmocka_unit_test(test_cooldown),
+                cmocka_unit_test(test_retained_floor_prefers_request_end),
                 cmocka_unit_test(test_boundary_inflight_gating),
                 cmocka_unit_test(test_boundary_rate_limit),
         };
