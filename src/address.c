@@ -134,6 +134,14 @@ int listen_address_parse(const char *s, struct listen_address *ret) {
         return 0;
 }
 
+const char *listen_address_unix_path(const struct listen_address *a) {
+        assert(a);
+
+        if (a->sockaddr.sa.sa_family != AF_UNIX || a->sockaddr.un.sun_path[0] == '\0')
+                return NULL;
+        return a->sockaddr.un.sun_path;
+}
+
 const char *listen_address_to_string(const struct listen_address *a, char *buf, size_t size) {
         char host[INET6_ADDRSTRLEN];
 

@@ -18,11 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "memward/http.h"
+#include "memward/listen.h"
 #include "memward/log.h"
 #include "memward/macro.h"
 
@@ -52,46 +52,6 @@ int http_address_parse(const char *s, struct listen_address *ret) {
         if (asprintf(&tcp, "tcp://%s", s) < 0)
                 return -ENOMEM;
         return listen_address_parse(tcp, ret);
-}
-
-/* Creates, binds and listens, non-blocking and close-on-exec (workers must not inherit
- * our endpoint). A unix socket file left by an earlier run is replaced; any other kind
- * of file at that path is an error, not something to delete. */
-static int listen_open(const struct listen_address *a, char *ret_unix_path, size_t size) {
-        int family = a->sockaddr.sa.sa_family, one = 1;
-        const char *path = a->sockaddr.un.sun_path;
-        bool path_socket = family == AF_UNIX && path[0] != '\0';
-        struct stat st;
-
-        _cleanup_close_ int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return negative_errno();
-
-        if (path_socket) {
-                if (lstat(path, &st) >= 0) {
-                        if (!S_ISSOCK(st.st_mode))
-                                return -EEXIST;
-                        (void) unlink(path);
-                }
-        } else if (family != AF_UNIX) {
-                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-                        return negative_errno();
-                /* "[::]:9181" means IPv6 only; whoever wants IPv4 too says so. */
-                if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
-                        return negative_errno();
-        }
-
-        if (bind(fd, &a->sockaddr.sa, a->length) < 0)
-                return negative_errno();
-        if (listen(fd, HTTP_BACKLOG) < 0) {
-                int r = negative_errno();
-                if (path_socket)
-                        (void) unlink(path);
-                return r;
-        }
-        if (path_socket)
-                snprintf(ret_unix_path, size, "%s", path);
-        return TAKE_FD(fd);
 }
 
 /* Routes libmicrohttpd's messages (malformed requests, the connection limit) to our debug
@@ -280,11 +240,15 @@ int http_server_new(struct event_loop *loop, const struct http_options *o, http_
                 .timer_source.fd = -1,
         };
 
-        int fd = listen_open(&a, h->unix_path, sizeof h->unix_path);
-        if (fd < 0) {
+        /* Non-blocking: MHD accepts from its own epoll pass and must never block in it. */
+        int fd;
+        r = listen_address_open(&a, HTTP_BACKLOG, SOCK_NONBLOCK, &fd);
+        if (r < 0) {
                 free(h);
-                return fd;
+                return r;
         }
+        if (listen_address_unix_path(&a))
+                snprintf(h->unix_path, sizeof h->unix_path, "%s", listen_address_unix_path(&a));
         format_address(fd, &a, h->address, sizeof h->address);
 
         unsigned limit = o->max_connections ?: HTTP_MAX_CONNECTIONS_DEFAULT;

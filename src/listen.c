@@ -1,4 +1,5 @@
 /* See listen.h. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -42,48 +43,76 @@ int listen_set_inherit(struct listen_set *set) {
         return n;
 }
 
-static int open_one(const struct listen_config *c, int *ret_fd, bool *ret_created_file) {
-        struct listen_address a;
+int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd) {
+        assert(address);
+        assert(ret_fd);
+
+        const char *path = listen_address_unix_path(address);
+        int family = address->sockaddr.sa.sa_family, one = 1;
         _cleanup_close_ int fd = -1;
-        int one = 1, r;
+        struct stat st;
+
+        fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
+        if (fd < 0)
+                return negative_errno();
+
+        if (path) {
+                /* A socket file left by an earlier run would make bind() fail with
+                 * EADDRINUSE. Only ever remove a socket, never a regular file a typo
+                 * points at; that one is the user's to move. */
+                if (lstat(path, &st) >= 0) {
+                        if (!S_ISSOCK(st.st_mode))
+                                return -EEXIST;
+                        (void) unlink(path);
+                }
+        } else if (family != AF_UNIX) {
+                /* Restart without waiting out TIME_WAIT of the last run's connections. */
+                if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
+                        return negative_errno();
+                /* No IPV6_V6ONLY either way: "[::]:8000" follows the kernel's
+                 * net.ipv6.bindv6only, dual-stack by default, as systemd's
+                 * BindIPv6Only=default, gunicorn, uvicorn and Go's net.Listen all do. A
+                 * memward in front of one of those should not change what "[::]" means,
+                 * and the sysctl stays the one switch for IPv6-only hosts. */
+        }
+
+        if (bind(fd, &address->sockaddr.sa, address->length) < 0)
+                return negative_errno();
+        if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+                int r = negative_errno();
+                if (path)
+                        (void) unlink(path);
+                return r;
+        }
+
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
+static int open_one(const struct listen_config *c, int *ret_fd, const char **ret_unix_path) {
+        struct listen_address a;
+        int r;
 
         r = listen_address_parse(c->address, &a);
         if (r < 0)
                 return r;
-
-        fd = socket(a.sockaddr.sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-                return negative_errno();
-
-        if (a.sockaddr.sa.sa_family == AF_UNIX) {
-                struct stat st;
-                /* A socket file left by an earlier run would make bind() fail with EADDRINUSE;
-                 * only ever remove sockets, never a regular file a typo points at. */
-                if (lstat(a.sockaddr.un.sun_path, &st) == 0 && S_ISSOCK(st.st_mode))
-                        (void) unlink(a.sockaddr.un.sun_path);
-        } else if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
-                return negative_errno();
-
-        if (bind(fd, &a.sockaddr.sa, a.length) < 0)
-                return negative_errno();
-        if (listen(fd, c->backlog > 0 ? c->backlog : SOMAXCONN) < 0)
-                return negative_errno();
-
-        *ret_created_file = a.sockaddr.sa.sa_family == AF_UNIX;
-        *ret_fd = TAKE_FD(fd);
+        r = listen_address_open(&a, c->backlog, 0, ret_fd);
+        if (r < 0)
+                return r;
+        /* The config's own string outlives the set; a's buffer does not. */
+        *ret_unix_path = listen_address_unix_path(&a) ? c->address + strlen("unix:") : NULL;
         return 0;
 }
 
 int listen_set_open(struct listen_set *set, const struct listen_config *cfg, size_t n,
                     const struct listen_config **ret_failed) {
         for (size_t i = 0; i < n; i++) {
-                bool created_file = false;
+                const char *unix_path = NULL;
                 int fd, r;
 
-                r = open_one(&cfg[i], &fd, &created_file);
+                r = open_one(&cfg[i], &fd, &unix_path);
                 if (r >= 0) {
-                        const char *path = created_file ? cfg[i].address + strlen("unix:") : NULL;
-                        r = listen_set_append(set, fd, cfg[i].name, path);
+                        r = listen_set_append(set, fd, cfg[i].name, unix_path);
                         if (r < 0)
                                 safe_close(fd);
                 }

@@ -229,6 +229,20 @@ static int become_reaper(void) {
         return 0;
 }
 
+/* Logs a failure to open a listen address. -EEXIST from listen_address_open() alone
+ * would read "File exists"; name the file in the way and what to do about it. */
+static int log_listen_failed(int r, const char *event, const char *address) {
+        char a[LOG_QUOTE_MAX], p[LOG_QUOTE_MAX];
+
+        if (r == -EEXIST && startswith_lit(address, "unix:"))
+                return log_error_errno(r, event,
+                                       "address=%s path=%s msg=\"a file that is not a socket is in the way; memward "
+                                       "replaces only stale sockets, so remove it or pick another path\"",
+                                       log_quote(a, sizeof a, address),
+                                       log_quote(p, sizeof p, address + strlen("unix:")));
+        return log_error_errno(r, event, "address=%s", log_quote(a, sizeof a, address));
+}
+
 static int open_sockets(const struct memward_config *c, struct listen_set *ret) {
         const struct listen_config *failed = NULL;
         int r;
@@ -244,11 +258,8 @@ static int open_sockets(const struct memward_config *c, struct listen_set *ret) 
         }
 
         r = listen_set_open(ret, c->listen, c->n_listen, &failed);
-        if (r < 0) {
-                char a[LOG_QUOTE_MAX];
-                return log_error_errno(r, "listen_failed", "address=%s",
-                                       log_quote(a, sizeof a, failed ? failed->address : "?"));
-        }
+        if (r < 0)
+                return log_listen_failed(r, "listen_failed", failed ? failed->address : "?");
         if (ret->n == 0)
                 log_warning("no_sockets", "msg=\"no listen: addresses; workers must open their own sockets\"");
         return 0;
@@ -313,9 +324,7 @@ int main(int argc, char *argv[]) {
 
         r = metrics_start(supervisor);
         if (r < 0) {
-                char a[LOG_QUOTE_MAX];
-                log_error_errno(r, "metrics_listen_failed", "address=%s",
-                                log_quote(a, sizeof a, supervisor->config->metrics.listen));
+                (void) log_listen_failed(r, "metrics_listen_failed", supervisor->config->metrics.listen);
                 supervisor_free(supervisor);
                 options_free(&options);
                 return 1;

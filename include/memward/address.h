@@ -24,6 +24,10 @@ struct listen_address {
  * -ENAMETOOLONG (unix path does not fit sun_path). */
 int listen_address_parse(const char *s, struct listen_address *ret);
 
+/* The file-system path of a unix socket address, or NULL for TCP and abstract names
+ * (which leave no file behind to replace or unlink). */
+const char *listen_address_unix_path(const struct listen_address *a);
+
 /* Formats an address back into its config form. buf should hold LISTEN_ADDRESS_MAX bytes. */
 #define LISTEN_ADDRESS_MAX 128
 const char *listen_address_to_string(const struct listen_address *a, char *buf, size_t size);

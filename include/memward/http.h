@@ -57,9 +57,10 @@ struct http_options {
 
 struct http_server;
 
-/* Opens the listening socket (creating it ourselves, also for unix: paths, whose stale
- * socket file is replaced) and registers the daemon with loop. Returns 0, or a negative
- * errno: -EINVAL for an unusable address, the bind()/listen() error, -ENOMEM, or -EIO
+/* Opens the listening socket with listen_address_open() (creating it ourselves, also for
+ * unix: paths, whose stale socket file is replaced) and registers the daemon with loop.
+ * Returns 0, or a negative errno: -EINVAL for an unusable address, -EEXIST when a file
+ * that is not a socket sits at the unix path, the bind()/listen() error, -ENOMEM, or -EIO
  * when libmicrohttpd refused to start. */
 int http_server_new(struct event_loop *loop, const struct http_options *o, http_handler_t handler, void *userdata,
                     struct http_server **ret);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "memward/address.h"
 #include "memward/config.h"
 
 struct listen_socket {
@@ -21,12 +22,26 @@ struct listen_set {
         bool inherited;         /* from systemd socket activation */
 };
 
+/* Creates a SOCK_STREAM socket for address, binds it and listens with backlog (<= 0 means
+ * SOMAXCONN). The one place that does this, for the workers' listen: sockets and for the
+ * metrics endpoint, so both treat a unix path, SO_REUSEADDR and IPv6 alike.
+ * flags are extra socket() type flags (SOCK_NONBLOCK); SOCK_CLOEXEC is always set, because
+ * a socket is handed to workers deliberately (listen_set) or not at all.
+ * A socket file left at a unix path by an earlier run is replaced; any other file there is
+ * left alone and reported as -EEXIST, clearer than the EADDRINUSE bind() would give. The
+ * caller logs, naming the path (listen_address_unix_path()), and unlinks the file it got at
+ * close. Returns 0 with *ret_fd set, or a negative errno from socket()/setsockopt()/bind()/
+ * listen(). */
+int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd);
+
 /* Takes over sockets passed by systemd (sd_listen_fds_with_names), unsetting
  * LISTEN_* in our environment. Returns the number taken (0 when none). */
 int listen_set_inherit(struct listen_set *set);
 
-/* Opens, binds and listens on every address of the config. Returns 0 or a negative
- * errno; on failure *ret_failed (if non-NULL) points at the entry that failed. */
+/* Opens, binds and listens on every address of the config (listen_address_open(),
+ * blocking: workers accept() as they like). Returns 0 or a negative errno (-EEXIST when
+ * a file that is not a socket sits at a unix path); on failure *ret_failed (if non-NULL)
+ * points at the entry that failed. */
 int listen_set_open(struct listen_set *set, const struct listen_config *cfg, size_t n,
                     const struct listen_config **ret_failed);
 

@@ -1,0 +1,188 @@
+/* listen_address_open(): a fresh unix path, a stale socket replaced, a regular file left
+ * alone with -EEXIST, abstract names, TCP with the flags asked for, and "[::]" following
+ * net.ipv6.bindv6only. Real sockets in a temporary directory; no root needed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "memward/address.h"
+#include "memward/listen.h"
+#include "memward/macro.h"
+
+struct fixture {
+        char dir[64];
+        char path[128];
+        char address[160];
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof *f);
+        assert_non_null(f);
+        snprintf(f->dir, sizeof f->dir, "/tmp/memward-test-listen-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        snprintf(f->path, sizeof f->path, "%s/app.sock", f->dir);
+        snprintf(f->address, sizeof f->address, "unix:%s", f->path);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+        (void) unlink(f->path);
+        (void) rmdir(f->dir);
+        free(f);
+        return 0;
+}
+
+static struct listen_address parse(const char *s) {
+        struct listen_address a;
+        assert_int_equal(listen_address_parse(s, &a), 0);
+        return a;
+}
+
+static void assert_listening(int fd) {
+        int v = 0;
+        socklen_t len = sizeof v;
+        assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len), 0);
+        assert_int_equal(v, 1);
+        assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+}
+
+static void test_unix_fresh_and_stale(void **state) {
+        struct fixture *f = *state;
+        struct listen_address a = parse(f->address);
+        struct stat st;
+        int fd = -1, fd2 = -1;
+
+        assert_string_equal(listen_address_unix_path(&a), f->path);
+
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd), 0);
+        assert_listening(fd);
+        assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
+        assert_int_equal(lstat(f->path, &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+
+        /* The file of an earlier run (here still bound, as after a crash) is replaced. */
+        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, &fd2), 0);
+        assert_listening(fd2);
+        assert_true(fcntl(fd2, F_GETFL) & O_NONBLOCK);
+        safe_close(fd);
+        safe_close(fd2);
+}
+
+static void test_unix_regular_file(void **state) {
+        struct fixture *f = *state;
+        struct listen_address a = parse(f->address);
+        struct stat st;
+        int fd = -1;
+
+        int file = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        assert_true(file >= 0);
+        assert_int_equal(write(file, "data\n", 5), 5);
+        safe_close(file);
+
+        /* Not a socket: reported, never deleted, *ret_fd untouched. */
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd), -EEXIST);
+        assert_int_equal(fd, -1);
+        assert_int_equal(lstat(f->path, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(st.st_size, 5);
+
+        /* A directory is no socket either. */
+        assert_int_equal(unlink(f->path), 0);
+        assert_int_equal(mkdir(f->path, 0755), 0);
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd), -EEXIST);
+        assert_int_equal(rmdir(f->path), 0);
+}
+
+static void test_unix_missing_directory(void **state) {
+        struct fixture *f = *state;
+        char s[256];
+        int fd = -1;
+
+        snprintf(s, sizeof s, "unix:%s/no-such-dir/app.sock", f->dir);
+        struct listen_address a = parse(s);
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd), -ENOENT);
+        assert_int_equal(fd, -1);
+}
+
+static void test_unix_abstract(void **state) {
+        char s[64];
+        int fd = -1;
+        (void) state;
+
+        snprintf(s, sizeof s, "unix:@memward-test-listen-%d", (int) getpid());
+        struct listen_address a = parse(s);
+        /* No file: nothing to replace at open or to unlink at close. */
+        assert_null(listen_address_unix_path(&a));
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd), 0);
+        assert_listening(fd);
+        safe_close(fd);
+}
+
+static void test_tcp(void **state) {
+        struct listen_address a = parse("tcp://127.0.0.1:8000");
+        int fd = -1, v = 0;
+        socklen_t len = sizeof v;
+        (void) state;
+
+        assert_null(listen_address_unix_path(&a));
+        a.sockaddr.in.sin_port = 0; /* any free port */
+        assert_int_equal(listen_address_open(&a, 0, SOCK_NONBLOCK, &fd), 0);
+        assert_listening(fd);
+        assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+        assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, &len), 0);
+        assert_int_equal(v, 1);
+        safe_close(fd);
+}
+
+static void test_tcp_v6_follows_sysctl(void **state) {
+        struct listen_address a = parse("tcp://[::]:8000");
+        int fd = -1, v = -1, sysctl = 0;
+        socklen_t len = sizeof v;
+        (void) state;
+
+        FILE *s = fopen("/proc/sys/net/ipv6/bindv6only", "re");
+        if (!s) {
+                skip(); /* no IPv6 in this kernel or namespace */
+                return;
+        }
+        assert_int_equal(fscanf(s, "%d", &sysctl), 1);
+        fclose(s);
+
+        a.sockaddr.in6.sin6_port = 0;
+        int r = listen_address_open(&a, 0, 0, &fd);
+        if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) {
+                skip();
+                return;
+        }
+        assert_int_equal(r, 0);
+        /* We leave IPV6_V6ONLY alone: "[::]" means what the host says it means. */
+        assert_int_equal(getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v, &len), 0);
+        assert_int_equal(v, sysctl);
+        safe_close(fd);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_unix_fresh_and_stale, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unix_regular_file, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unix_missing_directory, setup, teardown),
+                cmocka_unit_test(test_unix_abstract),
+                cmocka_unit_test(test_tcp),
+                cmocka_unit_test(test_tcp_v6_follows_sysctl),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
