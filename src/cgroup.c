@@ -391,7 +391,8 @@ void cgroup_setup_done(struct cgroup_setup *s) {
         s->group_fd = safe_close(s->group_fd);
 }
 
-int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint64_t *ret) {
+int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint64_t *ret, char *source,
+                       size_t source_size) {
         char buf[READ_BUF], path[PATH_MAX + 32];
         uint64_t v;
 
@@ -406,6 +407,8 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
                         if (n < 0)
                                 break; /* reached the root, which has no memory.max */
                         if (parse_u64_file(buf, (size_t) n, &v) == 0 && v != UINT64_MAX) {
+                                if (source)
+                                        snprintf(source, source_size, "%s", path);
                                 *ret = v;
                                 return 0;
                         }
@@ -420,6 +423,8 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
                 ssize_t n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
                 /* v1 says "no limit" with a huge page-rounded number. */
                 if (n > 0 && parse_u64_file(buf, (size_t) n, &v) == 0 && v < (1ULL << 62)) {
+                        if (source)
+                                snprintf(source, source_size, "%s", path);
                         *ret = v;
                         return 0;
                 }
@@ -427,6 +432,8 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
 
         uint64_t total, avail;
         snprintf(path, sizeof path, "%s/meminfo", proc_root);
+        if (source)
+                snprintf(source, source_size, "%s", path);
         ssize_t n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
         if (n < 0)
                 return (int) n;

@@ -577,6 +577,20 @@ static bool parse_decimal(const char *s, size_t len, double *ret) {
         return isfinite(*ret);
 }
 
+int size_or_percent_resolve(const struct size_or_percent *v, uint64_t base, uint64_t *ret) {
+        assert(v);
+        assert(ret);
+
+        if (v->percent <= 0) {
+                *ret = v->bytes;
+                return 0;
+        }
+        if (base == 0)
+                return -ENODATA;
+        *ret = (uint64_t) ((double) base * v->percent / 100.0);
+        return 0;
+}
+
 static void field_size_or_percent(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_,
                                   yaml_node_t *v, void *base, const char *path) {
         struct size_or_percent *t = FIELD_PTR(base, f, struct size_or_percent);

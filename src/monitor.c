@@ -18,24 +18,44 @@ struct pending_leaf {
 /* Give up on a leaf after this many attempts; its processes are stuck (D state). */
 #define PENDING_TRIES_MAX 600
 
-static uint64_t resolve(const struct size_or_percent *v, uint64_t base) {
-        if (v->percent > 0)
-                return (uint64_t) ((double) base * v->percent / 100.0);
-        return v->bytes;
+int monitor_resolve_limits(struct monitor *m, const struct memward_config *c, const char **ret_key) {
+        const struct {
+                const char *key;
+                const struct size_or_percent *value;
+                uint64_t *target;
+        } sizes[] = {
+                { "memory.worker_high", &c->memory.worker_high, &m->worker_high },
+                { "memory.worker_max",  &c->memory.worker_max,  &m->worker_max  },
+                { "memory.group_high",  &c->memory.group_high,  &m->group_high  },
+        };
+        uint64_t limit = 0, resolved[ELEMENTSOF(sizes)];
+        int r;
+
+        r = cgroup_group_limit(&m->cgroup, m->proc_root, &limit, m->group_limit_source,
+                               sizeof m->group_limit_source);
+        m->group_limit_error = r < 0 ? r : 0;
+        if (r < 0)
+                limit = 0;
+
+        /* All or nothing: a reload that cannot be resolved leaves the running values. */
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                r = size_or_percent_resolve(sizes[i].value, limit, &resolved[i]);
+                if (r < 0) {
+                        if (ret_key)
+                                *ret_key = sizes[i].key;
+                        return r;
+                }
+        }
+        m->group_limit = limit;
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
+                *sizes[i].target = resolved[i];
+        return 0;
 }
 
-void monitor_resolve_limits(struct monitor *m, const struct memward_config *c) {
-        if (cgroup_group_limit(&m->cgroup, m->proc_root, &m->group_limit) < 0)
-                m->group_limit = 0;
-        m->worker_high = resolve(&c->memory.worker_high, m->group_limit);
-        m->worker_max = resolve(&c->memory.worker_max, m->group_limit);
-        m->group_high = resolve(&c->memory.group_high, m->group_limit);
-}
-
-void monitor_init(struct monitor *m, const struct memward_config *c, const char *proc_root) {
+int monitor_init(struct monitor *m, const struct memward_config *c, const char *proc_root, const char **ret_key) {
         *m = (struct monitor) { .proc_root = proc_root, .psi_fd = -1 };
         cgroup_setup_init(&m->cgroup, proc_root);
-        monitor_resolve_limits(m, c);
+        return monitor_resolve_limits(m, c, ret_key);
 }
 
 void monitor_done(struct monitor *m) {

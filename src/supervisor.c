@@ -100,6 +100,30 @@ static bool env_has(char *const *env, const char *key) {
         return false;
 }
 
+/* Says why the group limit is unknown, naming the file and the errno (typically
+ * /proc/meminfo hidden by systemd's ProcSubset=pid, with no MemoryMax= either). With
+ * unresolved, a setting given in percent, that is an error: its caller refuses to start
+ * or to reload rather than run with the setting silently off. Otherwise absolute sizes
+ * still work, and a warning says what will not. */
+static void log_group_limit_unknown(const struct supervisor *s, const char *unresolved) {
+        const struct monitor *m = &s->monitor;
+        char path[LOG_QUOTE_MAX];
+
+        (void) log_quote(path, sizeof path, m->group_limit_source);
+        if (unresolved)
+                log_error_errno(m->group_limit_error, "group_limit_unknown",
+                                "setting=%s path=%s msg=\"%s is a percentage of the group limit, which is unknown: "
+                                "no memory.max above our cgroup and no MemTotal. Set MemoryMax= (or let us read "
+                                "/proc/meminfo) or give an absolute size\"",
+                                unresolved, path, unresolved);
+        else
+                log_warning_errno(m->group_limit_error, "group_limit_unknown",
+                                  "path=%s msg=\"no memory.max above our cgroup and no MemTotal: sizes in percent "
+                                  "of the group limit (worker_high: 50%%, group_high: 80%%) cannot be resolved; "
+                                  "absolute sizes work\"",
+                                  path);
+}
+
 static int supervisor_build_env(struct supervisor *s) {
         const struct memward_config *c = s->config;
         char names[1024], gomemlimit[64], node[96];
@@ -761,12 +785,25 @@ static void supervisor_reload(struct supervisor *s) {
                 return;
         }
 
+        /* Before anything is switched over: a percentage that cannot be resolved now
+         * refuses the reload and leaves the running limits as they are. */
+        const char *unresolved = NULL;
+        bool limit_was_known = s->monitor.group_limit_error == 0;
+        r = monitor_resolve_limits(&s->monitor, c, &unresolved);
+        if (r < 0 || (limit_was_known && s->monitor.group_limit_error < 0))
+                log_group_limit_unknown(s, r < 0 ? unresolved : NULL);
+        if (r < 0) {
+                config_free(c);
+                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                return;
+        }
+
         struct memward_config *old = s->config;
         s->config = c;
-        monitor_resolve_limits(&s->monitor, c);
         r = supervisor_build_env(s);
         if (r < 0) {
                 s->config = old;
+                (void) monitor_resolve_limits(&s->monitor, old, NULL);
                 config_free(c);
                 log_error_errno(r, "reload_failed", NULL);
                 return;
@@ -1285,12 +1322,17 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
                 goto fail;
 
         /* Accounting before the first spawn: in cgroup mode workers start in their leaves. */
-        monitor_init(&s->monitor, config, "/proc");
+        const char *unresolved = NULL;
+        r = monitor_init(&s->monitor, config, "/proc", &unresolved);
         log_info("accounting", "mode=%s reason=\"%s\"%s%s group_limit=%" PRIu64,
                  accounting_mode_to_string(s->monitor.cgroup.mode), s->monitor.cgroup.reason,
                  s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? " cgroup=" : "",
                  s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? s->monitor.cgroup.group_path : "",
                  s->monitor.group_limit);
+        if (r < 0 || s->monitor.group_limit_error < 0)
+                log_group_limit_unknown(s, r < 0 ? unresolved : NULL);
+        if (r < 0)
+                goto fail;
         if (s->monitor.cgroup.mode == ACCOUNTING_CGROUP) {
                 /* memward lives inside the group it watches: when the group is squeezed
                  * (memory.high), reclaim would take memward's own pages and every refault

@@ -59,8 +59,13 @@ void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root);
 void cgroup_setup_done(struct cgroup_setup *s);
 
 /* The memory limit that applies to the group: the nearest memory.max below the
- * cgroup2 root (cgroup mode), v1 memory.limit_in_bytes (procfs mode), else MemTotal. */
-int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint64_t *ret);
+ * cgroup2 root (cgroup mode), v1 memory.limit_in_bytes (procfs mode), else MemTotal.
+ * Returns 0, or the negative errno of the last resort, <proc_root>/meminfo (-ENOENT
+ * under systemd's ProcSubset=pid when no MemoryMax= is set either). source (may be
+ * NULL) receives the file the limit came from, or on failure the one that failed, so
+ * the caller can name it. */
+int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint64_t *ret, char *source,
+                       size_t source_size);
 
 /* The group's memory use: memory.current of the group (cgroup mode), v1
  * memory.usage_in_bytes, else MemTotal − MemAvailable. */

@@ -41,6 +41,12 @@ struct size_or_percent {
         double percent;   /* 0 < percent <= 100 */
 };
 
+/* Resolves v against base, the group's memory limit in bytes (0 = unknown): a size as
+ * is, a percentage of base, 0 when v is unset. Returns 0 with *ret set, or -ENODATA when
+ * v is a percentage and base is unknown: resolving that to 0 would silently turn the
+ * setting off, which is the opposite of what someone who wrote "worker_max: 50%" wants. */
+int size_or_percent_resolve(const struct size_or_percent *v, uint64_t base, uint64_t *ret);
+
 struct listen_config {
         char *address;  /* as written (unix paths made absolute) */
         char *name;     /* LISTEN_FDNAMES entry; NULL = "unknown" */

@@ -4,6 +4,7 @@
  * policy.c's; acting on them is the supervisor's. */
 #pragma once
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,7 +19,9 @@ struct monitor {
         const char *proc_root;
         struct cgroup_setup cgroup;
 
-        uint64_t group_limit;           /* bytes: the base of "NN%" sizes */
+        uint64_t group_limit;           /* bytes: the base of "NN%" sizes, 0 = unknown */
+        int group_limit_error;          /* why group_limit is unknown (negative errno), else 0 */
+        char group_limit_source[PATH_MAX]; /* the file the limit came from, or the one that failed */
         uint64_t worker_high;           /* resolved memory.worker_high, 0 = unset */
         uint64_t worker_max;
         uint64_t group_high;
@@ -35,13 +38,20 @@ struct monitor {
         struct pending_leaf *pending;   /* leaves whose rmdir said EBUSY */
 };
 
-/* Discovers the accounting mode (see cgroup_setup_init) and resolves sizes given in
- * percent. Never fails; m->cgroup.reason says what was found. */
-void monitor_init(struct monitor *m, const struct memward_config *c, const char *proc_root);
+/* Discovers the accounting mode (see cgroup_setup_init; that part never fails and
+ * m->cgroup.reason says what was found), then monitor_resolve_limits(). Returns what
+ * that returns; m is set up either way and needs monitor_done(). */
+int monitor_init(struct monitor *m, const struct memward_config *c, const char *proc_root, const char **ret_key);
 void monitor_done(struct monitor *m);
 
-/* Resolves "NN%" sizes against the group limit (again on reload). */
-void monitor_resolve_limits(struct monitor *m, const struct memward_config *c);
+/* Reads the group limit (cgroup_group_limit()) and resolves the memory.* sizes against
+ * it, at start-up and again on reload. An unreadable limit alone is no error: absolute
+ * sizes still work, group_limit is 0 and group_limit_error/group_limit_source say why,
+ * for the caller to warn about. Returns 0, or -ENODATA when a size is a percentage and
+ * the limit is unknown: then *ret_key (if non-NULL) names it ("memory.worker_max") and
+ * the limit and resolved sizes keep their previous values, so a reload can be refused
+ * without disturbing the running configuration. */
+int monitor_resolve_limits(struct monitor *m, const struct memward_config *c, const char **ret_key);
 
 /* Registers the configured PSI trigger. Returns the fd to watch for EPOLLPRI, 0 when
  * pressure is off, or a negative errno when no trigger could be had (then

@@ -1230,6 +1230,34 @@ static void test_names(void **state) {
         assert_string_equal(ready_mode_to_string(READY_DELAY), "delay");
 }
 
+static void test_size_or_percent_resolve(void **state) {
+        (void) state;
+        const uint64_t GiB = 1024ULL * 1024 * 1024;
+        struct size_or_percent unset = {}, bytes = { .bytes = 512 * 1024 * 1024 }, half = { .percent = 50 },
+                               fraction = { .percent = 12.5 };
+        uint64_t v;
+
+        v = 1;
+        assert_int_equal(size_or_percent_resolve(&unset, 4 * GiB, &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(size_or_percent_resolve(&bytes, 4 * GiB, &v), 0);
+        assert_int_equal(v, 512 * 1024 * 1024);
+        assert_int_equal(size_or_percent_resolve(&half, 4 * GiB, &v), 0);
+        assert_int_equal(v, 2 * GiB);
+        assert_int_equal(size_or_percent_resolve(&fraction, 4 * GiB, &v), 0);
+        assert_int_equal(v, GiB / 2);
+
+        /* Limit unknown: sizes and "unset" need no limit... */
+        assert_int_equal(size_or_percent_resolve(&unset, 0, &v), 0);
+        assert_int_equal(v, 0);
+        assert_int_equal(size_or_percent_resolve(&bytes, 0, &v), 0);
+        assert_int_equal(v, 512 * 1024 * 1024);
+        /* ...a percentage does, and is refused rather than read as 0 ("off"). */
+        v = 7;
+        assert_int_equal(size_or_percent_resolve(&half, 0, &v), -ENODATA);
+        assert_int_equal(v, 7);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_defaults),
@@ -1262,6 +1290,7 @@ int main(void) {
                 cmocka_unit_test(test_dump_write_error),
                 cmocka_unit_test(test_signals),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_size_or_percent_resolve),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

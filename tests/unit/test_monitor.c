@@ -1,0 +1,148 @@
+/* monitor_init()/monitor_resolve_limits() against a fake /proc: what a group limit that
+ * cannot be read (systemd's ProcSubset=pid without MemoryMax=: no meminfo, no cgroup
+ * limit) does to absolute and percentage sizes, and that a refused resolve leaves the
+ * running values alone. No root: the proc root is a temporary directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memward/config.h"
+#include "memward/macro.h"
+#include "memward/monitor.h"
+
+#define MiB (1024ULL * 1024)
+#define MEMINFO "MemTotal:        4194304 kB\nMemFree:         1048576 kB\nMemAvailable:    2097152 kB\n"
+
+struct fixture {
+        char proc[64];
+        char meminfo[128];
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof *f);
+        assert_non_null(f);
+        snprintf(f->proc, sizeof f->proc, "/tmp/memward-test-monitor-XXXXXX");
+        assert_non_null(mkdtemp(f->proc));
+        snprintf(f->meminfo, sizeof f->meminfo, "%s/meminfo", f->proc);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+        (void) unlink(f->meminfo);
+        (void) rmdir(f->proc);
+        free(f);
+        return 0;
+}
+
+static void write_meminfo(const struct fixture *f) {
+        FILE *m = fopen(f->meminfo, "we");
+        assert_non_null(m);
+        assert_true(fputs(MEMINFO, m) >= 0);
+        assert_int_equal(fclose(m), 0);
+}
+
+static struct memward_config *load(const char *yaml) {
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+
+        int r = config_load_string(yaml, strlen(yaml), "t.yaml", "/srv", &c, &d);
+        if (r < 0)
+                config_diagnostics_print(&d, stderr);
+        assert_int_equal(r, 0);
+        config_diagnostics_clear(&d);
+        return c;
+}
+
+static void test_unknown_limit_absolute_sizes(void **state) {
+        struct fixture *f = *state;
+        struct memward_config *c = load("memory:\n  worker_high: 256MiB\n  worker_max: 512MiB\n");
+        const char *key = NULL;
+        struct monitor m;
+
+        /* No meminfo, no cgroup: the limit is unknown, which alone is no error. */
+        assert_int_equal(monitor_init(&m, c, f->proc, &key), 0);
+        assert_null(key);
+        assert_int_equal(m.cgroup.mode, ACCOUNTING_PROCFS);
+        assert_int_equal(m.group_limit, 0);
+        assert_int_equal(m.group_limit_error, -ENOENT);
+        assert_string_equal(m.group_limit_source, f->meminfo);
+        assert_int_equal(m.worker_high, 256 * MiB);
+        assert_int_equal(m.worker_max, 512 * MiB);
+        assert_int_equal(m.group_high, 0);
+
+        monitor_done(&m);
+        config_free(c);
+}
+
+static void test_unknown_limit_percentages(void **state) {
+        struct fixture *f = *state;
+        struct memward_config *c = load("memory:\n  worker_high: 256MiB\n  worker_max: 50%\n  group_high: 80%\n");
+        const char *key = NULL;
+        struct monitor m;
+
+        /* The first percentage is named; nothing is resolved to a silent 0. */
+        assert_int_equal(monitor_init(&m, c, f->proc, &key), -ENODATA);
+        assert_string_equal(key, "memory.worker_max");
+        assert_int_equal(m.group_limit_error, -ENOENT);
+        assert_string_equal(m.group_limit_source, f->meminfo);
+        assert_int_equal(m.worker_high, 0);
+        assert_int_equal(m.worker_max, 0);
+
+        monitor_done(&m);
+        config_free(c);
+}
+
+static void test_limit_lost_on_reload(void **state) {
+        struct fixture *f = *state;
+        struct memward_config *c = load("memory:\n  worker_max: 50%\n  group_high: 80%\n");
+        struct memward_config *next = load("memory:\n  worker_max: 25%\n");
+        const char *key = NULL;
+        struct monitor m;
+
+        write_meminfo(f);
+        assert_int_equal(monitor_init(&m, c, f->proc, &key), 0);
+        assert_int_equal(m.group_limit_error, 0);
+        assert_string_equal(m.group_limit_source, f->meminfo);
+        assert_int_equal(m.group_limit, 4096 * MiB);
+        assert_int_equal(m.worker_max, 2048 * MiB);
+        assert_int_equal(m.group_high, (uint64_t) (4096 * MiB * 0.8));
+
+        /* meminfo gone by the reload: refused, and the running values stay. */
+        assert_int_equal(unlink(f->meminfo), 0);
+        assert_int_equal(monitor_resolve_limits(&m, next, &key), -ENODATA);
+        assert_string_equal(key, "memory.worker_max");
+        assert_int_equal(m.group_limit_error, -ENOENT);
+        assert_int_equal(m.group_limit, 4096 * MiB);
+        assert_int_equal(m.worker_max, 2048 * MiB);
+        assert_int_equal(m.group_high, (uint64_t) (4096 * MiB * 0.8));
+
+        /* Back again: resolved against it. */
+        write_meminfo(f);
+        assert_int_equal(monitor_resolve_limits(&m, next, NULL), 0);
+        assert_int_equal(m.group_limit_error, 0);
+        assert_int_equal(m.worker_max, 1024 * MiB);
+        assert_int_equal(m.group_high, 0);
+
+        monitor_done(&m);
+        config_free(c);
+        config_free(next);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_unknown_limit_absolute_sizes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unknown_limit_percentages, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_limit_lost_on_reload, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
