@@ -10,7 +10,8 @@
   * `memward status --url ...` prints a table row per worker and exits 0;
     against a port where nothing listens it prints a clear error and exits 1;
   * unknown paths are 404, other methods 405;
-  * a unix: metrics socket works with `memward status -c FILE`, and is removed at exit;
+  * a unix: metrics socket works with `memward status -c FILE`, replaces a stale
+    socket file, and is removed at exit;
     an IPv6 loopback address works where the machine has one."""
 
 import collections
@@ -171,8 +172,12 @@ def test(t):
     rc = mw.stop()
     check(rc == 0, "memward exited %s" % rc)
 
-    # unix: socket, found through the config file.
+    # unix: socket, found through the config file; a stale socket file left by an
+    # earlier run (bound, never unlinked) is replaced.
     sock = t.path("metrics.sock")
+    stale = socket.socket(socket.AF_UNIX)
+    stale.bind(sock)
+    stale.close()
     cfg_path = t.write_config(mh.config(t.port(), "unix:" + sock, count=1), "unix.yaml")
     mw2 = t.memward(args=["-c", cfg_path], name="unix")
     mw2.wait_event("ready", timeout=15)
