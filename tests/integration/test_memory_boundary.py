@@ -7,7 +7,9 @@
    never recycled, over ten such requests.
 3. A memory recycle that waits its turn (max_concurrent: 1) is judged again when the
    turn comes: a worker that freed what it kept meanwhile is not restarted.
-4. With memory.group_high, the workers' total (Anonymous of every worker process,
+4. memory.group_high is judged at request ends too: with a 10 s sample tick, the
+   request that takes the group over the budget leads to a recycle within 1 s.
+5. With memory.group_high, the workers' total (Anonymous of every worker process,
    sampled every 100 ms from /proc) never exceeds the budget by more than one worker's
    heavy request during a 30 s run in which a heavy, memory-keeping request arrives
    every 1.5 s."""
@@ -111,6 +113,36 @@ def test_queued_recycle_is_judged_again(t):
     print("queued retained recycle of %d cancelled after /free: %s" % (second, cancelled.text))
 
 
+def test_budget_judged_at_request_end(t):
+    port = t.port()
+    cfg = lib.config(port, count=2, memory={
+        "metric": "anon",
+        "sample_interval": "10s",       # the tick cannot be what decides
+        "retained_window": "20s",
+        "retained_requests": 1,         # request-end readings, no retained_max
+        "group_high": "200MiB",
+    }, pressure={"cooldown": "0s"})
+    mw = t.memward(cfg, name="budget_end")
+    mw.wait_event("ready", count=2, timeout=15)
+    # 60 MiB stay under the budget; 150 more take the group over it, whichever worker
+    # they land on.
+    for mib in (60, 150):
+        status, _, body = lib.http_get(port, "/alloc?mib=%d" % mib, timeout=30)
+        check(status == 200, "/alloc: HTTP %d %r" % (status, body))
+        if mib == 60:
+            time.sleep(0.5)
+            check(not mw.events("recycle"), "recycled below the budget: %r" % mw.events("recycle"))
+    t_done = time.monotonic()
+    rec = mw.wait_event("recycle", reason="group_high", timeout=5)[0]
+    latency = rec.t - t_done
+    check(latency <= 1.0, "group_high recycle %.2fs after the request that crossed the budget ended: %s"
+          % (latency, rec.text))
+    check(rec.get("source") == "request_end", "victim not judged by its request-end floor: %s" % rec.text)
+    check(mw.stop() == 0, "memward did not exit 0")
+    print("60 + 150 MiB kept against a 200 MiB budget, 10 s tick: group_high recycle %.3fs after the request ended"
+          % latency)
+
+
 def test_group_budget(t):
     port = t.port()
     budget, heavy = 250 * MIB, 100 * MIB
@@ -161,6 +193,7 @@ def test(t):
     test_kept_memory_is_recycled_at_request_end(t)
     test_freed_memory_is_never_recycled(t)
     test_queued_recycle_is_judged_again(t)
+    test_budget_judged_at_request_end(t)
     test_group_budget(t)
 
 
