@@ -482,7 +482,12 @@ static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w,
         return false;
 }
 
-static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+/* Logs and counts a recycle once: when its replacement cannot be spawned, the retries
+ * are spawn_failed lines, not more recycles. */
+static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+        if (w->recycle_counted)
+                return;
+        w->recycle_counted = true;
         if (reason_is_memory(w->recycle_reason)) {
                 const struct worker_memory *m = &w->mem;
                 char window[FORMAT_DURATION_MAX];
@@ -511,7 +516,10 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
                          w->request_limit, age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC);
         s->recycles[w->recycle_reason]++;
         metrics_note_recycle(s, w, w->recycle_reason, now);
+}
 
+static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+        supervisor_note_recycle(s, w, now);
         w->recycle_started = true;
         struct worker *r = supervisor_spawn(s, w->slot, true, now);
         if (!r) {
@@ -823,8 +831,10 @@ static void supervisor_reload(struct supervisor *s) {
         /* Roll every worker onto the new configuration, under the usual recycle rules. */
         for (unsigned i = 0; i < s->n_slots; i++) {
                 struct worker *w = s->slots[i].active;
-                if (w && !w->recycle_started)
+                if (w && !w->recycle_started) {
                         w->recycle_reason = RECYCLE_RELOAD;
+                        w->recycle_counted = false;
+                }
                 /* A replacement started from the old config is stopped; a new one follows. */
                 struct worker *r2 = s->slots[i].replacement;
                 if (r2) {
@@ -836,6 +846,7 @@ static void supervisor_reload(struct supervisor *s) {
                         if (w) {
                                 w->recycle_started = false;
                                 w->recycle_reason = RECYCLE_RELOAD;
+                                w->recycle_counted = false;
                         }
                 }
         }

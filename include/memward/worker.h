@@ -65,6 +65,7 @@ struct worker {
 
         enum recycle_reason recycle_reason;  /* != NONE: this worker is to be replaced */
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
+        bool recycle_counted;           /* logged and counted; a failed spawn's retries are not */
         usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
 
         char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */
