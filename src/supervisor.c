@@ -27,7 +27,7 @@
 #include "memward/spawn.h"
 #include "memward/supervisor.h"
 
-/* A worker that was ready this long before dying is not part of a crash loop. */
+/* A slot that has served this long since its last failure is not in a crash loop. */
 #define CRASH_LOOP_FORGIVE_USEC (10 * USEC_PER_SEC)
 /* SIGQUIT: fast shutdown, SIGKILL after this grace. */
 #define FAST_SHUTDOWN_USEC (1 * USEC_PER_SEC)
@@ -215,6 +215,19 @@ static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
 
 static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now);
 
+/* Counts a failure of the slot (a spawn that failed, a worker that died unexpectedly) and
+ * sets its backoff. A slot that has served for a while since its last failure has a new
+ * problem, not more of the same one: it starts again at the initial delay, even when its
+ * workers are recycled faster than that and none of them lived as long. */
+static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t now) {
+        if (slot->ready_since && now - slot->ready_since >= CRASH_LOOP_FORGIVE_USEC)
+                slot->failures = 0;
+        slot->ready_since = 0;
+        slot->failures++;
+        slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial, s->config->workers.backoff_max,
+                                                slot->failures);
+}
+
 /* Spawns a worker into the slot, as its active worker or as the replacement of the
  * active one. */
 static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index, bool as_replacement, usec_t now) {
@@ -261,9 +274,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 supervisor_release_worker(s, w);
                 free(w);
                 s->spawn_failures++;
-                slot->failures++;
-                slot->respawn_at = now + policy_backoff(c->workers.backoff_initial, c->workers.backoff_max,
-                                                        slot->failures);
+                slot_note_failure(s, slot, now);
                 log_quote(cmd, sizeof cmd, c->workers.command[0]);
                 bool exec_failed = r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
                                    r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;
@@ -329,6 +340,8 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         if (w->slot >= s->n_slots)
                 return;
         struct slot *slot = &s->slots[w->slot];
+        if (!slot->ready_since)
+                slot->ready_since = now;
         if (slot->replacement != w)
                 return;
 
@@ -390,13 +403,8 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
                 log_info("exit", "worker=%u pid=%d %s age=%" PRIu64 "s requests=%" PRIu64, w->slot, (int) w->pid, how,
                          age_seconds(now, w->spawned_at), w->requests);
         } else {
-                if (slot) {
-                        if (w->ready_at && now - w->ready_at >= CRASH_LOOP_FORGIVE_USEC)
-                                slot->failures = 0;
-                        slot->failures++;
-                        slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial,
-                                                                s->config->workers.backoff_max, slot->failures);
-                }
+                if (slot)
+                        slot_note_failure(s, slot, now);
                 log_warning("exit", "worker=%u pid=%d %s unexpected=yes state=%s age=%" PRIu64 "s requests=%" PRIu64
                             " failures=%u respawn_in=%" PRIu64 "ms",
                             w->slot, (int) w->pid, how, worker_state_to_string(w->state),

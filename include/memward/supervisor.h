@@ -26,6 +26,7 @@ struct slot {
         struct worker *replacement;     /* starting, takes over when ready */
         unsigned long long generation;  /* of the last spawn */
         unsigned failures;              /* consecutive, for backoff */
+        usec_t ready_since;             /* a worker became ready here after the last failure; 0: none yet */
         usec_t respawn_at;              /* no spawn into this slot before */
         enum recycle_reason last_recycle; /* for /status; NONE until the first */
 };
