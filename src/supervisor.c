@@ -278,18 +278,20 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 log_quote(cmd, sizeof cmd, c->workers.command[0]);
                 bool exec_failed = r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
                                    r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;
+                const char *msg = r == -ENOENT ? "\"worker command not found\"" : "\"worker command cannot be executed\"";
                 if (exec_failed && !s->ever_ready) {
                         /* Nothing has ever run: a typo in the command, not a transient problem.
                          * Retrying would only turn it into a respawn loop. */
                         log_error_errno(r, "spawn_failed", "worker=%u command=%s exit_code=%d msg=%s", slot_index,
-                                        cmd, spawn_exec_error_to_exit_code(r),
-                                        r == -ENOENT ? "\"worker command not found\""
-                                                     : "\"worker command cannot be executed\"");
+                                        cmd, spawn_exec_error_to_exit_code(r), msg);
                         supervisor_begin_shutdown(s, true, spawn_exec_error_to_exit_code(r));
                         return NULL;
                 }
-                log_error_errno(r, "spawn_failed", "worker=%u command=%s failures=%u retry_in=%" PRIu64 "ms",
-                                slot_index, cmd, slot->failures, (slot->respawn_at - now) / USEC_PER_MSEC);
+                /* It ran before (the file changed under us, a deploy is half done): the
+                 * workers that run keep serving and we retry with the backoff. */
+                log_error_errno(r, "spawn_failed", "worker=%u command=%s failures=%u retry_in=%" PRIu64 "ms%s%s",
+                                slot_index, cmd, slot->failures, (slot->respawn_at - now) / USEC_PER_MSEC,
+                                exec_failed ? " msg=" : "", exec_failed ? msg : "");
                 return NULL;
         }
 
