@@ -199,6 +199,23 @@ def proc_stat(pid):
     return rest[0], int(rest[1]), int(rest[2])
 
 
+def cpu_seconds(pid):
+    """User + system CPU time the process has used, in seconds."""
+    with open("/proc/%d/stat" % pid, "rb") as f:
+        rest = f.read().decode("latin-1").rsplit(")", 1)[1].split()
+    return (int(rest[11]) + int(rest[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def worker_notify_socket(pid):
+    """The NOTIFY_SOCKET memward gave a worker, as an address for socket.sendto()."""
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        for item in f.read().split(b"\0"):
+            if item.startswith(b"NOTIFY_SOCKET="):
+                addr = item.split(b"=", 1)[1].decode()
+                return "\0" + addr[1:] if addr.startswith("@") else addr
+    fail("worker %d has no NOTIFY_SOCKET" % pid)
+
+
 def all_pids():
     return [int(d) for d in os.listdir("/proc") if d.isdigit()]
 

@@ -6,7 +6,6 @@ to the socket the workers were given: nothing is recycled, memward keeps running
 and serving. A worker's own grandchild, though, is trusted (the gunicorn case; see
 test_gunicorn)."""
 
-import os
 import socket
 import time
 
@@ -14,22 +13,12 @@ import lib
 from lib import check
 
 
-def worker_notify_socket(pid):
-    with open("/proc/%d/environ" % pid, "rb") as f:
-        for item in f.read().split(b"\0"):
-            if item.startswith(b"NOTIFY_SOCKET="):
-                return item.split(b"=", 1)[1].decode()
-    lib.fail("worker %d has no NOTIFY_SOCKET" % pid)
-
-
 def test(t):
     port = t.port()
     mw = t.memward(lib.config(port, count=2, recycle={"max_requests": 50}))
     mw.wait_event("ready", count=2)
     workers = mw.current_workers()
-    addr = worker_notify_socket(next(iter(workers.values())))
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
+    addr = lib.worker_notify_socket(next(iter(workers.values())))
 
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.setblocking(False)
