@@ -489,6 +489,7 @@ static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w,
                  supervisor_workers_total(s));
         w->recycle_reason = RECYCLE_NONE;
         w->recycle_due_at = 0;
+        w->recycle_counted = false;     /* its spawn may have failed before: a later recycle is a new one */
         return false;
 }
 
