@@ -83,11 +83,34 @@ int monitor_open_pressure(struct monitor *m, const struct memward_config *c) {
                 return fd;
         }
         m->psi_fd = fd;
+        m->psi_lost = false;
+        return fd;
+}
+
+void monitor_pressure_lost(struct monitor *m, usec_t now) {
+        /* The old fd never works again: kernfs deactivated the file under it. */
+        m->psi_fd = safe_close(m->psi_fd);
+        m->psi_lost = true;
+        m->psi_retries = 0;
+        m->psi_lost_at = m->psi_retry_at = now;
+}
+
+int monitor_pressure_retry(struct monitor *m, const struct memward_config *c, usec_t now) {
+        if (!m->psi_lost || now < m->psi_retry_at)
+                return -EAGAIN;
+        int fd = monitor_open_pressure(m, c);
+        if (fd < 0) {
+                m->psi_retries++;
+                m->psi_retry_at = now + policy_backoff(c->memory.sample_interval, PSI_RETRY_MAX_USEC, m->psi_retries);
+                return fd == -EAGAIN ? -ENOENT : fd; /* -EAGAIN tells the caller "not due" */
+        }
+        m->psi_lost = false;
         return fd;
 }
 
 int monitor_read_pressure(struct monitor *m) {
         char buf[512];
+        m->has_psi = false;
         _cleanup_close_ int fd = open(m->cgroup.pressure_path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return negative_errno();

@@ -38,6 +38,7 @@
 
 static void supervisor_reconcile(struct supervisor *s);
 static int supervisor_watch_pressure(struct supervisor *s);
+static void supervisor_retry_pressure(struct supervisor *s);
 static int supervisor_arm_sampling(struct supervisor *s);
 static unsigned supervisor_fds_needed(const struct supervisor *s, unsigned workers);
 
@@ -1045,6 +1046,7 @@ static int on_sample(struct event_source *src, uint32_t revents) {
         (void) revents;
 
         (void) !read(src->fd, &expirations, sizeof expirations);
+        supervisor_retry_pressure(s);
         supervisor_sample(s);
         supervisor_reconcile(s);
         return 0;
@@ -1055,12 +1057,17 @@ static int on_psi(struct event_source *src, uint32_t revents) {
         usec_t now = now_monotonic();
 
         if (revents & EPOLLERR) {
-                /* The group's cgroup went away or was replaced: register anew. */
+                /* The pressure file went away under the trigger (cgroup.pressure set to 0).
+                 * The fd stays in error, level-triggered, even once the file is back: drop
+                 * it, or this handler spins. Until a new trigger is registered (from the
+                 * sample tick), the avg10 fallback judges pressure whenever it can read it. */
                 (void) event_loop_remove(s->loop, src);
                 src->fd = -1;
-                log_warning("pressure_trigger_lost", "path=%s msg=\"registering the trigger again\"",
-                            s->monitor.cgroup.pressure_path);
-                return supervisor_watch_pressure(s);
+                monitor_pressure_lost(&s->monitor, now);
+                log_warning("pressure_trigger_lost", "path=%s msg=\"the pressure file went away; registering the "
+                            "trigger again once it is back\"", s->monitor.cgroup.pressure_path);
+                supervisor_retry_pressure(s);
+                return 0;
         }
         if (!(revents & EPOLLPRI))
                 return 0;
@@ -1077,6 +1084,46 @@ static int on_psi(struct event_source *src, uint32_t revents) {
                          s->monitor.psi.full.avg10);
         supervisor_reconcile(s);
         return 0;
+}
+
+static int supervisor_add_pressure_source(struct supervisor *s, int fd) {
+        s->psi_source = (struct event_source) {
+                .fd = fd,
+                .events = EPOLLPRI,
+                .handler = on_psi,
+                .userdata = s,
+                .name = "pressure",
+        };
+        int r = event_loop_add(s->loop, &s->psi_source);
+        if (r < 0)
+                s->psi_source.fd = -1;
+        return r;
+}
+
+/* Registers a lost trigger again once its retry is due; quiet while the file is
+ * still missing, since the loss was logged. */
+static void supervisor_retry_pressure(struct supervisor *s) {
+        usec_t now = now_monotonic();
+        unsigned attempts = s->monitor.psi_retries + 1;
+
+        int fd = monitor_pressure_retry(&s->monitor, s->config, now);
+        if (fd == -EAGAIN || fd == 0)
+                return;
+        if (fd < 0) {
+                log_debug_errno(fd, "pressure_trigger_retry", "path=%s attempts=%u next_in=%" PRIu64 "ms",
+                                s->monitor.cgroup.pressure_path, attempts,
+                                (s->monitor.psi_retry_at - now) / USEC_PER_MSEC);
+                return;
+        }
+        int r = supervisor_add_pressure_source(s, fd);
+        if (r < 0) {
+                log_warning_errno(r, "watch_failed", "file=%s", s->monitor.cgroup.pressure_path);
+                monitor_pressure_lost(&s->monitor, now);
+                s->monitor.psi_retry_at = now + PSI_RETRY_MAX_USEC;
+                return;
+        }
+        log_info("pressure_trigger_restored", "path=%s lost_for=%" PRIu64 "ms attempts=%u",
+                 s->monitor.cgroup.pressure_path, (now - s->monitor.psi_lost_at) / USEC_PER_MSEC, attempts);
 }
 
 static int supervisor_watch_pressure(struct supervisor *s) {
@@ -1101,14 +1148,7 @@ static int supervisor_watch_pressure(struct supervisor *s) {
                            "window that is a multiple of 2s\"",
                            format_duration(want, sizeof want, c->pressure.window),
                            format_duration(got, sizeof got, s->monitor.psi_window));
-        s->psi_source = (struct event_source) {
-                .fd = fd,
-                .events = EPOLLPRI,
-                .handler = on_psi,
-                .userdata = s,
-                .name = "pressure",
-        };
-        int r = event_loop_add(s->loop, &s->psi_source);
+        int r = supervisor_add_pressure_source(s, fd);
         if (r < 0)
                 return r;
         log_info("pressure_trigger", "path=%s kind=%s stall=%s window=%s", s->monitor.cgroup.pressure_path,

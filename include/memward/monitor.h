@@ -29,6 +29,10 @@ struct monitor {
         int psi_fd;                     /* trigger fd (EPOLLPRI), -1 when none */
         usec_t psi_window;              /* window the kernel accepted */
         bool psi_polling;               /* no trigger possible: compare avg10 on the tick */
+        bool psi_lost;                  /* the trigger fd died (EPOLLERR): register it again */
+        unsigned psi_retries;           /* failed registrations since it was lost */
+        usec_t psi_lost_at;
+        usec_t psi_retry_at;            /* next registration attempt */
         bool has_psi;
         struct psi_stats psi;           /* last reading of the group's pressure file */
 
@@ -58,7 +62,21 @@ int monitor_resolve_limits(struct monitor *m, const struct memward_config *c, co
  * m->psi_polling is set and pressure is judged from avg10 on every sample tick). */
 int monitor_open_pressure(struct monitor *m, const struct memward_config *c);
 
-/* Reads the group's pressure file into m->psi. */
+/* The trigger fd reported EPOLLERR: the pressure file went away under it (cgroup.pressure
+ * set to 0 hides it; kernfs then reports EPOLLERR for as long as the fd stays open, even
+ * after the file is back). Closes the fd, which the caller removed from its epoll set,
+ * and makes the trigger due for registering again at once. */
+void monitor_pressure_lost(struct monitor *m, usec_t now);
+
+/* Registers a lost trigger again when that is due. Returns the new fd (or 0 when
+ * pressure is off); -EAGAIN when nothing is due; another negative errno when the file
+ * is still missing: the next attempt is then due one sample interval later, doubling up
+ * to PSI_RETRY_MAX_USEC. */
+#define PSI_RETRY_MAX_USEC (10 * USEC_PER_SEC)
+int monitor_pressure_retry(struct monitor *m, const struct memward_config *c, usec_t now);
+
+/* Reads the group's pressure file into m->psi. On failure m->has_psi is cleared, so a
+ * hidden file leaves no stale reading behind for the avg10 fallback to act on. */
 int monitor_read_pressure(struct monitor *m);
 
 /* In cgroup mode creates the worker's leaf (before spawn, so the worker starts in

@@ -1,7 +1,9 @@
 /* monitor_init()/monitor_resolve_limits() against a fake /proc: what a group limit that
  * cannot be read (systemd's ProcSubset=pid without MemoryMax=: no meminfo, no cgroup
  * limit) does to absolute and percentage sizes, and that a refused resolve leaves the
- * running values alone. No root: the proc root is a temporary directory. */
+ * running values alone. No root: the proc root is a temporary directory.
+ * And the re-registration of a lost PSI trigger: due at once, then one sample interval
+ * later, doubling up to PSI_RETRY_MAX_USEC, while the pressure file is missing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,11 +140,47 @@ static void test_limit_lost_on_reload(void **state) {
         config_free(next);
 }
 
+static void test_pressure_retry_backoff(void **state) {
+        struct memward_config *c = NULL;
+        struct monitor m = { .psi_fd = -1 };
+        usec_t now = 1000 * USEC_PER_SEC;
+        (void) state;
+
+        assert_int_equal(config_new_default(&c), 0);
+        c->pressure.enabled = true;
+        c->memory.sample_interval = USEC_PER_SEC;
+        snprintf(m.cgroup.pressure_path, sizeof m.cgroup.pressure_path, "/nonexistent/memory.pressure");
+
+        /* Nothing lost, nothing to do. */
+        assert_int_equal(monitor_pressure_retry(&m, c, now), -EAGAIN);
+
+        monitor_pressure_lost(&m, now);
+        assert_true(m.psi_lost);
+        assert_int_equal(m.psi_fd, -1);
+        assert_int_equal(monitor_pressure_retry(&m, c, now), -ENOENT);
+        assert_true(m.psi_retry_at == now + USEC_PER_SEC);
+        assert_int_equal(monitor_pressure_retry(&m, c, now + USEC_PER_SEC - 1), -EAGAIN);
+
+        usec_t steps[] = { 2, 4, 8, 10, 10 };
+        for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+                now = m.psi_retry_at;
+                assert_int_equal(monitor_pressure_retry(&m, c, now), -ENOENT);
+                assert_true(m.psi_retry_at - now == steps[i] * USEC_PER_SEC);
+        }
+        assert_true(m.psi_lost);
+        /* Until a trigger is back, the tick compares avg10 — but only one it could read. */
+        assert_true(m.psi_polling);
+        assert_true(monitor_read_pressure(&m) < 0);
+        assert_false(m.has_psi);
+        config_free(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unknown_limit_absolute_sizes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_limit_percentages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_limit_lost_on_reload, setup, teardown),
+                cmocka_unit_test(test_pressure_retry_backoff),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
