@@ -163,7 +163,10 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
                 struct memory_stat st;
                 r = cgroup_leaf_read(&mem->leaf, &mem->current, &st);
                 if (r < 0)
-                        return r == -ENOENT || r == -ENODEV ? -ESRCH : r;
+                        /* A read through an open fd fails with ENODEV once the directory is
+                         * gone: we remove it only after the worker was reaped, so someone
+                         * else did, and the worker may well live on elsewhere. */
+                        return r == -ENOENT ? -ESRCH : r;
                 mem->anon = st.anon;
                 mem->file = st.file;
                 mem->kernel = st.kernel;
@@ -230,12 +233,21 @@ int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const stru
         return procfs_private_memory(m->proc_root, w->pid, ret);
 }
 
-bool monitor_worker_events(struct monitor *m, struct worker *w) {
+void monitor_worker_forget_leaf(struct monitor *m, struct worker *w) {
+        (void) m;
+        cgroup_leaf_close(&w->mem.leaf);
+        w->mem.leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+}
+
+int monitor_worker_events(struct monitor *m, struct worker *w) {
         struct memory_events e;
         (void) m;
 
-        if (w->mem.leaf.events_fd < 0 || cgroup_leaf_read_events(&w->mem.leaf, &e) < 0)
-                return false;
+        if (w->mem.leaf.events_fd < 0)
+                return -EBADF;
+        int r = cgroup_leaf_read_events(&w->mem.leaf, &e);
+        if (r < 0)
+                return r;
         bool oom = e.oom_kill > w->mem.events.oom_kill || e.oom_group_kill > w->mem.events.oom_group_kill;
         w->mem.events = e;
         if (oom)

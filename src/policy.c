@@ -14,6 +14,7 @@ static const char *const reason_names[_RECYCLE_REASON_MAX] = {
         [RECYCLE_GROUP_HIGH] = "group_high",
         [RECYCLE_OOM] = "oom",
         [RECYCLE_SCALE_DOWN] = "scale_down",
+        [RECYCLE_CGROUP_LOST] = "cgroup_lost",
 };
 
 const char *recycle_reason_to_string(enum recycle_reason r) {

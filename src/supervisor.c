@@ -998,6 +998,31 @@ static void supervisor_check_group_high(struct supervisor *s, usec_t now, bool q
                 log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
 }
 
+/* The worker's leaf was removed behind our back (an admin moved the worker elsewhere
+ * and rmdir'ed the leaf, or killed it first): memory.worker_max no longer holds it and
+ * its memory can only be read through /proc. Stop watching the leaf — its memory.events
+ * fd reports EPOLLERR for good, level-triggered — and replace the worker, so the slot
+ * runs in a leaf of ours again. */
+static void supervisor_leaf_lost(struct supervisor *s, struct worker *w) {
+        char leaf[sizeof w->mem.leaf.name];
+
+        if (w->mem.leaf.dir_fd < 0)
+                return;
+        snprintf(leaf, sizeof leaf, "%s", w->mem.leaf.name);
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        monitor_worker_forget_leaf(&s->monitor, w);
+
+        bool replace = w->state != WORKER_STOPPING && w->recycle_reason == RECYCLE_NONE && !s->shutting_down;
+        if (replace)
+                w->recycle_reason = RECYCLE_CGROUP_LOST;
+        log_warning("cgroup_leaf_lost", "worker=%u pid=%d cgroup=%s state=%s msg=\"%s\"", w->slot, (int) w->pid, leaf,
+                    worker_state_to_string(w->state),
+                    replace ? "removed by someone else; accounting through /proc until it is replaced"
+                            : "removed by someone else");
+}
+
 static void supervisor_sample(struct supervisor *s) {
         const struct memward_config *c = s->config;
         usec_t now = now_monotonic();
@@ -1011,6 +1036,10 @@ static void supervisor_sample(struct supervisor *s) {
                 if (w->state == WORKER_STOPPING)
                         continue;
                 int r = monitor_worker_sample(&s->monitor, w, c, now);
+                if (r == -ENODEV) {
+                        supervisor_leaf_lost(s, w);
+                        r = monitor_worker_sample(&s->monitor, w, c, now);
+                }
                 if (r < 0) {
                         if (r != -ESRCH)
                                 log_debug_errno(r, "sample_failed", "worker=%u pid=%d", w->slot, (int) w->pid);
@@ -1160,14 +1189,21 @@ static int supervisor_watch_pressure(struct supervisor *s) {
 static int on_worker_memory_events(struct event_source *src, uint32_t revents) {
         struct supervisor *s = src->userdata;
         struct worker *w = NULL;
-        (void) revents;
 
         for (struct worker *i = s->workers; i; i = i->next)
                 if (&i->mem.events_source == src)
                         w = i;
         if (!w)
                 return 0;
-        if (monitor_worker_events(&s->monitor, w))
+        (void) revents; /* kernfs flags every change EPOLLERR|EPOLLPRI; only the read tells */
+        int r = monitor_worker_events(&s->monitor, w);
+        if (r == -ENODEV) {
+                /* Removed: the fd would stay ready, level-triggered, for good. */
+                supervisor_leaf_lost(s, w);
+                supervisor_reconcile(s);
+                return 0;
+        }
+        if (r > 0)
                 log_warning("oom_kill", "worker=%u pid=%d oom_kill=%" PRIu64 " max=%" PRIu64, w->slot, (int) w->pid,
                             w->mem.events.oom_kill, w->mem.events.max);
         return 0;

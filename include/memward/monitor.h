@@ -85,7 +85,9 @@ int monitor_read_pressure(struct monitor *m);
  * to log; the worker can still run. */
 int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct memward_config *c);
 
-/* Samples one worker and updates its floor and baseline. -ESRCH when it is gone. */
+/* Samples one worker and updates its floor and baseline. -ESRCH when it is gone,
+ * -ENODEV when its leaf is gone (removed behind our back) but the worker may live on:
+ * see monitor_worker_forget_leaf(). */
 int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now);
 
 /* Reads the worker's memory right after it reported the end of a request: the
@@ -95,8 +97,15 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
                                  uint64_t *ret);
 
-/* Re-reads memory.events; returns true when oom_kill rose since the last read. */
-bool monitor_worker_events(struct monitor *m, struct worker *w);
+/* The worker's leaf was removed by someone else (reads through its fds fail with
+ * ENODEV). Closes what is left of it, so the worker is accounted through /proc from
+ * now on and nothing is killed or removed in its name later. The caller removes the
+ * memory.events watch first. */
+void monitor_worker_forget_leaf(struct monitor *m, struct worker *w);
+
+/* Re-reads memory.events. Returns 1 when oom_kill rose since the last read, 0 when it
+ * did not, a negative errno when the file cannot be read: -ENODEV once the leaf is gone. */
+int monitor_worker_events(struct monitor *m, struct worker *w);
 
 /* After the worker's main process was reaped: records OOM and peak from the leaf,
  * kills leftovers (cgroup.kill) and removes the leaf, or queues it for removal. */

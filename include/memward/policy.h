@@ -21,6 +21,7 @@ enum recycle_reason {
         RECYCLE_GROUP_HIGH,
         RECYCLE_OOM,
         RECYCLE_SCALE_DOWN,
+        RECYCLE_CGROUP_LOST,
         _RECYCLE_REASON_MAX,
 };
 
