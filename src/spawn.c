@@ -99,6 +99,17 @@ _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, 
         /* Our own process group, so a stop can reach everything the worker started. */
         (void) setpgid(0, 0);
 
+        /* Back to the OOM score memward started with: the protection it took for itself
+         * must not pass on to the workers, which are what the OOM killer should pick.
+         * Raising it again needs no privilege. */
+        if (req->oom_score_adj) {
+                int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        (void) !write(fd, req->oom_score_adj, strlen(req->oom_score_adj));
+                        close(fd);
+                }
+        }
+
         /* Move the error pipe and the sockets above the target range first, so that no
          * dup2() below can overwrite a descriptor still needed. */
         error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, 3 + n);

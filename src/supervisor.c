@@ -6,6 +6,7 @@
  * That keeps the rules — rolling recycles, backoff, shutdown — in one function
  * that is safe to run after any event, any number of times. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <signal.h>
@@ -268,6 +269,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 .listen_fds = s->listen_fds,
                 .n_listen_fds = s->listen.n,
                 .cgroup_fd = cgroup_fd >= 0 ? cgroup_fd : -1,
+                .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
         };
 
         r = spawn_worker(&req, &w->pid);
@@ -1315,6 +1317,31 @@ static int on_notify(struct event_source *src, uint32_t revents) {
 
 /* ---- life cycle ---------------------------------------------------------- */
 
+/* The group is one OOM domain, memward included: when its memory.max is lowered below
+ * what it holds, or workers restart under a tight one, the kernel kills in the group —
+ * and once the workers are dead, memward's own fork of the next one is what runs into
+ * the limit, with memward the only task left to kill (seen in the VM with -999, which
+ * only makes it the last choice). At -1000 the kernel kills workers only; with none
+ * left the charge fails and fork returns ENOMEM, which is a spawn failure with backoff.
+ * Needs CAP_SYS_RESOURCE; workers get the original score back (spawn.c). */
+static void supervisor_protect_from_oom(struct supervisor *s) {
+        char buf[16] = "";
+        _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+                return;
+        buf[strcspn(buf, "\n")] = '\0';
+        if (atoi(buf) <= -1000)
+                return; /* protected by whoever started us (OOMScoreAdjust=) */
+        if (pwrite(fd, "-1000", 5, 0) < 0) {
+                log_notice_errno(-errno, "oom_protect_failed", "oom_score_adj=%s msg=\"memward may be OOM-killed "
+                                 "with its workers\"", buf);
+                return;
+        }
+        snprintf(s->worker_oom_score_adj, sizeof s->worker_oom_score_adj, "%s", buf);
+        log_info("oom_protect", "oom_score_adj=-1000 workers_oom_score_adj=%s", buf);
+}
+
 /* The fds memward holds for the configured workers: fixed ones (epoll, signalfd,
  * timers, notify, pressure, the metrics server and its connections, sockets) plus,
  * in cgroup mode, five per worker leaf, for the workers and the replacements of
@@ -1438,6 +1465,7 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
                  * are touched (MCL_ONFAULT), so nothing is prefaulted and RSS stays as is. */
                 if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
                         log_notice_errno(-errno, "mlock_failed", "msg=\"memward's pages may be reclaimed under pressure\"");
+                supervisor_protect_from_oom(s);
         }
         if (s->monitor.cgroup.evacuated || s->monitor.cgroup.stale_removed)
                 log_info("cgroup_takeover", "evacuated_to_init=%u stale_leaves_removed=%u", s->monitor.cgroup.evacuated,

@@ -18,6 +18,7 @@ struct spawn_request {
         const int *listen_fds;
         size_t n_listen_fds;
         int cgroup_fd;                  /* directory fd of the worker's cgroup leaf, -1 = none */
+        const char *oom_score_adj;      /* written to the child's oom_score_adj, NULL = inherit */
 };
 
 /* Starts the worker. On success returns 0 and the child's pid. When the command cannot

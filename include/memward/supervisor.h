@@ -52,6 +52,7 @@ struct supervisor {
         int *listen_fds;
         char notify_address[108];
         char **env_template;
+        char worker_oom_score_adj[8];   /* workers' oom_score_adj, "" = as inherited */
 
         struct slot *slots;
         unsigned n_slots;               /* allocated */
