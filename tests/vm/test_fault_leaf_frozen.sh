@@ -1,0 +1,12 @@
+#!/bin/bash
+# test_fault_leaf_frozen.sh — a worker's leaf frozen (cgroup.freeze): recycled by the watchdog, SIGKILLed after graceful_timeout, memward never waits on it.
+# memward runs in /sys/fs/cgroup/app as a systemd unit with Delegate=yes would;
+# the steps live in tests/vm/fault_vm.py (scenario "leaf_frozen").
+# Runs inside the VM only: tests/vm/run tests/vm/test_fault_leaf_frozen.sh
+# MEMWARD overrides the binary (vm.mk passes $(BUILD)/memward).
+# vm-run: --timeout 120
+set -euo pipefail
+
+[[ ${MEMWARD_VM:-} == 1 ]] || { echo "FAIL: this test changes the root cgroup; run it through tests/vm/run" >&2; exit 1; }
+[[ -x ${MEMWARD:-build/memward} ]] || { echo "FAIL: ${MEMWARD:-build/memward} is missing: run 'make' on the host first" >&2; exit 1; }
+exec /usr/bin/python3 tests/vm/fault_vm.py leaf_frozen
