@@ -1325,7 +1325,7 @@ static int on_notify(struct event_source *src, uint32_t revents) {
  * left the charge fails and fork returns ENOMEM, which is a spawn failure with backoff.
  * Needs CAP_SYS_RESOURCE; workers get the original score back (spawn.c). */
 static void supervisor_protect_from_oom(struct supervisor *s) {
-        char buf[16] = "";
+        char buf[sizeof s->worker_oom_score_adj] = "";  /* -1000..1000 and a newline */
         _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
         ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
         if (n <= 0)
@@ -1338,7 +1338,7 @@ static void supervisor_protect_from_oom(struct supervisor *s) {
                                  "with its workers\"", buf);
                 return;
         }
-        snprintf(s->worker_oom_score_adj, sizeof s->worker_oom_score_adj, "%s", buf);
+        memcpy(s->worker_oom_score_adj, buf, sizeof buf);
         log_info("oom_protect", "oom_score_adj=-1000 workers_oom_score_adj=%s", buf);
 }
 
