@@ -440,8 +440,7 @@ static bool worker_retained_floor(const struct supervisor *s, const struct worke
 }
 
 /* The per-worker memory rules (retained, growth) for a ready worker. */
-static enum recycle_reason worker_memory_verdict(const struct supervisor *s, const struct worker *w, usec_t now,
-                                                 bool *ret_boundary) {
+static enum recycle_reason worker_memory_verdict(const struct supervisor *s, const struct worker *w, usec_t now) {
         const struct memward_config *c = s->config;
         struct policy_memory_view v = {
                 .has_baseline = w->mem.has_baseline,
@@ -449,7 +448,8 @@ static enum recycle_reason worker_memory_verdict(const struct supervisor *s, con
                 .retained_max = c->memory.retained_max,
                 .growth_max = c->memory.growth_max,
         };
-        v.has_floor = worker_retained_floor(s, w, now, &v.floor, ret_boundary);
+        bool boundary;
+        v.has_floor = worker_retained_floor(s, w, now, &v.floor, &boundary);
         return policy_evaluate_memory(&v);
 }
 
@@ -468,12 +468,10 @@ static uint64_t supervisor_workers_total(const struct supervisor *s) {
  * its turn comes, so a worker is not restarted for memory it no longer holds or a
  * budget the group no longer exceeds. Pressure stands: it was true when it fired. */
 static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w, usec_t now) {
-        bool boundary = false;
-
         switch (w->recycle_reason) {
         case RECYCLE_RETAINED:
         case RECYCLE_GROWTH: {
-                enum recycle_reason r = worker_memory_verdict(s, w, now, &boundary);
+                enum recycle_reason r = worker_memory_verdict(s, w, now);
                 if (r == RECYCLE_NONE)
                         break;
                 w->recycle_reason = r;
@@ -1051,8 +1049,7 @@ static void supervisor_sample(struct supervisor *s) {
 
                 if (w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE || s->shutting_down)
                         continue;
-                bool boundary;
-                w->recycle_reason = worker_memory_verdict(s, w, now, &boundary);
+                w->recycle_reason = worker_memory_verdict(s, w, now);
         }
 
         if (s->shutting_down)
