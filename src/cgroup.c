@@ -620,56 +620,115 @@ static int read_proc_file(const char *proc_root, pid_t pid, const char *name, ch
         return (int) n;
 }
 
-/* Returns the result of reading pid's own smaps_rollup, so the caller can tell a
- * vanished worker from one whose children vanished. */
-static int tree_add(const char *proc_root, pid_t pid, unsigned depth, unsigned *budget, struct smaps_rollup *sum) {
-        char buf[READ_BUF];
-        struct smaps_rollup r;
-        int n, self;
+/* What one process adds to a tree sum; returns what reading it returned, so that the
+ * walk can tell a vanished worker from one whose children vanished. */
+typedef int (*tree_visit_t)(const char *proc_root, pid_t pid, void *userdata);
 
-        if (depth > TREE_DEPTH_MAX || *budget == 0)
-                return 0;
-        (*budget)--;
+struct tree_walk {
+        const char *proc_root;
+        tree_visit_t visit;
+        void *userdata;
+        unsigned budget;                /* processes still to visit */
+};
 
-        self = n = read_proc_file(proc_root, pid, "smaps_rollup", buf, sizeof buf);
-        if (n > 0 && smaps_rollup_parse(buf, (size_t) n, &r) >= 0) {
-                sum->rss += r.rss;
-                sum->pss += r.pss;
-                sum->anonymous += r.anonymous;
-        }
+static void tree_walk_children(struct tree_walk *tw, pid_t pid, unsigned depth);
 
-        /* Children of the main thread only: web workers fork from their main thread. */
-        char name[64];
-        snprintf(name, sizeof name, "task/%d/children", (int) pid);
-        n = read_proc_file(proc_root, pid, name, buf, sizeof buf);
-        if (n <= 0)
-                return self;
-        for (char *p = buf; *p;) {
+static void tree_walk_pid(struct tree_walk *tw, pid_t pid, unsigned depth, int *ret_self) {
+        if (depth > TREE_DEPTH_MAX || tw->budget == 0)
+                return;
+        tw->budget--;
+        int r = tw->visit(tw->proc_root, pid, tw->userdata);
+        if (ret_self)
+                *ret_self = r;
+        if (r == -ESRCH)
+                return;
+        tree_walk_children(tw, pid, depth);
+}
+
+static void tree_walk_thread_children(struct tree_walk *tw, int task_fd, const char *tid, unsigned depth) {
+        char name[sizeof ((struct dirent64 *) NULL)->d_name + sizeof "/children"], buf[READ_BUF];
+
+        snprintf(name, sizeof name, "%s/children", tid);
+        if (read_small_at(task_fd, name, buf, sizeof buf) <= 0)
+                return;
+        for (char *p = buf;;) {
                 char *end;
                 long child = strtol(p, &end, 10);
                 if (end == p)
                         break;
                 if (child > 0)
-                        (void) tree_add(proc_root, (pid_t) child, depth + 1, budget, sum);
+                        tree_walk_pid(tw, (pid_t) child, depth + 1, NULL);
                 p = end;
         }
-        return self;
+}
+
+/* The kernel lists a child under the thread that forked it, not under the process: a
+ * gthread or puma worker that runs a subprocess from a request thread has it in that
+ * thread's task/TID/children. So every thread's list is read. getdents64 into a stack
+ * buffer rather than opendir(), whose 32 kB buffer would sit in our heap for good. */
+static void tree_walk_children(struct tree_walk *tw, pid_t pid, unsigned depth) {
+        char path[96], dents[1024];
+
+        snprintf(path, sizeof path, "%s/%d/task", tw->proc_root, (int) pid);
+        _cleanup_close_ int task_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (task_fd < 0)
+                return;
+        for (;;) {
+                ssize_t n = getdents64(task_fd, dents, sizeof dents);
+                if (n <= 0)
+                        return;
+                for (ssize_t off = 0; off < n;) {
+                        const struct dirent64 *de = (const struct dirent64 *) (dents + off);
+                        off += de->d_reclen;
+                        if (de->d_name[0] >= '0' && de->d_name[0] <= '9')
+                                tree_walk_thread_children(tw, task_fd, de->d_name, depth);
+                }
+        }
+}
+
+/* Visits pid and every descendant (up to TREE_PROCS_MAX, TREE_DEPTH_MAX deep).
+ * -ESRCH when pid itself is gone. */
+static int tree_walk(const char *proc_root, pid_t pid, tree_visit_t visit, void *userdata) {
+        struct tree_walk tw = {
+                .proc_root = proc_root,
+                .visit = visit,
+                .userdata = userdata,
+                .budget = TREE_PROCS_MAX,
+        };
+        int self = 0;
+
+        tree_walk_pid(&tw, pid, 0, &self);
+        return self < 0 ? self : 0;
+}
+
+static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) {
+        struct smaps_rollup *sum = userdata, r;
+        char buf[READ_BUF];
+
+        int n = read_proc_file(proc_root, pid, "smaps_rollup", buf, sizeof buf);
+        if (n < 0)
+                return n;
+        if (smaps_rollup_parse(buf, (size_t) n, &r) >= 0) {
+                sum->rss += r.rss;
+                sum->pss += r.pss;
+                sum->anonymous += r.anonymous;
+        }
+        return 0;
 }
 
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret) {
         struct smaps_rollup sum = {};
-        unsigned budget = TREE_PROCS_MAX;
 
-        int r = tree_add(proc_root, pid, 0, &budget, &sum);
+        int r = tree_walk(proc_root, pid, visit_smaps_rollup, &sum);
         if (r < 0)
                 return r;
         *ret = sum;
         return 0;
 }
 
-int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret) {
+static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
+        uint64_t *sum = userdata, resident, shared;
         char buf[256];
-        uint64_t resident, shared;
 
         int n = read_proc_file(proc_root, pid, "statm", buf, sizeof buf);
         if (n < 0)
@@ -677,6 +736,16 @@ int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret) {
         int r = statm_parse(buf, (size_t) n, (uint64_t) sysconf(_SC_PAGESIZE), &resident, &shared);
         if (r < 0)
                 return r;
-        *ret = resident - shared;
+        *sum += resident > shared ? resident - shared : 0;
+        return 0;
+}
+
+int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret) {
+        uint64_t sum = 0;
+
+        int r = tree_walk(proc_root, pid, visit_statm, &sum);
+        if (r < 0)
+                return r;
+        *ret = sum;
         return 0;
 }

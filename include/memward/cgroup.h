@@ -104,8 +104,10 @@ void cgroup_leaf_close(struct cgroup_leaf *l);
 /* ---- per-process accounting (procfs mode) -------------------------------- */
 
 /* Sums /proc/PID/smaps_rollup over pid and all its descendants (via
- * /proc/PID/task/TID/children). Returns 0 or -ESRCH when pid is gone. */
+ * /proc/PID/task/TID/children of every thread). Returns 0 or -ESRCH when pid is gone. */
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret);
 
-/* Resident minus shared of one process from /proc/PID/statm: O(1), no page walk. */
+/* Resident minus shared from /proc/PID/statm, summed over pid and its descendants like
+ * procfs_tree_memory(): O(processes), no page walk. A gunicorn arbiter run as the worker
+ * has its memory in the child that serves the requests. -ESRCH when pid is gone. */
 int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret);

@@ -92,8 +92,8 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
 
 /* Reads the worker's memory right after it reported the end of a request: the
  * configured metric from its leaf in cgroup mode (memory.current and memory.stat),
- * resident minus shared of its main process from /proc/PID/statm in procfs mode
- * (O(1), no page walk, so it stays cheap at thousands of requests a second). */
+ * resident minus shared from /proc/PID/statm summed over its process tree in procfs
+ * mode (no page walk, so it stays cheap at thousands of requests a second). */
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
                                  uint64_t *ret);
 

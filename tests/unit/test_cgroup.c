@@ -1,0 +1,158 @@
+/* procfs mode's process-tree sums against a fake /proc: which processes count as a
+ * worker's, and what a vanished worker returns. No root: the proc root is a temporary
+ * directory with <pid>/smaps_rollup, <pid>/statm and <pid>/task/<tid>/children. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "memward/cgroup.h"
+
+#define KiB 1024ULL
+
+struct fixture {
+        char root[64];
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof *f);
+        assert_non_null(f);
+        snprintf(f->root, sizeof f->root, "/tmp/memward-test-cgroup-XXXXXX");
+        assert_non_null(mkdtemp(f->root));
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+        char cmd[128];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->root);
+        assert_int_equal(system(cmd), 0);
+        free(f);
+        return 0;
+}
+
+static void write_file(const char *path, const char *text) {
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        assert_true(fputs(text, fp) >= 0);
+        assert_int_equal(fclose(fp), 0);
+}
+
+/* A process with anonymous memory anon_kib (its Rss and Pss the same), statm private
+ * pages private_pages, and threads tids[] whose children lists are children[]. */
+static void add_process(const struct fixture *f, int pid, unsigned anon_kib, unsigned private_pages,
+                        const int *tids, const char *const *children, size_t n_threads) {
+        char path[256], text[256];
+
+        snprintf(path, sizeof path, "%s/%d", f->root, pid);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof path, "%s/%d/task", f->root, pid);
+        assert_int_equal(mkdir(path, 0755), 0);
+
+        snprintf(path, sizeof path, "%s/%d/smaps_rollup", f->root, pid);
+        snprintf(text, sizeof text,
+                 "00400000-7fff00000000 ---p 00000000 00:00 0                          [rollup]\n"
+                 "Rss:             %u kB\nPss:             %u kB\nAnonymous:       %u kB\n",
+                 anon_kib, anon_kib, anon_kib);
+        write_file(path, text);
+
+        /* size resident shared text lib data dt: 100 shared pages on top of the private. */
+        snprintf(path, sizeof path, "%s/%d/statm", f->root, pid);
+        snprintf(text, sizeof text, "9999 %u 100 10 0 500 0\n", private_pages + 100);
+        write_file(path, text);
+
+        for (size_t i = 0; i < n_threads; i++) {
+                snprintf(path, sizeof path, "%s/%d/task/%d", f->root, pid, tids[i]);
+                assert_int_equal(mkdir(path, 0755), 0);
+                snprintf(path, sizeof path, "%s/%d/task/%d/children", f->root, pid, tids[i]);
+                write_file(path, children[i]);
+        }
+}
+
+/* A threaded worker (gthread, puma) whose request thread started a subprocess: the
+ * kernel lists that child under the thread, not under the main thread. */
+static void test_tree_counts_children_of_every_thread(void **state) {
+        const struct fixture *f = *state;
+        const int tids[] = { 100, 101, 102 };
+        const char *const children[] = { "", "200 ", "" };
+        const int child_tids[] = { 200 };
+        const char *const grandchildren[] = { "300 " };
+        const int leaf_tids[] = { 300 };
+        const char *const none[] = { "" };
+
+        add_process(f, 100, 10240, 2560, tids, children, 3);
+        add_process(f, 200, 204800, 51200, child_tids, grandchildren, 1);
+        add_process(f, 300, 1024, 256, leaf_tids, none, 1);
+
+        struct smaps_rollup sum;
+        assert_int_equal(procfs_tree_memory(f->root, 100, &sum), 0);
+        assert_int_equal(sum.anonymous, (10240 + 204800 + 1024) * KiB);
+        assert_int_equal(sum.rss, (10240 + 204800 + 1024) * KiB);
+
+        uint64_t private_bytes;
+        long page = sysconf(_SC_PAGESIZE);
+        assert_int_equal(procfs_private_memory(f->root, 100, &private_bytes), 0);
+        assert_int_equal(private_bytes, (2560ULL + 51200 + 256) * (uint64_t) page);
+
+        /* A subtree on its own: the child's memory without its parent's. */
+        assert_int_equal(procfs_private_memory(f->root, 200, &private_bytes), 0);
+        assert_int_equal(private_bytes, (51200ULL + 256) * (uint64_t) page);
+}
+
+/* A gunicorn arbiter as the worker: the request-end reading must include the child
+ * that holds the app, or retained_requests never sees a retained request. */
+static void test_request_end_reading_includes_children(void **state) {
+        const struct fixture *f = *state;
+        const int arbiter_tids[] = { 10 };
+        const char *const arbiter_children[] = { "11" };
+        const int worker_tids[] = { 11 };
+        const char *const none[] = { "" };
+
+        add_process(f, 10, 20480, 5120, arbiter_tids, arbiter_children, 1);
+        add_process(f, 11, 153600, 38400, worker_tids, none, 1);
+
+        uint64_t private_bytes;
+        long page = sysconf(_SC_PAGESIZE);
+        assert_int_equal(procfs_private_memory(f->root, 10, &private_bytes), 0);
+        assert_int_equal(private_bytes, (5120ULL + 38400) * (uint64_t) page);
+}
+
+/* The worker itself gone: -ESRCH, whatever is left of its children. A child that
+ * vanished between the children list and its own files is skipped. */
+static void test_vanished_processes(void **state) {
+        const struct fixture *f = *state;
+        const int tids[] = { 50 };
+        const char *const children[] = { "51 52" };
+        const char *const none[] = { "" };
+        const int child_tids[] = { 52 };
+
+        struct smaps_rollup sum;
+        uint64_t private_bytes;
+        assert_int_equal(procfs_tree_memory(f->root, 40, &sum), -ESRCH);
+        assert_int_equal(procfs_private_memory(f->root, 40, &private_bytes), -ESRCH);
+
+        add_process(f, 50, 4096, 1024, tids, children, 1);
+        add_process(f, 52, 2048, 512, child_tids, none, 1);     /* 51 is gone */
+        assert_int_equal(procfs_tree_memory(f->root, 50, &sum), 0);
+        assert_int_equal(sum.anonymous, (4096 + 2048) * KiB);
+        assert_int_equal(procfs_private_memory(f->root, 50, &private_bytes), 0);
+        assert_int_equal(private_bytes, (1024ULL + 512) * (uint64_t) sysconf(_SC_PAGESIZE));
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_tree_counts_children_of_every_thread, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_request_end_reading_includes_children, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vanished_processes, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
