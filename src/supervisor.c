@@ -187,8 +187,10 @@ static void supervisor_begin_shutdown(struct supervisor *s, bool fast, int exit_
                 return;
         if (!s->shutting_down)
                 log_info("shutdown", "mode=%s workers=%u", fast ? "fast" : "graceful", s->n_workers);
+        /* A SIGQUIT after the command could not be executed must not turn 127 into 0. */
+        if (!s->shutting_down || exit_code != 0)
+                s->exit_code = exit_code;
         s->shutting_down = true;
-        s->exit_code = exit_code;
         service_stopping(&s->service);
 
         usec_t grace = fast ? FAST_SHUTDOWN_USEC : s->config->workers.graceful_timeout;
@@ -341,6 +343,10 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         s->ever_ready = true;
         log_info("ready", "worker=%u pid=%d generation=%llu startup=%" PRIu64 "ms", w->slot, (int) w->pid,
                  w->generation, (now - w->spawned_at) / USEC_PER_MSEC);
+        if (w->usr1_pending) {
+                w->usr1_pending = false;
+                (void) worker_signal(w, SIGUSR1);
+        }
 
         if (w->slot >= s->n_slots)
                 return;
@@ -549,11 +555,19 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
 
 /* ---- the decision loop --------------------------------------------------- */
 
+/* A recycle is in flight from its start until the old worker is gone *and* the
+ * replacement is ready. With memory_stop_first the old worker goes first: its slot
+ * still counts while the replacement starts, or every due slot would go down at once. */
 static unsigned recycles_in_flight(const struct supervisor *s) {
         unsigned n = 0;
         for (const struct worker *w = s->workers; w; w = w->next)
                 if (w->recycle_started)
                         n++;
+        for (unsigned i = 0; i < s->n_slots; i++) {
+                const struct slot *slot = &s->slots[i];
+                if (slot->replacement && !(slot->active && slot->active->recycle_started))
+                        n++;
+        }
         return n;
 }
 
@@ -601,6 +615,52 @@ static void supervisor_update_service(struct supervisor *s) {
         service_status(&s->service, status);
 }
 
+static struct policy_worker_view worker_policy_view(const struct worker *w, const struct memward_config *c,
+                                                    usec_t now) {
+        return (struct policy_worker_view) {
+                .now = now,
+                .spawned_at = w->spawned_at,
+                .last_watchdog = w->last_watchdog,
+                .requests = w->requests,
+                .request_limit = w->request_limit,
+                .lifetime_limit = w->lifetime_limit,
+                .watchdog = c->workers.watchdog,
+        };
+}
+
+/* The next per-worker deadline: ready delay and timeout, policy limits, the SIGKILL
+ * after graceful_timeout. Taken after the pass has spawned and stopped what it wanted,
+ * so that a worker it started or stopped is on the timer too, not only at the next
+ * sample tick. */
+static usec_t supervisor_worker_deadlines(const struct supervisor *s, usec_t now) {
+        const struct memward_config *c = s->config;
+        usec_t next = USEC_INFINITY;
+
+        for (const struct worker *w = s->workers; w; w = w->next)
+                switch (w->state) {
+                case WORKER_STARTING:
+                        if (s->shutting_down)
+                                break;
+                        next = min_usec(next, w->spawned_at + c->workers.ready_timeout);
+                        if (c->workers.ready == READY_DELAY)
+                                next = min_usec(next, w->spawned_at + c->workers.ready_delay);
+                        break;
+                case WORKER_READY:
+                        if (!s->shutting_down && w->recycle_reason == RECYCLE_NONE) {
+                                struct policy_worker_view v = worker_policy_view(w, c, now);
+                                next = min_usec(next, policy_next_deadline(&v));
+                        }
+                        break;
+                case WORKER_STOPPING:
+                        if (!w->killed)
+                                next = min_usec(next, w->kill_at);
+                        break;
+                default:
+                        break;
+                }
+        return next;
+}
+
 static void supervisor_reconcile(struct supervisor *s) {
         const struct memward_config *c = s->config;
         usec_t now = now_monotonic();
@@ -616,37 +676,22 @@ static void supervisor_reconcile(struct supervisor *s) {
                                 supervisor_worker_ready(s, w, now);
                                 break;
                         }
-                        usec_t deadline = w->spawned_at + c->workers.ready_timeout;
-                        if (now >= deadline && !s->shutting_down) {
+                        if (now >= w->spawned_at + c->workers.ready_timeout && !s->shutting_down) {
                                 log_warning("ready_timeout", "worker=%u pid=%d timeout=%" PRIu64 "ms", w->slot,
                                             (int) w->pid, c->workers.ready_timeout / USEC_PER_MSEC);
                                 w->failed = true;
                                 worker_stop(w, SIGKILL, now, 0);
                                 w->killed = true;
                                 (void) worker_kill_group(w);
-                                break;
                         }
-                        next = min_usec(next, deadline);
-                        if (c->workers.ready == READY_DELAY)
-                                next = min_usec(next, w->spawned_at + c->workers.ready_delay);
                         break;
                 }
                 case WORKER_READY: {
                         if (s->shutting_down || w->recycle_reason != RECYCLE_NONE)
                                 break;
-                        struct policy_worker_view v = {
-                                .now = now,
-                                .spawned_at = w->spawned_at,
-                                .last_watchdog = w->last_watchdog,
-                                .requests = w->requests,
-                                .request_limit = w->request_limit,
-                                .lifetime_limit = w->lifetime_limit,
-                                .watchdog = c->workers.watchdog,
-                        };
+                        struct policy_worker_view v = worker_policy_view(w, c, now);
                         w->recycle_reason = policy_evaluate(&v);
-                        if (w->recycle_reason == RECYCLE_NONE)
-                                next = min_usec(next, policy_next_deadline(&v));
-                        else
+                        if (w->recycle_reason != RECYCLE_NONE)
                                 w->recycle_due_at = now;
                         break;
                 }
@@ -657,8 +702,6 @@ static void supervisor_reconcile(struct supervisor *s) {
                                 w->killed = true;
                                 (void) worker_kill_group(w);
                         }
-                        if (!w->killed)
-                                next = min_usec(next, w->kill_at);
                         break;
                 default:
                         break;
@@ -674,7 +717,6 @@ static void supervisor_reconcile(struct supervisor *s) {
                         log_info("stop", "worker=%u pid=%d reason=%s", w->slot, (int) w->pid,
                                  recycle_reason_to_string(RECYCLE_SCALE_DOWN));
                         worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
-                        next = min_usec(next, w->kill_at);
                 }
 
         /* Fill empty slots. */
@@ -725,6 +767,7 @@ arm:
         /* A shutdown may also begin inside this pass (the command cannot be executed). */
         if (s->shutting_down && !s->workers)
                 s->done = true;
+        next = min_usec(next, supervisor_worker_deadlines(s, now));
         next = min_usec(next, service_watchdog(&s->service, now));
         int r = timerfd_arm_at(s->timer_source.fd, next);
         if (r < 0)
@@ -921,9 +964,14 @@ static int on_signal(struct event_source *src, uint32_t revents) {
                         log_info("scale", "signal=SIGTTOU workers=%u", s->target);
                         break;
                 case SIGUSR1:
-                        /* Conventionally "reopen your log files": every worker gets it. */
+                        /* Conventionally "reopen your log files": every worker gets it. A
+                         * worker still starting may not have its handler yet (Python while it
+                         * imports), and SIGUSR1's default action kills: it gets it once ready. */
                         for (struct worker *w = s->workers; w; w = w->next)
-                                (void) worker_signal(w, SIGUSR1);
+                                if (w->state == WORKER_STARTING)
+                                        w->usr1_pending = true;
+                                else
+                                        (void) worker_signal(w, SIGUSR1);
                         break;
                 case SIGUSR2:
                         supervisor_log_status(s);

@@ -58,6 +58,7 @@ struct worker {
         usec_t kill_at;                 /* STOPPING: SIGKILL to the group at this time */
         bool killed;                    /* SIGKILL sent */
         bool failed;                    /* stopped because it failed (ready timeout): counts for backoff */
+        bool usr1_pending;              /* SIGUSR1 came while it was starting: forwarded once ready */
 
         uint64_t requests;
         uint64_t request_limit;         /* drawn at spawn: max_requests + jitter */

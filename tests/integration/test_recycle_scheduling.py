@@ -1,0 +1,98 @@
+"""When recycles start and when deadlines fire, whatever else wakes memward.
+
+1. memory_stop_first with max_concurrent 1: the old worker goes first, but its slot
+   counts as busy until the replacement is ready. Three workers that are all over
+   retained_max at once are recycled one after another, never two slots down at once.
+2. A worker spawned during a pass is on the timer at once: with a 10 s sample tick,
+   `ready: 1s` makes it ready after ~1 s, and a worker that never says READY=1 is
+   killed at ready_timeout (1 s), not at the next tick.
+3. SIGUSR1 that arrives while a worker is still starting (no handler yet; the default
+   action would kill it) is delivered once the worker is ready."""
+
+import os
+import signal
+import time
+
+import lib
+from lib import check
+
+SLEEPER = ["/bin/sh", "-c", "exec sleep 1000"]
+
+
+def test_stop_first_respects_max_concurrent(t):
+    port = t.port()
+    cfg = lib.config(port, count=3, command=SLEEPER, listen=[],
+                     workers={"ready": "1500ms", "ready_timeout": "30s", "graceful_timeout": "5s"},
+                     recycle={"max_concurrent": 1, "memory_stop_first": True},
+                     memory={"metric": "rss", "sample_interval": "200ms", "retained_window": "600ms",
+                             "retained_max": "1K"})
+    mw = t.memward(cfg, name="stopfirst")
+    mw.wait_event("ready", count=3, timeout=15)
+    mw.wait_event("stop", count=3, timeout=30, stop_first="yes")
+    mw.stop(timeout=15)
+
+    # Replay the log: which slots have no ready worker at each moment.
+    down, worst, stops = set(), 0, 0
+    for line in mw.lines():
+        if line.event == "stop" and line.get("stop_first") == "yes":
+            stops += 1
+            down.add(line.get("worker"))
+            worst = max(worst, len(down))
+        elif line.event == "ready":
+            down.discard(line.get("worker"))
+        elif line.event == "shutdown":
+            break
+    check(stops >= 3, "only %d stop-first recycles" % stops)
+    check(worst == 1, "%d slots were down at once with max_concurrent 1" % worst)
+    print("%d stop-first recycles, never more than %d slot down" % (stops, worst))
+
+
+def test_deadlines_of_new_workers(t):
+    port = t.port()
+    cfg = lib.config(port, count=1, command=SLEEPER, listen=[],
+                     workers={"ready": "1s", "ready_timeout": "5s"},
+                     memory={"sample_interval": "10s", "retained_window": "20s"})
+    mw = t.memward(cfg, name="delay")
+    ready = mw.wait_event("ready", timeout=8)[0]
+    check(int(ready.get("startup").rstrip("ms")) <= 1500, "ready after %sms, want ~1000: %s" % (ready.get("startup"), ready.text))
+    mw.stop()
+
+    cfg = lib.config(port, count=1, command=SLEEPER, listen=[],
+                     workers={"ready": "notify", "ready_timeout": "1s"},
+                     memory={"sample_interval": "10s", "retained_window": "20s"})
+    mw = t.memward(cfg, name="timeout")
+    t0 = time.monotonic()
+    timeout = mw.wait_event("ready_timeout", timeout=8)[0]
+    check(timeout.t - t0 <= 2.0, "ready_timeout fired %.1fs after start, want ~1 s" % (timeout.t - t0))
+    mw.stop()
+    print("ready: 1s -> startup=%sms; ready_timeout 1s -> fired after %.2fs"
+          % (ready.get("startup"), timeout.t - t0))
+
+
+def test_usr1_while_starting(t):
+    port = t.port()
+    marker = t.path("usr1")
+    # The handler comes 1 s after start, like an app that installs it after its imports.
+    script = 'sleep 1; trap "echo got >> %s" USR1; while :; do sleep 0.1; done' % marker
+    cfg = lib.config(port, count=1, command=["/bin/sh", "-c", script], listen=[],
+                     workers={"ready": "2s", "ready_timeout": "10s"})
+    mw = t.memward(cfg, name="usr1")
+    time.sleep(0.3)
+    mw.signal(signal.SIGUSR1)
+    mw.wait_event("ready", timeout=8)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not os.path.exists(marker):
+        time.sleep(0.05)
+    check(not mw.events("exit"), "the starting worker died: %s" % [e.text for e in mw.events("exit")])
+    check(os.path.exists(marker), "SIGUSR1 never reached the worker once it was ready")
+    check(mw.stop() == 0, "memward did not exit 0")
+
+
+def test(t):
+    test_stop_first_respects_max_concurrent(t)
+    test_deadlines_of_new_workers(t)
+    test_usr1_while_starting(t)
+
+
+if __name__ == "__main__":
+    lib.main(test)
