@@ -76,9 +76,10 @@ int monitor_open_pressure(struct monitor *m, const struct memward_config *c) {
                 return 0;
 
         int fd = psi_trigger_open(m->cgroup.pressure_path, c->pressure.kind, c->pressure.stall, c->pressure.window,
-                                  &m->psi_window);
+                                  &m->psi_stall, &m->psi_window);
         if (fd < 0) {
                 m->psi_polling = true;
+                m->psi_stall = c->pressure.stall;
                 m->psi_window = c->pressure.window;
                 return fd;
         }

@@ -91,16 +91,32 @@ static int write_trigger(const char *path, enum psi_kind kind, usec_t stall, use
         return TAKE_FD(fd);
 }
 
-int psi_trigger_open(const char *path, enum psi_kind kind, usec_t stall, usec_t window, usec_t *ret_window) {
+usec_t psi_scale_stall(usec_t stall, usec_t window, usec_t rounded) {
+        if (window == 0 || rounded == window)
+                return stall;
+        /* Both are at most PSI_WINDOW_MAX (10^7 us): the product fits in 64 bits. */
+        usec_t scaled = (stall * rounded + window - 1) / window;
+        return scaled > rounded ? rounded : scaled;
+}
+
+int psi_trigger_open(const char *path, enum psi_kind kind, usec_t stall, usec_t window, usec_t *ret_stall,
+                     usec_t *ret_window) {
         int fd = write_trigger(path, kind, stall, window);
         if (fd == -EINVAL) {
                 usec_t rounded = psi_round_window_unprivileged(window);
                 if (rounded != window) {
+                        /* "150ms in 1s" means 15 % of the time: a 2 s window keeps the
+                         * share (300ms), or the trigger would fire at half the pressure. */
+                        stall = psi_scale_stall(stall, window, rounded);
                         fd = write_trigger(path, kind, stall, rounded);
                         window = rounded;
                 }
         }
-        if (fd >= 0 && ret_window)
-                *ret_window = window;
+        if (fd >= 0) {
+                if (ret_stall)
+                        *ret_stall = stall;
+                if (ret_window)
+                        *ret_window = window;
+        }
         return fd;
 }

@@ -1219,16 +1219,20 @@ static int supervisor_watch_pressure(struct supervisor *s) {
                                   s->monitor.cgroup.pressure_path);
                 return 0;
         }
-        if (s->monitor.psi_window != c->pressure.window)
-                log_notice("pressure_window_rounded", "requested=%s used=%s msg=\"unprivileged PSI triggers need a "
-                           "window that is a multiple of 2s\"",
+        if (s->monitor.psi_window != c->pressure.window) {
+                char stall[FORMAT_DURATION_MAX];
+                log_notice("pressure_window_rounded", "requested=%s used=%s stall=%s msg=\"unprivileged PSI triggers "
+                           "need a window that is a multiple of 2s; the stall is scaled to keep its share\"",
                            format_duration(want, sizeof want, c->pressure.window),
-                           format_duration(got, sizeof got, s->monitor.psi_window));
+                           format_duration(got, sizeof got, s->monitor.psi_window),
+                           format_duration(stall, sizeof stall, s->monitor.psi_stall));
+        }
         int r = supervisor_add_pressure_source(s, fd);
         if (r < 0)
                 return r;
         log_info("pressure_trigger", "path=%s kind=%s stall=%s window=%s", s->monitor.cgroup.pressure_path,
-                 c->pressure.kind == PSI_FULL ? "full" : "some", format_duration(want, sizeof want, c->pressure.stall),
+                 c->pressure.kind == PSI_FULL ? "full" : "some",
+                 format_duration(want, sizeof want, s->monitor.psi_stall),
                  format_duration(got, sizeof got, s->monitor.psi_window));
         return 0;
 }

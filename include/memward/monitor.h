@@ -27,6 +27,7 @@ struct monitor {
         uint64_t group_high;
 
         int psi_fd;                     /* trigger fd (EPOLLPRI), -1 when none */
+        usec_t psi_stall;               /* stall of the trigger the kernel accepted */
         usec_t psi_window;              /* window the kernel accepted */
         bool psi_polling;               /* no trigger possible: compare avg10 on the tick */
         bool psi_lost;                  /* the trigger fd died (EPOLLERR): register it again */

@@ -33,7 +33,13 @@ usec_t psi_round_window_unprivileged(usec_t window);
 /* Formats the trigger text "some 150000 1000000" that the kernel expects. */
 int psi_trigger_format(enum psi_kind kind, usec_t stall, usec_t window, char *buf, size_t size);
 
+/* The stall that keeps stall/window's share of time in a window rounded up to rounded
+ * (rounded up to the next microsecond, at most rounded). */
+usec_t psi_scale_stall(usec_t stall, usec_t window, usec_t rounded);
+
 /* Opens path (a memory.pressure file) and registers the trigger. When the kernel
  * refuses the window (EINVAL, unprivileged), retries once with the rounded window and
- * reports it through ret_window. Returns the fd (poll for EPOLLPRI) or a negative errno. */
-int psi_trigger_open(const char *path, enum psi_kind kind, usec_t stall, usec_t window, usec_t *ret_window);
+ * the stall scaled to it, and reports both through ret_stall and ret_window. Returns the
+ * fd (poll for EPOLLPRI) or a negative errno. */
+int psi_trigger_open(const char *path, enum psi_kind kind, usec_t stall, usec_t window, usec_t *ret_stall,
+                     usec_t *ret_window);

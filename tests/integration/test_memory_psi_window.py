@@ -66,7 +66,9 @@ def test(t):
     check(window is not None and window >= 2 and window % 2 == 0,
           "trigger window is not a multiple of 2 s: %s" % tr.text)
     check(window == 2, "the 1 s window should round to 2 s, not %s: %s" % (tr.get("window"), tr.text))
-    check(tr.get("kind") == "some" and tr.get("stall") == "150ms", "want kind=some stall=150ms: %s" % tr.text)
+    # 150ms in 1s is 15 % of the time; the 2 s window keeps that share.
+    check(tr.get("kind") == "some" and tr.get("stall") == "300ms", "want kind=some stall=300ms: %s" % tr.text)
+    check(rounded[0].get("stall") == "300ms", "the rounding line does not name the scaled stall: %s" % rounded[0].text)
     check(mw.lines().index(rounded[0]) < mw.lines().index(tr), "the rounding is logged after the trigger")
     check(not mw.events("pressure_polling"), "fell back to polling: %r" % mw.events("pressure_polling"))
 

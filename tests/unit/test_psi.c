@@ -61,6 +61,18 @@ static void test_round_window(void **state) {
         assert_true(psi_round_window_unprivileged(60 * s) == 10 * s);
 }
 
+/* The rounded window keeps the stall's share of time: 15 % stays 15 %. */
+static void test_scale_stall(void **state) {
+        (void) state;
+        const usec_t s = USEC_PER_SEC, ms = USEC_PER_MSEC;
+        assert_true(psi_scale_stall(150 * ms, 1 * s, 2 * s) == 300 * ms);
+        assert_true(psi_scale_stall(400 * ms, 500 * ms, 2 * s) == 1600 * ms);
+        assert_true(psi_scale_stall(500 * ms, 2 * s, 2 * s) == 500 * ms);
+        assert_true(psi_scale_stall(1 * s, 1 * s, 2 * s) == 2 * s);            /* 100 % stays whole */
+        assert_true(psi_scale_stall(1, 3 * s, 4 * s) == 2);                     /* rounded up, never 0 */
+        assert_true(psi_scale_stall(9 * s, 9 * s, 10 * s) == 10 * s);
+}
+
 static void test_format(void **state) {
         (void) state;
         char buf[64];
@@ -73,17 +85,21 @@ static void test_format(void **state) {
 
 static void test_trigger_on_this_machine(void **state) {
         (void) state;
-        usec_t used = 0;
+        usec_t used = 0, stall = 0;
         if (access("/proc/pressure/memory", W_OK) < 0) {
                 skip();
                 return;
         }
-        int fd = psi_trigger_open("/proc/pressure/memory", PSI_SOME, 150 * USEC_PER_MSEC, USEC_PER_SEC, &used);
+        int fd = psi_trigger_open("/proc/pressure/memory", PSI_SOME, 150 * USEC_PER_MSEC, USEC_PER_SEC, &stall,
+                                  &used);
         assert_true(fd >= 0);
-        /* Either privileged (1 s accepted) or rounded to the 2 s the kernel allows. */
-        assert_true(used == USEC_PER_SEC || used == 2 * USEC_PER_SEC);
+        /* Either privileged (1 s accepted) or rounded to the 2 s the kernel allows,
+         * with the stall scaled to keep 15 %. */
+        assert_true((used == USEC_PER_SEC && stall == 150 * USEC_PER_MSEC) ||
+                    (used == 2 * USEC_PER_SEC && stall == 300 * USEC_PER_MSEC));
         close(fd);
-        assert_int_equal(psi_trigger_open("/nonexistent/memory.pressure", PSI_SOME, 1, USEC_PER_SEC, &used), -ENOENT);
+        assert_int_equal(psi_trigger_open("/nonexistent/memory.pressure", PSI_SOME, 1, USEC_PER_SEC, &stall, &used),
+                         -ENOENT);
 }
 
 int main(void) {
@@ -92,6 +108,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_some_only),
                 cmocka_unit_test(test_parse_garbage),
                 cmocka_unit_test(test_round_window),
+                cmocka_unit_test(test_scale_stall),
                 cmocka_unit_test(test_format),
                 cmocka_unit_test(test_trigger_on_this_machine),
         };
