@@ -1372,9 +1372,20 @@ static void check_rules(struct ctx *ctx, const struct memward_config *c) {
                           format_duration(a, sizeof a, c->workers.ready_delay),
                           format_duration(b, sizeof b, c->workers.ready_timeout));
 
+        /* A floor is the minimum of the samples in the window: with one sample it is
+         * just the latest reading, and a spike counts as retained. Only rules that use
+         * floors care (retained, growth, and the choice of victim for the group). */
+        bool floors_used = c->memory.retained_max > 0 || c->memory.growth_max > 0 ||
+                           size_or_percent_is_set(&c->memory.group_high) || c->pressure.enabled;
         if (c->memory.retained_window < c->memory.sample_interval)
                 ctx_error(ctx, tracked(ctx, TRACK_RETAINED_WINDOW, TRACK_SAMPLE_INTERVAL),
                           "memory.retained_window (%s) must not be shorter than memory.sample_interval (%s)",
+                          format_duration(a, sizeof a, c->memory.retained_window),
+                          format_duration(b, sizeof b, c->memory.sample_interval));
+        else if (floors_used && c->memory.retained_window < 2 * c->memory.sample_interval)
+                ctx_error(ctx, tracked(ctx, TRACK_RETAINED_WINDOW, TRACK_SAMPLE_INTERVAL),
+                          "memory.retained_window (%s) must be at least twice memory.sample_interval (%s): "
+                          "a floor over one sample is just the latest reading",
                           format_duration(a, sizeof a, c->memory.retained_window),
                           format_duration(b, sizeof b, c->memory.sample_interval));
 

@@ -724,6 +724,16 @@ static void test_errors_cross_keys(void **state) {
                       "3:20: memory.retained_window (5s) must not be shorter than memory.sample_interval (10s)");
         assert_errors("memory:\n  retained_window: 500ms\n",
                       "2:20: memory.retained_window (500ms) must not be shorter than memory.sample_interval (1s)");
+        /* One sample per window makes the floor a single reading: refused where a
+         * rule uses floors, accepted where none does. */
+        assert_errors("memory:\n  retained_max: 100M\n  sample_interval: 40s\n",
+                      "3:20: memory.retained_window (1m) must be at least twice memory.sample_interval (40s): "
+                      "a floor over one sample is just the latest reading");
+        assert_errors("memory:\n  sample_interval: 1s\n  retained_window: 1500ms\n  group_high: 1G\n",
+                      "3:20: memory.retained_window (1500ms) must be at least twice memory.sample_interval (1s): "
+                      "a floor over one sample is just the latest reading");
+        config_free(load_ok("memory: {sample_interval: 60s}\n"));
+        config_free(load_ok("memory: {retained_max: 100M, sample_interval: 30s, retained_window: 1m}\n"));
         assert_errors("memory:\n  worker_high: 2G\n  worker_max: 1G\n",
                       "2:16: memory.worker_high (2GiB) must not be greater than memory.worker_max (1GiB)");
         assert_errors("memory:\n  worker_max: 50%\n  worker_high: 60%\n",
