@@ -41,7 +41,8 @@ static void supervisor_reconcile(struct supervisor *s);
 static int supervisor_watch_pressure(struct supervisor *s);
 static void supervisor_retry_pressure(struct supervisor *s);
 static int supervisor_arm_sampling(struct supervisor *s);
-static unsigned supervisor_fds_needed(const struct supervisor *s, unsigned workers);
+static unsigned supervisor_fds_needed(const struct supervisor *s, const struct memward_config *c, unsigned workers);
+static int supervisor_check_fd_limit(struct supervisor *s, const struct memward_config *c, unsigned workers);
 
 void supervisor_signal_set(sigset_t *ret) {
         sigemptyset(ret);
@@ -841,10 +842,12 @@ static void supervisor_reload(struct supervisor *s) {
             c->metrics.timeout != s->config->metrics.timeout)
                 log_warning("reload_metrics_unchanged", "msg=\"the metrics: section changes only on restart\"");
 
-        r = supervisor_grow_slots(s, c->workers.count);
+        r = supervisor_check_fd_limit(s, c, c->workers.count);
+        if (r >= 0)
+                r = supervisor_grow_slots(s, c->workers.count);
         if (r < 0) {
                 config_free(c);
-                log_error_errno(r, "reload_failed", NULL);
+                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
                 return;
         }
 
@@ -947,7 +950,7 @@ static int on_signal(struct event_source *src, uint32_t revents) {
                 case SIGTTIN:
                         if (s->shutting_down || s->target >= CONFIG_WORKERS_MAX)
                                 break;
-                        if (supervisor_fds_needed(s, s->target + 1) > s->fd_limit) {
+                        if (supervisor_fds_needed(s, s->config, s->target + 1) > s->fd_limit) {
                                 log_warning("scale_refused", "signal=SIGTTIN workers=%u fd_limit=%u", s->target,
                                             s->fd_limit);
                                 break;
@@ -1395,18 +1398,18 @@ static void supervisor_protect_from_oom(struct supervisor *s) {
  * timers, notify, pressure, the metrics server and its connections, sockets) plus,
  * in cgroup mode, five per worker leaf, for the workers and the replacements of
  * recycles in flight, plus a spawn's exec pipe. */
-static unsigned supervisor_fds_needed(const struct supervisor *s, unsigned workers) {
-        const struct memward_config *c = s->config;
+static unsigned supervisor_fds_needed(const struct supervisor *s, const struct memward_config *c, unsigned workers) {
         unsigned per_worker = s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? 5 : 0;
         return 32 + (unsigned) s->listen.n + c->metrics.max_connections +
                (workers + c->recycle.max_concurrent) * per_worker + 2;
 }
 
-/* Fails start-up with a clear message instead of running into EMFILE later, in the
- * middle of a recycle, over and over. Raises the soft limit when the hard one allows. */
-static int supervisor_check_fd_limit(struct supervisor *s) {
+/* Fails start-up, or a reload that asks for more workers, with a clear message instead
+ * of running into EMFILE later, in the middle of a recycle, over and over. Raises the
+ * soft limit when the hard one allows. */
+static int supervisor_check_fd_limit(struct supervisor *s, const struct memward_config *c, unsigned workers) {
         struct rlimit rl;
-        unsigned need = supervisor_fds_needed(s, s->target);
+        unsigned need = supervisor_fds_needed(s, c, workers);
 
         if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
                 return 0;
@@ -1420,7 +1423,7 @@ static int supervisor_check_fd_limit(struct supervisor *s) {
                 return log_error_errno(-EMFILE, "fd_limit_too_low",
                                        "needed=%u limit=%llu workers=%u mode=%s msg=\"raise the open-files limit "
                                        "(ulimit -n, LimitNOFILE=) or lower workers.count\"",
-                                       need, (unsigned long long) rl.rlim_cur, s->target,
+                                       need, (unsigned long long) rl.rlim_cur, workers,
                                        accounting_mode_to_string(s->monitor.cgroup.mode));
         s->fd_limit = rl.rlim_cur == RLIM_INFINITY ? UINT_MAX : (unsigned) rl.rlim_cur;
         return 0;
@@ -1520,7 +1523,7 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
                 log_info("cgroup_takeover", "evacuated_to_init=%u stale_leaves_removed=%u", s->monitor.cgroup.evacuated,
                          s->monitor.cgroup.stale_removed);
 
-        r = supervisor_check_fd_limit(s);
+        r = supervisor_check_fd_limit(s, s->config, s->target);
         if (r < 0)
                 goto fail;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Fault injection behind tests/vm/test_fault_*.sh, one interpreter per VM test.
 
-    /usr/bin/python3 tests/vm/fault_vm.py leaf_removed|leaf_frozen|group_oom|psi_pollerr
+    /usr/bin/python3 tests/vm/fault_vm.py leaf_removed|leaf_frozen|group_oom|psi_pollerr|reload_fd_limit
 
 Same set-up as tests/vm/memory_vm.py (whose helpers these scenarios use): memward in
 /sys/fs/cgroup/app as under systemd with Delegate=yes, the test driver in the root
@@ -355,11 +355,60 @@ def scenario_psi_pollerr(t):
     vm.stop_and_check_no_leaves(mw)
 
 
+# The open-files limit memward runs under: room for 2 or 3 workers in cgroup mode
+# (five fds per leaf), not for 6.
+NOFILE = 80
+
+
+def scenario_reload_fd_limit(t):
+    """A reload that asks for more workers than the open-files limit allows is refused
+    with event=fd_limit_too_low and the running workers keep serving; one that fits is
+    taken. (Start-up refuses the same way: tests/integration/test_fault_fd_limit.py.)"""
+    vm.setup_app()
+    port = t.port()
+    cfg = lib.config(port, count=2, memory={"sample_interval": "250ms"})
+    path = t.write_config(cfg, "reload_fd.yaml")
+    real = lib.MEMWARD
+    lib.MEMWARD = "/bin/sh"
+    try:
+        mw = t.memward(None, name="reload_fd", args=[
+            "-c", 'echo $$ > "$0/cgroup.procs" || exit 125; exec prlimit --nofile=%d:%d "$@"' % (NOFILE, NOFILE),
+            APP, real, "-c", path])
+    finally:
+        lib.MEMWARD = real
+    mw.wait_event("ready", count=2, timeout=60)
+    acct = mw.events("accounting")
+    check(acct and acct[0].get("mode") == "cgroup", "not in cgroup mode: %r" % acct)
+
+    cfg["workers"]["count"] = 6
+    t.write_config(cfg, "reload_fd.yaml")
+    t0 = time.monotonic()
+    mw.signal(signal.SIGHUP)
+    low = mw.wait_event("fd_limit_too_low", since=t0, timeout=10)[0]
+    failed = mw.wait_event("reload_failed", since=t0, timeout=10)[0]
+    check(low.int("workers") == 6 and low.int("limit") == NOFILE, "unexpected fd_limit_too_low: %s" % low.text)
+    time.sleep(1.0)
+    check(not mw.events("spawn", since=t0), "workers spawned by a refused reload: %r" % mw.events("spawn", since=t0))
+    status, _, body = lib.http_get(port, "/", timeout=10)
+    check(status == 200, "GET / after the refused reload: HTTP %d %r" % (status, body))
+
+    cfg["workers"]["count"] = 3
+    t.write_config(cfg, "reload_fd.yaml")
+    t1 = time.monotonic()
+    mw.signal(signal.SIGHUP)
+    mw.wait_event("reload_done", since=t1, timeout=60)
+    check(len(mw.current_workers()) == 3, "want 3 workers after the reload that fits: %r" % mw.current_workers())
+    ok("nofile %d: reload to 6 workers refused (%s; %s), 2 kept serving; reload to 3 taken"
+       % (NOFILE, low.text.split("event=", 1)[1], failed.text.split("event=", 1)[1]))
+    vm.stop_and_check_no_leaves(mw)
+
+
 SCENARIOS = {
     "leaf_removed": scenario_leaf_removed,
     "leaf_frozen": scenario_leaf_frozen,
     "group_oom": scenario_group_oom,
     "psi_pollerr": scenario_psi_pollerr,
+    "reload_fd_limit": scenario_reload_fd_limit,
 }
 
 
