@@ -243,7 +243,12 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
 
         struct worker *w = calloc(1, sizeof *w);
         if (!w) {
-                log_error_errno(-ENOMEM, "spawn_failed", "worker=%u", slot_index);
+                /* With a backoff, like any failed spawn: the pass would pick this slot
+                 * again at once and never return to the event loop. */
+                s->spawn_failures++;
+                slot_note_failure(s, slot, now);
+                log_error_errno(-ENOMEM, "spawn_failed", "worker=%u retry_in=%" PRIu64 "ms", slot_index,
+                                (slot->respawn_at - now) / USEC_PER_MSEC);
                 return NULL;
         }
         *w = (struct worker) {
