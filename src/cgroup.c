@@ -20,6 +20,8 @@
 /* How deep a worker's process tree is walked in procfs mode. */
 #define TREE_DEPTH_MAX 16
 #define TREE_PROCS_MAX 512
+/* mountinfo is read whole at start-up, up to this much. */
+#define MOUNTINFO_MAX (16U * 1024 * 1024)
 
 const char *accounting_mode_to_string(enum accounting_mode m) {
         return m == ACCOUNTING_CGROUP ? "cgroup" : "procfs";
@@ -167,6 +169,43 @@ static ssize_t read_small_at(int dir_fd, const char *path, char *buf, size_t siz
                 return negative_errno();
         buf[n] = '\0';
         return n;
+}
+
+/* The whole of a file that may be large (mountinfo of a host with thousands of mounts:
+ * the cgroup2 line can come after the first 64 kB). Only for start-up: the buffer is
+ * the caller's to free. */
+static int read_whole_file(const char *path, size_t max, char **ret, size_t *ret_len) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        _cleanup_free_ char *buf = NULL;
+        size_t len = 0, size = 0;
+
+        if (fd < 0)
+                return negative_errno();
+        for (;;) {
+                if (size - len < 4096) {
+                        if (size >= max)
+                                return -EFBIG;
+                        size_t grown = size ? size * 2 : 65536;
+                        char *p = realloc(buf, grown > max ? max : grown);
+                        if (!p)
+                                return -ENOMEM;
+                        buf = p;
+                        size = grown > max ? max : grown;
+                }
+                ssize_t n = read(fd, buf + len, size - len - 1);
+                if (n < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return negative_errno();
+                }
+                if (n == 0)
+                        break;
+                len += (size_t) n;
+        }
+        buf[len] = '\0';
+        *ret_len = len;
+        *ret = TAKE_PTR(buf);
+        return 0;
 }
 
 static int write_at(int dir_fd, const char *path, const char *text) {
@@ -319,14 +358,7 @@ void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root) {
         snprintf(path, sizeof path, "%s/self/cgroup", proc_root);
         self_len = read_small_at(AT_FDCWD, path, buf, sizeof buf);
         snprintf(path, sizeof path, "%s/self/mountinfo", proc_root);
-        {
-                _cleanup_fclose_ FILE *f = fopen(path, "re");
-                if (f) {
-                        mountinfo = malloc(65536);
-                        if (mountinfo)
-                                mountinfo_len = fread(mountinfo, 1, 65535, f);
-                }
-        }
+        (void) read_whole_file(path, MOUNTINFO_MAX, &mountinfo, &mountinfo_len);
         if (self_len < 0 || !mountinfo)
                 return set_procfs(s, "cannot read /proc/self/cgroup or /proc/self/mountinfo");
 

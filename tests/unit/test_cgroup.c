@@ -148,11 +148,52 @@ static void test_vanished_processes(void **state) {
         assert_int_equal(private_bytes, (1024ULL + 512) * (uint64_t) sysconf(_SC_PAGESIZE));
 }
 
+/* A host with thousands of mounts (a busy Kubernetes node): the cgroup2 line comes
+ * after the first 64 kB of mountinfo and must still be found. The fake mount point has
+ * "memory" in its cgroup.controllers but no cgroup.subtree_control, so the set-up gets
+ * as far as "not writable" -- past "cgroup2 is not mounted". */
+static void test_long_mountinfo(void **state) {
+        const struct fixture *f = *state;
+        char path[256], mount[200], line[512];
+
+        snprintf(path, sizeof path, "%s/self", f->root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof path, "%s/self/cgroup", f->root);
+        write_file(path, "0::/app.service\n");
+        snprintf(mount, sizeof mount, "%s/cg2", f->root);
+        assert_int_equal(mkdir(mount, 0755), 0);
+        snprintf(path, sizeof path, "%s/app.service", mount);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof path, "%s/app.service/cgroup.controllers", mount);
+        write_file(path, "cpu io memory pids\n");
+
+        snprintf(path, sizeof path, "%s/self/mountinfo", f->root);
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        for (int i = 0; i < 3000; i++)
+                assert_true(fprintf(fp, "%d 30 0:%d / /var/lib/kubelet/pods/%08d-pod/volumes/kubernetes.io~projected/"
+                                        "kube-api-access rw,relatime shared:%d - tmpfs tmpfs rw,size=1024k\n",
+                                    100 + i, 60 + i, i, 200 + i) > 0);
+        snprintf(line, sizeof line, "9999 30 0:27 / %s rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw\n",
+                 mount);
+        assert_true(fputs(line, fp) >= 0);
+        assert_true(ftell(fp) > 64 * 1024);
+        assert_int_equal(fclose(fp), 0);
+
+        struct cgroup_setup s;
+        cgroup_setup_init(&s, f->root);
+        assert_int_equal(s.mode, ACCOUNTING_PROCFS);
+        assert_null(strstr(s.reason, "not mounted"));
+        assert_non_null(strstr(s.reason, "not writable"));
+        cgroup_setup_done(&s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_tree_counts_children_of_every_thread, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_request_end_reading_includes_children, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vanished_processes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_long_mountinfo, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
