@@ -603,8 +603,12 @@ static void field_size_or_percent(struct ctx *ctx, const struct field *f, yaml_n
         if (len > 0 && s[len - 1] == '%') {
                 if (!parse_decimal(s, len - 1, &p))
                         goto bad;
-                if (p > 100.0) {
-                        ctx_error(ctx, v, "%s: expected a percentage in 0%%..100%%, got %s", path, DESCRIBE(v));
+                /* 0% would resolve to 0 bytes, which means "unset": a limit that reads as
+                 * set but is silently off. An explicit 0 says that. */
+                if (p <= 0.0 || p > 100.0) {
+                        ctx_error(ctx, v,
+                                  "%s: expected a percentage above 0%% and at most 100%% (0 without %% is off), got %s",
+                                  path, DESCRIBE(v));
                         return;
                 }
                 *t = (struct size_or_percent) { .percent = p };

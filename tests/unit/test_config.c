@@ -378,7 +378,7 @@ static void test_scalar_forms(void **state) {
         config_free(c);
 
         c = load_ok("workers: {stop_signal: sigquit, ready: 0}\n"
-                    "memory: {runtime_hints: no, worker_high: 0%, group_high: 100%}\n"
+                    "memory: {runtime_hints: no, worker_high: 0, group_high: 100%}\n"
                     "pressure: {trigger: }\n");
         assert_int_equal(c->workers.stop_signal, SIGQUIT);
         assert_int_equal(c->workers.ready, READY_DELAY);
@@ -502,7 +502,16 @@ static void test_errors_sizes(void **state) {
         assert_errors("pressure:\n  min_retained: 17179869184G\n",
                       "2:17: pressure.min_retained: expected a size below 16EiB, got \"17179869184G\"");
         assert_errors("memory:\n  worker_high: 120%\n",
-                      "2:16: memory.worker_high: expected a percentage in 0%..100%, got \"120%\"");
+                      "2:16: memory.worker_high: expected a percentage above 0% and at most 100% (0 without % is off), "
+                      "got \"120%\"");
+        /* 0% would resolve to 0 bytes, which means unset: the limit would be silently off. */
+        assert_errors("memory:\n  worker_max: 0%\n",
+                      "2:15: memory.worker_max: expected a percentage above 0% and at most 100% (0 without % is off), "
+                      "got \"0%\"");
+        assert_errors("memory:\n  group_high: \"0.00%\"\n",
+                      "2:15: memory.group_high: expected a percentage above 0% and at most 100% (0 without % is off), "
+                      "got \"0.00%\"");
+        config_free(load_ok("memory: {worker_high: 0.01%, worker_max: 100%}\n"));
         assert_errors("memory:\n  worker_max: abc%\n",
                       "2:15: memory.worker_max: expected a size (e.g. 512MiB) or a percentage of the group limit "
                       "(e.g. 80%), got \"abc%\"");
@@ -802,7 +811,8 @@ static void test_multiple_errors(void **state) {
                 "7:14: log.level: expected one of debug, info, notice, warning, error, got \"loud\"",
                 "9:20: memory.sample_interval: expected a duration in 100ms..1m, got \"10ms\"",
                 "10:17: memory.retained_max: expected a size (e.g. 512MiB), got \"1.5G\"",
-                "11:16: memory.worker_high: expected a percentage in 0%..100%, got \"120%\"",
+                "11:16: memory.worker_high: expected a percentage above 0% and at most 100% (0 without % is off), "
+                "got \"120%\"",
                 "13:46: listen[0].name: expected 1..255 characters out of A-Z a-z 0-9 _ . -, got \"a:b\"",
                 "13:15: listen[0].address: the port must be in 1..65535, got \"tcp://127.0.0.1:99999\"",
                 "15:3: metrics.enabled: unknown key",
