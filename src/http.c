@@ -39,7 +39,7 @@ struct http_server {
         http_handler_t handler;
         void *userdata;
         bool run_again;                         /* the last passes kept releasing connections */
-        char unix_path[sizeof(((struct sockaddr_un *) NULL)->sun_path)]; /* to unlink; "" when none */
+        struct unix_socket_file unix_file;      /* removed at exit */
         char address[LISTEN_ADDRESS_MAX];
 };
 
@@ -242,13 +242,11 @@ int http_server_new(struct event_loop *loop, const struct http_options *o, http_
 
         /* Non-blocking: MHD accepts from its own epoll pass and must never block in it. */
         int fd;
-        r = listen_address_open(&a, HTTP_BACKLOG, SOCK_NONBLOCK, &fd);
+        r = listen_address_open(&a, HTTP_BACKLOG, SOCK_NONBLOCK, &fd, &h->unix_file);
         if (r < 0) {
                 free(h);
                 return r;
         }
-        if (listen_address_unix_path(&a))
-                snprintf(h->unix_path, sizeof h->unix_path, "%s", listen_address_unix_path(&a));
         format_address(fd, &a, h->address, sizeof h->address);
 
         unsigned limit = o->max_connections ?: HTTP_MAX_CONNECTIONS_DEFAULT;
@@ -327,8 +325,7 @@ struct http_server *http_server_free(struct http_server *h) {
         }
         if (h->daemon)
                 MHD_stop_daemon(h->daemon);
-        if (h->unix_path[0])
-                (void) unlink(h->unix_path);
+        unix_socket_file_remove(&h->unix_file);
         free(h);
         return NULL;
 }

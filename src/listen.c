@@ -14,7 +14,7 @@
 #include "memward/listen.h"
 #include "memward/macro.h"
 
-static int listen_set_append(struct listen_set *set, int fd, const char *name, const char *unix_path) {
+static int listen_set_append(struct listen_set *set, int fd, const char *name, const struct unix_socket_file *file) {
         struct listen_socket *s = realloc(set->sockets, (set->n + 1) * sizeof *s);
         if (!s)
                 return -ENOMEM;
@@ -22,8 +22,8 @@ static int listen_set_append(struct listen_set *set, int fd, const char *name, c
         s = &set->sockets[set->n++];
         *s = (struct listen_socket) { .fd = fd };
         snprintf(s->name, sizeof s->name, "%s", name && *name ? name : "unknown");
-        if (unix_path)
-                snprintf(s->unix_path, sizeof s->unix_path, "%s", unix_path);
+        if (file)
+                s->file = *file;
         return 0;
 }
 
@@ -43,12 +43,54 @@ int listen_set_inherit(struct listen_set *set) {
         return n;
 }
 
-int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd) {
+/* A socket file at path blocks bind(). Removes it only when it is stale: connect() to a
+ * socket nobody listens on any more is refused. One something still listens on belongs
+ * to a running program (another memward on the same path, by mistake), and deleting it
+ * would cut that program off from its clients for good. Non-blocking, so a listener with
+ * a full backlog answers EAGAIN (in use) instead of holding us up. Only ever a socket,
+ * never a regular file a typo points at: that one is the user's to move. */
+static int unix_path_remove_stale(const struct listen_address *address, const char *path) {
+        _cleanup_close_ int fd = -1;
+        struct stat st;
+
+        if (lstat(path, &st) < 0)
+                return 0; /* nothing there, or nothing we can see: bind() says what is wrong */
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST;
+
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return negative_errno();
+        if (connect(fd, &address->sockaddr.sa, address->length) >= 0)
+                return -EADDRINUSE;
+        if (errno == ENOENT)
+                return 0; /* gone meanwhile */
+        /* Anything else (EAGAIN, EPROTOTYPE from a datagram socket, EACCES) cannot prove the
+         * owner gone. */
+        if (errno != ECONNREFUSED)
+                return -EADDRINUSE;
+        if (unlink(path) < 0 && errno != ENOENT)
+                return negative_errno();
+        return 0;
+}
+
+void unix_socket_file_remove(struct unix_socket_file *f) {
+        struct stat st;
+
+        if (f->path[0] && lstat(f->path, &st) >= 0 && S_ISSOCK(st.st_mode) && st.st_dev == f->dev &&
+            st.st_ino == f->ino && st.st_ctim.tv_sec == f->ctime.tv_sec && st.st_ctim.tv_nsec == f->ctime.tv_nsec)
+                (void) unlink(f->path);
+        *f = (struct unix_socket_file) {};
+}
+
+int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd,
+                        struct unix_socket_file *ret_file) {
         assert(address);
         assert(ret_fd);
 
         const char *path = listen_address_unix_path(address);
-        int family = address->sockaddr.sa.sa_family, one = 1;
+        int family = address->sockaddr.sa.sa_family, one = 1, r;
+        struct unix_socket_file file = {};
         _cleanup_close_ int fd = -1;
         struct stat st;
 
@@ -57,14 +99,9 @@ int listen_address_open(const struct listen_address *address, int backlog, int f
                 return negative_errno();
 
         if (path) {
-                /* A socket file left by an earlier run would make bind() fail with
-                 * EADDRINUSE. Only ever remove a socket, never a regular file a typo
-                 * points at; that one is the user's to move. */
-                if (lstat(path, &st) >= 0) {
-                        if (!S_ISSOCK(st.st_mode))
-                                return -EEXIST;
-                        (void) unlink(path);
-                }
+                r = unix_path_remove_stale(address, path);
+                if (r < 0)
+                        return r;
         } else if (family != AF_UNIX) {
                 /* Restart without waiting out TIME_WAIT of the last run's connections. */
                 if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0)
@@ -78,43 +115,53 @@ int listen_address_open(const struct listen_address *address, int backlog, int f
 
         if (bind(fd, &address->sockaddr.sa, address->length) < 0)
                 return negative_errno();
-        if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
-                int r = negative_errno();
-                if (path)
+        if (path) {
+                /* fstat() of a socket describes the socket, not the file bind() made. */
+                if (lstat(path, &st) < 0) {
+                        r = negative_errno();
                         (void) unlink(path);
+                        return r;
+                }
+                snprintf(file.path, sizeof file.path, "%s", path);
+                file.dev = st.st_dev;
+                file.ino = st.st_ino;
+                file.ctime = st.st_ctim;
+        }
+        if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
+                r = negative_errno();
+                unix_socket_file_remove(&file);
                 return r;
         }
 
         *ret_fd = TAKE_FD(fd);
+        if (ret_file)
+                *ret_file = file;
         return 0;
 }
 
-static int open_one(const struct listen_config *c, int *ret_fd, const char **ret_unix_path) {
+static int open_one(const struct listen_config *c, int *ret_fd, struct unix_socket_file *ret_file) {
         struct listen_address a;
         int r;
 
         r = listen_address_parse(c->address, &a);
         if (r < 0)
                 return r;
-        r = listen_address_open(&a, c->backlog, 0, ret_fd);
-        if (r < 0)
-                return r;
-        /* The config's own string outlives the set; a's buffer does not. */
-        *ret_unix_path = listen_address_unix_path(&a) ? c->address + strlen("unix:") : NULL;
-        return 0;
+        return listen_address_open(&a, c->backlog, 0, ret_fd, ret_file);
 }
 
 int listen_set_open(struct listen_set *set, const struct listen_config *cfg, size_t n,
                     const struct listen_config **ret_failed) {
         for (size_t i = 0; i < n; i++) {
-                const char *unix_path = NULL;
+                struct unix_socket_file file = {};
                 int fd, r;
 
-                r = open_one(&cfg[i], &fd, &unix_path);
+                r = open_one(&cfg[i], &fd, &file);
                 if (r >= 0) {
-                        r = listen_set_append(set, fd, cfg[i].name, unix_path);
-                        if (r < 0)
+                        r = listen_set_append(set, fd, cfg[i].name, &file);
+                        if (r < 0) {
                                 safe_close(fd);
+                                unix_socket_file_remove(&file);
+                        }
                 }
                 if (r < 0) {
                         if (ret_failed)
@@ -128,8 +175,7 @@ int listen_set_open(struct listen_set *set, const struct listen_config *cfg, siz
 void listen_set_close(struct listen_set *set) {
         for (size_t i = 0; i < set->n; i++) {
                 safe_close(set->sockets[i].fd);
-                if (set->sockets[i].unix_path[0])
-                        (void) unlink(set->sockets[i].unix_path);
+                unix_socket_file_remove(&set->sockets[i].file);
         }
         free(set->sockets);
         *set = (struct listen_set) {};

@@ -229,17 +229,22 @@ static int become_reaper(void) {
         return 0;
 }
 
-/* Logs a failure to open a listen address. -EEXIST from listen_address_open() alone
- * would read "File exists"; name the file in the way and what to do about it. */
+/* Logs a failure to open a listen address. An errno from listen_address_open() alone
+ * would read "File exists" or "Address already in use"; at a unix path, name the file in
+ * the way and what to do about it. */
 static int log_listen_failed(int r, const char *event, const char *address) {
         char a[LOG_QUOTE_MAX], p[LOG_QUOTE_MAX];
+        const char *msg = NULL;
 
-        if (r == -EEXIST && startswith_lit(address, "unix:"))
-                return log_error_errno(r, event,
-                                       "address=%s path=%s msg=\"a file that is not a socket is in the way; memward "
-                                       "replaces only stale sockets, so remove it or pick another path\"",
-                                       log_quote(a, sizeof a, address),
-                                       log_quote(p, sizeof p, address + strlen("unix:")));
+        if (startswith_lit(address, "unix:") && r == -EEXIST)
+                msg = "a file that is not a socket is in the way; memward replaces only stale sockets, so remove it "
+                      "or pick another path";
+        else if (startswith_lit(address, "unix:") && r == -EADDRINUSE)
+                msg = "another process is listening on this socket (a memward already running?); memward replaces "
+                      "only stale sockets, so stop that process or pick another path";
+        if (msg)
+                return log_error_errno(r, event, "address=%s path=%s msg=\"%s\"", log_quote(a, sizeof a, address),
+                                       log_quote(p, sizeof p, address + strlen("unix:")), msg);
         return log_error_errno(r, event, "address=%s", log_quote(a, sizeof a, address));
 }
 

@@ -6,14 +6,31 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <time.h>
+#include <sys/un.h>
 
 #include "memward/address.h"
 #include "memward/config.h"
 
+/* The socket file we bound at a unix path. Kept to remove that file at close and no
+ * other: by then the path may hold another memward's socket (one started after ours was
+ * deleted by hand, say), which must keep working. The inode number alone does not tell
+ * the two apart, as ext4 hands a freed number out again at once; its change time does. */
+struct unix_socket_file {
+        char path[sizeof(((struct sockaddr_un *) NULL)->sun_path)]; /* "" when there is none */
+        dev_t dev;
+        ino_t ino;
+        struct timespec ctime;
+};
+
+/* Unlinks f->path if the file there is still the socket we bound, and clears f. */
+void unix_socket_file_remove(struct unix_socket_file *f);
+
 struct listen_socket {
         int fd;
-        char name[64];          /* LISTEN_FDNAMES entry */
-        char unix_path[108];    /* non-empty when we created a unix socket file, to unlink at exit */
+        char name[64];                  /* LISTEN_FDNAMES entry */
+        struct unix_socket_file file;   /* removed at exit */
 };
 
 struct listen_set {
@@ -27,12 +44,16 @@ struct listen_set {
  * metrics endpoint, so both treat a unix path, SO_REUSEADDR and IPv6 alike.
  * flags are extra socket() type flags (SOCK_NONBLOCK); SOCK_CLOEXEC is always set, because
  * a socket is handed to workers deliberately (listen_set) or not at all.
- * A socket file left at a unix path by an earlier run is replaced; any other file there is
- * left alone and reported as -EEXIST, clearer than the EADDRINUSE bind() would give. The
- * caller logs, naming the path (listen_address_unix_path()), and unlinks the file it got at
- * close. Returns 0 with *ret_fd set, or a negative errno from socket()/setsockopt()/bind()/
- * listen(). */
-int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd);
+ * A socket file left at a unix path by an earlier run is replaced, but only when it is
+ * stale (connect() is refused): a socket something still listens on is left alone and
+ * reported as -EADDRINUSE, so a second memward started by mistake on the same path fails
+ * instead of stealing the path from the running one. Any other file there is left alone
+ * and reported as -EEXIST, clearer than the EADDRINUSE bind() would give. The caller logs,
+ * naming the path (listen_address_unix_path()), and removes *ret_file (if non-NULL) with
+ * unix_socket_file_remove() at close. Returns 0 with *ret_fd set, or a negative errno from
+ * socket()/setsockopt()/bind()/listen(). */
+int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd,
+                        struct unix_socket_file *ret_file);
 
 /* Takes over sockets passed by systemd (sd_listen_fds_with_names), unsetting
  * LISTEN_* in our environment. Returns the number taken (0 when none). */
@@ -40,12 +61,12 @@ int listen_set_inherit(struct listen_set *set);
 
 /* Opens, binds and listens on every address of the config (listen_address_open(),
  * blocking: workers accept() as they like). Returns 0 or a negative errno (-EEXIST when
- * a file that is not a socket sits at a unix path); on failure *ret_failed (if non-NULL)
- * points at the entry that failed. */
+ * a file that is not a socket sits at a unix path, -EADDRINUSE when something listens
+ * there); on failure *ret_failed (if non-NULL) points at the entry that failed. */
 int listen_set_open(struct listen_set *set, const struct listen_config *cfg, size_t n,
                     const struct listen_config **ret_failed);
 
-/* Closes every socket and unlinks the unix socket files we created. */
+/* Closes every socket and removes the unix socket files we created that are still ours. */
 void listen_set_close(struct listen_set *set);
 
 /* Builds the LISTEN_FDNAMES value ("http:admin"). */

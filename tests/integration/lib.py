@@ -289,9 +289,28 @@ def free_port():
         return s.getsockname()[1]
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, socket_path, timeout):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = socket_path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
 def http_get(port, path="/", timeout=10.0, host="127.0.0.1"):
     """(status, headers dict, body text); raises on connection errors."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
+    return _get(http.client.HTTPConnection(host, port, timeout=timeout), path)
+
+
+def http_get_unix(socket_path, path="/", timeout=10.0):
+    """http_get() over a unix stream socket."""
+    return _get(_UnixHTTPConnection(socket_path, timeout), path)
+
+
+def _get(conn, path):
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -591,6 +610,23 @@ class Context:
                 " ".join(args), timeout, (e.stderr or b"").decode("utf-8", "replace")[-3000:]))
         return (p.returncode, p.stdout.decode("utf-8", "replace"),
                 p.stderr.decode("utf-8", "replace"), time.monotonic() - t0)
+
+    def start_fails(self, label, cfg, event, path):
+        """Runs memward with cfg (written as <label>.yaml), which must fail at start-up:
+        exit code 1 within 5 s, before any worker is spawned, with one `event` line that
+        names path=. Returns that line's fields."""
+        rc, out, err, secs = self.run(["-c", self.write_config(cfg, label + ".yaml")], timeout=15)
+        check(rc == 1, "%s: exit %d, want 1; stderr:\n%s" % (label, rc, err[-2000:]))
+        check(secs < 5, "%s: took %.1fs to fail" % (label, secs))
+        lines = [parse_logfmt(l) for l in err.splitlines()]
+        failed = [l for l in lines if l.get("event") == event]
+        check(len(failed) == 1, "%s: want one %s line:\n%s" % (label, event, err))
+        f = failed[0]
+        check(f.get("path") == path, "%s: %s names path=%r, want %r:\n%s" % (label, event, f.get("path"), path, err))
+        check(not any(l.get("event") == "spawn" for l in lines), "%s: workers were spawned:\n%s" % (label, err))
+        print("%s: exit %d in %.2fs, %s path=%s" % (label, rc, secs, event, path))
+        f["stderr"] = err
+        return f
 
     def leftovers(self):
         return pids_with_env(TAG_VAR, self.tag)

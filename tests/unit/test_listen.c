@@ -1,5 +1,6 @@
-/* listen_address_open(): a fresh unix path, a stale socket replaced, a regular file left
- * alone with -EEXIST, abstract names, TCP with the flags asked for, and "[::]" following
+/* listen_address_open(): a fresh unix path, a stale socket replaced, a live one left alone
+ * with -EADDRINUSE and not removed by an old owner's close, a regular file left alone with
+ * -EEXIST, abstract names, TCP with the flags asked for, and "[::]" following
  * net.ipv6.bindv6only. Real sockets in a temporary directory; no root needed. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -60,25 +61,61 @@ static void assert_listening(int fd) {
         assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
 }
 
-static void test_unix_fresh_and_stale(void **state) {
+static void assert_connects(const char *path) {
+        struct listen_address a;
+        char s[160];
+
+        snprintf(s, sizeof s, "unix:%s", path);
+        assert_int_equal(listen_address_parse(s, &a), 0);
+        int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c >= 0);
+        if (connect(c, &a.sockaddr.sa, a.length) < 0)
+                fail_msg("connect(%s): %m", path);
+        safe_close(c);
+}
+
+static void test_unix_fresh_stale_and_in_use(void **state) {
         struct fixture *f = *state;
         struct listen_address a = parse(f->address);
-        struct stat st;
+        struct unix_socket_file file = {}, file2 = {};
+        struct stat st, st2;
         int fd = -1, fd2 = -1;
 
         assert_string_equal(listen_address_unix_path(&a), f->path);
 
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd), 0);
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd, &file), 0);
         assert_listening(fd);
         assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
         assert_int_equal(lstat(f->path, &st), 0);
         assert_true(S_ISSOCK(st.st_mode));
+        assert_string_equal(file.path, f->path);
+        assert_true(file.dev == st.st_dev && file.ino == st.st_ino);
 
-        /* The file of an earlier run (here still bound, as after a crash) is replaced. */
-        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, &fd2), 0);
+        /* Something listens there (another memward on the same path): its socket stays. */
+        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, &fd2, &file2), -EADDRINUSE);
+        assert_int_equal(fd2, -1);
+        assert_int_equal(lstat(f->path, &st2), 0);
+        assert_true(st2.st_ino == st.st_ino && st2.st_ctim.tv_nsec == st.st_ctim.tv_nsec);
+        assert_connects(f->path);
+
+        /* The file of an earlier run whose owner is gone (a crash) is replaced. Not within
+         * the same clock tick: kernels without fine-grained timestamps would give the new
+         * file the old change time, which the processes this stands for never manage. */
+        safe_close(fd);
+        (void) usleep(20 * 1000);
+        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, &fd2, &file2), 0);
         assert_listening(fd2);
         assert_true(fcntl(fd2, F_GETFL) & O_NONBLOCK);
-        safe_close(fd);
+        assert_connects(f->path);
+
+        /* The first run's record no longer names the file there (even where the file system
+         * gave the new one the same inode number): closing it removes nothing. */
+        unix_socket_file_remove(&file);
+        assert_int_equal(file.path[0], '\0');
+        assert_connects(f->path);
+        unix_socket_file_remove(&file2);
+        assert_int_equal(lstat(f->path, &st), -1);
+        assert_int_equal(errno, ENOENT);
         safe_close(fd2);
 }
 
@@ -94,7 +131,7 @@ static void test_unix_regular_file(void **state) {
         safe_close(file);
 
         /* Not a socket: reported, never deleted, *ret_fd untouched. */
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd), -EEXIST);
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), -EEXIST);
         assert_int_equal(fd, -1);
         assert_int_equal(lstat(f->path, &st), 0);
         assert_true(S_ISREG(st.st_mode));
@@ -103,7 +140,7 @@ static void test_unix_regular_file(void **state) {
         /* A directory is no socket either. */
         assert_int_equal(unlink(f->path), 0);
         assert_int_equal(mkdir(f->path, 0755), 0);
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd), -EEXIST);
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), -EEXIST);
         assert_int_equal(rmdir(f->path), 0);
 }
 
@@ -114,7 +151,7 @@ static void test_unix_missing_directory(void **state) {
 
         snprintf(s, sizeof s, "unix:%s/no-such-dir/app.sock", f->dir);
         struct listen_address a = parse(s);
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd), -ENOENT);
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), -ENOENT);
         assert_int_equal(fd, -1);
 }
 
@@ -127,7 +164,7 @@ static void test_unix_abstract(void **state) {
         struct listen_address a = parse(s);
         /* No file: nothing to replace at open or to unlink at close. */
         assert_null(listen_address_unix_path(&a));
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd), 0);
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), 0);
         assert_listening(fd);
         safe_close(fd);
 }
@@ -140,7 +177,7 @@ static void test_tcp(void **state) {
 
         assert_null(listen_address_unix_path(&a));
         a.sockaddr.in.sin_port = 0; /* any free port */
-        assert_int_equal(listen_address_open(&a, 0, SOCK_NONBLOCK, &fd), 0);
+        assert_int_equal(listen_address_open(&a, 0, SOCK_NONBLOCK, &fd, NULL), 0);
         assert_listening(fd);
         assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
         assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, &len), 0);
@@ -163,7 +200,7 @@ static void test_tcp_v6_follows_sysctl(void **state) {
         fclose(s);
 
         a.sockaddr.in6.sin6_port = 0;
-        int r = listen_address_open(&a, 0, 0, &fd);
+        int r = listen_address_open(&a, 0, 0, &fd, NULL);
         if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) {
                 skip();
                 return;
@@ -177,7 +214,7 @@ static void test_tcp_v6_follows_sysctl(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test_setup_teardown(test_unix_fresh_and_stale, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unix_fresh_stale_and_in_use, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unix_regular_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unix_missing_directory, setup, teardown),
                 cmocka_unit_test(test_unix_abstract),
