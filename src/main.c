@@ -263,8 +263,11 @@ static int open_sockets(const struct memward_config *c, struct listen_set *ret) 
         }
 
         r = listen_set_open(ret, c->listen, c->n_listen, &failed);
-        if (r < 0)
+        if (r < 0) {
+                /* Those opened before the one that failed would leave their socket files. */
+                listen_set_close(ret);
                 return log_listen_failed(r, "listen_failed", failed ? failed->address : "?");
+        }
         if (ret->n == 0)
                 log_warning("no_sockets", "msg=\"no listen: addresses; workers must open their own sockets\"");
         return 0;

@@ -4,7 +4,8 @@
     taken as well, so it exits) fails at once with one clear error naming the path,
     exit code 1 like any listen failure, and the first one keeps answering on the
     path: the second must not delete the running one's socket on its way in. The
-    same for metrics.listen.
+    same for metrics.listen. A start that fails on a later address removes the socket
+    files it made for the earlier ones.
   * At shutdown memward removes its socket file only while it is still its own: after
     the file was deleted by hand and the path taken by another memward, stopping the
     first leaves the newcomer's socket alone.
@@ -60,9 +61,15 @@ def test(t):
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        expect_in_use(t, "second", lib.config(0, count=1, listen=[
-            {"address": "unix:" + sock, "name": "http"},
-            {"address": "tcp://127.0.0.1:%d" % port, "name": "admin"}]), "listen_failed", sock)
+        busy_tcp = {"address": "tcp://127.0.0.1:%d" % port, "name": "admin"}
+        expect_in_use(t, "second", lib.config(0, count=1, listen=[{"address": "unix:" + sock, "name": "http"},
+                                                                   busy_tcp]), "listen_failed", sock)
+        # A start that fails on a later address takes back the socket files it made.
+        fresh = t.path("fresh.sock")
+        cfg = lib.config(0, count=1, listen=[{"address": "unix:" + fresh, "name": "http"}, busy_tcp])
+        rc, _, err, _ = t.run(["-c", t.write_config(cfg, "fresh.yaml")], timeout=15)
+        check(rc == 1 and "event=listen_failed" in err, "fresh: exit %d:\n%s" % (rc, err))
+        check(not os.path.exists(fresh), "a failed start left its socket file %s behind" % fresh)
     served_by(sock, first)
 
     expect_in_use(t, "second-metrics", mh.config(t.port(), "unix:" + metrics_sock, count=1),
