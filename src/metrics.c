@@ -120,40 +120,12 @@ void text_buffer_printf(struct text_buffer *b, const char *format, ...) {
 }
 
 
+static void text_buffer_write(void *userdata, const char *s, size_t n) {
+        text_buffer_append(userdata, s, n);
+}
+
 void text_buffer_json_string(struct text_buffer *b, const char *s) {
-        const unsigned char *p = (const unsigned char *) (s ?: "");
-
-        text_buffer_append(b, "\"", 1);
-        while (*p) {
-                const unsigned char *run = p;
-                size_t n;
-
-                /* Copy plain runs in one go. */
-                while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
-                        p++;
-                if (p > run)
-                        text_buffer_append(b, (const char *) run, (size_t) (p - run));
-                if (!*p)
-                        break;
-                if (*p == '"' || *p == '\\') {
-                        char esc[2] = { '\\', (char) *p };
-                        text_buffer_append(b, esc, 2);
-                        p++;
-                } else if (*p == '\n') {
-                        text_buffer_append(b, "\\n", 2);
-                        p++;
-                } else if (*p < 0x20) {
-                        text_buffer_printf(b, "\\u%04x", *p);
-                        p++;
-                } else if ((n = utf8_decode(p, NULL)) > 0) {
-                        text_buffer_append(b, (const char *) p, n);
-                        p += n;
-                } else {
-                        text_buffer_append(b, "\\ufffd", 6);
-                        p++;
-                }
-        }
-        text_buffer_append(b, "\"", 1);
+        utf8_json_string(s, text_buffer_write, b);
 }
 
 int text_buffer_finish(struct text_buffer *b, char **ret_data, size_t *ret_length) {

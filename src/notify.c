@@ -9,6 +9,7 @@
 
 #include "memward/macro.h"
 #include "memward/notify.h"
+#include "memward/utf8.h"
 
 static const char *const reject_names[_NOTIFY_REJECT_MAX] = {
         [NOTIFY_REJECT_MALFORMED] = "malformed",
@@ -79,7 +80,7 @@ int notify_message_parse(const char *buf, size_t length, struct notify_message *
                         else
                                 m.watchdog = m.watchdog || one;
                 } else if (key_is(line, key_len, "STATUS")) {
-                        size_t n = value_len < NOTIFY_STATUS_MAX - 1 ? value_len : NOTIFY_STATUS_MAX - 1;
+                        size_t n = utf8_truncate(value, value_len, NOTIFY_STATUS_MAX - 1);
                         memcpy(m.status, value, n);
                         m.status[n] = '\0';
                         m.has_status = true;

@@ -1,4 +1,6 @@
 /* See utf8.h. */
+#include <stdio.h>
+
 #include "memward/utf8.h"
 
 size_t utf8_decode(const unsigned char *s, uint32_t *ret) {
@@ -29,4 +31,57 @@ size_t utf8_decode(const unsigned char *s, uint32_t *ret) {
         if (ret)
                 *ret = cp;
         return n;
+}
+
+size_t utf8_truncate(const char *s, size_t length, size_t max) {
+        const unsigned char *u = (const unsigned char *) s;
+
+        if (length <= max)
+                return length;
+        /* u[max] is the first byte left out. When it continues a sequence, the lead byte of
+         * that sequence goes too; a sequence is at most 4 bytes long. */
+        for (size_t back = 0; back < 4 && back <= max; back++) {
+                unsigned char c = u[max - back];
+                if ((c & 0xC0) != 0x80)
+                        return back > 0 && c >= 0xC0 ? max - back : max;
+        }
+        return max;
+}
+
+void utf8_json_string(const char *s, void (*out)(void *userdata, const char *p, size_t n), void *userdata) {
+        const unsigned char *p = (const unsigned char *) (s ?: "");
+
+        out(userdata, "\"", 1);
+        while (*p) {
+                const unsigned char *run = p;
+                size_t n;
+
+                /* Copy plain runs in one go. */
+                while (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+                        p++;
+                if (p > run)
+                        out(userdata, (const char *) run, (size_t) (p - run));
+                if (!*p)
+                        break;
+                if (*p == '"' || *p == '\\') {
+                        char esc[2] = { '\\', (char) *p };
+                        out(userdata, esc, 2);
+                        p++;
+                } else if (*p == '\n') {
+                        out(userdata, "\\n", 2);
+                        p++;
+                } else if (*p < 0x20) {
+                        char esc[7];
+                        snprintf(esc, sizeof esc, "\\u%04x", *p);
+                        out(userdata, esc, 6);
+                        p++;
+                } else if ((n = utf8_decode(p, NULL)) > 0) {
+                        out(userdata, (const char *) p, n);
+                        p += n;
+                } else {
+                        out(userdata, "\\ufffd", 6);
+                        p++;
+                }
+        }
+        out(userdata, "\"", 1);
 }

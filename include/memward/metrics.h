@@ -77,9 +77,7 @@ void text_buffer_init(struct text_buffer *b, size_t limit);
 void text_buffer_done(struct text_buffer *b);
 void text_buffer_append(struct text_buffer *b, const char *s, size_t n);
 void text_buffer_printf(struct text_buffer *b, const char *format, ...) __attribute__((format(printf, 2, 3)));
-/* A JSON string, quoted, with '"', '\\' and control characters escaped; bytes >= 0x80
- * pass through (STATUS= text is the worker's, and we do not promise UTF-8 — invalid
- * sequences are replaced by U+FFFD so the document stays valid JSON). */
+/* utf8_json_string() into b. */
 void text_buffer_json_string(struct text_buffer *b, const char *s);
 /* Hands the text (NUL-terminated) over: 0 with *ret_data and *ret_length set, or the error. */
 int text_buffer_finish(struct text_buffer *b, char **ret_data, size_t *ret_length);

@@ -19,7 +19,7 @@ struct notify_message {
         bool watchdog;
         bool stopping;
         bool has_status;
-        char status[NOTIFY_STATUS_MAX];  /* truncated, NUL-terminated */
+        char status[NOTIFY_STATUS_MAX];  /* truncated between characters, NUL-terminated */
         bool has_requests;
         uint64_t requests;               /* cumulative requests served */
         bool has_inflight;

@@ -15,6 +15,7 @@
 
 #include "memward/macro.h"
 #include "memward/notify.h"
+#include "memward/utf8.h"
 
 static int parse(const char *s, struct notify_message *m) {
         return notify_message_parse(s, strlen(s), m);
@@ -88,6 +89,34 @@ static void test_parse_long_status_truncated(void **state) {
         char buf[1024] = "STATUS=";
         memset(buf + 7, 'x', 900);
         buf[907] = '\0';
+        assert_int_equal(parse(buf, &m), 0);
+        assert_int_equal(strlen(m.status), NOTIFY_STATUS_MAX - 1);
+}
+
+/* The limit falls inside a character: it goes whole, and what is left stays UTF-8. */
+static void test_parse_long_status_cut_between_characters(void **state) {
+        (void) state;
+        struct notify_message m;
+        char buf[1024] = "STATUS=";
+
+        for (size_t lead = NOTIFY_STATUS_MAX - 5; lead < NOTIFY_STATUS_MAX; lead++) {
+                memset(buf + 7, 'x', lead);
+                strcpy(buf + 7 + lead, "\xf0\x9f\x98\x80 \xc3\xa9");
+                assert_int_equal(parse(buf, &m), 0);
+                size_t n = strlen(m.status);
+                for (size_t i = 0; i < n;) {
+                        size_t len = utf8_decode((const unsigned char *) m.status + i, NULL);
+                        if (len == 0)
+                                fail_msg("%zu x's: STATUS cut to invalid UTF-8 at byte %zu of %zu", lead, i, n);
+                        i += len;
+                }
+                /* Nothing dropped but the character that did not fit. */
+                assert_int_equal(n, lead + 4 <= NOTIFY_STATUS_MAX - 1 ? lead + 4 : lead);
+        }
+
+        /* Bytes that are not UTF-8 at all are cut where the limit falls. */
+        memset(buf + 7, 0x80, 200);
+        buf[207] = '\0';
         assert_int_equal(parse(buf, &m), 0);
         assert_int_equal(strlen(m.status), NOTIFY_STATUS_MAX - 1);
 }
@@ -181,6 +210,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_max_counter),
                 cmocka_unit_test(test_parse_embedded_nul),
                 cmocka_unit_test(test_parse_long_status_truncated),
+                cmocka_unit_test(test_parse_long_status_cut_between_characters),
                 cmocka_unit_test(test_socket_credentials),
                 cmocka_unit_test(test_socket_oversized),
                 cmocka_unit_test(test_socket_passed_fds_are_closed),
