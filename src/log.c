@@ -13,6 +13,7 @@
 #include <systemd/sd-journal.h>
 
 #include "memward/log.h"
+#include "memward/utf8.h"
 
 static int log_max_level = LOG_INFO;
 static enum log_format log_format = LOG_FORMAT_LOGFMT;
@@ -79,61 +80,36 @@ const char *log_quote(char *buf, size_t size, const char *s) {
                 return buf;
         }
 
-        /* Leave room for the closing quote and NUL; truncate the value rather than the quoting. */
         buf[n++] = '"';
-        for (const char *p = s; *p && n + 6 < size; p++) {
-                unsigned char c = (unsigned char) *p;
-                if (c == '"' || c == '\\') {
+        for (const unsigned char *p = (const unsigned char *) s; *p;) {
+                size_t len = utf8_decode(p, NULL);
+                bool escape = len == 0 || *p < ' ' || *p == 0x7f;
+                size_t need = *p == '"' || *p == '\\' || *p == '\n' ? 2 : escape ? 4 : len;
+
+                /* Room for the closing quote and NUL: truncate the value, by whole
+                 * characters, rather than the quoting. */
+                if (n + need + 2 > size)
+                        break;
+                if (*p == '"' || *p == '\\') {
                         buf[n++] = '\\';
-                        buf[n++] = (char) c;
-                } else if (c == '\n') {
+                        buf[n++] = (char) *p;
+                } else if (*p == '\n') {
                         buf[n++] = '\\';
                         buf[n++] = 'n';
-                } else if (c < ' ' || c == 0x7f)
-                        n += (size_t) snprintf(buf + n, size - n, "\\x%02x", c);
-                else
-                        buf[n++] = (char) c;
+                } else if (escape) {
+                        /* Also bytes that are not UTF-8: the line stays valid UTF-8, and the
+                         * JSON form shows them as U+FFFD. */
+                        n += (size_t) snprintf(buf + n, size - n, "\\x%02x", *p);
+                        len = 1;
+                } else {
+                        memcpy(buf + n, p, len);
+                        n += len;
+                }
+                p += len;
         }
         buf[n++] = '"';
         buf[n] = '\0';
         return buf;
-}
-
-/* Re-reads a logfmt field list and writes it as JSON members. The input is
- * produced by our own format strings plus log_quote(), so the grammar is small:
- * key=bare or key="quoted with \" \\ \n \xNN escapes". */
-static void logfmt_to_json(FILE *f, const char *s) {
-        while (*s) {
-                while (*s == ' ')
-                        s++;
-                if (!*s)
-                        break;
-                const char *eq = strchr(s, '=');
-                if (!eq)
-                        break;
-                fprintf(f, ",\"%.*s\":\"", (int) (eq - s), s);
-                s = eq + 1;
-                if (*s == '"') {
-                        for (s++; *s && *s != '"'; s++) {
-                                if (*s == '\\' && s[1]) {
-                                        s++;
-                                        if (*s == 'n')
-                                                fputs("\\n", f);
-                                        else if (*s == 'x' && s[1] && s[2]) {
-                                                fprintf(f, "\\u00%c%c", s[1], s[2]);
-                                                s += 2;
-                                        } else
-                                                fprintf(f, "\\%c", *s);
-                                } else
-                                        fputc(*s, f);
-                        }
-                        if (*s == '"')
-                                s++;
-                } else
-                        for (; *s && *s != ' '; s++)
-                                fputc(*s, f);
-                fputc('"', f);
-        }
 }
 
 /* ---- journald ---------------------------------------------------------------------- */
@@ -168,8 +144,10 @@ bool log_stderr_is_journal(void) {
         return journal_state == JOURNAL_YES;
 }
 
-/* Reads the next key=value of a logfmt field list (our own grammar, see logfmt_to_json)
- * into key and value, decoding quoted values. Returns false at the end. */
+/* Reads the next key=value of a logfmt field list into key and value, decoding quoted
+ * values. The input is produced by our own format strings plus log_quote(), so the
+ * grammar is small: key=bare or key="quoted with \" \\ \n \xNN escapes". Returns false
+ * at the end. */
 static bool logfmt_next(const char **s, char *key, size_t key_size, char *value, size_t value_size) {
         const char *p = *s;
         size_t k = 0, v = 0;
@@ -209,6 +187,23 @@ static bool logfmt_next(const char **s, char *key, size_t key_size, char *value,
         value[v] = '\0';
         *s = p;
         return true;
+}
+
+static void file_write(void *userdata, const char *p, size_t n) {
+        (void) fwrite(p, 1, n, userdata);
+}
+
+/* Writes a logfmt field list as JSON members, each value decoded and then encoded again
+ * by utf8_json_string(): valid JSON whatever bytes a value holds. */
+static void logfmt_to_json(FILE *f, const char *s) {
+        char key[64], value[2048];
+
+        while (logfmt_next(&s, key, sizeof key, value, sizeof value)) {
+                fputc(',', f);
+                utf8_json_string(key, file_write, f);
+                fputc(':', f);
+                utf8_json_string(value, file_write, f);
+        }
 }
 
 /* "worker" → "SLOT" (what an operator filters on: MEMWARD_SLOT=2), otherwise the key in

@@ -40,7 +40,8 @@ int log_emit(int level, int error, const char *event, const char *fields_format,
 int log_emitv(int level, int error, const char *event, const char *fields_format, va_list ap);
 
 /* Writes s as a logfmt value into buf: bare if it is safe, otherwise in double quotes with
- * '"', '\\' and control characters escaped. Returns buf. */
+ * '"', '\\', control characters and bytes that are not UTF-8 escaped (\xNN), cut to fit
+ * between characters. Returns buf. */
 #define LOG_QUOTE_MAX 512
 const char *log_quote(char *buf, size_t size, const char *s);
 
