@@ -1,4 +1,5 @@
 /* See status.h. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 #include "memward/config.h"
 #include "memward/macro.h"
 #include "memward/status.h"
+#include "memward/utf8.h"
 
 #define STATUS_DEFAULT_URL "http://127.0.0.1:9181"
 /* What we wait for connect, send and each read; a memward that answers slower than this
@@ -599,15 +601,36 @@ static const bool col_right[_COL_MAX] = {
         [COL_REQUESTS] = true, [COL_ANON] = true, [COL_RETAINED] = true,
 };
 
-/* The worker's STATUS= text, made safe for a terminal: control characters (an escape
- * sequence from a worker must not drive the user's terminal) become '?'. */
-static void sanitize(char *dst, size_t size, const char *src) {
-        size_t n = 0;
-        for (const unsigned char *p = (const unsigned char *) (src ?: ""); *p && n + 1 < size; p++)
-                dst[n++] = *p < 0x20 || *p == 0x7f ? '?' : (char) *p;
+/* Text from the endpoint made safe for a terminal: a worker's STATUS= (or whatever a
+ * server at the URL sends) must not drive the user's terminal. Control characters (C0,
+ * DEL and C1, where U+009B is CSI to many terminals) and bytes that are not UTF-8 become
+ * '?'. A text longer than size allows is cut between characters and ends in "...". */
+static const char *sanitize(char *dst, size_t size, const char *src) {
+        const unsigned char *p = (const unsigned char *) (src ?: "");
+        size_t n = 0, cut = 0;
+
+        assert(size > 4);
+        while (*p) {
+                uint32_t c = 0;
+                size_t len = utf8_decode(p, &c);
+                bool unsafe = len == 0 || c < 0x20 || (c >= 0x7f && c <= 0x9f);
+                size_t width = unsafe ? 1 : len;
+
+                if (n + width >= size) {
+                        memcpy(dst + cut, "...", 4);
+                        return dst;
+                }
+                if (unsafe)
+                        dst[n] = '?';
+                else
+                        memcpy(dst + n, p, len);
+                n += width;
+                if (n + 4 <= size)
+                        cut = n; /* "..." and the NUL would still fit after this character */
+                p += len ?: 1;
+        }
         dst[n] = '\0';
-        if (src && strlen(src) >= size && size > 4)
-                memcpy(dst + size - 4, "...", 4);
+        return dst;
 }
 
 static double number_or_absent(const struct json_value *v, const char *key) {
@@ -642,8 +665,9 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                 sanitize(row[COL_STATE], CELL_MAX, json_get_string(w, "state", "?"));
                 const char *role = json_get_string(w, "role", "active");
                 if (!streq(role, "active")) {
+                        char r[21];
                         size_t n = strlen(row[COL_STATE]);
-                        snprintf(row[COL_STATE] + n, CELL_MAX - n, " (%.20s)", role);
+                        snprintf(row[COL_STATE] + n, CELL_MAX - n, " (%s)", sanitize(r, sizeof r, role));
                 }
                 status_format_age(row[COL_AGE], CELL_MAX, json_get_number(w, "age_seconds", 0));
                 snprintf(row[COL_REQUESTS], CELL_MAX, "%.0f", json_get_number(w, "requests", 0));
@@ -651,9 +675,10 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                 status_format_bytes(row[COL_ANON], CELL_MAX, sampled ? number_or_absent(m, "anon") : -1);
                 status_format_bytes(row[COL_RETAINED], CELL_MAX, number_or_absent(m, "retained"));
                 const char *pending = json_get_string(w, "recycle", NULL);
-                if (pending)
-                        snprintf(row[COL_LAST], CELL_MAX, "now: %.30s", pending);
-                else
+                if (pending) {
+                        char r[31];
+                        snprintf(row[COL_LAST], CELL_MAX, "now: %s", sanitize(r, sizeof r, pending));
+                } else
                         sanitize(row[COL_LAST], CELL_MAX, json_get_string(w, "last_recycle", "-"));
                 sanitize(row[COL_STATUS], 41, json_get_string(w, "status", ""));
                 for (size_t c = 0; c < _COL_MAX; c++)
@@ -661,9 +686,12 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                                 widths[c] = strlen(row[c]);
         }
 
-        fprintf(f, "memward %s (pid %.0f): %s, accounting %s, metric %s\n", json_get_string(doc, "version", "?"),
-                json_get_number(doc, "pid", 0), json_get_string(doc, "health", "?"),
-                json_get_string(doc, "accounting", "?"), json_get_string(doc, "metric", "?"));
+        char version[CELL_MAX], health[96], accounting[CELL_MAX], metric[CELL_MAX];
+        fprintf(f, "memward %s (pid %.0f): %s, accounting %s, metric %s\n",
+                sanitize(version, sizeof version, json_get_string(doc, "version", "?")),
+                json_get_number(doc, "pid", 0), sanitize(health, sizeof health, json_get_string(doc, "health", "?")),
+                sanitize(accounting, sizeof accounting, json_get_string(doc, "accounting", "?")),
+                sanitize(metric, sizeof metric, json_get_string(doc, "metric", "?")));
         for (size_t r = 0; r <= rows; r++) {
                 char line[_COL_MAX * (CELL_MAX + 2) + 1];
                 size_t n = 0;
@@ -813,7 +841,9 @@ int status_main(int argc, char *argv[]) {
                 return 1;
         }
         if (status != 200) {
-                fprintf(stderr, "memward status: %s answered HTTP %u: %.200s\n", where, status, body);
+                char text[201];
+                fprintf(stderr, "memward status: %s answered HTTP %u: %s\n", where, status,
+                        sanitize(text, sizeof text, body));
                 return 1;
         }
         if (json) {

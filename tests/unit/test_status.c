@@ -12,6 +12,7 @@
 
 #include "memward/macro.h"
 #include "memward/status.h"
+#include "memward/utf8.h"
 
 static struct json_value *parse_ok(const char *text) {
         struct json_value *v = NULL;
@@ -201,6 +202,47 @@ static void test_table(void **state) {
         json_free(doc);
 }
 
+/* No byte of out may drive a terminal: it is valid UTF-8 without C0 controls (but the
+ * newlines), DEL or C1 controls. */
+static void assert_terminal_safe(const char *out) {
+        for (const unsigned char *p = (const unsigned char *) out; *p;) {
+                uint32_t c = 0;
+                size_t n = utf8_decode(p, &c);
+                if (n == 0 || (c < 0x20 && c != '\n') || (c >= 0x7f && c <= 0x9f))
+                        fail_msg("unsafe byte 0x%02x at %zu of:\n%s", *p, (size_t) (p - (const unsigned char *) out),
+                                 out);
+                p += n;
+        }
+}
+
+static void test_table_hostile_text(void **state) {
+        (void) state;
+        /* Every string a worker or the server at the URL controls: C1 CSI (U+009B) and OSC
+         * (U+009D), ESC, BEL, DEL, bytes that are not UTF-8, and a long STATUS= whose cut
+         * falls inside a character. */
+        char *out = table_of(
+                "{\"version\":\"1\\u009b2J\",\"pid\":7,\"health\":\"ok\\u001b]0;x\\u0007\",\"accounting\":\"\\u009d0;t\","
+                "\"metric\":\"a\\u007f\",\"workers\":["
+                "{\"slot\":0,\"pid\":1,\"generation\":1,\"state\":\"ready\",\"role\":\"r\\u009b31m\",\"age_seconds\":1,"
+                "\"requests\":0,\"recycle\":\"\\u009b2K\xff\",\"status\":\"\\u009b31mred \xff\xc3 caf\\u00e9\","
+                "\"memory\":{\"sampled\":false}},"
+                "{\"slot\":1,\"pid\":2,\"generation\":1,\"state\":\"ready\",\"role\":\"active\",\"age_seconds\":1,"
+                "\"requests\":0,\"recycle\":null,\"last_recycle\":\"\\u0085x\","
+                "\"status\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\\u00e9\\u00e9\\u00e9\","
+                "\"memory\":{\"sampled\":false}}],"
+                "\"recycles\":[{\"time\":\"\\u009b6n\",\"slot\":1,\"pid\":2,\"reason\":\"\\u009b5m\xfe\"}]}");
+
+        assert_terminal_safe(out);
+        assert_non_null(strstr(out, "memward 1?2J (pid 7): ok?]0;x?, accounting ?0;t, metric a?\n"));
+        assert_non_null(strstr(out, "ready (r?31m) "));
+        assert_non_null(strstr(out, "now: ?2K?"));
+        assert_non_null(strstr(out, "?31mred ?? caf\xc3\xa9\n"));
+        assert_non_null(strstr(out, " ?x "));
+        assert_non_null(strstr(out, " xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...\n"));
+        assert_non_null(strstr(out, "  ?6n  slot 1  pid 2  ?5m?          requests 0"));
+        free(out);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_json_values),
@@ -208,6 +250,7 @@ int main(void) {
                 cmocka_unit_test(test_url),
                 cmocka_unit_test(test_formatting),
                 cmocka_unit_test(test_table),
+                cmocka_unit_test(test_table_hostile_text),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
