@@ -190,8 +190,10 @@ static int load_config(void *userdata, struct memward_config **ret) {
                 r = config_load_file(o->config_path, o->base_dir, &c, &diag);
         else
                 r = config_new_default(&c);
-        for (size_t i = 0; i < diag.n_warnings; i++)
-                log_warning("config_warning", "msg=\"%s\"", diag.warnings[i]);
+        for (size_t i = 0; i < diag.n_warnings; i++) {
+                char msg[LOG_QUOTE_MAX];
+                log_warning("config_warning", "msg=%s", log_quote(msg, sizeof msg, diag.warnings[i]));
+        }
         if (r >= 0)
                 r = apply_overrides(c, o);
         if (r >= 0)
@@ -337,8 +339,10 @@ int main(int argc, char *argv[]) {
                 options_free(&options);
                 return 1;
         }
-        if (supervisor->http)
-                log_info("metrics_listen", "address=%s", http_server_address(supervisor->http));
+        if (supervisor->http) {
+                char a[LOG_QUOTE_MAX];
+                log_info("metrics_listen", "address=%s", log_quote(a, sizeof a, http_server_address(supervisor->http)));
+        }
 
         code = supervisor_run(supervisor);
         supervisor_free(supervisor);

@@ -22,8 +22,10 @@ static void service_notify(struct service *s, const char *text) {
         if (!s->enabled)
                 return;
         int r = sd_notify(0, text);
-        if (r < 0)
-                log_debug_errno(r, "sd_notify_failed", "message=%s", text);
+        if (r < 0) {
+                char quoted[LOG_QUOTE_MAX];
+                log_debug_errno(r, "sd_notify_failed", "message=%s", log_quote(quoted, sizeof quoted, text));
+        }
 }
 
 void service_ready(struct service *s) {

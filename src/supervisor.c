@@ -828,7 +828,8 @@ static void supervisor_reload(struct supervisor *s) {
         struct memward_config *c = NULL;
         int r;
 
-        log_info("reload", "file=%s", s->config->path ? s->config->path : "none");
+        char file[LOG_QUOTE_MAX];
+        log_info("reload", "file=%s", s->config->path ? log_quote(file, sizeof file, s->config->path) : "none");
         r = s->reload_config(s->reload_userdata, &c);
         if (r < 0) {
                 log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
@@ -1139,6 +1140,7 @@ static int on_sample(struct event_source *src, uint32_t revents) {
 static int on_psi(struct event_source *src, uint32_t revents) {
         struct supervisor *s = src->userdata;
         usec_t now = now_monotonic();
+        char path[LOG_QUOTE_MAX];
 
         if (revents & EPOLLERR) {
                 /* The pressure file went away under the trigger (cgroup.pressure set to 0).
@@ -1149,7 +1151,8 @@ static int on_psi(struct event_source *src, uint32_t revents) {
                 src->fd = -1;
                 monitor_pressure_lost(&s->monitor, now);
                 log_warning("pressure_trigger_lost", "path=%s msg=\"the pressure file went away; registering the "
-                            "trigger again once it is back\"", s->monitor.cgroup.pressure_path);
+                            "trigger again once it is back\"",
+                            log_quote(path, sizeof path, s->monitor.cgroup.pressure_path));
                 supervisor_retry_pressure(s);
                 return 0;
         }
@@ -1187,6 +1190,7 @@ static int supervisor_add_pressure_source(struct supervisor *s, int fd) {
 /* Registers a lost trigger again once its retry is due; quiet while the file is
  * still missing, since the loss was logged. */
 static void supervisor_retry_pressure(struct supervisor *s) {
+        char path[LOG_QUOTE_MAX];
         usec_t now = now_monotonic();
         unsigned attempts = s->monitor.psi_retries + 1;
 
@@ -1195,24 +1199,26 @@ static void supervisor_retry_pressure(struct supervisor *s) {
                 return;
         if (fd < 0) {
                 log_debug_errno(fd, "pressure_trigger_retry", "path=%s attempts=%u next_in=%" PRIu64 "ms",
-                                s->monitor.cgroup.pressure_path, attempts,
+                                log_quote(path, sizeof path, s->monitor.cgroup.pressure_path), attempts,
                                 (s->monitor.psi_retry_at - now) / USEC_PER_MSEC);
                 return;
         }
         int r = supervisor_add_pressure_source(s, fd);
         if (r < 0) {
-                log_warning_errno(r, "watch_failed", "file=%s", s->monitor.cgroup.pressure_path);
+                log_warning_errno(r, "watch_failed", "file=%s",
+                                  log_quote(path, sizeof path, s->monitor.cgroup.pressure_path));
                 monitor_pressure_lost(&s->monitor, now);
                 s->monitor.psi_retry_at = now + PSI_RETRY_MAX_USEC;
                 return;
         }
         log_info("pressure_trigger_restored", "path=%s lost_for=%" PRIu64 "ms attempts=%u",
-                 s->monitor.cgroup.pressure_path, (now - s->monitor.psi_lost_at) / USEC_PER_MSEC, attempts);
+                 log_quote(path, sizeof path, s->monitor.cgroup.pressure_path),
+                 (now - s->monitor.psi_lost_at) / USEC_PER_MSEC, attempts);
 }
 
 static int supervisor_watch_pressure(struct supervisor *s) {
         const struct memward_config *c = s->config;
-        char want[FORMAT_DURATION_MAX], got[FORMAT_DURATION_MAX];
+        char want[FORMAT_DURATION_MAX], got[FORMAT_DURATION_MAX], path[LOG_QUOTE_MAX];
 
         if (s->psi_source.fd >= 0)
                 (void) event_loop_remove(s->loop, &s->psi_source);
@@ -1224,7 +1230,7 @@ static int supervisor_watch_pressure(struct supervisor *s) {
         if (fd < 0) {
                 log_warning_errno(fd, "pressure_polling", "path=%s msg=\"PSI triggers unavailable; comparing avg10 "
                                   "with the trigger threshold on every sample tick\"",
-                                  s->monitor.cgroup.pressure_path);
+                                  log_quote(path, sizeof path, s->monitor.cgroup.pressure_path));
                 return 0;
         }
         if (s->monitor.psi_window != c->pressure.window) {
@@ -1238,7 +1244,8 @@ static int supervisor_watch_pressure(struct supervisor *s) {
         int r = supervisor_add_pressure_source(s, fd);
         if (r < 0)
                 return r;
-        log_info("pressure_trigger", "path=%s kind=%s stall=%s window=%s", s->monitor.cgroup.pressure_path,
+        log_info("pressure_trigger", "path=%s kind=%s stall=%s window=%s",
+                 log_quote(path, sizeof path, s->monitor.cgroup.pressure_path),
                  c->pressure.kind == PSI_FULL ? "full" : "some",
                  format_duration(want, sizeof want, s->monitor.psi_stall),
                  format_duration(got, sizeof got, s->monitor.psi_window));
@@ -1506,10 +1513,12 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         /* Accounting before the first spawn: in cgroup mode workers start in their leaves. */
         const char *unresolved = NULL;
         r = monitor_init(&s->monitor, config, "/proc", &unresolved);
+        char group[LOG_QUOTE_MAX];
         log_info("accounting", "mode=%s reason=\"%s\"%s%s group_limit=%" PRIu64,
                  accounting_mode_to_string(s->monitor.cgroup.mode), s->monitor.cgroup.reason,
                  s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? " cgroup=" : "",
-                 s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? s->monitor.cgroup.group_path : "",
+                 s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? log_quote(group, sizeof group, s->monitor.cgroup.group_path)
+                                                             : "",
                  s->monitor.group_limit);
         if (r < 0 || s->monitor.group_limit_error < 0)
                 log_group_limit_unknown(s, r < 0 ? unresolved : NULL);
