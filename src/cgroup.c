@@ -429,25 +429,32 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
         uint64_t v;
 
         /* Also in procfs mode: a container's read-only cgroup2 mount still shows its
-         * memory.max, which is the limit that matters. */
+         * memory.max, which is the limit that matters. Every ancestor's limit holds
+         * the group too, and a slice's can be tighter than the service's own: the
+         * smallest one is what the kernel enforces. */
         if (s->group_path[0]) {
-                char dir[sizeof s->group_path];
+                char dir[sizeof s->group_path], smallest_path[sizeof path];
+                uint64_t smallest = UINT64_MAX;
                 snprintf(dir, sizeof dir, "%s", s->group_path);
                 for (;;) {
                         snprintf(path, sizeof path, "%s/memory.max", dir);
                         ssize_t n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
                         if (n < 0)
                                 break; /* reached the root, which has no memory.max */
-                        if (parse_u64_file(buf, (size_t) n, &v) == 0 && v != UINT64_MAX) {
-                                if (source)
-                                        snprintf(source, source_size, "%s", path);
-                                *ret = v;
-                                return 0;
+                        if (parse_u64_file(buf, (size_t) n, &v) == 0 && v < smallest) {
+                                smallest = v;
+                                snprintf(smallest_path, sizeof smallest_path, "%s", path);
                         }
                         char *slash = strrchr(dir, '/');
                         if (!slash || slash == dir)
                                 break;
                         *slash = '\0';
+                }
+                if (smallest != UINT64_MAX) {
+                        if (source)
+                                snprintf(source, source_size, "%s", smallest_path);
+                        *ret = smallest;
+                        return 0;
                 }
         }
         if (s->v1_memory_path[0]) {

@@ -58,8 +58,9 @@ int mountinfo_find_cgroup(const char *text, size_t length, const char *controlle
 void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root);
 void cgroup_setup_done(struct cgroup_setup *s);
 
-/* The memory limit that applies to the group: the nearest memory.max below the
- * cgroup2 root (cgroup mode), v1 memory.limit_in_bytes (procfs mode), else MemTotal.
+/* The memory limit that applies to the group: the smallest memory.max of our cgroup
+ * and its ancestors below the cgroup2 root, v1 memory.limit_in_bytes (procfs mode),
+ * else MemTotal.
  * Returns 0, or the negative errno of the last resort, <proc_root>/meminfo (-ENOENT
  * under systemd's ProcSubset=pid when no MemoryMax= is set either). source (may be
  * NULL) receives the file the limit came from, or on failure the one that failed, so

@@ -1,6 +1,7 @@
 /* procfs mode's process-tree sums against a fake /proc: which processes count as a
  * worker's, and what a vanished worker returns. No root: the proc root is a temporary
- * directory with <pid>/smaps_rollup, <pid>/statm and <pid>/task/<tid>/children. */
+ * directory with <pid>/smaps_rollup, <pid>/statm and <pid>/task/<tid>/children.
+ * And the group limit over a fake cgroup2 tree in the same kind of directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -186,6 +187,43 @@ static void test_long_mountinfo(void **state) {
         assert_null(strstr(s.reason, "not mounted"));
         assert_non_null(strstr(s.reason, "not writable"));
         cgroup_setup_done(&s);
+/* A cgroup directory below the fixture root with memory.max max_text ("max", a number,
+ * or NULL for none, as the root has). Parents first. */
+static void add_cgroup(const struct fixture *f, const char *dir, const char *max_text) {
+        char path[256];
+
+        snprintf(path, sizeof path, "%s%s", f->root, dir);
+        assert_int_equal(mkdir(path, 0755), 0);
+        if (!max_text)
+                return;
+        snprintf(path, sizeof path, "%s%s/memory.max", f->root, dir);
+        write_file(path, max_text);
+}
+
+/* MemoryMax=2G on the service but 1G on its slice: the slice's limit is what the kernel
+ * enforces, so percentages are of 1G, whichever limit is nearer. */
+static void test_group_limit_is_the_smallest_above(void **state) {
+        const struct fixture *f = *state;
+        struct cgroup_setup s = { .mode = ACCOUNTING_CGROUP, .group_fd = -1 };
+        char source[512], expected[512];
+        uint64_t limit = 0;
+
+        add_cgroup(f, "/app.slice", "1073741824\n");
+        add_cgroup(f, "/app.slice/sub.slice", "max\n");
+        add_cgroup(f, "/app.slice/sub.slice/app.service", "2147483648\n");
+        snprintf(s.group_path, sizeof s.group_path, "%s/app.slice/sub.slice/app.service", f->root);
+
+        assert_int_equal(cgroup_group_limit(&s, f->root, &limit, source, sizeof source), 0);
+        assert_int_equal(limit, 1073741824ULL);
+        snprintf(expected, sizeof expected, "%s/app.slice/memory.max", f->root);
+        assert_string_equal(source, expected);
+
+        /* The nearest one, when it is the tightest. */
+        snprintf(expected, sizeof expected, "%s/app.slice/sub.slice/app.service/memory.max", f->root);
+        write_file(expected, "536870912\n");
+        assert_int_equal(cgroup_group_limit(&s, f->root, &limit, source, sizeof source), 0);
+        assert_int_equal(limit, 536870912ULL);
+        assert_string_equal(source, expected);
 }
 
 int main(void) {
@@ -194,6 +232,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_request_end_reading_includes_children, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vanished_processes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_long_mountinfo, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_limit_is_the_smallest_above, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
