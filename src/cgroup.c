@@ -650,12 +650,18 @@ int cgroup_leaf_remove(const struct cgroup_setup *s, struct cgroup_leaf *l) {
 
 /* ---- per-process accounting ------------------------------------------------ */
 
+/* -ESRCH only when the process is gone (its directory with it): a file this kernel
+ * does not have (smaps_rollup before 4.14) stays -ENOENT, so the caller can say so
+ * rather than take a live worker for a vanished one. */
 static int read_proc_file(const char *proc_root, pid_t pid, const char *name, char *buf, size_t size) {
         char path[96];
         snprintf(path, sizeof path, "%s/%d/%s", proc_root, (int) pid, name);
         ssize_t n = read_small_at(AT_FDCWD, path, buf, size);
-        if (n == -ENOENT)
-                return -ESRCH;
+        if (n == -ENOENT) {
+                snprintf(path, sizeof path, "%s/%d", proc_root, (int) pid);
+                if (access(path, F_OK) < 0 && errno == ENOENT)
+                        return -ESRCH;
+        }
         return (int) n;
 }
 

@@ -163,11 +163,14 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
         if (!procfs) {
                 struct memory_stat st;
                 r = cgroup_leaf_read(&mem->leaf, &mem->current, &st);
-                if (r < 0)
+                if (r < 0) {
                         /* A read through an open fd fails with ENODEV once the directory is
                          * gone: we remove it only after the worker was reaped, so someone
                          * else did, and the worker may well live on elsewhere. */
+                        snprintf(m->sample_error_path, sizeof m->sample_error_path, "%s/%s", m->cgroup.group_path,
+                                 mem->leaf.name);
                         return r == -ENOENT ? -ESRCH : r;
+                }
                 mem->anon = st.anon;
                 mem->file = st.file;
                 mem->kernel = st.kernel;
@@ -180,8 +183,11 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
         if (need_tree) {
                 struct smaps_rollup t;
                 r = procfs_tree_memory(m->proc_root, w->pid, &t);
-                if (r < 0)
+                if (r < 0) {
+                        snprintf(m->sample_error_path, sizeof m->sample_error_path, "%s/%d/smaps_rollup",
+                                 m->proc_root, (int) w->pid);
                         return r;
+                }
                 mem->rss = t.rss;
                 mem->pss = t.pss;
                 if (procfs) {

@@ -1098,8 +1098,17 @@ static void supervisor_sample(struct supervisor *s) {
                         r = monitor_worker_sample(&s->monitor, w, c, now);
                 }
                 if (r < 0) {
-                        if (r != -ESRCH)
-                                log_debug_errno(r, "sample_failed", "worker=%u pid=%d", w->slot, (int) w->pid);
+                        /* Alive but unreadable (no smaps_rollup before 4.14, EACCES for a worker
+                         * that is not dumpable): no memory rule can judge it, which must not
+                         * go unsaid. Once per worker: the cause rarely goes away. */
+                        if (r != -ESRCH && !w->mem.sample_error_logged) {
+                                char path[LOG_QUOTE_MAX];
+                                w->mem.sample_error_logged = true;
+                                log_warning_errno(r, "sample_failed", "worker=%u pid=%d path=%s msg=\"cannot read the "
+                                                  "worker's memory: no memory rule judges it\"",
+                                                  w->slot, (int) w->pid,
+                                                  log_quote(path, sizeof path, s->monitor.sample_error_path));
+                        }
                         continue;
                 }
                 w->mem.latest = w->mem.metric;

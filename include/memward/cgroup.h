@@ -105,7 +105,9 @@ void cgroup_leaf_close(struct cgroup_leaf *l);
 /* ---- per-process accounting (procfs mode) -------------------------------- */
 
 /* Sums /proc/PID/smaps_rollup over pid and all its descendants (via
- * /proc/PID/task/TID/children of every thread). Returns 0 or -ESRCH when pid is gone. */
+ * /proc/PID/task/TID/children of every thread). Returns 0, -ESRCH when pid is gone, or
+ * another negative errno when pid is there but its file cannot be read: -ENOENT before
+ * 4.14, which has no smaps_rollup, -EACCES for a process that is not dumpable. */
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret);
 
 /* Resident minus shared from /proc/PID/statm, summed over pid and its descendants like

@@ -37,6 +37,8 @@ struct monitor {
         bool has_psi;
         struct psi_stats psi;           /* last reading of the group's pressure file */
 
+        char sample_error_path[PATH_MAX]; /* what the last failed monitor_worker_sample() could not read */
+
         uint64_t group_usage;           /* last group reading */
         uint64_t workers_total;         /* sum of the workers' metric at the last tick */
 
@@ -88,7 +90,8 @@ int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct mem
 
 /* Samples one worker and updates its floor and baseline. -ESRCH when it is gone,
  * -ENODEV when its leaf is gone (removed behind our back) but the worker may live on:
- * see monitor_worker_forget_leaf(). */
+ * see monitor_worker_forget_leaf(). Any other error: the worker is there but cannot be
+ * read, and m->sample_error_path names what failed. */
 int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now);
 
 /* Reads the worker's memory right after it reported the end of a request: the

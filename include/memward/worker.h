@@ -42,6 +42,7 @@ struct worker_memory {
         uint64_t last_boundary_value;
         uint64_t latest;                /* the newest reading, tick or request end: its share against group_high */
         bool oom_killed;                /* memory.events oom_kill rose */
+        bool sample_error_logged;       /* warned that it cannot be read: once per worker */
 };
 
 struct worker {

@@ -187,6 +187,25 @@ static void test_long_mountinfo(void **state) {
         assert_null(strstr(s.reason, "not mounted"));
         assert_non_null(strstr(s.reason, "not writable"));
         cgroup_setup_done(&s);
+/* A kernel before 4.14 has no smaps_rollup: the worker is there, its file is not. That
+ * must not read as "the worker is gone", or no memory rule ever judges it, silently. */
+static void test_missing_file_is_not_a_vanished_process(void **state) {
+        const struct fixture *f = *state;
+        const int tids[] = { 60 };
+        const char *const none[] = { "" };
+        char path[256];
+
+        add_process(f, 60, 4096, 1024, tids, none, 1);
+        snprintf(path, sizeof path, "%s/60/smaps_rollup", f->root);
+        assert_int_equal(unlink(path), 0);
+
+        struct smaps_rollup sum;
+        assert_int_equal(procfs_tree_memory(f->root, 60, &sum), -ENOENT);
+        /* statm, which every kernel has, still works. */
+        uint64_t private_bytes;
+        assert_int_equal(procfs_private_memory(f->root, 60, &private_bytes), 0);
+}
+
 /* A cgroup directory below the fixture root with memory.max max_text ("max", a number,
  * or NULL for none, as the root has). Parents first. */
 static void add_cgroup(const struct fixture *f, const char *dir, const char *max_text) {
@@ -232,6 +251,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_request_end_reading_includes_children, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vanished_processes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_long_mountinfo, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_missing_file_is_not_a_vanished_process, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_limit_is_the_smallest_above, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

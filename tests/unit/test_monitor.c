@@ -3,7 +3,8 @@
  * limit) does to absolute and percentage sizes, and that a refused resolve leaves the
  * running values alone. No root: the proc root is a temporary directory.
  * And the re-registration of a lost PSI trigger: due at once, then one sample interval
- * later, doubling up to PSI_RETRY_MAX_USEC, while the pressure file is missing. */
+ * later, doubling up to PSI_RETRY_MAX_USEC, while the pressure file is missing.
+ * And what sampling a worker whose /proc files cannot be read returns. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "memward/config.h"
@@ -175,12 +177,38 @@ static void test_pressure_retry_backoff(void **state) {
         config_free(c);
 }
 
+/* A worker that is there but whose smaps_rollup is not (before 4.14): not "gone", and
+ * the path that failed is named for the warning. Once its directory is gone, it is. */
+static void test_sample_unreadable_worker(void **state) {
+        struct fixture *f = *state;
+        struct memward_config *c = NULL;
+        struct monitor m = { .proc_root = f->proc, .psi_fd = -1 };
+        struct worker w = { .pid = 77, .spawned_at = USEC_PER_SEC };
+        char dir[128], expected[192];
+
+        assert_int_equal(config_new_default(&c), 0);
+        m.cgroup = (struct cgroup_setup) { .mode = ACCOUNTING_PROCFS, .group_fd = -1 };
+        assert_int_equal(monitor_worker_prepare(&m, &w, c), -1);
+        snprintf(dir, sizeof dir, "%s/77", f->proc);
+        assert_int_equal(mkdir(dir, 0755), 0);
+
+        assert_int_equal(monitor_worker_sample(&m, &w, c, 2 * USEC_PER_SEC), -ENOENT);
+        snprintf(expected, sizeof expected, "%s/smaps_rollup", dir);
+        assert_string_equal(m.sample_error_path, expected);
+        assert_false(w.mem.sampled);
+
+        assert_int_equal(rmdir(dir), 0);
+        assert_int_equal(monitor_worker_sample(&m, &w, c, 3 * USEC_PER_SEC), -ESRCH);
+        config_free(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unknown_limit_absolute_sizes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_limit_percentages, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_limit_lost_on_reload, setup, teardown),
                 cmocka_unit_test(test_pressure_retry_backoff),
+                cmocka_unit_test_setup_teardown(test_sample_unreadable_worker, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
