@@ -110,17 +110,13 @@ enum recycle_reason policy_evaluate_memory(const struct policy_memory_view *v) {
         return RECYCLE_NONE;
 }
 
-int policy_pick_victim(const struct policy_candidate *c, size_t n, uint64_t min_retained) {
-        int best = -1;
-
-        for (size_t i = 0; i < n; i++) {
-                if (!c[i].eligible || !c[i].has_floor || c[i].floor < min_retained)
-                        continue;
-                if (best < 0 || c[i].floor > c[best].floor ||
-                    (c[i].floor == c[best].floor && c[i].spawned_at < c[best].spawned_at))
-                        best = (int) i;
-        }
-        return best;
+bool policy_victim_offer(struct policy_victim *v, const struct policy_candidate *c, uint64_t min_retained) {
+        if (!c->eligible || !c->has_floor || c->floor < min_retained)
+                return false;
+        if (v->found && (c->floor < v->floor || (c->floor == v->floor && c->spawned_at >= v->spawned_at)))
+                return false;
+        *v = (struct policy_victim) { .found = true, .floor = c->floor, .spawned_at = c->spawned_at };
+        return true;
 }
 
 bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown) {

@@ -1007,31 +1007,27 @@ static int on_timer(struct event_source *src, uint32_t revents) {
 
 /* ---- memory ------------------------------------------------------------ */
 
-/* Marks the worker with the largest floor for a group-level recycle, if cooldown
- * and min_retained allow. Returns true when one was chosen. */
-static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet) {
-        struct policy_candidate c[64];
-        struct worker *by_index[64];
-        size_t n = 0;
+bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet) {
+        struct policy_victim best = {};
+        struct worker *victim = NULL;
 
         if (!policy_cooldown_passed(now, s->last_group_recycle, s->config->pressure.cooldown))
                 return false;
 
-        for (struct worker *w = s->workers; w && n < ELEMENTSOF(c); w = w->next) {
-                uint64_t floor = 0;
-                bool boundary;
-                bool has_floor = worker_retained_floor(s, w, now, &floor, &boundary);
-                by_index[n] = w;
-                c[n++] = (struct policy_candidate) {
+        /* Every worker: the list is newest first and holds replacements and stopping
+         * workers too, so the oldest — usually the largest — come last. */
+        for (struct worker *w = s->workers; w; w = w->next) {
+                struct policy_candidate c = {
                         .eligible = w->state == WORKER_READY && w->recycle_reason == RECYCLE_NONE &&
                                     slot_wanted(s, w->slot) && s->slots[w->slot].active == w,
-                        .has_floor = has_floor,
-                        .floor = floor,
                         .spawned_at = w->spawned_at,
                 };
+                bool boundary;
+                c.has_floor = c.eligible && worker_retained_floor(s, w, now, &c.floor, &boundary);
+                if (policy_victim_offer(&best, &c, s->config->pressure.min_retained))
+                        victim = w;
         }
-        int i = policy_pick_victim(c, n, s->config->pressure.min_retained);
-        if (i < 0) {
+        if (!victim) {
                 if (quiet)
                         return false;
                 log_info("group_recycle_skipped", "reason=%s min_retained=%" PRIu64
@@ -1039,7 +1035,7 @@ static bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason r
                          recycle_reason_to_string(reason), s->config->pressure.min_retained);
                 return false;
         }
-        by_index[i]->recycle_reason = reason;
+        victim->recycle_reason = reason;
         s->last_group_recycle = now;
         return true;
 }

@@ -88,9 +88,18 @@ struct policy_candidate {
         usec_t spawned_at;
 };
 
-/* The worker to recycle for the group: the largest floor, ties to the oldest, never one
- * whose floor is below min_retained or unknown. Returns its index, or -1 for none. */
-int policy_pick_victim(const struct policy_candidate *c, size_t n, uint64_t min_retained);
+/* The victim so far of a walk over every worker, for a group-level recycle. */
+struct policy_victim {
+        bool found;
+        uint64_t floor;
+        usec_t spawned_at;
+};
+
+/* Offers one candidate: the victim is the largest floor, ties to the oldest, never one
+ * whose floor is below min_retained or unknown. Returns true when c is the victim now.
+ * Each worker is offered once, in any order; nothing is kept but the best so far, so
+ * any number of workers is judged. */
+bool policy_victim_offer(struct policy_victim *v, const struct policy_candidate *c, uint64_t min_retained);
 
 /* True when a group-level recycle may happen now: none yet, or cooldown has passed. */
 bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown);

@@ -90,3 +90,9 @@ void supervisor_signal_set(sigset_t *ret);
 
 /* Runs until shutdown. Returns the exit code memward should exit with. */
 int supervisor_run(struct supervisor *s);
+
+/* Marks the ready worker with the largest retained floor (ties: the oldest) for a
+ * group-level recycle (pressure, group_high), when the cooldown has passed and its floor
+ * is at least pressure.min_retained. Returns true when one was marked; quiet: no log
+ * line when none qualifies. Not static only for the unit tests. */
+bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet);

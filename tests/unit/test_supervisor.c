@@ -1,0 +1,130 @@
+/* The supervisor's choice of a victim for a group-level recycle (group_high, pressure),
+ * on a hand-built supervisor with more workers than any fixed-size scratch array
+ * would hold: no loop, no processes, no /proc. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdlib.h>
+
+#include "memward/supervisor.h"
+
+#define S USEC_PER_SEC
+#define MiB (1024ULL * 1024ULL)
+#define NOW (10000 * S)
+#define SLOTS 70
+
+struct fixture {
+        struct supervisor s;
+        struct slot slots[SLOTS];
+        struct worker active[SLOTS];
+        struct worker replacement[SLOTS];
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof *f);
+        assert_non_null(f);
+        assert_int_equal(config_new_default(&f->s.config), 0);
+        f->s.slots = f->slots;
+        f->s.n_slots = f->s.target = SLOTS;
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+        config_free(f->s.config);
+        free(f);
+        return 0;
+}
+
+/* w in its slot, ready since spawned_at, with a whole retained_window of samples at
+ * floor; pushed to the head of the worker list, which is newest first. */
+static void add_worker(struct fixture *f, struct worker *w, unsigned slot, usec_t spawned_at, uint64_t floor) {
+        usec_t window = f->s.config->memory.retained_window;
+
+        *w = (struct worker) { .slot = slot, .pid = (pid_t) (1000 + slot), .state = WORKER_READY,
+                               .spawned_at = spawned_at };
+        floor_window_init(&w->mem.floor, window);
+        for (usec_t t = NOW - window; t <= NOW; t += window / 8)
+                floor_window_add(&w->mem.floor, t, floor);
+        w->next = f->s.workers;
+        f->s.workers = w;
+        f->s.n_workers++;
+}
+
+/* Workers spawned in slot order, so slot 0 is the oldest and the last in the list. */
+static void add_actives(struct fixture *f, uint64_t (*floor_of)(unsigned slot)) {
+        for (unsigned i = 0; i < SLOTS; i++) {
+                add_worker(f, &f->active[i], i, (i + 1) * S, floor_of(i));
+                f->slots[i].active = &f->active[i];
+        }
+}
+
+static uint64_t oldest_is_largest(unsigned slot) {
+        return slot == 0 ? 900 * MiB : 100 * MiB + slot * MiB;
+}
+
+static uint64_t all_equal(unsigned slot) {
+        (void) slot;
+        return 300 * MiB;
+}
+
+static void assert_only_victim(const struct fixture *f, unsigned slot, enum recycle_reason reason) {
+        for (unsigned i = 0; i < SLOTS; i++)
+                assert_int_equal(f->active[i].recycle_reason, i == slot ? reason : RECYCLE_NONE);
+}
+
+/* The oldest worker, typically the largest, is at the end of a list longer than 64. */
+static void test_victim_is_the_largest_of_all_workers(void **state) {
+        struct fixture *f = *state;
+
+        add_actives(f, oldest_is_largest);
+        assert_true(supervisor_group_recycle(&f->s, RECYCLE_GROUP_HIGH, NOW, false));
+        assert_only_victim(f, 0, RECYCLE_GROUP_HIGH);
+        assert_true(f->s.last_group_recycle == NOW);
+
+        /* Within the cooldown nothing more is marked. */
+        assert_false(supervisor_group_recycle(&f->s, RECYCLE_GROUP_HIGH, NOW + S, false));
+        assert_only_victim(f, 0, RECYCLE_GROUP_HIGH);
+}
+
+static void test_victim_ties_go_to_the_oldest_of_all(void **state) {
+        struct fixture *f = *state;
+
+        add_actives(f, all_equal);
+        assert_true(supervisor_group_recycle(&f->s, RECYCLE_PRESSURE, NOW, false));
+        assert_only_victim(f, 0, RECYCLE_PRESSURE);
+}
+
+/* 64 recycles in flight: their replacements, still starting, head the list. The six
+ * workers that can still be recycled come after them, and the largest must be found. */
+static void test_victim_behind_replacements(void **state) {
+        struct fixture *f = *state;
+
+        add_actives(f, oldest_is_largest);
+        for (unsigned i = 0; i < 64; i++) {
+                f->active[i].recycle_reason = RECYCLE_MAX_REQUESTS;
+                f->active[i].recycle_started = true;
+                add_worker(f, &f->replacement[i], i, NOW - S, 50 * MiB);
+                f->replacement[i].state = WORKER_STARTING;
+                f->slots[i].replacement = &f->replacement[i];
+        }
+        assert_true(supervisor_group_recycle(&f->s, RECYCLE_GROUP_HIGH, NOW, false));
+        for (unsigned i = 0; i < SLOTS; i++)
+                assert_int_equal(f->active[i].recycle_reason,
+                                 i < 64 ? RECYCLE_MAX_REQUESTS : i == SLOTS - 1 ? RECYCLE_GROUP_HIGH : RECYCLE_NONE);
+        for (unsigned i = 0; i < 64; i++)
+                assert_int_equal(f->replacement[i].recycle_reason, RECYCLE_NONE);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_victim_is_the_largest_of_all_workers, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_victim_ties_go_to_the_oldest_of_all, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_victim_behind_replacements, setup, teardown),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
