@@ -258,7 +258,7 @@ int monitor_worker_events(struct monitor *m, struct worker *w) {
         bool oom = e.oom_kill > w->mem.events.oom_kill || e.oom_group_kill > w->mem.events.oom_group_kill;
         w->mem.events = e;
         if (oom)
-                w->mem.oom_killed = true;
+                w->mem.oom_kill_seen = true;
         return oom;
 }
 

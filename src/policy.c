@@ -1,4 +1,7 @@
 /* See policy.h. */
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "memward/macro.h"
 #include "memward/policy.h"
 
@@ -127,4 +130,8 @@ bool policy_boundary_accept(bool has_inflight, uint64_t inflight, usec_t now, us
         if (has_inflight && inflight > 0)
                 return false;
         return last == 0 || now >= last + min_interval;
+}
+
+bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_sent) {
+        return WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL && leaf_oom_kill_seen && !sigkill_sent;
 }

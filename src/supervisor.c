@@ -394,8 +394,11 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
          * also reaches processes that left the group. */
         (void) worker_kill_group(w);
         supervisor_release_worker(s, w);
-        s->exits[w->mem.oom_killed ? WORKER_EXIT_OOM : WIFSIGNALED(status) ? WORKER_EXIT_SIGNAL : WORKER_EXIT_EXIT]++;
-        if (w->mem.oom_killed) {
+        /* Only now: the release reads memory.events a last time, and may be the first
+         * to see the kill. */
+        bool oom = policy_exit_is_oom(status, w->mem.oom_kill_seen, w->killed);
+        s->exits[oom ? WORKER_EXIT_OOM : WIFSIGNALED(status) ? WORKER_EXIT_SIGNAL : WORKER_EXIT_EXIT]++;
+        if (oom) {
                 expected = false;
                 s->recycles[RECYCLE_OOM]++;
                 metrics_note_recycle(s, w, RECYCLE_OOM, now);
@@ -1274,9 +1277,12 @@ static int on_worker_memory_events(struct event_source *src, uint32_t revents) {
                 supervisor_reconcile(s);
                 return 0;
         }
+        /* Said as it happens: a helper's kill leaves the worker running, and its exit
+         * later is no OOM kill (policy_exit_is_oom). */
         if (r > 0)
-                log_warning("oom_kill", "worker=%u pid=%d oom_kill=%" PRIu64 " max=%" PRIu64, w->slot, (int) w->pid,
-                            w->mem.events.oom_kill, w->mem.events.max);
+                log_warning("oom_kill", "worker=%u pid=%d oom_kill=%" PRIu64 " max=%" PRIu64
+                            " msg=\"a process in the worker's cgroup was OOM-killed\"",
+                            w->slot, (int) w->pid, w->mem.events.oom_kill, w->mem.events.max);
         return 0;
 }
 

@@ -110,5 +110,11 @@ bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown);
  * per worker, so 10,000 requests/s stay cheap. last = 0: no reading yet. */
 bool policy_boundary_accept(bool has_inflight, uint64_t inflight, usec_t now, usec_t last, usec_t min_interval);
 
+/* Whether a worker's exit was the OOM killer's doing: its main process died of SIGKILL
+ * (wait_status from waitpid) that memward did not send, and its leaf counted an OOM kill
+ * during its life. The counter alone is not enough: it also counts helpers and children
+ * in the leaf, which the worker may well outlive. */
+bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_sent);
+
 /* Exponential restart backoff: initial, doubling per consecutive failure, capped at max. */
 usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures);

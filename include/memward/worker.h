@@ -41,7 +41,7 @@ struct worker_memory {
         usec_t last_boundary;           /* time of the last boundary reading */
         uint64_t last_boundary_value;
         uint64_t latest;                /* the newest reading, tick or request end: its share against group_high */
-        bool oom_killed;                /* memory.events oom_kill rose */
+        bool oom_kill_seen;             /* memory.events oom_kill rose: some process in the leaf, maybe not the worker */
         bool sample_error_logged;       /* warned that it cannot be read: once per worker */
 };
 

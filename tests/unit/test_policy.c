@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "memward/policy.h"
 
 #define SEC USEC_PER_SEC
@@ -250,6 +253,23 @@ static void test_boundary_rate_limit(void **state) {
         assert_true(policy_boundary_accept(false, 0, 1000 * ms, 1000 * ms, 0));
 }
 
+/* A helper in the worker's leaf OOM-killed (a gunicorn arbiter's child, re-forked) does
+ * not make the worker's own exit, much later, an OOM kill. */
+static void test_exit_is_oom_only_when_the_worker_was_killed(void **state) {
+        (void) state;
+        /* The OOM killer's SIGKILL, with the leaf's counter up. */
+        assert_true(policy_exit_is_oom(W_EXITCODE(0, SIGKILL), true, false));
+        /* Recycled normally after a helper's OOM kill: exited, or stopped by its signal. */
+        assert_false(policy_exit_is_oom(W_EXITCODE(0, 0), true, false));
+        assert_false(policy_exit_is_oom(W_EXITCODE(1, 0), true, false));
+        assert_false(policy_exit_is_oom(W_EXITCODE(0, SIGTERM), true, false));
+        assert_false(policy_exit_is_oom(W_EXITCODE(0, SIGSEGV) | WCOREFLAG, true, false));
+        /* SIGKILL from someone else with no OOM kill in the leaf. */
+        assert_false(policy_exit_is_oom(W_EXITCODE(0, SIGKILL), false, false));
+        /* memward's own SIGKILL (graceful_timeout, ready_timeout) after a helper's OOM kill. */
+        assert_false(policy_exit_is_oom(W_EXITCODE(0, SIGKILL), true, true));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_rules_no_recycle),
@@ -269,6 +289,7 @@ int main(void) {
                 cmocka_unit_test(test_retained_floor_prefers_request_end),
                 cmocka_unit_test(test_boundary_inflight_gating),
                 cmocka_unit_test(test_boundary_rate_limit),
+                cmocka_unit_test(test_exit_is_oom_only_when_the_worker_was_killed),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
