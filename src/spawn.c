@@ -73,13 +73,33 @@ int spawn_exec_error_to_exit_code(int negative_errno) {
         return negative_errno == -ENOENT || negative_errno == -ENOTDIR ? 127 : 126;
 }
 
+/* The step a spawn failed at. Placement is told apart from exec: its ENOENT or EACCES
+ * is about the cgroup, not the command. */
+enum spawn_step {
+        SPAWN_STEP_FORK,
+        SPAWN_STEP_CGROUP,
+        SPAWN_STEP_EXEC,
+};
+
+/* What the child writes to the close-on-exec pipe when it cannot become the worker:
+ * one write, far below PIPE_BUF, so the parent reads all of it or nothing. */
+struct child_failure {
+        int step;               /* enum spawn_step */
+        int error;              /* errno */
+};
+
+static _noreturn_ void child_fail(int error_fd, enum spawn_step step, int error) {
+        struct child_failure f = { .step = step, .error = error };
+        (void) !write(error_fd, &f, sizeof f);
+        _exit(127);
+}
+
 /* Runs in the child between fork and exec. Only async-signal-safe calls: although we
  * are single-threaded, libraries we link may not be. */
 _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, char *listen_pid,
                                   char *watchdog_pid, int error_fd) {
         sigset_t empty;
         int n = (int) req->n_listen_fds;
-        int r;
 
         /* Restore what the supervisor changed: the blocked mask (signalfd) and dispositions.
          * The raw syscall also reaches signals 32 and 33, which glibc's sigaction refuses
@@ -142,9 +162,7 @@ _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, 
 
         execvpe(req->argv[0], req->argv, envp);
 fail:
-        r = errno;
-        (void) !write(error_fd, &r, sizeof r);
-        _exit(127);
+        child_fail(error_fd, SPAWN_STEP_EXEC, errno);
 }
 
 /* Puts the calling child into the cgroup leaf before it can allocate anything of the
@@ -175,19 +193,73 @@ static pid_t fork_into_cgroup(int cgroup_fd, bool *ret_placed) {
                 *ret_placed = true;
                 return (pid_t) pid;
         }
-        if (errno != ENOSYS && errno != E2BIG && errno != EINVAL)
-                return -1;
-        /* Kernel < 5.7: fall back to fork and joining from inside the child. */
+        /* Kernel < 5.7, a seccomp filter that answers ENOSYS for clone3 (Docker's), or
+         * a leaf the kernel refused: fork, and the child joins the leaf itself — and
+         * says why it could not, which clone3 alone would leave ambiguous with a fork
+         * failure. */
         return fork();
 }
 
-int spawn_worker(const struct spawn_request *req, pid_t *ret_pid) {
+/* One fork and exec, into cgroup_fd unless it is -1. On failure *ret_step says where. */
+static int spawn_attempt(const struct spawn_request *req, int cgroup_fd, char **envp, char *listen_pid,
+                         char *watchdog_pid, pid_t *ret_pid, enum spawn_step *ret_step) {
+        int pipefd[2];
+        bool placed;
+
+        *ret_step = SPAWN_STEP_FORK;
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return negative_errno();
+
+        pid_t supervisor = getpid();
+        pid_t pid = fork_into_cgroup(cgroup_fd, &placed);
+        if (pid < 0) {
+                int r = negative_errno();
+                safe_close(pipefd[0]);
+                safe_close(pipefd[1]);
+                return r;
+        }
+        if (pid == 0) {
+                safe_close(pipefd[0]);
+                /* If memward itself dies (SIGKILL, a crash), its workers must not serve on
+                 * unsupervised: the kernel kills them at once. A signal the worker could
+                 * catch (SIGTERM) would be nicer but lets a worker that ignores it live
+                 * forever, and a separate guard process would cost memory per worker.
+                 * The getppid() check closes the race with a parent dying before prctl. */
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != supervisor)
+                        _exit(127);
+                if (cgroup_fd >= 0 && !placed && child_enter_cgroup(cgroup_fd) < 0)
+                        child_fail(pipefd[1], SPAWN_STEP_CGROUP, errno);
+                child_exec(req, envp, listen_pid, watchdog_pid, pipefd[1]);
+        }
+
+        /* Also from the parent, so that a signal to the group cannot race the child's setpgid. */
+        (void) setpgid(pid, pid);
+        safe_close(pipefd[1]);
+
+        struct child_failure failure;
+        ssize_t n;
+        do
+                n = read(pipefd[0], &failure, sizeof failure);
+        while (n < 0 && errno == EINTR);
+        safe_close(pipefd[0]);
+
+        if (n == sizeof failure) {
+                /* The child is exiting with 127; reap it here so its exit is not taken for a crash. */
+                (void) waitpid(pid, NULL, 0);
+                *ret_step = failure.step;
+                return failure.error > 0 ? -failure.error : -EIO;
+        }
+
+        *ret_pid = pid;
+        return 0;
+}
+
+int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, int *ret_cgroup_error) {
         char listen_pid[32] = "LISTEN_PID=", watchdog_pid[32] = "WATCHDOG_PID=";
         char id[48], gen[64], listen_fds[32], watchdog_usec[48];
         _cleanup_free_ char **envp = NULL;
-        int pipefd[2];
         size_t n_tpl = 0, k = 0;
-        bool placed;
+        enum spawn_step step;
 
         while (req->env_template && req->env_template[n_tpl])
                 n_tpl++;
@@ -211,52 +283,15 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid) {
                 envp[k++] = watchdog_pid;
         }
 
-        if (pipe2(pipefd, O_CLOEXEC) < 0)
-                return negative_errno();
-
-        pid_t supervisor = getpid();
-        pid_t pid = fork_into_cgroup(req->cgroup_fd, &placed);
-        if (pid < 0) {
-                int r = negative_errno();
-                safe_close(pipefd[0]);
-                safe_close(pipefd[1]);
-                return r;
+        char *child_listen_pid = req->n_listen_fds > 0 ? listen_pid : NULL;
+        char *child_watchdog_pid = req->watchdog_usec > 0 ? watchdog_pid : NULL;
+        *ret_cgroup_error = 0;
+        int r = spawn_attempt(req, req->cgroup_fd, envp, child_listen_pid, child_watchdog_pid, ret_pid, &step);
+        if (r < 0 && step == SPAWN_STEP_CGROUP) {
+                /* A worker outside its leaf, accounted through /proc, serves; one that is
+                 * not started does not. */
+                *ret_cgroup_error = r;
+                r = spawn_attempt(req, -1, envp, child_listen_pid, child_watchdog_pid, ret_pid, &step);
         }
-        if (pid == 0) {
-                safe_close(pipefd[0]);
-                /* If memward itself dies (SIGKILL, a crash), its workers must not serve on
-                 * unsupervised: the kernel kills them at once. A signal the worker could
-                 * catch (SIGTERM) would be nicer but lets a worker that ignores it live
-                 * forever, and a separate guard process would cost memory per worker.
-                 * The getppid() check closes the race with a parent dying before prctl. */
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != supervisor)
-                        _exit(127);
-                if (req->cgroup_fd >= 0 && !placed && child_enter_cgroup(req->cgroup_fd) < 0) {
-                        int r = errno;
-                        (void) !write(pipefd[1], &r, sizeof r);
-                        _exit(127);
-                }
-                child_exec(req, envp, req->n_listen_fds > 0 ? listen_pid : NULL,
-                           req->watchdog_usec > 0 ? watchdog_pid : NULL, pipefd[1]);
-        }
-
-        /* Also from the parent, so that a signal to the group cannot race the child's setpgid. */
-        (void) setpgid(pid, pid);
-        safe_close(pipefd[1]);
-
-        int child_errno = 0;
-        ssize_t n;
-        do
-                n = read(pipefd[0], &child_errno, sizeof child_errno);
-        while (n < 0 && errno == EINTR);
-        safe_close(pipefd[0]);
-
-        if (n == sizeof child_errno) {
-                /* The child is exiting with 127; reap it here so its exit is not taken for a crash. */
-                (void) waitpid(pid, NULL, 0);
-                return child_errno > 0 ? -child_errno : -EIO;
-        }
-
-        *ret_pid = pid;
-        return 0;
+        return r;
 }

@@ -280,7 +280,18 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
         };
 
-        r = spawn_worker(&req, &w->pid);
+        int placement_error;
+        r = spawn_worker(&req, &w->pid, &placement_error);
+        if (placement_error < 0) {
+                /* A cgroup problem (Docker's seccomp without clone3 and a cgroup.procs we may
+                 * not write, a leaf the kernel refuses): the worker runs beside memward and
+                 * is accounted through /proc, like one whose leaf could not be created. */
+                log_warning_errno(placement_error, "cgroup_placement_failed",
+                                  "worker=%u cgroup=%s msg=\"cannot move the worker into its cgroup; accounting "
+                                  "this worker through /proc\"",
+                                  slot_index, w->mem.leaf.name);
+                supervisor_release_worker(s, w);
+        }
         if (r < 0) {
                 supervisor_release_worker(s, w);
                 free(w);

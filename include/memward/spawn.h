@@ -23,8 +23,12 @@ struct spawn_request {
 
 /* Starts the worker. On success returns 0 and the child's pid. When the command cannot
  * be executed returns the exec errno negated (-ENOENT, -EACCES, -ENOEXEC, …) after
- * reaping the child; other negative errnos mean fork/pipe/cgroup placement failed. */
-int spawn_worker(const struct spawn_request *req, pid_t *ret_pid);
+ * reaping the child; other negative errnos mean pipe or fork failed.
+ * When the child cannot be placed into req->cgroup_fd (its cgroup.procs refuses it),
+ * the worker is started again without the leaf, in memward's own cgroup, and
+ * *ret_cgroup_error is the placement's negative errno; 0 when it was placed or there
+ * was no leaf. Never is a placement error returned as if the command could not run. */
+int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, int *ret_cgroup_error);
 
 /* The exit code a shell would use for an exec failure: 127 not found, 126 otherwise. */
 int spawn_exec_error_to_exit_code(int negative_errno);

@@ -1,0 +1,114 @@
+/* spawn_worker() with a cgroup leaf it cannot place the child into: the worker still
+ * runs (outside the leaf) and the failure is reported as a placement error, never as
+ * "command not found" (which makes memward exit 127 before any worker was ready). No
+ * root, no cgroup2: the "leaf" is a plain directory, which clone3(CLONE_INTO_CGROUP)
+ * refuses and which has no cgroup.procs for the fork fallback to write to. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memward/spawn.h"
+
+struct fixture {
+        char dir[64];
+        int dir_fd;
+};
+
+static int setup(void **state) {
+        struct fixture *f = calloc(1, sizeof *f);
+        assert_non_null(f);
+        snprintf(f->dir, sizeof f->dir, "/tmp/memward-test-spawn-XXXXXX");
+        assert_non_null(mkdtemp(f->dir));
+        f->dir_fd = open(f->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(f->dir_fd >= 0);
+        *state = f;
+        return 0;
+}
+
+static int teardown(void **state) {
+        struct fixture *f = *state;
+        char cmd[128];
+        close(f->dir_fd);
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
+        assert_int_equal(system(cmd), 0);
+        free(f);
+        return 0;
+}
+
+/* Spawns `sh -c 'exit 7'` into cgroup_fd and returns what spawn_worker() said; the
+ * worker's exit code in *ret_exit (-1 when none was started). */
+static int spawn_exit_7(int cgroup_fd, int *ret_cgroup_error, int *ret_exit) {
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) "exit 7", NULL };
+        char *env[] = { NULL };
+        struct spawn_request req = { .argv = argv, .env_template = env, .cgroup_fd = cgroup_fd };
+        pid_t pid = -1;
+        int status;
+
+        *ret_cgroup_error = 12345;
+        *ret_exit = -1;
+        int r = spawn_worker(&req, &pid, ret_cgroup_error);
+        if (r == 0) {
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status));
+                *ret_exit = WEXITSTATUS(status);
+        }
+        return r;
+}
+
+static void test_no_cgroup_procs(void **state) {
+        const struct fixture *f = *state;
+        int cgroup_error, exit_code;
+
+        assert_int_equal(spawn_exit_7(f->dir_fd, &cgroup_error, &exit_code), 0);
+        assert_int_equal(exit_code, 7);
+        assert_int_equal(cgroup_error, -ENOENT);
+}
+
+/* cgroup.procs that cannot be written to (a directory: EISDIR even for root), an errno
+ * that would otherwise read as "worker command cannot be executed". */
+static void test_unwritable_cgroup_procs(void **state) {
+        const struct fixture *f = *state;
+        char path[128];
+        int cgroup_error, exit_code;
+
+        snprintf(path, sizeof path, "%s/cgroup.procs", f->dir);
+        assert_int_equal(mkdir(path, 0755), 0);
+        assert_int_equal(spawn_exit_7(f->dir_fd, &cgroup_error, &exit_code), 0);
+        assert_int_equal(exit_code, 7);
+        assert_int_equal(cgroup_error, -EISDIR);
+}
+
+/* Without a leaf nothing changes: placement is not in question, exec errors are exec errors. */
+static void test_without_cgroup(void **state) {
+        char *argv[] = { (char *) "/nonexistent/memward-test-worker", NULL };
+        char *env[] = { NULL };
+        struct spawn_request req = { .argv = argv, .env_template = env, .cgroup_fd = -1 };
+        int cgroup_error = 12345, exit_code;
+        pid_t pid;
+        (void) state;
+
+        assert_int_equal(spawn_worker(&req, &pid, &cgroup_error), -ENOENT);
+        assert_int_equal(cgroup_error, 0);
+        assert_int_equal(spawn_exit_7(-1, &cgroup_error, &exit_code), 0);
+        assert_int_equal(exit_code, 7);
+        assert_int_equal(cgroup_error, 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_no_cgroup_procs, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unwritable_cgroup_procs, setup, teardown),
+                cmocka_unit_test(test_without_cgroup),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
