@@ -187,6 +187,8 @@ static void test_long_mountinfo(void **state) {
         assert_null(strstr(s.reason, "not mounted"));
         assert_non_null(strstr(s.reason, "not writable"));
         cgroup_setup_done(&s);
+}
+
 /* A kernel before 4.14 has no smaps_rollup: the worker is there, its file is not. That
  * must not read as "the worker is gone", or no memory rule ever judges it, silently. */
 static void test_missing_file_is_not_a_vanished_process(void **state) {
