@@ -22,8 +22,6 @@
 #include "memward/status.h"
 #include "memward/supervisor.h"
 
-#define EXIT_USAGE 2
-
 /* What the command line says; it overrides the file, also on every reload. */
 struct options {
         const char *config_path;        /* absolute, resolved once at start-up */

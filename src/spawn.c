@@ -78,6 +78,7 @@ int spawn_exec_error_to_exit_code(int negative_errno) {
 enum spawn_step {
         SPAWN_STEP_FORK,
         SPAWN_STEP_CGROUP,
+        SPAWN_STEP_DIRECTORY,
         SPAWN_STEP_EXEC,
 };
 
@@ -151,7 +152,7 @@ _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, 
         (void) syscall(SYS_close_range, 3 + n, ~0U, CLOSE_RANGE_CLOEXEC);
 
         if (req->directory && chdir(req->directory) < 0)
-                goto fail;
+                child_fail(error_fd, SPAWN_STEP_DIRECTORY, errno);
 
         /* The pid is known only now; the buffers were sized for it by the parent. */
         pid_t self = getpid();
@@ -254,7 +255,7 @@ static int spawn_attempt(const struct spawn_request *req, int cgroup_fd, char **
         return 0;
 }
 
-int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, int *ret_cgroup_error) {
+int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_outcome *ret) {
         char listen_pid[32] = "LISTEN_PID=", watchdog_pid[32] = "WATCHDOG_PID=";
         char id[48], gen[64], listen_fds[32], watchdog_usec[48];
         _cleanup_free_ char **envp = NULL;
@@ -285,13 +286,15 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, int *ret_cgrou
 
         char *child_listen_pid = req->n_listen_fds > 0 ? listen_pid : NULL;
         char *child_watchdog_pid = req->watchdog_usec > 0 ? watchdog_pid : NULL;
-        *ret_cgroup_error = 0;
+        *ret = (struct spawn_outcome) {};
         int r = spawn_attempt(req, req->cgroup_fd, envp, child_listen_pid, child_watchdog_pid, ret_pid, &step);
         if (r < 0 && step == SPAWN_STEP_CGROUP) {
                 /* A worker outside its leaf, accounted through /proc, serves; one that is
                  * not started does not. */
-                *ret_cgroup_error = r;
+                ret->cgroup_error = r;
                 r = spawn_attempt(req, -1, envp, child_listen_pid, child_watchdog_pid, ret_pid, &step);
         }
+        if (r < 0 && step == SPAWN_STEP_DIRECTORY)
+                ret->directory_failed = true;
         return r;
 }

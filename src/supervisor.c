@@ -280,8 +280,9 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
         };
 
-        int placement_error;
-        r = spawn_worker(&req, &w->pid, &placement_error);
+        struct spawn_outcome outcome;
+        r = spawn_worker(&req, &w->pid, &outcome);
+        int placement_error = outcome.cgroup_error;
         if (placement_error < 0) {
                 /* A cgroup problem (Docker's seccomp without clone3 and a cgroup.procs we may
                  * not write, a leaf the kernel refuses): the worker runs beside memward and
@@ -297,6 +298,21 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 free(w);
                 s->spawn_failures++;
                 slot_note_failure(s, slot, now);
+                if (outcome.directory_failed) {
+                        log_quote(cmd, sizeof cmd, c->workers.directory);
+                        if (!s->ever_ready) {
+                                /* Like a command that is not there: a configuration to fix,
+                                 * not something a respawn loop would. */
+                                log_error_errno(r, "spawn_failed", "worker=%u directory=%s exit_code=%d msg=\"cannot "
+                                                "enter workers.directory\"", slot_index, cmd, EXIT_USAGE);
+                                supervisor_begin_shutdown(s, true, EXIT_USAGE);
+                                return NULL;
+                        }
+                        log_error_errno(r, "spawn_failed", "worker=%u directory=%s failures=%u retry_in=%" PRIu64
+                                        "ms msg=\"cannot enter workers.directory\"", slot_index, cmd, slot->failures,
+                                        (slot->respawn_at - now) / USEC_PER_MSEC);
+                        return NULL;
+                }
                 log_quote(cmd, sizeof cmd, c->workers.command[0]);
                 bool exec_failed = r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
                                    r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;

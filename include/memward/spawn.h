@@ -5,6 +5,7 @@
  * caller can tell "command not found" (exit 127) from a worker that crashed. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -21,14 +22,22 @@ struct spawn_request {
         const char *oom_score_adj;      /* written to the child's oom_score_adj, NULL = inherit */
 };
 
+/* What spawn_worker() says beyond its return value. */
+struct spawn_outcome {
+        int cgroup_error;               /* the placement's negative errno; 0 = placed, or no leaf */
+        bool directory_failed;          /* the error returned is chdir(req->directory)'s */
+};
+
 /* Starts the worker. On success returns 0 and the child's pid. When the command cannot
  * be executed returns the exec errno negated (-ENOENT, -EACCES, -ENOEXEC, …) after
- * reaping the child; other negative errnos mean pipe or fork failed.
+ * reaping the child; other negative errnos mean pipe or fork failed. When it is the
+ * working directory that cannot be entered, ret->directory_failed tells: its ENOENT is
+ * not "command not found".
  * When the child cannot be placed into req->cgroup_fd (its cgroup.procs refuses it),
  * the worker is started again without the leaf, in memward's own cgroup, and
- * *ret_cgroup_error is the placement's negative errno; 0 when it was placed or there
- * was no leaf. Never is a placement error returned as if the command could not run. */
-int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, int *ret_cgroup_error);
+ * ret->cgroup_error is the placement's negative errno. Never is a placement error
+ * returned as if the command could not run. */
+int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_outcome *ret);
 
 /* The exit code a shell would use for an exec failure: 127 not found, 126 otherwise. */
 int spawn_exec_error_to_exit_code(int negative_errno);

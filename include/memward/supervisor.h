@@ -17,6 +17,10 @@
 #include "memward/service.h"
 #include "memward/worker.h"
 
+/* Bad usage or configuration (memward(8)): what systemd's RestartPreventExitStatus=
+ * lists, since starting again cannot fix it. */
+#define EXIT_USAGE 2
+
 /* Loads the configuration again for SIGHUP: the file plus the command-line overrides,
  * validated. Prints its own diagnostics; returns 0 or a negative errno. */
 typedef int (*config_loader_t)(void *userdata, struct memward_config **ret);

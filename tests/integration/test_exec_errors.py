@@ -1,6 +1,8 @@
 """A worker command that cannot be executed at all ends memward at once:
 127 when it is not found, 126 when it is not executable, one clear line, no
-respawn loop. Checked with the command after `--` and from the config file."""
+respawn loop. Checked with the command after `--` and from the config file.
+A workers.directory that cannot be entered is a configuration error (exit 2)
+that names the directory, not "worker command not found"."""
 
 import os
 
@@ -37,6 +39,13 @@ def test(t):
     expect(t, "missing, from config", ["-c", cfg], 127, missing)
     cfg = t.write_config(lib.config(port, count=2, command=[plain]), "plain.yaml")
     expect(t, "not executable, from config", ["-c", cfg], 126, plain)
+
+    nodir = t.path("no/such/directory")
+    cfg = t.write_config(lib.config(port, count=2, command=["/bin/sleep", "10"], workers={"directory": nodir}),
+                         "nodir.yaml")
+    expect(t, "missing workers.directory", ["-c", cfg], 2, "directory=%s" % nodir)
+    rc, out, err, secs = t.run(["-c", cfg], timeout=10)
+    check("not found" not in err, "a missing directory reported as a missing command:\n%s" % err)
 
 
 if __name__ == "__main__":

@@ -54,9 +54,10 @@ static int spawn_exit_7(int cgroup_fd, int *ret_cgroup_error, int *ret_exit) {
         pid_t pid = -1;
         int status;
 
-        *ret_cgroup_error = 12345;
+        struct spawn_outcome outcome = { .cgroup_error = 12345 };
         *ret_exit = -1;
-        int r = spawn_worker(&req, &pid, ret_cgroup_error);
+        int r = spawn_worker(&req, &pid, &outcome);
+        *ret_cgroup_error = outcome.cgroup_error;
         if (r == 0) {
                 assert_int_equal(waitpid(pid, &status, 0), pid);
                 assert_true(WIFEXITED(status));
@@ -93,19 +94,37 @@ static void test_without_cgroup(void **state) {
         char *argv[] = { (char *) "/nonexistent/memward-test-worker", NULL };
         char *env[] = { NULL };
         struct spawn_request req = { .argv = argv, .env_template = env, .cgroup_fd = -1 };
-        int cgroup_error = 12345, exit_code;
+        struct spawn_outcome outcome = { .cgroup_error = 12345 };
+        int cgroup_error, exit_code;
         pid_t pid;
         (void) state;
 
-        assert_int_equal(spawn_worker(&req, &pid, &cgroup_error), -ENOENT);
-        assert_int_equal(cgroup_error, 0);
+        assert_int_equal(spawn_worker(&req, &pid, &outcome), -ENOENT);
+        assert_int_equal(outcome.cgroup_error, 0);
+        assert_false(outcome.directory_failed);
         assert_int_equal(spawn_exit_7(-1, &cgroup_error, &exit_code), 0);
         assert_int_equal(exit_code, 7);
         assert_int_equal(cgroup_error, 0);
 }
 
+/* A working directory that does not exist: ENOENT, but not the command's. */
+static void test_missing_directory(void **state) {
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", (char *) "exit 7", NULL };
+        char *env[] = { NULL };
+        struct spawn_request req = { .argv = argv, .env_template = env, .cgroup_fd = -1,
+                                     .directory = "/nonexistent/memward-test-dir" };
+        struct spawn_outcome outcome;
+        pid_t pid;
+        (void) state;
+
+        assert_int_equal(spawn_worker(&req, &pid, &outcome), -ENOENT);
+        assert_true(outcome.directory_failed);
+        assert_int_equal(outcome.cgroup_error, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_missing_directory),
                 cmocka_unit_test_setup_teardown(test_no_cgroup_procs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unwritable_cgroup_procs, setup, teardown),
                 cmocka_unit_test(test_without_cgroup),
