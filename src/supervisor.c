@@ -1337,8 +1337,12 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
                 return;
         int r = monitor_worker_boundary_read(&s->monitor, w, c, &value);
         if (r < 0) {
-                if (r != -ESRCH)
-                        log_debug_errno(r, "boundary_read_failed", "worker=%u pid=%d", w->slot, (int) w->pid);
+                /* retained_requests cannot judge this worker: say so, once. */
+                if (r != -ESRCH && !w->mem.boundary_error_logged) {
+                        w->mem.boundary_error_logged = true;
+                        log_warning_errno(r, "boundary_read_failed", "worker=%u pid=%d msg=\"cannot read the worker's "
+                                          "memory at request end\"", w->slot, (int) w->pid);
+                }
                 return;
         }
         w->mem.last_boundary = now;
