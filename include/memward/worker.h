@@ -43,7 +43,7 @@ struct worker_memory {
         uint64_t latest;                /* the newest reading, tick or request end: its share against group_high */
         bool oom_kill_seen;             /* memory.events oom_kill rose: some process in the leaf, maybe not the worker */
         bool sample_error_logged;       /* warned that it cannot be read: once per worker */
-        bool boundary_error_logged; /* request-end reading failed, warned once */
+        bool boundary_error_logged;     /* the same for request-end readings */
 };
 
 struct worker {
