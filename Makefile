@@ -153,7 +153,10 @@ bench-seed: $(BUILD)/memward
 
 install: $(BUILD)/memward
 	install -Dm755 $(BUILD)/memward $(DESTDIR)$(BINDIR)/memward
-	install -Dm644 config/memward.yaml $(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml
+	# The sample config only where there is none: a reinstall must not undo the user's edits.
+	install -Dm644 config/memward.yaml $(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml.sample
+	test -e $(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml || \
+		install -m644 config/memward.yaml $(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml
 	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
 	sed 's|^ExecStart=[^ ]*/memward |ExecStart=$(BINDIR)/memward |' packaging/systemd/memward.service \
 		>$(DESTDIR)$(SYSTEMDUNITDIR)/memward.service
@@ -163,7 +166,8 @@ install: $(BUILD)/memward
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/memward $(DESTDIR)$(SYSTEMDUNITDIR)/memward.service \
-		$(DESTDIR)$(MANDIR)/man8/memward.8 $(DESTDIR)$(MANDIR)/man5/memward.yaml.5
+		$(DESTDIR)$(MANDIR)/man8/memward.8 $(DESTDIR)$(MANDIR)/man5/memward.yaml.5 \
+		$(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml.sample
 
 # A binary .deb from packaging/debian/ (debhelper), built in a copy of the source tree
 # under $(BUILD)/deb/; the .deb lands in $(BUILD)/deb/. Needs `packaging/install-deps deb`.

@@ -177,7 +177,12 @@ function main() {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
-  server.listen({ fd }, () => {
+  /* Node calls listen(2) again on the inherited socket, with its own backlog (511 by
+   * default), which would shrink the one memward set (listen[].backlog): pass the same
+   * value, from BACKLOG (examples/node/memward.yaml sets it to its backlog, 1024). */
+  const backlog = parseInt(process.env.BACKLOG || '1024', 10);
+  /* As an argument: for an fd, Node ignores the options object's backlog. */
+  server.listen({ fd }, backlog, () => {
     notifier.send('READY=1', 'STATUS=serving');
   });
 
