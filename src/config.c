@@ -240,22 +240,33 @@ static void print_caret(FILE *f, const char *source, unsigned line, unsigned col
         fputs("^\n", f);
 }
 
+int config_diagnostic_format(const struct config_diagnostics *diag, size_t i, char *buf, size_t size) {
+        const char *file = diag->file ?: "memward";
+        const struct config_diagnostic *d;
+        int n;
+
+        assert(i < diag->n_items);
+        d = &diag->items[i];
+        if (d->line == 0)
+                n = snprintf(buf, size, "%s: %s", file, d->message);
+        else
+                n = snprintf(buf, size, "%s:%u:%u: %s", file, d->line, d->column, d->message);
+        return n < 0 ? -EINVAL : n;
+}
+
 void config_diagnostics_print(const struct config_diagnostics *diag, FILE *f) {
-        const char *file;
+        char line[1024];
 
         assert(diag);
         assert(f);
 
-        file = diag->file ?: "memward";
         for (size_t i = 0; i < diag->n_items; i++) {
                 const struct config_diagnostic *d = &diag->items[i];
 
-                if (d->line == 0) {
-                        fprintf(f, "%s: %s\n", file, d->message);
+                if (config_diagnostic_format(diag, i, line, sizeof line) < 0)
                         continue;
-                }
-                fprintf(f, "%s:%u:%u: %s\n", file, d->line, d->column, d->message);
-                if (diag->source)
+                fprintf(f, "%s\n", line);
+                if (d->line > 0 && diag->source)
                         print_caret(f, diag->source, d->line, d->column);
         }
 }

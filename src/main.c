@@ -31,6 +31,7 @@ struct options {
         size_t n_listen;
         char **command;                 /* words after --, or NULL */
         bool check_config;
+        bool running;                   /* started: a load now is a reload (SIGHUP) */
 };
 
 static void help(void) {
@@ -197,7 +198,17 @@ static int load_config(void *userdata, struct memward_config **ret) {
         if (r >= 0)
                 r = config_validate(c, &diag);
         if (r < 0 || diag.n_items > 0) {
-                config_diagnostics_print(&diag, stderr);
+                if (o->running)
+                        /* From the event loop: through the log, which never blocks on a full
+                         * stderr pipe (a blocking fprintf would stall reaping, signals and
+                         * the watchdog until someone drains it). */
+                        for (size_t i = 0; i < diag.n_items; i++) {
+                                char line[1024], msg[LOG_QUOTE_MAX];
+                                if (config_diagnostic_format(&diag, i, line, sizeof line) >= 0)
+                                        log_error("config_error", "msg=%s", log_quote(msg, sizeof msg, line));
+                        }
+                else
+                        config_diagnostics_print(&diag, stderr);
                 config_diagnostics_clear(&diag);
                 return r < 0 ? r : -EINVAL;
         }
@@ -321,6 +332,7 @@ int main(int argc, char *argv[]) {
                 return 1;
         }
 
+        options.running = true;
         r = supervisor_new(config, &listen, load_config, &options, &supervisor);
         if (r < 0) {
                 log_error_errno(r, "start_failed", NULL);

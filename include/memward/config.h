@@ -176,6 +176,9 @@ int config_validate(const struct memward_config *c, struct config_diagnostics *d
 /* Prints "FILE:LINE:COL: message", the offending line and a caret under the column,
  * for every diagnostic. */
 void config_diagnostics_print(const struct config_diagnostics *diag, FILE *f);
+/* Diagnostic i as one line, "FILE:LINE:COL: message" (no caret): what a log event
+ * carries. Returns the length it needed, like snprintf. */
+int config_diagnostic_format(const struct config_diagnostics *diag, size_t i, char *buf, size_t size);
 void config_diagnostics_clear(struct config_diagnostics *diag);
 
 /* Writes the effective configuration as YAML that config_load_string accepts again. */

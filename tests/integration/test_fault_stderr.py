@@ -2,7 +2,9 @@
 
 With max_requests 2 every couple of requests produces several log lines, so the
 64 KiB pipe fills within a second. memward must keep serving and recycling on time
-(observed through /metrics), and say how many lines it dropped once the pipe drains."""
+(observed through /metrics), also after a SIGHUP with a broken config file (whose
+errors must not be written with a blocking write), and say how many lines it dropped
+once the pipe drains."""
 
 import re
 import subprocess
@@ -40,6 +42,22 @@ def test(t):
         time.sleep(0.5)
         second = recycles_total(mport)
         check(second >= first + 30, "recycles stalled with a full stderr: %d -> %d" % (first, second))
+        # A reload with a broken file while the pipe is full: its errors go the same way.
+        with open(cfg) as f:
+            good = f.read()
+        # Many errors: more text than the little room a "full" pipe may still have.
+        bogus = "".join("  no_such_key_%d: 1\n" % i for i in range(200))
+        with open(cfg, "w") as f:
+            f.write(good.replace("workers:\n", "workers:\n" + bogus, 1))
+        proc.send_signal(1)
+        time.sleep(0.5)
+        load3 = t.load(port, threads=2, total=200, rate=50)
+        load3.join(timeout=60)
+        load3.check_no_failures()
+        time.sleep(0.5)
+        third = recycles_total(mport)
+        check(third >= second + 30, "recycles stalled after a broken reload with a full stderr: %d -> %d"
+              % (second, third))
         # Drain the pipe; the next line tells how many were dropped.
         proc.stderr.read1(1 << 20) if hasattr(proc.stderr, "read1") else None
         time.sleep(0.2)
