@@ -6,7 +6,14 @@
  * watches; on readiness we call MHD_run(), which does one non-blocking pass. MHD also
  * has work that no fd announces (idle timeouts, connections whose buffers it has not
  * drained yet): MHD_get_timeout() says when, and a timerfd of ours calls MHD_run() then.
- * Both handlers re-arm that timer after every pass. */
+ * Both handlers re-arm that timer after every pass.
+ *
+ * MHD's connection timeout is an idle timeout: a client that sends one byte of its
+ * request head just before each timeout keeps its slot for hours, and max_connections
+ * such clients starve /metrics and /healthz (a liveness probe then restarts the pod).
+ * So a request head must also be complete within the timeout of the moment the
+ * connection opened or its previous response was sent; we shut down the socket of one
+ * that is not, and MHD closes it on its next pass. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -31,6 +38,14 @@
  * memory rather than ours — until its clients give up. */
 #define HTTP_BACKLOG 64
 
+/* One open connection, for the deadline of its request head. */
+struct http_connection {
+        struct http_connection *next, *prev;
+        int fd;
+        bool waiting;                           /* for a complete request head */
+        usec_t waiting_since;
+};
+
 struct http_server {
         struct MHD_Daemon *daemon;
         struct event_loop *loop;
@@ -39,6 +54,8 @@ struct http_server {
         http_handler_t handler;
         void *userdata;
         bool run_again;                         /* the last passes kept releasing connections */
+        struct http_connection *connections;    /* open ones, for the head deadline */
+        usec_t head_timeout;
         struct unix_socket_file unix_file;      /* removed at exit */
         char address[LISTEN_ADDRESS_MAX];
 };
@@ -113,6 +130,11 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *connect
         (void) upload_data;
 
         if (!*request_state) {
+                const union MHD_ConnectionInfo *info =
+                        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+                struct http_connection *c = info ? info->socket_context : NULL;
+                if (c)
+                        c->waiting = false;
                 *request_state = &head_seen;
                 with_body = announces_body(connection);
                 if (!with_body)
@@ -137,6 +159,78 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *connect
                 };
         }
         return queue_reply(connection, &reply);
+}
+
+static void on_connection(void *userdata, struct MHD_Connection *connection, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+        struct http_server *h = userdata;
+        struct http_connection *c = *socket_context;
+
+        if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+                const union MHD_ConnectionInfo *info =
+                        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+                c = calloc(1, sizeof *c);
+                if (!c || !info) {
+                        /* Without a record the connection has only MHD's idle timeout. */
+                        free(c);
+                        return;
+                }
+                *c = (struct http_connection) {
+                        .fd = info->connect_fd,
+                        .waiting = true,
+                        .waiting_since = now_monotonic(),
+                        .next = h->connections,
+                };
+                if (h->connections)
+                        h->connections->prev = c;
+                h->connections = c;
+                *socket_context = c;
+        } else if (code == MHD_CONNECTION_NOTIFY_CLOSED && c) {
+                if (c->prev)
+                        c->prev->next = c->next;
+                else
+                        h->connections = c->next;
+                if (c->next)
+                        c->next->prev = c->prev;
+                free(c);
+                *socket_context = NULL;
+        }
+}
+
+/* A response went out: on a kept-alive connection the next request head starts now. */
+static void on_request_completed(void *userdata, struct MHD_Connection *connection, void **request_state,
+                                 enum MHD_RequestTerminationCode code) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        struct http_connection *c = info ? info->socket_context : NULL;
+        (void) userdata;
+        (void) request_state;
+        (void) code;
+
+        if (c) {
+                c->waiting = true;
+                c->waiting_since = now_monotonic();
+        }
+}
+
+/* Shuts down the connections whose request head is overdue; returns when the next one
+ * falls due. */
+static usec_t http_enforce_head_deadline(struct http_server *h, usec_t now) {
+        usec_t next = USEC_INFINITY;
+
+        for (struct http_connection *c = h->connections; c; c = c->next) {
+                if (!c->waiting || c->fd < 0)
+                        continue;
+                usec_t due = c->waiting_since + h->head_timeout;
+                if (now >= due) {
+                        log_debug("http_head_timeout", "fd=%d msg=\"request head not complete in time\"", c->fd);
+                        (void) shutdown(c->fd, SHUT_RDWR);
+                        c->fd = -1; /* once; MHD closes it on its next pass */
+                        continue;
+                }
+                if (due < next)
+                        next = due;
+        }
+        return next;
 }
 
 static unsigned connections(struct http_server *h) {
@@ -175,15 +269,18 @@ static void http_run(struct http_server *h) {
 
 static int http_rearm(struct http_server *h) {
         MHD_UNSIGNED_LONG_LONG ms;
-        usec_t when = USEC_INFINITY;
+        usec_t now = now_monotonic();
+        usec_t when = http_enforce_head_deadline(h, now);
 
         if (h->run_again)
-                when = now_monotonic();
+                when = now;
         else if (MHD_get_timeout(h->daemon, &ms) == MHD_YES) {
                 /* Nothing MHD waits for is further away than its connection timeout (<= 1 h). */
                 if (ms > 24ULL * 3600 * 1000)
                         ms = 24ULL * 3600 * 1000;
-                when = now_monotonic() + (usec_t) ms * USEC_PER_MSEC;
+                usec_t mhd = now + (usec_t) ms * USEC_PER_MSEC;
+                if (mhd < when)
+                        when = mhd;
         }
         return timerfd_arm_at(h->timer_source.fd, when);
 }
@@ -238,6 +335,7 @@ int http_server_new(struct event_loop *loop, const struct http_options *o, http_
                 .userdata = userdata,
                 .io_source.fd = -1,
                 .timer_source.fd = -1,
+                .head_timeout = o->timeout ?: HTTP_TIMEOUT_DEFAULT,
         };
 
         /* Non-blocking: MHD accepts from its own epoll pass and must never block in it. */
@@ -254,6 +352,8 @@ int http_server_new(struct event_loop *loop, const struct http_options *o, http_
         h->daemon = MHD_start_daemon(
                 MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, h,
                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+                MHD_OPTION_NOTIFY_CONNECTION, on_connection, h,
+                MHD_OPTION_NOTIFY_COMPLETED, on_request_completed, h,
                 MHD_OPTION_LISTEN_SOCKET, (MHD_socket) fd,
                 MHD_OPTION_CONNECTION_LIMIT, limit,
                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) ((timeout + USEC_PER_SEC - 1) / USEC_PER_SEC),
