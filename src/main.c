@@ -4,6 +4,7 @@
  * configuration, take over signals, become the reaper, open the sockets,
  * then hand everything to the supervisor's loop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
@@ -217,6 +218,20 @@ static int load_config(void *userdata, struct memward_config **ret) {
         return 0;
 }
 
+/* Started with stdin, stdout or stderr closed (a careless init, `>&-`), the next open()
+ * would take that number: a listening socket on fd 2 would get our log lines, and the
+ * workers would inherit the gap. /dev/null fills it, as tini and systemd do. */
+static void fill_standard_fds(void) {
+        for (int fd = 0; fd < 3; fd++)
+                if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+                        int n = open("/dev/null", O_RDWR | O_NOCTTY);
+                        if (n >= 0 && n != fd) {
+                                (void) dup2(n, fd);
+                                (void) close(n);
+                        }
+                }
+}
+
 static int block_signals(void) {
         sigset_t set;
 
@@ -296,6 +311,7 @@ int main(int argc, char *argv[]) {
         if (argc > 1 && streq(argv[1], "status"))
                 return status_main(argc - 1, argv + 1);
 
+        fill_standard_fds();
         r = block_signals();
         if (r < 0) {
                 fprintf(stderr, "memward: cannot block signals: %s\n", strerror(-r));
