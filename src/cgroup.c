@@ -712,7 +712,8 @@ static void tree_walk_thread_children(struct tree_walk *tw, int task_fd, const c
  * thread's task/TID/children. So every thread's list is read. getdents64 into a stack
  * buffer rather than opendir(), whose 32 kB buffer would sit in our heap for good. */
 static void tree_walk_children(struct tree_walk *tw, pid_t pid, unsigned depth) {
-        char path[96], dents[1024];
+        char path[96];
+        _Alignas(struct dirent64) char dents[1024];
 
         snprintf(path, sizeof path, "%s/%d/task", tw->proc_root, (int) pid);
         _cleanup_close_ int task_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -262,6 +262,7 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_o
         size_t n_tpl = 0, k = 0;
         enum spawn_step step;
 
+        *ret = (struct spawn_outcome) {};
         while (req->env_template && req->env_template[n_tpl])
                 n_tpl++;
         envp = calloc(n_tpl + 8, sizeof *envp);
@@ -286,7 +287,6 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_o
 
         char *child_listen_pid = req->n_listen_fds > 0 ? listen_pid : NULL;
         char *child_watchdog_pid = req->watchdog_usec > 0 ? watchdog_pid : NULL;
-        *ret = (struct spawn_outcome) {};
         int r = spawn_attempt(req, req->cgroup_fd, envp, child_listen_pid, child_watchdog_pid, ret_pid, &step);
         if (r < 0 && step == SPAWN_STEP_CGROUP) {
                 /* A worker outside its leaf, accounted through /proc, serves; one that is

@@ -280,7 +280,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
         };
 
-        struct spawn_outcome outcome;
+        struct spawn_outcome outcome = {};
         r = spawn_worker(&req, &w->pid, &outcome);
         int placement_error = outcome.cgroup_error;
         if (placement_error < 0) {
@@ -386,14 +386,18 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         struct slot *slot = &s->slots[w->slot];
         if (!slot->ready_since)
                 slot->ready_since = now;
-        if (slot->replacement != w)
+        if (slot->replacement != w) {
+                if (slot->active == w)
+                        slot->recycle_pending = false; /* a fresh start after a failed replacement */
                 return;
+        }
 
         /* The replacement serves now; only then is the old worker asked to stop, so
          * capacity never drops below the target. */
         struct worker *old = slot->active;
         slot->active = w;
         slot->replacement = NULL;
+        slot->recycle_pending = false;
         if (old && old->state != WORKER_STOPPING) {
                 log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d", old->slot, (int) old->pid,
                          recycle_reason_to_string(old->recycle_reason), (int) w->pid);
@@ -580,6 +584,7 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
                 w->recycle_started = false;
                 return; /* backoff set; the old worker keeps serving and we try again */
         }
+        s->slots[w->slot].recycle_pending = true;
         if (s->config->recycle.memory_stop_first && reason_is_memory(w->recycle_reason)) {
                 /* Memory matters more than one slot's capacity for a moment: the old
                  * worker goes now, the replacement takes the slot when it is ready. */
@@ -591,18 +596,22 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
 
 /* ---- the decision loop --------------------------------------------------- */
 
-/* A recycle is in flight from its start until the old worker is gone *and* the
- * replacement is ready. With memory_stop_first the old worker goes first: its slot
- * still counts while the replacement starts, or every due slot would go down at once. */
+/* A recycle is in flight from its start until the old worker is gone *and* a worker
+ * is ready in its slot again. With memory_stop_first the old worker goes first: its
+ * slot still counts while the replacement starts -- and while it waits out a backoff
+ * after a replacement that failed -- or every due slot would go down at once. */
 static unsigned recycles_in_flight(const struct supervisor *s) {
         unsigned n = 0;
         for (const struct worker *w = s->workers; w; w = w->next)
                 if (w->recycle_started)
                         n++;
-        for (unsigned i = 0; i < s->n_slots; i++) {
+        for (unsigned i = 0; i < s->n_slots && i < s->target; i++) {
                 const struct slot *slot = &s->slots[i];
-                if (slot->replacement && !(slot->active && slot->active->recycle_started))
-                        n++;
+                if (!slot->recycle_pending)
+                        continue;
+                if (slot->active && (slot->active->recycle_started || slot->active->state == WORKER_READY))
+                        continue; /* counted above, or serving again */
+                n++;
         }
         return n;
 }
@@ -1009,7 +1018,7 @@ static int on_signal(struct event_source *src, uint32_t revents) {
                         for (struct worker *w = s->workers; w; w = w->next)
                                 if (w->state == WORKER_STARTING)
                                         w->usr1_pending = true;
-                                else
+                                else if (w->ready_at > 0) /* not one stopped before it was ever ready */
                                         (void) worker_signal(w, SIGUSR1);
                         break;
                 case SIGUSR2:
@@ -1454,7 +1463,8 @@ static void supervisor_protect_from_oom(struct supervisor *s) {
  * recycles in flight, plus a spawn's exec pipe. */
 static unsigned supervisor_fds_needed(const struct supervisor *s, const struct memward_config *c, unsigned workers) {
         unsigned per_worker = s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? 5 : 0;
-        return 32 + (unsigned) s->listen.n + c->metrics.max_connections +
+        /* The metrics section changes only on restart: the running one counts. */
+        return 32 + (unsigned) s->listen.n + s->config->metrics.max_connections +
                (workers + c->recycle.max_concurrent) * per_worker + 2;
 }
 

@@ -33,6 +33,7 @@ struct slot {
         usec_t ready_since;             /* a worker became ready here after the last failure; 0: none yet */
         usec_t respawn_at;              /* no spawn into this slot before */
         enum recycle_reason last_recycle; /* for /status; NONE until the first */
+        bool recycle_pending;           /* a recycle began; until a worker is ready here again */
 };
 
 struct supervisor {

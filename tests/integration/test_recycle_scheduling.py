@@ -2,7 +2,9 @@
 
 1. memory_stop_first with max_concurrent 1: the old worker goes first, but its slot
    counts as busy until the replacement is ready. Three workers that are all over
-   retained_max at once are recycled one after another, never two slots down at once.
+   retained_max at once are recycled one after another, never two slots down at once --
+   also when the replacements crash while starting (a deploy that broke start-up): the
+   slot stays busy through its backoff.
 2. A worker spawned during a pass is on the timer at once: with a 10 s sample tick,
    `ready: 1s` makes it ready after ~1 s, and a worker that never says READY=1 is
    killed at ready_timeout (1 s), not at the next tick.
@@ -31,7 +33,14 @@ def test_stop_first_respects_max_concurrent(t):
     mw.wait_event("stop", count=3, timeout=30, stop_first="yes")
     mw.stop(timeout=15)
 
-    # Replay the log: which slots have no ready worker at each moment.
+    worst, stops = slots_down_at_worst(mw)
+    check(stops >= 3, "only %d stop-first recycles" % stops)
+    check(worst == 1, "%d slots were down at once with max_concurrent 1" % worst)
+    print("%d stop-first recycles, never more than %d slot down" % (stops, worst))
+
+
+def slots_down_at_worst(mw):
+    """Replays the log: the most slots that had no ready worker at once after a stop-first stop."""
     down, worst, stops = set(), 0, 0
     for line in mw.lines():
         if line.event == "stop" and line.get("stop_first") == "yes":
@@ -42,9 +51,28 @@ def test_stop_first_respects_max_concurrent(t):
             down.discard(line.get("worker"))
         elif line.event == "shutdown":
             break
-    check(stops >= 3, "only %d stop-first recycles" % stops)
-    check(worst == 1, "%d slots were down at once with max_concurrent 1" % worst)
-    print("%d stop-first recycles, never more than %d slot down" % (stops, worst))
+    return worst, stops
+
+
+def test_stop_first_replacements_that_fail(t):
+    port = t.port()
+    # Generation 1 runs; every later one crashes 0.3 s after it starts.
+    script = 'if [ "$MEMWARD_WORKER_GENERATION" -gt 1 ]; then sleep 0.3; exit 1; fi; exec sleep 1000'
+    cfg = lib.config(port, count=3, command=["/bin/sh", "-c", script], listen=[],
+                     workers={"ready": "1500ms", "ready_timeout": "30s", "graceful_timeout": "5s",
+                              "restart_backoff": {"initial": "5s", "max": "30s"}},
+                     recycle={"max_concurrent": 1, "memory_stop_first": True},
+                     memory={"metric": "rss", "sample_interval": "200ms", "retained_window": "600ms",
+                             "retained_max": "1K"})
+    mw = t.memward(cfg, name="stopfirst_fail")
+    mw.wait_event("ready", count=3, timeout=15)
+    mw.wait_event("stop", timeout=10, stop_first="yes")
+    time.sleep(4)       # inside the failed slot's 5 s backoff
+    mw.stop(timeout=15)
+    worst, stops = slots_down_at_worst(mw)
+    check(stops >= 1 and mw.events("exit", unexpected="yes"), "no failed replacement happened")
+    check(worst == 1, "%d slots were down at once after a replacement failed, with max_concurrent 1" % worst)
+    print("stop-first replacement crashed: still only %d slot down during its backoff" % worst)
 
 
 def test_deadlines_of_new_workers(t):
@@ -90,6 +118,7 @@ def test_usr1_while_starting(t):
 
 def test(t):
     test_stop_first_respects_max_concurrent(t)
+    test_stop_first_replacements_that_fail(t)
     test_deadlines_of_new_workers(t)
     test_usr1_while_starting(t)
 
