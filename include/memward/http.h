@@ -69,5 +69,5 @@ int http_server_new(struct event_loop *loop, const struct http_options *o, http_
 struct http_server *http_server_free(struct http_server *h);
 
 /* The address actually bound, in config form ("127.0.0.1:9181", "[::1]:9181",
- * "unix:/run/m.sock"); with port 0 in the config this names the port the kernel chose. */
+ * "unix:/run/m.sock"): read back from the socket, so it is what clients must use. */
 const char *http_server_address(const struct http_server *h);
