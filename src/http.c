@@ -113,6 +113,12 @@ static bool announces_body(struct MHD_Connection *connection) {
                MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+/* Our record of the connection (on_connection() made it), or NULL. */
+static struct http_connection *connection_record(struct MHD_Connection *connection) {
+        const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        return info ? info->socket_context : NULL;
+}
+
 /* MHD calls this once the request head is complete, then again with each piece of a
  * body, then once more with *upload_data_size == 0 when the request is complete; it
  * accepts a response only on the first and the last call. Our endpoints take no body:
@@ -130,9 +136,7 @@ static enum MHD_Result on_request(void *userdata, struct MHD_Connection *connect
         (void) upload_data;
 
         if (!*request_state) {
-                const union MHD_ConnectionInfo *info =
-                        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-                struct http_connection *c = info ? info->socket_context : NULL;
+                struct http_connection *c = connection_record(connection);
                 if (c)
                         c->waiting = false;
                 *request_state = &head_seen;
@@ -200,8 +204,7 @@ static void on_connection(void *userdata, struct MHD_Connection *connection, voi
 /* A response went out: on a kept-alive connection the next request head starts now. */
 static void on_request_completed(void *userdata, struct MHD_Connection *connection, void **request_state,
                                  enum MHD_RequestTerminationCode code) {
-        const union MHD_ConnectionInfo *info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-        struct http_connection *c = info ? info->socket_context : NULL;
+        struct http_connection *c = connection_record(connection);
         (void) userdata;
         (void) request_state;
         (void) code;

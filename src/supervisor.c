@@ -298,38 +298,30 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 free(w);
                 s->spawn_failures++;
                 slot_note_failure(s, slot, now);
-                if (outcome.directory_failed) {
-                        log_quote(cmd, sizeof cmd, c->workers.directory);
-                        if (!s->ever_ready) {
-                                /* Like a command that is not there: a configuration to fix,
-                                 * not something a respawn loop would. */
-                                log_error_errno(r, "spawn_failed", "worker=%u directory=%s exit_code=%d msg=\"cannot "
-                                                "enter workers.directory\"", slot_index, cmd, EXIT_USAGE);
-                                supervisor_begin_shutdown(s, true, EXIT_USAGE);
-                                return NULL;
-                        }
-                        log_error_errno(r, "spawn_failed", "worker=%u directory=%s failures=%u retry_in=%" PRIu64
-                                        "ms msg=\"cannot enter workers.directory\"", slot_index, cmd, slot->failures,
-                                        (slot->respawn_at - now) / USEC_PER_MSEC);
-                        return NULL;
-                }
-                log_quote(cmd, sizeof cmd, c->workers.command[0]);
-                bool exec_failed = r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
+                /* A directory that cannot be entered is a configuration problem of its
+                 * own, not "command not found"; both name what failed. */
+                bool directory = outcome.directory_failed;
+                log_quote(cmd, sizeof cmd, directory ? c->workers.directory : c->workers.command[0]);
+                bool cannot_run = directory || r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
                                    r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;
-                const char *msg = r == -ENOENT ? "\"worker command not found\"" : "\"worker command cannot be executed\"";
-                if (exec_failed && !s->ever_ready) {
-                        /* Nothing has ever run: a typo in the command, not a transient problem.
+                const char *what = directory ? "directory" : "command";
+                const char *msg = directory        ? "\"cannot enter workers.directory\""
+                                  : r == -ENOENT ? "\"worker command not found\""
+                                                 : "\"worker command cannot be executed\"";
+                int exit_code = directory ? EXIT_USAGE : spawn_exec_error_to_exit_code(r);
+                if (cannot_run && !s->ever_ready) {
+                        /* Nothing has ever run: a typo in the config, not a transient problem.
                          * Retrying would only turn it into a respawn loop. */
-                        log_error_errno(r, "spawn_failed", "worker=%u command=%s exit_code=%d msg=%s", slot_index,
-                                        cmd, spawn_exec_error_to_exit_code(r), msg);
-                        supervisor_begin_shutdown(s, true, spawn_exec_error_to_exit_code(r));
+                        log_error_errno(r, "spawn_failed", "worker=%u %s=%s exit_code=%d msg=%s", slot_index, what,
+                                        cmd, exit_code, msg);
+                        supervisor_begin_shutdown(s, true, exit_code);
                         return NULL;
                 }
                 /* It ran before (the file changed under us, a deploy is half done): the
                  * workers that run keep serving and we retry with the backoff. */
-                log_error_errno(r, "spawn_failed", "worker=%u command=%s failures=%u retry_in=%" PRIu64 "ms%s%s",
-                                slot_index, cmd, slot->failures, (slot->respawn_at - now) / USEC_PER_MSEC,
-                                exec_failed ? " msg=" : "", exec_failed ? msg : "");
+                log_error_errno(r, "spawn_failed", "worker=%u %s=%s failures=%u retry_in=%" PRIu64 "ms%s%s",
+                                slot_index, what, cmd, slot->failures, (slot->respawn_at - now) / USEC_PER_MSEC,
+                                cannot_run ? " msg=" : "", cannot_run ? msg : "");
                 return NULL;
         }
 
