@@ -282,12 +282,11 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
 
         struct spawn_outcome outcome = {};
         r = spawn_worker(&req, &w->pid, &outcome);
-        int placement_error = outcome.cgroup_error;
-        if (placement_error < 0) {
+        if (outcome.cgroup_error < 0) {
                 /* A cgroup problem (Docker's seccomp without clone3 and a cgroup.procs we may
                  * not write, a leaf the kernel refuses): the worker runs beside memward and
                  * is accounted through /proc, like one whose leaf could not be created. */
-                log_warning_errno(placement_error, "cgroup_placement_failed",
+                log_warning_errno(outcome.cgroup_error, "cgroup_placement_failed",
                                   "worker=%u cgroup=%s msg=\"cannot move the worker into its cgroup; accounting "
                                   "this worker through /proc\"",
                                   slot_index, w->mem.leaf.name);
