@@ -1035,8 +1035,18 @@ static const struct field listen_fields[] = {
         { .key = "name", .parse = field_listen_name, .offset = offsetof(struct listen_config, name) },
         { .key = "backlog", .parse = field_int, .offset = offsetof(struct listen_config, backlog),
           .min = 1, .max = 65535 },
+        /* The TCP options a web server's listener carries (listen_options in address.h);
+         * keep in the order of LISTEN_TCP_FIELDS_FIRST.. below. */
+        { .key = "nodelay", .parse = field_bool,
+          .offset = offsetof(struct listen_config, options) + offsetof(struct listen_options, nodelay) },
+        { .key = "keepalive", .parse = field_bool,
+          .offset = offsetof(struct listen_config, options) + offsetof(struct listen_options, keepalive) },
+        { .key = "defer_accept", .parse = field_duration,
+          .offset = offsetof(struct listen_config, options) + offsetof(struct listen_options, defer_accept),
+          .max = LISTEN_DEFER_ACCEPT_MAX },
         {}
 };
+#define LISTEN_TCP_FIELDS_FIRST 3U
 
 static int listen_append(struct memward_config *c, struct listen_config *l) {
         struct listen_config *a;
@@ -1085,7 +1095,7 @@ static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_n
         for (size_t i = 0; i < n; i++) {
                 yaml_node_t *item = yaml_document_get_node(ctx->doc, v->data.sequence.items.start[i]);
                 yaml_node_t *found[FIELDS_MAX] = {};
-                struct listen_config l = { .backlog = DEFAULT_BACKLOG };
+                struct listen_config l = { .backlog = DEFAULT_BACKLOG, .options = LISTEN_OPTIONS_DEFAULT };
                 struct listen_address a;
                 char p[PATH_BUF];
                 unsigned errors = ctx->n_errors;
@@ -1127,6 +1137,12 @@ static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_n
                                           "%s.address: expected tcp://HOST:PORT, tcp://[IPV6]:PORT or unix:PATH, got %s",
                                           p, DESCRIBE(found[0]));
                         else {
+                                if (listen_address_unix_path(&a) || a.sockaddr.sa.sa_family == AF_UNIX)
+                                        for (size_t k = LISTEN_TCP_FIELDS_FIRST; listen_fields[k].key; k++)
+                                                if (found[k])
+                                                        ctx_error(ctx, found[k],
+                                                                  "%s.%s: a TCP option, but the address is unix:", p,
+                                                                  listen_fields[k].key);
                                 parsed[i] = a;
                                 for (size_t j = 0; j < i; j++)
                                         if (parsed[j].length > 0 && listen_address_equal(&parsed[j], &a)) {
@@ -1891,7 +1907,7 @@ void config_clear_listen(struct memward_config *c) {
 
 int config_add_listen(struct memward_config *c, const char *address, const char *base_dir) {
         _cleanup_free_ char *cwd = NULL;
-        struct listen_config l = { .backlog = DEFAULT_BACKLOG };
+        struct listen_config l = { .backlog = DEFAULT_BACKLOG, .options = LISTEN_OPTIONS_DEFAULT };
         struct listen_address a, b;
         int r;
 
@@ -2060,6 +2076,12 @@ int config_dump(const struct memward_config *c, FILE *f) {
                                 fputc('\n', f);
                         }
                         fprintf(f, "    backlog: %d\n", c->listen[i].backlog);
+                        if (strncmp(c->listen[i].address, "unix:", strlen("unix:")) == 0)
+                                continue; /* the TCP options are refused there */
+                        fprintf(f, "    nodelay: %s\n", c->listen[i].options.nodelay ? "true" : "false");
+                        fprintf(f, "    keepalive: %s\n", c->listen[i].options.keepalive ? "true" : "false");
+                        fprintf(f, "    defer_accept: %s\n",
+                                format_duration(a, sizeof a, c->listen[i].options.defer_accept));
                 }
         }
 

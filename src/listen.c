@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,14 +140,50 @@ int listen_address_open(const struct listen_address *address, int backlog, int f
         return 0;
 }
 
+int listen_socket_set_options(int fd, const struct listen_options *options) {
+        struct sockaddr_storage ss;
+        socklen_t length = sizeof ss;
+        int one = 1;
+
+        assert(options);
+
+        if (getsockname(fd, (struct sockaddr *) &ss, &length) < 0)
+                return negative_errno();
+        if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+                return 0;
+
+        if (options->nodelay && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0)
+                return negative_errno();
+        if (options->keepalive && setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one) < 0)
+                return negative_errno();
+        if (options->defer_accept > 0) {
+                int seconds = (int) ((options->defer_accept + USEC_PER_SEC - 1) / USEC_PER_SEC);
+                if (setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) < 0)
+                        return negative_errno();
+        }
+        return 1;
+}
+
 static int open_one(const struct listen_config *c, int *ret_fd, struct unix_socket_file *ret_file) {
         struct listen_address a;
+        _cleanup_close_ int fd = -1;
+        struct unix_socket_file file = {};
         int r;
 
         r = listen_address_parse(c->address, &a);
         if (r < 0)
                 return r;
-        return listen_address_open(&a, c->backlog, 0, ret_fd, ret_file);
+        r = listen_address_open(&a, c->backlog, 0, &fd, &file);
+        if (r < 0)
+                return r;
+        r = listen_socket_set_options(fd, &c->options);
+        if (r < 0) {
+                unix_socket_file_remove(&file);
+                return r;
+        }
+        *ret_fd = TAKE_FD(fd);
+        *ret_file = file;
+        return 0;
 }
 
 int listen_set_open(struct listen_set *set, const struct listen_config *cfg, size_t n,

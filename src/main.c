@@ -282,6 +282,17 @@ static int open_sockets(const struct memward_config *c, struct listen_set *ret) 
         if (r < 0)
                 return log_error_errno(r, "listen_failed", "msg=\"cannot take over sockets from systemd\"");
         if (r > 0) {
+                /* A .socket unit without NoDelay=yes hands over a listener with Nagle's
+                 * algorithm on, which stalls every keep-alive response of a worker that
+                 * does not set TCP_NODELAY itself (uvicorn on fd 3). Turning it on only
+                 * affects connections accepted from now on, never systemd's other uses. */
+                for (size_t i = 0; i < ret->n; i++) {
+                        const struct listen_options defaults = LISTEN_OPTIONS_DEFAULT;
+                        int q = listen_socket_set_options(ret->sockets[i].fd, &defaults);
+                        if (q < 0)
+                                log_warning_errno(q, "listen_options_failed", "name=%s fd=%d",
+                                                  ret->sockets[i].name, ret->sockets[i].fd);
+                }
                 if (c->n_listen > 0)
                         log_warning("listen_ignored",
                                     "sockets=%d msg=\"sockets passed by systemd are used; listen: is ignored\"", r);

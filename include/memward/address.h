@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <stdbool.h>
 
+#include "memward/units.h"
+
 struct listen_address {
         union {
                 struct sockaddr sa;
@@ -31,3 +33,19 @@ const char *listen_address_unix_path(const struct listen_address *a);
 /* Formats an address back into its config form. buf should hold LISTEN_ADDRESS_MAX bytes. */
 #define LISTEN_ADDRESS_MAX 128
 const char *listen_address_to_string(const struct listen_address *a, char *buf, size_t size);
+
+/* The TCP options of a listening socket. Linux copies them from the listener to every
+ * connection accept() returns, so they reach the workers' connections whatever the
+ * worker's language does: uvicorn wraps fd 3 with socket.fromfd(fd, AF_UNIX, ...), so
+ * asyncio never sets TCP_NODELAY itself, and a keep-alive response written in two
+ * pieces then waits out the client's delayed ACK (~40 ms) under Nagle's algorithm.
+ * Named as systemd's .socket options NoDelay=, KeepAlive= and DeferAcceptSec=. */
+struct listen_options {
+        bool nodelay;           /* TCP_NODELAY (gunicorn sets it on its listeners too) */
+        bool keepalive;         /* SO_KEEPALIVE: the kernel probes idle connections */
+        usec_t defer_accept;    /* TCP_DEFER_ACCEPT, rounded up to seconds; 0 = off */
+};
+
+/* What a web server's listener should carry: TCP_NODELAY on, the rest as the kernel has it. */
+#define LISTEN_OPTIONS_DEFAULT ((struct listen_options) { .nodelay = true })
+#define LISTEN_DEFER_ACCEPT_MAX (3600 * USEC_PER_SEC)

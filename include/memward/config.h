@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "memward/address.h"
 #include "memward/log.h"
 #include "memward/units.h"
 
@@ -51,6 +52,7 @@ struct listen_config {
         char *address;  /* as written (unix paths made absolute) */
         char *name;     /* LISTEN_FDNAMES entry; NULL = "unknown" */
         int backlog;
+        struct listen_options options;
 };
 
 struct memward_config {

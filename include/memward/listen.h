@@ -55,12 +55,20 @@ struct listen_set {
 int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd,
                         struct unix_socket_file *ret_file);
 
+/* Turns on what options asks for on a listening socket: TCP_NODELAY, SO_KEEPALIVE and
+ * TCP_DEFER_ACCEPT where set. Never turns one off, so an inherited socket keeps what its
+ * .socket unit chose. A socket that is not TCP (unix:) is left as it is. Returns 1 when
+ * the socket is TCP and every option asked for was set, 0 when it is not TCP, or a
+ * negative errno from getsockname()/setsockopt(). */
+int listen_socket_set_options(int fd, const struct listen_options *options);
+
 /* Takes over sockets passed by systemd (sd_listen_fds_with_names), unsetting
  * LISTEN_* in our environment. Returns the number taken (0 when none). */
 int listen_set_inherit(struct listen_set *set);
 
 /* Opens, binds and listens on every address of the config (listen_address_open(),
- * blocking: workers accept() as they like). Returns 0 or a negative errno (-EEXIST when
+ * blocking: workers accept() as they like), each with its options
+ * (listen_socket_set_options()). Returns 0 or a negative errno (-EEXIST when
  * a file that is not a socket sits at a unix path, -EADDRINUSE when something listens
  * there); on failure *ret_failed (if non-NULL) points at the entry that failed. */
 int listen_set_open(struct listen_set *set, const struct listen_config *cfg, size_t n,

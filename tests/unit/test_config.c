@@ -292,6 +292,12 @@ static void test_full_file(void **state) {
         assert_string_equal(c->listen[1].address, "tcp://[::1]:8443");
         assert_null(c->listen[1].name);
         assert_int_equal(c->listen[1].backlog, 1024);
+        assert_true(c->listen[0].options.nodelay);      /* the default */
+        assert_false(c->listen[0].options.keepalive);
+        assert_true(c->listen[0].options.defer_accept == 0);
+        assert_false(c->listen[1].options.nodelay);
+        assert_true(c->listen[1].options.keepalive);
+        assert_true(c->listen[1].options.defer_accept == 5 * USEC_PER_SEC);
         assert_string_equal(c->listen[2].address, "unix:" BASE "/run/app.sock");
         assert_string_equal(c->listen[2].name, "app.sock-1_x");
 
@@ -448,6 +454,12 @@ static void test_errors_integers(void **state) {
                       "1:27: recycle.max_concurrent: expected an integer >= 1, got \"0\"");
         assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", backlog: 65536}\n",
                       "2:45: listen[0].backlog: expected an integer in 1..65535, got \"65536\"");
+        assert_errors("listen:\n  - {address: \"unix:/run/a.sock\", nodelay: true}\n",
+                      "2:44: listen[0].nodelay: a TCP option, but the address is unix:");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", nodelay: 1}\n",
+                      "2:45: listen[0].nodelay: expected a boolean (true or false), got \"1\"");
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", defer_accept: 2h}\n",
+                      "2:50: listen[0].defer_accept: expected a duration in 0..1h, got \"2h\"");
         /* Long values are cut in the message; control characters are escaped. */
         assert_errors("workers: {count: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}\n",
                       "1:18: workers.count: expected an integer >= 1, got "

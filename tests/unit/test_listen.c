@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -185,6 +186,68 @@ static void test_tcp(void **state) {
         safe_close(fd);
 }
 
+static int sockopt(int fd, int level, int name) {
+        int v = -1;
+        socklen_t len = sizeof v;
+        assert_int_equal(getsockopt(fd, level, name, &v, &len), 0);
+        return v;
+}
+
+/* What each accepted connection inherits from the listener: the point of setting them there. */
+static void test_tcp_options_reach_accepted_connections(void **state) {
+        struct listen_address a = parse("tcp://127.0.0.1:8000");
+        struct listen_options defaults = LISTEN_OPTIONS_DEFAULT;
+        struct listen_options all = { .nodelay = true, .keepalive = true, .defer_accept = 1500 * USEC_PER_MSEC };
+        struct sockaddr_in bound;
+        socklen_t len = sizeof bound;
+        int fd = -1;
+        (void) state;
+
+        assert_true(defaults.nodelay);
+        assert_false(defaults.keepalive);
+
+        a.sockaddr.in.sin_port = 0;
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), 0);
+        /* A fresh socket has none of them: the test would pass without the call otherwise. */
+        assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 0);
+        assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+        assert_int_equal(listen_socket_set_options(fd, &all), 1);
+        assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+        assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+        assert_true(sockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT) >= 2); /* 1.5 s up to whole seconds */
+
+        /* Never turns one off: an inherited socket keeps what its .socket unit chose. */
+        assert_int_equal(listen_socket_set_options(fd, &defaults), 1);
+        assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+
+        assert_int_equal(getsockname(fd, (struct sockaddr *) &bound, &len), 0);
+        int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(c >= 0);
+        assert_int_equal(connect(c, (struct sockaddr *) &bound, len), 0);
+        /* TCP_DEFER_ACCEPT holds a connection back until it sends something. */
+        assert_int_equal(write(c, "x", 1), 1);
+        int conn = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(conn >= 0);
+        assert_int_equal(sockopt(conn, IPPROTO_TCP, TCP_NODELAY), 1);
+        assert_int_equal(sockopt(conn, SOL_SOCKET, SO_KEEPALIVE), 1);
+        safe_close(conn);
+        safe_close(c);
+        safe_close(fd);
+}
+
+static void test_unix_options_left_alone(void **state) {
+        struct fixture *f = *state;
+        struct listen_address a = parse(f->address);
+        struct listen_options defaults = LISTEN_OPTIONS_DEFAULT;
+        struct unix_socket_file file = {};
+        int fd = -1;
+
+        assert_int_equal(listen_address_open(&a, 0, 0, &fd, &file), 0);
+        assert_int_equal(listen_socket_set_options(fd, &defaults), 0);
+        safe_close(fd);
+        unix_socket_file_remove(&file);
+}
+
 static void test_tcp_v6_follows_sysctl(void **state) {
         struct listen_address a = parse("tcp://[::]:8000");
         int fd = -1, v = -1, sysctl = 0;
@@ -220,6 +283,8 @@ int main(void) {
                 cmocka_unit_test(test_unix_abstract),
                 cmocka_unit_test(test_tcp),
                 cmocka_unit_test(test_tcp_v6_follows_sysctl),
+                cmocka_unit_test(test_tcp_options_reach_accepted_connections),
+                cmocka_unit_test_setup_teardown(test_unix_options_left_alone, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
