@@ -29,14 +29,15 @@ override CFLAGS += -std=gnu11 $(WARNINGS) -Iinclude $(DEP_CFLAGS) \
                    -D_GNU_SOURCE -DMEMWARD_VERSION=\"$(VERSION)\" -MMD -MP
 LDLIBS += $(DEP_LIBS)
 
-SRCS := $(sort $(wildcard src/*.c))
+# src/<layer>/<module>.c; tests/check-layers says which layer may include which.
+SRCS := $(sort $(wildcard src/*/*.c))
 OBJS := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
-LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check unit integration asan vm-check install uninstall deb clean deps run test-all bench-seed
+.PHONY: all check layers unit integration asan vm-check install uninstall deb clean deps run test-all bench-seed
 
 all: $(BUILD)/memward
 
@@ -58,7 +59,11 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/memward
 	@MEMWARD=$(CURDIR)/$(BUILD)/memward tests/integration/run
 
-check: unit fuzz-replay integration
+check: layers unit fuzz-replay integration
+
+# Fails when a lower layer includes a higher one (README: How it is built).
+layers:
+	@tests/check-layers
 
 # ASan + UBSan: a separate build tree so the two never mix objects.
 asan:
@@ -69,7 +74,7 @@ include tests/vm/vm.mk
 
 # ---- fuzzing (tests/fuzz/README.md) ----------------------------------------------------
 # `make fuzz` builds every tests/fuzz/fuzz_<target>.c with clang's libFuzzer and ASan/UBSan
-# against the library (src/*.c but main.c, compiled with clang into build/fuzz/) and runs
+# against the library (src/*/*.c but cli/main.c, compiled with clang into build/fuzz/) and runs
 # each target for FUZZ_SECONDS, one after the other. `make fuzz-replay` (part of `check`)
 # links the same entry points with tests/fuzz/replay.c instead, with gcc, and replays the
 # seed corpus and the regression files. The fuzz tree ignores CFLAGS and BUILD so that
@@ -83,8 +88,8 @@ FUZZ_TARGETS := $(sort $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fu
 FUZZ_SAN := -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=gnu11 $(WARNINGS) -Iinclude -Itests/fuzz $(DEP_CFLAGS) -D_GNU_SOURCE \
                -DMEMWARD_VERSION=\"$(VERSION)\" -MMD -MP $(FUZZ_SAN)
-FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out src/main.c,$(SRCS)))
-REPLAY_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_BUILD)/replay/obj/%.o,$(filter-out src/main.c,$(SRCS)))
+FUZZ_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_BUILD)/obj/%.o,$(filter-out src/cli/main.c,$(SRCS)))
+REPLAY_LIB_OBJS := $(patsubst src/%.c,$(FUZZ_BUILD)/replay/obj/%.o,$(filter-out src/cli/main.c,$(SRCS)))
 FUZZ_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%)
 REPLAY_BINS := $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/replay/replay_%)
 
@@ -127,7 +132,7 @@ $(FUZZ_BUILD)/replay/obj/replay.o: tests/fuzz/replay.c
 $(FUZZ_BUILD)/replay/replay_%: $(FUZZ_BUILD)/replay/obj/fuzz_%.o $(FUZZ_BUILD)/replay/obj/replay.o $(REPLAY_LIB_OBJS)
 	$(REPLAY_CC) $(FUZZ_SAN) -o $@ $^ $(DEP_LIBS)
 
--include $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/replay/obj/*.d)
+-include $(wildcard $(FUZZ_BUILD)/obj/*.d $(FUZZ_BUILD)/obj/*/*.d $(FUZZ_BUILD)/replay/obj/*.d $(FUZZ_BUILD)/replay/obj/*/*.d)
 # ---- end of fuzzing ----------------------------------------------------------------------
 
 # The README's two commands.

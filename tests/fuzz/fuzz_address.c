@@ -1,14 +1,14 @@
 /* Listen addresses, from the config and from the command line: listen_address_parse
  * ("tcp://HOST:PORT", "tcp://[V6]:PORT", "unix:PATH", "unix:@abstract"), the metrics
- * form http_address_parse ("HOST:PORT" too), and the URL of `memward status`
+ * form listen_address_parse_host_port ("HOST:PORT" too), and the URL of `memward status`
  * (status_url_parse). A parsed address must format back (listen_address_to_string) into
  * a string that parses to the same socket address. */
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/address.h"
-#include "memward/http.h"
-#include "memward/status.h"
+#include "memward/cli/status.h"
+#include "memward/endpoint/http.h"
+#include "memward/linux/address.h"
 
 static void round_trip(const struct listen_address *a) {
         char buf[LISTEN_ADDRESS_MAX];
@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
 
         memset(&a, FUZZ_POISON, sizeof a);
-        r = http_address_parse(s, &a);
+        r = listen_address_parse_host_port(s, &a);
         FUZZ_CHECK(r == 0 || r == -EINVAL || r == -ERANGE || r == -ENAMETOOLONG);
         if (r == 0) {
                 FUZZ_CHECK(a.length > 0 && a.length <= sizeof a.sockaddr);

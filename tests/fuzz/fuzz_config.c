@@ -8,7 +8,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/config.h"
+#include "memward/config/config.h"
 
 static char *render_diagnostics(const struct config_diagnostics *diag) {
         char *out = NULL;

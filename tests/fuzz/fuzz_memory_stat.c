@@ -5,7 +5,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/memstat.h"
+#include "memward/linux/memstat.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct memory_stat s, before;

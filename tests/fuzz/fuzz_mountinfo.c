@@ -6,7 +6,7 @@
 #include <limits.h>
 
 #include "fuzz.h"
-#include "memward/cgroup.h"
+#include "memward/linux/cgroup.h"
 
 static void find(const char *text, size_t length, const char *controller, size_t size) {
         char *buf = malloc(size); /* exactly size bytes: ASan sees a write past it */

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "memward/notify.h"
+#include "memward/linux/notify.h"
 
 static int receivers[2] = { -1, -1 }; /* [0] without SO_PASSCRED, [1] with */
 static int senders[2] = { -1, -1 };

@@ -6,7 +6,7 @@
 #include <limits.h>
 
 #include "fuzz.h"
-#include "memward/cgroup.h"
+#include "memward/linux/cgroup.h"
 
 static void v2(const char *text, size_t length, size_t size) {
         char *buf = malloc(size);

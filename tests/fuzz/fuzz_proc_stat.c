@@ -6,8 +6,8 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/metrics.h"
-#include "memward/proc.h"
+#include "memward/endpoint/metrics.h"
+#include "memward/linux/proc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *text = (const char *) data;

@@ -2,7 +2,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/psi.h"
+#include "memward/linux/psi.h"
 
 static bool percent(double v) {
         return v >= 0 && v <= 100;

@@ -3,7 +3,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/memstat.h"
+#include "memward/linux/memstat.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct smaps_rollup s, before;

@@ -2,7 +2,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/memstat.h"
+#include "memward/linux/memstat.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static const uint64_t page_sizes[] = { 4096, 16384, 65536 };

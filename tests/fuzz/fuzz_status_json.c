@@ -6,7 +6,7 @@
 #include <errno.h>
 
 #include "fuzz.h"
-#include "memward/status.h"
+#include "memward/cli/status.h"
 
 /* Walks the tree: every string and key NUL-terminated, nesting within the limit, every
  * number through the formatters the table uses. */

@@ -31,7 +31,7 @@ ATTEMPTS_MAX = 2 * 8            # per slot 0, .1, .3, .7, 1.5, 2.5, 3.5 s: 7 in 
 CPU_MAX = 0.05                  # of one core, over FAIL_WINDOW
 RECOVER_MAX = 5.0
 LIMIT = 100
-FORGIVE = 10.5                  # CRASH_LOOP_FORGIVE_USEC in src/supervisor.c, and a margin
+FORGIVE = 10.5                  # CRASH_LOOP_FORGIVE_USEC in src/supervisor/supervisor.c, and a margin
 
 
 def write_script(path):

@@ -10,8 +10,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "memward/address.h"
-#include "memward/macro.h"
+#include "memward/base/macro.h"
+#include "memward/linux/address.h"
 
 static struct listen_address parse_ok(const char *s) {
         struct listen_address a;

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memward/cgroup.h"
+#include "memward/linux/cgroup.h"
 
 #define KiB 1024ULL
 

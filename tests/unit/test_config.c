@@ -15,8 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memward/config.h"
-#include "memward/macro.h"
+#include "memward/base/macro.h"
+#include "memward/config/config.h"
 
 #ifndef FIXTURES_DIR
 #error "FIXTURES_DIR must point at tests/fixtures"

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "memward/floor.h"
+#include "memward/policy/floor.h"
 
 #define S USEC_PER_SEC
 #define MiB (1024ULL * 1024ULL)

@@ -19,9 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memward/address.h"
-#include "memward/listen.h"
-#include "memward/macro.h"
+#include "memward/base/macro.h"
+#include "memward/linux/address.h"
+#include "memward/linux/listen.h"
 
 struct fixture {
         char dir[64];

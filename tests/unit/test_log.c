@@ -12,10 +12,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memward/log.h"
-#include "memward/macro.h"
-#include "memward/status.h"
-#include "memward/utf8.h"
+#include "memward/base/log.h"
+#include "memward/base/macro.h"
+#include "memward/base/utf8.h"
+#include "memward/cli/status.h"
 
 #define REPLACEMENT "\xef\xbf\xbd" /* U+FFFD */
 

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memward/memstat.h"
+#include "memward/linux/memstat.h"
 
 static char *slurp(const char *name, size_t *ret_len) {
         char path[512];

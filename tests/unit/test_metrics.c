@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memward/metrics.h"
-#include "memward/status.h"
-#include "memward/supervisor.h"
+#include "memward/cli/status.h"
+#include "memward/endpoint/metrics.h"
+#include "memward/supervisor/supervisor.h"
 
 #define S USEC_PER_SEC
 #define MiB (1024ULL * 1024ULL)
@@ -89,7 +89,9 @@ static int setup(void **state) {
         s->monitor.group_usage = 512 * MiB;
         s->monitor.group_limit = 1024 * MiB;
 
-        metrics_note_recycle(s, old, RECYCLE_MAX_REQUESTS, NOW - 10 * S);
+        recycle_history_push(&s->recycle_history, &(struct recycle_record) {
+                .at = 1700000000 * S, .slot = old->slot, .pid = old->pid, .generation = old->generation,
+                .reason = RECYCLE_MAX_REQUESTS, .requests = old->requests, .age = 90 * S, .anon = old->mem.anon });
         *state = f;
         return 0;
 }

@@ -18,9 +18,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "memward/config.h"
-#include "memward/macro.h"
-#include "memward/monitor.h"
+#include "memward/base/macro.h"
+#include "memward/config/config.h"
+#include "memward/supervisor/monitor.h"
 
 #define MiB (1024ULL * 1024)
 #define MEMINFO "MemTotal:        4194304 kB\nMemFree:         1048576 kB\nMemAvailable:    2097152 kB\n"

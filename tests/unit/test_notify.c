@@ -13,9 +13,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "memward/macro.h"
-#include "memward/notify.h"
-#include "memward/utf8.h"
+#include "memward/base/macro.h"
+#include "memward/base/utf8.h"
+#include "memward/linux/notify.h"
 
 static int parse(const char *s, struct notify_message *m) {
         return notify_message_parse(s, strlen(s), m);

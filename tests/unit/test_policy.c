@@ -8,7 +8,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 
-#include "memward/policy.h"
+#include "memward/policy/policy.h"
 
 #define SEC USEC_PER_SEC
 

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memward/proc.h"
+#include "memward/linux/proc.h"
 
 static int ppid_of(const char *text, pid_t *ret) {
         return proc_stat_parse_ppid(text, strlen(text), ret);

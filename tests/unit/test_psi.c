@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "memward/psi.h"
+#include "memward/linux/psi.h"
 
 static void test_parse(void **state) {
         (void) state;

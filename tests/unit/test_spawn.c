@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "memward/spawn.h"
+#include "memward/linux/spawn.h"
 
 struct fixture {
         char dir[64];

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "memward/macro.h"
-#include "memward/status.h"
-#include "memward/utf8.h"
+#include "memward/base/macro.h"
+#include "memward/base/utf8.h"
+#include "memward/cli/status.h"
 
 static struct json_value *parse_ok(const char *text) {
         struct json_value *v = NULL;

@@ -9,7 +9,7 @@
 
 #include <stdlib.h>
 
-#include "memward/supervisor.h"
+#include "memward/supervisor/supervisor.h"
 
 #define S USEC_PER_SEC
 #define MiB (1024ULL * 1024ULL)

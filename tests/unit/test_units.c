@@ -9,8 +9,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "memward/macro.h"
-#include "memward/units.h"
+#include "memward/base/macro.h"
+#include "memward/base/units.h"
 
 static usec_t duration_ok(const char *s) {
         usec_t u = 4242;

@@ -27,7 +27,7 @@ import common
 
 EXAMPLE_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
                               "examples", "python", "worker.py")
-DATAGRAM_MAX = 4096     # NOTIFY_DATAGRAM_MAX in include/memward/notify.h
+DATAGRAM_MAX = 4096     # NOTIFY_DATAGRAM_MAX in include/memward/linux/notify.h
 
 # (why, payload, number of fds to pass): `why` is how memward must count the datagram
 # when a worker's descendant sends it ("accepted": not a rejection). A valid X_REQUESTS

@@ -1,0 +1,56 @@
+/* Event logging: one line per event on stderr, logfmt or JSON.
+ *
+ * Every log call names an event and formats the rest as logfmt fields
+ * ("worker=2 pid=4242 reason=max_requests"); the JSON formatter re-reads those
+ * fields, so both formats carry exactly the same data. Values that may contain
+ * spaces or quotes are quoted by the caller with %s around log_quote(). */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <syslog.h>
+
+#include "memward/base/macro.h"
+
+enum log_format {
+        LOG_FORMAT_LOGFMT,
+        LOG_FORMAT_JSON,
+};
+
+void log_set_max_level(int level);
+int log_get_max_level(void);
+void log_set_format(enum log_format format);
+
+/* "debug"/"info"/"notice"/"warning"/"error" ↔ syslog levels; returns -EINVAL if unknown. */
+int log_level_from_string(const char *s);
+const char *log_level_to_string(int level);
+int log_format_from_string(const char *s);
+const char *log_format_to_string(enum log_format f);
+
+/* True when stderr is the stream systemd connected to journald (JOURNAL_STREAM matches
+ * fd 2) and journald's native socket exists. Then every event is sent as a native journal entry instead of a line on stderr:
+ * MESSAGE= the logfmt text, PRIORITY=, SYSLOG_IDENTIFIER=memward, MEMWARD_EVENT=, and
+ * MEMWARD_<KEY>= for every field (worker= becomes MEMWARD_SLOT=), ERRNO= with an error.
+ * log.format then does not matter; if a send fails the line goes to stderr as usual. */
+bool log_stderr_is_journal(void);
+
+/* Emits one event. When error != 0 an "error=" field with strerror is appended.
+ * Returns -abs(error) so callers can `return log_error_errno(r, ...)`. */
+int log_emit(int level, int error, const char *event, const char *fields_format, ...) _printf_(4, 5);
+int log_emitv(int level, int error, const char *event, const char *fields_format, va_list ap);
+
+/* Writes s as a logfmt value into buf: bare if it is safe, otherwise in double quotes with
+ * '"', '\\', control characters and bytes that are not UTF-8 escaped (\xNN), cut to fit
+ * between characters. Returns buf. */
+#define LOG_QUOTE_MAX 512
+const char *log_quote(char *buf, size_t size, const char *s);
+
+#define log_debug(event, ...) log_emit(LOG_DEBUG, 0, event, __VA_ARGS__)
+#define log_info(event, ...) log_emit(LOG_INFO, 0, event, __VA_ARGS__)
+#define log_notice(event, ...) log_emit(LOG_NOTICE, 0, event, __VA_ARGS__)
+#define log_warning(event, ...) log_emit(LOG_WARNING, 0, event, __VA_ARGS__)
+#define log_error(event, ...) log_emit(LOG_ERR, 0, event, __VA_ARGS__)
+#define log_notice_errno(r, event, ...) log_emit(LOG_NOTICE, (r), event, __VA_ARGS__)
+#define log_warning_errno(r, event, ...) log_emit(LOG_WARNING, (r), event, __VA_ARGS__)
+#define log_error_errno(r, event, ...) log_emit(LOG_ERR, (r), event, __VA_ARGS__)
+#define log_debug_errno(r, event, ...) log_emit(LOG_DEBUG, (r), event, __VA_ARGS__)

@@ -1,0 +1,102 @@
+/* The supervisor: owns the workers, the event loop and everything it watches,
+ * and turns observations into actions. All mutable state of a running memward
+ * lives in one struct supervisor. */
+#pragma once
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "memward/config/config.h"
+#include "memward/linux/event_loop.h"
+#include "memward/linux/listen.h"
+#include "memward/linux/notify.h"
+#include "memward/linux/service.h"
+#include "memward/policy/policy.h"
+#include "memward/supervisor/history.h"
+#include "memward/supervisor/monitor.h"
+#include "memward/supervisor/worker.h"
+
+/* Bad usage or configuration (memward(8)): what systemd's RestartPreventExitStatus=
+ * lists, since starting again cannot fix it. */
+#define EXIT_USAGE 2
+
+/* Loads the configuration again for SIGHUP: the file plus the command-line overrides,
+ * validated. Prints its own diagnostics; returns 0 or a negative errno. */
+typedef int (*config_loader_t)(void *userdata, struct memward_config **ret);
+
+struct slot {
+        struct worker *active;          /* serving, or the first start of the slot */
+        struct worker *replacement;     /* starting, takes over when ready */
+        unsigned long long generation;  /* of the last spawn */
+        unsigned failures;              /* consecutive, for backoff */
+        usec_t ready_since;             /* a worker became ready here after the last failure; 0: none yet */
+        usec_t respawn_at;              /* no spawn into this slot before */
+        enum recycle_reason last_recycle; /* for /status; NONE until the first */
+        bool recycle_pending;           /* a recycle began; until a worker is ready here again */
+};
+
+struct supervisor {
+        struct memward_config *config;
+        config_loader_t reload_config;
+        void *reload_userdata;
+
+        struct event_loop *loop;
+        struct event_source signal_source;
+        struct event_source timer_source;
+        struct event_source notify_source;
+        struct event_source sample_source;      /* timerfd, every memory.sample_interval */
+        struct event_source psi_source;         /* PSI trigger, EPOLLPRI */
+        sigset_t handled_signals;
+
+        struct monitor monitor;
+        usec_t last_group_recycle;              /* pressure / group_high cooldown */
+        uint64_t pressure_events;
+
+        struct listen_set listen;
+        int *listen_fds;
+        char notify_address[108];
+        char **env_template;
+        char worker_oom_score_adj[8];   /* workers' oom_score_adj, "" = as inherited */
+
+        struct slot *slots;
+        unsigned n_slots;               /* allocated */
+        unsigned target;                /* wanted workers (config, SIGTTIN/SIGTTOU) */
+        struct worker *workers;         /* every live child we spawned */
+        unsigned n_workers;
+
+        unsigned fd_limit;              /* RLIMIT_NOFILE after start-up */
+        uint64_t random_state;
+        struct service service;
+
+        bool ever_ready;                /* some worker became ready once */
+        bool service_ready_sent;
+        bool reloading;                 /* RELOADING=1 sent, READY=1 when the roll is done */
+        bool shutting_down;
+        bool done;
+        int exit_code;
+
+        uint64_t recycles[_RECYCLE_REASON_MAX];
+        uint64_t spawn_failures;
+        uint64_t notify_rejected[_NOTIFY_REJECT_MAX];
+        uint64_t exits[_WORKER_EXIT_MAX];       /* worker processes reaped, by how */
+        struct recycle_history recycle_history; /* the last recycles, for /status */
+};
+
+/* Takes ownership of config and listen; on failure config stays the caller's. */
+int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
+                   void *reload_userdata, struct supervisor **ret);
+struct supervisor *supervisor_free(struct supervisor *s);
+
+/* Signals the supervisor handles through signalfd; main blocks them before anything
+ * else so none is lost at start-up. */
+void supervisor_signal_set(sigset_t *ret);
+
+/* Runs until shutdown. Returns the exit code memward should exit with. */
+int supervisor_run(struct supervisor *s);
+
+/* Marks the ready worker with the largest retained floor (ties: the oldest) for a
+ * group-level recycle (pressure, group_high), when the cooldown has passed and its floor
+ * is at least pressure.min_retained. Returns true when one was marked; quiet: no log
+ * line when none qualifies. Not static only for the unit tests. */
+bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet);

@@ -1,0 +1,88 @@
+/* One worker process as the supervisor tracks it: a fixed-size record, so the
+ * supervisor's footprint grows by a known amount per worker. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memward/base/units.h"
+#include "memward/linux/cgroup.h"
+#include "memward/linux/event_loop.h"
+#include "memward/linux/memstat.h"
+#include "memward/linux/notify.h"
+#include "memward/policy/floor.h"
+#include "memward/policy/policy.h"
+
+enum worker_state {
+        WORKER_STARTING,        /* spawned, not ready yet */
+        WORKER_READY,           /* serving */
+        WORKER_STOPPING,        /* stop signal sent (or SIGKILL, see killed) */
+        _WORKER_STATE_MAX,
+};
+
+/* What memward knows about a worker's memory, from its last sample. */
+struct worker_memory {
+        struct cgroup_leaf leaf;        /* cgroup mode; dir_fd -1 in procfs mode */
+        struct event_source events_source; /* memory.events changes (EPOLLPRI) */
+        bool sampled;
+        uint64_t current;               /* memory.current, or Rss of the process tree */
+        uint64_t anon, file, kernel, shmem, sock;
+        uint64_t rss, pss;              /* procfs readings (procfs mode, or metric rss/pss) */
+        uint64_t peak;                  /* memory.peak, or the largest current seen */
+        uint64_t metric;                /* the configured memory.metric */
+        struct floor_window floor;      /* of metric over retained_window */
+        bool has_baseline;
+        uint64_t baseline;              /* floor of the first whole window after warmup */
+        usec_t baseline_started;        /* first sample after warmup, 0 = not yet */
+        uint64_t baseline_min;          /* running minimum since baseline_started */
+        struct memory_events events;    /* last seen counters */
+        struct boundary_floor boundary; /* readings taken when a request ended */
+        usec_t last_boundary;           /* time of the last boundary reading */
+        uint64_t last_boundary_value;
+        uint64_t latest;                /* the newest reading, tick or request end: its share against group_high */
+        bool oom_kill_seen;             /* memory.events oom_kill rose: some process in the leaf, maybe not the worker */
+        bool sample_error_logged;       /* warned that it cannot be read: once per worker */
+        bool boundary_error_logged;     /* the same for request-end readings */
+};
+
+struct worker {
+        struct worker *next;
+
+        unsigned slot;                  /* 0..count-1, stable across recycles */
+        unsigned long long generation;  /* per slot, increases with every spawn */
+        pid_t pid;                      /* also its process group id */
+        enum worker_state state;
+
+        usec_t spawned_at;
+        usec_t ready_at;
+        usec_t last_watchdog;
+        usec_t kill_at;                 /* STOPPING: SIGKILL to the group at this time */
+        bool killed;                    /* SIGKILL sent */
+        bool failed;                    /* stopped because it failed (ready timeout): counts for backoff */
+        bool usr1_pending;              /* SIGUSR1 came while it was starting: forwarded once ready */
+
+        uint64_t requests;
+        uint64_t request_limit;         /* drawn at spawn: max_requests + jitter */
+        usec_t lifetime_limit;          /* drawn at spawn: max_lifetime + jitter */
+
+        enum recycle_reason recycle_reason;  /* != NONE: this worker is to be replaced */
+        bool recycle_started;           /* replacement spawned (or we are stopping it) */
+        bool recycle_counted;           /* logged and counted; a failed spawn's retries are not */
+        usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
+
+        char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */
+
+        struct worker_memory mem;
+};
+
+const char *worker_state_to_string(enum worker_state s);
+
+/* Sends sig to the worker's main process. Returns 0, or -ESRCH when it is gone. */
+int worker_signal(const struct worker *w, int sig);
+
+/* SIGKILL to the worker's whole process group, so helpers and grandchildren die too. */
+int worker_kill_group(const struct worker *w);
+
+/* Asks the worker to stop: sig now, SIGKILL to the group at now + timeout. */
+void worker_stop(struct worker *w, int sig, usec_t now, usec_t timeout);

@@ -1,0 +1,137 @@
+/* See policy.h. */
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "memward/base/macro.h"
+#include "memward/policy/policy.h"
+
+static const char *const reason_names[_RECYCLE_REASON_MAX] = {
+        [RECYCLE_NONE] = "none",
+        [RECYCLE_MAX_REQUESTS] = "max_requests",
+        [RECYCLE_MAX_LIFETIME] = "max_lifetime",
+        [RECYCLE_WATCHDOG] = "watchdog",
+        [RECYCLE_RELOAD] = "reload",
+        [RECYCLE_RETAINED] = "retained",
+        [RECYCLE_GROWTH] = "growth",
+        [RECYCLE_PRESSURE] = "pressure",
+        [RECYCLE_GROUP_HIGH] = "group_high",
+        [RECYCLE_OOM] = "oom",
+        [RECYCLE_SCALE_DOWN] = "scale_down",
+        [RECYCLE_CGROUP_LOST] = "cgroup_lost",
+};
+
+const char *recycle_reason_to_string(enum recycle_reason r) {
+        if ((unsigned) r >= _RECYCLE_REASON_MAX)
+                return "unknown";
+        return reason_names[r];
+}
+
+static usec_t add_saturating(usec_t a, usec_t b) {
+        return a > USEC_INFINITY - b ? USEC_INFINITY : a + b;
+}
+
+enum recycle_reason policy_evaluate(const struct policy_worker_view *v) {
+        if (v->watchdog > 0 && v->now >= add_saturating(v->last_watchdog, v->watchdog))
+                return RECYCLE_WATCHDOG;
+        if (v->request_limit > 0 && v->requests >= v->request_limit)
+                return RECYCLE_MAX_REQUESTS;
+        if (v->lifetime_limit > 0 && v->now >= add_saturating(v->spawned_at, v->lifetime_limit))
+                return RECYCLE_MAX_LIFETIME;
+        return RECYCLE_NONE;
+}
+
+usec_t policy_next_deadline(const struct policy_worker_view *v) {
+        usec_t next = USEC_INFINITY;
+
+        if (v->watchdog > 0) {
+                usec_t t = add_saturating(v->last_watchdog, v->watchdog);
+                if (t < next)
+                        next = t;
+        }
+        if (v->lifetime_limit > 0) {
+                usec_t t = add_saturating(v->spawned_at, v->lifetime_limit);
+                if (t < next)
+                        next = t;
+        }
+        return next;
+}
+
+uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random) {
+        if (base == 0)
+                return 0;
+        if (jitter == 0)
+                return base;
+        /* jitter + 1 values; the modulo bias is < 2^-40 for any jitter a config allows. */
+        uint64_t span = jitter == UINT64_MAX ? UINT64_MAX : jitter + 1;
+        uint64_t extra = random % span;
+        return base > UINT64_MAX - extra ? UINT64_MAX : base + extra;
+}
+
+uint64_t policy_random_next(uint64_t *state) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        return z ^ (z >> 31);
+}
+
+usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures) {
+        usec_t d = initial;
+
+        if (failures == 0)
+                return 0;
+        for (unsigned i = 1; i < failures && d < max; i++)
+                d = d > max / 2 ? max : d * 2;
+        return d < max ? d : max;
+}
+
+bool policy_retained_floor(const struct policy_floors *f, uint64_t *ret_floor, bool *ret_boundary) {
+        /* A reading taken when no request is in flight is exactly what the worker keeps;
+         * the window's minimum is only an estimate of it, and one request that runs
+         * longer than the window fools it. The window stays for workers that never
+         * report requests, or have not had a quiet moment for a whole window. */
+        if (f->has_boundary) {
+                *ret_floor = f->boundary;
+                *ret_boundary = true;
+                return true;
+        }
+        if (f->has_window) {
+                *ret_floor = f->window;
+                *ret_boundary = false;
+                return true;
+        }
+        return false;
+}
+
+enum recycle_reason policy_evaluate_memory(const struct policy_memory_view *v) {
+        if (!v->has_floor)
+                return RECYCLE_NONE;
+        if (v->retained_max > 0 && v->floor > v->retained_max)
+                return RECYCLE_RETAINED;
+        if (v->growth_max > 0 && v->has_baseline && v->baseline > 0 &&
+            (double) v->floor > v->growth_max * (double) v->baseline)
+                return RECYCLE_GROWTH;
+        return RECYCLE_NONE;
+}
+
+bool policy_victim_offer(struct policy_victim *v, const struct policy_candidate *c, uint64_t min_retained) {
+        if (!c->eligible || !c->has_floor || c->floor < min_retained)
+                return false;
+        if (v->found && (c->floor < v->floor || (c->floor == v->floor && c->spawned_at >= v->spawned_at)))
+                return false;
+        *v = (struct policy_victim) { .found = true, .floor = c->floor, .spawned_at = c->spawned_at };
+        return true;
+}
+
+bool policy_cooldown_passed(usec_t now, usec_t last, usec_t cooldown) {
+        return last == 0 || now >= last + cooldown;
+}
+
+bool policy_boundary_accept(bool has_inflight, uint64_t inflight, usec_t now, usec_t last, usec_t min_interval) {
+        if (has_inflight && inflight > 0)
+                return false;
+        return last == 0 || now >= last + min_interval;
+}
+
+bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_sent) {
+        return WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL && leaf_oom_kill_seen && !sigkill_sent;
+}

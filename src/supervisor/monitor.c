@@ -1,0 +1,320 @@
+/* See monitor.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "memward/base/macro.h"
+#include "memward/supervisor/monitor.h"
+
+struct pending_leaf {
+        struct pending_leaf *next;
+        struct cgroup_leaf leaf;
+        unsigned tries;
+};
+
+/* Give up on a leaf after this many attempts; its processes are stuck (D state). */
+#define PENDING_TRIES_MAX 600
+
+int monitor_resolve_limits(struct monitor *m, const struct memward_config *c, const char **ret_key) {
+        const struct {
+                const char *key;
+                const struct size_or_percent *value;
+                uint64_t *target;
+        } sizes[] = {
+                { "memory.worker_high", &c->memory.worker_high, &m->worker_high },
+                { "memory.worker_max",  &c->memory.worker_max,  &m->worker_max  },
+                { "memory.group_high",  &c->memory.group_high,  &m->group_high  },
+        };
+        uint64_t limit = 0, resolved[ELEMENTSOF(sizes)];
+        int r;
+
+        r = cgroup_group_limit(&m->cgroup, m->proc_root, &limit, m->group_limit_source,
+                               sizeof m->group_limit_source);
+        m->group_limit_error = r < 0 ? r : 0;
+        if (r < 0)
+                limit = 0;
+
+        /* All or nothing: a reload that cannot be resolved leaves the running values. */
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++) {
+                r = size_or_percent_resolve(sizes[i].value, limit, &resolved[i]);
+                if (r < 0) {
+                        if (ret_key)
+                                *ret_key = sizes[i].key;
+                        return r;
+                }
+        }
+        m->group_limit = limit;
+        for (size_t i = 0; i < ELEMENTSOF(sizes); i++)
+                *sizes[i].target = resolved[i];
+        return 0;
+}
+
+int monitor_init(struct monitor *m, const struct memward_config *c, const char *proc_root, const char **ret_key) {
+        *m = (struct monitor) { .proc_root = proc_root, .psi_fd = -1 };
+        cgroup_setup_init(&m->cgroup, proc_root);
+        return monitor_resolve_limits(m, c, ret_key);
+}
+
+void monitor_done(struct monitor *m) {
+        while (m->pending) {
+                struct pending_leaf *p = m->pending;
+                m->pending = p->next;
+                cgroup_leaf_close(&p->leaf);
+                free(p);
+        }
+        m->psi_fd = safe_close(m->psi_fd);
+        cgroup_setup_done(&m->cgroup);
+}
+
+int monitor_open_pressure(struct monitor *m, const struct memward_config *c) {
+        m->psi_fd = safe_close(m->psi_fd);
+        m->psi_polling = false;
+        if (!c->pressure.enabled)
+                return 0;
+
+        int fd = psi_trigger_open(m->cgroup.pressure_path, c->pressure.kind, c->pressure.stall, c->pressure.window,
+                                  &m->psi_stall, &m->psi_window);
+        if (fd < 0) {
+                m->psi_polling = true;
+                m->psi_stall = c->pressure.stall;
+                m->psi_window = c->pressure.window;
+                return fd;
+        }
+        m->psi_fd = fd;
+        m->psi_lost = false;
+        return fd;
+}
+
+void monitor_pressure_lost(struct monitor *m, usec_t now) {
+        /* The old fd never works again: kernfs deactivated the file under it. */
+        m->psi_fd = safe_close(m->psi_fd);
+        m->psi_lost = true;
+        m->psi_retries = 0;
+        m->psi_lost_at = m->psi_retry_at = now;
+}
+
+int monitor_pressure_retry(struct monitor *m, const struct memward_config *c, usec_t now) {
+        if (!m->psi_lost || now < m->psi_retry_at)
+                return -EAGAIN;
+        int fd = monitor_open_pressure(m, c);
+        if (fd < 0) {
+                m->psi_retries++;
+                m->psi_retry_at = now + policy_backoff(c->memory.sample_interval, PSI_RETRY_MAX_USEC, m->psi_retries);
+                return fd == -EAGAIN ? -ENOENT : fd; /* -EAGAIN tells the caller "not due" */
+        }
+        m->psi_lost = false;
+        return fd;
+}
+
+int monitor_read_pressure(struct monitor *m) {
+        char buf[512];
+        m->has_psi = false;
+        _cleanup_close_ int fd = open(m->cgroup.pressure_path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return negative_errno();
+        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+        if (n < 0)
+                return negative_errno();
+        int r = psi_parse(buf, (size_t) n, &m->psi);
+        m->has_psi = r >= 0;
+        return r;
+}
+
+int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct memward_config *c) {
+        w->mem.leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+        w->mem.events_source.fd = -1;
+        floor_window_init(&w->mem.floor, c->memory.retained_window);
+
+        if (m->cgroup.mode != ACCOUNTING_CGROUP)
+                return -1;
+        int r = cgroup_leaf_create(&m->cgroup, w->slot, w->generation, m->worker_high, m->worker_max, &w->mem.leaf);
+        if (r < 0) {
+                w->mem.leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+                return r;
+        }
+        /* Baseline for the oom_kill counter: a reused leaf name starts from what is there. */
+        (void) cgroup_leaf_read_events(&w->mem.leaf, &w->mem.events);
+        return w->mem.leaf.dir_fd;
+}
+
+uint64_t monitor_metric(const struct worker_memory *mem, enum memory_metric metric) {
+        switch (metric) {
+        case MEMORY_METRIC_ANON:
+                return mem->anon;
+        case MEMORY_METRIC_CURRENT:
+                return mem->current;
+        case MEMORY_METRIC_RSS:
+                return mem->rss;
+        case MEMORY_METRIC_PSS:
+                return mem->pss;
+        }
+        return mem->anon;
+}
+
+int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now) {
+        struct worker_memory *mem = &w->mem;
+        bool procfs = mem->leaf.dir_fd < 0;
+        bool need_tree = procfs || c->memory.metric == MEMORY_METRIC_RSS || c->memory.metric == MEMORY_METRIC_PSS;
+        int r;
+
+        if (!procfs) {
+                struct memory_stat st;
+                r = cgroup_leaf_read(&mem->leaf, &mem->current, &st);
+                if (r < 0) {
+                        /* A read through an open fd fails with ENODEV once the directory is
+                         * gone: we remove it only after the worker was reaped, so someone
+                         * else did, and the worker may well live on elsewhere. */
+                        snprintf(m->sample_error_path, sizeof m->sample_error_path, "%s/%s", m->cgroup.group_path,
+                                 mem->leaf.name);
+                        return r == -ENOENT ? -ESRCH : r;
+                }
+                mem->anon = st.anon;
+                mem->file = st.file;
+                mem->kernel = st.kernel;
+                mem->shmem = st.shmem;
+                mem->sock = st.sock;
+                uint64_t peak;
+                if (cgroup_leaf_read_peak(&mem->leaf, &peak) >= 0)
+                        mem->peak = peak;
+        }
+        if (need_tree) {
+                struct smaps_rollup t;
+                r = procfs_tree_memory(m->proc_root, w->pid, &t);
+                if (r < 0) {
+                        snprintf(m->sample_error_path, sizeof m->sample_error_path, "%s/%d/smaps_rollup",
+                                 m->proc_root, (int) w->pid);
+                        return r;
+                }
+                mem->rss = t.rss;
+                mem->pss = t.pss;
+                if (procfs) {
+                        /* Without a cgroup, "current" is what the tree has resident and
+                         * "anon" its anonymous pages: the part a restart gives back. */
+                        mem->current = t.rss;
+                        mem->anon = t.anonymous;
+                        mem->file = t.rss > t.anonymous ? t.rss - t.anonymous : 0;
+                        mem->kernel = mem->shmem = mem->sock = 0;
+                }
+        }
+        if (mem->current > mem->peak)
+                mem->peak = mem->current;
+
+        mem->metric = monitor_metric(mem, c->memory.metric);
+        mem->sampled = true;
+        floor_window_add(&mem->floor, now, mem->metric);
+
+        /* The baseline is the floor of a whole window that starts after warmup: samples
+         * from start-up (an interpreter before it imported the app) must not make a
+         * worker that simply finished loading look like it grew. */
+        usec_t age = now - w->spawned_at;
+        if (!mem->has_baseline && age >= c->memory.warmup) {
+                if (!mem->baseline_started) {
+                        mem->baseline_started = now;
+                        mem->baseline_min = mem->metric;
+                } else if (mem->metric < mem->baseline_min)
+                        mem->baseline_min = mem->metric;
+                if (now - mem->baseline_started >= c->memory.retained_window) {
+                        mem->has_baseline = true;
+                        mem->baseline = mem->baseline_min;
+                }
+        }
+        return 0;
+}
+
+int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
+                                 uint64_t *ret) {
+        struct worker_memory *mem = &w->mem;
+
+        if (mem->leaf.dir_fd >= 0 && c->memory.metric != MEMORY_METRIC_RSS && c->memory.metric != MEMORY_METRIC_PSS) {
+                struct memory_stat st;
+                uint64_t current;
+                int r = cgroup_leaf_read(&mem->leaf, &current, &st);
+                if (r < 0)
+                        return r == -ENOENT || r == -ENODEV ? -ESRCH : r;
+                *ret = c->memory.metric == MEMORY_METRIC_CURRENT ? current : st.anon;
+                return 0;
+        }
+        return procfs_private_memory(m->proc_root, w->pid, ret);
+}
+
+void monitor_worker_forget_leaf(struct monitor *m, struct worker *w) {
+        (void) m;
+        cgroup_leaf_close(&w->mem.leaf);
+        w->mem.leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+}
+
+int monitor_worker_events(struct monitor *m, struct worker *w) {
+        struct memory_events e;
+        (void) m;
+
+        if (w->mem.leaf.events_fd < 0)
+                return -EBADF;
+        int r = cgroup_leaf_read_events(&w->mem.leaf, &e);
+        if (r < 0)
+                return r;
+        bool oom = e.oom_kill > w->mem.events.oom_kill || e.oom_group_kill > w->mem.events.oom_group_kill;
+        w->mem.events = e;
+        if (oom)
+                w->mem.oom_kill_seen = true;
+        return oom;
+}
+
+static bool try_remove(struct monitor *m, struct cgroup_leaf *l) {
+        (void) cgroup_leaf_kill(&m->cgroup, l);
+        int r = cgroup_leaf_remove(&m->cgroup, l);
+        return r != -EBUSY;
+}
+
+void monitor_worker_release(struct monitor *m, struct worker *w) {
+        struct cgroup_leaf *l = &w->mem.leaf;
+
+        if (l->dir_fd < 0)
+                return;
+        (void) monitor_worker_events(m, w);
+        uint64_t peak;
+        if (cgroup_leaf_read_peak(l, &peak) >= 0)
+                w->mem.peak = peak;
+
+        if (try_remove(m, l)) {
+                cgroup_leaf_close(l);
+                return;
+        }
+        /* Processes killed through cgroup.kill are still exiting (or are zombies we have
+         * yet to reap as subreaper): try again later. */
+        struct pending_leaf *p = calloc(1, sizeof *p);
+        if (!p) {
+                cgroup_leaf_close(l);
+                return;
+        }
+        p->leaf = *l;
+        /* Only the directory fd is needed to kill what is left. */
+        p->leaf.current_fd = safe_close(p->leaf.current_fd);
+        p->leaf.stat_fd = safe_close(p->leaf.stat_fd);
+        p->leaf.events_fd = safe_close(p->leaf.events_fd);
+        p->leaf.peak_fd = safe_close(p->leaf.peak_fd);
+        *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+        p->next = m->pending;
+        m->pending = p;
+}
+
+void monitor_retry_removals(struct monitor *m) {
+        for (struct pending_leaf **pp = &m->pending; *pp;) {
+                struct pending_leaf *p = *pp;
+                if (try_remove(m, &p->leaf) || ++p->tries > PENDING_TRIES_MAX) {
+                        *pp = p->next;
+                        cgroup_leaf_close(&p->leaf);
+                        free(p);
+                } else
+                        pp = &p->next;
+        }
+}
+
+unsigned monitor_pending_removals(const struct monitor *m) {
+        unsigned n = 0;
+        for (const struct pending_leaf *p = m->pending; p; p = p->next)
+                n++;
+        return n;
+}

@@ -1,0 +1,1688 @@
+/* See supervisor.h.
+ *
+ * The supervisor is event-driven but decides in one place: every event only
+ * records what happened (a child exited, a worker said READY=1, a timer fired),
+ * then supervisor_reconcile() compares what is with what should be and acts.
+ * That keeps the rules — rolling recycles, backoff, shutdown — in one function
+ * that is safe to run after any event, any number of times. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memward/base/log.h"
+#include "memward/base/macro.h"
+#include "memward/linux/proc.h"
+#include "memward/linux/spawn.h"
+#include "memward/supervisor/supervisor.h"
+
+/* A slot that has served this long since its last failure is not in a crash loop. */
+#define CRASH_LOOP_FORGIVE_USEC (10 * USEC_PER_SEC)
+/* SIGQUIT: fast shutdown, SIGKILL after this grace. */
+#define FAST_SHUTDOWN_USEC (1 * USEC_PER_SEC)
+/* Notify datagrams handled per wakeup, so a flood cannot starve signals and timers. */
+#define NOTIFY_BATCH 64
+/* How far up the process tree a notify sender may be from its worker. */
+#define NOTIFY_ANCESTRY_MAX 32
+
+static void supervisor_reconcile(struct supervisor *s);
+static int supervisor_watch_pressure(struct supervisor *s);
+static void supervisor_retry_pressure(struct supervisor *s);
+static int supervisor_arm_sampling(struct supervisor *s);
+static unsigned supervisor_fds_needed(const struct supervisor *s, const struct memward_config *c, unsigned workers);
+static int supervisor_check_fd_limit(struct supervisor *s, const struct memward_config *c, unsigned workers);
+
+void supervisor_signal_set(sigset_t *ret) {
+        sigemptyset(ret);
+        sigaddset(ret, SIGCHLD);
+        sigaddset(ret, SIGTERM);
+        sigaddset(ret, SIGINT);
+        sigaddset(ret, SIGQUIT);
+        sigaddset(ret, SIGHUP);
+        sigaddset(ret, SIGTTIN);
+        sigaddset(ret, SIGTTOU);
+        sigaddset(ret, SIGUSR1);
+        sigaddset(ret, SIGUSR2);
+        sigaddset(ret, SIGWINCH);
+}
+
+static struct worker *worker_by_pid(struct supervisor *s, pid_t pid) {
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->pid == pid)
+                        return w;
+        return NULL;
+}
+
+/* The worker a notify sender belongs to: the worker itself or any descendant (gunicorn's
+ * own worker under a gunicorn arbiter). */
+static struct worker *worker_for_sender(struct supervisor *s, pid_t pid) {
+        for (unsigned hops = 0; pid > 1 && hops < NOTIFY_ANCESTRY_MAX; hops++) {
+                struct worker *w = worker_by_pid(s, pid);
+                if (w)
+                        return w;
+                if (proc_get_ppid("/proc", pid, &pid) < 0)
+                        return NULL;
+        }
+        return NULL;
+}
+
+static void worker_unlink(struct supervisor *s, struct worker *w) {
+        for (struct worker **p = &s->workers; *p; p = &(*p)->next)
+                if (*p == w) {
+                        *p = w->next;
+                        s->n_workers--;
+                        return;
+                }
+}
+
+static usec_t age_seconds(usec_t now, usec_t since) {
+        return now > since ? (now - since) / USEC_PER_SEC : 0;
+}
+
+static bool slot_wanted(const struct supervisor *s, unsigned slot) {
+        return slot < s->target;
+}
+
+static bool env_has(char *const *env, const char *key) {
+        size_t n = strlen(key);
+        for (; env && *env; env++)
+                if (strncmp(*env, key, n) == 0 && (*env)[n] == '=')
+                        return true;
+        return false;
+}
+
+/* Says why the group limit is unknown, naming the file and the errno (typically
+ * /proc/meminfo hidden by systemd's ProcSubset=pid, with no MemoryMax= either). With
+ * unresolved, a setting given in percent, that is an error: its caller refuses to start
+ * or to reload rather than run with the setting silently off. Otherwise absolute sizes
+ * still work, and a warning says what will not. */
+static void log_group_limit_unknown(const struct supervisor *s, const char *unresolved) {
+        const struct monitor *m = &s->monitor;
+        char path[LOG_QUOTE_MAX];
+
+        (void) log_quote(path, sizeof path, m->group_limit_source);
+        if (unresolved)
+                log_error_errno(m->group_limit_error, "group_limit_unknown",
+                                "setting=%s path=%s msg=\"%s is a percentage of the group limit, which is unknown: "
+                                "no memory.max above our cgroup and no MemTotal. Set MemoryMax= (or let us read "
+                                "/proc/meminfo) or give an absolute size\"",
+                                unresolved, path, unresolved);
+        else
+                log_warning_errno(m->group_limit_error, "group_limit_unknown",
+                                  "path=%s msg=\"no memory.max above our cgroup and no MemTotal: sizes in percent "
+                                  "of the group limit (worker_high: 50%%, group_high: 80%%) cannot be resolved; "
+                                  "absolute sizes work\"",
+                                  path);
+}
+
+static int supervisor_build_env(struct supervisor *s) {
+        const struct memward_config *c = s->config;
+        char names[1024], gomemlimit[64], node[96];
+        char *extra[6] = {};
+        size_t n_extra = 0;
+        _cleanup_free_ char *notify = NULL, *fdnames = NULL;
+        char **tpl = NULL, **with_config = NULL;
+        extern char **environ;
+        int r;
+
+        if (asprintf(&notify, "NOTIFY_SOCKET=%s", s->notify_address) < 0)
+                return -ENOMEM;
+        extra[n_extra++] = notify;
+        if (s->listen.n > 0) {
+                r = listen_set_names(&s->listen, names, sizeof names);
+                if (r < 0)
+                        return r;
+                if (asprintf(&fdnames, "LISTEN_FDNAMES=%s", names) < 0)
+                        return -ENOMEM;
+                extra[n_extra++] = fdnames;
+        }
+
+        /* Tell language runtimes about the per-worker limit, so they collect garbage
+         * before the kernel kills them. A value the user set always wins. */
+        uint64_t max = s->monitor.worker_max;
+        if (c->memory.runtime_hints && max > 0) {
+                if (!env_has(environ, "GOMEMLIMIT") && !env_has(c->workers.env, "GOMEMLIMIT")) {
+                        snprintf(gomemlimit, sizeof gomemlimit, "GOMEMLIMIT=%" PRIu64, max / 10 * 9);
+                        extra[n_extra++] = gomemlimit;
+                }
+                if (!env_has(environ, "NODE_OPTIONS") && !env_has(c->workers.env, "NODE_OPTIONS")) {
+                        snprintf(node, sizeof node, "NODE_OPTIONS=--max-old-space-size=%" PRIu64,
+                                 max / 4 * 3 / (1024 * 1024));
+                        extra[n_extra++] = node;
+                }
+                if (!env_has(environ, "MALLOC_ARENA_MAX") && !env_has(c->workers.env, "MALLOC_ARENA_MAX"))
+                        extra[n_extra++] = (char *) "MALLOC_ARENA_MAX=2";
+        }
+
+        /* workers.env overrides the inherited environment; our own protocol variables
+         * override both. */
+        r = spawn_env_template(environ, c->workers.env, &with_config);
+        if (r < 0)
+                return r;
+        r = spawn_env_template(with_config, extra, &tpl);
+        strv_free(with_config);
+        if (r < 0)
+                return r;
+
+        strv_free(s->env_template);
+        s->env_template = tpl;
+        return 0;
+}
+
+static void supervisor_begin_shutdown(struct supervisor *s, bool fast, int exit_code) {
+        usec_t now = now_monotonic();
+
+        if (s->shutting_down && !fast)
+                return;
+        if (!s->shutting_down)
+                log_info("shutdown", "mode=%s workers=%u", fast ? "fast" : "graceful", s->n_workers);
+        /* A SIGQUIT after the command could not be executed must not turn 127 into 0. */
+        if (!s->shutting_down || exit_code != 0)
+                s->exit_code = exit_code;
+        s->shutting_down = true;
+        service_stopping(&s->service);
+
+        usec_t grace = fast ? FAST_SHUTDOWN_USEC : s->config->workers.graceful_timeout;
+        if (fast && grace > s->config->workers.graceful_timeout)
+                grace = s->config->workers.graceful_timeout;
+        for (struct worker *w = s->workers; w; w = w->next) {
+                if (w->state != WORKER_STOPPING)
+                        worker_stop(w, s->config->workers.stop_signal, now, grace);
+                else if (fast && w->kill_at > now + grace)
+                        w->kill_at = now + grace;
+        }
+}
+
+/* ---- spawning ------------------------------------------------------------ */
+
+static int on_worker_memory_events(struct event_source *src, uint32_t revents);
+
+/* Closes what the worker holds besides its process: the memory.events watch and the
+ * cgroup leaf (kept for removal later if processes are still exiting). */
+/* Where event=recycle is logged: counts the recycle, remembers the reason as the slot's
+ * last recycle and pushes a record for /status. now is CLOCK_MONOTONIC. */
+static void supervisor_count_recycle(struct supervisor *s, const struct worker *w, enum recycle_reason reason,
+                                     usec_t now) {
+        uint64_t floor = 0;
+
+        s->recycles[reason]++;
+        if (w->slot < s->n_slots)
+                s->slots[w->slot].last_recycle = reason;
+        (void) floor_window_get(&w->mem.floor, now, &floor);
+        recycle_history_push(&s->recycle_history, &(struct recycle_record) {
+                .at = now_realtime(),
+                .slot = w->slot,
+                .pid = w->pid,
+                .generation = w->generation,
+                .reason = reason,
+                .requests = w->requests,
+                .age = now > w->spawned_at ? now - w->spawned_at : 0,
+                .anon = w->mem.anon,
+                .retained = floor,
+        });
+}
+
+static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        monitor_worker_release(&s->monitor, w);
+}
+
+static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now);
+
+/* Counts a failure of the slot (a spawn that failed, a worker that died unexpectedly) and
+ * sets its backoff. A slot that has served for a while since its last failure has a new
+ * problem, not more of the same one: it starts again at the initial delay, even when its
+ * workers are recycled faster than that and none of them lived as long. */
+static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t now) {
+        if (slot->ready_since && now - slot->ready_since >= CRASH_LOOP_FORGIVE_USEC)
+                slot->failures = 0;
+        slot->ready_since = 0;
+        slot->failures++;
+        slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial, s->config->workers.backoff_max,
+                                                slot->failures);
+}
+
+/* Spawns a worker into the slot, as its active worker or as the replacement of the
+ * active one. */
+static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index, bool as_replacement, usec_t now) {
+        const struct memward_config *c = s->config;
+        struct slot *slot = &s->slots[slot_index];
+        char cmd[LOG_QUOTE_MAX];
+        int r;
+
+        struct worker *w = calloc(1, sizeof *w);
+        if (!w) {
+                /* With a backoff, like any failed spawn: the pass would pick this slot
+                 * again at once and never return to the event loop. */
+                s->spawn_failures++;
+                slot_note_failure(s, slot, now);
+                log_error_errno(-ENOMEM, "spawn_failed", "worker=%u retry_in=%" PRIu64 "ms", slot_index,
+                                (slot->respawn_at - now) / USEC_PER_MSEC);
+                return NULL;
+        }
+        *w = (struct worker) {
+                .slot = slot_index,
+                .generation = slot->generation + 1,
+                .state = WORKER_STARTING,
+                .spawned_at = now,
+                .request_limit = policy_draw_limit(c->recycle.max_requests, c->recycle.max_requests_jitter,
+                                                   policy_random_next(&s->random_state)),
+                .lifetime_limit = policy_draw_limit(c->recycle.max_lifetime, c->recycle.max_lifetime_jitter,
+                                                    policy_random_next(&s->random_state)),
+        };
+
+        int cgroup_fd = monitor_worker_prepare(&s->monitor, w, c);
+        if (cgroup_fd < -1)
+                log_warning_errno(cgroup_fd, "cgroup_leaf_failed",
+                                  "worker=%u msg=\"accounting this worker through /proc\"", slot_index);
+
+        struct spawn_request req = {
+                .argv = c->workers.command,
+                .directory = c->workers.directory,
+                .env_template = s->env_template,
+                .worker_id = slot_index,
+                .generation = w->generation,
+                .watchdog_usec = c->workers.watchdog,
+                .listen_fds = s->listen_fds,
+                .n_listen_fds = s->listen.n,
+                .cgroup_fd = cgroup_fd >= 0 ? cgroup_fd : -1,
+                .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
+        };
+
+        struct spawn_outcome outcome = {};
+        r = spawn_worker(&req, &w->pid, &outcome);
+        if (outcome.cgroup_error < 0) {
+                /* A cgroup problem (Docker's seccomp without clone3 and a cgroup.procs we may
+                 * not write, a leaf the kernel refuses): the worker runs beside memward and
+                 * is accounted through /proc, like one whose leaf could not be created. */
+                log_warning_errno(outcome.cgroup_error, "cgroup_placement_failed",
+                                  "worker=%u cgroup=%s msg=\"cannot move the worker into its cgroup; accounting "
+                                  "this worker through /proc\"",
+                                  slot_index, w->mem.leaf.name);
+                supervisor_release_worker(s, w);
+        }
+        if (r < 0) {
+                supervisor_release_worker(s, w);
+                free(w);
+                s->spawn_failures++;
+                slot_note_failure(s, slot, now);
+                /* A directory that cannot be entered is a configuration problem of its
+                 * own, not "command not found"; both name what failed. */
+                bool directory = outcome.directory_failed;
+                log_quote(cmd, sizeof cmd, directory ? c->workers.directory : c->workers.command[0]);
+                bool cannot_run = directory || r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
+                                   r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;
+                const char *what = directory ? "directory" : "command";
+                const char *msg = directory        ? "\"cannot enter workers.directory\""
+                                  : r == -ENOENT ? "\"worker command not found\""
+                                                 : "\"worker command cannot be executed\"";
+                int exit_code = directory ? EXIT_USAGE : spawn_exec_error_to_exit_code(r);
+                if (cannot_run && !s->ever_ready) {
+                        /* Nothing has ever run: a typo in the config, not a transient problem.
+                         * Retrying would only turn it into a respawn loop. */
+                        log_error_errno(r, "spawn_failed", "worker=%u %s=%s exit_code=%d msg=%s", slot_index, what,
+                                        cmd, exit_code, msg);
+                        supervisor_begin_shutdown(s, true, exit_code);
+                        return NULL;
+                }
+                /* It ran before (the file changed under us, a deploy is half done): the
+                 * workers that run keep serving and we retry with the backoff. */
+                log_error_errno(r, "spawn_failed", "worker=%u %s=%s failures=%u retry_in=%" PRIu64 "ms%s%s",
+                                slot_index, what, cmd, slot->failures, (slot->respawn_at - now) / USEC_PER_MSEC,
+                                cannot_run ? " msg=" : "", cannot_run ? msg : "");
+                return NULL;
+        }
+
+        slot->generation = w->generation;
+        w->next = s->workers;
+        s->workers = w;
+        s->n_workers++;
+
+        if (w->mem.leaf.events_fd >= 0) {
+                w->mem.events_source = (struct event_source) {
+                        .fd = w->mem.leaf.events_fd,
+                        .events = EPOLLPRI,
+                        .handler = on_worker_memory_events,
+                        .userdata = s,
+                        .name = "memory.events",
+                };
+                r = event_loop_add(s->loop, &w->mem.events_source);
+                if (r < 0) {
+                        w->mem.events_source.fd = -1;
+                        log_warning_errno(r, "watch_failed", "worker=%u file=memory.events", w->slot);
+                }
+        }
+
+        log_info("spawn", "worker=%u pid=%d generation=%llu request_limit=%" PRIu64 " lifetime_limit=%" PRIu64 "s%s%s",
+                 w->slot, (int) w->pid, w->generation, w->request_limit, w->lifetime_limit / USEC_PER_SEC,
+                 w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "", w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "");
+
+        if (as_replacement)
+                slot->replacement = w;
+        else
+                slot->active = w;
+        if (c->workers.ready == READY_IMMEDIATE)
+                supervisor_worker_ready(s, w, now);
+        return w;
+}
+
+/* ---- state changes ------------------------------------------------------- */
+
+static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now) {
+        if (w->state != WORKER_STARTING)
+                return;
+        w->state = WORKER_READY;
+        w->ready_at = w->last_watchdog = now;
+        s->ever_ready = true;
+        log_info("ready", "worker=%u pid=%d generation=%llu startup=%" PRIu64 "ms", w->slot, (int) w->pid,
+                 w->generation, (now - w->spawned_at) / USEC_PER_MSEC);
+        if (w->usr1_pending) {
+                w->usr1_pending = false;
+                (void) worker_signal(w, SIGUSR1);
+        }
+
+        if (w->slot >= s->n_slots)
+                return;
+        struct slot *slot = &s->slots[w->slot];
+        if (!slot->ready_since)
+                slot->ready_since = now;
+        if (slot->replacement != w) {
+                if (slot->active == w)
+                        slot->recycle_pending = false; /* a fresh start after a failed replacement */
+                return;
+        }
+
+        /* The replacement serves now; only then is the old worker asked to stop, so
+         * capacity never drops below the target. */
+        struct worker *old = slot->active;
+        slot->active = w;
+        slot->replacement = NULL;
+        slot->recycle_pending = false;
+        if (old && old->state != WORKER_STOPPING) {
+                log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d", old->slot, (int) old->pid,
+                         recycle_reason_to_string(old->recycle_reason), (int) w->pid);
+                worker_stop(old, s->config->workers.stop_signal, now, s->config->workers.graceful_timeout);
+        }
+}
+
+static void describe_exit(int status, char *buf, size_t size) {
+        if (WIFEXITED(status))
+                snprintf(buf, size, "status=exited code=%d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, size, "status=killed signal=%s%s", signal_to_string(WTERMSIG(status)),
+                         WCOREDUMP(status) ? " core_dumped=yes" : "");
+        else
+                snprintf(buf, size, "status=unknown raw=%d", status);
+}
+
+static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int status, usec_t now) {
+        char how[96];
+        bool expected = w->state == WORKER_STOPPING && !w->failed;
+
+        describe_exit(status, how, sizeof how);
+        /* The group dies with its leader: leftovers of a worker must not serve, or hold
+         * memory, unsupervised. In cgroup mode the leaf is killed too (cgroup.kill), which
+         * also reaches processes that left the group. */
+        (void) worker_kill_group(w);
+        supervisor_release_worker(s, w);
+        /* Only now: the release reads memory.events a last time, and may be the first
+         * to see the kill. */
+        bool oom = policy_exit_is_oom(status, w->mem.oom_kill_seen, w->killed);
+        s->exits[oom ? WORKER_EXIT_OOM : WIFSIGNALED(status) ? WORKER_EXIT_SIGNAL : WORKER_EXIT_EXIT]++;
+        if (oom) {
+                expected = false;
+                supervisor_count_recycle(s, w, RECYCLE_OOM, now);
+                log_warning("recycle", "worker=%u pid=%d reason=oom peak=%" PRIu64 " worker_max=%" PRIu64
+                            " requests=%" PRIu64 " age=%" PRIu64 "s",
+                            w->slot, (int) w->pid, w->mem.peak, s->monitor.worker_max, w->requests,
+                            age_seconds(now, w->spawned_at));
+        }
+
+        struct slot *slot = w->slot < s->n_slots ? &s->slots[w->slot] : NULL;
+        bool was_replacement = slot && slot->replacement == w;
+        if (slot && slot->active == w)
+                slot->active = NULL;
+        if (was_replacement) {
+                slot->replacement = NULL;
+                /* The worker it was meant to replace keeps serving and tries again later. */
+                if (slot->active)
+                        slot->active->recycle_started = false;
+        }
+
+        if (expected || s->shutting_down) {
+                log_info("exit", "worker=%u pid=%d %s age=%" PRIu64 "s requests=%" PRIu64, w->slot, (int) w->pid, how,
+                         age_seconds(now, w->spawned_at), w->requests);
+        } else {
+                if (slot)
+                        slot_note_failure(s, slot, now);
+                log_warning("exit", "worker=%u pid=%d %s unexpected=yes state=%s age=%" PRIu64 "s requests=%" PRIu64
+                            " failures=%u respawn_in=%" PRIu64 "ms",
+                            w->slot, (int) w->pid, how, worker_state_to_string(w->state),
+                            age_seconds(now, w->spawned_at), w->requests, slot ? slot->failures : 0,
+                            slot && slot->respawn_at > now ? (slot->respawn_at - now) / USEC_PER_MSEC : 0);
+        }
+
+        worker_unlink(s, w);
+        free(w);
+}
+
+static bool reason_is_memory(enum recycle_reason r) {
+        return r == RECYCLE_RETAINED || r == RECYCLE_GROWTH || r == RECYCLE_PRESSURE || r == RECYCLE_GROUP_HIGH;
+}
+
+/* The floor that judges w now. Request-end readings count while the newest is no older
+ * than retained_window: a worker that stopped having quiet moments falls back to the
+ * window. */
+static bool worker_retained_floor(const struct supervisor *s, const struct worker *w, usec_t now, uint64_t *ret_floor,
+                                  bool *ret_boundary) {
+        const struct memward_config *c = s->config;
+        struct policy_floors f = {};
+
+        f.has_window = floor_window_get(&w->mem.floor, now, &f.window);
+        f.has_boundary = w->mem.last_boundary > 0 && now - w->mem.last_boundary <= c->memory.retained_window &&
+                         boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &f.boundary);
+        return policy_retained_floor(&f, ret_floor, ret_boundary);
+}
+
+/* The per-worker memory rules (retained, growth) for a ready worker. */
+static enum recycle_reason worker_memory_verdict(const struct supervisor *s, const struct worker *w, usec_t now) {
+        const struct memward_config *c = s->config;
+        struct policy_memory_view v = {
+                .has_baseline = w->mem.has_baseline,
+                .baseline = w->mem.baseline,
+                .retained_max = c->memory.retained_max,
+                .growth_max = c->memory.growth_max,
+        };
+        bool boundary;
+        v.has_floor = worker_retained_floor(s, w, now, &v.floor, &boundary);
+        return policy_evaluate_memory(&v);
+}
+
+/* What the workers hold against group_high: each one's latest reading, from the tick or
+ * a request end. Memory about to be given back (a recycle decided) no longer counts;
+ * its replacement's does. */
+static uint64_t supervisor_workers_total(const struct supervisor *s) {
+        uint64_t total = 0;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->state != WORKER_STOPPING && w->recycle_reason == RECYCLE_NONE)
+                        total += w->mem.latest;
+        return total;
+}
+
+/* A memory recycle can wait its turn (max_concurrent) for seconds: judge it again when
+ * its turn comes, so a worker is not restarted for memory it no longer holds or a
+ * budget the group no longer exceeds. Pressure stands: it was true when it fired. */
+static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w, usec_t now) {
+        switch (w->recycle_reason) {
+        case RECYCLE_RETAINED:
+        case RECYCLE_GROWTH: {
+                enum recycle_reason r = worker_memory_verdict(s, w, now);
+                if (r == RECYCLE_NONE)
+                        break;
+                w->recycle_reason = r;
+                return true;
+        }
+        case RECYCLE_GROUP_HIGH:
+                if (supervisor_workers_total(s) + w->mem.latest > s->monitor.group_high)
+                        return true;
+                break;
+        default:
+                return true;
+        }
+        log_info("recycle_cancelled", "worker=%u pid=%d reason=%s latest=%" PRIu64 " group=%" PRIu64
+                 " msg=\"no longer over the limit when its turn came\"",
+                 w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->mem.latest,
+                 supervisor_workers_total(s));
+        w->recycle_reason = RECYCLE_NONE;
+        w->recycle_due_at = 0;
+        w->recycle_counted = false;     /* its spawn may have failed before: a later recycle is a new one */
+        return false;
+}
+
+/* Logs and counts a recycle once: when its replacement cannot be spawned, the retries
+ * are spawn_failed lines, not more recycles. */
+static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+        if (w->recycle_counted)
+                return;
+        w->recycle_counted = true;
+        if (reason_is_memory(w->recycle_reason)) {
+                const struct worker_memory *m = &w->mem;
+                char window[FORMAT_DURATION_MAX];
+                uint64_t floor = 0;
+                bool boundary = false;
+                /* The numbers logged are read now, not at the last tick, whatever decided. */
+                (void) monitor_worker_sample(&s->monitor, w, s->config, now);
+                (void) worker_retained_floor(s, w, now, &floor, &boundary);
+                log_info("recycle",
+                         "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%s"
+                         " current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64 " peak=%" PRIu64
+                         " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
+                         w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
+                         boundary ? "request_end" : "window",
+                         boundary && m->leaf.dir_fd < 0 ? "statm_private"
+                                                                    : memory_metric_to_string(s->config->memory.metric),
+                         floor, m->baseline,
+                         format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon, m->file, m->kernel,
+                         m->peak, s->monitor.workers_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0,
+                         w->requests, age_seconds(now, w->spawned_at));
+        } else
+                log_info("recycle",
+                         "worker=%u pid=%d reason=%s requests=%" PRIu64 " limit=%" PRIu64 " age=%" PRIu64
+                         "s lifetime_limit=%" PRIu64 "s",
+                         w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->requests,
+                         w->request_limit, age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC);
+        supervisor_count_recycle(s, w, w->recycle_reason, now);
+}
+
+static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+        supervisor_note_recycle(s, w, now);
+        w->recycle_started = true;
+        struct worker *r = supervisor_spawn(s, w->slot, true, now);
+        if (!r) {
+                w->recycle_started = false;
+                return; /* backoff set; the old worker keeps serving and we try again */
+        }
+        s->slots[w->slot].recycle_pending = true;
+        if (s->config->recycle.memory_stop_first && reason_is_memory(w->recycle_reason)) {
+                /* Memory matters more than one slot's capacity for a moment: the old
+                 * worker goes now, the replacement takes the slot when it is ready. */
+                log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d stop_first=yes", w->slot, (int) w->pid,
+                         recycle_reason_to_string(w->recycle_reason), (int) r->pid);
+                worker_stop(w, s->config->workers.stop_signal, now, s->config->workers.graceful_timeout);
+        }
+}
+
+/* ---- the decision loop --------------------------------------------------- */
+
+/* A recycle is in flight from its start until the old worker is gone *and* a worker
+ * is ready in its slot again. With memory_stop_first the old worker goes first: its
+ * slot still counts while the replacement starts -- and while it waits out a backoff
+ * after a replacement that failed -- or every due slot would go down at once. */
+static unsigned recycles_in_flight(const struct supervisor *s) {
+        unsigned n = 0;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->recycle_started)
+                        n++;
+        for (unsigned i = 0; i < s->n_slots && i < s->target; i++) {
+                const struct slot *slot = &s->slots[i];
+                if (!slot->recycle_pending)
+                        continue;
+                if (slot->active && (slot->active->recycle_started || slot->active->state == WORKER_READY))
+                        continue; /* counted above, or serving again */
+                n++;
+        }
+        return n;
+}
+
+static usec_t min_usec(usec_t a, usec_t b) {
+        return a < b ? a : b;
+}
+
+static void supervisor_update_service(struct supervisor *s) {
+        unsigned ready = 0, pending = 0;
+        char status[256], *p = status;
+        size_t left = sizeof status;
+        int n;
+
+        for (unsigned i = 0; i < s->n_slots && i < s->target; i++)
+                if (s->slots[i].active && s->slots[i].active->state == WORKER_READY)
+                        ready++;
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->recycle_reason == RECYCLE_RELOAD)
+                        pending++;
+
+        if (ready >= s->target && !s->service_ready_sent) {
+                s->service_ready_sent = true;
+                service_ready(&s->service);
+                log_info("service_ready", "workers=%u", ready);
+        }
+        if (s->reloading && pending == 0) {
+                s->reloading = false;
+                service_ready(&s->service);
+                log_info("reload_done", "workers=%u", ready);
+        }
+
+        n = snprintf(p, left, "%u/%u workers ready", ready, s->target);
+        p += n, left -= (size_t) n;
+        bool first = true;
+        for (unsigned r = RECYCLE_NONE + 1; r < _RECYCLE_REASON_MAX && left > 32; r++) {
+                if (!s->recycles[r])
+                        continue;
+                n = snprintf(p, left, "%s%s=%" PRIu64, first ? "; recycles: " : " ", recycle_reason_to_string(r),
+                             s->recycles[r]);
+                if (n < 0 || (size_t) n >= left)
+                        break;
+                p += n, left -= (size_t) n;
+                first = false;
+        }
+        service_status(&s->service, status);
+}
+
+static struct policy_worker_view worker_policy_view(const struct worker *w, const struct memward_config *c,
+                                                    usec_t now) {
+        return (struct policy_worker_view) {
+                .now = now,
+                .spawned_at = w->spawned_at,
+                .last_watchdog = w->last_watchdog,
+                .requests = w->requests,
+                .request_limit = w->request_limit,
+                .lifetime_limit = w->lifetime_limit,
+                .watchdog = c->workers.watchdog,
+        };
+}
+
+/* The next per-worker deadline: ready delay and timeout, policy limits, the SIGKILL
+ * after graceful_timeout. Taken after the pass has spawned and stopped what it wanted,
+ * so that a worker it started or stopped is on the timer too, not only at the next
+ * sample tick. */
+static usec_t supervisor_worker_deadlines(const struct supervisor *s, usec_t now) {
+        const struct memward_config *c = s->config;
+        usec_t next = USEC_INFINITY;
+
+        for (const struct worker *w = s->workers; w; w = w->next)
+                switch (w->state) {
+                case WORKER_STARTING:
+                        if (s->shutting_down)
+                                break;
+                        next = min_usec(next, w->spawned_at + c->workers.ready_timeout);
+                        if (c->workers.ready == READY_DELAY)
+                                next = min_usec(next, w->spawned_at + c->workers.ready_delay);
+                        break;
+                case WORKER_READY:
+                        if (!s->shutting_down && w->recycle_reason == RECYCLE_NONE) {
+                                struct policy_worker_view v = worker_policy_view(w, c, now);
+                                next = min_usec(next, policy_next_deadline(&v));
+                        }
+                        break;
+                case WORKER_STOPPING:
+                        if (!w->killed)
+                                next = min_usec(next, w->kill_at);
+                        break;
+                default:
+                        break;
+                }
+        return next;
+}
+
+static void supervisor_reconcile(struct supervisor *s) {
+        const struct memward_config *c = s->config;
+        usec_t now = now_monotonic();
+        usec_t next = USEC_INFINITY;
+
+        /* Per-worker deadlines and policy. */
+        for (struct worker *w = s->workers; w; w = w->next) {
+                if (w->recycle_reason != RECYCLE_NONE && w->recycle_due_at == 0)
+                        w->recycle_due_at = now; /* whoever decided it: policy, memory, pressure, reload */
+                switch (w->state) {
+                case WORKER_STARTING: {
+                        if (c->workers.ready == READY_DELAY && now >= w->spawned_at + c->workers.ready_delay) {
+                                supervisor_worker_ready(s, w, now);
+                                break;
+                        }
+                        if (now >= w->spawned_at + c->workers.ready_timeout && !s->shutting_down) {
+                                log_warning("ready_timeout", "worker=%u pid=%d timeout=%" PRIu64 "ms", w->slot,
+                                            (int) w->pid, c->workers.ready_timeout / USEC_PER_MSEC);
+                                w->failed = true;
+                                worker_stop(w, SIGKILL, now, 0);
+                                w->killed = true;
+                                (void) worker_kill_group(w);
+                        }
+                        break;
+                }
+                case WORKER_READY: {
+                        if (s->shutting_down || w->recycle_reason != RECYCLE_NONE)
+                                break;
+                        struct policy_worker_view v = worker_policy_view(w, c, now);
+                        w->recycle_reason = policy_evaluate(&v);
+                        if (w->recycle_reason != RECYCLE_NONE)
+                                w->recycle_due_at = now;
+                        break;
+                }
+                case WORKER_STOPPING:
+                        if (!w->killed && now >= w->kill_at) {
+                                log_warning("kill", "worker=%u pid=%d msg=\"did not stop within graceful_timeout\"",
+                                            w->slot, (int) w->pid);
+                                w->killed = true;
+                                (void) worker_kill_group(w);
+                        }
+                        break;
+                default:
+                        break;
+                }
+        }
+
+        if (s->shutting_down)
+                goto arm;
+
+        /* Slots that should not exist any more (SIGTTOU): stop what runs there. */
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (!slot_wanted(s, w->slot) && w->state != WORKER_STOPPING) {
+                        log_info("stop", "worker=%u pid=%d reason=%s", w->slot, (int) w->pid,
+                                 recycle_reason_to_string(RECYCLE_SCALE_DOWN));
+                        worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
+                }
+
+        /* Fill empty slots. */
+        for (unsigned i = 0; i < s->target && !s->shutting_down; i++) {
+                struct slot *slot = &s->slots[i];
+                if (slot->active || slot->replacement)
+                        continue;
+                if (now < slot->respawn_at) {
+                        next = min_usec(next, slot->respawn_at);
+                        continue;
+                }
+                if (!supervisor_spawn(s, i, false, now) && !s->shutting_down)
+                        next = min_usec(next, slot->respawn_at);
+        }
+
+        /* Start recycles that are due, at most max_concurrent at once, in the order they
+         * became due: under sustained load every slot gets its turn. */
+        unsigned in_flight = recycles_in_flight(s);
+        while (!s->shutting_down && in_flight < c->recycle.max_concurrent) {
+                struct worker *pick = NULL;
+                for (unsigned i = 0; i < s->target; i++) {
+                        struct slot *slot = &s->slots[i];
+                        struct worker *w = slot->active;
+                        if (!w || w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE ||
+                            w->recycle_started || slot->replacement || !supervisor_recycle_still_due(s, w, now))
+                                continue;
+                        if (now < slot->respawn_at) {
+                                next = min_usec(next, slot->respawn_at);
+                                continue;
+                        }
+                        if (!pick || w->recycle_due_at < pick->recycle_due_at)
+                                pick = w;
+                }
+                if (!pick)
+                        break;
+                supervisor_start_recycle(s, pick, now);
+                if (!pick->recycle_started) {
+                        /* Spawning failed: the slot has a backoff now; others may still go. */
+                        next = min_usec(next, s->slots[pick->slot].respawn_at);
+                        continue;
+                }
+                in_flight++;
+        }
+
+        supervisor_update_service(s);
+
+arm:
+        /* A shutdown may also begin inside this pass (the command cannot be executed). */
+        if (s->shutting_down && !s->workers)
+                s->done = true;
+        next = min_usec(next, supervisor_worker_deadlines(s, now));
+        next = min_usec(next, service_watchdog(&s->service, now));
+        int r = timerfd_arm_at(s->timer_source.fd, next);
+        if (r < 0)
+                log_error_errno(r, "timer_failed", NULL);
+}
+
+/* ---- event handlers ------------------------------------------------------ */
+
+static void supervisor_reap(struct supervisor *s) {
+        usec_t now = now_monotonic();
+
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+                if (pid <= 0)
+                        break;
+                struct worker *w = worker_by_pid(s, pid);
+                if (w)
+                        supervisor_worker_exited(s, w, status, now);
+                else
+                        log_debug("reaped", "pid=%d", (int) pid); /* an orphan we inherited as reaper */
+        }
+}
+
+static void supervisor_log_status(struct supervisor *s) {
+        usec_t now = now_monotonic();
+        char status[LOG_QUOTE_MAX];
+
+        log_info("status", "target=%u workers=%u recycles_in_flight=%u shutting_down=%s", s->target, s->n_workers,
+                 recycles_in_flight(s), s->shutting_down ? "yes" : "no");
+        for (struct worker *w = s->workers; w; w = w->next)
+                log_info("status", "worker=%u pid=%d generation=%llu state=%s age=%" PRIu64 "s requests=%" PRIu64
+                         " limit=%" PRIu64 " recycle=%s worker_status=%s",
+                         w->slot, (int) w->pid, w->generation, worker_state_to_string(w->state),
+                         age_seconds(now, w->spawned_at), w->requests, w->request_limit,
+                         recycle_reason_to_string(w->recycle_reason), log_quote(status, sizeof status, w->status));
+}
+
+static int supervisor_grow_slots(struct supervisor *s, unsigned n) {
+        if (n <= s->n_slots)
+                return 0;
+        struct slot *slots = realloc(s->slots, n * sizeof *slots);
+        if (!slots)
+                return -ENOMEM;
+        memset(slots + s->n_slots, 0, (n - s->n_slots) * sizeof *slots);
+        s->slots = slots;
+        s->n_slots = n;
+        return 0;
+}
+
+static void supervisor_reload(struct supervisor *s) {
+        struct memward_config *c = NULL;
+        int r;
+
+        char file[LOG_QUOTE_MAX];
+        log_info("reload", "file=%s", s->config->path ? log_quote(file, sizeof file, s->config->path) : "none");
+        r = s->reload_config(s->reload_userdata, &c);
+        if (r < 0) {
+                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                return;
+        }
+
+        /* Sockets stay open across reloads so no queued connection is dropped; a changed
+         * listen: section takes effect at the next restart. */
+        bool listen_changed = c->n_listen != s->config->n_listen;
+        for (size_t i = 0; !listen_changed && i < c->n_listen; i++)
+                listen_changed = strcmp(c->listen[i].address, s->config->listen[i].address) != 0;
+        if (listen_changed && !s->listen.inherited)
+                log_warning("reload_listen_unchanged", "msg=\"listen addresses change only on restart\"");
+        if (!streq(c->metrics.listen ?: "", s->config->metrics.listen ?: "") ||
+            c->metrics.max_connections != s->config->metrics.max_connections ||
+            c->metrics.timeout != s->config->metrics.timeout)
+                log_warning("reload_metrics_unchanged", "msg=\"the metrics: section changes only on restart\"");
+
+        r = supervisor_check_fd_limit(s, c, c->workers.count);
+        if (r >= 0)
+                r = supervisor_grow_slots(s, c->workers.count);
+        if (r < 0) {
+                config_free(c);
+                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                return;
+        }
+
+        /* Before anything is switched over: a percentage that cannot be resolved now
+         * refuses the reload and leaves the running limits as they are. */
+        const char *unresolved = NULL;
+        bool limit_was_known = s->monitor.group_limit_error == 0;
+        r = monitor_resolve_limits(&s->monitor, c, &unresolved);
+        if (r < 0 || (limit_was_known && s->monitor.group_limit_error < 0))
+                log_group_limit_unknown(s, r < 0 ? unresolved : NULL);
+        if (r < 0) {
+                config_free(c);
+                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                return;
+        }
+
+        struct memward_config *old = s->config;
+        s->config = c;
+        r = supervisor_build_env(s);
+        if (r < 0) {
+                s->config = old;
+                (void) monitor_resolve_limits(&s->monitor, old, NULL);
+                config_free(c);
+                log_error_errno(r, "reload_failed", NULL);
+                return;
+        }
+        config_free(old);
+        r = supervisor_arm_sampling(s);
+        if (r < 0)
+                log_error_errno(r, "timer_failed", "timer=sample");
+        (void) supervisor_watch_pressure(s);
+        log_set_max_level(c->log.level);
+        log_set_format(c->log.format);
+        s->target = c->workers.count;
+
+        service_reloading(&s->service);
+        s->reloading = true;
+
+        /* Roll every worker onto the new configuration, under the usual recycle rules. */
+        for (unsigned i = 0; i < s->n_slots; i++) {
+                struct worker *w = s->slots[i].active;
+                if (w && !w->recycle_started) {
+                        w->recycle_reason = RECYCLE_RELOAD;
+                        w->recycle_counted = false;
+                }
+                /* A replacement started from the old config is stopped; a new one follows. */
+                struct worker *r2 = s->slots[i].replacement;
+                if (r2) {
+                        r2->failed = false;
+                        log_info("stop", "worker=%u pid=%d reason=reload msg=\"replacement from the old configuration\"",
+                                 r2->slot, (int) r2->pid);
+                        worker_stop(r2, c->workers.stop_signal, now_monotonic(), c->workers.graceful_timeout);
+                        s->slots[i].replacement = NULL;
+                        if (w) {
+                                w->recycle_started = false;
+                                w->recycle_reason = RECYCLE_RELOAD;
+                                w->recycle_counted = false;
+                        }
+                }
+        }
+        /* STARTING workers from the old config that are not replacements: let them finish
+         * starting; they are recycled as soon as they are ready. */
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->state == WORKER_STARTING && w->slot < s->n_slots && s->slots[w->slot].active == w)
+                        w->recycle_reason = RECYCLE_RELOAD;
+}
+
+static int on_signal(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        struct signalfd_siginfo si;
+        (void) revents;
+
+        for (;;) {
+                ssize_t n = read(src->fd, &si, sizeof si);
+                if (n < 0) {
+                        if (errno == EAGAIN || errno == EINTR)
+                                break;
+                        return negative_errno();
+                }
+                if (n != sizeof si)
+                        break;
+
+                switch (si.ssi_signo) {
+                case SIGCHLD:
+                        supervisor_reap(s);
+                        break;
+                case SIGTERM:
+                case SIGINT:
+                        log_info("signal", "signal=%s", signal_to_string((int) si.ssi_signo));
+                        supervisor_begin_shutdown(s, false, 0);
+                        break;
+                case SIGQUIT:
+                        log_info("signal", "signal=SIGQUIT");
+                        supervisor_begin_shutdown(s, true, 0);
+                        break;
+                case SIGHUP:
+                        if (!s->shutting_down)
+                                supervisor_reload(s);
+                        break;
+                case SIGTTIN:
+                        if (s->shutting_down || s->target >= CONFIG_WORKERS_MAX)
+                                break;
+                        if (supervisor_fds_needed(s, s->config, s->target + 1) > s->fd_limit) {
+                                log_warning("scale_refused", "signal=SIGTTIN workers=%u fd_limit=%u", s->target,
+                                            s->fd_limit);
+                                break;
+                        }
+                        if (supervisor_grow_slots(s, s->target + 1) < 0)
+                                break;
+                        s->target++;
+                        log_info("scale", "signal=SIGTTIN workers=%u", s->target);
+                        break;
+                case SIGTTOU:
+                        if (s->shutting_down || s->target <= 1)
+                                break;
+                        s->target--;
+                        log_info("scale", "signal=SIGTTOU workers=%u", s->target);
+                        break;
+                case SIGUSR1:
+                        /* Conventionally "reopen your log files": every worker gets it. A
+                         * worker still starting may not have its handler yet (Python while it
+                         * imports), and SIGUSR1's default action kills: it gets it once ready. */
+                        for (struct worker *w = s->workers; w; w = w->next)
+                                if (w->state == WORKER_STARTING)
+                                        w->usr1_pending = true;
+                                else if (w->ready_at > 0) /* not one stopped before it was ever ready */
+                                        (void) worker_signal(w, SIGUSR1);
+                        break;
+                case SIGUSR2:
+                        supervisor_log_status(s);
+                        break;
+                default:
+                        break;
+                }
+        }
+        /* The loop re-reads the signalfd (level-triggered) if more arrived meanwhile. */
+        supervisor_reap(s);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static int on_timer(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        uint64_t expirations;
+        (void) revents;
+
+        (void) !read(src->fd, &expirations, sizeof expirations);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+/* ---- memory ------------------------------------------------------------ */
+
+bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet) {
+        struct policy_victim best = {};
+        struct worker *victim = NULL;
+
+        if (!policy_cooldown_passed(now, s->last_group_recycle, s->config->pressure.cooldown))
+                return false;
+
+        /* Every worker: the list is newest first and holds replacements and stopping
+         * workers too, so the oldest — usually the largest — come last. */
+        for (struct worker *w = s->workers; w; w = w->next) {
+                struct policy_candidate c = {
+                        .eligible = w->state == WORKER_READY && w->recycle_reason == RECYCLE_NONE &&
+                                    slot_wanted(s, w->slot) && s->slots[w->slot].active == w,
+                        .spawned_at = w->spawned_at,
+                };
+                bool boundary;
+                c.has_floor = c.eligible && worker_retained_floor(s, w, now, &c.floor, &boundary);
+                if (policy_victim_offer(&best, &c, s->config->pressure.min_retained))
+                        victim = w;
+        }
+        if (!victim) {
+                if (quiet)
+                        return false;
+                log_info("group_recycle_skipped", "reason=%s min_retained=%" PRIu64
+                         " msg=\"no ready worker with a floor at or above min_retained\"",
+                         recycle_reason_to_string(reason), s->config->pressure.min_retained);
+                return false;
+        }
+        victim->recycle_reason = reason;
+        s->last_group_recycle = now;
+        return true;
+}
+
+/* quiet: called at every request end, where "no victim" would be logged thousands of
+ * times a second; the tick still says it. */
+static void supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet) {
+        uint64_t total = supervisor_workers_total(s);
+
+        s->monitor.workers_total = total;
+        if (s->monitor.group_high > 0 && total > s->monitor.group_high &&
+            supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
+                log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
+}
+
+/* The worker's leaf was removed behind our back (an admin moved the worker elsewhere
+ * and rmdir'ed the leaf, or killed it first): memory.worker_max no longer holds it and
+ * its memory can only be read through /proc. Stop watching the leaf — its memory.events
+ * fd reports EPOLLERR for good, level-triggered — and replace the worker, so the slot
+ * runs in a leaf of ours again. */
+static void supervisor_leaf_lost(struct supervisor *s, struct worker *w) {
+        char leaf[sizeof w->mem.leaf.name];
+
+        if (w->mem.leaf.dir_fd < 0)
+                return;
+        snprintf(leaf, sizeof leaf, "%s", w->mem.leaf.name);
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        monitor_worker_forget_leaf(&s->monitor, w);
+
+        bool replace = w->state != WORKER_STOPPING && w->recycle_reason == RECYCLE_NONE && !s->shutting_down;
+        if (replace)
+                w->recycle_reason = RECYCLE_CGROUP_LOST;
+        log_warning("cgroup_leaf_lost", "worker=%u pid=%d cgroup=%s state=%s msg=\"%s\"", w->slot, (int) w->pid, leaf,
+                    worker_state_to_string(w->state),
+                    replace ? "removed by someone else; accounting through /proc until it is replaced"
+                            : "removed by someone else");
+}
+
+static void supervisor_sample(struct supervisor *s) {
+        const struct memward_config *c = s->config;
+        usec_t now = now_monotonic();
+
+        (void) monitor_read_pressure(&s->monitor);
+        /* For memward_group_memory_bytes: read here, so a scrape never touches cgroup files. */
+        (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
+        monitor_retry_removals(&s->monitor);
+
+        for (struct worker *w = s->workers; w; w = w->next) {
+                if (w->state == WORKER_STOPPING)
+                        continue;
+                int r = monitor_worker_sample(&s->monitor, w, c, now);
+                if (r == -ENODEV) {
+                        supervisor_leaf_lost(s, w);
+                        r = monitor_worker_sample(&s->monitor, w, c, now);
+                }
+                if (r < 0) {
+                        /* Alive but unreadable (no smaps_rollup before 4.14, EACCES for a worker
+                         * that is not dumpable): no memory rule can judge it, which must not
+                         * go unsaid. Once per worker: the cause rarely goes away. */
+                        if (r != -ESRCH && !w->mem.sample_error_logged) {
+                                char path[LOG_QUOTE_MAX];
+                                w->mem.sample_error_logged = true;
+                                log_warning_errno(r, "sample_failed", "worker=%u pid=%d path=%s msg=\"cannot read the "
+                                                  "worker's memory: no memory rule judges it\"",
+                                                  w->slot, (int) w->pid,
+                                                  log_quote(path, sizeof path, s->monitor.sample_error_path));
+                        }
+                        continue;
+                }
+                w->mem.latest = w->mem.metric;
+
+                if (w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE || s->shutting_down)
+                        continue;
+                w->recycle_reason = worker_memory_verdict(s, w, now);
+        }
+
+        if (s->shutting_down)
+                return;
+        supervisor_check_group_high(s, now, false);
+
+        /* No trigger could be registered: judge the same threshold from avg10. */
+        if (s->monitor.psi_polling && s->monitor.has_psi) {
+                const struct psi_line *l = c->pressure.kind == PSI_FULL ? &s->monitor.psi.full : &s->monitor.psi.some;
+                double threshold = 100.0 * (double) c->pressure.stall / (double) c->pressure.window;
+                if (l->avg10 >= threshold) {
+                        s->pressure_events++;
+                        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now, false))
+                                log_info("pressure", "source=avg10 avg10=%.2f threshold=%.2f", l->avg10, threshold);
+                }
+        }
+}
+
+static int on_sample(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        uint64_t expirations;
+        (void) revents;
+
+        (void) !read(src->fd, &expirations, sizeof expirations);
+        supervisor_retry_pressure(s);
+        supervisor_sample(s);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static int on_psi(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        usec_t now = now_monotonic();
+        char path[LOG_QUOTE_MAX];
+
+        if (revents & EPOLLERR) {
+                /* The pressure file went away under the trigger (cgroup.pressure set to 0).
+                 * The fd stays in error, level-triggered, even once the file is back: drop
+                 * it, or this handler spins. Until a new trigger is registered (from the
+                 * sample tick), the avg10 fallback judges pressure whenever it can read it. */
+                (void) event_loop_remove(s->loop, src);
+                src->fd = -1;
+                monitor_pressure_lost(&s->monitor, now);
+                log_warning("pressure_trigger_lost", "path=%s msg=\"the pressure file went away; registering the "
+                            "trigger again once it is back\"",
+                            log_quote(path, sizeof path, s->monitor.cgroup.pressure_path));
+                supervisor_retry_pressure(s);
+                return 0;
+        }
+        if (!(revents & EPOLLPRI))
+                return 0;
+
+        s->pressure_events++;
+        if (s->shutting_down)
+                return 0;
+        /* Fresh floors decide the victim: the last tick may be a while ago if memward
+         * itself was slowed down by the same squeeze. */
+        supervisor_sample(s);
+        now = now_monotonic();
+        if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now, false))
+                log_info("pressure", "source=trigger some_avg10=%.2f full_avg10=%.2f", s->monitor.psi.some.avg10,
+                         s->monitor.psi.full.avg10);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static int supervisor_add_pressure_source(struct supervisor *s, int fd) {
+        s->psi_source = (struct event_source) {
+                .fd = fd,
+                .events = EPOLLPRI,
+                .handler = on_psi,
+                .userdata = s,
+                .name = "pressure",
+        };
+        int r = event_loop_add(s->loop, &s->psi_source);
+        if (r < 0)
+                s->psi_source.fd = -1;
+        return r;
+}
+
+/* Registers a lost trigger again once its retry is due; quiet while the file is
+ * still missing, since the loss was logged. */
+static void supervisor_retry_pressure(struct supervisor *s) {
+        char path[LOG_QUOTE_MAX];
+        usec_t now = now_monotonic();
+        unsigned attempts = s->monitor.psi_retries + 1;
+
+        int fd = monitor_pressure_retry(&s->monitor, s->config, now);
+        if (fd == -EAGAIN || fd == 0)
+                return;
+        if (fd < 0) {
+                log_debug_errno(fd, "pressure_trigger_retry", "path=%s attempts=%u next_in=%" PRIu64 "ms",
+                                log_quote(path, sizeof path, s->monitor.cgroup.pressure_path), attempts,
+                                (s->monitor.psi_retry_at - now) / USEC_PER_MSEC);
+                return;
+        }
+        int r = supervisor_add_pressure_source(s, fd);
+        if (r < 0) {
+                log_warning_errno(r, "watch_failed", "file=%s",
+                                  log_quote(path, sizeof path, s->monitor.cgroup.pressure_path));
+                monitor_pressure_lost(&s->monitor, now);
+                s->monitor.psi_retry_at = now + PSI_RETRY_MAX_USEC;
+                return;
+        }
+        log_info("pressure_trigger_restored", "path=%s lost_for=%" PRIu64 "ms attempts=%u",
+                 log_quote(path, sizeof path, s->monitor.cgroup.pressure_path),
+                 (now - s->monitor.psi_lost_at) / USEC_PER_MSEC, attempts);
+}
+
+static int supervisor_watch_pressure(struct supervisor *s) {
+        const struct memward_config *c = s->config;
+        char want[FORMAT_DURATION_MAX], got[FORMAT_DURATION_MAX], path[LOG_QUOTE_MAX];
+
+        if (s->psi_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &s->psi_source);
+        s->psi_source.fd = -1;
+
+        int fd = monitor_open_pressure(&s->monitor, c);
+        if (fd == 0)
+                return 0;
+        if (fd < 0) {
+                log_warning_errno(fd, "pressure_polling", "path=%s msg=\"PSI triggers unavailable; comparing avg10 "
+                                  "with the trigger threshold on every sample tick\"",
+                                  log_quote(path, sizeof path, s->monitor.cgroup.pressure_path));
+                return 0;
+        }
+        if (s->monitor.psi_window != c->pressure.window) {
+                char stall[FORMAT_DURATION_MAX];
+                log_notice("pressure_window_rounded", "requested=%s used=%s stall=%s msg=\"unprivileged PSI triggers "
+                           "need a window that is a multiple of 2s; the stall is scaled to keep its share\"",
+                           format_duration(want, sizeof want, c->pressure.window),
+                           format_duration(got, sizeof got, s->monitor.psi_window),
+                           format_duration(stall, sizeof stall, s->monitor.psi_stall));
+        }
+        int r = supervisor_add_pressure_source(s, fd);
+        if (r < 0)
+                return r;
+        log_info("pressure_trigger", "path=%s kind=%s stall=%s window=%s",
+                 log_quote(path, sizeof path, s->monitor.cgroup.pressure_path),
+                 c->pressure.kind == PSI_FULL ? "full" : "some",
+                 format_duration(want, sizeof want, s->monitor.psi_stall),
+                 format_duration(got, sizeof got, s->monitor.psi_window));
+        return 0;
+}
+
+static int on_worker_memory_events(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        struct worker *w = NULL;
+
+        for (struct worker *i = s->workers; i; i = i->next)
+                if (&i->mem.events_source == src)
+                        w = i;
+        if (!w)
+                return 0;
+        (void) revents; /* kernfs flags every change EPOLLERR|EPOLLPRI; only the read tells */
+        int r = monitor_worker_events(&s->monitor, w);
+        if (r == -ENODEV) {
+                /* Removed: the fd would stay ready, level-triggered, for good. */
+                supervisor_leaf_lost(s, w);
+                supervisor_reconcile(s);
+                return 0;
+        }
+        /* Said as it happens: a helper's kill leaves the worker running, and its exit
+         * later is no OOM kill (policy_exit_is_oom). */
+        if (r > 0)
+                log_warning("oom_kill", "worker=%u pid=%d oom_kill=%" PRIu64 " max=%" PRIu64
+                            " msg=\"a process in the worker's cgroup was OOM-killed\"",
+                            w->slot, (int) w->pid, w->mem.events.oom_kill, w->mem.events.max);
+        return 0;
+}
+
+static int supervisor_arm_sampling(struct supervisor *s) {
+        struct itimerspec its = {};
+        usec_t i = s->config->memory.sample_interval;
+
+        its.it_interval.tv_sec = (time_t) (i / USEC_PER_SEC);
+        its.it_interval.tv_nsec = (long) ((i % USEC_PER_SEC) * NSEC_PER_USEC);
+        its.it_value = its.it_interval;
+        if (timerfd_settime(s->sample_source.fd, 0, &its, NULL) < 0)
+                return negative_errno();
+        return 0;
+}
+
+/* A request just ended and none is in flight: what the worker holds now is what it
+ * keeps. Judged at once, not at the next sample tick, because every second a worker
+ * sits on a heavy request's leftovers costs its whole size in mean memory. */
+static void supervisor_request_boundary(struct supervisor *s, struct worker *w, usec_t now) {
+        const struct memward_config *c = s->config;
+        uint64_t value, floor;
+
+        /* Readings go on while a recycle waits its turn: it is judged again when it comes. */
+        if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_started || s->shutting_down)
+                return;
+        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value);
+        if (r < 0) {
+                /* retained_requests cannot judge this worker: say so, once. */
+                if (r != -ESRCH && !w->mem.boundary_error_logged) {
+                        w->mem.boundary_error_logged = true;
+                        log_warning_errno(r, "boundary_read_failed", "worker=%u pid=%d msg=\"cannot read the worker's "
+                                          "memory at request end\"", w->slot, (int) w->pid);
+                }
+                return;
+        }
+        w->mem.last_boundary = now;
+        w->mem.last_boundary_value = value;
+        w->mem.latest = value;
+        boundary_floor_add(&w->mem.boundary, value);
+
+        if (w->recycle_reason == RECYCLE_NONE && c->memory.retained_max > 0 &&
+            boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &floor) && floor > c->memory.retained_max)
+                w->recycle_reason = RECYCLE_RETAINED;
+        /* The budget too is judged the moment a request leaves memory behind, not a tick later. */
+        supervisor_check_group_high(s, now, true);
+}
+
+static void supervisor_handle_datagram(struct supervisor *s, const struct notify_datagram *d, usec_t now) {
+        enum notify_reject_reason why;
+        struct notify_message m;
+        struct worker *w = NULL;
+
+        /* sd_notify_barrier(3) (and systemd-notify 252 after every message) sends
+         * "BARRIER=1" with one fd and waits for it to be closed: that is the whole
+         * protocol, and it was closed on receipt. */
+        if (d->n_fds == 1 && !d->truncated &&
+            ((d->length == 9 && memcmp(d->data, "BARRIER=1", 9) == 0) ||
+             (d->length == 10 && memcmp(d->data, "BARRIER=1\n", 10) == 0)))
+                return;
+
+        if (d->truncated)
+                why = NOTIFY_REJECT_OVERSIZED;
+        else if (d->n_fds > 0)
+                why = NOTIFY_REJECT_FDS;
+        else if (d->pid <= 0)
+                why = NOTIFY_REJECT_NO_CREDENTIALS;
+        else if (!(w = worker_for_sender(s, d->pid)))
+                why = NOTIFY_REJECT_FOREIGN;
+        else if (notify_message_parse(d->data, d->length, &m) < 0)
+                why = NOTIFY_REJECT_MALFORMED;
+        else {
+                if (m.ready && s->config->workers.ready == READY_NOTIFY)
+                        supervisor_worker_ready(s, w, now);
+                if (m.watchdog)
+                        w->last_watchdog = now;
+                if (m.has_status)
+                        memcpy(w->status, m.status, sizeof w->status);
+                if (m.has_requests) {
+                        w->requests = m.requests;
+                        if (policy_boundary_accept(m.has_inflight, m.inflight, now, w->mem.last_boundary,
+                                                   s->config->memory.boundary_min_interval))
+                                supervisor_request_boundary(s, w, now);
+                }
+                if (m.stopping)
+                        log_debug("worker_stopping", "worker=%u pid=%d", w->slot, (int) w->pid);
+                return;
+        }
+
+        s->notify_rejected[why]++;
+        log_debug("notify_rejected", "why=%s sender=%d bytes=%zu", notify_reject_reason_to_string(why), (int) d->pid,
+                  d->length);
+}
+
+static int on_notify(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        struct notify_datagram d;
+        usec_t now = now_monotonic();
+        (void) revents;
+
+        for (unsigned i = 0; i < NOTIFY_BATCH; i++) {
+                int r = notify_socket_receive(src->fd, &d);
+                if (r == -EAGAIN)
+                        break;
+                if (r < 0)
+                        return r;
+                supervisor_handle_datagram(s, &d, now);
+        }
+        supervisor_reconcile(s);
+        return 0;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+/* The group is one OOM domain, memward included: when its memory.max is lowered below
+ * what it holds, or workers restart under a tight one, the kernel kills in the group —
+ * and once the workers are dead, memward's own fork of the next one is what runs into
+ * the limit, with memward the only task left to kill (seen in the VM with -999, which
+ * only makes it the last choice). At -1000 the kernel kills workers only; with none
+ * left the charge fails and fork returns ENOMEM, which is a spawn failure with backoff.
+ * Needs CAP_SYS_RESOURCE; workers get the original score back (spawn.c). */
+static void supervisor_protect_from_oom(struct supervisor *s) {
+        char buf[sizeof s->worker_oom_score_adj] = "";  /* -1000..1000 and a newline */
+        _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+        ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
+        if (n <= 0)
+                return;
+        buf[strcspn(buf, "\n")] = '\0';
+        if (atoi(buf) <= -1000)
+                return; /* protected by whoever started us (OOMScoreAdjust=) */
+        if (pwrite(fd, "-1000", 5, 0) < 0) {
+                log_notice_errno(-errno, "oom_protect_failed", "oom_score_adj=%s msg=\"memward may be OOM-killed "
+                                 "with its workers\"", buf);
+                return;
+        }
+        memcpy(s->worker_oom_score_adj, buf, sizeof buf);
+        log_info("oom_protect", "oom_score_adj=-1000 workers_oom_score_adj=%s", buf);
+}
+
+/* The fds memward holds for the configured workers: fixed ones (epoll, signalfd,
+ * timers, notify, pressure, the metrics server and its connections, sockets) plus,
+ * in cgroup mode, five per worker leaf, for the workers and the replacements of
+ * recycles in flight, plus a spawn's exec pipe. */
+static unsigned supervisor_fds_needed(const struct supervisor *s, const struct memward_config *c, unsigned workers) {
+        unsigned per_worker = s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? 5 : 0;
+        /* The metrics section changes only on restart: the running one counts. */
+        return 32 + (unsigned) s->listen.n + s->config->metrics.max_connections +
+               (workers + c->recycle.max_concurrent) * per_worker + 2;
+}
+
+/* Fails start-up, or a reload that asks for more workers, with a clear message instead
+ * of running into EMFILE later, in the middle of a recycle, over and over. Raises the
+ * soft limit when the hard one allows. */
+static int supervisor_check_fd_limit(struct supervisor *s, const struct memward_config *c, unsigned workers) {
+        struct rlimit rl;
+        unsigned need = supervisor_fds_needed(s, c, workers);
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+                return 0;
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+                struct rlimit raised = rl;
+                raised.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? need : rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+                        rl = raised;
+        }
+        if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+                return log_error_errno(-EMFILE, "fd_limit_too_low",
+                                       "needed=%u limit=%llu workers=%u mode=%s msg=\"raise the open-files limit "
+                                       "(ulimit -n, LimitNOFILE=) or lower workers.count\"",
+                                       need, (unsigned long long) rl.rlim_cur, workers,
+                                       accounting_mode_to_string(s->monitor.cgroup.mode));
+        s->fd_limit = rl.rlim_cur == RLIM_INFINITY ? UINT_MAX : (unsigned) rl.rlim_cur;
+        return 0;
+}
+
+int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
+                   void *reload_userdata, struct supervisor **ret) {
+        struct supervisor *s;
+        int r;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->config = config;
+        s->listen = *listen;
+        *listen = (struct listen_set) {};
+        s->reload_config = reload;
+        s->reload_userdata = reload_userdata;
+        s->signal_source.fd = s->timer_source.fd = s->notify_source.fd = -1;
+        s->sample_source.fd = s->psi_source.fd = -1;
+        s->target = config->workers.count;
+
+        if (getrandom(&s->random_state, sizeof s->random_state, 0) < 0)
+                s->random_state = now_realtime() ^ (uint64_t) getpid();
+
+        r = supervisor_grow_slots(s, s->target);
+        if (r < 0)
+                goto fail;
+        s->listen_fds = calloc(s->listen.n + 1, sizeof(int));
+        if (!s->listen_fds) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        for (size_t i = 0; i < s->listen.n; i++)
+                s->listen_fds[i] = s->listen.sockets[i].fd;
+
+        r = event_loop_new(&s->loop);
+        if (r < 0)
+                goto fail;
+
+        supervisor_signal_set(&s->handled_signals);
+        s->signal_source = (struct event_source) {
+                .fd = signalfd(-1, &s->handled_signals, SFD_NONBLOCK | SFD_CLOEXEC),
+                .events = EPOLLIN,
+                .handler = on_signal,
+                .userdata = s,
+                .name = "signal",
+        };
+        s->timer_source = (struct event_source) {
+                .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+                .events = EPOLLIN,
+                .handler = on_timer,
+                .userdata = s,
+                .name = "timer",
+        };
+        s->notify_source = (struct event_source) {
+                .fd = notify_socket_open(s->notify_address, sizeof s->notify_address),
+                .events = EPOLLIN,
+                .handler = on_notify,
+                .userdata = s,
+                .name = "notify",
+        };
+        if (s->signal_source.fd < 0 || s->timer_source.fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if (s->notify_source.fd < 0) {
+                r = s->notify_source.fd;
+                goto fail;
+        }
+        if ((r = event_loop_add(s->loop, &s->signal_source)) < 0 || (r = event_loop_add(s->loop, &s->timer_source)) < 0 ||
+            (r = event_loop_add(s->loop, &s->notify_source)) < 0)
+                goto fail;
+
+        /* Accounting before the first spawn: in cgroup mode workers start in their leaves. */
+        const char *unresolved = NULL;
+        r = monitor_init(&s->monitor, config, "/proc", &unresolved);
+        char group[LOG_QUOTE_MAX];
+        log_info("accounting", "mode=%s reason=\"%s\"%s%s group_limit=%" PRIu64,
+                 accounting_mode_to_string(s->monitor.cgroup.mode), s->monitor.cgroup.reason,
+                 s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? " cgroup=" : "",
+                 s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? log_quote(group, sizeof group, s->monitor.cgroup.group_path)
+                                                             : "",
+                 s->monitor.group_limit);
+        if (r < 0 || s->monitor.group_limit_error < 0)
+                log_group_limit_unknown(s, r < 0 ? unresolved : NULL);
+        if (r < 0)
+                goto fail;
+        if (s->monitor.cgroup.mode == ACCOUNTING_CGROUP) {
+                /* memward lives inside the group it watches: when the group is squeezed
+                 * (memory.high), reclaim would take memward's own pages and every refault
+                 * would be throttled — right when it must react. Pages are locked as they
+                 * are touched (MCL_ONFAULT), so nothing is prefaulted and RSS stays as is. */
+                if (mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT) < 0)
+                        log_notice_errno(-errno, "mlock_failed", "msg=\"memward's pages may be reclaimed under pressure\"");
+                supervisor_protect_from_oom(s);
+        }
+        if (s->monitor.cgroup.evacuated || s->monitor.cgroup.stale_removed)
+                log_info("cgroup_takeover", "evacuated_to_init=%u stale_leaves_removed=%u", s->monitor.cgroup.evacuated,
+                         s->monitor.cgroup.stale_removed);
+
+        r = supervisor_check_fd_limit(s, s->config, s->target);
+        if (r < 0)
+                goto fail;
+
+        s->sample_source = (struct event_source) {
+                .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+                .events = EPOLLIN,
+                .handler = on_sample,
+                .userdata = s,
+                .name = "sample",
+        };
+        if (s->sample_source.fd < 0) {
+                r = negative_errno();
+                goto fail;
+        }
+        if ((r = event_loop_add(s->loop, &s->sample_source)) < 0 || (r = supervisor_arm_sampling(s)) < 0)
+                goto fail;
+        r = supervisor_watch_pressure(s);
+        if (r < 0)
+                goto fail;
+
+        r = supervisor_build_env(s);
+        if (r < 0)
+                goto fail;
+
+        service_init(&s->service, now_monotonic());
+        *ret = s;
+        return 0;
+fail:
+        /* On failure the caller keeps the config; the sockets are closed here. */
+        s->config = NULL;
+        supervisor_free(s);
+        return r;
+}
+
+struct supervisor *supervisor_free(struct supervisor *s) {
+        if (!s)
+                return NULL;
+        while (s->workers) {
+                struct worker *w = s->workers;
+                s->workers = w->next;
+                cgroup_leaf_close(&w->mem.leaf);
+                free(w);
+        }
+        monitor_done(&s->monitor);
+        event_loop_free(s->loop);
+        safe_close(s->sample_source.fd);
+        safe_close(s->signal_source.fd);
+        safe_close(s->timer_source.fd);
+        safe_close(s->notify_source.fd);
+        listen_set_close(&s->listen);
+        free(s->listen_fds);
+        strv_free(s->env_template);
+        free(s->slots);
+        config_free(s->config);
+        free(s);
+        return NULL;
+}
+
+int supervisor_run(struct supervisor *s) {
+        char cmd[LOG_QUOTE_MAX];
+
+        log_info("start", "version=%s pid=%d workers=%u sockets=%zu%s command=%s notify_socket=%s", MEMWARD_VERSION,
+                 (int) getpid(), s->target, s->listen.n, s->listen.inherited ? " sockets_from=systemd" : "",
+                 log_quote(cmd, sizeof cmd, s->config->workers.command[0]), s->notify_address);
+
+        supervisor_reconcile(s);
+        while (!s->done) {
+                int r = event_loop_run_once(s->loop, -1);
+                if (r < 0) {
+                        log_error_errno(r, "event_loop_failed", NULL);
+                        return 1;
+                }
+        }
+        /* Leaves of killed workers disappear once their last process is reaped. */
+        for (int i = 0; i < 100 && monitor_pending_removals(&s->monitor) > 0; i++) {
+                supervisor_reap(s);
+                monitor_retry_removals(&s->monitor);
+                if (monitor_pending_removals(&s->monitor) > 0)
+                        (void) usleep(20000);
+        }
+        if (monitor_pending_removals(&s->monitor) > 0)
+                log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
+        log_info("exit_supervisor", "code=%d", s->exit_code);
+        return s->exit_code;
+}
