@@ -113,6 +113,38 @@ int parse_size(const char *s, uint64_t *ret) {
         return parse_with_units(s, size_units, ELEMENTSOF(size_units), true, ret);
 }
 
+int parse_size_si(const char *s, uint64_t *ret_bytes, uint64_t *ret_nearest, const char **ret_nearest_unit) {
+        static const struct { const char *si, *iec; uint64_t si_factor, iec_factor; } ranks[] = {
+                { "kB", "B", 1000ULL, 1 },
+                { "MB", "KiB", 1000ULL * 1000, 1ULL << 10 },
+                { "GB", "MiB", 1000ULL * 1000 * 1000, 1ULL << 20 },
+        };
+        const char *end;
+        uint64_t n;
+        bool overflow;
+        int r;
+
+        assert(s);
+
+        r = parse_digits(s, &n, &end, &overflow);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ELEMENTSOF(ranks); i++) {
+                if (!streq(end, ranks[i].si))
+                        continue;
+                if (overflow || n > UINT64_MAX / ranks[i].si_factor)
+                        return -ERANGE;
+                uint64_t bytes = n * ranks[i].si_factor;
+                uint64_t f = ranks[i].iec_factor;
+                uint64_t nearest = bytes / f + (f > 1 && bytes % f >= f / 2);
+                *ret_bytes = bytes;
+                *ret_nearest = nearest > 0 ? nearest : 1;
+                *ret_nearest_unit = ranks[i].iec;
+                return 0;
+        }
+        return -EINVAL;
+}
+
 char *format_duration(char *buf, size_t size, usec_t usec) {
         static const struct unit largest_first[] = {
                 { "h", 3600 * USEC_PER_SEC },

@@ -547,6 +547,24 @@ static void field_duration(struct ctx *ctx, const struct field *f, yaml_node_t *
                 *FIELD_PTR(base, f, usec_t) = u;
 }
 
+/* "96MB" gets its own message: what it would mean in SI, and the binary size to write
+ * for either reading. Returns true when it said that. */
+static bool ctx_error_si_size(struct ctx *ctx, yaml_node_t *v, const char *path, const char *s) {
+        uint64_t bytes, nearest;
+        const char *unit;
+        size_t digits = strspn(s, "0123456789");
+
+        if (parse_size_si(s, &bytes, &nearest, &unit) < 0)
+                return false;
+        /* s[digits] is k, M or G: the binary unit of the same rank is that letter + "iB". */
+        ctx_error(ctx, v,
+                  "%s: sizes are binary (KiB, MiB, GiB, also written K, M, G), and %s is an SI size: "
+                  "write %.*s%ciB for %.*s x 1024%s bytes, or %" PRIu64 "%s for %" PRIu64 ", got %s",
+                  path, s, (int) digits, s, s[digits] == 'k' ? 'K' : s[digits], (int) digits, s,
+                  s[digits] == 'k' ? "" : s[digits] == 'M' ? "^2" : "^3", nearest, unit, bytes, DESCRIBE(v));
+        return true;
+}
+
 static void field_size(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
                        void *base, const char *path) {
         const char *s = scalar_value(v);
@@ -554,6 +572,8 @@ static void field_size(struct ctx *ctx, const struct field *f, yaml_node_t *key 
         int r;
 
         r = s ? parse_size(s, &n) : -EINVAL;
+        if (r == -EINVAL && s && ctx_error_si_size(ctx, v, path, s))
+                return;
         if (r == -EINVAL)
                 ctx_error(ctx, v, "%s: expected a size (e.g. 512MiB), got %s", path, DESCRIBE(v));
         else if (r < 0)
@@ -630,6 +650,8 @@ static void field_size_or_percent(struct ctx *ctx, const struct field *f, yaml_n
                 ctx_error(ctx, v, "%s: expected a size below 16EiB, got %s", path, DESCRIBE(v));
                 return;
         }
+        if (r < 0 && s && ctx_error_si_size(ctx, v, path, s))
+                return;
         if (r < 0)
                 goto bad;
         *t = (struct size_or_percent) { .bytes = n };

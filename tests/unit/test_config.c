@@ -454,6 +454,12 @@ static void test_errors_integers(void **state) {
                       "1:27: recycle.max_concurrent: expected an integer >= 1, got \"0\"");
         assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", backlog: 65536}\n",
                       "2:45: listen[0].backlog: expected an integer in 1..65535, got \"65536\"");
+        assert_errors("memory:\n  retained_max: 96MB\n",
+                      "2:17: memory.retained_max: sizes are binary (KiB, MiB, GiB, also written K, M, G), and 96MB "
+                      "is an SI size: write 96MiB for 96 x 1024^2 bytes, or 93750KiB for 96000000, got \"96MB\"");
+        assert_errors("memory:\n  worker_max: 2GB\n",
+                      "2:15: memory.worker_max: sizes are binary (KiB, MiB, GiB, also written K, M, G), and 2GB "
+                      "is an SI size: write 2GiB for 2 x 1024^3 bytes, or 1907MiB for 2000000000, got \"2GB\"");
         assert_errors("listen:\n  - {address: \"unix:/run/a.sock\", nodelay: true}\n",
                       "2:44: listen[0].nodelay: a TCP option, but the address is unix:");
         assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", nodelay: 1}\n",

@@ -121,6 +121,35 @@ static void test_size_rejects(void **state) {
         assert_int_equal(size_err("18014398509481984K"), -ERANGE);
 }
 
+static void test_size_si(void **state) {
+        uint64_t bytes, nearest;
+        const char *unit;
+        (void) state;
+
+        /* Refused by parse_size(): the SI reading and the binary one differ by 5 %. */
+        uint64_t n;
+        assert_int_equal(parse_size("96MB", &n), -EINVAL);
+
+        assert_int_equal(parse_size_si("96MB", &bytes, &nearest, &unit), 0);
+        assert_true(bytes == 96000000);
+        assert_true(nearest == 93750);
+        assert_string_equal(unit, "KiB");
+        assert_int_equal(parse_size_si("2GB", &bytes, &nearest, &unit), 0);
+        assert_true(bytes == 2000000000ULL);
+        assert_true(nearest == 1907); /* 1907.3486 */
+        assert_string_equal(unit, "MiB");
+        assert_int_equal(parse_size_si("1kB", &bytes, &nearest, &unit), 0);
+        assert_true(nearest == 1000);
+        assert_string_equal(unit, "B");
+        assert_int_equal(parse_size_si("9999999999GB", &bytes, &nearest, &unit), 0);
+        assert_int_equal(parse_size_si("99999999999999999999GB", &bytes, &nearest, &unit), -ERANGE);
+        assert_int_equal(parse_size_si("18446744073709551GB", &bytes, &nearest, &unit), -ERANGE);
+        assert_int_equal(parse_size_si("96MiB", &bytes, &nearest, &unit), -EINVAL);
+        assert_int_equal(parse_size_si("96mb", &bytes, &nearest, &unit), -EINVAL);
+        assert_int_equal(parse_size_si("MB", &bytes, &nearest, &unit), -EINVAL);
+        assert_int_equal(parse_size_si("96MB ", &bytes, &nearest, &unit), -EINVAL);
+}
+
 static void test_format_duration(void **state) {
         (void) state;
         char buf[FORMAT_DURATION_MAX];
@@ -189,6 +218,7 @@ int main(void) {
                 cmocka_unit_test(test_duration_overflow),
                 cmocka_unit_test(test_size_suffixes),
                 cmocka_unit_test(test_size_rejects),
+                cmocka_unit_test(test_size_si),
                 cmocka_unit_test(test_format_duration),
                 cmocka_unit_test(test_format_size),
                 cmocka_unit_test(test_format_round_trip),

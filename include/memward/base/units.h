@@ -21,6 +21,16 @@ int parse_duration(const char *s, usec_t *ret);
  * "B", "K", "KiB", "M", "MiB", "G", "GiB" (binary multiples). Returns 0, -EINVAL, -ERANGE. */
 int parse_size(const char *s, uint64_t *ret);
 
+/* memward's sizes are binary (IEC) only. Someone who writes "96MB" may mean 96 × 10^6
+ * (SI, as Kubernetes reads "96M") or 96 × 2^20 (as many tools do), so parse_size()
+ * refuses it rather than guess. This tells that case apart for the error message:
+ * for an integer followed by "kB", "MB" or "GB" (powers of 1000) it returns 0 with
+ * *ret_bytes the SI value, and that value in the IEC unit one rank below ("B", "KiB",
+ * "MiB"), rounded to the nearest whole one, in *ret_nearest and *ret_nearest_unit: a
+ * size memward accepts that is within 0.05 % of what the SI reading meant. -EINVAL for
+ * anything else, -ERANGE on overflow. */
+int parse_size_si(const char *s, uint64_t *ret_bytes, uint64_t *ret_nearest, const char **ret_nearest_unit);
+
 /* Formats a duration in the largest unit that represents it exactly ("90s", "1500ms").
  * buf must hold at least FORMAT_DURATION_MAX bytes. Returns buf. */
 #define FORMAT_DURATION_MAX 32
