@@ -1,0 +1,170 @@
+"""sd_notify for memward's workers, standard library only.
+
+Notifier sends one datagram per message to $NOTIFY_SOCKET (a path, or '@name' for
+the abstract namespace), never blocking: when memward's queue is full the message is
+dropped, and the next report carries the new totals. WorkerReporter is what the
+adapters call from a worker's loop: READY=1 once, WATCHDOG=1 at a steady pace when
+memward watches the worker (WATCHDOG_USEC), X_REQUESTS/X_INFLIGHT after every request,
+STOPPING=1 when the worker starts to stop.
+
+memward accepts a datagram only from the worker's pid or a descendant of it (it reads
+SCM_CREDENTIALS, which the kernel fills in), so these are sent from the worker itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import sys
+import threading
+import time
+from typing import Mapping, Optional
+
+MAX_STATUS = 512                # characters of STATUS= we send; memward logs it
+
+
+def socket_address(text: Optional[str]) -> Optional[str]:
+    """The address to sendto() for a NOTIFY_SOCKET value, or None when there is none
+    we can use: '@name' is the abstract name '\\0name', '/path' a filesystem path."""
+    if not text:
+        return None
+    if text[0] == "@" and len(text) > 1:
+        return "\0" + text[1:]
+    if text[0] == "/":
+        return text
+    return None
+
+
+def watchdog_seconds(environ: Mapping[str, str] = os.environ, pid: Optional[int] = None
+                     ) -> Optional[float]:
+    """The watchdog interval memward expects pings within, as sd_watchdog_enabled(3)
+    reads it: WATCHDOG_USEC, for us only when WATCHDOG_PID is unset or our pid."""
+    usec = environ.get("WATCHDOG_USEC", "")
+    owner = environ.get("WATCHDOG_PID")
+    if not usec.isdigit() or int(usec) == 0:
+        return None
+    if owner is not None and owner != str(os.getpid() if pid is None else pid):
+        return None
+    return int(usec) / 1e6
+
+
+class Notifier:
+    """One unix datagram socket to memward. Thread-safe: sendto() is one syscall."""
+
+    def __init__(self, address: Optional[str] = None,
+                 environ: Mapping[str, str] = os.environ) -> None:
+        self.address = socket_address(environ.get("NOTIFY_SOCKET") if address is None
+                                      else address)
+        self._sock: Optional[socket.socket] = None
+        self._warned = False
+        if self.address is not None:
+            self._sock = socket.socket(socket.AF_UNIX,
+                                       socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    def send(self, *lines: str) -> bool:
+        """Sends the lines as one datagram; True when it went out."""
+        if self._sock is None:
+            return False
+        data = "\n".join(lines).encode("utf-8", "replace")
+        try:
+            self._sock.sendto(data, socket.MSG_DONTWAIT, self.address)
+            return True
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ENOBUFS) and not self._warned:
+                # Said once: memward gone or the address wrong. Never fail a request.
+                self._warned = True
+                sys.stderr.write("memward: sd_notify to %r failed: %s\n"
+                                 % (os.environ.get("NOTIFY_SOCKET"), e))
+            return False
+
+    def ready(self, status: Optional[str] = None) -> bool:
+        return self.send("READY=1", *self._status(status))
+
+    def watchdog(self) -> bool:
+        return self.send("WATCHDOG=1")
+
+    def status(self, text: str) -> bool:
+        return self.send(*self._status(text))
+
+    def stopping(self, status: Optional[str] = None) -> bool:
+        return self.send("STOPPING=1", *self._status(status))
+
+    def requests(self, total: int, inflight: Optional[int] = None) -> bool:
+        lines = ["X_REQUESTS=%d" % total]
+        if inflight is not None:
+            lines.append("X_INFLIGHT=%d" % inflight)
+        return self.send(*lines)
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    @staticmethod
+    def _status(text: Optional[str]) -> list:
+        if text is None:
+            return []
+        return ["STATUS=" + text.replace("\n", " ")[:MAX_STATUS]]
+
+
+class WorkerReporter:
+    """What a worker tells memward, driven from the worker's own loop.
+
+    heartbeat() is called by the server's loop whenever it comes round (gunicorn
+    workers call notify() there, uvicorn calls its tick): the first call says READY=1,
+    the worker now accepts; later calls say WATCHDOG=1, at most once per quarter of
+    the watchdog interval, so a busy loop does not flood memward.
+    request_started()/request_finished() bracket every request, from any thread.
+    """
+
+    def __init__(self, notifier: Notifier, watchdog: Optional[float] = None,
+                 name: str = "python worker") -> None:
+        self.notifier = notifier
+        self.watchdog = watchdog
+        self.name = name
+        self.ready_sent = False
+        self.requests = 0
+        self.inflight = 0
+        self._lock = threading.Lock()
+        self._last_ping = 0.0
+
+    @classmethod
+    def from_environ(cls, name: str = "python worker") -> "WorkerReporter":
+        return cls(Notifier(), watchdog_seconds(), name)
+
+    def ping_interval(self) -> Optional[float]:
+        """Seconds between watchdog pings; a server's loop must come round this often."""
+        return None if self.watchdog is None else self.watchdog / 4
+
+    def heartbeat(self) -> None:
+        if not self.ready_sent:
+            self.ready_sent = True
+            self._last_ping = time.monotonic()
+            self.notifier.ready("%s %d accepting" % (self.name, os.getpid()))
+            return
+        interval = self.ping_interval()
+        if interval is None:
+            return
+        now = time.monotonic()
+        if now - self._last_ping >= interval:
+            self._last_ping = now
+            self.notifier.watchdog()
+
+    def request_started(self) -> None:
+        with self._lock:
+            self.inflight += 1
+
+    def request_finished(self) -> None:
+        with self._lock:
+            self.inflight -= 1
+            self.requests += 1
+            total, inflight = self.requests, self.inflight
+        self.notifier.requests(total, inflight)
+
+    def stopping(self) -> None:
+        self.notifier.stopping("%s %d stopping" % (self.name, os.getpid()))

@@ -1,0 +1,118 @@
+"""memward.notify: addresses, the watchdog variables, and what a worker reports."""
+
+import contextlib
+import io
+import os
+import socket
+import tempfile
+import unittest
+
+from tests.fakememward import NotifySocket
+from memward import notify
+
+
+class AddressTest(unittest.TestCase):
+    def test_addresses(self):
+        self.assertEqual(notify.socket_address("@memward/notify"), "\0memward/notify")
+        self.assertEqual(notify.socket_address("/run/memward/notify"), "/run/memward/notify")
+        for text in (None, "", "@", "relative/path", "vsock:2:1"):
+            self.assertIsNone(notify.socket_address(text))
+
+    def test_watchdog_seconds(self):
+        me = str(os.getpid())
+        self.assertEqual(notify.watchdog_seconds({"WATCHDOG_USEC": "2500000"}), 2.5)
+        self.assertEqual(notify.watchdog_seconds({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": me}),
+                         0.001)
+        self.assertIsNone(notify.watchdog_seconds({"WATCHDOG_USEC": "1000", "WATCHDOG_PID": "1"}))
+        self.assertIsNone(notify.watchdog_seconds({"WATCHDOG_USEC": "0"}))
+        self.assertIsNone(notify.watchdog_seconds({"WATCHDOG_USEC": "-5"}))
+        self.assertIsNone(notify.watchdog_seconds({}))
+
+
+class NotifierTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def check_socket(self, abstract):
+        receiver = NotifySocket(abstract, self.tmp.name)
+        self.addCleanup(receiver.close)
+        sender = notify.Notifier(environ={"NOTIFY_SOCKET": receiver.name})
+        self.addCleanup(sender.close)
+        self.assertTrue(sender.enabled)
+        self.assertTrue(sender.ready("up\nand running"))
+        self.assertEqual(receiver.wait_for(os.getpid(), "READY=1", timeout=5),
+                         "READY=1\nSTATUS=up and running")
+        sender.requests(5, 2)
+        self.assertEqual(receiver.wait_for(os.getpid(), "X_REQUESTS=5", timeout=5),
+                         "X_REQUESTS=5\nX_INFLIGHT=2")
+
+    def test_abstract_socket(self):
+        self.check_socket(abstract=True)
+
+    def test_path_socket(self):
+        self.check_socket(abstract=False)
+
+    def test_without_notify_socket_nothing_is_sent(self):
+        sender = notify.Notifier(environ={})
+        self.assertFalse(sender.enabled)
+        self.assertFalse(sender.ready())
+
+    def test_a_missing_socket_never_raises(self):
+        sender = notify.Notifier(environ={"NOTIFY_SOCKET": os.path.join(self.tmp.name, "gone")})
+        self.addCleanup(sender.close)
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:
+            self.assertFalse(sender.watchdog())
+            self.assertFalse(sender.watchdog())
+        self.assertEqual(stderr.getvalue().count("sd_notify"), 1)      # said once
+
+
+class ReporterTest(unittest.TestCase):
+    class Recorder:
+        def __init__(self):
+            self.sent = []
+
+        def ready(self, status=None):
+            self.sent.append("READY=1")
+
+        def watchdog(self):
+            self.sent.append("WATCHDOG=1")
+
+        def requests(self, total, inflight=None):
+            self.sent.append("X_REQUESTS=%d X_INFLIGHT=%d" % (total, inflight))
+
+        def stopping(self, status=None):
+            self.sent.append("STOPPING=1")
+
+    def test_ready_once_then_no_pings_without_watchdog(self):
+        recorder = self.Recorder()
+        reporter = notify.WorkerReporter(recorder, watchdog=None)
+        for _ in range(5):
+            reporter.heartbeat()
+        self.assertEqual(recorder.sent, ["READY=1"])
+
+    def test_watchdog_pings_are_paced(self):
+        recorder = self.Recorder()
+        reporter = notify.WorkerReporter(recorder, watchdog=3600.0)
+        for _ in range(100):
+            reporter.heartbeat()
+        self.assertEqual(recorder.sent, ["READY=1"])        # next ping due in 15 minutes
+        reporter._last_ping -= 901
+        reporter.heartbeat()
+        reporter.heartbeat()
+        self.assertEqual(recorder.sent, ["READY=1", "WATCHDOG=1"])
+
+    def test_requests_and_inflight(self):
+        recorder = self.Recorder()
+        reporter = notify.WorkerReporter(recorder)
+        reporter.request_started()
+        reporter.request_started()
+        reporter.request_finished()
+        reporter.request_finished()
+        reporter.stopping()
+        self.assertEqual(recorder.sent, ["X_REQUESTS=1 X_INFLIGHT=1",
+                                         "X_REQUESTS=2 X_INFLIGHT=0", "STOPPING=1"])
+
+
+if __name__ == "__main__":
+    unittest.main()
