@@ -1,0 +1,589 @@
+"""The template process of docs/fork-server.md: load the app once, fork workers on request.
+
+    class MyAdapter(Adapter):
+        def load(self, listen_fds): ...          # import the app, in the template
+        def run_worker(self, context, spawn, ppid): ...  # serve, in the worker; returns an exit code
+
+    sys.exit(Template(MyAdapter()).run())
+
+The template reads MEMWARD_CONTROL_FD and LISTEN_FDS (section 1), calls the adapter to
+load the app, says READY, then answers every SPAWN with SPAWNED or SPAWN_FAILED. Each
+worker is forked twice (section 3) so that it ends up memward's child; the worker's
+reset is one function, Template._become_worker, in the order of section 3 step 4.
+
+The GC recipe (CPython's gc.freeze() documentation; python/README.md): gc.disable() as
+early as possible in the template so that no collection leaves freed holes in the
+pages the workers will share, gc.freeze() just before each fork so that the workers'
+collections never write to the template's objects, gc.enable() in the worker.
+MEMWARD_GC_FREEZE=0 in the environment (or gc_freeze=False) turns it off.
+
+The template exits 0 when memward closes the control channel or on SIGTERM/SIGINT,
+and EXIT_PROTOCOL after logging a malformed message from memward (section 4).
+"""
+
+from __future__ import annotations
+
+import array
+import errno
+import gc
+import os
+import random
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import traceback
+from typing import Any, List, Mapping, NoReturn, Optional, Tuple
+
+from memward import protocol
+
+CONTROL_FD_ENV = "MEMWARD_CONTROL_FD"
+GC_FREEZE_ENV = "MEMWARD_GC_FREEZE"
+SD_LISTEN_FDS_START = 3
+
+EXIT_OK = 0
+EXIT_USAGE = 2                      # not started by memward as a template
+EXIT_PROTOCOL = 76                  # sysexits.h EX_PROTOCOL: memward sent a malformed message
+
+_OFF = ("0", "no", "false", "off")
+
+
+def gc_freeze_wanted(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether the GC recipe is on: unless MEMWARD_GC_FREEZE is 0/no/false/off.
+    (The scripts in python/bin apply the same rule before importing anything.)"""
+    return environ.get(GC_FREEZE_ENV, "1").strip().lower() not in _OFF
+
+
+def python_threads() -> List[str]:
+    """The live Python threads other than the main one, as 'name (tid N)'."""
+    main = threading.main_thread()
+    return ["%s (tid %s)" % (t.name, t.native_id)
+            for t in threading.enumerate() if t is not main]
+
+
+def other_os_threads() -> List[str]:
+    """Threads of this process that Python did not start (C libraries' pools), as
+    'comm (tid N)'; a Python thread that was just joined may still be listed."""
+    known = {os.getpid()} | {t.native_id for t in threading.enumerate()}
+    found = []
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return []
+    for tid in tids:
+        if not tid.isdigit() or int(tid) in known:
+            continue
+        try:
+            with open("/proc/self/task/%s/comm" % tid) as f:
+                found.append("%s (tid %s)" % (f.read().strip(), tid))
+        except OSError:
+            continue                # it has exited meanwhile
+    return found
+
+
+class TemplateError(Exception):
+    """The template cannot start: not run by memward, or given the wrong fds."""
+
+
+class SpawnRefused(Exception):
+    """A SPAWN that must be answered with SPAWN_FAILED; carries the errno."""
+
+    def __init__(self, err: int, message: str) -> None:
+        super().__init__(message)
+        self.errno = err
+
+
+class Adapter:
+    """What a server plugs into the Template. Every method but run_worker has a
+    default that does nothing, so an adapter overrides only what it needs."""
+
+    def runtime(self) -> str:
+        """Free text for memward's log, sent as READY's RUNTIME."""
+        return "python/%d.%d.%d" % sys.version_info[:3]
+
+    def load(self, listen_fds: List[int]) -> None:
+        """Loads the application, in the template, before READY."""
+
+    def pre_fork(self, spawn: protocol.Spawn) -> Any:
+        """In the template, before the fork for `spawn`; returns a context object
+        handed to run_worker() in the worker and to after_fork() in the template.
+        Raising SpawnRefused (or anything) answers SPAWN_FAILED."""
+        return None
+
+    def after_fork(self, context: Any) -> None:
+        """In the template once the spawn is over, whatever its outcome."""
+
+    def run_worker(self, context: Any, spawn: protocol.Spawn, ppid: int) -> int:
+        """Serves requests, in the worker, after the reset; returns the exit code.
+        `ppid` is the worker's parent (memward) once the intermediate is gone."""
+        raise NotImplementedError
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1 in the template: reopen log files that future workers inherit."""
+
+    def on_exit(self) -> None:
+        """The template is about to exit (memward gone, SIGTERM, or a fault)."""
+
+
+class Template:
+    """One template process. run() returns the process's exit code."""
+
+    def __init__(self, adapter: Adapter, *, gc_freeze: Optional[bool] = None,
+                 environ: Optional[Mapping[str, str]] = None, name: str = "memward-template"
+                 ) -> None:
+        self.adapter = adapter
+        self.name = name
+        env = os.environ if environ is None else environ
+        self.gc_freeze = gc_freeze_wanted(env) if gc_freeze is None else gc_freeze
+        self.control: Optional[socket.socket] = None
+        self.listen_fds: List[int] = []
+        self.supervisor_pid = os.getppid()     # memward: where our workers end up
+        self._wakeup: Tuple[int, int] = (-1, -1)
+        self._stop_signal: Optional[int] = None
+        self._reopen = False
+        self._warned_threads: Tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ start-up
+
+    def log(self, text: str) -> None:
+        sys.stderr.write("%s[%d]: %s\n" % (self.name, os.getpid(), text))
+        sys.stderr.flush()
+
+    def _take_fds(self) -> None:
+        """Section 1: the control fd from MEMWARD_CONTROL_FD, the listening fds from
+        LISTEN_FDS (when LISTEN_PID is ours)."""
+        text = os.environ.get(CONTROL_FD_ENV)
+        if text is None:
+            raise TemplateError("%s is not set: this command runs as memward's template "
+                                "(workers.mode: template)" % CONTROL_FD_ENV)
+        if not text.isdigit():
+            raise TemplateError("%s=%r is not an fd number" % (CONTROL_FD_ENV, text))
+        fd = int(text)
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as e:
+            raise TemplateError("%s=%d: %s" % (CONTROL_FD_ENV, fd, e.strerror)) from None
+        if sock.family != socket.AF_UNIX or sock.type != socket.SOCK_SEQPACKET:
+            sock.detach()
+            raise TemplateError("%s=%d is not a unix SOCK_SEQPACKET socket"
+                                % (CONTROL_FD_ENV, fd))
+        # Neither a program the app runs nor anything after the reset gets this fd
+        # or its number: only the template may ask for workers.
+        sock.set_inheritable(False)
+        del os.environ[CONTROL_FD_ENV]
+        self.control = sock
+
+        count = os.environ.get("LISTEN_FDS", "")
+        if os.environ.get("LISTEN_PID") == str(os.getpid()) and count.isdigit():
+            self.listen_fds = list(range(SD_LISTEN_FDS_START,
+                                         SD_LISTEN_FDS_START + int(count)))
+        if fd in self.listen_fds:
+            raise TemplateError("%s=%d is one of the LISTEN_FDS" % (CONTROL_FD_ENV, fd))
+
+    def _install_signals(self) -> None:
+        """SIGTERM/SIGINT stop the template, SIGUSR1 reopens logs. The handlers only set
+        a flag; the wakeup pipe makes the main loop's poll() return for it."""
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        os.set_blocking(w, False)
+        self._wakeup = (r, w)
+        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+
+        def stop(signum: int, frame: Any) -> None:
+            self._stop_signal = signum
+
+        def reopen(signum: int, frame: Any) -> None:
+            self._reopen = True
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGUSR1, reopen)
+
+    def run(self) -> int:
+        """Loads the app, says READY, serves SPAWN requests until memward is gone."""
+        try:
+            self._take_fds()
+        except TemplateError as e:
+            self.log(str(e))
+            return EXIT_USAGE
+        if self.gc_freeze:
+            gc.disable()                # the scripts did it already; a library user may not
+        try:
+            self.adapter.load(self.listen_fds)
+            self._install_signals()
+            self._warn_threads()
+            self._send(protocol.Ready(runtime=self.adapter.runtime()))
+            return self._serve()
+        except protocol.ProtocolError as e:
+            self.log("malformed message from memward, exiting: %s" % e)
+            return EXIT_PROTOCOL
+        except (BrokenPipeError, ConnectionResetError):
+            self.log("memward closed the control channel; exiting")
+            return EXIT_OK
+        finally:
+            try:
+                self.adapter.on_exit()
+            except Exception:
+                self.log("on_exit failed:\n" + traceback.format_exc())
+
+    # ----------------------------------------------------------------- main loop
+
+    def _serve(self) -> int:
+        assert self.control is not None
+        poller = select.poll()
+        poller.register(self.control.fileno(), select.POLLIN)
+        poller.register(self._wakeup[0], select.POLLIN)
+        while True:
+            if self._stop_signal is not None:
+                self.log("stopping on %s" % signal.Signals(self._stop_signal).name)
+                return EXIT_OK
+            if self._reopen:
+                self._reopen = False
+                self.adapter.reopen_logs()
+            for fd, _ in poller.poll():
+                if fd == self._wakeup[0]:
+                    self._drain_wakeup()
+                elif not self._receive_and_spawn():
+                    return EXIT_OK      # EOF: memward is gone
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while os.read(self._wakeup[0], 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _receive(self) -> Optional[Tuple[protocol.Message, List[int]]]:
+        """One message and the fds attached to it; None at EOF."""
+        assert self.control is not None
+        fd_space = socket.CMSG_SPACE(4 * (protocol.MAX_FDS + 3))   # room to see extras
+        data, ancdata, flags, _ = self.control.recvmsg(
+            protocol.MAX_MESSAGE, fd_space, socket.MSG_CMSG_CLOEXEC)
+        fds: List[int] = []
+        for level, kind, payload in ancdata:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                got = array.array("i")
+                got.frombytes(payload[:len(payload) - len(payload) % got.itemsize])
+                fds.extend(got)
+        if not data and not fds and not flags & (socket.MSG_TRUNC | socket.MSG_CTRUNC):
+            # EOF, or an empty packet: POLLHUP tells them apart (memward closed its end).
+            hung_up = select.poll()
+            hung_up.register(self.control.fileno(), select.POLLIN)
+            if any(event & select.POLLHUP for _, event in hung_up.poll(0)):
+                return None
+        try:
+            if flags & socket.MSG_TRUNC:
+                raise protocol.ProtocolError("message longer than %d bytes"
+                                             % protocol.MAX_MESSAGE)
+            if flags & socket.MSG_CTRUNC:
+                raise protocol.ProtocolError("too many file descriptors attached")
+            return protocol.parse_message(data), fds
+        except protocol.ProtocolError:
+            for fd in fds:
+                os.close(fd)
+            raise
+
+    def _receive_and_spawn(self) -> bool:
+        got = self._receive()
+        if got is None:
+            self.log("memward closed the control channel; exiting")
+            return False
+        message, fds = got
+        if not isinstance(message, protocol.Spawn):
+            for fd in fds:
+                os.close(fd)
+            raise protocol.ProtocolError("%s sent to the template; memward sends only SPAWN"
+                                         % message.TYPE)
+        if len(fds) != (1 if message.cgroup else 0):
+            for fd in fds:
+                os.close(fd)
+            raise protocol.ProtocolError("SPAWN with CGROUP=%d carries %d fds"
+                                         % (message.cgroup, len(fds)))
+        leaf_fd = fds[0] if fds else None
+        try:
+            self._send(self._spawn(message, leaf_fd))
+        finally:
+            if leaf_fd is not None:
+                os.close(leaf_fd)
+        return True
+
+    def _send(self, message: protocol.Message) -> None:
+        assert self.control is not None
+        self.control.send(protocol.format_message(message))
+
+    def _warn_threads(self) -> None:
+        threads = python_threads()
+        if threads:
+            self.log("threads are running after the app was loaded; every spawn fails "
+                     "until they stop: " + ", ".join(threads))
+
+    # ------------------------------------------------------------------ spawning
+
+    def _spawn(self, spawn: protocol.Spawn, leaf_fd: Optional[int]) -> protocol.Message:
+        """Section 3, the template's side: fork the intermediate, wait for it, and answer
+        from what it reported. The answer goes out only after the intermediate has been
+        reaped, so the worker's parent is already memward when memward checks it."""
+        def failed(err: int, text: str) -> protocol.SpawnFailed:
+            self.log("spawn slot=%d generation=%d failed: %s"
+                     % (spawn.slot, spawn.generation, text))
+            return protocol.SpawnFailed(spawn.slot, spawn.generation, err, text)
+
+        try:
+            context = self.adapter.pre_fork(spawn)
+        except SpawnRefused as e:
+            return failed(e.errno, str(e))
+        except Exception as e:
+            self.log("pre_fork failed:\n" + traceback.format_exc())
+            return failed(getattr(e, "errno", None) or errno.ECANCELED,
+                          "pre_fork: %s: %s" % (type(e).__name__, e))
+        try:
+            threads = python_threads()
+            if threads:
+                # A lock a thread holds at fork() stays locked forever in the child.
+                return failed(errno.EDEADLK, "refusing to fork while Python threads run: "
+                              + ", ".join(threads))
+            others = tuple(other_os_threads())
+            if others and others != self._warned_threads:
+                self._warned_threads = others
+                self.log("forking with threads Python did not start (a C library's?): "
+                         + ", ".join(others))
+            return self._double_fork(spawn, leaf_fd, context)
+        finally:
+            try:
+                self.adapter.after_fork(context)
+            except Exception:
+                self.log("after_fork failed:\n" + traceback.format_exc())
+
+    def _double_fork(self, spawn: protocol.Spawn, leaf_fd: Optional[int], context: Any
+                     ) -> protocol.Message:
+        # Buffered output would otherwise be written again by every child that flushes.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (AttributeError, OSError, ValueError):
+                pass
+        report_r, report_w = os.pipe()
+        os.set_blocking(report_r, False)
+        if self.gc_freeze:
+            gc.freeze()                 # the template's objects move to the permanent generation
+        # Every signal blocked across the fork: no handler of the template runs in the
+        # intermediate or in the worker before its reset; the worker unblocks them.
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
+        try:
+            pid = os.fork()
+        except OSError as e:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+            os.close(report_r)
+            os.close(report_w)
+            return protocol.SpawnFailed(spawn.slot, spawn.generation, e.errno or errno.EIO,
+                                        "fork: %s" % e.strerror)
+        if pid == 0:
+            try:
+                self._intermediate(spawn, leaf_fd, context, report_r, report_w)
+            finally:
+                os._exit(1)
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        os.close(report_w)
+        _, status = os.waitpid(pid, 0)
+        try:
+            report = os.read(report_r, 4096).decode("utf-8", "replace")
+        except BlockingIOError:
+            report = ""
+        finally:
+            os.close(report_r)
+        kind, _, rest = report.partition(" ")
+        if kind == "PID" and rest.strip().isdigit():
+            worker = int(rest)
+            self.log("spawned slot=%d generation=%d pid=%d"
+                     % (spawn.slot, spawn.generation, worker))
+            return protocol.Spawned(spawn.slot, spawn.generation, worker)
+        if kind == "ERR":
+            number, _, text = rest.partition(" ")
+            self.log("spawn slot=%d generation=%d failed: %s"
+                     % (spawn.slot, spawn.generation, text))
+            return protocol.SpawnFailed(spawn.slot, spawn.generation,
+                                        int(number) if number.isdigit() else errno.EIO, text)
+        how = ("killed by signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
+               else "exit status %d" % os.waitstatus_to_exitcode(status))
+        return protocol.SpawnFailed(spawn.slot, spawn.generation, errno.ECHILD,
+                                    "the intermediate process ended (%s) without a pid" % how)
+
+    def _intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int], context: Any,
+                      report_r: int, report_w: int) -> NoReturn:
+        """Section 3 steps 2-3, in the intermediate process: join the leaf, fork the
+        worker, report its pid (or the errno) to the template through the pipe, exit."""
+        code = 1
+        try:
+            os.close(report_r)
+            if leaf_fd is not None:
+                try:
+                    fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=leaf_fd)
+                    try:
+                        os.write(fd, b"0")      # "0": the writing process itself
+                    finally:
+                        os.close(fd)
+                except OSError as e:
+                    os.write(report_w, ("ERR %d joining the cgroup leaf: %s"
+                                        % (e.errno, e.strerror)).encode())
+                    code = 0
+                    return              # to the finally: _exit
+            intermediate = os.getpid()
+            try:
+                pid = os.fork()
+            except OSError as e:
+                os.write(report_w, ("ERR %d fork: %s" % (e.errno, e.strerror)).encode())
+                code = 0
+                return
+            if pid == 0:
+                try:
+                    self._become_worker(spawn, leaf_fd, context, report_w, intermediate)
+                finally:
+                    os._exit(1)
+            os.write(report_w, ("PID %d" % pid).encode())
+            code = 0
+        except BaseException as e:
+            try:
+                os.write(report_w, ("ERR %d intermediate process: %s: %s"
+                                    % (errno.EIO, type(e).__name__, e)).encode())
+            except BaseException:
+                pass
+        finally:
+            os._exit(code)
+
+    def _become_worker(self, spawn: protocol.Spawn, leaf_fd: Optional[int], context: Any,
+                       report_w: int, intermediate: int) -> NoReturn:
+        """Section 3 step 4: the worker's reset, in order, then the worker. Never
+        returns: every way out ends in os._exit()."""
+        code = 1
+        try:
+            # 1. Own session and process group: memward's kill of the group reaches all
+            #    the worker starts and nothing of the template's; no controlling tty.
+            os.setsid()
+
+            # 2. Dispositions back to what a freshly started interpreter has (the
+            #    template's handlers, and whatever the app ignored, must not act here):
+            #    SIG_DFL, but SIGPIPE/SIGXFSZ ignored and SIGINT raising
+            #    KeyboardInterrupt, as Python sets them at start-up, so that a write to a
+            #    closed connection raises BrokenPipeError instead of killing the worker.
+            #    Then the mask empty: signals were blocked across both forks.
+            for sig in signal.valid_signals():
+                if sig in (signal.SIGKILL, signal.SIGSTOP):
+                    continue
+                if sig in (signal.SIGPIPE, signal.SIGXFSZ):
+                    handler: Any = signal.SIG_IGN
+                elif sig == signal.SIGINT:
+                    handler = signal.default_int_handler
+                else:
+                    handler = signal.SIG_DFL
+                try:
+                    signal.signal(sig, handler)
+                except (OSError, ValueError):
+                    pass                # a signal the kernel does not let us set
+            signal.set_wakeup_fd(-1)
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+            # 3. Close the control channel and the leaf fd (a worker must not be able to
+            #    ask for workers), and the template's own pipes.
+            if self.control is not None:
+                self.control.close()
+            for fd in (leaf_fd, report_w) + self._wakeup:
+                if fd is not None and fd >= 0:
+                    try:
+                        os.close(fd)
+                    except OSError:
+                        pass
+
+            # 4. The request's ENV over what the template inherited, then LISTEN_PID (and
+            #    WATCHDOG_PID with WATCHDOG_USEC) naming the worker, as for an exec'd one.
+            for name, value in spawn.env:
+                os.environ[name] = value
+            me = str(os.getpid())
+            if self.listen_fds:
+                os.environ["LISTEN_PID"] = me
+            if "WATCHDOG_USEC" in os.environ:
+                os.environ["WATCHDOG_PID"] = me
+            else:
+                os.environ.pop("WATCHDOG_PID", None)
+
+            # 5. Reseed what would draw the template's numbers: the random module (Python
+            #    also does this at fork, once more costs nothing) and OpenSSL's pool when
+            #    ssl is loaded. secrets/os.urandom/uuid4 read the kernel; tempfile
+            #    notices the new pid by itself.
+            random.seed()
+            ssl_module = sys.modules.get("ssl")
+            if ssl_module is not None:
+                ssl_module.RAND_add(os.urandom(32), 32.0)
+
+            # 6. Wait until the intermediate has exited and we are memward's child, so
+            #    that getppid() stays what it says from here on (gunicorn's workers exit
+            #    when it changes).
+            ppid = _wait_until_reparented(intermediate)
+
+            # 7. The GC recipe's last step: collections again, for the worker's own
+            #    objects only (the template's are frozen).
+            if self.gc_freeze:
+                gc.enable()
+
+            # 8. The worker.
+            code = self.adapter.run_worker(context, spawn, ppid)
+        except SystemExit as e:
+            code = _exit_code(e)
+        except BaseException:
+            traceback.print_exc()
+            code = 1
+        finally:
+            os._exit(_finish_worker(code))
+
+
+def _wait_until_reparented(intermediate: int) -> int:
+    """Returns our parent's pid once it is no longer the intermediate process."""
+    if os.getppid() == intermediate:
+        # While it is our parent it has not been reaped, so the pid is still its own.
+        try:
+            pidfd = os.pidfd_open(intermediate)
+        except OSError:
+            pidfd = -1              # gone already, or no pidfd_open (ENOSYS, seccomp)
+        if pidfd >= 0:
+            try:
+                poller = select.poll()
+                poller.register(pidfd, select.POLLIN)
+                poller.poll()       # readable once it has exited: children re-parented
+            finally:
+                os.close(pidfd)
+        while os.getppid() == intermediate:
+            time.sleep(0.001)       # only without pidfd_open: nothing else to wait on
+    return os.getppid()
+
+
+def _exit_code(e: SystemExit) -> int:
+    if e.code is None:
+        return 0
+    if isinstance(e.code, int):
+        return e.code & 0xFF
+    sys.stderr.write("%s\n" % (e.code,))
+    return 1
+
+
+def _finish_worker(code: int) -> int:
+    """A worker's end, as the interpreter's own would be (gunicorn's workers leave
+    through sys.exit()): wait for non-daemon threads, run atexit handlers, flush.
+    Returns the exit code for os._exit()."""
+    try:
+        shutdown = getattr(threading, "_shutdown", None)
+        if shutdown is not None:
+            shutdown()
+    except BaseException:
+        traceback.print_exc()
+    try:
+        import atexit
+        atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass
+    return code if isinstance(code, int) else 1

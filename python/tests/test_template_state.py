@@ -1,0 +1,156 @@
+"""The template's side of the control channel, in this process (no fork): what it
+takes from its environment and how it reads memward's messages."""
+
+import array
+import fcntl
+import os
+import socket
+import unittest
+from unittest import mock
+
+from tests import fakememward  # noqa: F401  (puts python/ on sys.path)
+from memward import protocol, template
+
+
+class NoAdapter(template.Adapter):
+    def run_worker(self, context, spawn, ppid):
+        raise AssertionError("no worker in these tests")
+
+
+def open_fds():
+    return set(os.listdir("/proc/self/fd"))
+
+
+class ChannelTest(unittest.TestCase):
+    """Template._receive / _receive_and_spawn on a real socketpair."""
+
+    def setUp(self):
+        self.memward, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(self.memward.close)
+        self.template = template.Template(NoAdapter(), gc_freeze=False)
+        self.template.control = theirs
+        self.addCleanup(theirs.close)
+
+    def send(self, data, fds=()):
+        ancdata = ([(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                   if fds else [])
+        self.memward.sendmsg([data], ancdata)
+
+    def assert_malformed(self, text):
+        with self.assertRaises(protocol.ProtocolError) as caught:
+            self.template._receive_and_spawn()
+        self.assertIn(text, str(caught.exception))
+
+    def test_eof(self):
+        self.memward.close()
+        self.assertIsNone(self.template._receive())
+
+    def test_an_empty_packet_is_not_eof(self):
+        self.send(b"")
+        self.assert_malformed("empty message")
+
+    def test_a_packet_too_long(self):
+        self.send(b"SPAWN\nX=" + b"y" * protocol.MAX_MESSAGE + b"\n")
+        self.assert_malformed("longer than 65536")
+
+    def test_a_message_of_the_wrong_type(self):
+        self.send(protocol.format_message(protocol.Ready()))
+        self.assert_malformed("READY sent to the template")
+
+    def test_cgroup_without_its_fd(self):
+        self.send(protocol.format_message(protocol.Spawn(0, 1, True)))
+        self.assert_malformed("CGROUP=1 carries 0 fds")
+
+    def test_fds_without_cgroup_are_closed(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        before = open_fds()
+        self.send(protocol.format_message(protocol.Spawn(0, 1, False)), [r])
+        self.assert_malformed("CGROUP=0 carries 1 fds")
+        self.assertEqual(open_fds(), before)
+
+    def test_two_fds_for_one_leaf_are_closed(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        before = open_fds()
+        self.send(protocol.format_message(protocol.Spawn(0, 1, True)), [r, w])
+        self.assert_malformed("CGROUP=1 carries 2 fds")
+        self.assertEqual(open_fds(), before)
+
+    def test_fds_of_a_malformed_message_are_closed(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        before = open_fds()
+        self.send(b"SPAWN\nSLOT=5000\nGENERATION=1\nCGROUP=1\n", [r])
+        self.assert_malformed("SLOT=5000")
+        self.assertEqual(open_fds(), before)
+
+    def test_received_fds_are_close_on_exec(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        self.send(protocol.format_message(protocol.Spawn(0, 1, True)), [r])
+        message, fds = self.template._receive()
+        self.addCleanup(os.close, fds[0])
+        self.assertEqual(message, protocol.Spawn(0, 1, True))
+        self.assertFalse(os.get_inheritable(fds[0]))
+
+
+class StartUpTest(unittest.TestCase):
+    def test_not_run_by_memward(self):
+        with mock.patch.dict(os.environ, clear=False):
+            os.environ.pop("MEMWARD_CONTROL_FD", None)
+            t = template.Template(NoAdapter(), gc_freeze=False)
+            with mock.patch("sys.stderr") as stderr:
+                self.assertEqual(t.run(), template.EXIT_USAGE)
+            self.assertIn("MEMWARD_CONTROL_FD is not set",
+                          "".join(c.args[0] for c in stderr.write.call_args_list))
+
+    def test_control_fd_must_be_seqpacket(self):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(a.close)
+        self.addCleanup(b.close)
+        with mock.patch.dict(os.environ, {"MEMWARD_CONTROL_FD": str(b.fileno())}):
+            t = template.Template(NoAdapter(), gc_freeze=False)
+            with self.assertRaises(template.TemplateError):
+                t._take_fds()
+
+    def test_takes_the_fds(self):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(a.close)
+        fd = fcntl.fcntl(b.fileno(), fcntl.F_DUPFD, 100)      # clear of 3 and 4
+        b.close()
+        env = {"MEMWARD_CONTROL_FD": str(fd), "LISTEN_FDS": "2",
+               "LISTEN_PID": str(os.getpid())}
+        with mock.patch.dict(os.environ, env):
+            t = template.Template(NoAdapter(), gc_freeze=False)
+            t._take_fds()
+            self.addCleanup(t.control.close)
+            self.assertEqual(t.control.fileno(), fd)
+            self.assertEqual(t.listen_fds, [3, 4])
+            self.assertNotIn("MEMWARD_CONTROL_FD", os.environ)
+            self.assertFalse(t.control.get_inheritable())
+
+    def test_listen_fds_for_another_pid_are_not_ours(self):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(a.close)
+        env = {"MEMWARD_CONTROL_FD": str(b.fileno()), "LISTEN_FDS": "2", "LISTEN_PID": "1"}
+        with mock.patch.dict(os.environ, env):
+            t = template.Template(NoAdapter(), gc_freeze=False)
+            t._take_fds()
+            self.addCleanup(t.control.close)
+            b.detach()
+            self.assertEqual(t.listen_fds, [])
+
+    def test_gc_switch(self):
+        self.assertTrue(template.gc_freeze_wanted({}))
+        self.assertTrue(template.gc_freeze_wanted({"MEMWARD_GC_FREEZE": "1"}))
+        for off in ("0", "no", "False", " off "):
+            self.assertFalse(template.gc_freeze_wanted({"MEMWARD_GC_FREEZE": off}))
+
+
+if __name__ == "__main__":
+    unittest.main()
