@@ -1,0 +1,198 @@
+"""memward-asgi: an ASGI app loaded once in the template, served by uvicorn in each worker.
+
+    memward-asgi [--lifespan auto|on|off] [--no-access-log] ... module:app
+
+The template builds uvicorn's Config and loads the app (uvicorn.Config.load(): the
+import, the protocol classes, the proxy-headers middleware); each worker runs a
+uvicorn Server on memward's listening sockets (fd 3...) with its own event loop. The
+ASGI lifespan runs in every worker, after the fork: its startup is where per-worker
+connections belong. --pre-fork/--post-fork name functions to call in the template
+before each fork and in the worker after memward's reset (python/README.md).
+
+Each worker says READY=1 once uvicorn's startup has completed (lifespan startup done,
+servers listening), WATCHDOG=1 from uvicorn's 0.1 s tick, X_REQUESTS/X_INFLIGHT after
+every HTTP request, STOPPING=1 when it begins to stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import sys
+from typing import Any, Callable, List, Optional
+
+from memward import notify, protocol, template
+
+FRESH_CONNECTION_GRACE = 5.0    # seconds; Go's net/http Shutdown waits as long
+
+
+class RequestCounter:
+    """ASGI 3 middleware: brackets each HTTP request for a WorkerReporter, and says
+    STOPPING=1 when the lifespan shutdown begins."""
+
+    def __init__(self, app: Any, reporter: notify.WorkerReporter) -> None:
+        self.app = app
+        self.reporter = reporter
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            self.reporter.request_started()
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                self.reporter.request_finished()
+        elif scope["type"] == "lifespan":
+            async def receive_(*args: Any) -> dict:
+                message = await receive(*args)
+                if message.get("type") == "lifespan.shutdown":
+                    self.reporter.stopping()
+                return message
+            await self.app(scope, receive_, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _server_class() -> type:
+    """uvicorn's Server with memward's reporting and a graceful-shutdown fix."""
+    import uvicorn
+
+    class MemwardServer(uvicorn.Server):
+        reporter: notify.WorkerReporter
+
+        async def startup(self, sockets: Optional[list] = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and not self.should_exit:
+                self.reporter.heartbeat()           # READY=1: lifespan done, listening
+
+        async def on_tick(self, counter: int) -> bool:
+            self.reporter.heartbeat()               # WATCHDOG=1, rate-limited
+            return await super().on_tick(counter)
+
+        async def shutdown(self, sockets: Optional[list] = None) -> None:
+            """uvicorn 0.17.6 stops accepting and at once closes every connection that
+            has not sent its request yet, including one accepted a moment ago: under
+            memward's recycles that client gets an empty reply. Stop accepting first,
+            wait until each accepted connection has sent its request (at most
+            FRESH_CONNECTION_GRACE), then let uvicorn finish as usual."""
+            self.reporter.stopping()
+            for server in getattr(self, "servers", []):
+                server.close()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + FRESH_CONNECTION_GRACE
+            while (loop.time() < deadline and
+                   any(getattr(c, "cycle", False) is None
+                       for c in list(self.server_state.connections))):
+                await asyncio.sleep(0.02)
+            await super().shutdown(sockets=sockets)
+
+    return MemwardServer
+
+
+def _import(name: str) -> Callable:
+    from uvicorn.importer import import_from_string
+    return import_from_string(name)
+
+
+class AsgiAdapter(template.Adapter):
+    """uvicorn in memward's template; `options` from parse_args()."""
+
+    def __init__(self, options: argparse.Namespace) -> None:
+        self.options = options
+        self.config: Any = None
+        self.listen_fds: List[int] = []
+        self.pre_fork_hook: Optional[Callable] = None
+        self.post_fork_hook: Optional[Callable] = None
+
+    def runtime(self) -> str:
+        import uvicorn
+        return "%s uvicorn/%s asgi" % (super().runtime(), uvicorn.__version__)
+
+    def load(self, listen_fds: List[int]) -> None:
+        import uvicorn
+        o = self.options
+        if not listen_fds:
+            raise SystemExit("memward-asgi: memward passed no listening socket (LISTEN_FDS)")
+        if o.app_dir is not None:
+            sys.path.insert(0, o.app_dir)
+        self.config = uvicorn.Config(
+            o.app, lifespan=o.lifespan, access_log=o.access_log, log_level=o.log_level,
+            http=o.http, ws=o.ws, loop=o.loop, interface=o.interface,
+            proxy_headers=o.proxy_headers, forwarded_allow_ips=o.forwarded_allow_ips,
+            root_path=o.root_path, timeout_keep_alive=o.timeout_keep_alive,
+            limit_concurrency=o.limit_concurrency, backlog=o.backlog, factory=o.factory,
+            server_header=o.server_header, date_header=o.date_header)
+        self.config.load()              # imports the app, once, here in the template
+        self.config.setup_event_loop()  # the loop policy only: each worker makes its loop
+        self.listen_fds = listen_fds
+        if o.pre_fork:
+            self.pre_fork_hook = _import(o.pre_fork)
+        if o.post_fork:
+            self.post_fork_hook = _import(o.post_fork)
+
+    def pre_fork(self, spawn: protocol.Spawn) -> Any:
+        if self.pre_fork_hook is not None:
+            self.pre_fork_hook()
+        return None
+
+    def run_worker(self, context: Any, spawn: protocol.Spawn, ppid: int) -> int:
+        if self.post_fork_hook is not None:
+            self.post_fork_hook()
+        reporter = notify.WorkerReporter.from_environ("uvicorn worker")
+        self.config.loaded_app = RequestCounter(self.config.loaded_app, reporter)
+        server = _server_class()(self.config)
+        server.reporter = reporter
+        # Duplicates, so that fd 3... stay open as LISTEN_FDS says after uvicorn closes
+        # its sockets at shutdown.
+        sockets = [socket.socket(fileno=os.dup(fd)) for fd in self.listen_fds]
+        server.run(sockets=sockets)
+        return 0 if server.started else 3
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="memward-asgi",
+        description="Serve an ASGI app with uvicorn in workers forked by memward's "
+                    "template (workers.mode: template). See python/README.md.")
+    p.add_argument("app", help="the ASGI app, as module:attribute")
+    p.add_argument("--app-dir", default=".",
+                   help="put this directory first on sys.path (default: the current one)")
+    p.add_argument("--factory", action="store_true",
+                   help="APP is a function that returns the ASGI app")
+    p.add_argument("--lifespan", choices=["auto", "on", "off"], default="auto")
+    p.add_argument("--interface", choices=["auto", "asgi3", "asgi2", "wsgi"], default="auto")
+    p.add_argument("--http", choices=["auto", "h11", "httptools"], default="auto")
+    p.add_argument("--ws", choices=["auto", "none", "websockets", "wsproto"], default="auto")
+    p.add_argument("--loop", choices=["auto", "asyncio", "uvloop"], default="auto")
+    p.add_argument("--log-level", default=None,
+                   choices=["critical", "error", "warning", "info", "debug", "trace"])
+    p.add_argument("--no-access-log", dest="access_log", action="store_false")
+    p.add_argument("--proxy-headers", dest="proxy_headers", action="store_true", default=True)
+    p.add_argument("--no-proxy-headers", dest="proxy_headers", action="store_false")
+    p.add_argument("--forwarded-allow-ips", default=None)
+    p.add_argument("--root-path", default="")
+    p.add_argument("--timeout-keep-alive", type=int, default=5, metavar="SECONDS")
+    p.add_argument("--limit-concurrency", type=int, default=None, metavar="N")
+    p.add_argument("--backlog", type=int, default=2048)
+    p.add_argument("--no-server-header", dest="server_header", action="store_false")
+    p.add_argument("--no-date-header", dest="date_header", action="store_false")
+    p.add_argument("--pre-fork", metavar="MODULE:FUNCTION",
+                   help="call FUNCTION() in the template before every fork "
+                        "(close connections opened at import)")
+    p.add_argument("--post-fork", metavar="MODULE:FUNCTION",
+                   help="call FUNCTION() in each worker after memward's reset, "
+                        "before uvicorn starts")
+    p.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false", default=None,
+                   help="turn the GC recipe off (as MEMWARD_GC_FREEZE=0)")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The memward-asgi command."""
+    options = parse_args(argv)
+    if options.gc_freeze is False:
+        import gc
+        gc.enable()                     # the script disabled it before parsing options
+    return template.Template(AsgiAdapter(options), gc_freeze=options.gc_freeze,
+                             name="memward-asgi").run()

@@ -1,0 +1,240 @@
+"""memward-gunicorn: gunicorn's configuration, app and worker classes, memward's processes.
+
+    memward-gunicorn -c gunicorn.conf.py [-k gthread --threads 4 ...] app:app
+
+takes gunicorn's own command line. The template loads gunicorn's configuration with
+gunicorn's own machinery (gunicorn.app.wsgiapp.WSGIApplication: command line,
+GUNICORN_CMD_ARGS, the config file) and imports the app once, as `gunicorn --preload`
+would; it never starts gunicorn's Arbiter loop: memward manages the workers. For every
+SPAWN it builds gunicorn's configured worker class (sync, gthread,
+uvicorn.workers.UvicornWorker, ...) on memward's listening sockets and runs it in the
+forked worker, calling gunicorn's server hooks where gunicorn calls them:
+
+    template:  nworkers_changed, on_starting, when_ready (before READY);
+               pre_fork(server, worker) before each fork; on_exit(server) at exit
+    worker:    post_fork(server, worker) after memward's reset; then gunicorn's own
+               worker code calls post_worker_init, pre_request/post_request,
+               worker_int, worker_abort; worker_exit(server, worker) at its end
+    never:     on_reload, pre_exec, child_exit (memward reloads, execs and reaps)
+
+`server` is a gunicorn Arbiter object that is set up (configuration, logger, listeners)
+but never run. The worker says READY=1 the first time its loop calls notify(), that
+is once it accepts (for UvicornWorker: after the ASGI lifespan startup), WATCHDOG=1
+from the same notify() calls, and X_REQUESTS/X_INFLIGHT after every request.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any, List, Optional
+
+from memward import notify, protocol, template
+
+
+def _worker_subclass(base: type) -> type:
+    """`base` (gunicorn's configured worker class) with memward's reporting added.
+
+    notify() is what every gunicorn worker calls from its loop for the arbiter's
+    heartbeat; here it also says READY=1 (first call) and WATCHDOG=1. Requests are
+    counted around handle_request() for the WSGI workers, and by wrapping the ASGI
+    app for uvicorn's workers, which have no handle_request()."""
+    namespace: dict = {}
+
+    def notify_(self: Any) -> None:
+        base.notify(self)
+        reporter = getattr(self, "memward", None)
+        if reporter is not None:
+            reporter.heartbeat()
+    namespace["notify"] = notify_
+
+    def handle_exit(self: Any, sig: int, frame: Any) -> None:
+        reporter = getattr(self, "memward", None)
+        if reporter is not None:
+            reporter.stopping()
+        base.handle_exit(self, sig, frame)
+    namespace["handle_exit"] = handle_exit
+
+    if hasattr(base, "handle_request"):
+        def handle_request(self: Any, *args: Any, **kwargs: Any) -> Any:
+            reporter = self.memward
+            reporter.request_started()
+            try:
+                return base.handle_request(self, *args, **kwargs)
+            finally:
+                reporter.request_finished()
+        namespace["handle_request"] = handle_request
+    elif any(cls.__module__.startswith("uvicorn.") for cls in base.__mro__):
+        def load_wsgi(self: Any) -> None:
+            base.load_wsgi(self)
+            from memward.asgi_adapter import RequestCounter
+            self.wsgi = RequestCounter(self.wsgi, self.memward)
+        namespace["load_wsgi"] = load_wsgi
+
+    namespace["__doc__"] = "gunicorn's %s, reporting to memward." % base.__name__
+    namespace["__module__"] = base.__module__
+    return type(base.__name__, (base,), namespace)
+
+
+class GunicornAdapter(template.Adapter):
+    """gunicorn in memward's template. argv is gunicorn's command line (without argv[0])."""
+
+    def __init__(self, argv: Optional[List[str]] = None, prog: str = "memward-gunicorn"
+                 ) -> None:
+        self.argv = list(sys.argv[1:] if argv is None else argv)
+        self.prog = prog
+        self.application: Any = None
+        self.arbiter: Any = None
+        self.cfg: Any = None
+        self.log: Any = None
+        self.worker_class: Any = None
+        self.age = 0
+
+    def runtime(self) -> str:
+        import gunicorn
+        return "%s gunicorn/%s %s" % (super().runtime(), gunicorn.__version__,
+                                      self.cfg.worker_class_str if self.cfg else "")
+
+    # ---------------------------------------------------------------- template
+
+    def load(self, listen_fds: List[int]) -> None:
+        """gunicorn's start-up up to the point where its arbiter would fork workers:
+        Application.run() and Arbiter.start(), without pidfile, daemon, signals or loop."""
+        from gunicorn import sock
+        from gunicorn.app.wsgiapp import WSGIApplication
+        from gunicorn.arbiter import Arbiter
+
+        saved_argv = sys.argv
+        sys.argv = [self.prog] + self.argv      # gunicorn's parser reads sys.argv
+        try:
+            application = WSGIApplication("%(prog)s [OPTIONS] [APP_MODULE]", prog=self.prog)
+        finally:
+            sys.argv = saved_argv
+        cfg = application.cfg
+        if cfg.print_config or cfg.check_config:
+            if cfg.print_config:
+                print(cfg)
+            application.load()          # errors propagate: exit non-zero, as gunicorn
+            sys.exit(0)
+        if cfg.daemon:
+            raise SystemExit("%s: --daemon makes no sense under memward" % self.prog)
+        if cfg.pythonpath:
+            for path in cfg.pythonpath.split(","):
+                path = os.path.abspath(path)
+                if path not in sys.path:
+                    sys.path.insert(0, path)
+        if not listen_fds:
+            raise SystemExit("%s: memward passed no listening socket (LISTEN_FDS)" % self.prog)
+
+        # memward owns the sockets: gunicorn's --bind is replaced by the fds memward
+        # passed. gunicorn gets a duplicate of each (it closes the fd it is given),
+        # so fd 3... stay what LISTEN_FDS says in every worker; and none is named
+        # twice, which is what makes gunicorn 20.1 die with EBADF on fd://3 binds.
+        bind = cfg.settings["bind"]
+        given = [str(b) for b in bind.get()]
+        if given != list(bind.default) and given != ["fd://%d" % fd for fd in listen_fds]:
+            sys.stderr.write("%s: --bind %s ignored: memward passes the listening "
+                             "sockets (listen: in memward's config)\n"
+                             % (self.prog, " ".join(given)))
+        cfg.set("bind", [])
+        if cfg.workers != 1:
+            sys.stderr.write("%s: workers=%d ignored: memward's workers.count decides\n"
+                             % (self.prog, cfg.workers))
+
+        # Arbiter.__init__ is gunicorn's setup(): the logger, cfg.env, SERVER_SOFTWARE,
+        # nworkers_changed. Its run() is never called.
+        arbiter = Arbiter(application)
+        arbiter.pid = os.getpid()
+        arbiter.systemd = True          # never unlink a socket path it did not create
+        application.wsgi()              # the app, once, before on_starting (--preload)
+        cfg.on_starting(arbiter)
+        arbiter.LISTENERS = sock.create_sockets(cfg, arbiter.log,
+                                                [os.dup(fd) for fd in listen_fds])
+        cfg.set("bind", ["fd://%d" % fd for fd in listen_fds])
+        arbiter.address = cfg.address
+        arbiter.log.info("Listening at: %s (%s)", ",".join(str(s) for s in arbiter.LISTENERS),
+                         arbiter.pid)
+        arbiter.log.info("Using worker: %s", cfg.worker_class_str)
+        if hasattr(arbiter.worker_class, "check_config"):
+            arbiter.worker_class.check_config(cfg, arbiter.log)
+        cfg.when_ready(arbiter)
+
+        self.application, self.arbiter, self.cfg, self.log = application, arbiter, cfg, arbiter.log
+        self.worker_class = _worker_subclass(arbiter.worker_class)
+
+    def worker_timeout(self, spawn: protocol.Spawn) -> float:
+        """The timeout gunicorn's arbiter gives its workers (cfg.timeout / 2), which is
+        how long their loops may block between notify() calls; shortened so that a
+        memward watchdog gets its pings in time."""
+        timeout = self.cfg.timeout / 2.0
+        env = dict(spawn.env)
+        watchdog = notify.watchdog_seconds({"WATCHDOG_USEC": env.get("WATCHDOG_USEC", "")})
+        if watchdog is not None:
+            timeout = min(timeout, watchdog / 4) if timeout > 0 else watchdog / 4
+        return timeout
+
+    def pre_fork(self, spawn: protocol.Spawn) -> Any:
+        self.age += 1
+        worker = self.worker_class(self.age, self.arbiter.pid, self.arbiter.LISTENERS,
+                                   self.application, self.worker_timeout(spawn),
+                                   self.cfg, self.log)
+        try:
+            self.cfg.pre_fork(self.arbiter, worker)
+        except BaseException:
+            worker.tmp.close()
+            raise
+        return worker
+
+    def after_fork(self, worker: Any) -> None:
+        # The worker's heartbeat file is for an arbiter; the template keeps no copy.
+        if worker is not None:
+            worker.tmp.close()
+
+    def reopen_logs(self) -> None:
+        self.log.reopen_files()
+
+    def on_exit(self) -> None:
+        if self.arbiter is not None:
+            self.cfg.on_exit(self.arbiter)
+
+    # ------------------------------------------------------------------ worker
+
+    def run_worker(self, worker: Any, spawn: protocol.Spawn, ppid: int) -> int:
+        """gunicorn's Arbiter.spawn_worker() from the fork on, with memward's reset
+        already done: post_fork, init_process (which loads nothing: the app is
+        preloaded), exit codes as gunicorn's, worker_exit at the end."""
+        from gunicorn import util
+        from gunicorn.errors import AppImportError
+        from gunicorn.arbiter import Arbiter
+
+        worker.pid = os.getpid()
+        worker.ppid = ppid              # memward: the worker exits if that changes
+        worker.memward = notify.WorkerReporter.from_environ("gunicorn worker")
+        try:
+            util._setproctitle("worker [%s]" % self.arbiter.proc_name)
+            self.log.info("Booting worker with pid: %s", worker.pid)
+            self.cfg.post_fork(self.arbiter, worker)
+            worker.init_process()
+            return 0
+        except SystemExit as e:
+            return template._exit_code(e)
+        except AppImportError as e:
+            self.log.debug("Exception while loading the application", exc_info=True)
+            print("%s" % e, file=sys.stderr)
+            return Arbiter.APP_LOAD_ERROR
+        except Exception:
+            self.log.exception("Exception in worker process")
+            return Arbiter.WORKER_BOOT_ERROR if not worker.booted else 1
+        finally:
+            self.log.info("Worker exiting (pid: %s)", worker.pid)
+            try:
+                worker.tmp.close()
+                self.cfg.worker_exit(self.arbiter, worker)
+            except Exception:
+                self.log.warning("Exception during worker exit:\n%s", traceback.format_exc())
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """The memward-gunicorn command."""
+    return template.Template(GunicornAdapter(argv), name="memward-gunicorn").run()

@@ -1,0 +1,53 @@
+"""A tiny WSGI app for the template tests, with knobs in the environment.
+
+At import (in the template) it changes the template's own signal state, which the
+worker's reset must undo: SIGHUP ignored, SIGUSR2 blocked. TEST_TABLE_SIZE=N builds a
+table of N small objects (the GC test); TEST_START_THREAD=1 starts a Python thread
+that runs until the template gets SIGALRM.
+
+    GET /          {"pid", "ppid", "env", "post_fork", "gc_enabled", "frozen"}
+    GET /collect   the same, after gc.collect()
+"""
+
+import gc
+import json
+import os
+import signal
+import threading
+import time
+
+signal.signal(signal.SIGHUP, signal.SIG_IGN)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})
+
+ENV_KEYS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES", "NOTIFY_SOCKET",
+            "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION", "WATCHDOG_USEC",
+            "WATCHDOG_PID", "MEMWARD_CONTROL_FD", "TEST_VALUE")
+
+POST_FORK = {}          # filled in the worker by gunicorn.conf.py's post_fork
+
+TABLE = [{"id": i, "name": "row %d" % i, "tags": [i, i + 1]}
+         for i in range(int(os.environ.get("TEST_TABLE_SIZE", "0")))]
+
+_stop = threading.Event()
+if os.environ.get("TEST_START_THREAD") == "1":
+    signal.signal(signal.SIGALRM, lambda signum, frame: _stop.set())
+    threading.Thread(target=_stop.wait, name="test-background-thread").start()
+
+
+def app(environ, start_response):
+    if environ.get("PATH_INFO") == "/collect":
+        gc.collect()
+    elif environ.get("PATH_INFO") == "/slow":
+        time.sleep(0.5)
+    body = json.dumps({
+        "pid": os.getpid(),
+        "ppid": os.getppid(),
+        "env": {k: os.environ.get(k) for k in ENV_KEYS},
+        "post_fork": POST_FORK,
+        "gc_enabled": gc.isenabled(),
+        "frozen": gc.get_freeze_count(),
+        "table": len(TABLE),
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
