@@ -51,7 +51,9 @@
 
 /* Limits on what a config file can make us allocate or compute with. */
 #define DURATION_MAX (8760 * 3600 * USEC_PER_SEC) /* one year: keeps now + duration far from overflow */
-#define RETAINED_WINDOW_MAX (3600 * USEC_PER_SEC) /* bounds the floor deque: <= 36000 samples */
+/* The upper end memward.yaml(5) documents. It bounds no memory: a floor is FLOOR_BUCKETS
+ * minima whatever the window (floor.h); at an hour its oldest edge is accurate to 225 s. */
+#define RETAINED_WINDOW_MAX (3600 * USEC_PER_SEC)
 #define REQUESTS_MAX UINT32_MAX                   /* max_requests + jitter cannot overflow */
 #define GROWTH_MAX 1000.0
 #define COMMAND_WORDS_MAX 4096U
