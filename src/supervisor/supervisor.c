@@ -323,8 +323,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                  * own, not "command not found"; both name what failed. */
                 bool directory = outcome.directory_failed;
                 log_quote(cmd, sizeof cmd, directory ? c->workers.directory : c->workers.command[0]);
-                bool cannot_run = directory || r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
-                                   r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;
+                bool cannot_run = directory || spawn_exec_error_is_permanent(r);
                 const char *what = directory ? "directory" : "command";
                 const char *msg = directory        ? "\"cannot enter workers.directory\""
                                   : r == -ENOENT ? "\"worker command not found\""
