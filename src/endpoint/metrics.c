@@ -448,13 +448,8 @@ void metrics_render_prometheus(const struct supervisor *s, const struct process_
 /* ---- /healthz ---------------------------------------------------------------------- */
 
 bool metrics_healthy(const struct supervisor *s, char *reason, size_t size) {
-        unsigned ready = 0;
+        unsigned ready = supervisor_ready_workers(s);
 
-        for (unsigned i = 0; i < s->target && i < s->n_slots; i++) {
-                const struct worker *w = s->slots[i].active;
-                if (w && w->state == WORKER_READY)
-                        ready++;
-        }
         if (s->shutting_down) {
                 snprintf(reason, size, "shutting down, %u/%u workers ready", ready, s->target);
                 return false;
@@ -562,10 +557,7 @@ void metrics_render_status(const struct supervisor *s, usec_t now, usec_t realti
         size_t n;
 
         bool healthy = metrics_healthy(s, reason, sizeof reason);
-        unsigned ready = 0;
-        for (unsigned i = 0; i < s->target && i < s->n_slots; i++)
-                if (s->slots[i].active && s->slots[i].active->state == WORKER_READY)
-                        ready++;
+        unsigned ready = supervisor_ready_workers(s);
 
         text_buffer_append(b, "{", 1);
         json_str(b, &first, "version", MEMWARD_VERSION);

@@ -630,15 +630,21 @@ static usec_t min_usec(usec_t a, usec_t b) {
         return a < b ? a : b;
 }
 
-static void supervisor_update_service(struct supervisor *s) {
-        unsigned ready = 0, pending = 0;
-        char status[256], *p = status;
-        size_t left = sizeof status;
-        int n;
+unsigned supervisor_ready_workers(const struct supervisor *s) {
+        unsigned ready = 0;
 
         for (unsigned i = 0; i < s->n_slots && i < s->target; i++)
                 if (s->slots[i].active && s->slots[i].active->state == WORKER_READY)
                         ready++;
+        return ready;
+}
+
+static void supervisor_update_service(struct supervisor *s) {
+        unsigned ready = supervisor_ready_workers(s), pending = 0;
+        char status[256], *p = status;
+        size_t left = sizeof status;
+        int n;
+
         for (struct worker *w = s->workers; w; w = w->next)
                 if (w->recycle_reason == RECYCLE_RELOAD)
                         pending++;
