@@ -1,7 +1,8 @@
 /* See metrics.h.
  *
- * Everything here reads the supervisor as the last event left it; the only I/O is
- * process_self_read() (our own /proc/self, never a cgroup file) and metrics_start().
+ * Everything here reads the supervisor as the last event left it and changes nothing;
+ * the only I/O is process_self_read() (our own /proc/self, never a cgroup file) and
+ * metrics_start().
  * Counters carry slot labels, not pids, so the number of series stays bounded by the
  * worker count however many workers come and go; only the memory gauges name the pid,
  * and only of workers alive now. */
@@ -698,20 +699,17 @@ int metrics_handle_request(void *userdata, const char *method, const char *path,
         return -EINVAL;
 }
 
-int metrics_start(struct supervisor *s, struct http_server **ret) {
+int metrics_start(const struct supervisor *s, struct http_server **ret) {
         const struct memward_config *c = s->config;
 
         *ret = NULL;
         if (!c->metrics.listen || !c->metrics.listen[0])
                 return 0;
-        /* The sample tick keeps these fresh; read them once now so that a scrape before
-         * the first tick already has every family. */
-        (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
-        (void) monitor_read_pressure(&s->monitor);
         struct http_options o = {
                 .address = c->metrics.listen,
                 .max_connections = c->metrics.max_connections,
                 .timeout = c->metrics.timeout,
         };
-        return http_server_new(s->loop, &o, metrics_handle_request, s, ret);
+        /* The handler reads s and changes nothing: the cast only fits http's void *. */
+        return http_server_new(s->loop, &o, metrics_handle_request, (void *) s, ret);
 }

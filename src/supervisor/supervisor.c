@@ -1625,6 +1625,10 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         r = supervisor_watch_pressure(s);
         if (r < 0)
                 goto fail;
+        /* The sample tick keeps these fresh; read them once now, so that a scrape before
+         * the first tick (a scrape never reads cgroup files) already has every family. */
+        (void) monitor_read_pressure(&s->monitor);
+        (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
 
         r = supervisor_build_env(s);
         if (r < 0)

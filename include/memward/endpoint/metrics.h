@@ -77,10 +77,11 @@ bool metrics_healthy(const struct supervisor *s, char *reason, size_t size);
 
 /* ---- the endpoint ---------------------------------------------------------------- */
 
-/* The http_handler_t behind the endpoint; userdata is the struct supervisor. */
+/* The http_handler_t behind the endpoint; userdata is the const struct supervisor. */
 int metrics_handle_request(void *userdata, const char *method, const char *path, struct http_reply *ret);
 
 /* Starts the endpoint of s->config->metrics on s->loop into *ret, which the caller frees
  * with http_server_free() before s; *ret is NULL when metrics.listen is empty. Errors as
- * http_server_new(). */
-int metrics_start(struct supervisor *s, struct http_server **ret);
+ * http_server_new(). Reads nothing itself: the supervisor has read the group's usage
+ * and pressure once before its first sample tick (supervisor_new()). */
+int metrics_start(const struct supervisor *s, struct http_server **ret);
