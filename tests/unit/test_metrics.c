@@ -274,54 +274,6 @@ static void test_render_limit(void **state) {
         assert_true(b.allocated <= 512);
         assert_int_equal(text_buffer_finish(&b, &text, &n), -E2BIG);
         assert_null(b.data);
-
-        text_buffer_init(&b, 16);
-        text_buffer_printf(&b, "%s", "0123456789");
-        text_buffer_append(&b, "abcd", 4);
-        assert_int_equal(b.error, 0);
-        text_buffer_append(&b, "x", 1); /* 15 + NUL = 16 */
-        assert_int_equal(b.error, 0);
-        text_buffer_append(&b, "y", 1);
-        assert_int_equal(b.error, -E2BIG);
-        text_buffer_printf(&b, "more");
-        assert_int_equal(text_buffer_finish(&b, &text, &n), -E2BIG);
-
-        /* An empty rendering is an empty string, not NULL. */
-        text_buffer_init(&b, 16);
-        assert_int_equal(text_buffer_finish(&b, &text, &n), 0);
-        assert_string_equal(text, "");
-        assert_int_equal(n, 0);
-        free(text);
-
-        /* Growing past the first allocation keeps what was written. */
-        text_buffer_init(&b, 1 << 20);
-        for (int i = 0; i < 10000; i++)
-                text_buffer_printf(&b, "%05d\n", i);
-        assert_int_equal(text_buffer_finish(&b, &text, &n), 0);
-        assert_int_equal(n, 60000);
-        assert_true(strncmp(text + 59994, "09999\n", 6) == 0);
-        free(text);
-}
-
-static void test_json_string(void **state) {
-        (void) state;
-        struct text_buffer b;
-        char *text;
-        size_t n;
-
-        text_buffer_init(&b, 1024);
-        text_buffer_json_string(&b, "plain");
-        text_buffer_json_string(&b, "q\"b\\s/\n\t\x01\x1f\x7f");
-        text_buffer_json_string(&b, "é € 😀");
-        text_buffer_json_string(&b, "bad \xff \xc3( \xed\xa0\x80 \xf0\x9f\x98");
-        text_buffer_json_string(&b, NULL);
-        assert_int_equal(text_buffer_finish(&b, &text, &n), 0);
-        assert_string_equal(text, "\"plain\""
-                                  "\"q\\\"b\\\\s/\\n\\u0009\\u0001\\u001f\x7f\""
-                                  "\"é € 😀\""
-                                  "\"bad \\ufffd \\ufffd( \\ufffd\\ufffd\\ufffd \\ufffd\\ufffd\\ufffd\""
-                                  "\"\"");
-        free(text);
 }
 
 static void test_recycle_history(void **state) {
@@ -499,7 +451,6 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_exposition, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_counter_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_render_limit, setup, teardown),
-                cmocka_unit_test(test_json_string),
                 cmocka_unit_test(test_recycle_history),
                 cmocka_unit_test_setup_teardown(test_healthy, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_status_document, setup, teardown),

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "memward/base/text_buffer.h"
 #include "memward/base/units.h"
 #include "memward/endpoint/http.h"
 #include "memward/policy/policy.h"
@@ -20,27 +21,6 @@
 
 struct supervisor;
 struct worker;
-
-/* ---- a growing, bounded text buffer -------------------------------------------------- */
-
-/* Appends never fail halfway: once an append would pass limit (or malloc fails) the
- * buffer is marked failed, later appends are no-ops and text_buffer_finish() reports it. */
-struct text_buffer {
-        char *data;
-        size_t length;
-        size_t allocated;
-        size_t limit;
-        int error;                      /* 0, -ENOMEM or -E2BIG */
-};
-
-void text_buffer_init(struct text_buffer *b, size_t limit);
-void text_buffer_done(struct text_buffer *b);
-void text_buffer_append(struct text_buffer *b, const char *s, size_t n);
-void text_buffer_printf(struct text_buffer *b, const char *format, ...) __attribute__((format(printf, 2, 3)));
-/* utf8_json_string() into b. */
-void text_buffer_json_string(struct text_buffer *b, const char *s);
-/* Hands the text (NUL-terminated) over: 0 with *ret_data and *ret_length set, or the error. */
-int text_buffer_finish(struct text_buffer *b, char **ret_data, size_t *ret_length);
 
 /* Upper bound of one rendering: 1024 workers need about 1.5 MiB of exposition. */
 #define METRICS_RENDER_MAX (8U * 1024U * 1024U)
