@@ -74,29 +74,6 @@ static int hex4(const char *s, uint32_t *ret) {
         return 0;
 }
 
-static size_t utf8_encode(uint32_t cp, char *out) {
-        if (cp < 0x80) {
-                out[0] = (char) cp;
-                return 1;
-        }
-        if (cp < 0x800) {
-                out[0] = (char) (0xC0 | (cp >> 6));
-                out[1] = (char) (0x80 | (cp & 0x3F));
-                return 2;
-        }
-        if (cp < 0x10000) {
-                out[0] = (char) (0xE0 | (cp >> 12));
-                out[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-                out[2] = (char) (0x80 | (cp & 0x3F));
-                return 3;
-        }
-        out[0] = (char) (0xF0 | (cp >> 18));
-        out[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-        out[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-        out[3] = (char) (0x80 | (cp & 0x3F));
-        return 4;
-}
-
 /* At '"'. Decoded text never is longer than its escaped form, so one allocation of the
  * raw length suffices. \u0000 and lone surrogates become U+FFFD: a C string cannot hold
  * NUL, and the table only shows the text. */
