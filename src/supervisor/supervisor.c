@@ -23,6 +23,7 @@
 
 #include "memward/base/log.h"
 #include "memward/base/macro.h"
+#include "memward/base/signal_name.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
 #include "memward/supervisor/supervisor.h"
