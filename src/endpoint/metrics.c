@@ -1,13 +1,12 @@
 /* See metrics.h.
  *
  * Everything here reads the supervisor as the last event left it and changes nothing;
- * the only I/O is process_self_read() (our own /proc/self, never a cgroup file) and
+ * the only I/O is proc_self_read() (our own /proc/self, never a cgroup file) and
  * metrics_start().
  * Counters carry slot labels, not pids, so the number of series stays bounded by the
  * worker count however many workers come and go; only the memory gauges name the pid,
  * and only of workers alive now. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,123 +20,8 @@
 #include "memward/base/text_buffer.h"
 #include "memward/endpoint/http.h"
 #include "memward/endpoint/metrics.h"
+#include "memward/linux/proc.h"
 #include "memward/supervisor/supervisor.h"
-
-/* ---- the process itself ------------------------------------------------------------ */
-
-int proc_stat_times_parse(const char *text, size_t length, uint64_t *ret_cpu_ticks, uint64_t *ret_start_ticks) {
-        char buf[1024];
-        unsigned long long utime, stime, start;
-
-        if (length >= sizeof buf)
-                length = sizeof buf - 1;
-        memcpy(buf, text, length);
-        buf[length] = '\0';
-        /* comm may contain spaces and parentheses: fields count from the last ')'. */
-        const char *p = strrchr(buf, ')');
-        if (!p)
-                return -EBADMSG;
-        /* After ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
-         * utime(14) stime(15) cutime cstime priority nice num_threads itrealvalue starttime(22). */
-        if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %llu",
-                   &utime, &stime, &start) != 3)
-                return -EBADMSG;
-        *ret_cpu_ticks = utime + stime;
-        *ret_start_ticks = start;
-        return 0;
-}
-
-int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime) {
-        for (const char *p = text, *end = text + length; p < end;) {
-                const char *nl = memchr(p, '\n', (size_t) (end - p));
-                size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
-                if (n > 6 && strncmp(p, "btime ", 6) == 0) {
-                        char num[32];
-                        char *e;
-                        if (n - 6 >= sizeof num)
-                                return -EBADMSG;
-                        memcpy(num, p + 6, n - 6);
-                        num[n - 6] = '\0';
-                        errno = 0;
-                        unsigned long long v = strtoull(num, &e, 10);
-                        if (errno || e == num || *e)
-                                return -EBADMSG;
-                        *ret_btime = v;
-                        return 0;
-                }
-                p += n + 1;
-        }
-        return -EBADMSG;
-}
-
-static ssize_t read_file(const char *proc_root, const char *name, char *buf, size_t size) {
-        char path[256];
-
-        snprintf(path, sizeof path, "%s/%s", proc_root, name);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        ssize_t n = read(fd, buf, size - 1);
-        if (n < 0)
-                return negative_errno();
-        buf[n] = '\0';
-        return n;
-}
-
-int process_self_read(const char *proc_root, struct process_self *ret) {
-        /* Boot time does not change: /proc/stat, which grows with the number of CPUs and
-         * interrupts, is read once. */
-        static uint64_t btime;
-        char buf[1024];
-        uint64_t cpu, start;
-        unsigned long long resident;
-        long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-        ssize_t n;
-        int r;
-
-        if (ticks <= 0 || page <= 0)
-                return -EINVAL;
-
-        n = read_file(proc_root, "self/stat", buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        r = proc_stat_times_parse(buf, (size_t) n, &cpu, &start);
-        if (r < 0)
-                return r;
-
-        n = read_file(proc_root, "self/statm", buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        if (sscanf(buf, "%*u %llu", &resident) != 1)
-                return -EBADMSG;
-
-        if (btime == 0) {
-                char path[256];
-                _cleanup_free_ char *line = NULL;
-                size_t size = 0;
-                ssize_t len;
-
-                snprintf(path, sizeof path, "%s/stat", proc_root);
-                _cleanup_fclose_ FILE *f = fopen(path, "re");
-                if (!f)
-                        return negative_errno();
-                /* Line by line: the "intr" line before btime can be longer than any fixed buffer
-                 * on a machine with many interrupts. */
-                r = -EBADMSG;
-                while (r < 0 && (len = getline(&line, &size, f)) > 0)
-                        if (startswith_lit(line, "btime "))
-                                r = proc_stat_btime_parse(line, (size_t) len, &btime);
-                if (r < 0)
-                        return r;
-        }
-
-        *ret = (struct process_self) {
-                .resident = (uint64_t) resident * (uint64_t) page,
-                .cpu_seconds = (double) cpu / (double) ticks,
-                .start_time = (double) btime + (double) start / (double) ticks,
-        };
-        return 0;
-}
 
 /* ---- Prometheus exposition --------------------------------------------------------- */
 
@@ -236,7 +120,7 @@ static void render_worker_memory(const struct worker *w, usec_t now, struct text
                                            w->slot, (int) w->pid, kinds[i].kind, kinds[i].value);
 }
 
-void metrics_render_prometheus(const struct supervisor *s, const struct process_self *self, usec_t now,
+void metrics_render_prometheus(const struct supervisor *s, const struct proc_self *self, usec_t now,
                                usec_t realtime, struct text_buffer *b) {
         unsigned by_state[_WORKER_STATE_MAX] = {};
         size_t n;
@@ -588,8 +472,8 @@ int metrics_handle_request(void *userdata, const char *method, const char *path,
                                   reason);
         }
         case METRICS: {
-                struct process_self self;
-                bool has_self = process_self_read("/proc", &self) >= 0;
+                struct proc_self self;
+                bool has_self = proc_self_read("/proc", &self) >= 0;
                 text_buffer_init(&b, METRICS_RENDER_MAX);
                 metrics_render_prometheus(s, has_self ? &self : NULL, now, realtime, &b);
                 return reply_buffer(ret, &b, CONTENT_TYPE_PROMETHEUS);

@@ -13,6 +13,7 @@
 
 #include "memward/cli/status.h"
 #include "memward/endpoint/metrics.h"
+#include "memward/linux/proc.h"
 #include "memward/supervisor/supervisor.h"
 
 #define S USEC_PER_SEC
@@ -103,7 +104,7 @@ static int teardown(void **state) {
         return 0;
 }
 
-static char *render_prometheus(const struct supervisor *s, const struct process_self *self) {
+static char *render_prometheus(const struct supervisor *s, const struct proc_self *self) {
         struct text_buffer b;
         char *text;
         size_t n;
@@ -173,7 +174,7 @@ static void assert_well_formed(const char *text) {
 
 static void test_exposition(void **state) {
         struct fixture *f = *state;
-        struct process_self self = { .resident = 700 * 1024, .cpu_seconds = 1.5, .start_time = 1699990000.25 };
+        struct proc_self self = { .resident = 700 * 1024, .cpu_seconds = 1.5, .start_time = 1699990000.25 };
         char *text = render_prometheus(&f->s, &self);
 
         assert_well_formed(text);
@@ -247,7 +248,7 @@ static void test_exposition(void **state) {
 /* Every TYPE counter ends in _total, every _total is a counter (Prometheus naming). */
 static void test_counter_names(void **state) {
         struct fixture *f = *state;
-        char *text = render_prometheus(&f->s, &(struct process_self) {});
+        char *text = render_prometheus(&f->s, &(struct proc_self) {});
 
         for (const char *line = text; *line; line = strchr(line, '\n') + 1) {
                 char name[64], type[16];
@@ -411,33 +412,6 @@ static void test_handler(void **state) {
         }
 }
 
-static void test_proc_parsers(void **state) {
-        (void) state;
-        uint64_t cpu, start, btime;
-        /* comm with spaces and a ')' of its own. */
-        static const char stat[] = "4242 (mem ward) x) S 1 4242 4242 0 -1 4194560 180 0 0 0 "
-                                   "150 25 0 0 20 0 1 0 8765 3600000 200 18446744073709551615\n";
-
-        assert_int_equal(proc_stat_times_parse(stat, strlen(stat), &cpu, &start), 0);
-        assert_true(cpu == 175);
-        assert_true(start == 8765);
-        assert_int_equal(proc_stat_times_parse("4242 (x S 1", 11, &cpu, &start), -EBADMSG);
-        assert_int_equal(proc_stat_times_parse("", 0, &cpu, &start), -EBADMSG);
-
-        static const char pstat[] = "cpu  1 2 3\ncpu0 1 2 3\nintr 5\nctxt 9\nbtime 1699990000\nprocesses 7\n";
-        assert_int_equal(proc_stat_btime_parse(pstat, strlen(pstat), &btime), 0);
-        assert_true(btime == 1699990000);
-        assert_int_equal(proc_stat_btime_parse("cpu 1\nbtime x\n", 14, &btime), -EBADMSG);
-        assert_int_equal(proc_stat_btime_parse("cpu 1\n", 6, &btime), -EBADMSG);
-
-        /* And our own, for real. */
-        struct process_self self;
-        assert_int_equal(process_self_read("/proc", &self), 0);
-        assert_true(self.resident > 0);
-        assert_true(self.start_time > 1e9);
-        assert_int_equal(process_self_read("/nonexistent", &self), -ENOENT);
-}
-
 static void test_exit_how_names(void **state) {
         (void) state;
         assert_string_equal(worker_exit_how_to_string(WORKER_EXIT_EXIT), "exit");
@@ -455,7 +429,6 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_healthy, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_status_document, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_handler, setup, teardown),
-                cmocka_unit_test(test_proc_parsers),
                 cmocka_unit_test(test_exit_how_names),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,33 +19,18 @@
 #include "memward/policy/policy.h"
 #include "memward/supervisor/history.h"
 
+struct proc_self;
 struct supervisor;
 struct worker;
 
 /* Upper bound of one rendering: 1024 workers need about 1.5 MiB of exposition. */
 #define METRICS_RENDER_MAX (8U * 1024U * 1024U)
 
-/* ---- the process itself ---------------------------------------------------------- */
-
-struct process_self {
-        uint64_t resident;              /* bytes, /proc/self/statm */
-        double cpu_seconds;             /* utime + stime */
-        double start_time;              /* Unix time, seconds */
-};
-
-/* Parses /proc/PID/stat text: utime + stime (ticks) and starttime (ticks since boot). */
-int proc_stat_times_parse(const char *text, size_t length, uint64_t *ret_cpu_ticks, uint64_t *ret_start_ticks);
-/* "btime N" of /proc/stat. */
-int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime);
-
-/* Reads the numbers above for this process (proc_root: "/proc"). */
-int process_self_read(const char *proc_root, struct process_self *ret);
-
 /* ---- renderers (pure) ------------------------------------------------------------ */
 
 /* The Prometheus text exposition format 0.0.4. now is CLOCK_MONOTONIC, realtime its
  * CLOCK_REALTIME twin (to turn spawn times into Unix time). self may be NULL. */
-void metrics_render_prometheus(const struct supervisor *s, const struct process_self *self, usec_t now,
+void metrics_render_prometheus(const struct supervisor *s, const struct proc_self *self, usec_t now,
                                usec_t realtime, struct text_buffer *b);
 
 /* The JSON document of /status: the supervisor, every worker, the last recycles. */
