@@ -82,6 +82,11 @@ void text_buffer_printf(struct text_buffer *b, const char *format, ...) {
         b->length += (size_t) n;
 }
 
+void text_buffer_fail(struct text_buffer *b, int error) {
+        if (!b->error)
+                b->error = error;
+}
+
 static void text_buffer_write(void *userdata, const char *s, size_t n) {
         text_buffer_append(userdata, s, n);
 }

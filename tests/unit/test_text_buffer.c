@@ -42,6 +42,23 @@ static void test_limit(void **state) {
         text_buffer_done(&b);
 }
 
+/* A failure from outside (a helper's malloc) fails the buffer like its own; the first stays. */
+static void test_fail(void **state) {
+        struct text_buffer b;
+        char *text = NULL;
+        size_t n;
+        (void) state;
+
+        text_buffer_init(&b, 64);
+        text_buffer_append(&b, "ok", 2);
+        text_buffer_fail(&b, -ENOMEM);
+        text_buffer_append(&b, "more", 4);
+        text_buffer_fail(&b, -E2BIG);
+        assert_int_equal(b.length, 2);
+        assert_int_equal(text_buffer_finish(&b, &text, &n), -ENOMEM);
+        assert_null(text);
+}
+
 static void test_empty_and_growth(void **state) {
         struct text_buffer b;
         char *text;
@@ -90,6 +107,7 @@ static void test_json_string(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_limit),
+                cmocka_unit_test(test_fail),
                 cmocka_unit_test(test_empty_and_growth),
                 cmocka_unit_test(test_json_string),
         };

@@ -26,6 +26,9 @@ void text_buffer_done(struct text_buffer *b);
 
 void text_buffer_append(struct text_buffer *b, const char *s, size_t n);
 void text_buffer_printf(struct text_buffer *b, const char *format, ...) _printf_(2, 3);
+/* Marks b failed with error (a negative errno) when something the text needs could not
+ * be had (malloc of a helper array); the first error stays. */
+void text_buffer_fail(struct text_buffer *b, int error);
 /* s as a JSON string literal (utf8_json_string()): valid JSON whatever bytes s holds. */
 void text_buffer_json_string(struct text_buffer *b, const char *s);
 
