@@ -27,11 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
 #include "memward/base/signal_name.h"
 #include "memward/base/utf8.h"
 #include "memward/config/config.h"
@@ -1719,63 +1719,6 @@ int config_load_string(const char *text, size_t length, const char *name, const 
         return r;
 }
 
-/* Reads at most CONFIG_FILE_SIZE_MAX + 1 bytes, so that a too large file (or a FIFO that
- * never ends) is detected without reading it all. */
-static int read_file(const char *path, char **ret, size_t *ret_length) {
-        _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, n = 0;
-        struct stat st;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-
-        for (;;) {
-                ssize_t k;
-
-                if (n == size) {
-                        size_t new_size = size == 0 ? 4096 : size * 2;
-                        char *b;
-
-                        if (new_size > CONFIG_FILE_SIZE_MAX + 1)
-                                new_size = CONFIG_FILE_SIZE_MAX + 1;
-                        if (new_size == size)
-                                return -EFBIG;
-                        b = realloc(buf, new_size + 1);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        size = new_size;
-                }
-                k = read(fd, buf + n, size - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        if (n > CONFIG_FILE_SIZE_MAX)
-                return -EFBIG;
-
-        if (!buf) {
-                buf = strdup("");
-                if (!buf)
-                        return -ENOMEM;
-        }
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_length = n;
-        return 0;
-}
-
 int config_load_file(const char *path, const char *base_dir, struct memward_config **ret,
                      struct config_diagnostics *diag) {
         struct config_diagnostics local = {};
@@ -1792,7 +1735,9 @@ int config_load_file(const char *path, const char *base_dir, struct memward_conf
         if (r < 0)
                 goto finish;
 
-        r = read_file(path, &text, &length);
+        /* A file longer than the limit (or a FIFO that never ends) fails once the limit is
+         * passed, without being read to its end. */
+        r = read_full_file_at(AT_FDCWD, path, CONFIG_FILE_SIZE_MAX, &text, &length);
         if (r == -EFBIG) {
                 r = diag_fail(d, r, "file is larger than %s",
                               format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, CONFIG_FILE_SIZE_MAX));

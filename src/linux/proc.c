@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
 #include "memward/linux/memstat.h"
 #include "memward/linux/proc.h"
 
@@ -67,33 +68,16 @@ int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime) 
         return -EBADMSG;
 }
 
-static ssize_t read_file(const char *proc_root, const char *name, char *buf, size_t size) {
-        char path[256];
-
-        snprintf(path, sizeof path, "%s/%s", proc_root, name);
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        ssize_t n = read(fd, buf, size - 1);
-        if (n < 0)
-                return negative_errno();
-        buf[n] = '\0';
-        return n;
-}
-
 int proc_get_ppid(const char *proc_root, pid_t pid, pid_t *ret) {
         char path[64], buf[512];
         struct proc_stat st;
-        _cleanup_close_ int fd = -1;
+        size_t n;
 
         snprintf(path, sizeof path, "%s/%d/stat", proc_root, (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        ssize_t n = pread(fd, buf, sizeof buf, 0);
-        if (n < 0)
-                return errno == ESRCH ? -ESRCH : negative_errno();
-        int r = proc_stat_parse(buf, (size_t) n, &st);
+        int r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        r = proc_stat_parse(buf, n, &st);
         if (r < 0)
                 return r;
         *ret = st.ppid;
@@ -104,32 +88,33 @@ int proc_self_read(const char *proc_root, struct proc_self *ret) {
         /* Boot time does not change: /proc/stat, which grows with the number of CPUs and
          * interrupts, is read once. */
         static uint64_t btime;
-        char buf[1024];
+        char buf[1024], path[256];
         struct proc_stat st;
         uint64_t resident, shared;
         long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
-        ssize_t n;
+        size_t n;
         int r;
 
         if (ticks <= 0 || page <= 0)
                 return -EINVAL;
 
-        n = read_file(proc_root, "self/stat", buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        r = proc_stat_parse(buf, (size_t) n, &st);
+        snprintf(path, sizeof path, "%s/self/stat", proc_root);
+        r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = proc_stat_parse(buf, n, &st);
         if (r < 0)
                 return r;
 
-        n = read_file(proc_root, "self/statm", buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        r = statm_parse(buf, (size_t) n, (uint64_t) page, &resident, &shared);
+        snprintf(path, sizeof path, "%s/self/statm", proc_root);
+        r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = statm_parse(buf, n, (uint64_t) page, &resident, &shared);
         if (r < 0)
                 return r;
 
         if (btime == 0) {
-                char path[256];
                 _cleanup_free_ char *line = NULL;
                 size_t size = 0;
                 ssize_t len;

@@ -23,6 +23,7 @@
 
 #include "memward/base/log.h"
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
 #include "memward/base/signal_name.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
@@ -1458,9 +1459,9 @@ static int on_notify(struct event_source *src, uint32_t revents) {
  * Needs CAP_SYS_RESOURCE; workers get the original score back (spawn.c). */
 static void supervisor_protect_from_oom(struct supervisor *s) {
         char buf[sizeof s->worker_oom_score_adj] = "";  /* -1000..1000 and a newline */
+        size_t n = 0;
         _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
-        ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
-        if (n <= 0)
+        if (fd < 0 || pread_small_file(fd, buf, sizeof buf, &n) < 0 || n == 0)
                 return;
         buf[strcspn(buf, "\n")] = '\0';
         if (atoi(buf) <= -1000)

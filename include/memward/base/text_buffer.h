@@ -1,6 +1,7 @@
 /* A growing, bounded text buffer on the heap: what the endpoint renders into (the
  * exposition, /status), freed after the response, so an idle memward pays nothing for
- * it.
+ * it; what a whole file (read_full_file_at()) and the answer to `memward status` are
+ * read into.
  *
  * Appends never fail halfway: once an append would pass limit (or malloc fails) the
  * buffer is marked failed, later appends are no-ops and text_buffer_finish() reports
