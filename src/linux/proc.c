@@ -1,6 +1,7 @@
 /* See proc.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,8 @@ int proc_stat_parse(const char *text, size_t length, struct proc_stat *ret) {
                 size_t n = (size_t) (p - value);
                 if (n == 0 || (field == 3 && n != 1))
                         return -EBADMSG;
-                if ((field == 4 || field == 14 || field == 15 || field == 22) && parse_u64_field(value, n, &v[field]) < 0)
+                bool wanted = field == 4 || field == 14 || field == 15 || field == 22;
+                if (wanted && parse_u64_field(value, n, &v[field]) < 0)
                         return -EBADMSG;
         }
         if (v[4] > PID_MAX || v[14] > UINT64_MAX - v[15])
