@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "memward/base/macro.h"
+#include "memward/base/text_buffer.h"
 #include "memward/base/utf8.h"
 #include "memward/cli/status.h"
 #include "memward/config/config.h"
@@ -71,29 +72,6 @@ static int hex4(const char *s, uint32_t *ret) {
         }
         *ret = v;
         return 0;
-}
-
-static size_t utf8_encode(uint32_t cp, char *out) {
-        if (cp < 0x80) {
-                out[0] = (char) cp;
-                return 1;
-        }
-        if (cp < 0x800) {
-                out[0] = (char) (0xC0 | (cp >> 6));
-                out[1] = (char) (0x80 | (cp & 0x3F));
-                return 2;
-        }
-        if (cp < 0x10000) {
-                out[0] = (char) (0xE0 | (cp >> 12));
-                out[1] = (char) (0x80 | ((cp >> 6) & 0x3F));
-                out[2] = (char) (0x80 | (cp & 0x3F));
-                return 3;
-        }
-        out[0] = (char) (0xF0 | (cp >> 18));
-        out[1] = (char) (0x80 | ((cp >> 12) & 0x3F));
-        out[2] = (char) (0x80 | ((cp >> 6) & 0x3F));
-        out[3] = (char) (0x80 | (cp & 0x3F));
-        return 4;
 }
 
 /* At '"'. Decoded text never is longer than its escaped form, so one allocation of the
@@ -461,9 +439,10 @@ static int status_connect(const struct status_url *u) {
 /* Sends GET and reads the whole response (HTTP/1.0: the server closes when done).
  * Returns 0 with the body (NUL-terminated) and status code, or a negative errno. */
 static int status_fetch(const struct status_url *u, unsigned *ret_status, char **ret_body, size_t *ret_length) {
-        char request[1024];
+        char request[1024], chunk[16384];
         _cleanup_free_ char *buf = NULL;
-        size_t n = 0, allocated = 0;
+        struct text_buffer response;
+        size_t n;
         int r;
 
         _cleanup_close_ int fd = status_connect(u);
@@ -489,34 +468,30 @@ static int status_fetch(const struct status_url *u, unsigned *ret_status, char *
                 off += (size_t) w;
         }
 
+        text_buffer_init(&response, STATUS_RESPONSE_MAX + 1);
         for (;;) {
-                if (n + 4096 + 1 > allocated) {
-                        if (allocated >= STATUS_RESPONSE_MAX)
-                                return -EFBIG;
-                        size_t a = allocated ? allocated * 2 : 16384;
-                        char *p = realloc(buf, a);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                        allocated = a;
-                }
-                ssize_t got = recv(fd, buf + n, allocated - n - 1, 0);
+                ssize_t got = recv(fd, chunk, sizeof chunk, 0);
                 if (got < 0) {
                         if (errno == EINTR)
                                 continue;
-                        if (errno == EAGAIN) {
-                                r = wait_fd(fd, POLLIN);
-                                if (r < 0)
-                                        return r;
-                                continue;
+                        r = errno == EAGAIN ? wait_fd(fd, POLLIN) : negative_errno();
+                        if (r < 0) {
+                                text_buffer_done(&response);
+                                return r;
                         }
-                        return negative_errno();
+                        continue;
                 }
                 if (got == 0)
                         break;
-                n += (size_t) got;
+                text_buffer_append(&response, chunk, (size_t) got);
+                if (response.error)
+                        break; /* too large: stop reading a response that may never end */
         }
-        buf[n] = '\0';
+        r = text_buffer_finish(&response, &buf, &n);
+        if (r == -E2BIG)
+                return -EFBIG;
+        if (r < 0)
+                return r;
 
         unsigned status;
         if (sscanf(buf, "HTTP/1.%*1[01] %3u", &status) != 1)
@@ -780,8 +755,8 @@ int status_main(int argc, char *argv[]) {
         const char *url = NULL, *config = NULL;
         bool json = false;
         struct status_url u;
-        unsigned status;
-        size_t length;
+        unsigned status = 0;
+        size_t length = 0;
         int c, r;
 
         optind = 1;

@@ -27,11 +27,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
+#include "memward/base/signal_name.h"
 #include "memward/base/utf8.h"
 #include "memward/config/config.h"
 #include "memward/linux/address.h"
@@ -51,7 +52,9 @@
 
 /* Limits on what a config file can make us allocate or compute with. */
 #define DURATION_MAX (8760 * 3600 * USEC_PER_SEC) /* one year: keeps now + duration far from overflow */
-#define RETAINED_WINDOW_MAX (3600 * USEC_PER_SEC) /* bounds the floor deque: <= 36000 samples */
+/* The upper end memward.yaml(5) documents. It bounds no memory: a floor is FLOOR_BUCKETS
+ * minima whatever the window (floor.h); at an hour its oldest edge is accurate to 225 s. */
+#define RETAINED_WINDOW_MAX (3600 * USEC_PER_SEC)
 #define REQUESTS_MAX UINT32_MAX                   /* max_requests + jitter cannot overflow */
 #define GROWTH_MAX 1000.0
 #define COMMAND_WORDS_MAX 4096U
@@ -1738,63 +1741,6 @@ int config_load_string(const char *text, size_t length, const char *name, const 
         return r;
 }
 
-/* Reads at most CONFIG_FILE_SIZE_MAX + 1 bytes, so that a too large file (or a FIFO that
- * never ends) is detected without reading it all. */
-static int read_file(const char *path, char **ret, size_t *ret_length) {
-        _cleanup_close_ int fd = -1;
-        _cleanup_free_ char *buf = NULL;
-        size_t size = 0, n = 0;
-        struct stat st;
-
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0)
-                return -errno;
-        if (S_ISDIR(st.st_mode))
-                return -EISDIR;
-
-        for (;;) {
-                ssize_t k;
-
-                if (n == size) {
-                        size_t new_size = size == 0 ? 4096 : size * 2;
-                        char *b;
-
-                        if (new_size > CONFIG_FILE_SIZE_MAX + 1)
-                                new_size = CONFIG_FILE_SIZE_MAX + 1;
-                        if (new_size == size)
-                                return -EFBIG;
-                        b = realloc(buf, new_size + 1);
-                        if (!b)
-                                return -ENOMEM;
-                        buf = b;
-                        size = new_size;
-                }
-                k = read(fd, buf + n, size - n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        break;
-                n += (size_t) k;
-        }
-        if (n > CONFIG_FILE_SIZE_MAX)
-                return -EFBIG;
-
-        if (!buf) {
-                buf = strdup("");
-                if (!buf)
-                        return -ENOMEM;
-        }
-        buf[n] = '\0';
-        *ret = TAKE_PTR(buf);
-        *ret_length = n;
-        return 0;
-}
-
 int config_load_file(const char *path, const char *base_dir, struct memward_config **ret,
                      struct config_diagnostics *diag) {
         struct config_diagnostics local = {};
@@ -1811,7 +1757,9 @@ int config_load_file(const char *path, const char *base_dir, struct memward_conf
         if (r < 0)
                 goto finish;
 
-        r = read_file(path, &text, &length);
+        /* A file longer than the limit (or a FIFO that never ends) fails once the limit is
+         * passed, without being read to its end. */
+        r = read_full_file_at(AT_FDCWD, path, CONFIG_FILE_SIZE_MAX, &text, &length);
         if (r == -EFBIG) {
                 r = diag_fail(d, r, "file is larger than %s",
                               format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, CONFIG_FILE_SIZE_MAX));
@@ -2150,89 +2098,4 @@ int config_dump(const struct memward_config *c, FILE *f) {
         if (fflush(f) != 0 || ferror(f))
                 return -EIO;
         return 0;
-}
-
-/* ---- signals ----------------------------------------------------------------------- */
-
-static const char *const signal_names[] = {
-        [SIGHUP] = "SIGHUP",       [SIGINT] = "SIGINT",     [SIGQUIT] = "SIGQUIT",   [SIGILL] = "SIGILL",
-        [SIGTRAP] = "SIGTRAP",     [SIGABRT] = "SIGABRT",   [SIGBUS] = "SIGBUS",     [SIGFPE] = "SIGFPE",
-        [SIGKILL] = "SIGKILL",     [SIGUSR1] = "SIGUSR1",   [SIGSEGV] = "SIGSEGV",   [SIGUSR2] = "SIGUSR2",
-        [SIGPIPE] = "SIGPIPE",     [SIGALRM] = "SIGALRM",   [SIGTERM] = "SIGTERM",   [SIGSTKFLT] = "SIGSTKFLT",
-        [SIGCHLD] = "SIGCHLD",     [SIGCONT] = "SIGCONT",   [SIGSTOP] = "SIGSTOP",   [SIGTSTP] = "SIGTSTP",
-        [SIGTTIN] = "SIGTTIN",     [SIGTTOU] = "SIGTTOU",   [SIGURG] = "SIGURG",     [SIGXCPU] = "SIGXCPU",
-        [SIGXFSZ] = "SIGXFSZ",     [SIGVTALRM] = "SIGVTALRM", [SIGPROF] = "SIGPROF", [SIGWINCH] = "SIGWINCH",
-        [SIGIO] = "SIGIO",         [SIGPWR] = "SIGPWR",     [SIGSYS] = "SIGSYS",
-};
-
-/* Real-time signals, as SIGRTMIN+n; glibc has 31 of them after the two it keeps. */
-static const char *const rt_names[] = {
-        "SIGRTMIN",    "SIGRTMIN+1",  "SIGRTMIN+2",  "SIGRTMIN+3",  "SIGRTMIN+4",  "SIGRTMIN+5",  "SIGRTMIN+6",
-        "SIGRTMIN+7",  "SIGRTMIN+8",  "SIGRTMIN+9",  "SIGRTMIN+10", "SIGRTMIN+11", "SIGRTMIN+12", "SIGRTMIN+13",
-        "SIGRTMIN+14", "SIGRTMIN+15", "SIGRTMIN+16", "SIGRTMIN+17", "SIGRTMIN+18", "SIGRTMIN+19", "SIGRTMIN+20",
-        "SIGRTMIN+21", "SIGRTMIN+22", "SIGRTMIN+23", "SIGRTMIN+24", "SIGRTMIN+25", "SIGRTMIN+26", "SIGRTMIN+27",
-        "SIGRTMIN+28", "SIGRTMIN+29", "SIGRTMIN+30", "SIGRTMIN+31", "SIGRTMIN+32",
-};
-
-static int parse_small_uint(const char *s) {
-        int n = 0;
-
-        if (!*s)
-                return -EINVAL;
-        for (; *s; s++) {
-                if (*s < '0' || *s > '9' || n > 1000)
-                        return -EINVAL;
-                n = n * 10 + (*s - '0');
-        }
-        return n;
-}
-
-int signal_from_string(const char *s) {
-        const char *name;
-        int n;
-
-        if (!s || !*s)
-                return -EINVAL;
-
-        name = strncasecmp(s, "SIG", 3) == 0 ? s + 3 : s;
-        if (*name >= '0' && *name <= '9') {
-                /* "15", and "SIG32" as signal_to_string() writes signals without a name. */
-                n = parse_small_uint(name);
-                return n >= 1 && n < NSIG ? n : -EINVAL;
-        }
-        for (int sig = 1; sig < SIGRTMIN; sig++) {
-                /* Our names first, then glibc's, which knows aliases such as POLL for IO. */
-                const char *ours = (size_t) sig < ELEMENTSOF(signal_names) ? signal_names[sig] : NULL;
-                const char *abbrev = sigabbrev_np(sig);
-
-                if ((ours && strcasecmp(ours + 3, name) == 0) || (abbrev && strcasecmp(abbrev, name) == 0))
-                        return sig;
-        }
-        if (strcasecmp(name, "IOT") == 0)
-                return SIGABRT;
-        if (strcasecmp(name, "CLD") == 0)
-                return SIGCHLD;
-
-        if (strncasecmp(name, "RTMIN", 5) == 0) {
-                n = name[5] == '\0' ? 0 : name[5] == '+' ? parse_small_uint(name + 6) : -EINVAL;
-                return n >= 0 && SIGRTMIN + n <= SIGRTMAX ? SIGRTMIN + n : -EINVAL;
-        }
-        if (strncasecmp(name, "RTMAX", 5) == 0) {
-                n = name[5] == '\0' ? 0 : name[5] == '-' ? parse_small_uint(name + 6) : -EINVAL;
-                return n >= 0 && SIGRTMAX - n >= SIGRTMIN ? SIGRTMAX - n : -EINVAL;
-        }
-        return -EINVAL;
-}
-
-/* glibc keeps 32 and 33 for itself; they have no name but can still be sent. */
-static const char *const reserved_names[] = { "SIG32", "SIG33" };
-
-const char *signal_to_string(int sig) {
-        if (sig > 0 && (size_t) sig < ELEMENTSOF(signal_names) && signal_names[sig])
-                return signal_names[sig];
-        if (sig >= SIGRTMIN && sig <= SIGRTMAX && (size_t) (sig - SIGRTMIN) < ELEMENTSOF(rt_names))
-                return rt_names[sig - SIGRTMIN];
-        if (sig >= 32 && sig < SIGRTMIN && (size_t) (sig - 32) < ELEMENTSOF(reserved_names))
-                return reserved_names[sig - 32];
-        return NULL;
 }

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
 #include "memward/linux/cgroup.h"
 
 /* Kernel files we read are small; memory.stat is the largest at ~1.5 kB on 6.x. */
@@ -20,7 +21,8 @@
 /* How deep a worker's process tree is walked in procfs mode. */
 #define TREE_DEPTH_MAX 16
 #define TREE_PROCS_MAX 512
-/* mountinfo is read whole at start-up, up to this much. */
+/* mountinfo is read whole at start-up, up to this much: on a host with thousands of
+ * mounts the cgroup2 line can come after the first 64 kB. */
 #define MOUNTINFO_MAX (16U * 1024 * 1024)
 
 const char *accounting_mode_to_string(enum accounting_mode m) {
@@ -158,55 +160,7 @@ int mountinfo_find_cgroup(const char *text, size_t length, const char *controlle
         return -ENOENT;
 }
 
-/* ---- small file helpers ---------------------------------------------------- */
-
-static ssize_t read_small_at(int dir_fd, const char *path, char *buf, size_t size) {
-        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        ssize_t n = pread(fd, buf, size - 1, 0);
-        if (n < 0)
-                return negative_errno();
-        buf[n] = '\0';
-        return n;
-}
-
-/* The whole of a file that may be large (mountinfo of a host with thousands of mounts:
- * the cgroup2 line can come after the first 64 kB). Only for start-up: the buffer is
- * the caller's to free. */
-static int read_whole_file(const char *path, size_t max, char **ret, size_t *ret_len) {
-        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-        _cleanup_free_ char *buf = NULL;
-        size_t len = 0, size = 0;
-
-        if (fd < 0)
-                return negative_errno();
-        for (;;) {
-                if (size - len < 4096) {
-                        if (size >= max)
-                                return -EFBIG;
-                        size_t grown = size ? size * 2 : 65536;
-                        char *p = realloc(buf, grown > max ? max : grown);
-                        if (!p)
-                                return -ENOMEM;
-                        buf = p;
-                        size = grown > max ? max : grown;
-                }
-                ssize_t n = read(fd, buf + len, size - len - 1);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return negative_errno();
-                }
-                if (n == 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = '\0';
-        *ret_len = len;
-        *ret = TAKE_PTR(buf);
-        return 0;
-}
+/* ---- file helpers ---------------------------------------------------------- */
 
 static int write_at(int dir_fd, const char *path, const char *text) {
         _cleanup_close_ int fd = openat(dir_fd, path, O_WRONLY | O_CLOEXEC);
@@ -216,14 +170,6 @@ static int write_at(int dir_fd, const char *path, const char *text) {
         if (write(fd, text, n) != (ssize_t) n)
                 return negative_errno();
         return 0;
-}
-
-static ssize_t pread_text(int fd, char *buf, size_t size) {
-        ssize_t n = pread(fd, buf, size - 1, 0);
-        if (n < 0)
-                return negative_errno();
-        buf[n] = '\0';
-        return n;
 }
 
 static bool word_listed(const char *text, const char *word) {
@@ -290,9 +236,10 @@ static int evacuate(struct cgroup_setup *s) {
         char buf[READ_BUF];
 
         for (int round = 0; round < EVACUATE_ROUNDS; round++) {
-                ssize_t n = read_small_at(s->group_fd, "cgroup.procs", buf, sizeof buf);
-                if (n < 0)
-                        return (int) n;
+                size_t n;
+                int r = read_small_file_at(s->group_fd, "cgroup.procs", buf, sizeof buf, &n);
+                if (r < 0)
+                        return r;
                 if (n == 0)
                         return 0;
                 if (mkdirat(s->group_fd, "init", 0755) < 0 && errno != EEXIST)
@@ -307,11 +254,9 @@ static int evacuate(struct cgroup_setup *s) {
                         if (pid > 0 && move_pid(s->group_fd, "init", pid) >= 0)
                                 s->evacuated++;
                 }
-                if ((size_t) n < sizeof buf - 1) {
-                        ssize_t left = read_small_at(s->group_fd, "cgroup.procs", buf, sizeof buf);
-                        if (left == 0)
-                                return 0;
-                }
+                /* All of the list fit: see whether it is empty now. */
+                if (r == 0 && read_small_file_at(s->group_fd, "cgroup.procs", buf, sizeof buf, &n) >= 0 && n == 0)
+                        return 0;
                 (void) usleep(10000); /* EBUSY-style churn: let forks settle, then retry */
         }
         return -EBUSY;
@@ -348,23 +293,22 @@ static void remove_stale_leaves(struct cgroup_setup *s) {
 void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root) {
         char path[PATH_MAX], self[PATH_MAX / 4], mount[PATH_MAX / 4], buf[READ_BUF];
         _cleanup_free_ char *mountinfo = NULL;
-        ssize_t self_len;
-        size_t mountinfo_len = 0;
+        size_t self_len = 0, mountinfo_len = 0;
         int r;
 
         *s = (struct cgroup_setup) { .group_fd = -1 };
         snprintf(s->pressure_path, sizeof s->pressure_path, "%s/pressure/memory", proc_root);
 
         snprintf(path, sizeof path, "%s/self/cgroup", proc_root);
-        self_len = read_small_at(AT_FDCWD, path, buf, sizeof buf);
+        r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &self_len);
         snprintf(path, sizeof path, "%s/self/mountinfo", proc_root);
-        (void) read_whole_file(path, MOUNTINFO_MAX, &mountinfo, &mountinfo_len);
-        if (self_len < 0 || !mountinfo)
+        (void) read_full_file_at(AT_FDCWD, path, MOUNTINFO_MAX, &mountinfo, &mountinfo_len);
+        if (r < 0 || !mountinfo)
                 return set_procfs(s, "cannot read /proc/self/cgroup or /proc/self/mountinfo");
 
-        find_v1_memory(s, buf, (size_t) self_len, mountinfo, mountinfo_len);
+        find_v1_memory(s, buf, self_len, mountinfo, mountinfo_len);
 
-        if (cgroup_parse_self_v2(buf, (size_t) self_len, self, sizeof self) < 0)
+        if (cgroup_parse_self_v2(buf, self_len, self, sizeof self) < 0)
                 return set_procfs(s, "no cgroup v2 hierarchy in /proc/self/cgroup");
         if (mountinfo_find_cgroup(mountinfo, mountinfo_len, NULL, mount, sizeof mount) < 0)
                 return set_procfs(s, "cgroup2 is not mounted");
@@ -376,7 +320,7 @@ void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root) {
         snprintf(s->group_path, sizeof s->group_path, "%s%s", mount, strcmp(self, "/") == 0 ? "" : self);
 
         snprintf(path, sizeof path, "%s/cgroup.controllers", s->group_path);
-        if (read_small_at(AT_FDCWD, path, buf, sizeof buf) < 0)
+        if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, NULL) < 0)
                 return set_procfs(s, "cannot read cgroup.controllers of our cgroup");
         if (!word_listed(buf, "memory"))
                 return set_procfs(s, "cgroup2 has no memory controller");
@@ -438,10 +382,10 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
                 snprintf(dir, sizeof dir, "%s", s->group_path);
                 for (;;) {
                         snprintf(path, sizeof path, "%s/memory.max", dir);
-                        ssize_t n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
-                        if (n < 0)
+                        size_t n;
+                        if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n) < 0)
                                 break; /* reached the root, which has no memory.max */
-                        if (parse_u64_file(buf, (size_t) n, &v) == 0 && v < smallest) {
+                        if (parse_u64_file(buf, n, &v) == 0 && v < smallest) {
                                 smallest = v;
                                 snprintf(smallest_path, sizeof smallest_path, "%s", path);
                         }
@@ -459,9 +403,10 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
         }
         if (s->v1_memory_path[0]) {
                 snprintf(path, sizeof path, "%s/memory.limit_in_bytes", s->v1_memory_path);
-                ssize_t n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
+                size_t n = 0;
                 /* v1 says "no limit" with a huge page-rounded number. */
-                if (n > 0 && parse_u64_file(buf, (size_t) n, &v) == 0 && v < (1ULL << 62)) {
+                if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n) >= 0 && n > 0 &&
+                    parse_u64_file(buf, n, &v) == 0 && v < (1ULL << 62)) {
                         if (source)
                                 snprintf(source, source_size, "%s", path);
                         *ret = v;
@@ -473,10 +418,11 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
         snprintf(path, sizeof path, "%s/meminfo", proc_root);
         if (source)
                 snprintf(source, source_size, "%s", path);
-        ssize_t n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        int r = meminfo_parse(buf, (size_t) n, &total, &avail);
+        size_t n;
+        int r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = meminfo_parse(buf, n, &total, &avail);
         if (r < 0)
                 return r;
         *ret = total;
@@ -485,27 +431,26 @@ int cgroup_group_limit(const struct cgroup_setup *s, const char *proc_root, uint
 
 int cgroup_group_usage(const struct cgroup_setup *s, const char *proc_root, uint64_t *ret) {
         char buf[READ_BUF], path[PATH_MAX + 32];
-        ssize_t n;
+        size_t n = 0;
+        int r;
 
         if (s->group_path[0]) {
                 snprintf(path, sizeof path, "%s/memory.current", s->group_path);
-                n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
-                if (n >= 0)
-                        return parse_u64_file(buf, (size_t) n, ret);
+                if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n) >= 0)
+                        return parse_u64_file(buf, n, ret);
         }
         if (s->v1_memory_path[0]) {
                 snprintf(path, sizeof path, "%s/memory.usage_in_bytes", s->v1_memory_path);
-                n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
-                if (n > 0)
-                        return parse_u64_file(buf, (size_t) n, ret);
+                if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n) >= 0 && n > 0)
+                        return parse_u64_file(buf, n, ret);
         }
 
         uint64_t total, avail;
         snprintf(path, sizeof path, "%s/meminfo", proc_root);
-        n = read_small_at(AT_FDCWD, path, buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        int r = meminfo_parse(buf, (size_t) n, &total, &avail);
+        r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = meminfo_parse(buf, n, &total, &avail);
         if (r < 0)
                 return r;
         *ret = total - avail;
@@ -572,37 +517,39 @@ fail:
 
 int cgroup_leaf_read(const struct cgroup_leaf *l, uint64_t *ret_current, struct memory_stat *ret_stat) {
         char buf[READ_BUF];
-        ssize_t n;
+        size_t n;
         int r;
 
-        n = pread_text(l->current_fd, buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        r = parse_u64_file(buf, (size_t) n, ret_current);
+        r = pread_small_file(l->current_fd, buf, sizeof buf, &n);
         if (r < 0)
                 return r;
-        n = pread_text(l->stat_fd, buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        return memory_stat_parse(buf, (size_t) n, ret_stat);
+        r = parse_u64_file(buf, n, ret_current);
+        if (r < 0)
+                return r;
+        r = pread_small_file(l->stat_fd, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        return memory_stat_parse(buf, n, ret_stat);
 }
 
 int cgroup_leaf_read_events(const struct cgroup_leaf *l, struct memory_events *ret) {
         char buf[512];
-        ssize_t n = pread_text(l->events_fd, buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        return memory_events_parse(buf, (size_t) n, ret);
+        size_t n;
+        int r = pread_small_file(l->events_fd, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        return memory_events_parse(buf, n, ret);
 }
 
 int cgroup_leaf_read_peak(const struct cgroup_leaf *l, uint64_t *ret) {
         char buf[64];
         if (l->peak_fd < 0)
                 return -EOPNOTSUPP;
-        ssize_t n = pread_text(l->peak_fd, buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
-        return parse_u64_file(buf, (size_t) n, ret);
+        size_t n;
+        int r = pread_small_file(l->peak_fd, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        return parse_u64_file(buf, n, ret);
 }
 
 int cgroup_leaf_kill(const struct cgroup_setup *s, const struct cgroup_leaf *l) {
@@ -617,9 +564,9 @@ int cgroup_leaf_kill(const struct cgroup_setup *s, const struct cgroup_leaf *l) 
 
         /* Before 5.14: kill what is listed; a process forking meanwhile is caught by
          * the caller's retry of cgroup_leaf_remove(). */
-        ssize_t n = read_small_at(l->dir_fd, "cgroup.procs", buf, sizeof buf);
-        if (n < 0)
-                return (int) n;
+        r = read_small_file_at(l->dir_fd, "cgroup.procs", buf, sizeof buf, NULL);
+        if (r < 0)
+                return r;
         for (char *p = buf; *p;) {
                 pid_t pid = (pid_t) strtol(p, &p, 10);
                 if (pid > 0)
@@ -653,16 +600,17 @@ int cgroup_leaf_remove(const struct cgroup_setup *s, struct cgroup_leaf *l) {
 /* -ESRCH only when the process is gone (its directory with it): a file this kernel
  * does not have (smaps_rollup before 4.14) stays -ENOENT, so the caller can say so
  * rather than take a live worker for a vanished one. */
-static int read_proc_file(const char *proc_root, pid_t pid, const char *name, char *buf, size_t size) {
+static int read_proc_file(const char *proc_root, pid_t pid, const char *name, char *buf, size_t size,
+                          size_t *ret_length) {
         char path[96];
         snprintf(path, sizeof path, "%s/%d/%s", proc_root, (int) pid, name);
-        ssize_t n = read_small_at(AT_FDCWD, path, buf, size);
-        if (n == -ENOENT) {
+        int r = read_small_file_at(AT_FDCWD, path, buf, size, ret_length);
+        if (r == -ENOENT) {
                 snprintf(path, sizeof path, "%s/%d", proc_root, (int) pid);
                 if (access(path, F_OK) < 0 && errno == ENOENT)
                         return -ESRCH;
         }
-        return (int) n;
+        return r;
 }
 
 /* What one process adds to a tree sum; returns what reading it returned, so that the
@@ -694,7 +642,8 @@ static void tree_walk_thread_children(struct tree_walk *tw, int task_fd, const c
         char name[sizeof ((struct dirent64 *) NULL)->d_name + sizeof "/children"], buf[READ_BUF];
 
         snprintf(name, sizeof name, "%s/children", tid);
-        if (read_small_at(task_fd, name, buf, sizeof buf) <= 0)
+        size_t n;
+        if (read_small_file_at(task_fd, name, buf, sizeof buf, &n) < 0 || n == 0)
                 return;
         for (char *p = buf;;) {
                 char *end;
@@ -750,11 +699,12 @@ static int tree_walk(const char *proc_root, pid_t pid, tree_visit_t visit, void 
 static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) {
         struct smaps_rollup *sum = userdata, r;
         char buf[READ_BUF];
+        size_t n;
 
-        int n = read_proc_file(proc_root, pid, "smaps_rollup", buf, sizeof buf);
-        if (n < 0)
-                return n;
-        if (smaps_rollup_parse(buf, (size_t) n, &r) >= 0) {
+        int k = read_proc_file(proc_root, pid, "smaps_rollup", buf, sizeof buf, &n);
+        if (k < 0)
+                return k;
+        if (smaps_rollup_parse(buf, n, &r) >= 0) {
                 sum->rss += r.rss;
                 sum->pss += r.pss;
                 sum->anonymous += r.anonymous;
@@ -776,10 +726,11 @@ static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
         uint64_t *sum = userdata, resident, shared;
         char buf[256];
 
-        int n = read_proc_file(proc_root, pid, "statm", buf, sizeof buf);
-        if (n < 0)
-                return n;
-        int r = statm_parse(buf, (size_t) n, (uint64_t) sysconf(_SC_PAGESIZE), &resident, &shared);
+        size_t n;
+        int r = read_proc_file(proc_root, pid, "statm", buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = statm_parse(buf, n, (uint64_t) sysconf(_SC_PAGESIZE), &resident, &shared);
         if (r < 0)
                 return r;
         *sum += resident > shared ? resident - shared : 0;

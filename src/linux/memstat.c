@@ -10,7 +10,7 @@
  * whose value is a valid unsigned number. */
 typedef void (*line_fn)(const char *key, size_t key_len, uint64_t value, void *userdata);
 
-static int parse_u64(const char *s, size_t n, uint64_t *ret, size_t *ret_used) {
+int parse_u64_prefix(const char *s, size_t n, uint64_t *ret, size_t *ret_used) {
         uint64_t v = 0;
         size_t i = 0;
 
@@ -44,7 +44,7 @@ static void for_each_line(const char *text, size_t length, line_fn fn, void *use
                 while (v < n && (line[v] == ' ' || line[v] == '\t' || line[v] == ':'))
                         v++;
                 uint64_t value;
-                if (parse_u64(line + v, n - v, &value, NULL) < 0)
+                if (parse_u64_prefix(line + v, n - v, &value, NULL) < 0)
                         continue;
                 fn(line, k, value, userdata);
         }
@@ -154,7 +154,7 @@ int statm_parse(const char *text, size_t length, uint64_t page_size, uint64_t *r
         for (int i = 0; i < 3; i++) {
                 while (pos < length && text[pos] == ' ')
                         pos++;
-                if (parse_u64(text + pos, length - pos, &v[i], &used) < 0)
+                if (parse_u64_prefix(text + pos, length - pos, &v[i], &used) < 0)
                         return -EBADMSG;
                 pos += used;
                 if (pos < length && text[pos] != ' ' && text[pos] != '\n')
@@ -202,7 +202,7 @@ int parse_u64_file(const char *text, size_t length, uint64_t *ret) {
                 *ret = UINT64_MAX;
                 return 0;
         }
-        int r = parse_u64(text, length, ret, &used);
+        int r = parse_u64_prefix(text, length, ret, &used);
         if (r < 0)
                 return r == -ERANGE ? -ERANGE : -EBADMSG;
         return used == length ? 0 : -EBADMSG;

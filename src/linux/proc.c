@@ -1,48 +1,144 @@
 /* See proc.h. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
+#include "memward/linux/memstat.h"
 #include "memward/linux/proc.h"
 
-int proc_stat_parse_ppid(const char *text, size_t length, pid_t *ret) {
-        const char *close_paren = NULL;
+/* The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit). */
+#define PID_MAX 4194304
 
-        for (size_t i = 0; i < length; i++)
-                if (text[i] == ')')
-                        close_paren = text + i;
-        if (!close_paren)
-                return -EBADMSG;
+/* s[0..n) as a whole unsigned decimal number; *ret is written only on success. */
+static int parse_u64_field(const char *s, size_t n, uint64_t *ret) {
+        uint64_t v;
+        size_t used;
 
-        /* ") S 1234 ..." : state, then ppid. */
-        const char *p = close_paren + 1, *end = text + length;
-        if (end - p < 4 || p[0] != ' ' || p[2] != ' ')
+        if (parse_u64_prefix(s, n, &v, &used) < 0 || used != n)
                 return -EBADMSG;
-        p += 3;
-        long v = 0;
-        const char *digits = p;
-        while (p < end && *p >= '0' && *p <= '9' && v <= 4194304L)
-                v = v * 10 + (*p++ - '0');
-        if (p == digits || p >= end || *p != ' ' || v > 4194304L)
-                return -EBADMSG;
-        *ret = (pid_t) v;
+        *ret = v;
         return 0;
+}
+
+int proc_stat_parse(const char *text, size_t length, struct proc_stat *ret) {
+        const char *p = memrchr(text, ')', length), *end = text + length;
+        uint64_t v[23] = {}; /* the numbers read, by field number */
+
+        if (!p)
+                return -EBADMSG;
+        /* After ") ": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt
+         * utime(14) stime(15) cutime cstime priority nice num_threads itrealvalue starttime(22).
+         * Fields we skip may be negative (tty_nr, tpgid, priority, nice). */
+        p++;
+        for (unsigned field = 3; field <= 22; field++) {
+                if (p >= end || *p != ' ')
+                        return -EBADMSG;
+                const char *value = ++p;
+                while (p < end && *p != ' ' && *p != '\n')
+                        p++;
+                size_t n = (size_t) (p - value);
+                if (n == 0 || (field == 3 && n != 1))
+                        return -EBADMSG;
+                bool wanted = field == 4 || field == 14 || field == 15 || field == 22;
+                if (wanted && parse_u64_field(value, n, &v[field]) < 0)
+                        return -EBADMSG;
+        }
+        if (v[4] > PID_MAX || v[14] > UINT64_MAX - v[15])
+                return -EBADMSG;
+        *ret = (struct proc_stat) {
+                .ppid = (pid_t) v[4],
+                .cpu_ticks = v[14] + v[15],
+                .start_ticks = v[22],
+        };
+        return 0;
+}
+
+int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime) {
+        for (const char *p = text, *end = text + length; p < end;) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
+                if (n > 6 && memcmp(p, "btime ", 6) == 0)
+                        return parse_u64_field(p + 6, n - 6, ret_btime);
+                p += n + 1;
+        }
+        return -EBADMSG;
 }
 
 int proc_get_ppid(const char *proc_root, pid_t pid, pid_t *ret) {
         char path[64], buf[512];
-        _cleanup_close_ int fd = -1;
+        struct proc_stat st;
+        size_t n;
 
         snprintf(path, sizeof path, "%s/%d/stat", proc_root, (int) pid);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return errno == ENOENT ? -ESRCH : negative_errno();
-        ssize_t n = pread(fd, buf, sizeof buf, 0);
-        if (n < 0)
-                return errno == ESRCH ? -ESRCH : negative_errno();
-        return proc_stat_parse_ppid(buf, (size_t) n, ret);
+        int r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        r = proc_stat_parse(buf, n, &st);
+        if (r < 0)
+                return r;
+        *ret = st.ppid;
+        return 0;
+}
+
+int proc_self_read(const char *proc_root, struct proc_self *ret) {
+        /* Boot time does not change: /proc/stat, which grows with the number of CPUs and
+         * interrupts, is read once. */
+        static uint64_t btime;
+        char buf[1024], path[256];
+        struct proc_stat st;
+        uint64_t resident, shared;
+        long ticks = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+        size_t n;
+        int r;
+
+        if (ticks <= 0 || page <= 0)
+                return -EINVAL;
+
+        snprintf(path, sizeof path, "%s/self/stat", proc_root);
+        r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = proc_stat_parse(buf, n, &st);
+        if (r < 0)
+                return r;
+
+        snprintf(path, sizeof path, "%s/self/statm", proc_root);
+        r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = statm_parse(buf, n, (uint64_t) page, &resident, &shared);
+        if (r < 0)
+                return r;
+
+        if (btime == 0) {
+                _cleanup_free_ char *line = NULL;
+                size_t size = 0;
+                ssize_t len;
+
+                snprintf(path, sizeof path, "%s/stat", proc_root);
+                _cleanup_fclose_ FILE *f = fopen(path, "re");
+                if (!f)
+                        return negative_errno();
+                /* Line by line: the "intr" line before btime can be longer than any fixed buffer
+                 * on a machine with many interrupts. */
+                r = -EBADMSG;
+                while (r < 0 && (len = getline(&line, &size, f)) > 0)
+                        if (startswith_lit(line, "btime "))
+                                r = proc_stat_btime_parse(line, (size_t) len, &btime);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = (struct proc_self) {
+                .resident = resident,
+                .cpu_seconds = (double) st.cpu_ticks / (double) ticks,
+                .start_time = (double) btime + (double) st.start_ticks / (double) ticks,
+        };
+        return 0;
 }

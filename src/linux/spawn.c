@@ -69,6 +69,16 @@ oom:
         return -ENOMEM;
 }
 
+bool spawn_exec_error_is_permanent(int negative_errno) {
+        switch (negative_errno) {
+        case -ENOENT: case -ENOTDIR: case -EACCES: case -EPERM: case -ENOEXEC: case -EISDIR: case -ELOOP:
+        case -ENAMETOOLONG:
+                return true;
+        default:
+                return false;
+        }
+}
+
 int spawn_exec_error_to_exit_code(int negative_errno) {
         return negative_errno == -ENOENT || negative_errno == -ENOTDIR ? 127 : 126;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
 #include "memward/supervisor/monitor.h"
 
 struct pending_leaf {
@@ -111,14 +112,12 @@ int monitor_pressure_retry(struct monitor *m, const struct memward_config *c, us
 
 int monitor_read_pressure(struct monitor *m) {
         char buf[512];
+        size_t n;
         m->has_psi = false;
-        _cleanup_close_ int fd = open(m->cgroup.pressure_path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return negative_errno();
-        ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-        if (n < 0)
-                return negative_errno();
-        int r = psi_parse(buf, (size_t) n, &m->psi);
+        int r = read_small_file_at(AT_FDCWD, m->cgroup.pressure_path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r;
+        r = psi_parse(buf, n, &m->psi);
         m->has_psi = r >= 0;
         return r;
 }

@@ -23,6 +23,8 @@
 
 #include "memward/base/log.h"
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
+#include "memward/base/signal_name.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
 #include "memward/supervisor/supervisor.h"
@@ -323,8 +325,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                  * own, not "command not found"; both name what failed. */
                 bool directory = outcome.directory_failed;
                 log_quote(cmd, sizeof cmd, directory ? c->workers.directory : c->workers.command[0]);
-                bool cannot_run = directory || r == -ENOENT || r == -EACCES || r == -ENOEXEC || r == -ENOTDIR ||
-                                   r == -EPERM || r == -EISDIR || r == -ELOOP || r == -ENAMETOOLONG;
+                bool cannot_run = directory || spawn_exec_error_is_permanent(r);
                 const char *what = directory ? "directory" : "command";
                 const char *msg = directory        ? "\"cannot enter workers.directory\""
                                   : r == -ENOENT ? "\"worker command not found\""
@@ -631,15 +632,21 @@ static usec_t min_usec(usec_t a, usec_t b) {
         return a < b ? a : b;
 }
 
-static void supervisor_update_service(struct supervisor *s) {
-        unsigned ready = 0, pending = 0;
-        char status[256], *p = status;
-        size_t left = sizeof status;
-        int n;
+unsigned supervisor_ready_workers(const struct supervisor *s) {
+        unsigned ready = 0;
 
         for (unsigned i = 0; i < s->n_slots && i < s->target; i++)
                 if (s->slots[i].active && s->slots[i].active->state == WORKER_READY)
                         ready++;
+        return ready;
+}
+
+static void supervisor_update_service(struct supervisor *s) {
+        unsigned ready = supervisor_ready_workers(s), pending = 0;
+        char status[256], *p = status;
+        size_t left = sizeof status;
+        int n;
+
         for (struct worker *w = s->workers; w; w = w->next)
                 if (w->recycle_reason == RECYCLE_RELOAD)
                         pending++;
@@ -1452,9 +1459,9 @@ static int on_notify(struct event_source *src, uint32_t revents) {
  * Needs CAP_SYS_RESOURCE; workers get the original score back (spawn.c). */
 static void supervisor_protect_from_oom(struct supervisor *s) {
         char buf[sizeof s->worker_oom_score_adj] = "";  /* -1000..1000 and a newline */
+        size_t n = 0;
         _cleanup_close_ int fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
-        ssize_t n = fd < 0 ? -1 : pread(fd, buf, sizeof buf - 1, 0);
-        if (n <= 0)
+        if (fd < 0 || pread_small_file(fd, buf, sizeof buf, &n) < 0 || n == 0)
                 return;
         buf[strcspn(buf, "\n")] = '\0';
         if (atoi(buf) <= -1000)
@@ -1620,6 +1627,10 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         r = supervisor_watch_pressure(s);
         if (r < 0)
                 goto fail;
+        /* The sample tick keeps these fresh; read them once now, so that a scrape before
+         * the first tick (a scrape never reads cgroup files) already has every family. */
+        (void) monitor_read_pressure(&s->monitor);
+        (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
 
         r = supervisor_build_env(s);
         if (r < 0)

@@ -1,6 +1,7 @@
 /* See worker.h. */
 #include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 
 #include "memward/base/macro.h"
 #include "memward/supervisor/worker.h"
@@ -36,4 +37,34 @@ void worker_stop(struct worker *w, int sig, usec_t now, usec_t timeout) {
         w->state = WORKER_STOPPING;
         w->kill_at = now + timeout;
         (void) worker_signal(w, sig);
+}
+
+static int compare_workers(const void *a, const void *b) {
+        const struct worker *x = *(const struct worker *const *) a, *y = *(const struct worker *const *) b;
+
+        if (x->slot != y->slot)
+                return x->slot < y->slot ? -1 : 1;
+        if (x->generation != y->generation)
+                return x->generation < y->generation ? -1 : 1;
+        return 0;
+}
+
+int worker_list_sorted(const struct worker *head, const struct worker ***ret, size_t *ret_n) {
+        const struct worker **l = NULL;
+        size_t n = 0;
+
+        for (const struct worker *w = head; w; w = w->next)
+                n++;
+        if (n > 0) {
+                l = malloc(n * sizeof *l);
+                if (!l)
+                        return -ENOMEM;
+                n = 0;
+                for (const struct worker *w = head; w; w = w->next)
+                        l[n++] = w;
+                qsort(l, n, sizeof *l, compare_workers);
+        }
+        *ret = l;
+        *ret_n = n;
+        return 0;
 }

@@ -10,7 +10,7 @@
   * The example configuration in memward.yaml(5) passes --check-config.
   * Every long option in `memward --help` (and in `memward status --help`, once the
     subcommand exists) appears in memward(8), and so does every metric family that
-    src/endpoint/metrics.c renders.
+    src/endpoint/exposition.c renders.
   * `mandoc -T lint -W style` and `groff -ww -z -man` print nothing for either page.
 
 Needs python3-yaml, mandoc and groff (packaging/install-deps test); skips when they are
@@ -29,7 +29,7 @@ DOCS = os.path.join(lib.REPO, "docs")
 PAGE8 = os.path.join(DOCS, "memward.8")
 PAGE5 = os.path.join(DOCS, "memward.yaml.5")
 FULL = os.path.join(lib.REPO, "tests", "fixtures", "config", "full.yaml")
-METRICS_C = os.path.join(lib.REPO, "src", "endpoint", "metrics.c")
+METRICS_C = os.path.join(lib.REPO, "src", "endpoint", "exposition.c")
 SECTIONS = ("workers", "listen", "recycle", "log", "memory", "pressure", "metrics")
 
 
@@ -181,7 +181,7 @@ def check_metrics():
     check(names, "no metric families found in %s" % METRICS_C)
     page = roff_text(PAGE8)
     missing = sorted(n for n in names if not re.search(r"(?<![\w])%s(?![\w])" % n, page))
-    check(not missing, "metrics rendered by src/endpoint/metrics.c but missing from memward(8): %s"
+    check(not missing, "metrics rendered by src/endpoint/exposition.c but missing from memward(8): %s"
           % missing)
     print("memward(8) documents %d metric families" % len(names))
 

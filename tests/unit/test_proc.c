@@ -6,48 +6,104 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "memward/base/macro.h"
 #include "memward/linux/proc.h"
 
-static int ppid_of(const char *text, pid_t *ret) {
-        return proc_stat_parse_ppid(text, strlen(text), ret);
+/* A whole /proc/PID/stat line with the given comm, state and ppid; utime 150, stime 25,
+ * starttime 8765. */
+static int parse_line(const char *comm, const char *state_ppid, struct proc_stat *ret) {
+        char line[512];
+        snprintf(line, sizeof line,
+                 "4242 (%s) %s 4242 4242 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0 8765 3600000 200 "
+                 "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n",
+                 comm, state_ppid);
+        return proc_stat_parse(line, strlen(line), ret);
 }
 
 static void test_stat_plain(void **state) {
         (void) state;
-        pid_t p;
-        assert_int_equal(ppid_of("4242 (python3) S 4200 4242 4200 0 -1 4194560 1034 0 0 0", &p), 0);
-        assert_int_equal(p, 4200);
+        struct proc_stat st;
+        assert_int_equal(parse_line("python3", "S 4200", &st), 0);
+        assert_int_equal(st.ppid, 4200);
+        assert_true(st.cpu_ticks == 175);
+        assert_true(st.start_ticks == 8765);
 }
 
 static void test_stat_hostile_comm(void **state) {
         (void) state;
-        pid_t p;
+        struct proc_stat st;
         /* A process can name itself ") R 1 (" to fool a naive parser. */
-        assert_int_equal(ppid_of("77 (evil) R 1 () S 12 77 77 0", &p), 0);
-        assert_int_equal(p, 12);
-        assert_int_equal(ppid_of("77 (a b c) S 9 77", &p), 0);
-        assert_int_equal(p, 9);
+        assert_int_equal(parse_line("evil) R 1 (", "S 12", &st), 0);
+        assert_int_equal(st.ppid, 12);
+        assert_int_equal(parse_line("a b c", "S 9", &st), 0);
+        assert_int_equal(st.ppid, 9);
+        assert_int_equal(parse_line("mem ward) x", "Z 0", &st), 0);
+        assert_int_equal(st.ppid, 0);
+        assert_true(st.cpu_ticks == 175);
 }
 
 static void test_stat_garbage(void **state) {
         (void) state;
-        pid_t p;
-        assert_int_equal(ppid_of("", &p), -EBADMSG);
-        assert_int_equal(ppid_of("no parens at all", &p), -EBADMSG);
-        assert_int_equal(ppid_of("1 (x)", &p), -EBADMSG);
-        assert_int_equal(ppid_of("1 (x) S", &p), -EBADMSG);
-        assert_int_equal(ppid_of("1 (x) S abc 1", &p), -EBADMSG);
-        assert_int_equal(ppid_of("1 (x) S 99999999999999 1", &p), -EBADMSG);
+        struct proc_stat st = { .ppid = -7, .cpu_ticks = 7, .start_ticks = 7 };
+        static const char *const bad[] = {
+                "", "no parens at all", "1 (x)", "1 (x) S", "1 (x) S 9 77",
+                /* Cut before starttime: not enough fields. */
+                "1 (x) S 9 1 1 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0",
+                /* Two spaces, a word for a number, a sign, a state that is not one letter. */
+                "1 (x) S  9 1 1 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0 8765",
+                "1 (x) S abc 1 1 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0 8765",
+                "1 (x) S 9 1 1 0 -1 4194560 180 0 0 0 -150 25 0 0 20 0 1 0 8765",
+                "1 (x) SS 9 1 1 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0 8765",
+                /* A ppid beyond PID_MAX_LIMIT, a number beyond 64 bits, ticks that overflow. */
+                "1 (x) S 4194305 1 1 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0 8765",
+                "1 (x) S 9 1 1 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0 99999999999999999999",
+                "1 (x) S 9 1 1 0 -1 4194560 180 0 0 0 18446744073709551615 1 0 0 20 0 1 0 8765",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                assert_int_equal(proc_stat_parse(bad[i], strlen(bad[i]), &st), -EBADMSG);
+                assert_int_equal(st.ppid, -7);
+        }
+        /* The line ends at starttime: nothing after it is needed. */
+        static const char short_line[] = "1 (x) S 9 1 1 0 -1 4194560 180 0 0 0 150 25 0 0 20 0 1 0 8765";
+        assert_int_equal(proc_stat_parse(short_line, strlen(short_line), &st), 0);
+        assert_int_equal(st.ppid, 9);
+        assert_true(st.start_ticks == 8765);
+}
+
+static void test_btime(void **state) {
+        (void) state;
+        uint64_t btime = 7;
+        static const char pstat[] = "cpu  1 2 3\ncpu0 1 2 3\nintr 5\nctxt 9\nbtime 1699990000\nprocesses 7\n";
+
+        assert_int_equal(proc_stat_btime_parse(pstat, strlen(pstat), &btime), 0);
+        assert_true(btime == 1699990000);
+        btime = 7;
+        assert_int_equal(proc_stat_btime_parse("cpu 1\nbtime x\n", 14, &btime), -EBADMSG);
+        assert_int_equal(proc_stat_btime_parse("cpu 1\nbtime 12x\n", 16, &btime), -EBADMSG);
+        assert_int_equal(proc_stat_btime_parse("cpu 1\n", 6, &btime), -EBADMSG);
+        assert_true(btime == 7);
+        assert_int_equal(proc_stat_btime_parse("btime 5", 7, &btime), 0);
+        assert_true(btime == 5);
 }
 
 static void test_live_self(void **state) {
         (void) state;
         pid_t p;
+        struct proc_self self;
+
         assert_int_equal(proc_get_ppid("/proc", getpid(), &p), 0);
         assert_int_equal(p, getppid());
+
+        assert_int_equal(proc_self_read("/proc", &self), 0);
+        assert_true(self.resident > 0);
+        assert_true(self.cpu_seconds >= 0);
+        assert_true(self.start_time > 1e9);
+        assert_int_equal(proc_self_read("/nonexistent", &self), -ENOENT);
 }
 
 static void test_fixture_tree(void **state) {
@@ -63,6 +119,7 @@ int main(void) {
                 cmocka_unit_test(test_stat_plain),
                 cmocka_unit_test(test_stat_hostile_comm),
                 cmocka_unit_test(test_stat_garbage),
+                cmocka_unit_test(test_btime),
                 cmocka_unit_test(test_live_self),
                 cmocka_unit_test(test_fixture_tree),
         };

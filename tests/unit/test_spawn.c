@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "memward/base/macro.h"
 #include "memward/linux/spawn.h"
 
 struct fixture {
@@ -122,8 +123,25 @@ static void test_missing_directory(void **state) {
         assert_int_equal(outcome.cgroup_error, 0);
 }
 
+/* The errors that stop memward before any worker ran, and the shell's exit codes. */
+static void test_exec_errors(void **state) {
+        static const int permanent[] = { ENOENT, ENOTDIR, EACCES, EPERM, ENOEXEC, EISDIR, ELOOP, ENAMETOOLONG };
+        static const int transient[] = { ENOMEM, EAGAIN, ETXTBSY, EMFILE, ENFILE, EIO, E2BIG, 0 };
+        (void) state;
+
+        for (size_t i = 0; i < ELEMENTSOF(permanent); i++)
+                assert_true(spawn_exec_error_is_permanent(-permanent[i]));
+        for (size_t i = 0; i < ELEMENTSOF(transient); i++)
+                assert_false(spawn_exec_error_is_permanent(-transient[i]));
+        assert_int_equal(spawn_exec_error_to_exit_code(-ENOENT), 127);
+        assert_int_equal(spawn_exec_error_to_exit_code(-ENOTDIR), 127);
+        assert_int_equal(spawn_exec_error_to_exit_code(-EACCES), 126);
+        assert_int_equal(spawn_exec_error_to_exit_code(-ENOEXEC), 126);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_exec_errors),
                 cmocka_unit_test(test_missing_directory),
                 cmocka_unit_test_setup_teardown(test_no_cgroup_procs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unwritable_cgroup_procs, setup, teardown),

@@ -120,8 +120,27 @@ static void test_victim_behind_replacements(void **state) {
                 assert_int_equal(f->replacement[i].recycle_reason, RECYCLE_NONE);
 }
 
+/* Ready workers are counted by slot, up to the target: a ready replacement, a slot
+ * beyond the target (after SIGTTOU) and an empty slot do not count. */
+static void test_ready_workers(void **state) {
+        struct fixture *f = *state;
+
+        assert_int_equal(supervisor_ready_workers(&f->s), 0);
+        add_actives(f, all_equal);
+        assert_int_equal(supervisor_ready_workers(&f->s), SLOTS);
+        f->active[0].state = WORKER_STARTING;
+        add_worker(f, &f->replacement[0], 0, NOW - S, 50 * MiB);
+        f->slots[0].replacement = &f->replacement[0];
+        f->active[1].state = WORKER_STOPPING;
+        f->slots[2].active = NULL;
+        assert_int_equal(supervisor_ready_workers(&f->s), SLOTS - 3);
+        f->s.target = 10;
+        assert_int_equal(supervisor_ready_workers(&f->s), 7);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_ready_workers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_victim_is_the_largest_of_all_workers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_victim_ties_go_to_the_oldest_of_all, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_victim_behind_replacements, setup, teardown),

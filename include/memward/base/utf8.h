@@ -10,6 +10,11 @@
  * non-surrogate sequence. A NUL byte ends any sequence, so it never reads past it. */
 size_t utf8_decode(const unsigned char *s, uint32_t *ret);
 
+/* Writes code point cp (at most 0x10FFFF) as UTF-8 into out, which has room for 4
+ * bytes, without a NUL. Returns the length written, 1..4. The caller keeps surrogates
+ * and NUL out where they do not belong (json_parse() writes U+FFFD for them). */
+size_t utf8_encode(uint32_t cp, char *out);
+
 /* The length of s[0..length) cut to at most max bytes without ending inside a UTF-8
  * sequence: a text cut to fit a buffer loses whole characters, never leaves half of one
  * (invalid UTF-8 to whatever reads it later). Bytes that are not UTF-8 in the first place

@@ -3,7 +3,7 @@
  *
  * It is a client of our own endpoint and nothing more: a blocking HTTP/1.0 GET over a
  * plain socket (libmicrohttpd is a server library; no new dependency for a client),
- * and a small JSON parser that is enough for the document metrics_render_status()
+ * and a small JSON parser that is enough for the document status_json_render()
  * writes — and rejects, rather than guesses at, anything else. The parser and the table
  * are pure so they can be tested without a server. */
 #pragma once

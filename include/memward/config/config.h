@@ -183,9 +183,5 @@ void config_diagnostics_clear(struct config_diagnostics *diag);
 /* Writes the effective configuration as YAML that config_load_string accepts again. */
 int config_dump(const struct memward_config *c, FILE *f);
 
-/* "SIGTERM"/"TERM"/"15" → signal number; -EINVAL otherwise. */
-int signal_from_string(const char *s);
-const char *signal_to_string(int sig);
-
 const char *memory_metric_to_string(enum memory_metric m);
 const char *ready_mode_to_string(enum ready_mode m);

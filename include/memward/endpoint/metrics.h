@@ -1,86 +1,32 @@
-/* What memward shows about itself: the Prometheus exposition (/metrics), the
- * readiness probe (/healthz) and the JSON status (/status, `memward status`).
+/* memward's own HTTP endpoint: the Prometheus exposition (/metrics, exposition.h), the
+ * readiness probe (/healthz, here) and the JSON status (/status, status_json.h).
  *
- * The renderers are pure: they read a struct supervisor as the last sample left it
- * (never a cgroup file, so a scrape cannot block supervision) and write into a
- * growing, bounded heap buffer that is freed after the response — no static
- * buffers, so an idle memward pays nothing for the endpoint. Tests build a struct
- * supervisor by hand and compare the text. */
+ * The endpoint reads a const struct supervisor and changes nothing in it. What it
+ * renders goes into a growing, bounded heap buffer that is freed after the response —
+ * no static buffers, so an idle memward pays nothing for the endpoint. */
 #pragma once
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
-#include <sys/types.h>
 
-#include "memward/base/units.h"
 #include "memward/endpoint/http.h"
-#include "memward/policy/policy.h"
-#include "memward/supervisor/history.h"
 
 struct supervisor;
-struct worker;
-
-/* ---- a growing, bounded text buffer -------------------------------------------------- */
-
-/* Appends never fail halfway: once an append would pass limit (or malloc fails) the
- * buffer is marked failed, later appends are no-ops and text_buffer_finish() reports it. */
-struct text_buffer {
-        char *data;
-        size_t length;
-        size_t allocated;
-        size_t limit;
-        int error;                      /* 0, -ENOMEM or -E2BIG */
-};
-
-void text_buffer_init(struct text_buffer *b, size_t limit);
-void text_buffer_done(struct text_buffer *b);
-void text_buffer_append(struct text_buffer *b, const char *s, size_t n);
-void text_buffer_printf(struct text_buffer *b, const char *format, ...) __attribute__((format(printf, 2, 3)));
-/* utf8_json_string() into b. */
-void text_buffer_json_string(struct text_buffer *b, const char *s);
-/* Hands the text (NUL-terminated) over: 0 with *ret_data and *ret_length set, or the error. */
-int text_buffer_finish(struct text_buffer *b, char **ret_data, size_t *ret_length);
 
 /* Upper bound of one rendering: 1024 workers need about 1.5 MiB of exposition. */
 #define METRICS_RENDER_MAX (8U * 1024U * 1024U)
-
-/* ---- the process itself ---------------------------------------------------------- */
-
-struct process_self {
-        uint64_t resident;              /* bytes, /proc/self/statm */
-        double cpu_seconds;             /* utime + stime */
-        double start_time;              /* Unix time, seconds */
-};
-
-/* Parses /proc/PID/stat text: utime + stime (ticks) and starttime (ticks since boot). */
-int proc_stat_times_parse(const char *text, size_t length, uint64_t *ret_cpu_ticks, uint64_t *ret_start_ticks);
-/* "btime N" of /proc/stat. */
-int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime);
-
-/* Reads the numbers above for this process (proc_root: "/proc"). */
-int process_self_read(const char *proc_root, struct process_self *ret);
-
-/* ---- renderers (pure) ------------------------------------------------------------ */
-
-/* The Prometheus text exposition format 0.0.4. now is CLOCK_MONOTONIC, realtime its
- * CLOCK_REALTIME twin (to turn spawn times into Unix time). self may be NULL. */
-void metrics_render_prometheus(const struct supervisor *s, const struct process_self *self, usec_t now,
-                               usec_t realtime, struct text_buffer *b);
-
-/* The JSON document of /status: the supervisor, every worker, the last recycles. */
-void metrics_render_status(const struct supervisor *s, usec_t now, usec_t realtime, struct text_buffer *b);
 
 /* Readiness: true when at least the target number of slots has a ready worker and no
  * shutdown is under way; reason (always) says "3/4 workers ready" or why not. */
 bool metrics_healthy(const struct supervisor *s, char *reason, size_t size);
 
-/* ---- the endpoint ---------------------------------------------------------------- */
-
-/* The http_handler_t behind the endpoint; userdata is the struct supervisor. */
+/* The http_handler_t behind the endpoint: GET or HEAD of /metrics, /healthz, /status;
+ * 404 for any other path, 405 for any other method. userdata is the const struct
+ * supervisor. */
 int metrics_handle_request(void *userdata, const char *method, const char *path, struct http_reply *ret);
 
 /* Starts the endpoint of s->config->metrics on s->loop into *ret, which the caller frees
  * with http_server_free() before s; *ret is NULL when metrics.listen is empty. Errors as
- * http_server_new(). */
-int metrics_start(struct supervisor *s, struct http_server **ret);
+ * http_server_new(). Reads nothing itself: the supervisor has read the group's usage
+ * and pressure once before its first sample tick (supervisor_new()). */
+int metrics_start(const struct supervisor *s, struct http_server **ret);

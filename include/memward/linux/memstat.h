@@ -44,6 +44,11 @@ int statm_parse(const char *text, size_t length, uint64_t page_size, uint64_t *r
 /* /proc/meminfo: MemTotal and MemAvailable in bytes. */
 int meminfo_parse(const char *text, size_t length, uint64_t *ret_total, uint64_t *ret_available);
 
+/* The unsigned decimal number s[0..n) starts with: 0 with *ret and *ret_used (the digits
+ * it took; ret_used may be NULL), -EBADMSG when s does not start with a digit, -ERANGE
+ * when the number does not fit in 64 bits. For the kernel's numbers: no sign, no spaces. */
+int parse_u64_prefix(const char *s, size_t n, uint64_t *ret, size_t *ret_used);
+
 /* A file holding one unsigned number, or "max" (= UINT64_MAX): memory.current,
  * memory.max, memory.peak, v1 memory.usage_in_bytes. */
 int parse_u64_file(const char *text, size_t length, uint64_t *ret);

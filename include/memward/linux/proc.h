@@ -2,12 +2,40 @@
  * ("/proc", or a fixture tree in tests) so nothing is tied to the live system. */
 #pragma once
 
+#include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
-/* Extracts the parent pid from the text of /proc/PID/stat. The command name may
- * contain spaces and parentheses, so the fields are found after the last ')'.
- * Returns 0 or -EBADMSG. */
-int proc_stat_parse_ppid(const char *text, size_t length, pid_t *ret);
+/* The fields of /proc/PID/stat that memward reads. */
+struct proc_stat {
+        pid_t ppid;                     /* field 4 */
+        uint64_t cpu_ticks;             /* utime + stime (fields 14, 15), clock ticks */
+        uint64_t start_ticks;           /* starttime (field 22), clock ticks after boot */
+};
+
+/* Parses the text of /proc/PID/stat, up to field 22 (what follows is not looked at).
+ * The command name (field 2) is the process's choice and may contain spaces and
+ * parentheses, so the fields are counted after the last ')'. Returns 0, or -EBADMSG
+ * when a field up to 22 is missing, the state is not one character, a number we read
+ * is not an unsigned decimal that fits, or the ppid is beyond PID_MAX_LIMIT; *ret is
+ * written only on success. */
+int proc_stat_parse(const char *text, size_t length, struct proc_stat *ret);
+
+/* The boot time of the "btime N" line of /proc/stat text, in seconds since the epoch.
+ * Returns 0, or -EBADMSG when there is no such line or N is not a number. */
+int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime);
 
 /* Reads PROC_ROOT/PID/stat and returns its parent pid. -ESRCH when the process is gone. */
 int proc_get_ppid(const char *proc_root, pid_t pid, pid_t *ret);
+
+/* What this process uses, for process_* metrics. */
+struct proc_self {
+        uint64_t resident;              /* bytes, PROC_ROOT/self/statm */
+        double cpu_seconds;             /* utime + stime */
+        double start_time;              /* Unix time, seconds */
+};
+
+/* Reads the numbers above for this process from PROC_ROOT/self/stat, self/statm and, once
+ * per process (boot time does not change), PROC_ROOT/stat. Returns 0, or the negative
+ * errno of a file that cannot be read, -EBADMSG for one that does not parse. */
+int proc_self_read(const char *proc_root, struct proc_self *ret);

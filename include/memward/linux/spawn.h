@@ -39,6 +39,12 @@ struct spawn_outcome {
  * returned as if the command could not run. */
 int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_outcome *ret);
 
+/* Whether an exec error of spawn_worker() means the command cannot run as configured
+ * (not found, not executable, not a program, a path that cannot name it): trying again
+ * will not help until someone changes the file or the config. False for errors that may
+ * pass (-ENOMEM, -EAGAIN, -ETXTBSY, -EMFILE, ...). */
+bool spawn_exec_error_is_permanent(int negative_errno);
+
 /* The exit code a shell would use for an exec failure: 127 not found, 126 otherwise. */
 int spawn_exec_error_to_exit_code(int negative_errno);
 

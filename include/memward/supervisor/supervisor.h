@@ -95,6 +95,11 @@ void supervisor_signal_set(sigset_t *ret);
 /* Runs until shutdown. Returns the exit code memward should exit with. */
 int supervisor_run(struct supervisor *s);
 
+/* The slots up to the target whose active worker is ready: what READY=1, STATUS=,
+ * /healthz and /status count. A ready replacement that has not taken over its slot
+ * yet does not count, so no slot counts twice. */
+unsigned supervisor_ready_workers(const struct supervisor *s);
+
 /* Marks the ready worker with the largest retained floor (ties: the oldest) for a
  * group-level recycle (pressure, group_high), when the cooldown has passed and its floor
  * is at least pressure.min_retained. Returns true when one was marked; quiet: no log

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -86,3 +87,9 @@ int worker_kill_group(const struct worker *w);
 
 /* Asks the worker to stop: sig now, SIGKILL to the group at now + timeout. */
 void worker_stop(struct worker *w, int sig, usec_t now, usec_t timeout);
+
+/* The workers of the list that starts at head, as an array ordered by slot, then
+ * generation: the same order on every call whatever order they came and went in, for
+ * /metrics and /status. Returns 0 with *ret (the caller frees the array, not the
+ * workers; NULL when there are none) and *ret_n, or -ENOMEM. */
+int worker_list_sorted(const struct worker *head, const struct worker ***ret, size_t *ret_n);
