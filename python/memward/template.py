@@ -2,7 +2,7 @@
 
     class MyAdapter(Adapter):
         def load(self, listen_fds): ...          # import the app, in the template
-        def run_worker(self, context, spawn, ppid): ...  # serve, in the worker; returns an exit code
+        def run_worker(self, context, spawn, ppid): ...  # serve, in the worker
 
     sys.exit(Template(MyAdapter()).run())
 

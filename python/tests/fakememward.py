@@ -57,10 +57,17 @@ def become_subreaper() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
+_HAVE: Dict[str, bool] = {}
+
+
 def python_has(module: str) -> bool:
-    import subprocess
-    return subprocess.run([PYTHON, "-c", "import " + module], stdout=subprocess.DEVNULL,
-                          stderr=subprocess.DEVNULL).returncode == 0
+    """Whether PYTHON can import `module` (asked once per module)."""
+    if module not in _HAVE:
+        import subprocess
+        _HAVE[module] = subprocess.run([PYTHON, "-c", "import " + module],
+                                       stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL).returncode == 0
+    return _HAVE[module]
 
 
 def wait_pid(pid: int, timeout: float) -> Optional[int]:

@@ -3,7 +3,6 @@
 import contextlib
 import io
 import os
-import socket
 import tempfile
 import unittest
 

@@ -2,7 +2,6 @@
 
 import unittest
 
-from tests import fakememward  # noqa: F401  (puts python/ on sys.path)
 from memward import protocol
 from memward.protocol import (ProtocolError, Ready, Spawn, SpawnFailed, Spawned,
                               format_message, parse_message)
@@ -59,7 +58,8 @@ class MalformedTest(unittest.TestCase):
     """Each case of section 2, and the clarifications it got for implementers."""
 
     CASES = {
-        "too long": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nX=" + b"y" * protocol.MAX_MESSAGE + b"\n",
+        "too long": (b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nX="
+                     + b"y" * protocol.MAX_MESSAGE + b"\n"),
         "NUL byte": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV=A=\0\n",
         "not UTF-8": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV=A=\xff\n",
         "empty": b"",

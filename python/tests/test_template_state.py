@@ -8,7 +8,6 @@ import socket
 import unittest
 from unittest import mock
 
-from tests import fakememward  # noqa: F401  (puts python/ on sys.path)
 from memward import protocol, template
 
 
