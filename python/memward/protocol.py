@@ -2,10 +2,12 @@
 
 Pure functions on bytes: no sockets, no processes. A message is one SOCK_SEQPACKET
 packet of at most MAX_MESSAGE bytes of UTF-8 text; its first line is the type, every
-further line is KEY=VALUE, every line ends in "\\n". parse_message() turns a packet into
-one of the message classes below or raises ProtocolError naming what is wrong;
-format_message() is its inverse and refuses (ValueError) to build a message that
-parse_message() would reject.
+further line is KEY=VALUE, lines end in "\\n". parse_message() turns a packet into one of
+the message classes below or raises ProtocolError naming what is wrong; format_message()
+is its inverse and refuses (ValueError) to build a message that parse_message() would
+reject. Bytes that are not UTF-8 are not refused (section 2): they come through as
+surrogate escapes (errors="surrogateescape"), so an ENV value reaches os.environ as
+the bytes memward sent.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from typing import Dict, List, Optional, Tuple, Union
 PROTOCOL_VERSION = 1
 MAX_MESSAGE = 65536             # bytes in one packet, the whole message
 MAX_FDS = 1                     # SCM_RIGHTS fds a SPAWN may carry
+MAX_ENV = 64                    # ENV lines in one SPAWN
+MAX_RUNTIME = 127               # bytes of RUNTIME memward keeps
+MAX_TEXT = 255                  # bytes of MESSAGE memward keeps
 
 SLOT_MAX = 4095
 GENERATION_MAX = 2**64 - 1      # memward keeps generations in a uint64_t
@@ -24,9 +29,9 @@ PID_MAX = 2**31 - 1             # a positive pid_t
 ERRNO_MAX = 4095                # Linux errnos are below 4096 (MAX_ERRNO)
 
 _KEY = re.compile(r"[A-Z0-9_]+")
-# Decimal, no sign, no spaces, no leading zero (docs/fork-server.md section 2): one
-# spelling per number, so that C's strtoul and Python's int() cannot disagree.
-_NUMBER = re.compile(r"0|[1-9][0-9]{0,19}")
+# ASCII decimal digits, no sign, space or prefix (section 2); leading zeros are digits.
+# Not int() alone: it takes "+1", " 1", "1_0" and non-ASCII digits.
+_NUMBER = re.compile(r"[0-9]+")
 
 
 class ProtocolError(ValueError):
@@ -86,10 +91,10 @@ def _number(fields: Dict[str, str], key: str, low: int, high: int) -> int:
     text = fields[key]
     if not _NUMBER.fullmatch(text):
         raise ProtocolError("%s=%r is not a decimal number" % (key, text[:40]))
-    value = int(text)
-    if not low <= value <= high:
-        raise ProtocolError("%s=%s is out of range %d..%d" % (key, text, low, high))
-    return value
+    digits = text.lstrip("0") or "0"
+    if len(digits) > 20 or not low <= int(digits) <= high:
+        raise ProtocolError("%s=%s is out of range %d..%d" % (key, text[:40], low, high))
+    return int(digits)
 
 
 def _env_pair(value: str) -> Tuple[str, str]:
@@ -99,31 +104,39 @@ def _env_pair(value: str) -> Tuple[str, str]:
     return name, rest
 
 
+# The keys each type defines: these may appear once (ENV repeats); any other key is
+# ignored however often it appears, so that later versions can add keys.
+_KEYS = {
+    "SPAWN": {"SLOT", "GENERATION", "CGROUP", "ENV"},
+    "READY": {"PROTOCOL", "RUNTIME"},
+    "SPAWNED": {"SLOT", "GENERATION", "PID"},
+    "SPAWN_FAILED": {"SLOT", "GENERATION", "ERRNO", "MESSAGE"},
+}
+
+
 def parse_message(data: bytes) -> Message:
     """Parses one packet; raises ProtocolError when it is malformed (section 2).
 
-    Malformed: more than MAX_MESSAGE bytes, a NUL byte, invalid UTF-8, a last line
-    without "\\n" (which includes the empty packet), an unknown type, a line without
-    '=', a key that is not [A-Z0-9_]+, a key that appears twice (ENV excepted), a
-    missing required key, a value out of range. Unknown keys are ignored.
+    Malformed: more than MAX_MESSAGE bytes, a NUL byte, an unknown type (the empty
+    packet's type is ""), a line without '=' (an empty line too), a key that is not
+    [A-Z0-9_]+, a key the type defines appearing twice, more than MAX_ENV ENV lines, a
+    missing required key, a value out of range. A last line without "\\n" is
+    accepted; unknown keys are ignored; bytes that are not UTF-8 are kept as
+    surrogate escapes.
     """
     if len(data) > MAX_MESSAGE:
         raise ProtocolError("message of %d bytes, more than %d" % (len(data), MAX_MESSAGE))
     if b"\0" in data:
         raise ProtocolError("NUL byte at offset %d" % data.index(b"\0"))
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ProtocolError("not UTF-8: %s" % e) from None
-    if not text.endswith("\n"):
-        raise ProtocolError("empty message" if not text
-                            else "last line does not end in \\n")
-    lines = text[:-1].split("\n")
+    text = data.decode("utf-8", "surrogateescape")
+    lines = (text[:-1] if text.endswith("\n") else text).split("\n")
     kind = lines[0]
     cls = _TYPES.get(kind)
     if cls is None:
-        raise ProtocolError("unknown message type %r" % kind[:40])
+        raise ProtocolError("empty message" if not text
+                            else "unknown message type %r" % kind[:40])
 
+    defined = _KEYS[kind]
     fields: Dict[str, str] = {}
     env: List[Tuple[str, str]] = []
     for number, line in enumerate(lines[1:], start=2):
@@ -132,7 +145,11 @@ def parse_message(data: bytes) -> Message:
             raise ProtocolError("line %d has no '=': %r" % (number, line[:60]))
         if not _KEY.fullmatch(key):
             raise ProtocolError("line %d: key %r is not [A-Z0-9_]+" % (number, key[:40]))
+        if key not in defined:
+            continue
         if key == "ENV":
+            if len(env) == MAX_ENV:
+                raise ProtocolError("more than %d ENV lines" % MAX_ENV)
             env.append(_env_pair(value))
         elif key in fields:
             raise ProtocolError("key %s appears twice" % key)
@@ -165,11 +182,14 @@ def _check(value: int, name: str, low: int, high: int) -> str:
     return str(value)
 
 
-def one_line(text: str, limit: int = 4000) -> str:
-    """Free text (a MESSAGE, a RUNTIME) made safe for one value: no newline, no NUL,
-    at most `limit` characters."""
+def one_line(text: str, limit: int = MAX_TEXT) -> str:
+    """Free text (a MESSAGE, a RUNTIME) made safe for one value: no newline, no NUL, at
+    most `limit` bytes of UTF-8 (memward keeps no more), cut with "..." when longer."""
     text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\0", "")
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    data = text.encode("utf-8", "surrogateescape")
+    if len(data) <= limit:
+        return text
+    return data[:limit - 3].decode("utf-8", "ignore") + "..."
 
 
 def format_message(message: Message) -> bytes:
@@ -180,6 +200,8 @@ def format_message(message: Message) -> bytes:
         lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
                   "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX),
                   "CGROUP=" + ("1" if message.cgroup else "0")]
+        if len(message.env) > MAX_ENV:
+            raise ValueError("%d ENV lines, more than %d" % (len(message.env), MAX_ENV))
         for name, value in message.env:
             if not name or "=" in name or any(c in name + value for c in "\n\0"):
                 raise ValueError("ENV %r=%r cannot be sent" % (name, value))
@@ -188,7 +210,7 @@ def format_message(message: Message) -> bytes:
         lines.append("PROTOCOL=" + _check(message.protocol, "PROTOCOL",
                                           PROTOCOL_VERSION, PROTOCOL_VERSION))
         if message.runtime is not None:
-            lines.append("RUNTIME=" + one_line(message.runtime, 200))
+            lines.append("RUNTIME=" + one_line(message.runtime, MAX_RUNTIME))
     elif isinstance(message, Spawned):
         lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
                   "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX),
@@ -201,7 +223,7 @@ def format_message(message: Message) -> bytes:
             lines.append("MESSAGE=" + one_line(message.message))
     else:
         raise ValueError("not a message: %r" % (message,))
-    data = ("\n".join(lines) + "\n").encode("utf-8")
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
     if len(data) > MAX_MESSAGE:
         raise ValueError("message of %d bytes, more than %d" % (len(data), MAX_MESSAGE))
     return data

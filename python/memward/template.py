@@ -18,7 +18,8 @@ collections never write to the template's objects, gc.enable() in the worker.
 MEMWARD_GC_FREEZE=0 in the environment (or gc_freeze=False) turns it off.
 
 The template exits 0 when memward closes the control channel or on SIGTERM/SIGINT,
-and EXIT_PROTOCOL after logging a malformed message from memward (section 4).
+EXIT_PROTOCOL after logging a malformed message from memward (section 4), and
+EXIT_USAGE when it was not started as a template or for another protocol version.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from typing import Any, List, Mapping, NoReturn, Optional, Tuple
 from memward import protocol
 
 CONTROL_FD_ENV = "MEMWARD_CONTROL_FD"
+PROTOCOL_ENV = "MEMWARD_PROTOCOL"
 GC_FREEZE_ENV = "MEMWARD_GC_FREEZE"
 SD_LISTEN_FDS_START = 3
 
@@ -152,8 +154,13 @@ class Template:
         sys.stderr.flush()
 
     def _take_fds(self) -> None:
-        """Section 1: the control fd from MEMWARD_CONTROL_FD, the listening fds from
-        LISTEN_FDS (when LISTEN_PID is ours)."""
+        """Section 1: the protocol version (MEMWARD_PROTOCOL, 1 when unset), the control
+        fd from MEMWARD_CONTROL_FD, the listening fds from LISTEN_FDS (when LISTEN_PID
+        is ours)."""
+        version = os.environ.get(PROTOCOL_ENV, str(protocol.PROTOCOL_VERSION))
+        if version != str(protocol.PROTOCOL_VERSION):
+            raise TemplateError("%s=%s: this runtime speaks protocol version %d only"
+                                % (PROTOCOL_ENV, version, protocol.PROTOCOL_VERSION))
         text = os.environ.get(CONTROL_FD_ENV)
         if text is None:
             raise TemplateError("%s is not set: this command runs as memward's template "
@@ -255,8 +262,9 @@ class Template:
         except BlockingIOError:
             pass
 
-    def _receive(self) -> Optional[Tuple[protocol.Message, List[int]]]:
-        """One message and the fds attached to it; None at EOF."""
+    def _receive(self) -> Optional[Tuple[protocol.Message, List[int], bool]]:
+        """One message, the fds attached to it, and whether more fds came than fit
+        (MSG_CTRUNC; the kernel closed those). None at EOF."""
         assert self.control is not None
         fd_space = socket.CMSG_SPACE(4 * (protocol.MAX_FDS + 3))   # room to see extras
         data, ancdata, flags, _ = self.control.recvmsg(
@@ -277,12 +285,12 @@ class Template:
             if flags & socket.MSG_TRUNC:
                 raise protocol.ProtocolError("message longer than %d bytes"
                                              % protocol.MAX_MESSAGE)
-            if flags & socket.MSG_CTRUNC:
-                raise protocol.ProtocolError("too many file descriptors attached")
-            return protocol.parse_message(data), fds
+            message = protocol.parse_message(data)
+            if (fds or flags & socket.MSG_CTRUNC) and not isinstance(message, protocol.Spawn):
+                raise protocol.ProtocolError("file descriptors attached to %s" % message.TYPE)
+            return message, fds, bool(flags & socket.MSG_CTRUNC)
         except protocol.ProtocolError:
-            for fd in fds:
-                os.close(fd)
+            _close_all(fds)
             raise
 
     def _receive_and_spawn(self) -> bool:
@@ -290,23 +298,28 @@ class Template:
         if got is None:
             self.log("memward closed the control channel; exiting")
             return False
-        message, fds = got
+        message, fds, more_fds = got
         if not isinstance(message, protocol.Spawn):
-            for fd in fds:
-                os.close(fd)
             raise protocol.ProtocolError("%s sent to the template; memward sends only SPAWN"
                                          % message.TYPE)
-        if len(fds) != (1 if message.cgroup else 0):
-            for fd in fds:
-                os.close(fd)
-            raise protocol.ProtocolError("SPAWN with CGROUP=%d carries %d fds"
-                                         % (message.cgroup, len(fds)))
+        wanted = 1 if message.cgroup else 0
+        if len(fds) != wanted or more_fds:
+            # Section 2: not exactly one fd with CGROUP=1 (or any with CGROUP=0) is
+            # answered, not fatal: SPAWN_FAILED with EBADF, and what came is closed.
+            _close_all(fds)
+            text = "SPAWN with CGROUP=%d carries %s%d fds" % (message.cgroup,
+                                                             "more than " if more_fds else "",
+                                                             len(fds))
+            self.log("spawn slot=%d generation=%d failed: %s"
+                     % (message.slot, message.generation, text))
+            self._send(protocol.SpawnFailed(message.slot, message.generation,
+                                            errno.EBADF, text))
+            return True
         leaf_fd = fds[0] if fds else None
         try:
             self._send(self._spawn(message, leaf_fd))
         finally:
-            if leaf_fd is not None:
-                os.close(leaf_fd)
+            _close_all(fds)
         return True
 
     def _send(self, message: protocol.Message) -> None:
@@ -535,6 +548,14 @@ class Template:
             code = 1
         finally:
             os._exit(_finish_worker(code))
+
+
+def _close_all(fds: List[int]) -> None:
+    for fd in fds:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 def _wait_until_reparented(intermediate: int) -> int:

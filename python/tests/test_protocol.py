@@ -47,6 +47,31 @@ class ParseTest(unittest.TestCase):
                                 b"MESSAGE= a = b \xc3\xa9 \n")
         self.assertEqual(message.message, " a = b \u00e9 ")
 
+    def test_last_line_without_newline(self):
+        self.assertEqual(parse_message(b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0"),
+                         Spawn(0, 1, False, ()))
+        self.assertEqual(parse_message(b"READY\nPROTOCOL=1"), Ready(1, None))
+
+    def test_leading_zeros_are_digits(self):
+        self.assertEqual(parse_message(b"SPAWN\nSLOT=0004095\nGENERATION=" + b"0" * 100
+                                       + b"1\nCGROUP=00\n"), Spawn(4095, 1, False, ()))
+
+    def test_keys_of_other_types_and_unknown_keys_repeat_freely(self):
+        self.assertEqual(parse_message(b"SPAWN\nX=1\nX=2\nPID=1\nPID=2\nSLOT=0\n"
+                                       b"GENERATION=1\nCGROUP=0\n"), Spawn(0, 1, False, ()))
+        self.assertEqual(parse_message(b"READY\nPROTOCOL=1\nENV=A=1\nENV=A=1\nENV=x\n"),
+                         Ready(1, None))
+
+    def test_64_env_lines(self):
+        message = parse_message(b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n"
+                                + b"".join(b"ENV=V%d=%d\n" % (i, i) for i in range(64)))
+        self.assertEqual(len(message.env), 64)
+
+    def test_bytes_that_are_not_utf8_come_through(self):
+        message = parse_message(b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV=A=\xff\xfe\n")
+        self.assertEqual(message.env[0][1].encode("utf-8", "surrogateescape"), b"\xff\xfe")
+        self.assertEqual(format_message(message).splitlines()[-1], b"ENV=A=\xff\xfe")
+
     def test_largest_message(self):
         head = b"SPAWN_FAILED\nSLOT=1\nGENERATION=2\nERRNO=1\nMESSAGE="
         data = head + b"x" * (protocol.MAX_MESSAGE - len(head) - 1) + b"\n"
@@ -61,9 +86,7 @@ class MalformedTest(unittest.TestCase):
         "too long": (b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nX="
                      + b"y" * protocol.MAX_MESSAGE + b"\n"),
         "NUL byte": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV=A=\0\n",
-        "not UTF-8": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV=A=\xff\n",
         "empty": b"",
-        "no final newline": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0",
         "unknown type": b"HELLO\nSLOT=0\n",
         "type in lower case": b"spawn\nSLOT=0\nGENERATION=1\nCGROUP=0\n",
         "type with a space": b"SPAWN \nSLOT=0\nGENERATION=1\nCGROUP=0\n",
@@ -75,7 +98,10 @@ class MalformedTest(unittest.TestCase):
         "empty key": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n=x\n",
         "key with a dash": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nX-Y=1\n",
         "repeated key": b"SPAWN\nSLOT=0\nSLOT=1\nGENERATION=1\nCGROUP=0\n",
-        "repeated unknown key": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nX=1\nX=1\n",
+        "repeated empty key": b"SPAWN_FAILED\nSLOT=0\nGENERATION=1\nERRNO=1\nMESSAGE=\nMESSAGE=\n",
+        "65 ENV lines": (b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n" + b"ENV=A=1\n" * 65),
+        "only a newline": b"\n",
+        "a trailing empty line": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n\n",
         "missing SLOT": b"SPAWN\nGENERATION=1\nCGROUP=0\n",
         "missing GENERATION": b"SPAWN\nSLOT=0\nCGROUP=0\n",
         "missing CGROUP": b"SPAWN\nSLOT=0\nGENERATION=1\n",
@@ -83,12 +109,13 @@ class MalformedTest(unittest.TestCase):
         "negative SLOT": b"SPAWN\nSLOT=-1\nGENERATION=1\nCGROUP=0\n",
         "SLOT with a plus": b"SPAWN\nSLOT=+1\nGENERATION=1\nCGROUP=0\n",
         "SLOT with a space": b"SPAWN\nSLOT= 1\nGENERATION=1\nCGROUP=0\n",
-        "SLOT with a leading zero": b"SPAWN\nSLOT=01\nGENERATION=1\nCGROUP=0\n",
         "SLOT in hex": b"SPAWN\nSLOT=0x1\nGENERATION=1\nCGROUP=0\n",
         "SLOT with underscore": b"SPAWN\nSLOT=1_0\nGENERATION=1\nCGROUP=0\n",
         "empty SLOT": b"SPAWN\nSLOT=\nGENERATION=1\nCGROUP=0\n",
         "GENERATION 0": b"SPAWN\nSLOT=0\nGENERATION=0\nCGROUP=0\n",
         "GENERATION above uint64": b"SPAWN\nSLOT=0\nGENERATION=18446744073709551616\nCGROUP=0\n",
+        "GENERATION of 5000 digits": b"SPAWN\nSLOT=0\nGENERATION=" + b"9" * 5000 + b"\nCGROUP=0\n",
+        "SLOT in Arabic-Indic digits": "SPAWN\nSLOT=\u0661\nGENERATION=1\nCGROUP=0\n".encode(),
         "CGROUP 2": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=2\n",
         "CGROUP yes": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=yes\n",
         "ENV without =": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV=NAME\n",
@@ -146,9 +173,11 @@ class FormatTest(unittest.TestCase):
     def test_free_text_is_flattened(self):
         data = format_message(SpawnFailed(0, 1, 5, "line one\nline two\r\n\0end"))
         self.assertEqual(parse_message(data).message, "line one line two end")
-        long = parse_message(format_message(SpawnFailed(0, 1, 5, "x" * 100000))).message
-        self.assertLessEqual(len(long), 4000)
-        self.assertTrue(long.endswith("..."))
+        long = parse_message(format_message(SpawnFailed(0, 1, 5, "\u00e9" * 1000))).message
+        self.assertLessEqual(len(long.encode()), protocol.MAX_TEXT)      # what memward keeps
+        self.assertTrue(long.endswith("\u00e9..."))
+        runtime = parse_message(format_message(Ready(runtime="r" * 500))).runtime
+        self.assertEqual(len(runtime), protocol.MAX_RUNTIME)
 
     def test_refuses_what_parse_would_reject(self):
         for message in (Spawned(4096, 1, 1), Spawned(0, 0, 1), Spawned(0, 1, 0),
@@ -156,6 +185,7 @@ class FormatTest(unittest.TestCase):
                         Spawn(0, 1, False, (("A\nB", "x"),)), Spawn(0, 1, False, (("A", "x\ny"),)),
                         Spawn(0, 1, False, (("", "x"),)), Spawn(0, 1, False, (("A=B", "x"),)),
                         Spawn(0, 1, False, (("A", "x" * protocol.MAX_MESSAGE),)),
+                        Spawn(0, 1, False, (("A", "1"),) * 65),
                         Spawned(True, 1, 1)):
             with self.subTest(message=message):
                 with self.assertRaises(ValueError):

@@ -225,7 +225,6 @@ class MalformedTest(TemplateCase):
         "SLOT out of range": (b"SPAWN\nSLOT=99999\nGENERATION=1\nCGROUP=0\n", "SLOT"),
         "unknown type": (b"HELLO\n", "unknown message type"),
         "a type memward does not send": (b"READY\nPROTOCOL=1\n", "READY sent to the template"),
-        "CGROUP=1 without an fd": (b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=1\n", "carries 0 fds"),
         "longer than 64 KiB": (b"SPAWN\nX=" + b"y" * 70000 + b"\n", "longer than"),
         "an empty packet": (b"", "empty message"),
     }
@@ -239,6 +238,16 @@ class MalformedTest(TemplateCase):
                 self.assert_exits(mw, 76)
                 self.assertIn("malformed message from memward", mw.log())
                 self.assertIn(said, mw.log())
+
+    def test_cgroup_without_its_fd_is_answered(self):
+        # Section 2: not malformed; SPAWN_FAILED with EBADF, and the template serves on.
+        mw = self.start()
+        mw.send_raw(b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=1\n")
+        answer = mw.receive()
+        self.assertIsInstance(answer, protocol.SpawnFailed)
+        self.assertEqual(answer.errno, errno.EBADF)
+        pid = self.spawn(mw, 0, 2)
+        self.notify.wait_for(pid, "READY=1")
 
     def test_not_started_by_memward(self):
         import subprocess

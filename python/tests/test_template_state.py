@@ -2,7 +2,10 @@
 takes from its environment and how it reads memward's messages."""
 
 import array
+import contextlib
+import errno
 import fcntl
+import io
 import os
 import socket
 import unittest
@@ -56,17 +59,26 @@ class ChannelTest(unittest.TestCase):
         self.send(protocol.format_message(protocol.Ready()))
         self.assert_malformed("READY sent to the template")
 
-    def test_cgroup_without_its_fd(self):
-        self.send(protocol.format_message(protocol.Spawn(0, 1, True)))
-        self.assert_malformed("CGROUP=1 carries 0 fds")
+    def answer(self):
+        return protocol.parse_message(self.memward.recv(protocol.MAX_MESSAGE))
 
-    def test_fds_without_cgroup_are_closed(self):
+    def test_cgroup_without_its_fd(self):
+        self.send(protocol.format_message(protocol.Spawn(2, 5, True)))
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertTrue(self.template._receive_and_spawn())
+        answer = self.answer()
+        self.assertEqual((answer.slot, answer.generation, answer.errno), (2, 5, errno.EBADF))
+        self.assertIn("CGROUP=1 carries 0 fds", answer.message)
+
+    def test_an_fd_without_cgroup_is_closed(self):
         r, w = os.pipe()
         self.addCleanup(os.close, r)
         self.addCleanup(os.close, w)
         before = open_fds()
         self.send(protocol.format_message(protocol.Spawn(0, 1, False)), [r])
-        self.assert_malformed("CGROUP=0 carries 1 fds")
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertTrue(self.template._receive_and_spawn())
+        self.assertEqual(self.answer().errno, errno.EBADF)
         self.assertEqual(open_fds(), before)
 
     def test_two_fds_for_one_leaf_are_closed(self):
@@ -75,7 +87,31 @@ class ChannelTest(unittest.TestCase):
         self.addCleanup(os.close, w)
         before = open_fds()
         self.send(protocol.format_message(protocol.Spawn(0, 1, True)), [r, w])
-        self.assert_malformed("CGROUP=1 carries 2 fds")
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertTrue(self.template._receive_and_spawn())
+        answer = self.answer()
+        self.assertEqual(answer.errno, errno.EBADF)
+        self.assertIn("CGROUP=1 carries 2 fds", answer.message)
+        self.assertEqual(open_fds(), before)
+
+    def test_more_fds_than_fit_are_closed(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        before = open_fds()
+        self.send(protocol.format_message(protocol.Spawn(0, 1, True)), [r] * 40)
+        with contextlib.redirect_stderr(io.StringIO()):
+            self.assertTrue(self.template._receive_and_spawn())
+        self.assertIn("more than", self.answer().message)
+        self.assertEqual(open_fds(), before)
+
+    def test_fds_on_another_type_are_closed(self):
+        r, w = os.pipe()
+        self.addCleanup(os.close, r)
+        self.addCleanup(os.close, w)
+        before = open_fds()
+        self.send(protocol.format_message(protocol.Ready()), [r])
+        self.assert_malformed("file descriptors attached to READY")
         self.assertEqual(open_fds(), before)
 
     def test_fds_of_a_malformed_message_are_closed(self):
@@ -92,7 +128,7 @@ class ChannelTest(unittest.TestCase):
         self.addCleanup(os.close, r)
         self.addCleanup(os.close, w)
         self.send(protocol.format_message(protocol.Spawn(0, 1, True)), [r])
-        message, fds = self.template._receive()
+        message, fds, more = self.template._receive()
         self.addCleanup(os.close, fds[0])
         self.assertEqual(message, protocol.Spawn(0, 1, True))
         self.assertFalse(os.get_inheritable(fds[0]))
@@ -107,6 +143,13 @@ class StartUpTest(unittest.TestCase):
                 self.assertEqual(t.run(), template.EXIT_USAGE)
             self.assertIn("MEMWARD_CONTROL_FD is not set",
                           "".join(c.args[0] for c in stderr.write.call_args_list))
+
+    def test_another_protocol_version(self):
+        with mock.patch.dict(os.environ, {"MEMWARD_PROTOCOL": "2"}):
+            t = template.Template(NoAdapter(), gc_freeze=False)
+            with contextlib.redirect_stderr(io.StringIO()) as stderr:
+                self.assertEqual(t.run(), template.EXIT_USAGE)
+        self.assertIn("MEMWARD_PROTOCOL=2", stderr.getvalue())
 
     def test_control_fd_must_be_seqpacket(self):
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
