@@ -25,6 +25,7 @@ MAX_TEXT = 255                  # bytes of MESSAGE memward keeps
 
 SLOT_MAX = 4095
 GENERATION_MAX = 2**64 - 1      # memward keeps generations in a uint64_t
+PID_MIN = 2                     # pid 1 is init (or memward as PID 1): never a worker
 PID_MAX = 2**31 - 1             # a positive pid_t
 ERRNO_MAX = 4095                # Linux errnos are below 4096 (MAX_ERRNO)
 
@@ -157,17 +158,19 @@ def parse_message(data: bytes) -> Message:
             fields[key] = value
 
     if cls is Spawn:
-        cgroup = _number(fields, "CGROUP", 0, 1)
+        if fields.get("CGROUP", "0") not in ("0", "1"):
+            raise ProtocolError("CGROUP=%r is neither 0 nor 1" % fields["CGROUP"][:40])
+        _number(fields, "CGROUP", 0, 1)                 # required
         return Spawn(slot=_number(fields, "SLOT", 0, SLOT_MAX),
                      generation=_number(fields, "GENERATION", 1, GENERATION_MAX),
-                     cgroup=bool(cgroup), env=tuple(env))
+                     cgroup=fields["CGROUP"] == "1", env=tuple(env))
     if cls is Ready:
         return Ready(protocol=_number(fields, "PROTOCOL", PROTOCOL_VERSION, PROTOCOL_VERSION),
                      runtime=fields.get("RUNTIME"))
     if cls is Spawned:
         return Spawned(slot=_number(fields, "SLOT", 0, SLOT_MAX),
                        generation=_number(fields, "GENERATION", 1, GENERATION_MAX),
-                       pid=_number(fields, "PID", 1, PID_MAX))
+                       pid=_number(fields, "PID", PID_MIN, PID_MAX))
     return SpawnFailed(slot=_number(fields, "SLOT", 0, SLOT_MAX),
                        generation=_number(fields, "GENERATION", 1, GENERATION_MAX),
                        errno=_number(fields, "ERRNO", 1, ERRNO_MAX),
@@ -214,7 +217,7 @@ def format_message(message: Message) -> bytes:
     elif isinstance(message, Spawned):
         lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
                   "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX),
-                  "PID=" + _check(message.pid, "PID", 1, PID_MAX)]
+                  "PID=" + _check(message.pid, "PID", PID_MIN, PID_MAX)]
     elif isinstance(message, SpawnFailed):
         lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
                   "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX),

@@ -54,7 +54,7 @@ class ParseTest(unittest.TestCase):
 
     def test_leading_zeros_are_digits(self):
         self.assertEqual(parse_message(b"SPAWN\nSLOT=0004095\nGENERATION=" + b"0" * 100
-                                       + b"1\nCGROUP=00\n"), Spawn(4095, 1, False, ()))
+                                       + b"1\nCGROUP=0\n"), Spawn(4095, 1, False, ()))
 
     def test_keys_of_other_types_and_unknown_keys_repeat_freely(self):
         self.assertEqual(parse_message(b"SPAWN\nX=1\nX=2\nPID=1\nPID=2\nSLOT=0\n"
@@ -118,12 +118,14 @@ class MalformedTest(unittest.TestCase):
         "SLOT in Arabic-Indic digits": "SPAWN\nSLOT=\u0661\nGENERATION=1\nCGROUP=0\n".encode(),
         "CGROUP 2": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=2\n",
         "CGROUP yes": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=yes\n",
+        "CGROUP 00 (exactly 0 or 1)": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=00\n",
         "ENV without =": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV=NAME\n",
         "ENV with empty name": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nENV==value\n",
         "READY without PROTOCOL": b"READY\nRUNTIME=x\n",
         "READY with PROTOCOL 2": b"READY\nPROTOCOL=2\n",
         "SPAWNED without PID": b"SPAWNED\nSLOT=0\nGENERATION=1\n",
         "SPAWNED with PID 0": b"SPAWNED\nSLOT=0\nGENERATION=1\nPID=0\n",
+        "SPAWNED with PID 1 (init)": b"SPAWNED\nSLOT=0\nGENERATION=1\nPID=1\n",
         "SPAWNED with PID above pid_t": b"SPAWNED\nSLOT=0\nGENERATION=1\nPID=2147483648\n",
         "SPAWN_FAILED without ERRNO": b"SPAWN_FAILED\nSLOT=0\nGENERATION=1\n",
         "SPAWN_FAILED with ERRNO 0": b"SPAWN_FAILED\nSLOT=0\nGENERATION=1\nERRNO=0\n",
@@ -180,7 +182,7 @@ class FormatTest(unittest.TestCase):
         self.assertEqual(len(runtime), protocol.MAX_RUNTIME)
 
     def test_refuses_what_parse_would_reject(self):
-        for message in (Spawned(4096, 1, 1), Spawned(0, 0, 1), Spawned(0, 1, 0),
+        for message in (Spawned(4096, 1, 2), Spawned(0, 0, 2), Spawned(0, 1, 0), Spawned(0, 1, 1),
                         SpawnFailed(0, 1, 0), SpawnFailed(0, 1, 4096), Ready(protocol=2),
                         Spawn(0, 1, False, (("A\nB", "x"),)), Spawn(0, 1, False, (("A", "x\ny"),)),
                         Spawn(0, 1, False, (("", "x"),)), Spawn(0, 1, False, (("A=B", "x"),)),
