@@ -306,9 +306,8 @@ static double unix_time(usec_t mono, usec_t now, usec_t realtime) {
         return realtime > ago ? (double) (realtime - ago) / (double) USEC_PER_SEC : 0.0;
 }
 
-static void render_worker_memory(const struct worker *w, usec_t now, struct text_buffer *b) {
+static void render_worker_memory(const struct worker *w, struct text_buffer *b) {
         const struct worker_memory *m = &w->mem;
-        uint64_t floor;
         struct {
                 const char *kind;
                 bool present;
@@ -318,11 +317,12 @@ static void render_worker_memory(const struct worker *w, usec_t now, struct text
                 { "anon", true, m->anon },
                 { "file", true, m->file },
                 { "kernel", true, m->kernel },
-                { "retained", floor_window_get(&m->floor, now, &floor), 0 },
+                /* What memward judges the worker by, as it last judged it: never a floor
+                 * of our own, which could disagree with the recycle it led to. */
+                { "retained", w->figure.source != POLICY_FLOOR_NONE, w->figure.floor },
                 { "baseline", m->has_baseline, m->baseline },
                 { "peak", true, m->peak },
         };
-        kinds[4].value = kinds[4].present ? floor : 0;
 
         for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
                 if (kinds[i].present)
@@ -357,11 +357,12 @@ void metrics_render_prometheus(const struct supervisor *s, const struct process_
 
         _cleanup_free_ const struct worker **sorted = sorted_workers(s, b, &n);
         family(b, "memward_worker_memory_bytes", "gauge",
-               "Memory of each live worker at the last sample, by kind; retained is the floor of memory.metric over "
-               "memory.retained_window, baseline that floor after warmup.");
+               "Memory of each live worker at the last sample, by kind; retained is the floor memward judges it by "
+               "(its request-end readings while fresh, else the floor over memory.retained_window; once a recycle "
+               "is decided, the floor that decided it), baseline the window's floor after warmup.");
         for (size_t i = 0; i < n; i++)
                 if (sorted[i]->mem.sampled)
-                        render_worker_memory(sorted[i], now, b);
+                        render_worker_memory(sorted[i], b);
 
         family(b, "memward_worker_requests_total", "counter",
                "Requests the slot's serving worker reported (X_REQUESTS=); starts again at 0 when the slot's worker "
@@ -491,6 +492,14 @@ static void json_str(struct text_buffer *b, bool *first, const char *key, const 
                 text_buffer_append(b, "null", 4);
 }
 
+/* "retained" and "retained_source" of a worker or a recycle record: the figure memward
+ * judged by, null when it had no floor. */
+static void json_figure(struct text_buffer *b, bool *first, const struct policy_memory_figure *f) {
+        bool known = f->source != POLICY_FLOOR_NONE;
+        json_u64_or_null(b, first, "retained", known, f->floor);
+        json_str(b, first, "retained_source", known ? policy_floor_source_to_string(f->source) : NULL);
+}
+
 static void json_seconds(struct text_buffer *b, bool *first, const char *key, usec_t v) {
         json_key(b, first, key);
         text_buffer_printf(b, "%.3f", (double) v / (double) USEC_PER_SEC);
@@ -523,8 +532,6 @@ static void render_status_worker(const struct supervisor *s, const struct worker
                                  struct text_buffer *b) {
         const struct worker_memory *m = &w->mem;
         bool first = true, mfirst = true;
-        uint64_t floor = 0;
-        bool has_floor = floor_window_get(&m->floor, now, &floor);
         enum recycle_reason last = w->slot < s->n_slots ? s->slots[w->slot].last_recycle : RECYCLE_NONE;
 
         text_buffer_append(b, "{", 1);
@@ -551,7 +558,7 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         json_u64(b, &mfirst, "kernel", m->kernel);
         json_u64(b, &mfirst, "peak", m->peak);
         json_u64(b, &mfirst, "metric", m->metric);
-        json_u64_or_null(b, &mfirst, "retained", has_floor, floor);
+        json_figure(b, &mfirst, &w->figure);
         json_u64_or_null(b, &mfirst, "baseline", m->has_baseline, m->baseline);
         text_buffer_append(b, "}}", 2);
 }
@@ -607,7 +614,7 @@ void metrics_render_status(const struct supervisor *s, usec_t now, usec_t realti
                 json_u64(b, &rfirst, "requests", r->requests);
                 json_seconds(b, &rfirst, "age_seconds", r->age);
                 json_u64(b, &rfirst, "anon", r->anon);
-                json_u64_or_null(b, &rfirst, "retained", r->retained > 0, r->retained);
+                json_figure(b, &rfirst, &r->figure);
                 text_buffer_append(b, "}", 1);
         }
         text_buffer_append(b, "]", 1);

@@ -210,15 +210,14 @@ static void supervisor_begin_shutdown(struct supervisor *s, bool fast, int exit_
 static int on_worker_memory_events(struct event_source *src, uint32_t revents);
 
 /* Where event=recycle is logged: counts the recycle, remembers the reason as the slot's
- * last recycle and pushes a record for /status. now is CLOCK_MONOTONIC. */
+ * last recycle and pushes a record for /status, with the worker's figure (what decided a
+ * recycle, or its last judgement for one that was not decided: an OOM kill). now is
+ * CLOCK_MONOTONIC. */
 static void supervisor_count_recycle(struct supervisor *s, const struct worker *w, enum recycle_reason reason,
                                      usec_t now) {
-        uint64_t floor = 0;
-
         s->recycles[reason]++;
         if (w->slot < s->n_slots)
                 s->slots[w->slot].last_recycle = reason;
-        (void) floor_window_get(&w->mem.floor, now, &floor);
         recycle_history_push(&s->recycle_history, &(struct recycle_record) {
                 .at = now_realtime(),
                 .slot = w->slot,
@@ -228,7 +227,7 @@ static void supervisor_count_recycle(struct supervisor *s, const struct worker *
                 .requests = w->requests,
                 .age = now > w->spawned_at ? now - w->spawned_at : 0,
                 .anon = w->mem.anon,
-                .retained = floor,
+                .figure = w->figure,
         });
 }
 

@@ -27,7 +27,8 @@ struct fixture {
 };
 
 /* Slot 0: an old worker (gen 2) stopping and its replacement (gen 3) serving, sampled,
- * with a floor and a baseline. Slot 1: gen 1 still starting, never sampled. */
+ * with a window floor (2 MiB), a baseline and a judged figure from its request ends
+ * (6 MiB). Slot 1: gen 1 still starting, never sampled. */
 static int setup(void **state) {
         struct fixture *f = calloc(1, sizeof *f);
         assert_non_null(f);
@@ -55,6 +56,8 @@ static int setup(void **state) {
         serving->mem.peak = 9 * MiB;
         serving->mem.has_baseline = true;
         serving->mem.baseline = MiB;
+        serving->figure = (struct policy_memory_figure) { .source = POLICY_FLOOR_REQUEST_END, .floor = 6 * MiB,
+                                                          .has_baseline = true, .baseline = MiB, .ratio = 6.0 };
         snprintf(serving->status, sizeof serving->status, "a \"quoted\"\n\x01 é \xff");
 
         *starting = (struct worker) { .slot = 1, .generation = 1, .pid = 102, .state = WORKER_STARTING,
@@ -91,7 +94,8 @@ static int setup(void **state) {
 
         recycle_history_push(&s->recycle_history, &(struct recycle_record) {
                 .at = 1700000000 * S, .slot = old->slot, .pid = old->pid, .generation = old->generation,
-                .reason = RECYCLE_MAX_REQUESTS, .requests = old->requests, .age = 90 * S, .anon = old->mem.anon });
+                .reason = RECYCLE_MAX_REQUESTS, .requests = old->requests, .age = 90 * S, .anon = old->mem.anon,
+                .figure = { .source = POLICY_FLOOR_WINDOW, .floor = 5 * MiB } });
         *state = f;
         return 0;
 }
@@ -184,12 +188,13 @@ static void test_exposition(void **state) {
         assert_line(text, "memward_workers{state=\"ready\"} 1");
         assert_line(text, "memward_workers{state=\"stopping\"} 1");
 
-        /* Memory of every sampled worker, by slot and pid; retained is the window floor. */
+        /* Memory of every sampled worker, by slot and pid; retained is the figure memward
+         * judged it by (here its request-end floor), not a window floor of the renderer's. */
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"current\"} 5242880");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"anon\"} 3145728");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"file\"} 2097152");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"kernel\"} 4096");
-        assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"retained\"} 2097152");
+        assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"retained\"} 6291456");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"baseline\"} 1048576");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"peak\"} 9437184");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"99\",kind=\"anon\"} 7340032");
@@ -402,11 +407,15 @@ static void test_status_document(void **state) {
         const struct json_value *m = json_get(a, "memory");
         assert_true(json_get(m, "sampled")->boolean);
         assert_true(json_get_number(m, "anon", 0) == 3 * MiB);
-        assert_true(json_get_number(m, "retained", 0) == 2 * MiB);
+        assert_true(json_get_number(m, "retained", 0) == 6 * MiB);
+        assert_string_equal(json_get_string(m, "retained_source", NULL), "request_end");
         assert_true(json_get_number(m, "baseline", 0) == MiB);
         const struct json_value *m2 = json_get(&w->items[2], "memory");
         assert_false(json_get(m2, "sampled")->boolean);
         assert_int_equal(json_get(m2, "retained")->type, JSON_NULL);
+        assert_int_equal(json_get(m2, "retained_source")->type, JSON_NULL);
+        /* The stopping worker was never judged: no figure, whatever its window holds. */
+        assert_int_equal(json_get(json_get(&w->items[0], "memory"), "retained")->type, JSON_NULL);
         assert_int_equal(json_get(&w->items[2], "last_recycle")->type, JSON_NULL);
 
         const struct json_value *r = json_get(doc, "recycles");
@@ -414,6 +423,8 @@ static void test_status_document(void **state) {
         assert_true(json_get_number(&r->items[0], "pid", 0) == 99);
         assert_string_equal(json_get_string(&r->items[0], "reason", NULL), "max_requests");
         assert_true(json_get_number(&r->items[0], "requests", 0) == 60);
+        assert_true(json_get_number(&r->items[0], "retained", 0) == 5 * MiB);
+        assert_string_equal(json_get_string(&r->items[0], "retained_source", NULL), "window");
         assert_true(json_get_number(json_get(doc, "recycles_total"), "max_requests", 0) == 5);
         json_free(doc);
         free(text);

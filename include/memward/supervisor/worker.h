@@ -74,7 +74,8 @@ struct worker {
         usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
         /* The figure of the last memory judgement (sample tick, request end, a queued
          * recycle's turn); once a recycle is decided, the one it was decided with, until
-         * the worker is gone. What the recycle log line shows. */
+         * the worker is gone. The only retained memory that reports show: the recycle
+         * log line, the recycle history, /status and /metrics. */
         struct policy_memory_figure figure;
 
         char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */
