@@ -48,9 +48,8 @@ static double unix_time(usec_t mono, usec_t now, usec_t realtime) {
         return realtime > ago ? (double) (realtime - ago) / (double) USEC_PER_SEC : 0.0;
 }
 
-static void render_worker_memory(const struct worker *w, usec_t now, struct text_buffer *b) {
+static void render_worker_memory(const struct worker *w, struct text_buffer *b) {
         const struct worker_memory *m = &w->mem;
-        uint64_t floor;
         struct {
                 const char *kind;
                 bool present;
@@ -60,11 +59,12 @@ static void render_worker_memory(const struct worker *w, usec_t now, struct text
                 { "anon", true, m->anon },
                 { "file", true, m->file },
                 { "kernel", true, m->kernel },
-                { "retained", floor_window_get(&m->floor, now, &floor), 0 },
+                /* What memward judges the worker by, as it last judged it: never a floor
+                 * of our own, which could disagree with the recycle it led to. */
+                { "retained", w->figure.source != POLICY_FLOOR_NONE, w->figure.floor },
                 { "baseline", m->has_baseline, m->baseline },
                 { "peak", true, m->peak },
         };
-        kinds[4].value = kinds[4].present ? floor : 0;
 
         for (size_t i = 0; i < ELEMENTSOF(kinds); i++)
                 if (kinds[i].present)
@@ -101,11 +101,12 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
         if (worker_list_sorted(s->workers, &sorted, &n) < 0)
                 text_buffer_fail(b, -ENOMEM);
         family(b, "memward_worker_memory_bytes", "gauge",
-               "Memory of each live worker at the last sample, by kind; retained is the floor of memory.metric over "
-               "memory.retained_window, baseline that floor after warmup.");
+               "Memory of each live worker at the last sample, by kind; retained is the floor memward judges it by "
+               "(its request-end readings while fresh, else the floor over memory.retained_window; once a recycle "
+               "is decided, the floor that decided it), baseline the window's floor after warmup.");
         for (size_t i = 0; i < n; i++)
                 if (sorted[i]->mem.sampled)
-                        render_worker_memory(sorted[i], now, b);
+                        render_worker_memory(sorted[i], b);
 
         family(b, "memward_worker_requests_total", "counter",
                "Requests the slot's serving worker reported (X_REQUESTS=); starts again at 0 when the slot's worker "

@@ -39,6 +39,14 @@ static void json_str(struct text_buffer *b, bool *first, const char *key, const 
                 text_buffer_append(b, "null", 4);
 }
 
+/* "retained" and "retained_source" of a worker or a recycle record: the figure memward
+ * judged by, null when it had no floor. */
+static void json_figure(struct text_buffer *b, bool *first, const struct policy_memory_figure *f) {
+        bool known = f->source != POLICY_FLOOR_NONE;
+        json_u64_or_null(b, first, "retained", known, f->floor);
+        json_str(b, first, "retained_source", known ? policy_floor_source_to_string(f->source) : NULL);
+}
+
 static void json_seconds(struct text_buffer *b, bool *first, const char *key, usec_t v) {
         json_key(b, first, key);
         text_buffer_printf(b, "%.3f", (double) v / (double) USEC_PER_SEC);
@@ -71,8 +79,6 @@ static void render_status_worker(const struct supervisor *s, const struct worker
                                  struct text_buffer *b) {
         const struct worker_memory *m = &w->mem;
         bool first = true, mfirst = true;
-        uint64_t floor = 0;
-        bool has_floor = floor_window_get(&m->floor, now, &floor);
         enum recycle_reason last = w->slot < s->n_slots ? s->slots[w->slot].last_recycle : RECYCLE_NONE;
 
         text_buffer_append(b, "{", 1);
@@ -99,7 +105,7 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         json_u64(b, &mfirst, "kernel", m->kernel);
         json_u64(b, &mfirst, "peak", m->peak);
         json_u64(b, &mfirst, "metric", m->metric);
-        json_u64_or_null(b, &mfirst, "retained", has_floor, floor);
+        json_figure(b, &mfirst, &w->figure);
         json_u64_or_null(b, &mfirst, "baseline", m->has_baseline, m->baseline);
         text_buffer_append(b, "}}", 2);
 }
@@ -154,7 +160,7 @@ void status_json_render(const struct supervisor *s, usec_t now, usec_t realtime,
                 json_u64(b, &rfirst, "requests", r->requests);
                 json_seconds(b, &rfirst, "age_seconds", r->age);
                 json_u64(b, &rfirst, "anon", r->anon);
-                json_u64_or_null(b, &rfirst, "retained", r->retained > 0, r->retained);
+                json_figure(b, &rfirst, &r->figure);
                 text_buffer_append(b, "}", 1);
         }
         text_buffer_append(b, "]", 1);

@@ -84,33 +84,67 @@ usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures) {
         return d < max ? d : max;
 }
 
-bool policy_retained_floor(const struct policy_floors *f, uint64_t *ret_floor, bool *ret_boundary) {
-        /* A reading taken when no request is in flight is exactly what the worker keeps;
-         * the window's minimum is only an estimate of it, and one request that runs
-         * longer than the window fools it. The window stays for workers that never
-         * report requests, or have not had a quiet moment for a whole window. */
-        if (f->has_boundary) {
-                *ret_floor = f->boundary;
-                *ret_boundary = true;
-                return true;
-        }
-        if (f->has_window) {
-                *ret_floor = f->window;
-                *ret_boundary = false;
-                return true;
-        }
-        return false;
+static const char *const floor_source_names[_POLICY_FLOOR_SOURCE_MAX] = {
+        [POLICY_FLOOR_NONE] = "none",
+        [POLICY_FLOOR_WINDOW] = "window",
+        [POLICY_FLOOR_REQUEST_END] = "request_end",
+};
+
+const char *policy_floor_source_to_string(enum policy_floor_source s) {
+        if ((unsigned) s >= _POLICY_FLOOR_SOURCE_MAX)
+                return "unknown";
+        return floor_source_names[s];
 }
 
-enum recycle_reason policy_evaluate_memory(const struct policy_memory_view *v) {
-        if (!v->has_floor)
-                return RECYCLE_NONE;
-        if (v->retained_max > 0 && v->floor > v->retained_max)
-                return RECYCLE_RETAINED;
-        if (v->growth_max > 0 && v->has_baseline && v->baseline > 0 &&
-            (double) v->floor > v->growth_max * (double) v->baseline)
-                return RECYCLE_GROWTH;
-        return RECYCLE_NONE;
+/* The floor the rules judge by; see policy_judge_memory() in policy.h for why the
+ * request-end floor wins while it is fresh. */
+static struct policy_memory_figure memory_figure(const struct policy_memory_input *in) {
+        struct policy_memory_figure f = {
+                .has_baseline = in->has_baseline,
+                .baseline = in->has_baseline ? in->baseline : 0,
+        };
+        bool fresh = in->request_end_at > 0 && in->now >= in->request_end_at &&
+                     in->now - in->request_end_at <= in->retained_window;
+
+        if (in->has_request_end && fresh) {
+                f.source = POLICY_FLOOR_REQUEST_END;
+                f.floor = in->request_end;
+        } else if (in->has_window) {
+                f.source = POLICY_FLOOR_WINDOW;
+                f.floor = in->window;
+        }
+        if (f.source != POLICY_FLOOR_NONE && f.has_baseline && f.baseline > 0)
+                f.ratio = (double) f.floor / (double) f.baseline;
+        return f;
+}
+
+struct policy_memory_verdict policy_judge_memory(const struct policy_memory_input *in) {
+        struct policy_memory_verdict v = { .reason = RECYCLE_NONE, .figure = memory_figure(in) };
+        const struct policy_memory_figure *f = &v.figure;
+
+        if (f->source == POLICY_FLOOR_NONE)
+                return v;
+        if (in->retained_max > 0 && f->floor > in->retained_max)
+                v.reason = RECYCLE_RETAINED;
+        else if (in->growth_max > 0 && f->has_baseline && f->baseline > 0 &&
+                 (double) f->floor > in->growth_max * (double) f->baseline)
+                v.reason = RECYCLE_GROWTH;
+        return v;
+}
+
+bool policy_group_over_high(uint64_t total, uint64_t worker, uint64_t group_high) {
+        uint64_t sum = total > UINT64_MAX - worker ? UINT64_MAX : total + worker;
+        return group_high > 0 && sum > group_high;
+}
+
+struct policy_pressure_verdict policy_judge_avg10(double avg10, usec_t stall, usec_t window) {
+        struct policy_pressure_verdict v = {};
+
+        if (window == 0)
+                return v;
+        v.threshold = 100.0 * (double) stall / (double) window;
+        v.over = avg10 >= v.threshold;
+        return v;
 }
 
 bool policy_victim_offer(struct policy_victim *v, const struct policy_candidate *c, uint64_t min_retained) {

@@ -5,6 +5,7 @@
  * then supervisor_reconcile() compares what is with what should be and acts.
  * That keeps the rules — rolling recycles, backoff, shutdown — in one function
  * that is safe to run after any event, any number of times. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -210,18 +211,15 @@ static void supervisor_begin_shutdown(struct supervisor *s, bool fast, int exit_
 
 static int on_worker_memory_events(struct event_source *src, uint32_t revents);
 
-/* Closes what the worker holds besides its process: the memory.events watch and the
- * cgroup leaf (kept for removal later if processes are still exiting). */
 /* Where event=recycle is logged: counts the recycle, remembers the reason as the slot's
- * last recycle and pushes a record for /status. now is CLOCK_MONOTONIC. */
+ * last recycle and pushes a record for /status, with the worker's figure (what decided a
+ * recycle, or its last judgement for one that was not decided: an OOM kill). now is
+ * CLOCK_MONOTONIC. */
 static void supervisor_count_recycle(struct supervisor *s, const struct worker *w, enum recycle_reason reason,
                                      usec_t now) {
-        uint64_t floor = 0;
-
         s->recycles[reason]++;
         if (w->slot < s->n_slots)
                 s->slots[w->slot].last_recycle = reason;
-        (void) floor_window_get(&w->mem.floor, now, &floor);
         recycle_history_push(&s->recycle_history, &(struct recycle_record) {
                 .at = now_realtime(),
                 .slot = w->slot,
@@ -231,10 +229,12 @@ static void supervisor_count_recycle(struct supervisor *s, const struct worker *
                 .requests = w->requests,
                 .age = now > w->spawned_at ? now - w->spawned_at : 0,
                 .anon = w->mem.anon,
-                .retained = floor,
+                .figure = w->figure,
         });
 }
 
+/* Closes what the worker holds besides its process: the memory.events watch and the
+ * cgroup leaf (kept for removal later if processes are still exiting). */
 static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
         if (w->mem.events_source.fd >= 0)
                 (void) event_loop_remove(s->loop, &w->mem.events_source);
@@ -484,32 +484,52 @@ static bool reason_is_memory(enum recycle_reason r) {
         return r == RECYCLE_RETAINED || r == RECYCLE_GROWTH || r == RECYCLE_PRESSURE || r == RECYCLE_GROUP_HIGH;
 }
 
-/* The floor that judges w now. Request-end readings count while the newest is no older
- * than retained_window: a worker that stopped having quiet moments falls back to the
- * window. */
-static bool worker_retained_floor(const struct supervisor *s, const struct worker *w, usec_t now, uint64_t *ret_floor,
-                                  bool *ret_boundary) {
-        const struct memward_config *c = s->config;
-        struct policy_floors f = {};
-
-        f.has_window = floor_window_get(&w->mem.floor, now, &f.window);
-        f.has_boundary = w->mem.last_boundary > 0 && now - w->mem.last_boundary <= c->memory.retained_window &&
-                         boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &f.boundary);
-        return policy_retained_floor(&f, ret_floor, ret_boundary);
+/* Decides that w is to be recycled: the one place a recycle reason is set, so that the
+ * figure behind it is always set with it. figure: what a memory judgement decided by;
+ * NULL for a rule that is not about memory (requests, lifetime, watchdog, reload, a lost
+ * leaf), whose record then shows the worker's last judged figure. A recycle decided
+ * again (a reload over a pending one, a queued one judged again at its turn) keeps its
+ * first due time: first due, first served. now is CLOCK_MONOTONIC. */
+static void worker_mark_recycle(struct worker *w, enum recycle_reason reason, const struct policy_memory_figure *figure,
+                                usec_t now) {
+        assert(reason != RECYCLE_NONE);
+        w->recycle_reason = reason;
+        if (figure)
+                w->figure = *figure;
+        if (w->recycle_due_at == 0)
+                w->recycle_due_at = now;
 }
 
-/* The per-worker memory rules (retained, growth) for a ready worker. */
-static enum recycle_reason worker_memory_verdict(const struct supervisor *s, const struct worker *w, usec_t now) {
+/* The per-worker memory rules (retained, growth) for w now, with both of its floors:
+ * policy_judge_memory() decides which one counts. */
+static struct policy_memory_verdict worker_judge_memory(const struct supervisor *s, const struct worker *w,
+                                                        usec_t now) {
         const struct memward_config *c = s->config;
-        struct policy_memory_view v = {
+        struct policy_memory_input in = {
+                .now = now,
+                .request_end_at = w->mem.last_boundary,
+                .retained_window = c->memory.retained_window,
                 .has_baseline = w->mem.has_baseline,
                 .baseline = w->mem.baseline,
                 .retained_max = c->memory.retained_max,
                 .growth_max = c->memory.growth_max,
         };
-        bool boundary;
-        v.has_floor = worker_retained_floor(s, w, now, &v.floor, &boundary);
-        return policy_evaluate_memory(&v);
+        in.has_window = floor_window_get(&w->mem.floor, now, &in.window);
+        in.has_request_end = boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &in.request_end);
+        return policy_judge_memory(&in);
+}
+
+/* Judges w after a new reading (the sample tick, a request end) and keeps the figure
+ * for reports. A worker whose recycle is decided is left as it is: its figure stays the
+ * one that decided, and its turn judges it again. Only a ready worker is marked, and
+ * none during shutdown. */
+static void supervisor_judge_worker(struct supervisor *s, struct worker *w, usec_t now) {
+        if (w->recycle_reason != RECYCLE_NONE)
+                return;
+        struct policy_memory_verdict v = worker_judge_memory(s, w, now);
+        w->figure = v.figure;
+        if (v.reason != RECYCLE_NONE && w->state == WORKER_READY && !s->shutting_down)
+                worker_mark_recycle(w, v.reason, &v.figure, now);
 }
 
 /* What the workers hold against group_high: each one's latest reading, from the tick or
@@ -530,14 +550,16 @@ static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w,
         switch (w->recycle_reason) {
         case RECYCLE_RETAINED:
         case RECYCLE_GROWTH: {
-                enum recycle_reason r = worker_memory_verdict(s, w, now);
-                if (r == RECYCLE_NONE)
-                        break;
-                w->recycle_reason = r;
-                return true;
+                struct policy_memory_verdict v = worker_judge_memory(s, w, now);
+                if (v.reason != RECYCLE_NONE) {
+                        worker_mark_recycle(w, v.reason, &v.figure, now);
+                        return true;
+                }
+                w->figure = v.figure;   /* what the worker holds now, for the reports */
+                break;
         }
         case RECYCLE_GROUP_HIGH:
-                if (supervisor_workers_total(s) + w->mem.latest > s->monitor.group_high)
+                if (policy_group_over_high(supervisor_workers_total(s), w->mem.latest, s->monitor.group_high))
                         return true;
                 break;
         default:
@@ -561,24 +583,27 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
         w->recycle_counted = true;
         if (reason_is_memory(w->recycle_reason)) {
                 const struct worker_memory *m = &w->mem;
-                char window[FORMAT_DURATION_MAX];
-                uint64_t floor = 0;
-                bool boundary = false;
-                /* The numbers logged are read now, not at the last tick, whatever decided. */
+                const struct policy_memory_figure *f = &w->figure;
+                bool request_end = f->source == POLICY_FLOOR_REQUEST_END;
+                char window[FORMAT_DURATION_MAX], ratio[32] = "";
+                /* The floor is the one that decided, never computed again; the other
+                 * numbers are read now, for context. */
                 (void) monitor_worker_sample(&s->monitor, w, s->config, now);
-                (void) worker_retained_floor(s, w, now, &floor, &boundary);
+                if (f->ratio > 0)
+                        snprintf(ratio, sizeof ratio, " ratio=%.2f", f->ratio);
                 log_info("recycle",
-                         "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 " window=%s"
-                         " current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64 " peak=%" PRIu64
-                         " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
+                         "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 "%s"
+                         " window=%s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64
+                         " peak=%" PRIu64 " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
-                         boundary ? "request_end" : "window",
-                         boundary && m->leaf.dir_fd < 0 ? "statm_private"
-                                                                    : memory_metric_to_string(s->config->memory.metric),
-                         floor, m->baseline,
-                         format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon, m->file, m->kernel,
-                         m->peak, s->monitor.workers_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0,
-                         w->requests, age_seconds(now, w->spawned_at));
+                         policy_floor_source_to_string(f->source),
+                         request_end && m->leaf.dir_fd < 0 ? "statm_private"
+                                                           : memory_metric_to_string(s->config->memory.metric),
+                         f->floor, f->baseline, ratio,
+                         format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,
+                         m->file, m->kernel, m->peak, s->monitor.workers_total,
+                         s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
+                         age_seconds(now, w->spawned_at));
         } else
                 log_info("recycle",
                          "worker=%u pid=%d reason=%s requests=%" PRIu64 " limit=%" PRIu64 " age=%" PRIu64
@@ -731,8 +756,6 @@ static void supervisor_reconcile(struct supervisor *s) {
 
         /* Per-worker deadlines and policy. */
         for (struct worker *w = s->workers; w; w = w->next) {
-                if (w->recycle_reason != RECYCLE_NONE && w->recycle_due_at == 0)
-                        w->recycle_due_at = now; /* whoever decided it: policy, memory, pressure, reload */
                 switch (w->state) {
                 case WORKER_STARTING: {
                         if (c->workers.ready == READY_DELAY && now >= w->spawned_at + c->workers.ready_delay) {
@@ -753,9 +776,9 @@ static void supervisor_reconcile(struct supervisor *s) {
                         if (s->shutting_down || w->recycle_reason != RECYCLE_NONE)
                                 break;
                         struct policy_worker_view v = worker_policy_view(w, c, now);
-                        w->recycle_reason = policy_evaluate(&v);
-                        if (w->recycle_reason != RECYCLE_NONE)
-                                w->recycle_due_at = now;
+                        enum recycle_reason r = policy_evaluate(&v);
+                        if (r != RECYCLE_NONE)
+                                worker_mark_recycle(w, r, NULL, now);
                         break;
                 }
                 case WORKER_STOPPING:
@@ -950,10 +973,11 @@ static void supervisor_reload(struct supervisor *s) {
         s->reloading = true;
 
         /* Roll every worker onto the new configuration, under the usual recycle rules. */
+        usec_t now = now_monotonic();
         for (unsigned i = 0; i < s->n_slots; i++) {
                 struct worker *w = s->slots[i].active;
                 if (w && !w->recycle_started) {
-                        w->recycle_reason = RECYCLE_RELOAD;
+                        worker_mark_recycle(w, RECYCLE_RELOAD, NULL, now);
                         w->recycle_counted = false;
                 }
                 /* A replacement started from the old config is stopped; a new one follows. */
@@ -962,11 +986,11 @@ static void supervisor_reload(struct supervisor *s) {
                         r2->failed = false;
                         log_info("stop", "worker=%u pid=%d reason=reload msg=\"replacement from the old configuration\"",
                                  r2->slot, (int) r2->pid);
-                        worker_stop(r2, c->workers.stop_signal, now_monotonic(), c->workers.graceful_timeout);
+                        worker_stop(r2, c->workers.stop_signal, now, c->workers.graceful_timeout);
                         s->slots[i].replacement = NULL;
                         if (w) {
                                 w->recycle_started = false;
-                                w->recycle_reason = RECYCLE_RELOAD;
+                                worker_mark_recycle(w, RECYCLE_RELOAD, NULL, now);
                                 w->recycle_counted = false;
                         }
                 }
@@ -975,7 +999,7 @@ static void supervisor_reload(struct supervisor *s) {
          * starting; they are recycled as soon as they are ready. */
         for (struct worker *w = s->workers; w; w = w->next)
                 if (w->state == WORKER_STARTING && w->slot < s->n_slots && s->slots[w->slot].active == w)
-                        w->recycle_reason = RECYCLE_RELOAD;
+                        worker_mark_recycle(w, RECYCLE_RELOAD, NULL, now);
 }
 
 static int on_signal(struct event_source *src, uint32_t revents) {
@@ -1066,6 +1090,7 @@ static int on_timer(struct event_source *src, uint32_t revents) {
 
 bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet) {
         struct policy_victim best = {};
+        struct policy_memory_figure victim_figure = {};
         struct worker *victim = NULL;
 
         if (!policy_cooldown_passed(now, s->last_group_recycle, s->config->pressure.cooldown))
@@ -1079,10 +1104,15 @@ bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, 
                                     slot_wanted(s, w->slot) && s->slots[w->slot].active == w,
                         .spawned_at = w->spawned_at,
                 };
-                bool boundary;
-                c.has_floor = c.eligible && worker_retained_floor(s, w, now, &c.floor, &boundary);
-                if (policy_victim_offer(&best, &c, s->config->pressure.min_retained))
+                struct policy_memory_verdict v = {};
+                if (c.eligible)
+                        v = worker_judge_memory(s, w, now);
+                c.has_floor = v.figure.source != POLICY_FLOOR_NONE;
+                c.floor = v.figure.floor;
+                if (policy_victim_offer(&best, &c, s->config->pressure.min_retained)) {
                         victim = w;
+                        victim_figure = v.figure;
+                }
         }
         if (!victim) {
                 if (quiet)
@@ -1092,7 +1122,7 @@ bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, 
                          recycle_reason_to_string(reason), s->config->pressure.min_retained);
                 return false;
         }
-        victim->recycle_reason = reason;
+        worker_mark_recycle(victim, reason, &victim_figure, now);
         s->last_group_recycle = now;
         return true;
 }
@@ -1103,7 +1133,7 @@ static void supervisor_check_group_high(struct supervisor *s, usec_t now, bool q
         uint64_t total = supervisor_workers_total(s);
 
         s->monitor.workers_total = total;
-        if (s->monitor.group_high > 0 && total > s->monitor.group_high &&
+        if (policy_group_over_high(total, 0, s->monitor.group_high) &&
             supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
                 log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
 }
@@ -1126,7 +1156,7 @@ static void supervisor_leaf_lost(struct supervisor *s, struct worker *w) {
 
         bool replace = w->state != WORKER_STOPPING && w->recycle_reason == RECYCLE_NONE && !s->shutting_down;
         if (replace)
-                w->recycle_reason = RECYCLE_CGROUP_LOST;
+                worker_mark_recycle(w, RECYCLE_CGROUP_LOST, NULL, now_monotonic());
         log_warning("cgroup_leaf_lost", "worker=%u pid=%d cgroup=%s state=%s msg=\"%s\"", w->slot, (int) w->pid, leaf,
                     worker_state_to_string(w->state),
                     replace ? "removed by someone else; accounting through /proc until it is replaced"
@@ -1165,10 +1195,7 @@ static void supervisor_sample(struct supervisor *s) {
                         continue;
                 }
                 w->mem.latest = w->mem.metric;
-
-                if (w->state != WORKER_READY || w->recycle_reason != RECYCLE_NONE || s->shutting_down)
-                        continue;
-                w->recycle_reason = worker_memory_verdict(s, w, now);
+                supervisor_judge_worker(s, w, now);
         }
 
         if (s->shutting_down)
@@ -1178,11 +1205,11 @@ static void supervisor_sample(struct supervisor *s) {
         /* No trigger could be registered: judge the same threshold from avg10. */
         if (s->monitor.psi_polling && s->monitor.has_psi) {
                 const struct psi_line *l = c->pressure.kind == PSI_FULL ? &s->monitor.psi.full : &s->monitor.psi.some;
-                double threshold = 100.0 * (double) c->pressure.stall / (double) c->pressure.window;
-                if (l->avg10 >= threshold) {
+                struct policy_pressure_verdict p = policy_judge_avg10(l->avg10, c->pressure.stall, c->pressure.window);
+                if (p.over) {
                         s->pressure_events++;
                         if (supervisor_group_recycle(s, RECYCLE_PRESSURE, now, false))
-                                log_info("pressure", "source=avg10 avg10=%.2f threshold=%.2f", l->avg10, threshold);
+                                log_info("pressure", "source=avg10 avg10=%.2f threshold=%.2f", l->avg10, p.threshold);
                 }
         }
 }
@@ -1357,7 +1384,7 @@ static int supervisor_arm_sampling(struct supervisor *s) {
  * sits on a heavy request's leftovers costs its whole size in mean memory. */
 static void supervisor_request_boundary(struct supervisor *s, struct worker *w, usec_t now) {
         const struct memward_config *c = s->config;
-        uint64_t value, floor;
+        uint64_t value;
 
         /* Readings go on while a recycle waits its turn: it is judged again when it comes. */
         if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_started || s->shutting_down)
@@ -1377,9 +1404,9 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         w->mem.latest = value;
         boundary_floor_add(&w->mem.boundary, value);
 
-        if (w->recycle_reason == RECYCLE_NONE && c->memory.retained_max > 0 &&
-            boundary_floor_get(&w->mem.boundary, c->memory.retained_requests, &floor) && floor > c->memory.retained_max)
-                w->recycle_reason = RECYCLE_RETAINED;
+        /* Every memory rule, as the tick would judge it with this reading: retained and
+         * growth alike, on the same floor. */
+        supervisor_judge_worker(s, w, now);
         /* The budget too is judged the moment a request leaves memory behind, not a tick later. */
         supervisor_check_group_high(s, now, true);
 }

@@ -20,7 +20,8 @@ struct fixture {
 };
 
 /* Slot 0: an old worker (gen 2) stopping and its replacement (gen 3) serving, sampled,
- * with a floor and a baseline. Slot 1: gen 1 still starting, never sampled. */
+ * with a window floor (2 MiB), a baseline and a judged figure from its request ends
+ * (6 MiB). Slot 1: gen 1 still starting, never sampled. */
 static inline int setup(void **state) {
         struct fixture *f = calloc(1, sizeof *f);
         assert_non_null(f);
@@ -48,6 +49,8 @@ static inline int setup(void **state) {
         serving->mem.peak = 9 * MiB;
         serving->mem.has_baseline = true;
         serving->mem.baseline = MiB;
+        serving->figure = (struct policy_memory_figure) { .source = POLICY_FLOOR_REQUEST_END, .floor = 6 * MiB,
+                                                          .has_baseline = true, .baseline = MiB, .ratio = 6.0 };
         snprintf(serving->status, sizeof serving->status, "a \"quoted\"\n\x01 é \xff");
 
         *starting = (struct worker) { .slot = 1, .generation = 1, .pid = 102, .state = WORKER_STARTING,
@@ -84,7 +87,8 @@ static inline int setup(void **state) {
 
         recycle_history_push(&s->recycle_history, &(struct recycle_record) {
                 .at = 1700000000 * S, .slot = old->slot, .pid = old->pid, .generation = old->generation,
-                .reason = RECYCLE_MAX_REQUESTS, .requests = old->requests, .age = 90 * S, .anon = old->mem.anon });
+                .reason = RECYCLE_MAX_REQUESTS, .requests = old->requests, .age = 90 * S, .anon = old->mem.anon,
+                .figure = { .source = POLICY_FLOOR_WINDOW, .floor = 5 * MiB } });
         *state = f;
         return 0;
 }

@@ -94,12 +94,13 @@ static void test_exposition(void **state) {
         assert_line(text, "memward_workers{state=\"ready\"} 1");
         assert_line(text, "memward_workers{state=\"stopping\"} 1");
 
-        /* Memory of every sampled worker, by slot and pid; retained is the window floor. */
+        /* Memory of every sampled worker, by slot and pid; retained is the figure memward
+         * judged it by (here its request-end floor), not a window floor of the renderer's. */
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"current\"} 5242880");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"anon\"} 3145728");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"file\"} 2097152");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"kernel\"} 4096");
-        assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"retained\"} 2097152");
+        assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"retained\"} 6291456");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"baseline\"} 1048576");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"peak\"} 9437184");
         assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"99\",kind=\"anon\"} 7340032");

@@ -117,67 +117,237 @@ static void test_reason_names(void **state) {
 
 #define MiB (1024ULL * 1024ULL)
 
-static void test_memory_needs_a_floor(void **state) {
-        (void) state;
-        struct policy_memory_view v = { .has_floor = false, .floor = 900 * MiB, .retained_max = 100 * MiB };
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
-        v.has_floor = true;
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_RETAINED);
+/* A worker 100 s old, both floors known and the request-end one fresh, no rule on. */
+static struct policy_memory_input memory_input(void) {
+        return (struct policy_memory_input) {
+                .now = 1000 * SEC,
+                .has_window = true,
+                .window = 300 * MiB,
+                .has_request_end = true,
+                .request_end = 20 * MiB,
+                .request_end_at = 999 * SEC,
+                .retained_window = 60 * SEC,
+        };
 }
 
-static void test_retained_threshold_is_strict(void **state) {
+static void test_memory_needs_a_floor(void **state) {
         (void) state;
-        struct policy_memory_view v = { .has_floor = true, .floor = 100 * MiB, .retained_max = 100 * MiB };
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
-        v.floor++;
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_RETAINED);
-        v.retained_max = 0;
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
+        struct policy_memory_input in = { .now = 1000 * SEC, .retained_window = 60 * SEC, .window = 900 * MiB,
+                                          .request_end = 900 * MiB, .retained_max = 100 * MiB, .growth_max = 1.5,
+                                          .has_baseline = true, .baseline = MiB };
+        struct policy_memory_verdict v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_NONE);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_NONE);
+        assert_true(v.figure.floor == 0 && v.figure.ratio == 0);
+        /* Only the baseline, which is no floor, is reported. */
+        assert_true(v.figure.has_baseline && v.figure.baseline == MiB);
+
+        in.has_window = true;
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_RETAINED);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_WINDOW);
 }
 
 /* A request longer than the window must not look retained: the request-end floor wins
  * whenever there is a fresh one, even when the window's minimum is higher. */
-static void test_retained_floor_prefers_request_end(void **state) {
+static void test_floor_prefers_fresh_request_end(void **state) {
         (void) state;
-        uint64_t floor = 0;
-        bool boundary = false;
-        struct policy_floors f = { .has_window = true, .window = 300 * MiB, .has_boundary = true, .boundary = 20 * MiB };
+        struct policy_memory_input in = memory_input();
+        struct policy_memory_verdict v = policy_judge_memory(&in);
 
-        assert_true(policy_retained_floor(&f, &floor, &boundary));
-        assert_true(floor == 20 * MiB);
-        assert_true(boundary);
+        assert_int_equal(v.reason, RECYCLE_NONE);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_REQUEST_END);
+        assert_true(v.figure.floor == 20 * MiB);
 
-        /* Stale or too few request-end readings: the window judges. */
-        f.has_boundary = false;
-        assert_true(policy_retained_floor(&f, &floor, &boundary));
-        assert_true(floor == 300 * MiB);
-        assert_false(boundary);
+        /* Lower than the window's, too: whichever is fresh counts, not the smaller. */
+        in.request_end = 500 * MiB;
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_REQUEST_END);
+        assert_true(v.figure.floor == 500 * MiB);
 
         /* A young worker that reports requests is judged before its first whole window. */
-        f = (struct policy_floors) { .has_boundary = true, .boundary = 150 * MiB };
-        assert_true(policy_retained_floor(&f, &floor, &boundary));
-        assert_true(floor == 150 * MiB && boundary);
+        in.has_window = false;
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_REQUEST_END);
+        assert_true(v.figure.floor == 500 * MiB);
+}
 
-        f = (struct policy_floors) {};
-        floor = 7;
-        assert_false(policy_retained_floor(&f, &floor, &boundary));
-        assert_true(floor == 7);
+/* Request-end readings count while the newest is no older than retained_window: a worker
+ * that stopped having quiet moments falls back to the window. */
+static void test_floor_request_end_freshness(void **state) {
+        (void) state;
+        struct policy_memory_input in = memory_input();
+
+        in.request_end_at = in.now - in.retained_window;         /* exactly a window old: still fresh */
+        assert_int_equal(policy_judge_memory(&in).figure.source, POLICY_FLOOR_REQUEST_END);
+
+        in.request_end_at--;                                      /* stale */
+        struct policy_memory_verdict v = policy_judge_memory(&in);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_WINDOW);
+        assert_true(v.figure.floor == 300 * MiB);
+
+        in.has_window = false;                                    /* stale and no window: nothing */
+        assert_int_equal(policy_judge_memory(&in).figure.source, POLICY_FLOOR_NONE);
+
+        /* Never read at a request end, or fewer than K readings: the window judges. */
+        in = memory_input();
+        in.request_end_at = 0;
+        assert_int_equal(policy_judge_memory(&in).figure.source, POLICY_FLOOR_WINDOW);
+        in = memory_input();
+        in.has_request_end = false;
+        assert_int_equal(policy_judge_memory(&in).figure.source, POLICY_FLOOR_WINDOW);
+
+        /* A reading stamped after now (never on one clock) is not trusted as fresh. */
+        in = memory_input();
+        in.request_end_at = in.now + 1;
+        assert_int_equal(policy_judge_memory(&in).figure.source, POLICY_FLOOR_WINDOW);
+}
+
+static void test_retained_threshold_is_strict(void **state) {
+        (void) state;
+        struct policy_memory_input in = memory_input();
+        in.has_request_end = false;
+        in.window = 100 * MiB;
+        in.retained_max = 100 * MiB;
+        assert_int_equal(policy_judge_memory(&in).reason, RECYCLE_NONE);
+        in.window++;
+        struct policy_memory_verdict v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_RETAINED);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_WINDOW);
+        assert_true(v.figure.floor == 100 * MiB + 1);
+        in.retained_max = 0;                                      /* off */
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_NONE);
+        /* The figure is there whether or not a rule fired. */
+        assert_true(v.figure.floor == 100 * MiB + 1);
+}
+
+/* The request-end floor decides retained on its own, whatever the window says: below
+ * the limit while the window is over it, and over it while the window is below. */
+static void test_retained_on_the_floor_used(void **state) {
+        (void) state;
+        struct policy_memory_input in = memory_input();
+        in.retained_max = 100 * MiB;                              /* window 300 MiB, request end 20 MiB */
+        assert_int_equal(policy_judge_memory(&in).reason, RECYCLE_NONE);
+
+        in.window = 10 * MiB;
+        in.request_end = 150 * MiB;
+        struct policy_memory_verdict v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_RETAINED);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_REQUEST_END);
+        assert_true(v.figure.floor == 150 * MiB);
 }
 
 static void test_growth_vs_baseline(void **state) {
         (void) state;
-        struct policy_memory_view v = { .has_floor = true, .floor = 249 * MiB, .growth_max = 2.5 };
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE); /* no baseline yet */
-        v.has_baseline = true;
-        v.baseline = 100 * MiB;
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
-        v.floor = 250 * MiB;
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_NONE);
-        v.floor = 251 * MiB;
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_GROWTH);
+        struct policy_memory_input in = memory_input();
+        in.has_request_end = false;
+        in.window = 249 * MiB;
+        in.growth_max = 2.5;
+        struct policy_memory_verdict v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_NONE);               /* no baseline yet */
+        assert_false(v.figure.has_baseline);
+        assert_true(v.figure.ratio == 0);
+
+        in.has_baseline = true;
+        in.baseline = 0;                                          /* a baseline of 0 judges nothing */
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_NONE);
+        assert_true(v.figure.ratio == 0);
+
+        in.baseline = 100 * MiB;
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_NONE);
+        assert_true(v.figure.has_baseline && v.figure.baseline == 100 * MiB);
+        assert_true(v.figure.ratio > 2.489 && v.figure.ratio < 2.491);
+        in.window = 250 * MiB;                                    /* exactly 2.5 x: not over */
+        assert_int_equal(policy_judge_memory(&in).reason, RECYCLE_NONE);
+        in.window = 251 * MiB;
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_GROWTH);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_WINDOW);
+        assert_true(v.figure.floor == 251 * MiB && v.figure.baseline == 100 * MiB);
+        assert_true(v.figure.ratio > 2.509 && v.figure.ratio < 2.511);
+
+        in.growth_max = 0;                                        /* off */
+        assert_int_equal(policy_judge_memory(&in).reason, RECYCLE_NONE);
+
         /* retained wins when both fire: it is the absolute rule. */
-        v.retained_max = 200 * MiB;
-        assert_int_equal(policy_evaluate_memory(&v), RECYCLE_RETAINED);
+        in.growth_max = 2.5;
+        in.retained_max = 200 * MiB;
+        assert_int_equal(policy_judge_memory(&in).reason, RECYCLE_RETAINED);
+}
+
+/* A request-end reading that crosses growth_max recycles for growth at once: the
+ * request-end floor is judged against the baseline exactly as the window's is, while
+ * the window (still holding the samples from before the request) is far below. */
+static void test_growth_at_request_end(void **state) {
+        (void) state;
+        struct policy_memory_input in = memory_input();
+        in.window = 12 * MiB;
+        in.has_baseline = true;
+        in.baseline = 10 * MiB;
+        in.growth_max = 3.0;
+        in.request_end = 30 * MiB;                                /* exactly 3 x: not over */
+        assert_int_equal(policy_judge_memory(&in).reason, RECYCLE_NONE);
+
+        in.request_end = 110 * MiB;
+        struct policy_memory_verdict v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_GROWTH);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_REQUEST_END);
+        assert_true(v.figure.floor == 110 * MiB && v.figure.baseline == 10 * MiB);
+        assert_true(v.figure.ratio > 10.99 && v.figure.ratio < 11.01);
+
+        /* The same reading gone stale: the window judges, and it has not grown. */
+        in.request_end_at = in.now - in.retained_window - 1;
+        v = policy_judge_memory(&in);
+        assert_int_equal(v.reason, RECYCLE_NONE);
+        assert_int_equal(v.figure.source, POLICY_FLOOR_WINDOW);
+        assert_true(v.figure.floor == 12 * MiB);
+}
+
+static void test_floor_source_names(void **state) {
+        (void) state;
+        assert_string_equal(policy_floor_source_to_string(POLICY_FLOOR_NONE), "none");
+        assert_string_equal(policy_floor_source_to_string(POLICY_FLOOR_WINDOW), "window");
+        assert_string_equal(policy_floor_source_to_string(POLICY_FLOOR_REQUEST_END), "request_end");
+        assert_string_equal(policy_floor_source_to_string(_POLICY_FLOOR_SOURCE_MAX), "unknown");
+}
+
+static void test_group_over_high(void **state) {
+        (void) state;
+        /* Off: never over, whatever the total. */
+        assert_false(policy_group_over_high(UINT64_MAX, 0, 0));
+        assert_false(policy_group_over_high(0, 0, 0));
+        /* The total alone (the tick, a request end: everyone is in it). */
+        assert_false(policy_group_over_high(200 * MiB, 0, 200 * MiB));
+        assert_true(policy_group_over_high(200 * MiB + 1, 0, 200 * MiB));
+        /* The others plus the worker whose queued recycle has its turn now. */
+        assert_false(policy_group_over_high(150 * MiB, 50 * MiB, 200 * MiB));
+        assert_true(policy_group_over_high(150 * MiB, 50 * MiB + 1, 200 * MiB));
+        assert_true(policy_group_over_high(0, 201 * MiB, 200 * MiB));
+        /* The sum saturates instead of wrapping to a small number. */
+        assert_true(policy_group_over_high(UINT64_MAX, 1, 200 * MiB));
+        assert_true(policy_group_over_high(UINT64_MAX - 1, UINT64_MAX - 1, UINT64_MAX - 1));
+}
+
+static void test_avg10_threshold(void **state) {
+        (void) state;
+        const usec_t ms = USEC_PER_MSEC;
+        /* "some 150ms 2s": 7.5 % of the window. */
+        struct policy_pressure_verdict v = policy_judge_avg10(7.49, 150 * ms, 2 * SEC);
+        assert_false(v.over);
+        assert_true(v.threshold > 7.499 && v.threshold < 7.501);
+        assert_true(policy_judge_avg10(7.5, 150 * ms, 2 * SEC).over);       /* reaching it is enough */
+        assert_true(policy_judge_avg10(80.0, 150 * ms, 2 * SEC).over);
+        assert_false(policy_judge_avg10(0.0, 150 * ms, 2 * SEC).over);
+        /* A stall as long as the window: only a full stall. */
+        assert_false(policy_judge_avg10(99.99, 2 * SEC, 2 * SEC).over);
+        assert_true(policy_judge_avg10(100.0, 2 * SEC, 2 * SEC).over);
+        /* No window (pressure off): never over, no division by zero. */
+        v = policy_judge_avg10(100.0, 0, 0);
+        assert_false(v.over);
+        assert_true(v.threshold == 0);
 }
 
 /* The walk the supervisor does over its workers: the index of the victim, or -1. */
@@ -281,12 +451,18 @@ int main(void) {
                 cmocka_unit_test(test_backoff),
                 cmocka_unit_test(test_reason_names),
                 cmocka_unit_test(test_memory_needs_a_floor),
+                cmocka_unit_test(test_floor_prefers_fresh_request_end),
+                cmocka_unit_test(test_floor_request_end_freshness),
                 cmocka_unit_test(test_retained_threshold_is_strict),
+                cmocka_unit_test(test_retained_on_the_floor_used),
                 cmocka_unit_test(test_growth_vs_baseline),
+                cmocka_unit_test(test_growth_at_request_end),
+                cmocka_unit_test(test_floor_source_names),
+                cmocka_unit_test(test_group_over_high),
+                cmocka_unit_test(test_avg10_threshold),
                 cmocka_unit_test(test_victim_largest_floor),
                 cmocka_unit_test(test_victim_ties_go_to_the_oldest),
                 cmocka_unit_test(test_cooldown),
-                cmocka_unit_test(test_retained_floor_prefers_request_end),
                 cmocka_unit_test(test_boundary_inflight_gating),
                 cmocka_unit_test(test_boundary_rate_limit),
                 cmocka_unit_test(test_exit_is_oom_only_when_the_worker_was_killed),

@@ -56,11 +56,15 @@ static void test_status_document(void **state) {
         const struct json_value *m = json_get(a, "memory");
         assert_true(json_get(m, "sampled")->boolean);
         assert_true(json_get_number(m, "anon", 0) == 3 * MiB);
-        assert_true(json_get_number(m, "retained", 0) == 2 * MiB);
+        assert_true(json_get_number(m, "retained", 0) == 6 * MiB);
+        assert_string_equal(json_get_string(m, "retained_source", NULL), "request_end");
         assert_true(json_get_number(m, "baseline", 0) == MiB);
         const struct json_value *m2 = json_get(&w->items[2], "memory");
         assert_false(json_get(m2, "sampled")->boolean);
         assert_int_equal(json_get(m2, "retained")->type, JSON_NULL);
+        assert_int_equal(json_get(m2, "retained_source")->type, JSON_NULL);
+        /* The stopping worker was never judged: no figure, whatever its window holds. */
+        assert_int_equal(json_get(json_get(&w->items[0], "memory"), "retained")->type, JSON_NULL);
         assert_int_equal(json_get(&w->items[2], "last_recycle")->type, JSON_NULL);
 
         const struct json_value *r = json_get(doc, "recycles");
@@ -68,6 +72,8 @@ static void test_status_document(void **state) {
         assert_true(json_get_number(&r->items[0], "pid", 0) == 99);
         assert_string_equal(json_get_string(&r->items[0], "reason", NULL), "max_requests");
         assert_true(json_get_number(&r->items[0], "requests", 0) == 60);
+        assert_true(json_get_number(&r->items[0], "retained", 0) == 5 * MiB);
+        assert_string_equal(json_get_string(&r->items[0], "retained_source", NULL), "window");
         assert_true(json_get_number(json_get(doc, "recycles_total"), "max_requests", 0) == 5);
         json_free(doc);
         free(text);

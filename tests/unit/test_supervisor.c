@@ -85,6 +85,10 @@ static void test_victim_is_the_largest_of_all_workers(void **state) {
         assert_true(supervisor_group_recycle(&f->s, RECYCLE_GROUP_HIGH, NOW, false));
         assert_only_victim(f, 0, RECYCLE_GROUP_HIGH);
         assert_true(f->s.last_group_recycle == NOW);
+        /* What chose it is kept with it, for the log line, /status and /metrics. */
+        assert_int_equal(f->active[0].figure.source, POLICY_FLOOR_WINDOW);
+        assert_true(f->active[0].figure.floor == 900 * MiB);
+        assert_true(f->active[0].recycle_due_at == NOW);
 
         /* Within the cooldown nothing more is marked. */
         assert_false(supervisor_group_recycle(&f->s, RECYCLE_GROUP_HIGH, NOW + S, false));

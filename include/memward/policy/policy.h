@@ -54,31 +54,80 @@ uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random);
 /* splitmix64: small, fast and good enough to spread jitter; state is the caller's. */
 uint64_t policy_random_next(uint64_t *state);
 
-/* The two floors a worker can be judged by. */
-struct policy_floors {
-        bool has_boundary;              /* K request-end readings, the newest within retained_window */
-        uint64_t boundary;              /* the smallest of the last K request-end readings */
-        bool has_window;                /* a whole retained_window of samples */
-        uint64_t window;                /* the minimum over retained_window */
+/* Which floor a memory judgement used. */
+enum policy_floor_source {
+        POLICY_FLOOR_NONE,              /* neither floor is known yet: no memory rule can judge */
+        POLICY_FLOOR_WINDOW,            /* the minimum over retained_window (sample ticks) */
+        POLICY_FLOOR_REQUEST_END,       /* the smallest of the last K request-end readings */
+        _POLICY_FLOOR_SOURCE_MAX,
 };
 
-/* A worker's retained memory: its request-end floor when it has a fresh one, else the
- * time-window floor. Returns false when neither is known yet; *ret_boundary says which. */
-bool policy_retained_floor(const struct policy_floors *f, uint64_t *ret_floor, bool *ret_boundary);
+/* "window", "request_end"; "none" for POLICY_FLOOR_NONE (reports show null instead). */
+const char *policy_floor_source_to_string(enum policy_floor_source s);
 
-/* What the memory rules look at, for one ready worker. */
-struct policy_memory_view {
-        bool has_floor;                 /* a whole retained_window of samples exists */
-        uint64_t floor;                 /* minimum of the metric over retained_window */
+/* Everything the per-worker memory rules (retained_max, growth_max) look at, for one
+ * worker at one moment. The caller gathers it; nothing here reads a clock or a file. */
+struct policy_memory_input {
+        usec_t now;
+        bool has_window;                /* a whole retained_window of samples exists */
+        uint64_t window;                /* their minimum */
+        bool has_request_end;           /* K request-end readings were taken (retained_requests) */
+        uint64_t request_end;           /* the smallest of the last K */
+        usec_t request_end_at;          /* when the newest of them was taken; 0 = never */
+        usec_t retained_window;         /* request-end readings older than this are stale */
         bool has_baseline;
         uint64_t baseline;              /* the floor right after warmup */
         uint64_t retained_max;          /* 0 = off */
         double growth_max;              /* 0 = off */
 };
 
-/* RECYCLE_RETAINED when the floor exceeds retained_max, RECYCLE_GROWTH when it exceeds
- * growth_max × baseline, else RECYCLE_NONE. A spike never counts: only the floor does. */
-enum recycle_reason policy_evaluate_memory(const struct policy_memory_view *v);
+/* The figure a memory judgement stands on: the floor it used and where that came
+ * from, and the baseline it was compared with. It is what every report of the worker's
+ * retained memory shows (the recycle log line, /status, /metrics, the recycle
+ * history), so that they never disagree with what decided. */
+struct policy_memory_figure {
+        enum policy_floor_source source;        /* POLICY_FLOOR_NONE: floor is meaningless */
+        uint64_t floor;
+        bool has_baseline;
+        uint64_t baseline;
+        double ratio;                   /* floor / baseline; 0 without a baseline (or one of 0) */
+};
+
+struct policy_memory_verdict {
+        enum recycle_reason reason;     /* RECYCLE_NONE, RECYCLE_RETAINED or RECYCLE_GROWTH */
+        struct policy_memory_figure figure;     /* also when reason is RECYCLE_NONE */
+};
+
+/* The one memory judgement of a worker, wherever it is made (the sample tick, a request
+ * end, a queued recycle's turn, the choice of a group victim).
+ *
+ * The floor: the request-end floor when there is one and its newest reading is no older
+ * than retained_window, else the window's floor, else none. A reading taken with no
+ * request in flight is exactly what the worker keeps; the window's minimum is only an
+ * estimate of it, and one request that runs longer than the window fools it. The window
+ * stays for workers that never report requests, or have had no quiet moment for a
+ * whole window.
+ *
+ * The rules, on that floor: RECYCLE_RETAINED when it exceeds retained_max; else
+ * RECYCLE_GROWTH when it exceeds growth_max × baseline (a baseline of 0 or none judges
+ * nothing); else RECYCLE_NONE. retained wins when both fire: it is the absolute rule.
+ * A spike never counts: only a floor does. The figure is filled in whatever the reason. */
+struct policy_memory_verdict policy_judge_memory(const struct policy_memory_input *in);
+
+/* Whether the group is over memory.group_high: the workers' total plus one worker's
+ * share (0 when the total already counts everyone) exceeds group_high. group_high 0 is
+ * off: never over. The sum saturates. */
+bool policy_group_over_high(uint64_t total, uint64_t worker, uint64_t group_high);
+
+/* The avg10 fallback of pressure.trigger, when no PSI trigger could be registered: the
+ * trigger's share of stall in its window, in percent (100 × stall / window), is the
+ * threshold avg10 is compared with; over when avg10 reaches it. A window of 0 (pressure
+ * off) is never over. */
+struct policy_pressure_verdict {
+        bool over;
+        double threshold;               /* percent */
+};
+struct policy_pressure_verdict policy_judge_avg10(double avg10, usec_t stall, usec_t window);
 
 /* One worker as a candidate for a group-level recycle (pressure, group_high). */
 struct policy_candidate {

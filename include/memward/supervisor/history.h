@@ -31,7 +31,7 @@ struct recycle_record {
         uint64_t requests;
         usec_t age;
         uint64_t anon;
-        uint64_t retained;              /* floor at the time, 0 when none yet */
+        struct policy_memory_figure figure;     /* what decided (worker.figure): floor and its source */
 };
 
 #define RECYCLE_HISTORY_MAX 20U

@@ -102,6 +102,8 @@ unsigned supervisor_ready_workers(const struct supervisor *s);
 
 /* Marks the ready worker with the largest retained floor (ties: the oldest) for a
  * group-level recycle (pressure, group_high), when the cooldown has passed and its floor
- * is at least pressure.min_retained. Returns true when one was marked; quiet: no log
- * line when none qualifies. Not static only for the unit tests. */
+ * is at least pressure.min_retained. Each worker's floor is policy_judge_memory()'s, and
+ * the victim keeps the figure it was chosen by (worker.figure). Returns true when one
+ * was marked; quiet: no log line when none qualifies. Not static only for the unit
+ * tests. */
 bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet);

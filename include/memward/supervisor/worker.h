@@ -67,10 +67,17 @@ struct worker {
         uint64_t request_limit;         /* drawn at spawn: max_requests + jitter */
         usec_t lifetime_limit;          /* drawn at spawn: max_lifetime + jitter */
 
+        /* Set only through worker_mark_recycle() in supervisor.c (and cleared when a queued
+         * recycle is cancelled), so that what decided is always recorded with it. */
         enum recycle_reason recycle_reason;  /* != NONE: this worker is to be replaced */
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
         bool recycle_counted;           /* logged and counted; a failed spawn's retries are not */
         usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
+        /* The figure of the last memory judgement (sample tick, request end, a queued
+         * recycle's turn); once a recycle is decided, the one it was decided with, until
+         * the worker is gone. The only retained memory that reports show: the recycle
+         * log line, the recycle history, /status and /metrics. */
+        struct policy_memory_figure figure;
 
         char status[NOTIFY_STATUS_MAX]; /* last STATUS= text */
 
