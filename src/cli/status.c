@@ -667,6 +667,19 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                 json_get_number(doc, "pid", 0), sanitize(health, sizeof health, json_get_string(doc, "health", "?")),
                 sanitize(accounting, sizeof accounting, json_get_string(doc, "accounting", "?")),
                 sanitize(metric, sizeof metric, json_get_string(doc, "metric", "?")));
+        const struct json_value *reload = json_get(doc, "reload");
+        if (reload && reload->type == JSON_OBJECT && json_get_string(reload, "last_attempt", NULL)) {
+                char when[CELL_MAX], error[CELL_MAX], ok[CELL_MAX];
+                const struct json_value *last = json_get(reload, "last_successful");
+                if (last && last->type == JSON_BOOL && last->boolean)
+                        fprintf(f, "last reload: applied at %s\n",
+                                sanitize(ok, sizeof ok, json_get_string(reload, "last_success", "?")));
+                else
+                        fprintf(f, "last reload: FAILED at %s (%s); running the configuration of %s\n",
+                                sanitize(when, sizeof when, json_get_string(reload, "last_attempt", "?")),
+                                sanitize(error, sizeof error, json_get_string(reload, "last_error", "?")),
+                                sanitize(ok, sizeof ok, json_get_string(reload, "last_success", "?")));
+        }
         for (size_t r = 0; r <= rows; r++) {
                 char line[_COL_MAX * (CELL_MAX + 2) + 1];
                 size_t n = 0;

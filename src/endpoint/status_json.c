@@ -132,6 +132,19 @@ void status_json_render(const struct supervisor *s, usec_t now, usec_t realtime,
         text_buffer_printf(b, "%s", s->shutting_down ? "true" : "false");
         json_str(b, &first, "time", format_utc(when, sizeof when, realtime));
 
+        json_key(b, &first, "reload");
+        bool rl = true;
+        text_buffer_append(b, "{", 1);
+        json_key(b, &rl, "last_successful");
+        text_buffer_printf(b, "%s", s->reload.last_successful ? "true" : "false");
+        json_str(b, &rl, "last_success", format_utc(when, sizeof when, s->reload.last_success));
+        json_str(b, &rl, "last_attempt",
+                 s->reload.last_attempt > 0 ? format_utc(when, sizeof when, s->reload.last_attempt) : NULL);
+        json_str(b, &rl, "last_error", s->reload.last_error[0] ? s->reload.last_error : NULL);
+        json_u64(b, &rl, "successes", s->reload.successes);
+        json_u64(b, &rl, "failures", s->reload.failures);
+        text_buffer_append(b, "}", 1);
+
         json_key(b, &first, "workers");
         text_buffer_append(b, "[", 1);
         _cleanup_free_ const struct worker **sorted = NULL;

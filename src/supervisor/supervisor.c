@@ -26,6 +26,7 @@
 #include "memward/base/macro.h"
 #include "memward/base/read_file.h"
 #include "memward/base/signal_name.h"
+#include "memward/config/config_diff.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
 #include "memward/supervisor/supervisor.h"
@@ -904,15 +905,31 @@ static int supervisor_grow_slots(struct supervisor *s, unsigned n) {
         return 0;
 }
 
+/* One line for every failed reload, and the record /metrics and /status show. why names
+ * the step that refused it. A file with errors was reported error by error, each with
+ * its location, by the loader: an errno here would only repeat "Invalid argument". */
+static void supervisor_reload_failed(struct supervisor *s, int r, const char *why) {
+        s->reload.last_successful = false;
+        s->reload.failures++;
+        snprintf(s->reload.last_error, sizeof s->reload.last_error, "%s", why);
+        if (streq(why, "config"))
+                log_error("reload_failed", "reason=config msg=\"the file has errors (above); keeping the running "
+                                           "configuration\"");
+        else
+                log_error_errno(r, "reload_failed", "reason=%s msg=\"keeping the running configuration\"", why);
+}
+
 static void supervisor_reload(struct supervisor *s) {
         struct memward_config *c = NULL;
         int r;
 
         char file[LOG_QUOTE_MAX];
+        s->reload.last_attempt = now_realtime();
         log_info("reload", "file=%s", s->config->path ? log_quote(file, sizeof file, s->config->path) : "none");
         r = s->reload_config(s->reload_userdata, &c);
         if (r < 0) {
-                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                /* -EINVAL: the file has errors, each reported; anything else: it could not be read. */
+                supervisor_reload_failed(s, r, r == -EINVAL ? "config" : "read");
                 return;
         }
 
@@ -933,7 +950,7 @@ static void supervisor_reload(struct supervisor *s) {
                 r = supervisor_grow_slots(s, c->workers.count);
         if (r < 0) {
                 config_free(c);
-                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                supervisor_reload_failed(s, r, r == -EMFILE ? "fd_limit" : "workers");
                 return;
         }
 
@@ -946,10 +963,12 @@ static void supervisor_reload(struct supervisor *s) {
                 log_group_limit_unknown(s, r < 0 ? unresolved : NULL);
         if (r < 0) {
                 config_free(c);
-                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                supervisor_reload_failed(s, r, "group_limit");
                 return;
         }
 
+        char changed[512];
+        int n_changed = config_changed_keys(s->config, c, changed, sizeof changed);
         struct memward_config *old = s->config;
         s->config = c;
         r = supervisor_build_env(s);
@@ -957,10 +976,16 @@ static void supervisor_reload(struct supervisor *s) {
                 s->config = old;
                 (void) monitor_resolve_limits(&s->monitor, old, NULL);
                 config_free(c);
-                log_error_errno(r, "reload_failed", NULL);
+                supervisor_reload_failed(s, r, "environment");
                 return;
         }
         config_free(old);
+        s->reload.last_successful = true;
+        s->reload.last_success = s->reload.last_attempt;
+        s->reload.successes++;
+        s->reload.last_error[0] = '\0';
+        log_info("reload_applied", "changed=%s%s", n_changed == 0 ? "none" : changed,
+                 n_changed == -ENOMEM ? " msg=\"cannot tell which keys changed\"" : "");
         r = supervisor_arm_sampling(s);
         if (r < 0)
                 log_error_errno(r, "timer_failed", "timer=sample");
@@ -1550,6 +1575,7 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         s->listen = *listen;
         *listen = (struct listen_set) {};
         s->reload_config = reload;
+        s->reload = (struct reload_record) { .last_successful = true, .last_success = now_realtime() };
         s->reload_userdata = reload_userdata;
         s->signal_source.fd = s->timer_source.fd = s->notify_source.fd = -1;
         s->sample_source.fd = s->psi_source.fd = -1;
