@@ -37,7 +37,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check layers unit integration asan vm-check install uninstall deb clean deps run test-all bench-seed
+.PHONY: all check layers unit integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive
 
 all: $(BUILD)/memward
 
@@ -155,6 +155,11 @@ test-all:
 # BENCH_VM=1 runs it inside the tests/vm kernel instead.
 bench-seed: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/seed/run
+
+# One keep-alive connection (wrk -c1) to each example, on its own port and behind
+# memward (bench/keepalive/README.md); ~2 minutes.
+bench-keepalive: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/keepalive/run
 
 install: $(BUILD)/memward
 	install -Dm755 $(BUILD)/memward $(DESTDIR)$(BINDIR)/memward

@@ -906,15 +906,16 @@ static int supervisor_grow_slots(struct supervisor *s, unsigned n) {
 }
 
 /* One line for every failed reload, and the record /metrics and /status show. why names
- * the step that refused it. A file with errors was reported error by error, each with
- * its location, by the loader: an errno here would only repeat "Invalid argument". */
+ * the step that refused it. A file with errors, or one that cannot be read, was reported
+ * by the loader, error by error with locations: an errno here would only repeat
+ * "Invalid argument". */
 static void supervisor_reload_failed(struct supervisor *s, int r, const char *why) {
         s->reload.last_successful = false;
         s->reload.failures++;
         snprintf(s->reload.last_error, sizeof s->reload.last_error, "%s", why);
-        if (streq(why, "config"))
-                log_error("reload_failed", "reason=config msg=\"the file has errors (above); keeping the running "
-                                           "configuration\"");
+        if (streq(why, "config") || streq(why, "read"))
+                log_error("reload_failed", "reason=%s msg=\"%s (above); keeping the running configuration\"", why,
+                          streq(why, "config") ? "the file has errors" : "the file cannot be read");
         else
                 log_error_errno(r, "reload_failed", "reason=%s msg=\"keeping the running configuration\"", why);
 }
