@@ -1461,6 +1461,13 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
         else if (notify_message_parse(d->data, d->length, &m) < 0)
                 why = NOTIFY_REJECT_MALFORMED;
         else {
+                if (m.bad_lines > 0) {
+                        /* Counted as rejected, but the valid lines of the datagram count. */
+                        s->notify_rejected[NOTIFY_REJECT_MALFORMED]++;
+                        log_debug("notify_rejected", "why=%s sender=%d bytes=%zu bad_lines=%u",
+                                  notify_reject_reason_to_string(NOTIFY_REJECT_MALFORMED), (int) d->pid, d->length,
+                                  m.bad_lines);
+                }
                 if (m.ready && s->config->workers.ready == READY_NOTIFY)
                         supervisor_worker_ready(s, w, now);
                 if (m.watchdog)
