@@ -1117,8 +1117,13 @@ static void listen_config_free_all(struct memward_config *c) {
 }
 
 static bool listen_address_equal(const struct listen_address *a, const struct listen_address *b) {
-        return a->length == b->length && memcmp(&a->sockaddr, &b->sockaddr, a->length) == 0;
+        return listen_address_conflict(a, b) == LISTEN_CONFLICT_SAME;
 }
+
+/* Why two addresses that are not the same still collide. */
+#define LISTEN_OVERLAP_WHY                                                                              \
+        " on its port (a wildcard takes every address of its family, and [::] IPv4 too unless "        \
+        "net.ipv6.bindv6only=1)"
 
 static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_node_t *key _unused_,
                          yaml_node_t *v, void *base, const char *path) {
@@ -1186,12 +1191,17 @@ static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_n
                                                                   "%s.%s: a TCP option, but the address is unix:", p,
                                                                   listen_fields[k].key);
                                 parsed[i] = a;
-                                for (size_t j = 0; j < i; j++)
-                                        if (parsed[j].length > 0 && listen_address_equal(&parsed[j], &a)) {
-                                                ctx_error(ctx, found[0], "%s.address: same address as %s[%zu]", p,
-                                                          path, j);
-                                                break;
-                                        }
+                                for (size_t j = 0; j < i; j++) {
+                                        enum listen_conflict k = parsed[j].length > 0
+                                                                         ? listen_address_conflict(&parsed[j], &a)
+                                                                         : LISTEN_CONFLICT_NONE;
+                                        if (k == LISTEN_CONFLICT_NONE)
+                                                continue;
+                                        ctx_error(ctx, found[0], "%s.address: %s %s[%zu]%s", p,
+                                                  k == LISTEN_CONFLICT_SAME ? "same address as" : "overlaps", path, j,
+                                                  k == LISTEN_CONFLICT_SAME ? "" : LISTEN_OVERLAP_WHY);
+                                        break;
+                                }
                         }
                 }
                 if (ctx->n_errors != errors) {
@@ -1914,12 +1924,18 @@ int config_validate(const struct memward_config *c, struct config_diagnostics *d
                                   c->listen[i].address ?: "");
                         continue;
                 }
-                for (size_t j = 0; j < i; j++)
-                        if (c->listen[j].address && listen_address_parse(c->listen[j].address, &b) >= 0 &&
-                            listen_address_equal(&a, &b)) {
-                                ctx_error(&ctx, NULL, "listen[%zu].address: same address as listen[%zu]", i, j);
-                                break;
-                        }
+                for (size_t j = 0; j < i; j++) {
+                        enum listen_conflict k = c->listen[j].address &&
+                                                                 listen_address_parse(c->listen[j].address, &b) >= 0
+                                                         ? listen_address_conflict(&a, &b)
+                                                         : LISTEN_CONFLICT_NONE;
+                        if (k == LISTEN_CONFLICT_NONE)
+                                continue;
+                        ctx_error(&ctx, NULL, "listen[%zu].address: %s listen[%zu]%s", i,
+                                  k == LISTEN_CONFLICT_SAME ? "same address as" : "overlaps", j,
+                                  k == LISTEN_CONFLICT_SAME ? "" : LISTEN_OVERLAP_WHY);
+                        break;
+                }
         }
 
         check_rules(&ctx, c);

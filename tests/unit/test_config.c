@@ -460,6 +460,9 @@ static void test_errors_integers(void **state) {
         assert_errors("memory:\n  worker_max: 2GB\n",
                       "2:15: memory.worker_max: sizes are binary (KiB, MiB, GiB, also written K, M, G), and 2GB "
                       "is an SI size: write 2GiB for 2 x 1024^3 bytes, or 1907MiB for 2000000000, got \"2GB\"");
+        assert_errors("listen:\n  - {address: \"tcp://0.0.0.0:80\"}\n  - {address: \"tcp://[::]:80\"}\n",
+                      "3:15: listen[1].address: overlaps listen[0] on its port (a wildcard takes every address of "
+                      "its family, and [::] IPv4 too unless net.ipv6.bindv6only=1)");
         assert_errors("listen:\n  - {address: \"unix:/run/a.sock\", nodelay: true}\n",
                       "2:44: listen[0].nodelay: a TCP option, but the address is unix:");
         assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", nodelay: 1}\n",
