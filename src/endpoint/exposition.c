@@ -62,7 +62,7 @@ static void render_worker_memory(const struct worker *w, struct text_buffer *b) 
                 /* What memward judges the worker by, as it last judged it: never a floor
                  * of our own, which could disagree with the recycle it led to. */
                 { "retained", w->figure.source != POLICY_FLOOR_NONE, w->figure.floor },
-                { "baseline", m->has_baseline, m->baseline },
+                { "baseline", m->baseline.known, m->baseline.value },
                 { "peak", true, m->peak },
         };
 

@@ -106,7 +106,7 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         json_u64(b, &mfirst, "peak", m->peak);
         json_u64(b, &mfirst, "metric", m->metric);
         json_figure(b, &mfirst, &w->figure);
-        json_u64_or_null(b, &mfirst, "baseline", m->has_baseline, m->baseline);
+        json_u64_or_null(b, &mfirst, "baseline", m->baseline.known, m->baseline.value);
         text_buffer_append(b, "}}", 2);
 }
 

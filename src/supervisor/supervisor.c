@@ -510,8 +510,8 @@ static struct policy_memory_verdict worker_judge_memory(const struct supervisor 
                 .now = now,
                 .request_end_at = w->mem.last_boundary,
                 .retained_window = c->memory.retained_window,
-                .has_baseline = w->mem.has_baseline,
-                .baseline = w->mem.baseline,
+                .has_baseline = w->mem.baseline.known,
+                .baseline = w->mem.baseline.value,
                 .retained_max = c->memory.retained_max,
                 .growth_max = c->memory.growth_max,
         };

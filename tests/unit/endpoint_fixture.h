@@ -47,8 +47,7 @@ static inline int setup(void **state) {
         serving->mem.file = 2 * MiB;
         serving->mem.kernel = 4096;
         serving->mem.peak = 9 * MiB;
-        serving->mem.has_baseline = true;
-        serving->mem.baseline = MiB;
+        serving->mem.baseline = (struct baseline) { .known = true, .value = MiB };
         serving->figure = (struct policy_memory_figure) { .source = POLICY_FLOOR_REQUEST_END, .floor = 6 * MiB,
                                                           .has_baseline = true, .baseline = MiB, .ratio = 6.0 };
         snprintf(serving->status, sizeof serving->status, "a \"quoted\"\n\x01 é \xff");
