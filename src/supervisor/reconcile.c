@@ -244,14 +244,27 @@ static void plan_workers(struct planner *pl) {
         }
 }
 
-/* Step 2: slots that should not exist any more (SIGTTOU, a lower workers.count). */
+/* Step 2: slots that should not exist any more (SIGTTOU, a lower workers.count). Scaling
+ * down must not take the pool to no capacity at all: when the wanted slots have no ready
+ * worker (slot 0 backing off after a crash, or still starting), the last ready worker
+ * serves on from its unwanted slot until one of them is ready, which is an event, and
+ * goes then. */
 static void plan_scale_down(struct planner *pl) {
         const struct reconcile_view *v = pl->v;
+        unsigned ready = 0;
 
+        for (size_t i = 0; i < v->n_workers; i++)
+                if (pl->p->workers[i].state == WORKER_READY)
+                        ready++;
         for (size_t i = 0; i < v->n_workers; i++) {
                 struct reconcile_worker *w = &pl->p->workers[i];
                 if (w->slot < v->target || w->state == WORKER_STOPPING)
                         continue;
+                if (w->state == WORKER_READY) {
+                        if (ready <= 1)
+                                continue;
+                        ready--;
+                }
                 plan_stop(pl, i, RECONCILE_STOP_SCALE_DOWN);
         }
 }

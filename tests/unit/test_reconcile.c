@@ -107,10 +107,14 @@ static const char *describe(const struct fixture *f) {
         return buf;
 }
 
-static void assert_plan(const struct fixture *f, const char *want) {
+/* Fails at the caller's line when the plan is not want. */
+#define assert_plan(f, want) assert_plan_at(f, want, __FILE__, __LINE__)
+static void assert_plan_at(const struct fixture *f, const char *want, const char *file, int line) {
         const char *got = describe(f);
-        if (strcmp(got, want) != 0)
-                fail_msg("plan \"%s\", want \"%s\"", got, want);
+        if (strcmp(got, want) != 0) {
+                print_error("plan \"%s\", want \"%s\"\n", got, want);
+                _fail(file, line);
+        }
 }
 
 /* ---- filling slots ------------------------------------------------------------------ */
@@ -357,7 +361,9 @@ static void test_queued_memory_recycle_cancelled_at_its_turn(void **state) {
 
 /* ---- scale-down ------------------------------------------------------------------------ */
 
-/* Workers of slots beyond the target stop, replacements too. */
+/* Workers of slots beyond the target stop (replacements too), but never the last ready
+ * worker: with the wanted slot empty or still starting, the unwanted one serves on until
+ * a worker is ready there. */
 static void test_scale_down(void **state) {
         struct fixture *f = *state;
 
@@ -376,6 +382,48 @@ static void test_scale_down(void **state) {
         }
         plan(f);
         assert_plan(f, "");
+}
+
+static void test_scale_down_never_the_last_worker(void **state) {
+        struct fixture *f = *state;
+
+        /* SIGTTOU from 2 to 1 while slot 0 backs off after a crash. */
+        f->v.target = 1;
+        size_t last = add_worker(f, 1, WORKER_READY, false);
+        f->slots[0].respawn_at = NOW + 2 * S;
+        plan(f);
+        assert_plan(f, "");
+        assert_true(f->p.next == NOW + 2 * S);
+
+        /* Slot 0 starts: still the last ready worker. */
+        f->v.now = NOW + 2 * S;
+        plan(f);
+        assert_plan(f, "spawn:0");
+        size_t w0 = add_worker(f, 0, WORKER_STARTING, false);
+        f->workers[w0].spawned_at = f->v.now;
+        plan(f);
+        assert_plan(f, "");
+
+        /* Slot 0 is ready: now it goes. */
+        f->workers[w0].state = WORKER_READY;
+        plan(f);
+        assert_plan(f, "stop:1:scale_down");
+        assert_true(f->p.actions[0].worker == last);
+
+        /* Two unwanted slots and none wanted ready: one of them goes, one serves on. */
+        f->workers[w0].state = WORKER_STARTING;
+        add_worker(f, 2, WORKER_READY, false);
+        plan(f);
+        assert_plan(f, "stop:1:scale_down");
+        f->v.n_workers--;
+        f->slots[2].active = RECONCILE_NONE;
+
+        /* A worker that is not ready yet is no capacity: it goes even when none is ready. */
+        f->workers[w0].state = WORKER_STARTING;
+        f->workers[last].state = WORKER_STARTING;
+        f->workers[last].spawned_at = f->v.now;
+        plan(f);
+        assert_plan(f, "stop:1:scale_down");
 }
 
 /* ---- deadlines ------------------------------------------------------------------------- */
@@ -541,6 +589,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stop_first_only_for_memory, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_queued_memory_recycle_cancelled_at_its_turn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scale_down, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scale_down_never_the_last_worker, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_timeout_and_delay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_replacement_takes_over, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_graceful_timeout_kill, setup, teardown),

@@ -11,7 +11,7 @@
  *      a policy rule fired (MARK_RECYCLE: policy_evaluate()), graceful_timeout passed
  *      (STOP, SIGKILL); during shutdown only the last;
  *   2. workers of slots beyond the target (SIGTTOU, a reload that lowered workers.count):
- *      STOP;
+ *      STOP, but never the last ready worker;
  *   3. empty slots up to the target, out of their backoff: SPAWN;
  *   4. due recycles, at most max_concurrent in flight, first due first served:
  *      START_RECYCLE (and STOP right after it for memory_stop_first); a queued memory
