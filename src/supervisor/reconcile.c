@@ -141,11 +141,11 @@ static struct reconcile_action *push(struct planner *pl, enum reconcile_action_k
         return a;
 }
 
-static void plan_stop(struct planner *pl, size_t i, enum reconcile_stop how) {
+/* What a stop does to the worker, in the plan's copy. */
+static void stop_effect(struct planner *pl, size_t i, enum reconcile_stop how) {
         struct reconcile_worker *w = &pl->p->workers[i];
         const struct reconcile_config *c = &pl->v->config;
 
-        push(pl, RECONCILE_STOP, i, w->slot)->stop = how;
         switch (how) {
         case RECONCILE_STOP_READY_TIMEOUT:
                 w->state = WORKER_STOPPING;
@@ -163,6 +163,11 @@ static void plan_stop(struct planner *pl, size_t i, enum reconcile_stop how) {
         default:
                 assert(false);
         }
+}
+
+static void plan_stop(struct planner *pl, size_t i, enum reconcile_stop how) {
+        push(pl, RECONCILE_STOP, i, pl->p->workers[i].slot)->stop = how;
+        stop_effect(pl, i, how);
 }
 
 /* A worker the plan spawns: starting from now, in the plan's workers after the view's. */
@@ -251,13 +256,18 @@ static void plan_workers(struct planner *pl) {
  * goes then. */
 static void plan_scale_down(struct planner *pl) {
         const struct reconcile_view *v = pl->v;
+        struct reconcile_plan *p = pl->p;
+        size_t first = p->n_actions;
         unsigned ready = 0;
 
         for (size_t i = 0; i < v->n_workers; i++)
-                if (pl->p->workers[i].state == WORKER_READY)
+                if (p->workers[i].state == WORKER_READY)
                         ready++;
+        /* The stops are decided on the slots as they are before any of them, so that
+         * removing a slot is one recycle (scale_down): its serving worker's, or its
+         * replacement's when nothing serves there any more (stopped first). */
         for (size_t i = 0; i < v->n_workers; i++) {
-                struct reconcile_worker *w = &pl->p->workers[i];
+                const struct reconcile_worker *w = &p->workers[i];
                 if (w->slot < v->target || w->state == WORKER_STOPPING)
                         continue;
                 if (w->state == WORKER_READY) {
@@ -265,8 +275,15 @@ static void plan_scale_down(struct planner *pl) {
                                 continue;
                         ready--;
                 }
-                plan_stop(pl, i, RECONCILE_STOP_SCALE_DOWN);
+                const struct reconcile_slot *slot = w->slot < p->n_slots ? &p->slots[w->slot] : NULL;
+                struct reconcile_action *a = push(pl, RECONCILE_STOP, i, w->slot);
+                a->stop = RECONCILE_STOP_SCALE_DOWN;
+                a->counts = slot && (slot->active == i ||
+                                     (slot->replacement == i && (slot->active == RECONCILE_NONE ||
+                                                                 p->workers[slot->active].state == WORKER_STOPPING)));
         }
+        for (size_t a = first; a < p->n_actions; a++)
+                stop_effect(pl, p->actions[a].worker, RECONCILE_STOP_SCALE_DOWN);
 }
 
 /* Step 3: empty slots up to the target, each once its backoff is over. */

@@ -815,10 +815,11 @@ static void supervisor_update_service(struct supervisor *s) {
         service_status(&s->service, status);
 }
 
-static void supervisor_stop_worker(struct supervisor *s, struct worker *w, enum reconcile_stop how, usec_t now) {
+static void supervisor_stop_worker(struct supervisor *s, struct worker *w, const struct reconcile_action *a,
+                                   usec_t now) {
         const struct memward_config *c = s->config;
 
-        switch (how) {
+        switch (a->stop) {
         case RECONCILE_STOP_READY_TIMEOUT:
                 log_warning("ready_timeout", "worker=%u pid=%d timeout=%" PRIu64 "ms", w->slot, (int) w->pid,
                             c->workers.ready_timeout / USEC_PER_MSEC);
@@ -838,6 +839,13 @@ static void supervisor_stop_worker(struct supervisor *s, struct worker *w, enum 
         case RECONCILE_STOP_SCALE_DOWN:
                 if (w->state == WORKER_STOPPING)
                         break;
+                /* A slot removed is a recycle like any other: event=recycle, counted in
+                 * memward_recycles_total and the history, once (a worker whose own recycle
+                 * was counted already keeps it). */
+                if (a->counts && !w->recycle_counted) {
+                        worker_mark_recycle(w, RECYCLE_SCALE_DOWN, NULL, now);
+                        supervisor_note_recycle(s, w, now);
+                }
                 log_info("stop", "worker=%u pid=%d reason=%s", w->slot, (int) w->pid,
                          recycle_reason_to_string(RECYCLE_SCALE_DOWN));
                 worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
@@ -875,7 +883,7 @@ static void supervisor_carry_out(struct supervisor *s, const struct reconcile_pl
                         worker_mark_recycle(w, a->reason, NULL, now);
                         break;
                 case RECONCILE_STOP:
-                        supervisor_stop_worker(s, w, a->stop, now);
+                        supervisor_stop_worker(s, w, a, now);
                         break;
                 case RECONCILE_SPAWN:
                         (void) supervisor_spawn(s, a->slot, false, now);

@@ -373,6 +373,10 @@ static void test_scale_down(void **state) {
         plan(f);
         assert_plan(f, "stop:2:scale_down stop:3:scale_down stop:3:scale_down");
         assert_true(f->p.next == NOW + 30 * S);
+        /* One scale_down recycle per slot: its serving worker's, not its replacement's. */
+        assert_true(f->p.actions[0].counts);
+        assert_true(f->p.actions[1].counts);
+        assert_false(f->p.actions[2].counts);
         for (size_t i = 2; i < f->v.n_workers; i++)
                 assert_int_equal(f->p.workers[i].state, WORKER_STOPPING);
         /* Stopped already: nothing more. */
@@ -382,6 +386,16 @@ static void test_scale_down(void **state) {
         }
         plan(f);
         assert_plan(f, "");
+
+        /* A slot whose worker was stopped first (a memory recycle): its replacement is
+         * what the slot loses, and counts. */
+        f->workers[2].state = WORKER_READY;
+        f->workers[4].state = WORKER_STARTING;
+        f->workers[4].spawned_at = NOW - S;
+        plan(f);
+        assert_plan(f, "stop:2:scale_down stop:3:scale_down");
+        assert_true(f->p.actions[0].counts);
+        assert_true(f->p.actions[1].counts);
 }
 
 static void test_scale_down_never_the_last_worker(void **state) {

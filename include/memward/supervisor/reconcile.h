@@ -107,6 +107,10 @@ struct reconcile_action {
         unsigned slot;
         enum recycle_reason reason;     /* MARK_RECYCLE */
         enum reconcile_stop stop;       /* STOP */
+        /* STOP for scale_down: this stop is the slot's scale_down recycle, to be logged
+         * (event=recycle) and counted -- once per slot: for the slot's serving worker, or
+         * for its replacement when nothing else serves there. */
+        bool counts;
 };
 
 /* "ready", "mark_recycle", "stop", "spawn", "start_recycle", "cancel_recycle"; for tests
