@@ -375,6 +375,11 @@ class Template:
                 self.log("forking with threads Python did not start (a C library's?): "
                          + ", ".join(others))
             return self._double_fork(spawn, leaf_fd, context)
+        except Exception as e:
+            # A bug of ours or a surprise of the platform: this spawn fails, the
+            # template keeps serving.
+            self.log("spawn failed:\n" + traceback.format_exc())
+            return failed(errno.EIO, "%s: %s" % (type(e).__name__, e))
         finally:
             try:
                 self.adapter.after_fork(context)
@@ -389,6 +394,21 @@ class Template:
                 stream.flush()
             except (AttributeError, OSError, ValueError):
                 pass
+        # SIGCHLD at SIG_DFL until the intermediate is reaped: an app that ignores it
+        # (SIG_IGN: the kernel reaps children itself, waitpid() fails with ECHILD) or
+        # whose handler calls wait() would take the intermediate's exit status from us.
+        # The intermediate inherits SIG_DFL. Restored afterwards, the app's own again.
+        old_sigchld = signal.getsignal(signal.SIGCHLD)
+        if old_sigchld is not None:         # None: set outside Python, cannot be restored
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            return self._fork_intermediate(spawn, leaf_fd, context)
+        finally:
+            if old_sigchld is not None:
+                signal.signal(signal.SIGCHLD, old_sigchld)
+
+    def _fork_intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int],
+                           context: Any) -> protocol.Message:
         report_r, report_w = os.pipe()
         os.set_blocking(report_r, False)
         # Every signal blocked across the fork: no handler of the template runs in the
@@ -409,7 +429,12 @@ class Template:
                 os._exit(1)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         os.close(report_w)
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            # SIGCHLD ignored outside Python's knowledge (a C library): the kernel reaped
+            # the intermediate; its report in the pipe is all there is.
+            status = None
         try:
             report = os.read(report_r, 4096).decode("utf-8", "replace")
         except BlockingIOError:
@@ -428,7 +453,8 @@ class Template:
                      % (spawn.slot, spawn.generation, text))
             return protocol.SpawnFailed(spawn.slot, spawn.generation,
                                         int(number) if number.isdigit() else errno.EIO, text)
-        how = ("killed by signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
+        how = ("exit status unknown" if status is None
+               else "killed by signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
                else "exit status %d" % os.waitstatus_to_exitcode(status))
         return protocol.SpawnFailed(spawn.slot, spawn.generation, errno.ECHILD,
                                     "the intermediate process ended (%s) without a pid" % how)
@@ -441,6 +467,9 @@ class Template:
         code = 1
         try:
             os.close(report_r)
+            # SIGCHLD is SIG_DFL here already (see _double_fork); said again for the case
+            # where the template could not set it (a handler installed outside Python).
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             if leaf_fd is not None:
                 try:
                     fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=leaf_fd)

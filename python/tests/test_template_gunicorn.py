@@ -205,6 +205,20 @@ class SyncWorkerTest(TemplateCase):
         pid = self.spawn(mw, 0, 2)              # the template keeps serving
         self.notify.wait_for(pid, "READY=1")
 
+    def test_an_app_that_ignores_sigchld(self):
+        # SIGCHLD at SIG_IGN (set at import, as an app that wants no zombies does) made
+        # the template's waitpid() for the intermediate fail with ECHILD: the template
+        # crashed on its first SPAWN.
+        mw = self.start(argv=[BIN_GUNICORN, "-c", "gunicorn.conf.py",
+                              "sigchld_ignored_app:app"])
+        for generation in (1, 2):
+            pid = self.spawn(mw, 0, generation)
+            self.notify.wait_for(pid, "READY=1")
+            self.assertEqual(int(proc_status(pid)["SigIgn"], 16),
+                             signal_bits(signal.SIGPIPE, signal.SIGXFSZ))
+        # The app's disposition is the template's again after each spawn.
+        self.assertTrue(int(proc_status(mw.pid)["SigIgn"], 16) & signal_bits(signal.SIGCHLD))
+
     def test_joins_the_cgroup_leaf(self):
         leaf = make_cgroup_leaf(self)
         mw = self.start()

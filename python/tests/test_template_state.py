@@ -134,6 +134,33 @@ class ChannelTest(unittest.TestCase):
         self.assertFalse(os.get_inheritable(fds[0]))
 
 
+class SpawnFaultTest(unittest.TestCase):
+    """Template._spawn answers SPAWN_FAILED for whatever goes wrong, and the answer
+    can always be sent."""
+
+    def setUp(self):
+        self.template = template.Template(NoAdapter(), gc_freeze=False)
+        patcher = mock.patch.object(template, "python_threads", return_value=[])
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def spawn(self):
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:
+            answer = self.template._spawn(protocol.Spawn(2, 5, False), None)
+        self.assertIsInstance(answer, protocol.SpawnFailed)
+        self.assertEqual((answer.slot, answer.generation), (2, 5))
+        protocol.format_message(answer)         # sendable
+        return answer, stderr.getvalue()
+
+    def test_an_unexpected_error_in_the_fork_path(self):
+        with mock.patch.object(self.template, "_double_fork",
+                               side_effect=RuntimeError("surprise")):
+            answer, log = self.spawn()
+        self.assertEqual(answer.errno, errno.EIO)
+        self.assertIn("RuntimeError: surprise", answer.message)
+        self.assertIn("Traceback", log)
+
+
 class StartUpTest(unittest.TestCase):
     def test_not_run_by_memward(self):
         with mock.patch.dict(os.environ, clear=False):
