@@ -91,6 +91,16 @@ class TemplateError(Exception):
     """The template cannot start: not run by memward, or given the wrong fds."""
 
 
+def spawn_errno(value: Any) -> int:
+    """`value` when it can go out as SPAWN_FAILED's ERRNO (an int in 1..4095, as
+    Linux errnos are), else ECANCELED: socket.gaierror's are negative (EAI_*), an
+    app's exception may carry anything in .errno."""
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            1 <= value <= protocol.ERRNO_MAX:
+        return value
+    return errno.ECANCELED
+
+
 class SpawnRefused(Exception):
     """A SPAWN that must be answered with SPAWN_FAILED; carries the errno."""
 
@@ -345,10 +355,11 @@ class Template:
         """Section 3, the template's side: fork the intermediate, wait for it, and answer
         from what it reported. The answer goes out only after the intermediate has been
         reaped, so the worker's parent is already memward when memward checks it."""
-        def failed(err: int, text: str) -> protocol.SpawnFailed:
+        def failed(err: Any, text: str) -> protocol.SpawnFailed:
             self.log("spawn slot=%d generation=%d failed: %s"
                      % (spawn.slot, spawn.generation, text))
-            return protocol.SpawnFailed(spawn.slot, spawn.generation, err, text)
+            return protocol.SpawnFailed(spawn.slot, spawn.generation, spawn_errno(err),
+                                        text)
 
         if self.gc_freeze:
             # Every object the template has moves to the permanent generation, which no
@@ -361,7 +372,7 @@ class Template:
             return failed(e.errno, str(e))
         except Exception as e:
             self.log("pre_fork failed:\n" + traceback.format_exc())
-            return failed(getattr(e, "errno", None) or errno.ECANCELED,
+            return failed(getattr(e, "errno", None),
                           "pre_fork: %s: %s" % (type(e).__name__, e))
         try:
             threads = python_threads()
@@ -420,7 +431,8 @@ class Template:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             os.close(report_r)
             os.close(report_w)
-            return protocol.SpawnFailed(spawn.slot, spawn.generation, e.errno or errno.EIO,
+            return protocol.SpawnFailed(spawn.slot, spawn.generation,
+                                        spawn_errno(e.errno or errno.EIO),
                                         "fork: %s" % e.strerror)
         if pid == 0:
             try:
@@ -452,7 +464,8 @@ class Template:
             self.log("spawn slot=%d generation=%d failed: %s"
                      % (spawn.slot, spawn.generation, text))
             return protocol.SpawnFailed(spawn.slot, spawn.generation,
-                                        int(number) if number.isdigit() else errno.EIO, text)
+                                        spawn_errno(int(number)) if number.isdigit()
+                                        else errno.EIO, text)
         how = ("exit status unknown" if status is None
                else "killed by signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
                else "exit status %d" % os.waitstatus_to_exitcode(status))

@@ -205,6 +205,18 @@ class SyncWorkerTest(TemplateCase):
         pid = self.spawn(mw, 0, 2)              # the template keeps serving
         self.notify.wait_for(pid, "READY=1")
 
+    def test_a_pre_fork_error_with_a_negative_errno(self):
+        # gaierror(-2) from the pre_fork hook: SPAWN_FAILED with ECANCELED, as for any
+        # errno that cannot go out as ERRNO=; the template keeps serving.
+        mw = self.start(argv=[BIN_GUNICORN, "-c", "gaierror.conf.py", "wsgi_app:app"])
+        for generation in (1, 2):
+            answer = mw.spawn(0, generation, env={"NOTIFY_SOCKET": self.notify.name})
+            self.assertIsInstance(answer, protocol.SpawnFailed, mw.log())
+            self.assertEqual(answer.errno, errno.ECANCELED)
+            self.assertIn("gaierror", answer.message)
+        mw.close_control()
+        self.assert_exits(mw, 0)
+
     def test_an_app_that_ignores_sigchld(self):
         # SIGCHLD at SIG_IGN (set at import, as an app that wants no zombies does) made
         # the template's waitpid() for the intermediate fail with ECHILD: the template

@@ -152,6 +152,34 @@ class SpawnFaultTest(unittest.TestCase):
         protocol.format_message(answer)         # sendable
         return answer, stderr.getvalue()
 
+    def refuse_with(self, exception):
+        adapter = self.template.adapter
+        with mock.patch.object(adapter, "pre_fork", side_effect=exception, create=True):
+            return self.spawn()
+
+    def test_pre_fork_errnos_that_cannot_be_sent(self):
+        # socket.gaierror's errno is an EAI_* code, negative: it made format_message()
+        # raise ValueError and the template die.
+        answer, log = self.refuse_with(socket.gaierror(socket.EAI_NONAME, "Name unknown"))
+        self.assertEqual(answer.errno, errno.ECANCELED)
+        self.assertIn("pre_fork: gaierror", answer.message)
+        for err in (-2, 0, 4096, None, "5", True):
+            with self.subTest(err=err):
+                answer, _ = self.refuse_with(template.SpawnRefused(err, "no"))
+                self.assertEqual(answer.errno, errno.ECANCELED)
+                error = OSError("odd")
+                error.errno = err
+                answer, _ = self.refuse_with(error)
+                self.assertEqual(answer.errno, errno.ECANCELED)
+
+    def test_pre_fork_errnos_that_are_kept(self):
+        answer, _ = self.refuse_with(template.SpawnRefused(errno.EAGAIN, "later"))
+        self.assertEqual((answer.errno, answer.message), (errno.EAGAIN, "later"))
+        answer, _ = self.refuse_with(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+        self.assertEqual(answer.errno, errno.ECONNREFUSED)
+        answer, _ = self.refuse_with(ValueError("no errno"))
+        self.assertEqual(answer.errno, errno.ECANCELED)
+
     def test_an_unexpected_error_in_the_fork_path(self):
         with mock.patch.object(self.template, "_double_fork",
                                side_effect=RuntimeError("surprise")):
