@@ -38,8 +38,9 @@ def _worker_subclass(base: type) -> type:
 
     notify() is what every gunicorn worker calls from its loop for the arbiter's
     heartbeat; here it also says READY=1 (first call) and WATCHDOG=1. Requests are
-    counted around handle_request() for the WSGI workers, and by wrapping the ASGI
-    app for uvicorn's workers, which have no handle_request()."""
+    counted around handle_request() for the WSGI workers, and by wrapping the app
+    uvicorn loaded (after its interface detection) for uvicorn's workers, which have
+    no handle_request()."""
     namespace: dict = {}
 
     def notify_(self: Any) -> None:
@@ -66,11 +67,23 @@ def _worker_subclass(base: type) -> type:
                 reporter.request_finished()
         namespace["handle_request"] = handle_request
     elif any(cls.__module__.startswith("uvicorn.") for cls in base.__mro__):
-        def load_wsgi(self: Any) -> None:
-            base.load_wsgi(self)
+        async def _serve(self: Any) -> None:
+            # UvicornWorker._serve(), with the request counter around the app that
+            # uvicorn's Config.load() made: wrapping self.wsgi instead would hide the
+            # app's interface from load()'s detection (an ASGI 2 app, called as ASGI 3,
+            # answers 500).
+            import uvicorn
+            from gunicorn.arbiter import Arbiter
             from memward.asgi_adapter import RequestCounter
-            self.wsgi = RequestCounter(self.wsgi, self.memward)
-        namespace["load_wsgi"] = load_wsgi
+            self.config.app = self.wsgi
+            if not self.config.loaded:
+                self.config.load()
+            self.config.loaded_app = RequestCounter(self.config.loaded_app, self.memward)
+            server = uvicorn.Server(config=self.config)
+            await server.serve(sockets=self.sockets)
+            if not server.started:
+                sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        namespace["_serve"] = _serve
 
     namespace["__doc__"] = "gunicorn's %s, reporting to memward." % base.__name__
     namespace["__module__"] = base.__module__

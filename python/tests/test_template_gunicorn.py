@@ -331,6 +331,15 @@ class UvicornWorkerTest(TemplateCase):
         self.assertEqual(mw.stop_worker(pid), 0)
         self.notify.wait_for(pid, "STOPPING=1")
 
+    def test_an_asgi2_app(self):
+        # The request counter wrapped the app before uvicorn detected its interface:
+        # an ASGI 2 app was called as ASGI 3 and every request answered 500.
+        mw = self.start(argv=self.argv[:-1] + ["asgi2_app:app"])
+        pid = self.spawn(mw)
+        self.notify.wait_for(pid, "READY=1")
+        self.assertEqual(http_get(mw.port), (200, {"raw": b"asgi2"}), mw.log()[-1500:])
+        self.notify.wait_for(pid, "X_REQUESTS=1")
+
 
 # ------------------------------------------------------------------ cgroup v2 leaf
 
