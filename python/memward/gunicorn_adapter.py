@@ -20,7 +20,8 @@ forked worker, calling gunicorn's server hooks where gunicorn calls them:
 `server` is a gunicorn Arbiter object that is set up (configuration, logger, listeners)
 but never run. The worker says READY=1 the first time its loop calls notify(), that
 is once it accepts (for UvicornWorker: after the ASGI lifespan startup), WATCHDOG=1
-from the same notify() calls, and X_REQUESTS/X_INFLIGHT after every request.
+from the same notify() calls, X_REQUESTS/X_INFLIGHT after every request, and
+STOPPING=1 when it begins to stop.
 """
 
 from __future__ import annotations
@@ -31,6 +32,23 @@ import traceback
 from typing import Any, List, Optional
 
 from memward import notify, protocol, template
+
+
+def _uvicorn_server_class() -> type:
+    """uvicorn's Server as UvicornWorker runs it, reporting to memward."""
+    import uvicorn
+
+    class WorkerServer(uvicorn.Server):
+        reporter: notify.WorkerReporter
+
+        async def shutdown(self, sockets: Optional[list] = None) -> None:
+            # STOPPING=1 whatever the app: uvicorn installs its own SIGTERM handler
+            # (the worker's handle_exit never runs), and an app without lifespan never
+            # sees lifespan.shutdown.
+            self.reporter.stopping()
+            await super().shutdown(sockets=sockets)
+
+    return WorkerServer
 
 
 def _worker_subclass(base: type) -> type:
@@ -72,14 +90,14 @@ def _worker_subclass(base: type) -> type:
             # uvicorn's Config.load() made: wrapping self.wsgi instead would hide the
             # app's interface from load()'s detection (an ASGI 2 app, called as ASGI 3,
             # answers 500).
-            import uvicorn
             from gunicorn.arbiter import Arbiter
             from memward.asgi_adapter import RequestCounter
             self.config.app = self.wsgi
             if not self.config.loaded:
                 self.config.load()
             self.config.loaded_app = RequestCounter(self.config.loaded_app, self.memward)
-            server = uvicorn.Server(config=self.config)
+            server = _uvicorn_server_class()(config=self.config)
+            server.reporter = self.memward
             await server.serve(sockets=self.sockets)
             if not server.started:
                 sys.exit(Arbiter.WORKER_BOOT_ERROR)

@@ -340,6 +340,15 @@ class UvicornWorkerTest(TemplateCase):
         self.assertEqual(http_get(mw.port), (200, {"raw": b"asgi2"}), mw.log()[-1500:])
         self.notify.wait_for(pid, "X_REQUESTS=1")
 
+    def test_stopping_without_lifespan(self):
+        # uvicorn's own SIGTERM handler replaces the worker's: STOPPING=1 came only
+        # from the lifespan shutdown, which an app without lifespan never gets.
+        mw = self.start(argv=self.argv[:-1] + ["asgi_nolifespan_app:app"])
+        pid = self.spawn(mw)
+        self.notify.wait_for(pid, "READY=1")
+        self.assertEqual(mw.stop_worker(pid), 0)
+        self.notify.wait_for(pid, "STOPPING=1", timeout=5)
+
 
 # ------------------------------------------------------------------ cgroup v2 leaf
 
