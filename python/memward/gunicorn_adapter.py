@@ -41,6 +41,12 @@ def _uvicorn_server_class() -> type:
     class WorkerServer(uvicorn.Server):
         reporter: notify.WorkerReporter
 
+        async def on_tick(self, counter: int) -> bool:
+            # Every 0.1 s tick: WATCHDOG=1 at the reporter's pace. gunicorn's notify()
+            # (callback_notify) runs only on every 10th tick, once a second at most.
+            self.reporter.heartbeat()
+            return await super().on_tick(counter)
+
         async def shutdown(self, sockets: Optional[list] = None) -> None:
             # STOPPING=1 whatever the app: uvicorn installs its own SIGTERM handler
             # (the worker's handle_exit never runs), and an app without lifespan never
@@ -49,6 +55,23 @@ def _uvicorn_server_class() -> type:
             await super().shutdown(sockets=sockets)
 
     return WorkerServer
+
+
+class _CappedSelector:
+    """A selector whose select() waits at most `cap` seconds; the rest is the
+    wrapped selector's."""
+
+    def __init__(self, selector: Any, cap: float) -> None:
+        self._selector = selector
+        self._cap = cap
+
+    def select(self, timeout: Optional[float] = None) -> list:
+        if timeout is None or timeout > self._cap:
+            timeout = self._cap
+        return self._selector.select(timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._selector, name)
 
 
 def _worker_subclass(base: type) -> type:
@@ -74,6 +97,19 @@ def _worker_subclass(base: type) -> type:
             reporter.stopping()
         base.handle_exit(self, sig, frame)
     namespace["handle_exit"] = handle_exit
+
+    if any(cls.__module__ == "gunicorn.workers.gthread" for cls in base.__mro__):
+        def run(self: Any) -> None:
+            # gthread's loop calls notify() between poller.select(1.0) calls: once a
+            # second, too seldom for a watchdog of 1 s or less. Its waits are capped
+            # at half the ping interval, so that pings are at most 1.5 intervals apart.
+            # (With --worker-connections connections open it waits for a request to
+            # finish instead, up to 1 s: python/README.md.)
+            interval = self.memward.ping_interval()
+            if interval is not None:
+                self.poller = _CappedSelector(self.poller, interval / 2)
+            base.run(self)
+        namespace["run"] = run
 
     if hasattr(base, "handle_request"):
         def handle_request(self: Any, *args: Any, **kwargs: Any) -> Any:

@@ -78,6 +78,19 @@ class TemplateCase(unittest.TestCase):
         self.assertEqual(mw.wait_exit(), code, mw.log())
 
 
+def assert_watchdog_paced(test, mw):
+    """With workers.watchdog: 1s the worker pings every quarter second (the reporter's
+    pace); gthread and UvicornWorker pinged once a second, and memward recycled them
+    right after READY. The margin is for a busy 2-core machine: every gap under 0.75 s,
+    where a worker that pings once a second shows gaps of 1 s."""
+    pid = test.spawn(mw, WATCHDOG_USEC="1000000")
+    test.notify.wait_for(pid, "READY=1")
+    gaps = test.notify.gaps(pid, "WATCHDOG=1", 3.5)
+    test.assertGreaterEqual(len(gaps), 2, gaps)
+    test.assertLess(max(gaps), 0.75, gaps)
+    return gaps
+
+
 class SyncWorkerTest(TemplateCase):
     """The whole contract on gunicorn's default worker class."""
 
@@ -308,6 +321,9 @@ class GthreadWorkerTest(TemplateCase):
         self.assertGreater(int(status["Threads"]), 1)       # gthread's pool, after the fork
         self.assertEqual(mw.stop_worker(pid), 0)
 
+    def test_watchdog_of_one_second(self):
+        assert_watchdog_paced(self, self.start())
+
 
 class UvicornWorkerTest(TemplateCase):
     argv = [BIN_GUNICORN, "-c", "gunicorn.conf.py", "-k", "uvicorn.workers.UvicornWorker",
@@ -330,6 +346,9 @@ class UvicornWorkerTest(TemplateCase):
         self.assertEqual(int(proc_status(pid)["SigBlk"], 16), 0)
         self.assertEqual(mw.stop_worker(pid), 0)
         self.notify.wait_for(pid, "STOPPING=1")
+
+    def test_watchdog_of_one_second(self):
+        assert_watchdog_paced(self, self.start())
 
     def test_an_asgi2_app(self):
         # The request counter wrapped the app before uvicorn detected its interface:
