@@ -591,6 +591,16 @@ class Template:
             ssl_module = sys.modules.get("ssl")
             if ssl_module is not None:
                 ssl_module.RAND_add(os.urandom(32), 32.0)
+            #    uuid1() calls libuuid's uuid_generate_time_safe(), which keeps its clock
+            #    sequence and last timestamp in the process (without uuidd or a writable
+            #    /var/lib/libuuid/clock.txt): every worker of a template that used
+            #    uuid1() would go on from the same state, and workers generating at the
+            #    same instant would make the same UUIDs. Without libuuid, Python's own
+            #    uuid1() draws each clock sequence from `random`, reseeded above. (A
+            #    uuid module imported only in the worker starts libuuid afresh.)
+            uuid_module = sys.modules.get("uuid")
+            if uuid_module is not None and hasattr(uuid_module, "_generate_time_safe"):
+                uuid_module._generate_time_safe = None
 
             # 6. Wait until the intermediate has exited and we are memward's child, so
             #    that getppid() stays what it says from here on (gunicorn's workers exit
