@@ -19,7 +19,8 @@ gc.enable() in the worker. After each spawn the template collects what the spawn
 (younger than the freeze). MEMWARD_GC_FREEZE=0 in the environment (or gc_freeze=False)
 turns it off.
 
-The template exits 0 when memward closes the control channel or on SIGTERM/SIGINT,
+The template exits 0 when memward closes the control channel or on SIGTERM/SIGINT
+(also while the app loads: its handlers are in place before),
 EXIT_PROTOCOL after logging a malformed message from memward (section 4), and
 EXIT_USAGE when it was not started as a template or for another protocol version.
 """
@@ -109,6 +110,11 @@ class SpawnRefused(Exception):
         self.errno = err
 
 
+class _StopWhileLoading(BaseException):
+    """Raised by the SIGTERM/SIGINT handler into the app's loading: the template
+    exits 0 without waiting for the rest of the import."""
+
+
 class Adapter:
     """What a server plugs into the Template. Every method but run_worker has a
     default that does nothing, so an adapter overrides only what it needs."""
@@ -155,6 +161,7 @@ class Template:
         self.listen_fds: List[int] = []
         self._wakeup: Tuple[int, int] = (-1, -1)
         self._stop_signal: Optional[int] = None
+        self._loading = False
         self._reopen = False
         self._warned_threads: Tuple[str, ...] = ()
 
@@ -201,16 +208,22 @@ class Template:
             raise TemplateError("%s=%d is one of the LISTEN_FDS" % (CONTROL_FD_ENV, fd))
 
     def _install_signals(self) -> None:
-        """SIGTERM/SIGINT stop the template, SIGUSR1 reopens logs. The handlers only set
-        a flag; the wakeup pipe makes the main loop's poll() return for it."""
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        os.set_blocking(w, False)
-        self._wakeup = (r, w)
-        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        """SIGTERM/SIGINT stop the template, SIGUSR1 reopens logs. The handlers set a
+        flag; the wakeup pipe makes the main loop's poll() return for it. While the app
+        loads, SIGTERM/SIGINT also interrupt the loading (_StopWhileLoading). Called
+        before the app loads and again after, in case it set handlers of its own."""
+        if self._wakeup[1] < 0:
+            r, w = os.pipe()
+            os.set_blocking(r, False)
+            os.set_blocking(w, False)
+            self._wakeup = (r, w)
+        signal.set_wakeup_fd(self._wakeup[1], warn_on_full_buffer=False)
 
         def stop(signum: int, frame: Any) -> None:
             self._stop_signal = signum
+            if self._loading:
+                self._loading = False           # raised once; a second signal only flags
+                raise _StopWhileLoading()
 
         def reopen(signum: int, frame: Any) -> None:
             self._reopen = True
@@ -218,6 +231,26 @@ class Template:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGUSR1, reopen)
+
+    def _load(self) -> bool:
+        """Loads the app with the template's signal handlers in place (docs/fork-server.md
+        section 4: SIGTERM or SIGINT, at any time, exit 0); False when a stop signal
+        came meanwhile."""
+        self._install_signals()
+        self._loading = True
+        try:
+            try:
+                self.adapter.load(self.listen_fds)
+            finally:
+                self._loading = False
+        except _StopWhileLoading:
+            pass                                # the handler cleared _loading itself
+        if self._stop_signal is not None:       # raised, or caught by the app's code
+            self.log("stopping on %s while the app was loading"
+                     % signal.Signals(self._stop_signal).name)
+            return False
+        self._install_signals()
+        return True
 
     def run(self) -> int:
         """Loads the app, says READY, serves SPAWN requests until memward is gone."""
@@ -229,8 +262,8 @@ class Template:
         if self.gc_freeze:
             gc.disable()                # the scripts did it already; a library user may not
         try:
-            self.adapter.load(self.listen_fds)
-            self._install_signals()
+            if not self._load():
+                return EXIT_OK
             self._warn_threads()
             self._send(protocol.Ready(runtime=self.adapter.runtime()))
             return self._serve()

@@ -188,6 +188,23 @@ class SyncWorkerTest(TemplateCase):
         self.assertIn("stopping on SIGTERM", mw.log())
         self.assertEqual(self.hook_lines()[-1], ("on_exit", str(mw.pid)))
 
+    def test_sigterm_or_sigint_while_the_app_loads(self):
+        # docs/fork-server.md section 4: exit 0 on SIGTERM or SIGINT, also while the
+        # app is still importing (its handlers were installed only after the import:
+        # SIGTERM killed it, SIGINT raised KeyboardInterrupt). slow_app's import takes
+        # 30 s; the template exits without waiting for the rest of it.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(sig=sig.name):
+                mw = self.start(argv=[BIN_GUNICORN, "-c", "gunicorn.conf.py", "slow_app:app"],
+                                ready=False)
+                deadline = time.monotonic() + TIMEOUT
+                while "slow_app loading" not in mw.log() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                os.kill(mw.pid, sig)
+                self.assertEqual(mw.wait_exit(timeout=20), 0, mw.log())
+                self.assertIn("stopping on %s while the app was loading" % sig.name, mw.log())
+                self.assertIsNone(mw.receive())         # no READY: the channel closed
+
     def test_refuses_to_fork_while_a_python_thread_runs(self):
         mw = self.start(env={"TEST_START_THREAD": "1"})
         self.assertIn("test-background-thread", mw.log())     # said at READY
