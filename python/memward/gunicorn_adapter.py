@@ -292,7 +292,8 @@ class GunicornAdapter(template.Adapter):
             return Arbiter.APP_LOAD_ERROR
         except Exception:
             self.log.exception("Exception in worker process")
-            return Arbiter.WORKER_BOOT_ERROR if not worker.booted else 1
+            # Arbiter.spawn_worker(): sys.exit(-1) once booted, exit status 255.
+            return Arbiter.WORKER_BOOT_ERROR if not worker.booted else 255
         finally:
             self.log.info("Worker exiting (pid: %s)", worker.pid)
             try:

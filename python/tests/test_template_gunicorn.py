@@ -14,7 +14,7 @@ import unittest
 
 from tests.fakememward import (APPS, BIN_GUNICORN, PYTHON, TIMEOUT, FakeMemward, NotifySocket,
                                become_subreaper, http_get, python_has, is_our_child, proc_status,
-                               signal_bits)
+                               signal_bits, wait_pid)
 from memward import protocol
 
 def setUpModule():
@@ -204,6 +204,16 @@ class SyncWorkerTest(TemplateCase):
                 self.assertEqual(mw.wait_exit(timeout=20), 0, mw.log())
                 self.assertIn("stopping on %s while the app was loading" % sig.name, mw.log())
                 self.assertIsNone(mw.receive())         # no READY: the channel closed
+
+    def test_a_worker_that_fails_after_booting_exits_255(self):
+        # As gunicorn's Arbiter.spawn_worker(): sys.exit(-1) (it was 1 here).
+        mw = self.start(argv=[BIN_GUNICORN, "-c", "fails_after_boot.conf.py", "wsgi_app:app"])
+        pid = self.spawn(mw)
+        code = wait_pid(pid, TIMEOUT)
+        if code is not None:
+            mw.workers.remove(pid)              # reaped
+        self.assertEqual(code, 255, mw.log())
+        self.assertIn("the worker's loop failed", mw.log())
 
     def test_refuses_to_fork_while_a_python_thread_runs(self):
         mw = self.start(env={"TEST_START_THREAD": "1"})
