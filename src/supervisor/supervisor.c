@@ -650,9 +650,11 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
 /* ---- the decision loop --------------------------------------------------- */
 
 /* How many times one pass plans again after carrying a plan out (a failed spawn, a worker
- * ready at once): each plan changes what the next one sees, so a few rounds settle; after
- * that the timer brings us back at once, and the event loop has had its turn. */
+ * ready at once): each plan changes what the next one sees, so a few rounds settle. After
+ * that the timer brings us back after a short pause: the event loop has its turn, and a
+ * plan that somehow never settled cannot spin. */
 #define RECONCILE_ROUNDS_MAX 4
+#define RECONCILE_ROUNDS_PAUSE_USEC (10 * USEC_PER_MSEC)
 /* After a pass could not get memory for its view: try again this soon. */
 #define RECONCILE_RETRY_USEC (100 * USEC_PER_MSEC)
 
@@ -942,7 +944,7 @@ static void supervisor_reconcile(struct supervisor *s) {
                         break;
                 }
                 if (round == RECONCILE_ROUNDS_MAX) {
-                        next = now;
+                        next = now + RECONCILE_ROUNDS_PAUSE_USEC;
                         break;
                 }
                 supervisor_carry_out(s, &s->reconcile.plan, now);
