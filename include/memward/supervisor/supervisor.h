@@ -35,6 +35,9 @@ struct slot {
         usec_t respawn_at;              /* no spawn into this slot before */
         enum recycle_reason last_recycle; /* for /status; NONE until the first */
         bool recycle_pending;           /* a recycle began; until a worker is ready here again */
+        bool recycle_at_limit;          /* ... and stopped its worker at its request limit before the
+                                         * replacement was ready: outside max_concurrent */
+        usec_t startup;                 /* of the last worker ready here, spawn to READY=1 */
 };
 
 /* The last reload, as Prometheus reports its own (prometheus_config_last_reload_*):
