@@ -796,6 +796,22 @@ unsigned supervisor_ready_workers(const struct supervisor *s) {
         return ready;
 }
 
+unsigned supervisor_slots_replacing(const struct supervisor *s) {
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < s->n_slots && i < s->target; i++) {
+                const struct slot *slot = &s->slots[i];
+                if (!slot->recycle_pending || (slot->active && slot->active->state == WORKER_READY))
+                        continue;
+                for (const struct worker *w = s->workers; w; w = w->next)
+                        if (w->slot == i && w->state == WORKER_STARTING && !w->failed) {
+                                n++;
+                                break;
+                        }
+        }
+        return n;
+}
+
 static void supervisor_update_service(struct supervisor *s) {
         unsigned ready = supervisor_ready_workers(s), pending = 0;
         char status[256], *p = status;

@@ -127,6 +127,13 @@ int supervisor_run(struct supervisor *s);
  * yet does not count, so no slot counts twice. */
 unsigned supervisor_ready_workers(const struct supervisor *s);
 
+/* The slots up to the target without a ready worker that memward is replacing on
+ * purpose: its worker was stopped first (memory_stop_first, or at its max_requests
+ * before the replacement was ready) and a replacement is starting there. /healthz counts
+ * them as up, so that a planned recycle never takes a pod out of its Service; a
+ * replacement that fails (ready timeout, crash) ends it, and the slot counts as down. */
+unsigned supervisor_slots_replacing(const struct supervisor *s);
+
 /* Marks the ready worker with the largest retained floor (ties: the oldest) for a
  * group-level recycle (pressure, group_high), when the cooldown has passed and its floor
  * is at least pressure.min_retained. Each worker's floor is policy_judge_memory()'s, and
