@@ -349,6 +349,16 @@ static void plan_fill(struct planner *pl) {
         }
 }
 
+/* Workers ready and not being stopped, as the plan leaves them so far. */
+static unsigned ready_workers(const struct reconcile_plan *p) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < p->n_workers; i++)
+                if (p->workers[i].state == WORKER_READY)
+                        n++;
+        return n;
+}
+
 /* Starts the recycle of the worker at index i, whose slot has no replacement. */
 static void plan_start(struct planner *pl, size_t i) {
         struct reconcile_worker *w = &pl->p->workers[i];
@@ -433,8 +443,11 @@ static void plan_recycles(struct planner *pl) {
 
                 plan_start(pl, pick);
                 /* Memory matters more than one slot's capacity for a moment: the old
-                 * worker goes now, the replacement takes the slot when it is ready. */
-                if (v->config.memory_stop_first && reason_is_memory(p->workers[pick].recycle_reason))
+                 * worker goes now, the replacement takes the slot when it is ready. But
+                 * not the last ready worker, which a scale-down in this same plan may
+                 * have made it: then it waits for its replacement like any recycle. */
+                if (v->config.memory_stop_first && reason_is_memory(p->workers[pick].recycle_reason) &&
+                    ready_workers(p) > 1)
                         plan_stop(pl, pick, RECONCILE_STOP_FIRST);
                 n++;
         }

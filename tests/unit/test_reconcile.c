@@ -724,6 +724,22 @@ static void test_plan_room(void **state) {
         assert_int_equal(f->p.n_actions, 4 * 3 + (MAX_SLOTS - 4));
 }
 
+/* A scale-down and a memory stop-first in one plan: the slot that stays keeps its
+ * worker until the replacement is ready, or nothing would serve. */
+static void test_scale_down_and_stop_first_leave_one_ready(void **state) {
+        struct fixture *f = *state;
+        f->v.target = 1;
+        f->v.config.memory_stop_first = true;
+        size_t a = add_worker(f, 0, WORKER_READY, false);
+        add_worker(f, 1, WORKER_READY, false);
+        mark(f, a, RECYCLE_RETAINED, NOW - S);
+        plan(f);
+        unsigned ready = 0;
+        for (size_t i = 0; i < f->p.n_workers; i++)
+                if (f->p.workers[i].state == WORKER_READY) ready++;
+        assert_int_not_equal(ready, 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_fill_respects_backoff, setup, teardown),
@@ -744,6 +760,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_request_limit_stops_first, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_request_limit_past_max_concurrent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_plan_room, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scale_down_and_stop_first_leave_one_ready, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
