@@ -330,10 +330,12 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                          * namespace without that uid mapped, a seccomp filter): no worker
                          * will start as configured. */
                         char user[LOG_QUOTE_MAX], group[LOG_QUOTE_MAX];
-                        log_error_errno(r, "spawn_failed", "worker=%u step=%s user=%s group=%s failures=%u%s",
+                        log_error_errno(r, "spawn_failed",
+                                        "worker=%u step=%s user=%s group=%s failures=%u retry_in=%" PRIu64 "ms%s",
                                         slot_index, outcome.credentials_step,
                                         log_quote(user, sizeof user, c->workers.user ?: ""),
                                         log_quote(group, sizeof group, c->workers.group ?: ""), slot->failures,
+                                        s->ever_ready ? (slot->respawn_at - now) / USEC_PER_MSEC : 0,
                                         " msg=\"cannot switch the worker to workers.user/workers.group\"");
                         if (!s->ever_ready)
                                 supervisor_begin_shutdown(s, true, EXIT_FAILURE);
