@@ -14,12 +14,16 @@
     child, both nobody, die with the SIGKILL memward (root) sends their process group.
   * memward started as nobody with workers.user: root cannot switch: exit 1 with
     event=user_switch_not_permitted, before any worker is spawned.
+  * memward as root of a user namespace (unshare --map-root-user: it holds CAP_SETGID
+    there, but setgroups is denied): the switch fails in the child, reported as
+    event=spawn_failed step=setgroups, and memward exits 1 instead of looping.
 """
 
 import json
 import os
-import pwd
 import grp
+import pwd
+import shutil
 import socket
 import stat
 import subprocess
@@ -206,6 +210,30 @@ def unprivileged_start(t):
     print("memward as nobody with workers.user root: exit 1, user_switch_not_permitted")
 
 
+def refused_in_child(t):
+    unshare = shutil.which("unshare")
+    if not unshare:
+        print("no unshare(1): the step=setgroups check is left out")
+        return
+    path = t.write_config(lib.config(t.port(), count=1, listen=[], command=["/bin/sleep", "60"],
+                                     workers={"user": "nobody", "ready": "immediate"}), "userns.yaml")
+    env = dict(os.environ)
+    env[lib.TAG_VAR] = t.tag
+    p = subprocess.run([unshare, "--user", "--map-root-user", lib.MEMWARD, "-c", path], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=15, env=env, cwd=t.dir)
+    err = p.stderr.decode("utf-8", "replace")
+    if p.returncode != 0 and "unshare" in err and "memward" not in err:
+        print("unshare --user is not permitted here: the step=setgroups check is left out (%s)" % err.strip())
+        return
+    check(p.returncode == 1, "in a user namespace: exit %d, want 1\n%s" % (p.returncode, err))
+    lines = [lib.parse_logfmt(l) for l in err.splitlines()]
+    failed = [l for l in lines if l.get("event") == "spawn_failed"]
+    check(len(failed) == 1 and failed[0].get("step") == "setgroups" and failed[0].get("user") == "nobody",
+          "want one spawn_failed step=setgroups user=nobody:\n%s" % err)
+    check(not any(l.get("event") == "spawn" for l in lines), "a worker was spawned:\n%s" % err)
+    print("in a user namespace: spawn_failed step=setgroups, exit 1")
+
+
 def test(t):
     check_config_errors(t)
     if os.geteuid() != 0:
@@ -219,6 +247,7 @@ def test(t):
     as_root(t)
     stubborn_group(t)
     unprivileged_start(t)
+    refused_in_child(t)
 
 
 if __name__ == "__main__":
