@@ -60,9 +60,11 @@
 #define HTTP_ACCEPT_BATCH 32U
 
 /* A connection whose response has not gone out this long after its request head was
- * complete has a client that does not read it (ours are rendered at once and are tens
- * of KiB). At capacity it may be given up for a new connection. */
-#define HTTP_STALL_USEC (1 * USEC_PER_SEC)
+ * complete has a client that does not read it: ours are rendered at once and are tens
+ * of KiB, which a reading client takes in milliseconds. At capacity it may be given up
+ * for a new connection. While every slot holds such a response a new connection waits
+ * in the backlog up to this long, so it is well below a 1 s probe timeout. */
+#define HTTP_STALL_USEC (250 * USEC_PER_MSEC)
 
 /* How long accepting pauses after EMFILE/ENFILE/ENOBUFS/ENOMEM: no event tells when
  * an fd or kernel memory frees up, and the listening socket stays readable meanwhile. */

@@ -16,7 +16,13 @@ within RSS_MARGIN_KIB of it (under ASan the memory is not checked: the sanitizer
 shadow memory is not memward's).
 
 Before the fix (MHD accepting by itself) all 100 probes timed out; the test stops
-probing after 10 failures."""
+probing after 10 failures.
+
+Then the one case where no slot holds a connection waiting for its request head: with
+max_connections: 2, two clients pipeline 2,000 /metrics requests each and never read
+(a 1 KiB receive buffer, so the responses cannot drain). /healthz probes made right
+after must still answer 200 within 1 s: a response unread for 250 ms gives up its
+slot."""
 
 import math
 import resource
@@ -205,6 +211,36 @@ def test(t):
     if not sanitized:
         check(rss_after <= rss_before + RSS_MARGIN_KIB, "memward's %s (margin %d KiB)" % (memory, RSS_MARGIN_KIB))
     check(mh.get(mport, "/healthz", timeout=PROBE_TIMEOUT)[0] == 200, "/healthz after the clients left")
+    check(mw.stop() == 0, "memward did not exit 0")
+    stalled_readers(t)
+
+
+def stalled_readers(t):
+    port, mport = t.port(), t.port()
+    mw = t.memward(mh.config(port, "127.0.0.1:%d" % mport, count=1, metrics_extra={"max_connections": 2}),
+                   name="stalled")
+    mw.wait_event("ready", timeout=15)
+    check(lib.wait_http(mport, timeout=10, path="/healthz"), "/healthz never answered")
+    readers = []
+    try:
+        for _ in range(2):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+            s.connect(("127.0.0.1", mport))
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 2000)
+            readers.append(s)
+        time.sleep(0.05)
+        took = []
+        for _ in range(5):
+            secs, error = probe(mport)
+            check(not error, "/healthz behind 2 clients that do not read their responses: %s (before: %r)"
+                  % (error, took))
+            took.append(secs)
+    finally:
+        for s in readers:
+            s.close()
+    print("/healthz behind 2 clients that do not read their responses (max_connections: 2): %s ms"
+          % ", ".join("%.1f" % (x * 1000) for x in took))
     check(mw.stop() == 0, "memward did not exit 0")
 
 
