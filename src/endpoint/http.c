@@ -34,6 +34,7 @@
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,8 +339,8 @@ static struct http_connection *http_pick_victim(struct http_server *h, usec_t no
 enum room { ROOM, ROOM_LATER, ROOM_NONE };
 
 /* Makes room for one more connection: ROOM when there is a free slot now, ROOM_LATER when
- * there will be after the next pass (stop accepting for this turn), ROOM_NONE when every
- * connection is a request in progress. */
+ * there may be after the next pass or nobody is waiting to be accepted (stop accepting
+ * for this turn), ROOM_NONE when every connection is a request in progress. */
 static enum room http_make_room(struct http_server *h) {
         bool unread;
 
@@ -351,6 +352,10 @@ static enum room http_make_room(struct http_server *h) {
                 if (connections(h) < h->limit)
                         return ROOM;
         }
+        /* Never give up a connection for one that is not there. */
+        struct pollfd pending = { .fd = h->listen_source.fd, .events = POLLIN };
+        if (poll(&pending, 1, 0) <= 0)
+                return ROOM_LATER;
         struct http_connection *victim = http_pick_victim(h, now_monotonic(), &unread, NULL);
         if (!victim)
                 return unread ? ROOM_LATER : ROOM_NONE;
