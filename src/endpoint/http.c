@@ -380,7 +380,7 @@ static void http_accept(struct http_server *h) {
         for (unsigned i = 0; i < HTTP_ACCEPT_BATCH; i++) {
                 enum room room = http_make_room(h);
                 if (room == ROOM_LATER)
-                        break; /* the listening socket is still readable: next turn */
+                        break; /* a client still waiting keeps the socket readable: next turn */
                 if (room == ROOM_NONE) {
                         usec_t next;
                         bool unread;
