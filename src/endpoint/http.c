@@ -339,8 +339,8 @@ static struct http_connection *http_pick_victim(struct http_server *h, usec_t no
 enum room { ROOM, ROOM_LATER, ROOM_NONE };
 
 /* Makes room for one more connection: ROOM when there is a free slot now, ROOM_LATER when
- * there may be after the next pass or nobody is waiting to be accepted (stop accepting
- * for this turn), ROOM_NONE when every connection is a request in progress. */
+ * nobody is waiting to be accepted or MHD has not released a connection yet (stop
+ * accepting for this turn), ROOM_NONE when every connection is a request in progress. */
 static enum room http_make_room(struct http_server *h) {
         bool unread;
 
@@ -357,8 +357,15 @@ static enum room http_make_room(struct http_server *h) {
         if (poll(&pending, 1, 0) <= 0)
                 return ROOM_LATER;
         struct http_connection *victim = http_pick_victim(h, now_monotonic(), &unread, NULL);
+        if (!victim && unread) {
+                /* Only connections MHD has not read yet (this turn's): let it read them. */
+                http_pass(h);
+                if (connections(h) < h->limit)
+                        return ROOM;
+                victim = http_pick_victim(h, now_monotonic(), &unread, NULL);
+        }
         if (!victim)
-                return unread ? ROOM_LATER : ROOM_NONE;
+                return ROOM_NONE;
         log_debug("http_evict", "fd=%d waiting=%s msg=\"at max_connections: giving its slot to a new "
                   "connection\"", victim->fd, victim->waiting ? "head" : "response");
         http_connection_shutdown(h, victim);
@@ -375,7 +382,10 @@ static void http_pause_accept(struct http_server *h, bool resume_on_room, usec_t
 }
 
 /* Accepts up to HTTP_ACCEPT_BATCH connections and hands them to MHD, making room for
- * each; then a pass reads what they sent. */
+ * each. MHD reads them on its next pass, from the loop's next turn (its epoll fd is
+ * ready: a new connection is writable), not in this one: a request is answered only
+ * after whatever else was ready in this turn, such as a SIGTERM that turns /healthz
+ * to 503. */
 static void http_accept(struct http_server *h) {
         for (unsigned i = 0; i < HTTP_ACCEPT_BATCH; i++) {
                 enum room room = http_make_room(h);
@@ -407,7 +417,6 @@ static void http_accept(struct http_server *h) {
                 if (MHD_add_connection(h->daemon, fd, (struct sockaddr *) &peer, length) != MHD_YES)
                         log_debug_errno(negative_errno(), "http_add_connection_failed", "fd=%d", fd);
         }
-        http_run(h);
 }
 
 static int http_rearm(struct http_server *h) {
