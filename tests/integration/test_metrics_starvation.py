@@ -8,9 +8,9 @@ hold connections to the endpoint:
     again (at their next tick) when memward closes them;
 PROBES /healthz requests, one every 20 ms, each with a 1 s timeout as a Kubernetes
 probe has, must all answer 200 within that second (the contract as the kubelet sees
-it). The test prints their p50/p99/max and asserts p99 < P99_MAX: measured p99 0.5-4.1 ms
-on an idle 2-core machine and 2.7-4.5 ms with one core busy (stress-ng --cpu 1), 5 runs
-each (4.9-9.2 ms with both busy, 3 runs), so 100 ms leaves a wide margin for a noisy CI. Then every client socket is
+it). The test prints their p50/p99/max and asserts p99 < P99_MAX: measured p99 0.6-0.9 ms
+on an idle 2-core machine and 0.5-1.2 ms with one core busy (stress-ng --cpu 1), 5 runs
+each (5.5-7.6 ms with both busy, 3 runs), so 100 ms leaves a wide margin for a noisy CI. Then every client socket is
 closed, and memward's open fds must come back to their baseline and its RssAnon to
 within RSS_MARGIN_KIB of it (under ASan the memory is not checked: the sanitizer's
 shadow memory is not memward's).
