@@ -4,7 +4,9 @@ metrics {max_connections: 2, timeout: 2s}. Two clients take both slots and send 
 byte of a request head every 0.5 s, which resets an idle timeout forever. memward must
 close each of them once its head is 2 s overdue, and a plain /healthz made meanwhile
 must be answered within the timeout plus a moment (the old idle-only timeout let the
-trickle hold the slots for as long as the clients kept going)."""
+trickle hold the slots for as long as the clients kept going). At capacity the /healthz
+takes the slot of one trickling client; the other keeps its slot until its head is
+overdue (one new connection gives up one slot, not more)."""
 
 import socket
 import threading
@@ -58,6 +60,9 @@ def test(t):
         closed = r.get("closed_after")
         check(closed is not None and closed <= TIMEOUT + 2.0,
               "a trickling client kept its connection for %s s" % closed)
+    last = max(r["closed_after"] for r in results)
+    check(last >= TIMEOUT, "both trickling clients were cut before their head was overdue (%.1f and %.1f s): "
+          "one /healthz took two slots" % (results[0]["closed_after"], results[1]["closed_after"]))
     check(mw.stop() == 0, "memward did not exit 0")
     print("/healthz answered after %.2fs behind 2 trickling clients; they were cut after %.1f and %.1f s"
           % (waited, results[0]["closed_after"], results[1]["closed_after"]))

@@ -3,9 +3,13 @@
  * libmicrohttpd does the HTTP, driven from memward's epoll loop: the daemon runs
  * with MHD_USE_EPOLL and no threads of its own (a forking supervisor must not have
  * threads that could hold a lock at fork), its epoll fd is one event source of
- * ours, and a timerfd of ours honours MHD_get_timeout(). Everything a client can
- * make us hold is bounded: connections (max_connections), per-connection memory
- * (request line and headers, HTTP_CONNECTION_MEMORY), idle time (timeout).
+ * ours, and a timerfd of ours honours MHD_get_timeout(). We accept connections
+ * ourselves and hand them to MHD. Everything a client can make us hold is bounded:
+ * connections (max_connections), per-connection memory (request line and headers,
+ * HTTP_CONNECTION_MEMORY), idle time and the time to send a request head (timeout).
+ * Clients that connect and send nothing, or trickle their request head, cannot keep
+ * others out: at max_connections a new connection takes the slot of the one that has
+ * waited longest for its request head.
  *
  * This module knows nothing about the supervisor: requests go to a handler that
  * fills an http_reply. It does not log above debug. */
@@ -40,15 +44,16 @@ typedef int (*http_handler_t)(void *userdata, const char *method, const char *pa
 
 struct http_options {
         const char *address;            /* see listen_address_parse_host_port() */
-        unsigned max_connections;       /* 0 = HTTP_MAX_CONNECTIONS_DEFAULT */
-        usec_t timeout;                 /* idle timeout per connection, 0 = HTTP_TIMEOUT_DEFAULT */
+        unsigned max_connections;       /* 0 = METRICS_MAX_CONNECTIONS_DEFAULT */
+        usec_t timeout;                 /* idle and request-head timeout, 0 = METRICS_TIMEOUT_DEFAULT */
         const struct unix_socket_access *access; /* of a unix: socket file; NULL = the default */
 };
 
 struct http_server;
 
 /* Opens the listening socket with listen_address_open() (creating it ourselves, also for
- * unix: paths, whose stale socket file is replaced) and registers the daemon with loop.
+ * unix: paths, whose stale socket file is replaced) and registers it and the daemon
+ * with loop.
  * Returns 0, or a negative errno: -EINVAL for an unusable address, -EEXIST when a file
  * that is not a socket sits at the unix path, the bind()/listen() error, -ENOMEM, or -EIO
  * when libmicrohttpd refused to start. */
