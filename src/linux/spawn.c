@@ -25,7 +25,8 @@
  * supervisor; a worker must never see them, it gets its own. */
 static const char *const private_vars[] = {
         "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION",
+        "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION", "MEMWARD_CONTROL_FD", "MEMWARD_TEMPLATE_GENERATION",
+        "MEMWARD_PROTOCOL",
 };
 
 static bool env_key_matches(const char *entry, const char *assignment) {
