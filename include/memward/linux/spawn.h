@@ -20,6 +20,13 @@ struct spawn_request {
         size_t n_listen_fds;
         int cgroup_fd;                  /* directory fd of the worker's cgroup leaf, -1 = none */
         const char *oom_score_adj;      /* written to the child's oom_score_adj, NULL = inherit */
+        /* A fork-server template (docs/fork-server.md §1) rather than a worker: control_fd
+         * (its end of the control channel) is passed at fd 3+n_listen_fds, and the child
+         * gets no MEMWARD_WORKER_ID/GENERATION and no WATCHDOG_* (worker_id, generation and
+         * watchdog_usec are ignored); the caller's env_template carries MEMWARD_CONTROL_FD
+         * and the rest. */
+        bool template;
+        int control_fd;
 };
 
 /* What spawn_worker() says beyond its return value. */
