@@ -15,6 +15,7 @@
 #include "memward/policy/policy.h"
 #include "memward/supervisor/history.h"
 #include "memward/supervisor/monitor.h"
+#include "memward/supervisor/template.h"
 #include "memward/supervisor/worker.h"
 
 /* Bad usage or configuration (memward(8)): what systemd's RestartPreventExitStatus=
@@ -34,6 +35,17 @@ struct slot {
         usec_t respawn_at;              /* no spawn into this slot before */
         enum recycle_reason last_recycle; /* for /status; NONE until the first */
         bool recycle_pending;           /* a recycle began; until a worker is ready here again */
+};
+
+/* A notify datagram from a sender memward does not know yet, kept in template mode: a
+ * forked worker may say READY=1 before its SPAWNED is read. Replayed when a SPAWNED names
+ * the sender (or an ancestor of it), dropped after NOTIFY_EARLY_USEC. */
+#define NOTIFY_EARLY_MAX 16U
+#define NOTIFY_EARLY_USEC (10 * USEC_PER_SEC)
+struct notify_early {
+        pid_t pid;
+        usec_t at;
+        struct notify_message message;
 };
 
 struct supervisor {
@@ -81,6 +93,18 @@ struct supervisor {
         uint64_t notify_rejected[_NOTIFY_REJECT_MAX];
         uint64_t exits[_WORKER_EXIT_MAX];       /* worker processes reaped, by how */
         struct recycle_history recycle_history; /* the last recycles, for /status */
+
+        /* workers.mode: template (docs/fork-server.md). NULL template in exec mode. */
+        struct template_process *template;      /* the one that forks workers */
+        struct template_process *template_next; /* a reload's, until it is READY */
+        struct template_process *templates_retired; /* stopped, until reaped */
+        struct event_source template_timer_source;
+        char **template_env;                    /* env_template without NOTIFY_SOCKET */
+        unsigned long long template_generation; /* of the last template started */
+        struct template_counters template_counters;
+        struct reaped_ring reaped;              /* children reaped that no record knew */
+        struct notify_early notify_early[NOTIFY_EARLY_MAX];
+        unsigned n_notify_early;
 };
 
 /* Takes ownership of config and listen; on failure config stays the caller's. */

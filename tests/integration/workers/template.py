@@ -1,0 +1,179 @@
+"""A minimal fork-server template (docs/fork-server.md, protocol 1), standard library only.
+
+It "loads the application" (imports examples/python/worker.py and reads the message its
+workers answer with), says READY on the control channel, and then, for each SPAWN, forks
+an intermediate process that joins the leaf (CGROUP=1), forks the worker and reports its
+pid through a pipe; the template reaps the intermediate and answers SPAWNED (or
+SPAWN_FAILED). The worker calls setsid(), resets its signals, closes the control fd and
+the leaf fd, sets the ENV of the request and LISTEN_PID, waits until it is re-parented to
+memward and runs the example worker's loop.
+
+Knobs (environment):
+  TEST_TEMPLATE_MESSAGE_FILE  the workers' message (EXAMPLE_MESSAGE) is this file's text,
+                              read once, when the template starts: a code reload changes it
+  TEST_TEMPLATE_MODE          never_ready    never says READY
+                              garbage        answers a SPAWN with a malformed message
+                              exit_on_spawn  exits (code 3) on SPAWN number TEST_TEMPLATE_N
+                              crash_on_spawn READY, then exits (code 4) on every SPAWN
+                              fail_spawn     answers SPAWN_FAILED ERRNO=12 (ENOMEM)
+  TEST_TEMPLATE_N             see exit_on_spawn (default 2)
+"""
+
+import array
+import importlib.util
+import os
+import random
+import signal
+import socket
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "examples", "python", "worker.py")
+
+
+def log(msg):
+    sys.stderr.write("template[%d]: %s\n" % (os.getpid(), msg))
+    sys.stderr.flush()
+
+
+def load_app():
+    spec = importlib.util.spec_from_file_location("example_worker", EXAMPLE)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    path = os.environ.get("TEST_TEMPLATE_MESSAGE_FILE")
+    if path:
+        with open(path, encoding="utf-8") as f:
+            os.environ["EXAMPLE_MESSAGE"] = f.read().strip()
+    return mod
+
+
+def parse(data):
+    lines = data.decode("utf-8", "replace").split("\n")
+    kind, fields, env = lines[0], {}, []
+    for line in lines[1:]:
+        if not line:
+            continue
+        key, _, value = line.partition("=")
+        if key == "ENV":
+            env.append(value)
+        else:
+            fields[key] = value
+    return kind, fields, env
+
+
+def worker(mod, ctl, fds, env, intermediate):
+    """The forked worker: never returns into the template."""
+    code = 1
+    try:
+        os.setsid()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        ctl.close()
+        for fd in fds:
+            os.close(fd)
+        for entry in env:
+            name, _, value = entry.partition("=")
+            os.environ[name] = value
+        os.environ["LISTEN_PID"] = str(os.getpid())
+        if "WATCHDOG_USEC" in os.environ:
+            os.environ["WATCHDOG_PID"] = str(os.getpid())
+        random.seed()
+        # The example worker exits when its parent changes: start it once memward is it.
+        while os.getppid() == intermediate:
+            time.sleep(0.001)
+        code = mod.Worker().run()
+    except BaseException as e:  # noqa: BLE001 -- nothing may return into the template
+        log("worker: %r" % (e,))
+    finally:
+        os._exit(code or 0)
+
+
+def spawn(mod, ctl, fields, env, fds):
+    """Forks one worker; returns the answer to send."""
+    slot, generation = fields.get("SLOT", "0"), fields.get("GENERATION", "1")
+    head = "SLOT=%s\nGENERATION=%s\n" % (slot, generation)
+    cgroup = fields.get("CGROUP") == "1"
+    if cgroup != (len(fds) == 1):
+        for fd in fds:
+            os.close(fd)
+        return "SPAWN_FAILED\n" + head + "ERRNO=9\nMESSAGE=CGROUP and fds disagree\n"
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            if cgroup:
+                try:
+                    fd = os.open("cgroup.procs", os.O_WRONLY, dir_fd=fds[0])
+                    os.write(fd, b"0")
+                    os.close(fd)
+                except OSError as e:
+                    os.write(w, b"E%d" % e.errno)
+                    os._exit(0)
+            me = os.getpid()
+            wpid = os.fork()
+            if wpid == 0:
+                os.close(w)
+                worker(mod, ctl, fds, env, me)
+            os.write(w, b"P%d" % wpid)
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.waitpid(pid, 0)
+    answer = os.read(r, 64).decode()
+    os.close(r)
+    for fd in fds:
+        os.close(fd)
+    if answer.startswith("P"):
+        return "SPAWNED\n" + head + "PID=%s\n" % answer[1:]
+    return "SPAWN_FAILED\n" + head + "ERRNO=%s\nMESSAGE=cannot join the leaf\n" % (answer[1:] or "5")
+
+
+def main():
+    if os.environ.get("MEMWARD_PROTOCOL") != "1":
+        log("protocol %r not spoken" % os.environ.get("MEMWARD_PROTOCOL"))
+        return 76
+    mode = os.environ.get("TEST_TEMPLATE_MODE", "")
+    nth = int(os.environ.get("TEST_TEMPLATE_N", "2"))
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    ctl = socket.socket(fileno=int(os.environ["MEMWARD_CONTROL_FD"]))
+    ctl.set_inheritable(False)
+    mod = load_app()
+    if mode == "never_ready":
+        while True:
+            time.sleep(3600)
+    ctl.send(b"READY\nPROTOCOL=1\nRUNTIME=test-template/1 python/%d.%d\n" % sys.version_info[:2])
+    count = 0
+    while True:
+        fds = array.array("i")
+        data, anc, _, _ = ctl.recvmsg(65536, socket.CMSG_SPACE(4 * fds.itemsize))
+        if not data:
+            return 0
+        for level, kind, payload in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(payload[: len(payload) - len(payload) % fds.itemsize])
+        kind, fields, env = parse(data)
+        if kind != "SPAWN":
+            log("unexpected %r" % kind)
+            return 76
+        count += 1
+        if mode == "crash_on_spawn" or (mode == "exit_on_spawn" and count == nth):
+            log("exiting on SPAWN %d" % count)
+            os._exit(4 if mode == "crash_on_spawn" else 3)
+        if mode == "garbage":
+            ctl.send(b"HELLO THERE\n")
+            continue
+        if mode == "fail_spawn":
+            for fd in fds:
+                os.close(fd)
+            ctl.send(("SPAWN_FAILED\nSLOT=%s\nGENERATION=%s\nERRNO=12\nMESSAGE=test\n"
+                      % (fields["SLOT"], fields["GENERATION"])).encode())
+            continue
+        ctl.send(spawn(mod, ctl, fields, env, list(fds)).encode())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
