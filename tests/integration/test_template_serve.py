@@ -1,0 +1,77 @@
+"""workers.mode: template: workers forked from a template serve, are memward's own
+children in their own process group and session, and outlive their template.
+
+2 workers forked by tests/integration/workers/template.py, recycle max_requests 20:
+  * every worker answers, its parent is memward, it leads its own process group and
+    session (the template's group cannot reach it), and it is not the template;
+  * the template is SIGKILLed under load: no request fails, memward logs
+    template_exited, a template of generation 2 becomes ready, and the max_requests
+    recycles that follow are forked by it (spawn ... template=2);
+  * a forked worker is recycled by max_requests like an exec'd one, and exits 0."""
+
+import os
+import signal
+import time
+
+import lib
+from lib import check
+
+COUNT = 2
+
+
+def test(t):
+    port = t.port()
+    cfg = lib.config(port, count=COUNT, command=lib.test_worker("template.py"),
+                     workers={"mode": "template"}, recycle={"max_requests": 20})
+    mw = t.memward(cfg)
+    mw.wait_event("ready", count=COUNT, timeout=20)
+    ready = mw.wait_event("template_ready")[0]
+    template_pid = int(ready.get("pid"))
+    check(ready.get("generation") == "1", "first template: %s" % ready.text)
+
+    workers = mw.current_workers()
+    check(sorted(workers) == ["0", "1"], "slots: %r" % workers)
+    for slot, pid in workers.items():
+        _, ppid, pgrp = lib.proc_stat(pid)
+        check(ppid == mw.proc.pid, "worker %s: parent %d, not memward %d" % (slot, ppid, mw.proc.pid))
+        check(pgrp == pid and os.getsid(pid) == pid,
+              "worker %s (pid %d) is not its own group/session leader: group %d" % (slot, pid, pgrp))
+        check(pid != template_pid, "the template is not a worker")
+    for e in mw.events("spawn"):
+        check(e.get("template") == "1", "spawn without its template: %s" % e.text)
+    _, tppid, tpgrp = lib.proc_stat(template_pid)
+    check(tppid == mw.proc.pid and tpgrp == template_pid,
+          "the template is memward's child in its own group: parent %d, group %d" % (tppid, tpgrp))
+
+    # Requests are answered by forked workers.
+    status, headers, body = lib.http_get(port, "/")
+    check(status == 200 and "message=hello" in body, "answer: %d %r" % (status, body))
+
+    # The template dies under load: the workers keep serving.
+    load = t.load(port, threads=4, rate=100)
+    time.sleep(0.5)
+    os.kill(template_pid, signal.SIGKILL)
+    mw.wait_event("template_exited", pid=template_pid)
+    ready2 = mw.wait_event("template_ready", generation=2, timeout=20)[0]
+    # Recycles after it fork from generation 2.
+    mw.wait_for(lambda lines: [l for l in lines if l.event == "spawn" and l.get("template") == "2"],
+                timeout=30, what="a spawn from template 2")
+    time.sleep(0.5)
+    load.stop().check_no_failures()
+    check(load.ok > 50, "too few requests: %s" % load.summary())
+
+    recycles = mw.events("recycle", reason="max_requests")
+    check(len(recycles) >= 2, "forked workers not recycled by max_requests: %d" % len(recycles))
+    recycled = {r.get("pid") for r in recycles}
+    for e in mw.events("exit"):
+        if e.get("pid") in recycled:
+            check(e.get("status") == "exited" and e.get("code") == "0", "a recycled worker: %s" % e.text)
+    check(int(ready2.get("pid")) != template_pid, "same template pid after a restart")
+
+    rc = mw.stop()
+    check(rc == 0, "memward exited %s" % rc)
+    print("%d recycles, %s" % (len(recycles), load.summary()))
+
+
+if __name__ == "__main__":
+    lib.main(test)
