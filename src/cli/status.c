@@ -667,6 +667,24 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                 json_get_number(doc, "pid", 0), sanitize(health, sizeof health, json_get_string(doc, "health", "?")),
                 sanitize(accounting, sizeof accounting, json_get_string(doc, "accounting", "?")),
                 sanitize(metric, sizeof metric, json_get_string(doc, "metric", "?")));
+        const struct json_value *t = json_get(doc, "template");
+        if (t && t->type == JSON_OBJECT) {
+                /* Template mode: the process the workers are forked from, a row of its own. */
+                const struct json_value *tm = json_get(t, "memory");
+                bool sampled = json_get(tm, "sampled") && json_get(tm, "sampled")->boolean;
+                char phase[CELL_MAX], runtime[64], age[32], current[32], anon[32], pss[32];
+                const char *rt = json_get_string(t, "runtime", "");
+                fprintf(f, "template: pid %.0f, generation %.0f, %s, up %s, runtime %s, restarts %.0f, memory %s "
+                        "(anon %s, pss %s)\n",
+                        json_get_number(t, "pid", 0), json_get_number(t, "generation", 0),
+                        sanitize(phase, sizeof phase, json_get_string(t, "phase", "?")),
+                        status_format_age(age, sizeof age, json_get_number(t, "age_seconds", 0)),
+                        sanitize(runtime, sizeof runtime, *rt ? rt : "-"),
+                        json_get_number(t, "restarts", 0),
+                        status_format_bytes(current, sizeof current, sampled ? number_or_absent(tm, "current") : -1),
+                        status_format_bytes(anon, sizeof anon, sampled ? number_or_absent(tm, "anon") : -1),
+                        status_format_bytes(pss, sizeof pss, sampled ? number_or_absent(tm, "pss") : -1));
+        }
         for (size_t r = 0; r <= rows; r++) {
                 char line[_COL_MAX * (CELL_MAX + 2) + 1];
                 size_t n = 0;
