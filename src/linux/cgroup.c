@@ -717,12 +717,15 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
                 sum->rss += r.rss;
                 sum->pss += r.pss;
                 sum->anonymous += r.anonymous;
+                /* The tree has a USS only if every process in it has one. */
+                sum->has_private = sum->has_private && r.has_private;
+                sum->private_bytes += r.private_bytes;
         }
         return 0;
 }
 
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret) {
-        struct smaps_rollup sum = {};
+        struct smaps_rollup sum = { .has_private = true };
 
         int r = tree_walk(proc_root, pid, visit_smaps_rollup, &sum);
         if (r < 0)

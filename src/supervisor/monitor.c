@@ -194,6 +194,12 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
                          * "anon" its anonymous pages: the part a restart gives back. */
                         mem->current = t.rss;
                         mem->anon = t.anonymous;
+                        /* A worker forked from a template maps the template's anonymous
+                         * pages until it writes to them: counted in its Anonymous, they
+                         * are not its own, and a restart gives none of them back. What
+                         * it alone maps (its USS) is what it keeps. */
+                        if (w->template_generation > 0 && t.has_private)
+                                mem->anon = t.private_bytes;
                         mem->file = t.rss > t.anonymous ? t.rss - t.anonymous : 0;
                         mem->kernel = mem->shmem = mem->sock = 0;
                 }

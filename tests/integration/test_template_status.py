@@ -3,6 +3,8 @@
   * /status: "mode": "template", a "template" object with the template's pid,
     generation, phase, runtime and memory (sampled: rss and pss in procfs mode), and
     each worker's template_generation;
+  * a forked worker's anon is less than the template's: its own memory (USS in procfs
+    mode), not the pages it shares with the template;
   * /metrics: memward_template_info{generation,phase}, memward_template_memory_bytes
     {kind}, memward_template_restarts_total{reason}, which counts a template killed
     from outside as reason="exited";
@@ -47,6 +49,14 @@ def test(t):
     check(tpl["runtime"].startswith("test-template/1"), "runtime: %r" % tpl["runtime"])
     check(tpl["memory"]["rss"] > 1024 * 1024 and tpl["memory"]["pss"] > 0, "memory: %r" % tpl["memory"])
     check(all(w["template_generation"] == 1 for w in doc["workers"]), "workers: %r" % doc["workers"])
+    # A forked worker's anon is its own (its leaf's charge, or its USS in procfs mode),
+    # not the template's pages it still shares.
+    doc = mw.wait_for(lambda _: (lambda d: d if all(w["memory"]["sampled"] for w in d["workers"]) else None)(
+        status(mport)), timeout=10, what="sampled workers")
+    for w in doc["workers"]:
+        check(w["memory"]["anon"] < doc["template"]["memory"]["anon"],
+              "worker %d anon %d counts the template's %d" % (w["slot"], w["memory"]["anon"],
+                                                              doc["template"]["memory"]["anon"]))
 
     text = metrics(mport)
     check('memward_template_info{generation="1",phase="ready"} 1' in text, "template_info missing")

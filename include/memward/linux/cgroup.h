@@ -110,7 +110,8 @@ void cgroup_leaf_close(struct cgroup_leaf *l);
 /* ---- per-process accounting (procfs mode) -------------------------------- */
 
 /* Sums /proc/PID/smaps_rollup over pid and all its descendants (via
- * /proc/PID/task/TID/children of every thread). Returns 0, -ESRCH when pid is gone, or
+ * /proc/PID/task/TID/children of every thread); has_private only when every process's
+ * file has Private_Clean and Private_Dirty. Returns 0, -ESRCH when pid is gone, or
  * another negative errno when pid is there but its file cannot be read: -ENOENT before
  * 4.14, which has no smaps_rollup, -EACCES for a process that is not dumpable. */
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret);
