@@ -16,7 +16,12 @@ Knobs (environment):
                               exit_on_spawn  exits (code 3) on SPAWN number TEST_TEMPLATE_N
                               crash_on_spawn READY, then exits (code 4) on every SPAWN
                               fail_spawn     answers SPAWN_FAILED ERRNO=12 (ENOMEM)
+                              fork_and_hang  forks the worker (which serves) but never answers
   TEST_TEMPLATE_N             see exit_on_spawn (default 2)
+  TEST_TEMPLATE_ANSWER_DELAY_MS  waits this long before each SPAWNED, while the worker
+                              already runs: its READY=1 (or its exit) comes first
+  TEST_TEMPLATE_WORKER_EXIT   the forked worker exits at once with this code
+Every fork is logged on stderr as "template[PID]: forked WORKER_PID".
 """
 
 import array
@@ -81,6 +86,9 @@ def worker(mod, ctl, fds, env, intermediate):
         if "WATCHDOG_USEC" in os.environ:
             os.environ["WATCHDOG_PID"] = str(os.getpid())
         random.seed()
+        if os.environ.get("TEST_TEMPLATE_WORKER_EXIT"):
+            code = int(os.environ["TEST_TEMPLATE_WORKER_EXIT"])
+            return
         # The example worker exits when its parent changes: start it once memward is it.
         while os.getppid() == intermediate:
             time.sleep(0.001)
@@ -128,6 +136,10 @@ def spawn(mod, ctl, fields, env, fds):
     for fd in fds:
         os.close(fd)
     if answer.startswith("P"):
+        log("forked %s" % answer[1:])
+        delay = int(os.environ.get("TEST_TEMPLATE_ANSWER_DELAY_MS", "0") or 0)
+        if delay:
+            time.sleep(delay / 1000)
         return "SPAWNED\n" + head + "PID=%s\n" % answer[1:]
     return "SPAWN_FAILED\n" + head + "ERRNO=%s\nMESSAGE=cannot join the leaf\n" % (answer[1:] or "5")
 
@@ -172,7 +184,11 @@ def main():
             ctl.send(("SPAWN_FAILED\nSLOT=%s\nGENERATION=%s\nERRNO=12\nMESSAGE=test\n"
                       % (fields["SLOT"], fields["GENERATION"])).encode())
             continue
-        ctl.send(spawn(mod, ctl, fields, env, list(fds)).encode())
+        answer = spawn(mod, ctl, fields, env, list(fds))
+        if mode == "fork_and_hang":
+            while True:
+                time.sleep(3600)
+        ctl.send(answer.encode())
 
 
 if __name__ == "__main__":
