@@ -938,6 +938,9 @@ static void supervisor_log_status(struct supervisor *s) {
 
         log_info("status", "target=%u workers=%u recycles_in_flight=%u shutting_down=%s", s->target, s->n_workers,
                  recycles_in_flight(s), s->shutting_down ? "yes" : "no");
+        for (struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
+                log_info("status", "template=%llu pid=%d phase=%s failures=%u runtime=%s", t->generation, (int) t->pid,
+                         template_process_phase(t), t->state.failures, log_quote(status, sizeof status, t->runtime));
         for (struct worker *w = s->workers; w; w = w->next)
                 log_info("status", "worker=%u pid=%d generation=%llu state=%s age=%" PRIu64 "s requests=%" PRIu64
                          " limit=%" PRIu64 " recycle=%s worker_status=%s",
@@ -2098,9 +2101,12 @@ static void supervisor_protect_from_oom(struct supervisor *s) {
  * recycles in flight, plus a spawn's exec pipe. */
 static unsigned supervisor_fds_needed(const struct supervisor *s, const struct memward_config *c, unsigned workers) {
         unsigned per_worker = s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? 5 : 0;
+        /* Template mode: two templates during a reload, each with its channel and leaf,
+         * and the timer. */
+        unsigned templates = c->workers.mode == WORKERS_TEMPLATE ? 2 * (1 + per_worker) + 1 : 0;
         /* The metrics section changes only on restart: the running one counts. */
         return 32 + (unsigned) s->listen.n + s->config->metrics.max_connections +
-               (workers + c->recycle.max_concurrent) * per_worker + 2;
+               (workers + c->recycle.max_concurrent) * per_worker + 2 + templates;
 }
 
 /* Fails start-up, or a reload that asks for more workers, with a clear message instead
@@ -2320,6 +2326,26 @@ struct supervisor *supervisor_free(struct supervisor *s) {
         return NULL;
 }
 
+static bool templates_alive(const struct supervisor *s) {
+        return (s->template && s->template->pid > 0) || (s->template_next && s->template_next->pid > 0) ||
+               s->templates_retired;
+}
+
+static void supervisor_reap_templates(struct supervisor *s) {
+        for (int i = 0; i < 50 && templates_alive(s); i++) {
+                supervisor_reap(s);
+                if (templates_alive(s))
+                        (void) usleep(20000);
+        }
+        struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && ts[i]->pid > 0)
+                        (void) kill(-ts[i]->pid, SIGKILL);
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                if (t->pid > 0)
+                        (void) kill(-t->pid, SIGKILL);
+}
+
 int supervisor_run(struct supervisor *s) {
         char cmd[LOG_QUOTE_MAX];
 
@@ -2344,6 +2370,9 @@ int supervisor_run(struct supervisor *s) {
         }
         if (monitor_pending_removals(&s->monitor) > 0)
                 log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
+        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
+         * kill, so that none outlives memward by more than that. */
+        supervisor_reap_templates(s);
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;
 }
