@@ -246,7 +246,8 @@ def scenario_template(t):
     every forked worker in its own worker-<slot>-<generation> leaf (and nothing else
     there), the pages a worker shares with the template charged to the template's leaf,
     what a worker allocates to its own; a killed template's leaf removed and its successor
-    in template-2 while the workers serve on; no leaf left after SIGTERM."""
+    in template-2 while the workers serve on; no leaf left after SIGTERM; the worker of a
+    spawn given up on (fork_timeout) killed with its leaf."""
     setup_app()
     port = t.port()
     worker = os.path.join(lib.WORKERS_DIR, "template.py")
@@ -301,6 +302,26 @@ def scenario_template(t):
     left = sorted(d for d in os.listdir(APP) if d.startswith("template-"))
     check(not left, "template leaves left after shutdown: %r" % left)
     ok("no template-* leaf left")
+
+    # A template that forks the worker into its leaf and never answers: after
+    # fork_timeout the spawn is given up, and the worker dies with its leaf. A second
+    # memward in the same app cgroup: back to how systemd hands it over first.
+    for d in os.listdir(APP):
+        if os.path.isdir(os.path.join(APP, d)):
+            os.rmdir(os.path.join(APP, d))
+    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+    port = t.port()
+    mw = start_memward(t, lib.config(port, count=1, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s", "fork_timeout": "3s",
+                                              "env": {"TEST_TEMPLATE_MODE": "fork_and_hang"}}), name="hang")
+    err = mw.wait_event("template_timeout", timeout=90)[0]
+    check(err.get("reason") == "fork_timeout", "reason: %s" % err.text)
+    forked = [int(l.text.split("forked ")[1]) for l in mw.lines() if "]: forked " in l.text]
+    check(forked, "the template forked nothing")
+    wait_until(lambda: not lib.alive(forked[0]), 10, "the abandoned worker %d to die with its leaf" % forked[0])
+    wait_until(lambda: not os.path.exists(APP + "/worker-0-1"), 10, "worker-0-1 to be removed")
+    ok("a spawn given up on: its worker (pid %d) killed with its leaf worker-0-1" % forked[0])
+    mw.stop(timeout=30)
 
 
 def scenario_recycle(t):
