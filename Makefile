@@ -37,7 +37,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check layers unit integration asan vm-check install uninstall deb clean deps run test-all bench-seed
+.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive
 
 all: $(BUILD)/memward
 
@@ -59,7 +59,12 @@ unit: $(UNIT_BINS)
 integration: $(BUILD)/memward
 	@MEMWARD=$(CURDIR)/$(BUILD)/memward tests/integration/run
 
-check: layers unit fuzz-replay integration
+check: layers unit fuzz-replay python-check integration
+
+# The fork-server's Python runtime (python/README.md): protocol, template, adapters.
+PYTHON ?= /usr/bin/python3
+python-check:
+	cd python && $(PYTHON) -m unittest discover -s tests -t .
 
 # Fails when a lower layer includes a higher one (README: How it is built).
 layers:
@@ -156,8 +161,22 @@ test-all:
 bench-seed: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/seed/run
 
+# One keep-alive connection (wrk -c1) to each example, on its own port and behind
+# memward (bench/keepalive/README.md); ~2 minutes.
+bench-keepalive: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/keepalive/run
+
+# Debian's python3 reads /usr/lib/python3/dist-packages (PREFIX=/usr, the .deb) and
+# /usr/local/lib/python3.X/dist-packages (PREFIX=/usr/local).
+PYTHON_VERSION = $(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),$(PREFIX)/lib/python3/dist-packages,$(PREFIX)/lib/python$(PYTHON_VERSION)/dist-packages)
+
 install: $(BUILD)/memward
 	install -Dm755 $(BUILD)/memward $(DESTDIR)$(BINDIR)/memward
+	install -d $(DESTDIR)$(PYTHONDIR)/memward
+	install -m644 python/memward/*.py $(DESTDIR)$(PYTHONDIR)/memward/
+	install -Dm755 python/bin/memward-gunicorn $(DESTDIR)$(BINDIR)/memward-gunicorn
+	install -Dm755 python/bin/memward-asgi $(DESTDIR)$(BINDIR)/memward-asgi
 	# The sample config only where there is none: a reinstall must not undo the user's edits.
 	install -Dm644 config/memward.yaml $(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml.sample
 	test -e $(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml || \
@@ -170,6 +189,8 @@ install: $(BUILD)/memward
 	install -Dm644 docs/memward.yaml.5 $(DESTDIR)$(MANDIR)/man5/memward.yaml.5
 
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/memward-gunicorn $(DESTDIR)$(BINDIR)/memward-asgi
+	rm -rf $(DESTDIR)$(PYTHONDIR)/memward
 	rm -f $(DESTDIR)$(BINDIR)/memward $(DESTDIR)$(SYSTEMDUNITDIR)/memward.service \
 		$(DESTDIR)$(MANDIR)/man8/memward.8 $(DESTDIR)$(MANDIR)/man5/memward.yaml.5 \
 		$(DESTDIR)$(SYSCONFDIR)/memward/memward.yaml.sample

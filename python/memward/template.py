@@ -13,9 +13,11 @@ reset is one function, Template._become_worker, in the order of section 3 step 4
 
 The GC recipe (CPython's gc.freeze() documentation; python/README.md): gc.disable() as
 early as possible in the template so that no collection leaves freed holes in the
-pages the workers will share, gc.freeze() just before each fork so that the workers'
-collections never write to the template's objects, gc.enable() in the worker.
-MEMWARD_GC_FREEZE=0 in the environment (or gc_freeze=False) turns it off.
+pages the workers will share, gc.freeze() just before each fork (before the pre_fork
+hook) so that the workers' collections never write to the template's objects,
+gc.enable() in the worker. After each spawn the template collects what the spawn left
+(younger than the freeze). MEMWARD_GC_FREEZE=0 in the environment (or gc_freeze=False)
+turns it off.
 
 The template exits 0 when memward closes the control channel or on SIGTERM/SIGINT,
 EXIT_PROTOCOL after logging a malformed message from memward (section 4), and
@@ -141,7 +143,6 @@ class Template:
         self.gc_freeze = gc_freeze_wanted(env) if gc_freeze is None else gc_freeze
         self.control: Optional[socket.socket] = None
         self.listen_fds: List[int] = []
-        self.supervisor_pid = os.getppid()     # memward: where our workers end up
         self._wakeup: Tuple[int, int] = (-1, -1)
         self._stop_signal: Optional[int] = None
         self._reopen = False
@@ -320,6 +321,12 @@ class Template:
             self._send(self._spawn(message, leaf_fd))
         finally:
             _close_all(fds)
+        if self.gc_freeze:
+            # What the spawn left (UvicornWorker and its Config refer to each other):
+            # collections are off in the template, and this one only looks at objects
+            # younger than the spawn's gc.freeze(), never at the shared ones. Here, once
+            # _spawn() has returned, nothing of the spawn is referenced any more.
+            gc.collect()
         return True
 
     def _send(self, message: protocol.Message) -> None:
@@ -343,6 +350,11 @@ class Template:
                      % (spawn.slot, spawn.generation, text))
             return protocol.SpawnFailed(spawn.slot, spawn.generation, err, text)
 
+        if self.gc_freeze:
+            # Every object the template has moves to the permanent generation, which no
+            # collection traverses. Done before the pre_fork hook, so that what the hook
+            # builds for this one worker stays young and is collected after the spawn.
+            gc.freeze()
         try:
             context = self.adapter.pre_fork(spawn)
         except SpawnRefused as e:
@@ -379,8 +391,6 @@ class Template:
                 pass
         report_r, report_w = os.pipe()
         os.set_blocking(report_r, False)
-        if self.gc_freeze:
-            gc.freeze()                 # the template's objects move to the permanent generation
         # Every signal blocked across the fork: no handler of the template runs in the
         # intermediate or in the worker before its reset; the worker unblocks them.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
@@ -426,7 +436,8 @@ class Template:
     def _intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int], context: Any,
                       report_r: int, report_w: int) -> NoReturn:
         """Section 3 steps 2-3, in the intermediate process: join the leaf, fork the
-        worker, report its pid (or the errno) to the template through the pipe, exit."""
+        worker, wait until it has its own session, report its pid (or the errno) to the
+        template through the pipe, exit."""
         code = 1
         try:
             os.close(report_r)
@@ -443,6 +454,7 @@ class Template:
                     code = 0
                     return              # to the finally: _exit
             intermediate = os.getpid()
+            session_r, session_w = os.pipe()
             try:
                 pid = os.fork()
             except OSError as e:
@@ -451,9 +463,15 @@ class Template:
                 return
             if pid == 0:
                 try:
-                    self._become_worker(spawn, leaf_fd, context, report_w, intermediate)
+                    os.close(session_r)
+                    self._become_worker(spawn, leaf_fd, context, report_w, intermediate,
+                                        session_w)
                 finally:
                     os._exit(1)
+            # The pid goes out only once the worker has its own session (or is dead):
+            # memward may kill the worker's process group as soon as it has the pid.
+            os.close(session_w)
+            os.read(session_r, 1)
             os.write(report_w, ("PID %d" % pid).encode())
             code = 0
         except BaseException as e:
@@ -466,14 +484,17 @@ class Template:
             os._exit(code)
 
     def _become_worker(self, spawn: protocol.Spawn, leaf_fd: Optional[int], context: Any,
-                       report_w: int, intermediate: int) -> NoReturn:
+                       report_w: int, intermediate: int, session_w: int) -> NoReturn:
         """Section 3 step 4: the worker's reset, in order, then the worker. Never
         returns: every way out ends in os._exit()."""
         code = 1
         try:
             # 1. Own session and process group: memward's kill of the group reaches all
             #    the worker starts and nothing of the template's; no controlling tty.
+            #    Then tell the intermediate, which reports our pid only after this.
             os.setsid()
+            os.write(session_w, b"s")
+            os.close(session_w)
 
             # 2. Dispositions back to what a freshly started interpreter has (the
             #    template's handlers, and whatever the app ignored, must not act here):

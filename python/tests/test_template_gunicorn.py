@@ -133,6 +133,7 @@ class SyncWorkerTest(TemplateCase):
 
         # A graceful stop, then memward goes away: both exit 0.
         self.assertEqual(mw.stop_worker(pid), 0)
+        self.notify.wait_for(pid, "STOPPING=1")
         mw.close_control()
         self.assert_exits(mw, 0)
 

@@ -2,6 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "memward/base/macro.h"
@@ -37,9 +38,19 @@ int read_full_file_at(int dir_fd, const char *path, size_t max, char **ret, size
         int r;
 
         assert(max < (size_t) -2);
-        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* O_NONBLOCK: opening a FIFO for reading would wait for a writer, forever, with
+         * the supervisor's loop stopped. It changes nothing for a regular file. */
+        _cleanup_close_ int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return negative_errno();
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return negative_errno();
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        /* A device, FIFO or socket can block a read or never end. */
+        if (!S_ISREG(st.st_mode))
+                return -EBADFD;
         /* Room for max bytes, one more to tell a longer file by, and the NUL. */
         text_buffer_init(&b, max + 2);
         while (!b.error && b.length <= max) {

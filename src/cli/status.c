@@ -685,6 +685,19 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                         status_format_bytes(anon, sizeof anon, sampled ? number_or_absent(tm, "anon") : -1),
                         status_format_bytes(pss, sizeof pss, sampled ? number_or_absent(tm, "pss") : -1));
         }
+        const struct json_value *reload = json_get(doc, "reload");
+        if (reload && reload->type == JSON_OBJECT && json_get_string(reload, "last_attempt", NULL)) {
+                char when[CELL_MAX], error[CELL_MAX], ok[CELL_MAX];
+                const struct json_value *last = json_get(reload, "last_successful");
+                if (last && last->type == JSON_BOOL && last->boolean)
+                        fprintf(f, "last reload: applied at %s\n",
+                                sanitize(ok, sizeof ok, json_get_string(reload, "last_success", "?")));
+                else
+                        fprintf(f, "last reload: FAILED at %s (%s); running the configuration of %s\n",
+                                sanitize(when, sizeof when, json_get_string(reload, "last_attempt", "?")),
+                                sanitize(error, sizeof error, json_get_string(reload, "last_error", "?")),
+                                sanitize(ok, sizeof ok, json_get_string(reload, "last_success", "?")));
+        }
         for (size_t r = 0; r <= rows; r++) {
                 char line[_COL_MAX * (CELL_MAX + 2) + 1];
                 size_t n = 0;

@@ -217,6 +217,19 @@ void config_diagnostics_clear(struct config_diagnostics *diag) {
 /* Prints the 1-based line of source and a caret under column. The caret line copies the
  * tabs of the quoted line so that the caret lands under the column whatever the tab width;
  * columns count characters (as libyaml does), not bytes. */
+/* The pointer after n characters of p, or end. */
+static const char *skip_chars(const char *p, const char *end, unsigned n) {
+        for (unsigned c = 0; c < n && p < end; c++)
+                do
+                        p++;
+                while (p < end && ((unsigned char) *p & 0xC0) == 0x80);
+        return p;
+}
+
+/* The line, and a caret under the column. A line longer than CARET_LINE_MAX characters
+ * (a 1 MiB one-liner) is shown as the CARET_LINE_MAX characters around the column. */
+#define CARET_LINE_MAX 120U
+
 static void print_caret(FILE *f, const char *source, unsigned line, unsigned column) {
         const char *p = source, *end;
 
@@ -232,13 +245,18 @@ static void print_caret(FILE *f, const char *source, unsigned line, unsigned col
         if (end > p && end[-1] == '\r')
                 end--;
 
-        fprintf(f, "    %.*s\n    ", (int) (end - p), p);
-        for (unsigned c = 1; c < column && p < end; c++) {
-                fputc(*p == '\t' ? '\t' : ' ', f);
-                /* Skip the continuation bytes of a multi-byte character. */
-                do
-                        p++;
-                while (p < end && ((unsigned char) *p & 0xC0) == 0x80);
+        const char *from = p, *to = end;
+        unsigned skipped = column > CARET_LINE_MAX / 2 ? column - 1 - CARET_LINE_MAX / 2 : 0;
+        if (skip_chars(p, end, CARET_LINE_MAX) < end) {
+                from = skip_chars(p, end, skipped);
+                to = skip_chars(from, end, CARET_LINE_MAX);
+        } else
+                skipped = 0;
+        const char *dots = from > p ? "..." : "";
+        fprintf(f, "    %s%.*s%s\n    %s", dots, (int) (to - from), from, to < end ? "..." : "", dots[0] ? "   " : "");
+        for (unsigned c = 1 + skipped; c < column && from < to; c++) {
+                fputc(*from == '\t' ? '\t' : ' ', f);
+                from = skip_chars(from, to, 1);
         }
         fputs("^\n", f);
 }
@@ -1124,8 +1142,13 @@ static void listen_config_free_all(struct memward_config *c) {
 }
 
 static bool listen_address_equal(const struct listen_address *a, const struct listen_address *b) {
-        return a->length == b->length && memcmp(&a->sockaddr, &b->sockaddr, a->length) == 0;
+        return listen_address_conflict(a, b) == LISTEN_CONFLICT_SAME;
 }
+
+/* Why two addresses that are not the same still collide. */
+#define LISTEN_OVERLAP_WHY                                                                              \
+        " on its port (a wildcard takes every address of its family, and [::] IPv4 too unless "        \
+        "net.ipv6.bindv6only=1)"
 
 static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_node_t *key _unused_,
                          yaml_node_t *v, void *base, const char *path) {
@@ -1193,12 +1216,17 @@ static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_n
                                                                   "%s.%s: a TCP option, but the address is unix:", p,
                                                                   listen_fields[k].key);
                                 parsed[i] = a;
-                                for (size_t j = 0; j < i; j++)
-                                        if (parsed[j].length > 0 && listen_address_equal(&parsed[j], &a)) {
-                                                ctx_error(ctx, found[0], "%s.address: same address as %s[%zu]", p,
-                                                          path, j);
-                                                break;
-                                        }
+                                for (size_t j = 0; j < i; j++) {
+                                        enum listen_conflict k = parsed[j].length > 0
+                                                                         ? listen_address_conflict(&parsed[j], &a)
+                                                                         : LISTEN_CONFLICT_NONE;
+                                        if (k == LISTEN_CONFLICT_NONE)
+                                                continue;
+                                        ctx_error(ctx, found[0], "%s.address: %s %s[%zu]%s", p,
+                                                  k == LISTEN_CONFLICT_SAME ? "same address as" : "overlaps", path, j,
+                                                  k == LISTEN_CONFLICT_SAME ? "" : LISTEN_OVERLAP_WHY);
+                                        break;
+                                }
                         }
                 }
                 if (ctx->n_errors != errors) {
@@ -1534,6 +1562,69 @@ static void report_parser_error(struct ctx *ctx, const yaml_parser_t *parser, co
 }
 
 /* The event pass: syntax errors, anchors, aliases, several documents. */
+/* libyaml's scanner takes time that grows with the square of the flow nesting depth
+ * ("[[[[..."): 40,000 levels took 11.5 s, with the supervisor's loop stopped for a
+ * SIGHUP. memward's own config nests three levels deep; the file is refused at the first
+ * bracket past CONFIG_FLOW_DEPTH_MAX, in one linear pass, before libyaml sees it. Quoted
+ * scalars and comments are skipped; a bracket inside a plain scalar ("a[1]") counts, so
+ * the bound is generous. */
+#define CONFIG_FLOW_DEPTH_MAX 64U
+
+static void check_flow_depth(struct ctx *ctx, const char *text, size_t length) {
+        unsigned depth = 0, line = 1, column = 1;
+        char quote = 0;
+        bool comment = false;
+
+        for (size_t i = 0; i < length; i++, column++) {
+                char ch = text[i];
+                if (ch == '\n') {
+                        line++;
+                        column = 0;
+                        comment = false;
+                        continue;
+                }
+                if (comment)
+                        continue;
+                if (quote) {
+                        if (quote == '"' && ch == '\\' && i + 1 < length && text[i + 1] != '\n') {
+                                i++;
+                                column++;
+                        } else if (ch == quote) {
+                                /* '' inside a single-quoted scalar is one quote, not the end. */
+                                if (quote == '\'' && i + 1 < length && text[i + 1] == '\'') {
+                                        i++;
+                                        column++;
+                                } else
+                                        quote = 0;
+                        }
+                        continue;
+                }
+                switch (ch) {
+                case '#':
+                        comment = i == 0 || text[i - 1] == ' ' || text[i - 1] == '\t' || text[i - 1] == '\n';
+                        break;
+                case '"':
+                case '\'':
+                        quote = ch;
+                        break;
+                case '[':
+                case '{':
+                        if (++depth > CONFIG_FLOW_DEPTH_MAX) {
+                                ctx_error_at(ctx, line, column, "nested deeper than %u levels", CONFIG_FLOW_DEPTH_MAX);
+                                return;
+                        }
+                        break;
+                case ']':
+                case '}':
+                        if (depth > 0)
+                                depth--;
+                        break;
+                default:
+                        break;
+                }
+        }
+}
+
 static void prescan(struct ctx *ctx, const char *text, size_t length) {
         yaml_parser_t parser;
         unsigned documents = 0;
@@ -1714,7 +1805,9 @@ static int load(const char *text, size_t length, const char *name, const char *b
         if (r < 0)
                 return r;
 
-        prescan(&ctx, text, length);
+        check_flow_depth(&ctx, text, length);
+        if (ctx.n_errors == 0)
+                prescan(&ctx, text, length);
         if (ctx.error)
                 return ctx.error;
         if (ctx.n_errors > 0)
@@ -1795,6 +1888,10 @@ int config_load_file(const char *path, const char *base_dir, struct memward_conf
                               format_size((char[FORMAT_SIZE_MAX]) {}, FORMAT_SIZE_MAX, CONFIG_FILE_SIZE_MAX));
                 goto finish;
         }
+        if (r == -EBADFD) {
+                r = diag_fail(d, r, "not a regular file (a FIFO, device or socket could block memward or never end)");
+                goto finish;
+        }
         if (r < 0) {
                 r = diag_fail(d, r, "cannot read: %s", strerror(-r));
                 goto finish;
@@ -1857,12 +1954,18 @@ int config_validate(const struct memward_config *c, struct config_diagnostics *d
                                   c->listen[i].address ?: "");
                         continue;
                 }
-                for (size_t j = 0; j < i; j++)
-                        if (c->listen[j].address && listen_address_parse(c->listen[j].address, &b) >= 0 &&
-                            listen_address_equal(&a, &b)) {
-                                ctx_error(&ctx, NULL, "listen[%zu].address: same address as listen[%zu]", i, j);
-                                break;
-                        }
+                for (size_t j = 0; j < i; j++) {
+                        enum listen_conflict k = c->listen[j].address &&
+                                                                 listen_address_parse(c->listen[j].address, &b) >= 0
+                                                         ? listen_address_conflict(&a, &b)
+                                                         : LISTEN_CONFLICT_NONE;
+                        if (k == LISTEN_CONFLICT_NONE)
+                                continue;
+                        ctx_error(&ctx, NULL, "listen[%zu].address: %s listen[%zu]%s", i,
+                                  k == LISTEN_CONFLICT_SAME ? "same address as" : "overlaps", j,
+                                  k == LISTEN_CONFLICT_SAME ? "" : LISTEN_OVERLAP_WHY);
+                        break;
+                }
         }
 
         check_rules(&ctx, c);

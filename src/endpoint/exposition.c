@@ -62,7 +62,7 @@ static void render_worker_memory(const struct worker *w, struct text_buffer *b) 
                 /* What memward judges the worker by, as it last judged it: never a floor
                  * of our own, which could disagree with the recycle it led to. */
                 { "retained", w->figure.source != POLICY_FLOOR_NONE, w->figure.floor },
-                { "baseline", m->has_baseline, m->baseline },
+                { "baseline", m->baseline.known, m->baseline.value },
                 { "peak", true, m->peak },
         };
 
@@ -170,6 +170,18 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
                "Worker processes that ended: by exit(), by a signal, or OOM-killed.");
         for (unsigned h = 0; h < _WORKER_EXIT_MAX; h++)
                 sample_str(b, "memward_worker_exits_total", "how", worker_exit_how_to_string(h), s->exits[h]);
+
+        family(b, "memward_config_last_reload_successful", "gauge",
+               "Whether the last reload (SIGHUP) was applied: 1, or 0 when it was refused and the previous "
+               "configuration runs on. 1 before the first reload.");
+        text_buffer_printf(b, "memward_config_last_reload_successful %d\n", s->reload.last_successful ? 1 : 0);
+        family(b, "memward_config_last_reload_success_timestamp_seconds", "gauge",
+               "Unix time of the last successful reload, or of start-up before the first.");
+        text_buffer_printf(b, "memward_config_last_reload_success_timestamp_seconds %.3f\n",
+                           (double) s->reload.last_success / (double) USEC_PER_SEC);
+        family(b, "memward_config_reloads_total", "counter", "Reloads (SIGHUP), by result.");
+        text_buffer_printf(b, "memward_config_reloads_total{result=\"success\"} %" PRIu64 "\n", s->reload.successes);
+        text_buffer_printf(b, "memward_config_reloads_total{result=\"failure\"} %" PRIu64 "\n", s->reload.failures);
 
         family(b, "memward_spawn_failures_total", "counter", "Worker spawns that failed (fork, exec, cgroup).");
         text_buffer_printf(b, "memward_spawn_failures_total %" PRIu64 "\n", s->spawn_failures);

@@ -108,7 +108,7 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         json_u64(b, &mfirst, "peak", m->peak);
         json_u64(b, &mfirst, "metric", m->metric);
         json_figure(b, &mfirst, &w->figure);
-        json_u64_or_null(b, &mfirst, "baseline", m->has_baseline, m->baseline);
+        json_u64_or_null(b, &mfirst, "baseline", m->baseline.known, m->baseline.value);
         text_buffer_append(b, "}}", 2);
 }
 
@@ -169,6 +169,19 @@ void status_json_render(const struct supervisor *s, usec_t now, usec_t realtime,
                 json_key(b, &first, "template");
                 render_status_template(s, now, b);
         }
+
+        json_key(b, &first, "reload");
+        bool rl = true;
+        text_buffer_append(b, "{", 1);
+        json_key(b, &rl, "last_successful");
+        text_buffer_printf(b, "%s", s->reload.last_successful ? "true" : "false");
+        json_str(b, &rl, "last_success", format_utc(when, sizeof when, s->reload.last_success));
+        json_str(b, &rl, "last_attempt",
+                 s->reload.last_attempt > 0 ? format_utc(when, sizeof when, s->reload.last_attempt) : NULL);
+        json_str(b, &rl, "last_error", s->reload.last_error[0] ? s->reload.last_error : NULL);
+        json_u64(b, &rl, "successes", s->reload.successes);
+        json_u64(b, &rl, "failures", s->reload.failures);
+        text_buffer_append(b, "}", 1);
 
         json_key(b, &first, "workers");
         text_buffer_append(b, "[", 1);

@@ -184,8 +184,42 @@ int listen_address_parse_host_port(const char *s, struct listen_address *ret) {
 
         if (startswith_lit(s, "unix:") || startswith_lit(s, "tcp://"))
                 return listen_address_parse(s, ret);
-        /* Prometheus' own habit: a bare HOST:PORT means TCP. */
-        if (asprintf(&tcp, "tcp://%s", s) < 0)
+        /* Prometheus' own habit: a bare HOST:PORT means TCP, and ":PORT" every address. */
+        if (asprintf(&tcp, "tcp://%s%s", s[0] == ':' ? "0.0.0.0" : "", s) < 0)
                 return -ENOMEM;
         return listen_address_parse(tcp, ret);
+}
+
+static bool in6_is_any(const struct sockaddr_in6 *a) {
+        return IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr);
+}
+
+enum listen_conflict listen_address_conflict(const struct listen_address *a, const struct listen_address *b) {
+        int fa = a->sockaddr.sa.sa_family, fb = b->sockaddr.sa.sa_family;
+
+        assert(a);
+        assert(b);
+
+        if (a->length == b->length && memcmp(&a->sockaddr, &b->sockaddr, a->length) == 0)
+                return LISTEN_CONFLICT_SAME;
+        if (fa == AF_UNIX || fb == AF_UNIX)
+                return LISTEN_CONFLICT_NONE;
+        if (fa == AF_INET && fb == AF_INET) {
+                if (a->sockaddr.in.sin_port != b->sockaddr.in.sin_port)
+                        return LISTEN_CONFLICT_NONE;
+                return a->sockaddr.in.sin_addr.s_addr == htonl(INADDR_ANY) ||
+                                       b->sockaddr.in.sin_addr.s_addr == htonl(INADDR_ANY)
+                               ? LISTEN_CONFLICT_OVERLAP
+                               : LISTEN_CONFLICT_NONE;
+        }
+        if (fa == AF_INET6 && fb == AF_INET6) {
+                if (a->sockaddr.in6.sin6_port != b->sockaddr.in6.sin6_port)
+                        return LISTEN_CONFLICT_NONE;
+                return in6_is_any(&a->sockaddr.in6) || in6_is_any(&b->sockaddr.in6) ? LISTEN_CONFLICT_OVERLAP
+                                                                                     : LISTEN_CONFLICT_NONE;
+        }
+        /* One of each: only "[::]" reaches into IPv4. */
+        const struct sockaddr_in6 *v6 = fa == AF_INET6 ? &a->sockaddr.in6 : &b->sockaddr.in6;
+        const struct sockaddr_in *v4 = fa == AF_INET ? &a->sockaddr.in : &b->sockaddr.in;
+        return v6->sin6_port == v4->sin_port && in6_is_any(v6) ? LISTEN_CONFLICT_OVERLAP : LISTEN_CONFLICT_NONE;
 }

@@ -63,8 +63,10 @@ int notify_message_parse(const char *buf, size_t length, struct notify_message *
                         continue; /* trailing or doubled newline */
 
                 const char *eq = memchr(line, '=', line_len);
-                if (!eq || eq == line)
-                        return -EBADMSG;
+                if (!eq || eq == line) {
+                        m.bad_lines++;
+                        continue;
+                }
                 size_t key_len = (size_t) (eq - line);
                 const char *value = eq + 1;
                 size_t value_len = line_len - key_len - 1;
@@ -86,12 +88,14 @@ int notify_message_parse(const char *buf, size_t length, struct notify_message *
                         m.has_status = true;
                 } else if (key_is(line, key_len, "X_REQUESTS")) {
                         if (parse_counter(value, value_len, &m.requests) < 0)
-                                return -EBADMSG;
-                        m.has_requests = true;
+                                m.bad_lines++;
+                        else
+                                m.has_requests = true;
                 } else if (key_is(line, key_len, "X_INFLIGHT")) {
                         if (parse_counter(value, value_len, &m.inflight) < 0)
-                                return -EBADMSG;
-                        m.has_inflight = true;
+                                m.bad_lines++;
+                        else
+                                m.has_inflight = true;
                 }
                 /* Anything else (MAINPID=, ERRNO=, FDSTORE=, …) is not ours to act on. */
         }

@@ -211,21 +211,7 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
         mem->sampled = true;
         floor_window_add(&mem->floor, now, mem->metric);
 
-        /* The baseline is the floor of a whole window that starts after warmup: samples
-         * from start-up (an interpreter before it imported the app) must not make a
-         * worker that simply finished loading look like it grew. */
-        usec_t age = now - w->spawned_at;
-        if (!mem->has_baseline && age >= c->memory.warmup) {
-                if (!mem->baseline_started) {
-                        mem->baseline_started = now;
-                        mem->baseline_min = mem->metric;
-                } else if (mem->metric < mem->baseline_min)
-                        mem->baseline_min = mem->metric;
-                if (now - mem->baseline_started >= c->memory.retained_window) {
-                        mem->has_baseline = true;
-                        mem->baseline = mem->baseline_min;
-                }
-        }
+        baseline_add(&mem->baseline, now, w->spawned_at, mem->metric, c->memory.warmup, c->memory.retained_window);
         return 0;
 }
 

@@ -27,6 +27,7 @@
 #include "memward/base/macro.h"
 #include "memward/base/read_file.h"
 #include "memward/base/signal_name.h"
+#include "memward/config/config_diff.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
 #include "memward/supervisor/supervisor.h"
@@ -555,8 +556,8 @@ static struct policy_memory_verdict worker_judge_memory(const struct supervisor 
                 .now = now,
                 .request_end_at = w->mem.last_boundary,
                 .retained_window = c->memory.retained_window,
-                .has_baseline = w->mem.has_baseline,
-                .baseline = w->mem.baseline,
+                .has_baseline = w->mem.baseline.known,
+                .baseline = w->mem.baseline.value,
                 .retained_max = c->memory.retained_max,
                 .growth_max = c->memory.growth_max,
         };
@@ -961,15 +962,39 @@ static int supervisor_grow_slots(struct supervisor *s, unsigned n) {
         return 0;
 }
 
+/* One line for every failed reload, and the record /metrics and /status show. why names
+ * the step that refused it. A file with errors, or one that cannot be read, was reported
+ * by the loader, error by error with locations: an errno here would only repeat
+ * "Invalid argument". */
+static void supervisor_reload_failed(struct supervisor *s, int r, const char *why) {
+        s->reload.last_successful = false;
+        s->reload.failures++;
+        snprintf(s->reload.last_error, sizeof s->reload.last_error, "%s", why);
+        if (streq(why, "config") || streq(why, "read"))
+                log_error("reload_failed", "reason=%s msg=\"%s (above); keeping the running configuration\"", why,
+                          streq(why, "config") ? "the file has errors" : "the file cannot be read");
+        else
+                log_error_errno(r, "reload_failed", "reason=%s msg=\"keeping the running configuration\"", why);
+}
+
+static void supervisor_reload_succeeded(struct supervisor *s) {
+        s->reload.last_successful = true;
+        s->reload.last_success = s->reload.last_attempt;
+        s->reload.successes++;
+        s->reload.last_error[0] = '\0';
+}
+
 static void supervisor_reload(struct supervisor *s) {
         struct memward_config *c = NULL;
         int r;
 
         char file[LOG_QUOTE_MAX];
+        s->reload.last_attempt = now_realtime();
         log_info("reload", "file=%s", s->config->path ? log_quote(file, sizeof file, s->config->path) : "none");
         r = s->reload_config(s->reload_userdata, &c);
         if (r < 0) {
-                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                /* -EINVAL: the file has errors, each reported; anything else: it could not be read. */
+                supervisor_reload_failed(s, r, r == -EINVAL ? "config" : "read");
                 return;
         }
 
@@ -996,7 +1021,7 @@ static void supervisor_reload(struct supervisor *s) {
                 r = supervisor_grow_slots(s, c->workers.count);
         if (r < 0) {
                 config_free(c);
-                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                supervisor_reload_failed(s, r, r == -EMFILE ? "fd_limit" : "workers");
                 return;
         }
 
@@ -1009,10 +1034,12 @@ static void supervisor_reload(struct supervisor *s) {
                 log_group_limit_unknown(s, r < 0 ? unresolved : NULL);
         if (r < 0) {
                 config_free(c);
-                log_error_errno(r, "reload_failed", "msg=\"keeping the running configuration\"");
+                supervisor_reload_failed(s, r, "group_limit");
                 return;
         }
 
+        char changed[512];
+        int n_changed = config_changed_keys(s->config, c, changed, sizeof changed);
         struct memward_config *old = s->config;
         s->config = c;
         r = supervisor_build_env(s);
@@ -1020,10 +1047,15 @@ static void supervisor_reload(struct supervisor *s) {
                 s->config = old;
                 (void) monitor_resolve_limits(&s->monitor, old, NULL);
                 config_free(c);
-                log_error_errno(r, "reload_failed", NULL);
+                supervisor_reload_failed(s, r, "environment");
                 return;
         }
         config_free(old);
+        /* Template mode: the reload succeeds once its template is READY. */
+        if (!s->template)
+                supervisor_reload_succeeded(s);
+        log_info("reload_applied", "changed=%s%s", n_changed == 0 ? "none" : changed,
+                 n_changed == -ENOMEM ? " msg=\"cannot tell which keys changed\"" : "");
         r = supervisor_arm_sampling(s);
         if (r < 0)
                 log_error_errno(r, "timer_failed", "timer=sample");
@@ -1589,6 +1621,13 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
         } else if (notify_message_parse(d->data, d->length, &m) < 0)
                 why = NOTIFY_REJECT_MALFORMED;
         else {
+                if (m.bad_lines > 0) {
+                        /* Counted as rejected, but the valid lines of the datagram count. */
+                        s->notify_rejected[NOTIFY_REJECT_MALFORMED]++;
+                        log_debug("notify_rejected", "why=%s sender=%d bytes=%zu bad_lines=%u",
+                                  notify_reject_reason_to_string(NOTIFY_REJECT_MALFORMED), (int) d->pid, d->length,
+                                  m.bad_lines);
+                }
                 supervisor_apply_notify(s, w, &m, now);
                 return;
         }
@@ -1780,6 +1819,9 @@ static void supervisor_template_reload_failed(struct supervisor *s, struct templ
         log_error("reload_failed", "template=%llu reason=%s msg=\"the new template did not become ready; the "
                   "running template keeps serving\"",
                   t->generation, log_quote(w, sizeof w, why));
+        s->reload.last_successful = false;
+        s->reload.failures++;
+        snprintf(s->reload.last_error, sizeof s->reload.last_error, "template: %s", why);
         s->template_next = NULL;
         template_process_retire(t, SIGKILL, "reload_failed", &d);
         if (t->pid > 0) {
@@ -1801,6 +1843,7 @@ static void supervisor_template_promote(struct supervisor *s, usec_t now) {
 
         s->template = t;
         s->template_next = NULL;
+        supervisor_reload_succeeded(s);
         log_info("template_switch", "generation=%llu pid=%d old_generation=%llu old_pid=%d", t->generation, (int) t->pid,
                  old ? old->generation : 0, old ? (int) old->pid : 0);
         if (old) {
@@ -2022,7 +2065,7 @@ static void supervisor_template_reload(struct supervisor *s, usec_t now) {
         s->reloading = true;
         struct template_process *t = supervisor_template_new(s);
         if (!t) {
-                log_error_errno(-ENOMEM, "reload_failed", "msg=\"cannot start a new template\"");
+                supervisor_reload_failed(s, -ENOMEM, "template");
                 s->reloading = false;
                 service_ready(&s->service);
                 return;
@@ -2146,6 +2189,7 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         s->listen = *listen;
         *listen = (struct listen_set) {};
         s->reload_config = reload;
+        s->reload = (struct reload_record) { .last_successful = true, .last_success = now_realtime() };
         s->reload_userdata = reload_userdata;
         s->signal_source.fd = s->timer_source.fd = s->notify_source.fd = -1;
         s->sample_source.fd = s->psi_source.fd = -1;

@@ -47,8 +47,7 @@ static inline int setup(void **state) {
         serving->mem.file = 2 * MiB;
         serving->mem.kernel = 4096;
         serving->mem.peak = 9 * MiB;
-        serving->mem.has_baseline = true;
-        serving->mem.baseline = MiB;
+        serving->mem.baseline = (struct baseline) { .known = true, .value = MiB };
         serving->figure = (struct policy_memory_figure) { .source = POLICY_FLOOR_REQUEST_END, .floor = 6 * MiB,
                                                           .has_baseline = true, .baseline = MiB, .ratio = 6.0 };
         snprintf(serving->status, sizeof serving->status, "a \"quoted\"\n\x01 é \xff");
@@ -76,6 +75,9 @@ static inline int setup(void **state) {
         s->exits[WORKER_EXIT_EXIT] = 4;
         s->exits[WORKER_EXIT_OOM] = 1;
         s->spawn_failures = 2;
+        s->reload = (struct reload_record) { .last_successful = false, .last_success = 1700000000 * S,
+                                             .last_attempt = 1700000100 * S, .successes = 1, .failures = 2 };
+        snprintf(s->reload.last_error, sizeof s->reload.last_error, "config");
         s->notify_rejected[NOTIFY_REJECT_FOREIGN] = 7;
         s->pressure_events = 3;
         s->monitor.has_psi = true;

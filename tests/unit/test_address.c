@@ -171,6 +171,51 @@ static void test_to_string(void **state) {
         assert_string_equal(listen_address_to_string(&a, buf, sizeof buf), "unknown");
 }
 
+static void test_host_port(void **state) {
+        struct listen_address a;
+        char buf[LISTEN_ADDRESS_MAX];
+        (void) state;
+
+        assert_int_equal(listen_address_parse_host_port("127.0.0.1:9181", &a), 0);
+        assert_string_equal(listen_address_to_string(&a, buf, sizeof buf), "tcp://127.0.0.1:9181");
+        /* ":PORT", as Prometheus users write it: every IPv4 address. */
+        assert_int_equal(listen_address_parse_host_port(":9181", &a), 0);
+        assert_string_equal(listen_address_to_string(&a, buf, sizeof buf), "tcp://0.0.0.0:9181");
+        assert_int_equal(listen_address_parse_host_port("[::1]:9181", &a), 0);
+        assert_int_equal(listen_address_parse_host_port("unix:/run/m.sock", &a), 0);
+        assert_int_equal(listen_address_parse_host_port(":", &a), -EINVAL);
+        assert_int_equal(listen_address_parse_host_port(":0", &a), -ERANGE);
+        assert_int_equal(listen_address_parse_host_port("9181", &a), -EINVAL);
+}
+
+static enum listen_conflict conflict(const char *x, const char *y) {
+        struct listen_address a = parse_ok(x), b = parse_ok(y);
+        enum listen_conflict k = listen_address_conflict(&a, &b);
+        /* Symmetric. */
+        assert_int_equal(listen_address_conflict(&b, &a), k);
+        return k;
+}
+
+static void test_conflict(void **state) {
+        (void) state;
+
+        assert_int_equal(conflict("tcp://127.0.0.1:80", "tcp://127.0.0.1:80"), LISTEN_CONFLICT_SAME);
+        assert_int_equal(conflict("unix:/run/a.sock", "unix:/run/a.sock"), LISTEN_CONFLICT_SAME);
+        assert_int_equal(conflict("tcp://127.0.0.1:80", "tcp://127.0.0.2:80"), LISTEN_CONFLICT_NONE);
+        assert_int_equal(conflict("tcp://127.0.0.1:80", "tcp://127.0.0.1:81"), LISTEN_CONFLICT_NONE);
+        assert_int_equal(conflict("tcp://0.0.0.0:80", "tcp://127.0.0.1:80"), LISTEN_CONFLICT_OVERLAP);
+        assert_int_equal(conflict("tcp://0.0.0.0:80", "tcp://0.0.0.0:81"), LISTEN_CONFLICT_NONE);
+        assert_int_equal(conflict("tcp://[::]:80", "tcp://[::1]:80"), LISTEN_CONFLICT_OVERLAP);
+        assert_int_equal(conflict("tcp://[::1]:80", "tcp://[::2]:80"), LISTEN_CONFLICT_NONE);
+        /* Dual-stack: [::] takes IPv4 too; [::1] does not. */
+        assert_int_equal(conflict("tcp://[::]:80", "tcp://0.0.0.0:80"), LISTEN_CONFLICT_OVERLAP);
+        assert_int_equal(conflict("tcp://[::]:80", "tcp://127.0.0.1:80"), LISTEN_CONFLICT_OVERLAP);
+        assert_int_equal(conflict("tcp://[::]:80", "tcp://0.0.0.0:81"), LISTEN_CONFLICT_NONE);
+        assert_int_equal(conflict("tcp://[::1]:80", "tcp://0.0.0.0:80"), LISTEN_CONFLICT_NONE);
+        assert_int_equal(conflict("unix:/run/a.sock", "tcp://0.0.0.0:80"), LISTEN_CONFLICT_NONE);
+        assert_int_equal(conflict("unix:@a", "unix:@b"), LISTEN_CONFLICT_NONE);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_tcp_v4),
@@ -179,6 +224,8 @@ int main(void) {
                 cmocka_unit_test(test_unix),
                 cmocka_unit_test(test_unix_errors),
                 cmocka_unit_test(test_to_string),
+                cmocka_unit_test(test_host_port),
+                cmocka_unit_test(test_conflict),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

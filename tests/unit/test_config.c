@@ -466,6 +466,9 @@ static void test_errors_integers(void **state) {
         assert_errors("memory:\n  worker_max: 2GB\n",
                       "2:15: memory.worker_max: sizes are binary (KiB, MiB, GiB, also written K, M, G), and 2GB "
                       "is an SI size: write 2GiB for 2 x 1024^3 bytes, or 1907MiB for 2000000000, got \"2GB\"");
+        assert_errors("listen:\n  - {address: \"tcp://0.0.0.0:80\"}\n  - {address: \"tcp://[::]:80\"}\n",
+                      "3:15: listen[1].address: overlaps listen[0] on its port (a wildcard takes every address of "
+                      "its family, and [::] IPv4 too unless net.ipv6.bindv6only=1)");
         assert_errors("listen:\n  - {address: \"unix:/run/a.sock\", nodelay: true}\n",
                       "2:44: listen[0].nodelay: a TCP option, but the address is unix:");
         assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:1\", nodelay: 1}\n",
@@ -799,6 +802,52 @@ static void test_aliases_rejected(void **state) {
                       "2:4: YAML anchors are not supported", "2:8: YAML aliases are not supported",
                       "2:12: YAML aliases are not supported", "3:5: YAML aliases are not supported",
                       "3:9: YAML aliases are not supported");
+}
+
+/* Flow nesting is bounded before libyaml, whose scanner takes time that grows with the
+ * square of the depth; the error points at the first bracket too many. */
+static void test_nesting_bounded(void **state) {
+        char yaml[4096], *text;
+        struct config_diagnostics d = {};
+        struct memward_config *c = NULL;
+        (void) state;
+
+        /* 64 levels are not refused for their depth (but for the unknown key). */
+        int n = snprintf(yaml, sizeof yaml, "x: ");
+        for (int i = 0; i < 64; i++)
+                yaml[n++] = '[';
+        for (int i = 0; i < 64; i++)
+                yaml[n++] = ']';
+        snprintf(yaml + n, sizeof yaml - (size_t) n, "\n");
+        assert_errors(yaml, "1:1: x: unknown key");
+
+        /* Brackets in comments and quoted scalars do not count. */
+        assert_errors("# [[[[ a comment\nx: {a: '[[['']', b: \"[\\\"[[\"}\n", "2:1: x: unknown key");
+
+        /* One more: refused at the 65th bracket, a mapping counting like a sequence. */
+        n = snprintf(yaml, sizeof yaml, "x: ");
+        for (int i = 0; i < 64; i++)
+                yaml[n++] = '[';
+        for (int i = 0; i < 2000; i++)
+                yaml[n++] = '{';
+        yaml[n] = '\0';
+        assert_errors(yaml, "1:68: nested deeper than 64 levels");
+
+        /* The 2,067-character line is shown as the 120 characters around the column. */
+        assert_int_equal(config_load_string(yaml, strlen(yaml), NAME, BASE, &c, &d), -EINVAL);
+        text = print_to_string(&d);
+        char *shown = strstr(text, "\n    ...");
+        assert_non_null(shown);
+        shown += 1;
+        char *caret_line = strchr(shown, '\n');
+        assert_non_null(caret_line);
+        assert_int_equal(caret_line - shown, 4 + 3 + 120 + 3);
+        assert_memory_equal(caret_line - 3, "...", 3);
+        caret_line++;
+        /* Column 68; the window starts at character 8 of the line, after "    ...". */
+        assert_int_equal(strchr(caret_line, '^') - caret_line, 4 + 3 + (68 - 8));
+        free(text);
+        config_diagnostics_clear(&d);
 }
 
 static void test_syntax_errors(void **state) {
@@ -1274,6 +1323,7 @@ int main(void) {
                 cmocka_unit_test(test_errors_listen),
                 cmocka_unit_test(test_errors_cross_keys),
                 cmocka_unit_test(test_aliases_rejected),
+                cmocka_unit_test(test_nesting_bounded),
                 cmocka_unit_test(test_syntax_errors),
                 cmocka_unit_test(test_top_level_not_a_mapping),
                 cmocka_unit_test(test_multiple_errors),

@@ -127,6 +127,10 @@ static void test_exposition(void **state) {
         assert_line(text, "memward_worker_exits_total{how=\"signal\"} 0");
         assert_line(text, "memward_worker_exits_total{how=\"oom\"} 1");
         assert_line(text, "memward_spawn_failures_total 2");
+        assert_line(text, "memward_config_last_reload_successful 0");
+        assert_line(text, "memward_config_last_reload_success_timestamp_seconds 1700000000.000");
+        assert_line(text, "memward_config_reloads_total{result=\"success\"} 1");
+        assert_line(text, "memward_config_reloads_total{result=\"failure\"} 2");
         assert_line(text, "memward_pressure_avg10{kind=\"some\"} 12.50");
         assert_line(text, "memward_pressure_avg10{kind=\"full\"} 0.25");
         assert_line(text, "memward_pressure_stall_seconds_total{kind=\"some\"} 1.500000");

@@ -54,19 +54,38 @@ static void test_parse_unknown_keys_ignored(void **state) {
         assert_int_equal(parse("\n\n", &m), 0);
 }
 
+static void assert_one_bad_line(const char *text) {
+        struct notify_message m;
+        assert_int_equal(parse(text, &m), 0);
+        assert_int_equal(m.bad_lines, 1);
+        assert_false(m.has_requests);
+        assert_false(m.has_inflight);
+}
+
+/* A bad line is skipped and counted; the datagram's other lines still count. */
 static void test_parse_malformed(void **state) {
         (void) state;
         struct notify_message m;
-        assert_int_equal(parse("READY", &m), -EBADMSG);
-        assert_int_equal(parse("=1", &m), -EBADMSG);
-        assert_int_equal(parse("X_REQUESTS=", &m), -EBADMSG);
-        assert_int_equal(parse("X_REQUESTS=-1", &m), -EBADMSG);
-        assert_int_equal(parse("X_REQUESTS=12a", &m), -EBADMSG);
-        assert_int_equal(parse("X_REQUESTS= 12", &m), -EBADMSG);
-        assert_int_equal(parse("X_REQUESTS=18446744073709551616", &m), -EBADMSG);
-        assert_int_equal(parse("X_INFLIGHT=x", &m), -EBADMSG);
-        assert_int_equal(parse("READY=1\ngarbage", &m), -EBADMSG);
-        assert_int_equal(parse("\xff\xfe\x01", &m), -EBADMSG);
+        assert_one_bad_line("READY");
+        assert_one_bad_line("=1");
+        assert_one_bad_line("X_REQUESTS=");
+        assert_one_bad_line("X_REQUESTS=-1");
+        assert_one_bad_line("X_REQUESTS=12a");
+        assert_one_bad_line("X_REQUESTS= 12");
+        assert_one_bad_line("X_REQUESTS=18446744073709551616");
+        assert_one_bad_line("X_INFLIGHT=x");
+        assert_one_bad_line("\xff\xfe\x01");
+
+        assert_int_equal(parse("READY=1\ngarbage\nX_REQUESTS=7\nX_INFLIGHT=x\nSTATUS=ok", &m), 0);
+        assert_int_equal(m.bad_lines, 2);
+        assert_true(m.ready);
+        assert_true(m.has_requests);
+        assert_true(m.requests == 7);
+        assert_false(m.has_inflight);
+        assert_true(m.has_status);
+        assert_string_equal(m.status, "ok");
+        assert_int_equal(parse("READY=1\nWATCHDOG=1", &m), 0);
+        assert_int_equal(m.bad_lines, 0);
 }
 
 static void test_parse_max_counter(void **state) {

@@ -136,8 +136,13 @@ static void test_full(void **state) {
         assert_int_equal(read_full_file_at(f->dir_fd, "big", 10, &text, &n), -EFBIG);
         assert_null(text);
         assert_int_equal(n, 7);
-        /* A file that never ends is cut off at the limit, not read to its end. */
-        assert_int_equal(read_full_file_at(AT_FDCWD, "/dev/zero", 1 << 20, &text, &n), -EFBIG);
+        /* What is not a regular file is refused before any read: a device that never
+         * ends, and a FIFO nobody writes to, which would block open() and read(). */
+        assert_int_equal(read_full_file_at(AT_FDCWD, "/dev/zero", 1 << 20, &text, &n), -EBADFD);
+        assert_int_equal(mkfifoat(f->dir_fd, "fifo", 0600), 0);
+        assert_int_equal(read_full_file_at(f->dir_fd, "fifo", 1 << 20, &text, &n), -EBADFD);
+        assert_int_equal(unlinkat(f->dir_fd, "fifo", 0), 0);
+        assert_null(text);
 
         /* Empty is "", not NULL. */
         write_file(f, "empty", "", 0);

@@ -75,6 +75,12 @@ static void test_status_document(void **state) {
         assert_true(json_get_number(&r->items[0], "retained", 0) == 5 * MiB);
         assert_string_equal(json_get_string(&r->items[0], "retained_source", NULL), "window");
         assert_true(json_get_number(json_get(doc, "recycles_total"), "max_requests", 0) == 5);
+        const struct json_value *reload = json_get(doc, "reload");
+        assert_false(json_get(reload, "last_successful")->boolean);
+        assert_string_equal(json_get_string(reload, "last_success", NULL), "2023-11-14T22:13:20.000Z");
+        assert_string_equal(json_get_string(reload, "last_attempt", NULL), "2023-11-14T22:15:00.000Z");
+        assert_string_equal(json_get_string(reload, "last_error", NULL), "config");
+        assert_true(json_get_number(reload, "failures", 0) == 2);
         json_free(doc);
         free(text);
 }

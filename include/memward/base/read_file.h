@@ -24,10 +24,12 @@ int read_small_file_at(int dir_fd, const char *path, char *buf, size_t size, siz
  * else needs to rewind it. Same returns. */
 int pread_small_file(int fd, char *buf, size_t size, size_t *ret_length);
 
-/* Reads all of path (relative to dir_fd) into a new NUL-terminated buffer, for files
- * that can be large or are not the kernel's (the config: a FIFO or a terminal is read
- * like a file, and O_NOCTTY keeps a terminal from becoming ours). Returns 0 with *ret
- * (the caller frees it; "" for an empty file) and *ret_length; -EFBIG as soon as the
- * file is longer than max bytes, without reading the rest; -EISDIR for a directory;
- * -ENOMEM; or the errno of openat()/read(). Nothing is written on failure. */
+/* Reads all of the regular file path (relative to dir_fd) into a new NUL-terminated
+ * buffer, for files that can be large or are not the kernel's (the config, mountinfo).
+ * Never blocks on what is not a regular file: a FIFO is opened non-blocking and, like a
+ * device or a socket, refused with -EBADFD before any read (a FIFO with no writer would
+ * stop the supervisor's loop for good, /dev/zero never ends). Returns 0 with *ret (the
+ * caller frees it; "" for an empty file) and *ret_length; -EFBIG as soon as the file is
+ * longer than max bytes, without reading the rest; -EISDIR for a directory; -EBADFD;
+ * -ENOMEM; or the errno of openat()/fstat()/read(). Nothing is written on failure. */
 int read_full_file_at(int dir_fd, const char *path, size_t max, char **ret, size_t *ret_length);

@@ -27,10 +27,23 @@ struct listen_address {
 int listen_address_parse(const char *s, struct listen_address *ret);
 
 /* Parses an address as Prometheus users write them: "HOST:PORT" (IPv4 or "localhost"),
- * "[V6]:PORT", "unix:/path", "unix:@abstract"; "tcp://" in front is accepted too. Pure,
+ * "[V6]:PORT", ":PORT" (every IPv4 address, 0.0.0.0, as Prometheus' own ":9090" is
+ * meant), "unix:/path", "unix:@abstract"; "tcp://" in front is accepted too. Pure,
  * no DNS. For metrics.listen. Returns 0 or what listen_address_parse() returns (-EINVAL,
  * -ERANGE, -ENAMETOOLONG), or -ENOMEM. */
 int listen_address_parse_host_port(const char *s, struct listen_address *ret);
+
+/* Whether two listen addresses can be bound side by side. Linux refuses (EADDRINUSE) a
+ * TCP port bound twice where one of the two is a wildcard of the family (0.0.0.0:P with
+ * 127.0.0.1:P), and "[::]:P" takes IPv4 too (dual-stack, net.ipv6.bindv6only=0, the
+ * default), so it collides with any IPv4 address on P. Pure: judged for the default
+ * sysctl, which is what a config meant for many hosts must assume. */
+enum listen_conflict {
+        LISTEN_CONFLICT_NONE,
+        LISTEN_CONFLICT_SAME,           /* the same address */
+        LISTEN_CONFLICT_OVERLAP,        /* the same port, one of them a wildcard */
+};
+enum listen_conflict listen_address_conflict(const struct listen_address *a, const struct listen_address *b);
 
 /* The file-system path of a unix socket address, or NULL for TCP and abstract names
  * (which leave no file behind to replace or unlink). */

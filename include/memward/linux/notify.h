@@ -24,6 +24,7 @@ struct notify_message {
         uint64_t requests;               /* cumulative requests served */
         bool has_inflight;
         uint64_t inflight;               /* requests in progress when X_REQUESTS was sent */
+        unsigned bad_lines;              /* lines skipped as malformed */
 };
 
 enum notify_reject_reason {
@@ -37,8 +38,12 @@ enum notify_reject_reason {
 
 const char *notify_reject_reason_to_string(enum notify_reject_reason r);
 
-/* Parses one datagram. Unknown keys are ignored, as sd_notify(3) says.
- * Returns 0, or -EBADMSG when the datagram is malformed (ret is then undefined). */
+/* Parses one datagram. Unknown keys are ignored, as sd_notify(3) says. A malformed line
+ * (no '=', an empty key, a known key with a bad value) is skipped and counted in
+ * bad_lines, and the valid lines still count, as systemd's own manager does: a worker
+ * whose STATUS= text has a bug must still be able to say READY=1 in the same datagram.
+ * Returns 0, or -EBADMSG when the datagram holds a NUL byte, which ends a C string
+ * early and so cannot be read line by line with confidence (ret is then undefined). */
 int notify_message_parse(const char *buf, size_t length, struct notify_message *ret);
 
 struct notify_datagram {

@@ -48,6 +48,16 @@ struct notify_early {
         struct notify_message message;
 };
 
+/* The last reload, as Prometheus reports its own (prometheus_config_last_reload_*):
+ * where people alert on a failed one. */
+struct reload_record {
+        bool last_successful;           /* true until a reload fails; start-up counts as one */
+        usec_t last_success;            /* CLOCK_REALTIME of start-up or the last successful reload */
+        usec_t last_attempt;            /* CLOCK_REALTIME; 0 = never reloaded */
+        uint64_t successes, failures;
+        char last_error[128];           /* why the last one failed: "config" (errors logged before), ... */
+};
+
 struct supervisor {
         struct memward_config *config;
         config_loader_t reload_config;
@@ -90,6 +100,7 @@ struct supervisor {
 
         uint64_t recycles[_RECYCLE_REASON_MAX];
         uint64_t spawn_failures;
+        struct reload_record reload;
         uint64_t notify_rejected[_NOTIFY_REJECT_MAX];
         uint64_t exits[_WORKER_EXIT_MAX];       /* worker processes reaped, by how */
         struct recycle_history recycle_history; /* the last recycles, for /status */

@@ -12,6 +12,7 @@
 #include "memward/linux/event_loop.h"
 #include "memward/linux/memstat.h"
 #include "memward/linux/notify.h"
+#include "memward/policy/baseline.h"
 #include "memward/policy/floor.h"
 #include "memward/policy/policy.h"
 
@@ -40,10 +41,7 @@ struct worker_memory {
         uint64_t peak;                  /* memory.peak, or the largest current seen */
         uint64_t metric;                /* the configured memory.metric */
         struct floor_window floor;      /* of metric over retained_window */
-        bool has_baseline;
-        uint64_t baseline;              /* floor of the first whole window after warmup */
-        usec_t baseline_started;        /* first sample after warmup, 0 = not yet */
-        uint64_t baseline_min;          /* running minimum since baseline_started */
+        struct baseline baseline;       /* after warmup: what growth_max compares with */
         struct memory_events events;    /* last seen counters */
         struct boundary_floor boundary; /* readings taken when a request ended */
         usec_t last_boundary;           /* time of the last boundary reading */
