@@ -7,6 +7,7 @@ The test template's workers answer with the text of a file read when the templat
 starts (TEST_TEMPLATE_MESSAGE_FILE): "one", then "two" after the file changed and
 SIGHUP; a load runs through both reloads."""
 
+import json
 import signal
 import time
 
@@ -25,12 +26,19 @@ def messages(port, n=20):
     return out
 
 
+def reload_record(mport):
+    status, _, body = lib.http_get(mport, "/status")
+    check(status == 200, "/status: %d" % status)
+    return json.loads(body)["reload"]
+
+
 def test(t):
-    port = t.port()
+    port, mport = t.port(), t.port()
     msg = t.write("message", "one\n")
     cfg = lib.config(port, count=COUNT, command=lib.test_worker("template.py"),
                      workers={"mode": "template", "env": {"TEST_TEMPLATE_MESSAGE_FILE": msg},
-                              "ready_timeout": "2s"})
+                              "ready_timeout": "2s"},
+                     metrics={"listen": "127.0.0.1:%d" % mport})
     mw = t.memward(cfg)
     mw.wait_event("ready", count=COUNT, timeout=20)
     check(messages(port) == {"one"}, "before the reload")
@@ -48,6 +56,7 @@ def test(t):
     for e in mw.events("spawn", since=switch.t):
         check(e.get("template") == "2", "forked by the old template after the switch: %s" % e.text)
     mw.wait_event("template_exited", generation=1, retired="yes")
+    check(reload_record(mport)["last_successful"] is True, "the reload is not recorded as a success")
 
     # A template that never gets READY: the reload fails, generation 2 keeps serving.
     cfg["workers"]["env"]["TEST_TEMPLATE_MODE"] = "never_ready"
@@ -58,6 +67,9 @@ def test(t):
     check(failed.get("template") == "3" and failed.get("reason") == "ready_timeout", failed.text)
     check(messages(port) == {"two"}, "after the failed reload")
     check(len(mw.events("recycle", reason="reload")) == COUNT, "workers rolled onto nothing")
+    record = reload_record(mport)
+    check(record["last_successful"] is False and record["last_error"] == "template: ready_timeout",
+          "the failed reload in /status: %r" % record)
 
     load.stop().check_no_failures()
     check(load.ok > 50, "too few requests: %s" % load.summary())
