@@ -635,7 +635,12 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                 if (w->type != JSON_OBJECT)
                         return -EBADMSG;
                 snprintf(row[COL_SLOT], CELL_MAX, "%.0f", json_get_number(w, "slot", -1));
-                snprintf(row[COL_PID], CELL_MAX, "%.0f", json_get_number(w, "pid", 0));
+                /* pid 0: a worker a template has not forked yet. */
+                double pid = json_get_number(w, "pid", 0);
+                if (pid > 0)
+                        snprintf(row[COL_PID], CELL_MAX, "%.0f", pid);
+                else
+                        snprintf(row[COL_PID], CELL_MAX, "-");
                 snprintf(row[COL_GEN], CELL_MAX, "%.0f", json_get_number(w, "generation", 0));
                 sanitize(row[COL_STATE], CELL_MAX, json_get_string(w, "state", "?"));
                 const char *role = json_get_string(w, "role", "active");

@@ -6,7 +6,9 @@
     from a worker whose parent is memward and whose LISTEN_PID is its own pid, the
     workers are recycled by max_requests (forked again from the same template), and a
     SIGHUP rolls them onto a new template with no failed request;
-  * memward-asgi asgi_app:app (uvicorn): the workers serve, as memward's children.
+  * memward-asgi asgi_app:app (uvicorn): the workers serve, as memward's children, with
+    the variables of their SPAWN (NOTIFY_SOCKET, MEMWARD_WORKER_ID/GENERATION and, with
+    workers.watchdog, WATCHDOG_USEC; WATCHDOG_PID their own pid).
 
 Skips when /usr/bin/python3 cannot import gunicorn or uvicorn."""
 
@@ -72,11 +74,19 @@ def gunicorn(t):
 def asgi(t):
     port = t.port()
     cfg = lib.config(port, count=2, command=[lib.PYTHON, os.path.join(BIN, "memward-asgi"), "asgi_app:app"],
-                     workers={"mode": "template", "directory": APPS, "ready_timeout": "30s"})
+                     workers={"mode": "template", "directory": APPS, "ready_timeout": "30s", "watchdog": "30s"})
     mw = t.memward(cfg, name="asgi")
     mw.wait_event("ready", count=2, timeout=60)
     pids = answers(port, 10, mw.proc.pid)
     check(pids, "no answer")
+    # The SPAWN's ENV: the worker's own NOTIFY_SOCKET, slot, generation and watchdog.
+    status, _, body = lib.http_get(port, "/")
+    d = json.loads(body)
+    env = d["env"]
+    check(env["WATCHDOG_USEC"] == "30000000" and env["WATCHDOG_PID"] == str(d["pid"]),
+          "watchdog variables: %r" % env)
+    check(env["MEMWARD_WORKER_ID"] in ("0", "1") and env["MEMWARD_WORKER_GENERATION"] == "1" and
+          env["NOTIFY_SOCKET"].startswith("@memward/"), "worker variables: %r" % env)
     check(mw.stop(timeout=30) == 0, "memward exit code")
 
 
