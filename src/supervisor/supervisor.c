@@ -1823,7 +1823,7 @@ static void supervisor_template_reload_failed(struct supervisor *s, struct templ
         s->reload.failures++;
         snprintf(s->reload.last_error, sizeof s->reload.last_error, "template: %s", why);
         s->template_next = NULL;
-        template_process_retire(t, SIGKILL, "reload_failed", &d);
+        template_process_retire(t, SIGKILL, "reload_failed", now_monotonic(), 0, &d);
         if (t->pid > 0) {
                 t->next = s->templates_retired;
                 s->templates_retired = t;
@@ -1847,7 +1847,7 @@ static void supervisor_template_promote(struct supervisor *s, usec_t now) {
         log_info("template_switch", "generation=%llu pid=%d old_generation=%llu old_pid=%d", t->generation, (int) t->pid,
                  old ? old->generation : 0, old ? (int) old->pid : 0);
         if (old) {
-                template_process_retire(old, SIGTERM, "reload", &d);
+                template_process_retire(old, SIGTERM, "reload", now, s->config->workers.graceful_timeout, &d);
                 if (d.spawn_failed)
                         supervisor_template_spawn_failed(s, old, d.slot, d.generation, d.error, now);
                 if (old->pid > 0) {
@@ -1888,7 +1888,7 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         char *env[5] = {};
         size_t n = 0;
 
-        if (!t || t->retired || t->state.phase != TEMPLATE_PHASE_IDLE || s->shutting_down)
+        if (!t || !template_process_can_spawn(t) || s->shutting_down)
                 return 0;
         /* First asked, first forked. */
         struct worker *pick = NULL;
@@ -1940,12 +1940,14 @@ static void supervisor_template_arm(struct supervisor *s) {
         next = min_usec(next, template_process_next_deadline(s->template));
         if (s->template_next)
                 next = min_usec(next, template_process_next_deadline(s->template_next));
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                next = min_usec(next, template_process_next_deadline(t));
         for (struct worker *w = s->workers; w; w = w->next) {
                 if (w->fork != WORKER_FORK_QUEUED)
                         continue;
                 if (w->state == WORKER_STOPPING || s->shutting_down)
                         next = 0; /* to drop */
-                else if (s->template->state.phase == TEMPLATE_PHASE_IDLE)
+                else if (template_process_can_spawn(s->template))
                         next = 0; /* to offer */
                 else
                         next = min_usec(next, w->spawned_at + s->config->workers.ready_timeout);
@@ -1972,7 +1974,8 @@ static void supervisor_templates_pass(struct supervisor *s) {
                 struct template_process *ts[2] = { s->template, s->template_next };
                 for (size_t i = 0; i < ELEMENTSOF(ts); i++)
                         if (ts[i] && !ts[i]->retired) {
-                                template_process_retire(ts[i], SIGTERM, "shutdown", &d);
+                                template_process_retire(ts[i], SIGTERM, "shutdown", now,
+                                                        s->config->workers.graceful_timeout, &d);
                                 if (d.spawn_failed)
                                         supervisor_template_spawn_failed(s, ts[i], d.slot, d.generation, d.error, now);
                         }
@@ -1980,10 +1983,12 @@ static void supervisor_templates_pass(struct supervisor *s) {
 
         struct template_process *ts[2] = { s->template, s->template_next };
         for (size_t i = 0; i < ELEMENTSOF(ts); i++)
-                if (ts[i] && !ts[i]->retired) {
+                if (ts[i]) {
                         template_process_timer(ts[i], now, &d);
                         supervisor_template_act(s, ts[i], &d, false, 0, now);
                 }
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                template_process_timer(t, now, &d); /* the SIGKILL of one that did not go */
 
         /* Records given up before their SPAWN was sent (ready timeout, scale down, reload,
          * shutdown), and those whose template was not ready within ready_timeout. */
@@ -2008,7 +2013,7 @@ static void supervisor_templates_pass(struct supervisor *s) {
                 supervisor_drop_unforked(s, w);
         }
 
-        while (supervisor_template_offer(s, now) > 0 && s->template->state.phase == TEMPLATE_PHASE_IDLE)
+        while (supervisor_template_offer(s, now) > 0 && template_process_can_spawn(s->template))
                 ;
         supervisor_template_arm(s);
 }

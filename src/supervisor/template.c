@@ -345,7 +345,9 @@ int template_process_spawn(struct template_process *t, unsigned slot, uint64_t g
 }
 
 usec_t template_process_next_deadline(const struct template_process *t) {
-        usec_t next = t->retired ? USEC_INFINITY : template_state_next_deadline(&t->state);
+        if (t->retired)
+                return t->pid > 0 ? t->kill_at : USEC_INFINITY;
+        usec_t next = template_state_next_deadline(&t->state);
         if (t->channel_closed_at > 0 && t->pid > 0 && !t->retired &&
             t->channel_closed_at + CHANNEL_CLOSED_GRACE_USEC < next)
                 next = t->channel_closed_at + CHANNEL_CLOSED_GRACE_USEC;
@@ -354,8 +356,16 @@ usec_t template_process_next_deadline(const struct template_process *t) {
 
 void template_process_timer(struct template_process *t, usec_t now, struct template_decision *ret) {
         *ret = (struct template_decision) { .restart_at = USEC_INFINITY };
-        if (t->retired)
+        if (t->retired) {
+                /* It did not go when asked: it goes now. */
+                if (t->pid > 0 && now >= t->kill_at) {
+                        log_warning("template_kill", "pid=%d generation=%llu msg=\"did not exit within "
+                                    "graceful_timeout\"", (int) t->pid, t->generation);
+                        (void) kill(-t->pid, SIGKILL);
+                        t->kill_at = USEC_INFINITY;
+                }
                 return;
+        }
         if (t->channel_closed_at > 0 && t->pid > 0 && now >= t->channel_closed_at + CHANNEL_CLOSED_GRACE_USEC) {
                 t->channel_closed_at = 0;
                 fault(t, TEMPLATE_FAULT_CHANNEL_CLOSED, "the template closed the control channel and lives on", now,
@@ -406,10 +416,16 @@ void template_process_exited(struct template_process *t, int status, usec_t now,
                             (int) pid, t->generation, how, t->state.failures, retry);
 }
 
-void template_process_retire(struct template_process *t, int sig, const char *why, struct template_decision *ret) {
+bool template_process_can_spawn(const struct template_process *t) {
+        return !t->retired && t->state.phase == TEMPLATE_PHASE_IDLE && t->control_fd >= 0;
+}
+
+void template_process_retire(struct template_process *t, int sig, const char *why, usec_t now, usec_t grace,
+                             struct template_decision *ret) {
         *ret = (struct template_decision) { .restart_at = USEC_INFINITY };
         if (t->retired)
                 return;
+        t->kill_at = sig == SIGKILL || grace >= USEC_INFINITY - now ? USEC_INFINITY : now + grace;
         if (t->state.phase == TEMPLATE_PHASE_SPAWNING) {
                 ret->spawn_failed = true;
                 ret->error = -ECANCELED;

@@ -10,7 +10,11 @@ workers that run keep serving (docs/fork-server.md §4).
   * SPAWN_FAILED: spawn_failed for the slot with the template's errno, and the template
     stays up (no template_exited);
   * an exit at the 2nd SPAWN: the worker forked by the first SPAWN keeps serving, a new
-    template forks the rest, every slot gets ready."""
+    template forks the rest, every slot gets ready;
+  * a template that ignores SIGTERM and the channel's EOF, replaced by a reload: SIGKILL
+    after graceful_timeout (event=template_kill), and it is reaped."""
+
+import signal
 
 import lib
 from lib import check
@@ -22,9 +26,10 @@ def start(t, mode, count=1, ready_timeout="10s", extra_env=None):
     env.update(extra_env or {})
     cfg = lib.config(port, count=count, command=lib.test_worker("template.py"),
                      workers={"mode": "template", "env": env, "ready_timeout": ready_timeout,
+                              "graceful_timeout": "1s",
                               "fork_timeout": "5s",
                               "restart_backoff": {"initial": "100ms", "max": "2s"}})
-    return port, t.memward(cfg, name=mode)
+    return port, t.memward(cfg, name=mode or "plain")
 
 
 def never_ready(t):
@@ -82,12 +87,29 @@ def exit_on_second_spawn(t):
     mw.stop()
 
 
+def stubborn_on_reload(t):
+    port, mw = start(t, "", extra_env={"TEST_TEMPLATE_STUBBORN": "1"})
+    mw.wait_event("ready", timeout=20)
+    first = mw.events("template_ready")[0]
+    mw.signal(signal.SIGHUP)
+    mw.wait_event("reload_done", timeout=30)
+    kill = mw.wait_event("template_kill", timeout=20)[0]
+    check(kill.get("generation") == "1", "killed: %s" % kill.text)
+    gone = mw.wait_event("template_exited", generation=1, retired="yes", timeout=10)[0]
+    check(gone.get("signal") == "SIGKILL", "how it went: %s" % gone.text)
+    check(not lib.alive(int(first.get("pid"))), "the old template lives on")
+    status, _, _ = lib.http_get(port, "/")
+    check(status == 200, "answer: %d" % status)
+    mw.stop()
+
+
 def test(t):
     never_ready(t)
     garbage(t)
     crash_on_spawn(t)
     fail_spawn(t)
     exit_on_second_spawn(t)
+    stubborn_on_reload(t)
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@ struct template_process {
                                          * dropped once reaped */
         bool abandoned_spawn;           /* a SPAWN in flight was given up: its worker may live on */
         usec_t channel_closed_at;       /* it closed its end while alive; 0 when not */
+        usec_t kill_at;                 /* retired: SIGKILL to its group then, if it is still there */
         struct template_memory mem;
         struct template_counters *counters;
 };
@@ -147,9 +148,14 @@ void template_process_timer(struct template_process *t, usec_t now, struct templ
 void template_process_exited(struct template_process *t, int status, usec_t now, struct template_decision *ret);
 
 /* Stops the template on purpose (a reload replaced it, memward stops): sig to its process
- * group, the channel closed (it then exits on EOF too), never restarted. A SPAWN in flight
+ * group, the channel closed (it then exits on EOF too), never restarted; SIGKILL to the
+ * group at now + grace if it is still there (template_process_timer()). A SPAWN in flight
  * comes back in *ret as spawn_failed with -ECANCELED. */
-void template_process_retire(struct template_process *t, int sig, const char *why, struct template_decision *ret);
+void template_process_retire(struct template_process *t, int sig, const char *why, usec_t now, usec_t grace,
+                             struct template_decision *ret);
+
+/* Whether a SPAWN can be sent now: READY, none in flight, the channel open, not retired. */
+bool template_process_can_spawn(const struct template_process *t);
 
 /* Reads the template's memory into t->mem. */
 int template_process_sample(struct template_process *t, const char *proc_root);

@@ -21,6 +21,7 @@ Knobs (environment):
   TEST_TEMPLATE_ANSWER_DELAY_MS  waits this long before each SPAWNED, while the worker
                               already runs: its READY=1 (or its exit) comes first
   TEST_TEMPLATE_WORKER_EXIT   the forked worker exits at once with this code
+  TEST_TEMPLATE_STUBBORN=1    ignores SIGTERM and stays after the channel's EOF
 Every fork is logged on stderr as "template[PID]: forked WORKER_PID".
 """
 
@@ -150,7 +151,8 @@ def main():
         return 76
     mode = os.environ.get("TEST_TEMPLATE_MODE", "")
     nth = int(os.environ.get("TEST_TEMPLATE_N", "2"))
-    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    stubborn = os.environ.get("TEST_TEMPLATE_STUBBORN") == "1"
+    signal.signal(signal.SIGTERM, signal.SIG_IGN if stubborn else (lambda *_: os._exit(0)))
     ctl = socket.socket(fileno=int(os.environ["MEMWARD_CONTROL_FD"]))
     ctl.set_inheritable(False)
     mod = load_app()
@@ -163,6 +165,8 @@ def main():
         fds = array.array("i")
         data, anc, _, _ = ctl.recvmsg(65536, socket.CMSG_SPACE(4 * fds.itemsize))
         if not data:
+            while stubborn:
+                time.sleep(3600)
             return 0
         for level, kind, payload in anc:
             if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
