@@ -1672,6 +1672,11 @@ static struct template_process *template_by_pid(struct supervisor *s, pid_t pid)
         return NULL;
 }
 
+static bool supervisor_pid_in_use(void *owner, pid_t pid) {
+        struct supervisor *s = owner;
+        return worker_by_pid(s, pid) || template_by_pid(s, pid);
+}
+
 static struct template_process *supervisor_template_new(struct supervisor *s) {
         struct template_process *t = calloc(1, sizeof *t);
         if (!t)
@@ -1685,6 +1690,7 @@ static struct template_process *supervisor_template_new(struct supervisor *s) {
         };
         template_process_init(t, &timing, s->loop, &s->monitor.cgroup, &s->template_counters);
         t->owner = s;
+        t->pid_in_use = supervisor_pid_in_use;
         return t;
 }
 

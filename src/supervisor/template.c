@@ -305,6 +305,11 @@ int template_process_receive(struct template_process *t, const char *proc_root, 
                 memcpy(t->runtime, m.runtime, sizeof t->runtime);
         if (m.type == TEMPLATE_SPAWNED && t->state.phase == TEMPLATE_PHASE_SPAWNING &&
             m.slot == t->state.spawn_slot && m.generation == t->state.spawn_generation) {
+                if (m.pid == t->pid || (t->pid_in_use && t->pid_in_use(t->owner, m.pid))) {
+                        snprintf(detail, sizeof detail, "PID %d is a worker or a template already", (int) m.pid);
+                        fault(t, TEMPLATE_FAULT_BAD_PID, detail, now, ret);
+                        return 1;
+                }
                 r = template_check_pid(proc_root, m.pid, self, t->pid, packet.has_credentials ? packet.pid : 0, ring,
                                        ret_status, detail, sizeof detail);
                 if (r < 0) {

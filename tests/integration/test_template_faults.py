@@ -5,6 +5,9 @@ workers that run keep serving (docs/fork-server.md §4).
     group is killed, and the next start waits longer each time (restart_in grows);
   * garbage instead of SPAWNED: event=template_protocol_error reason=malformed, and the
     spawn counts as a failed one for its slot;
+  * SPAWNED naming the template itself (its parent is memward too): reason=bad_pid; a
+    template that closes its channel and lives on: reason=channel_closed; READY with
+    PROTOCOL=2: reason=unsupported_protocol; each killed and restarted;
   * READY, then an exit at every SPAWN: template_exited unexpected=yes with failures
     1, 2, 3, ...: READY alone does not reset the backoff, a SPAWNED would;
   * SPAWN_FAILED: spawn_failed for the slot with the template's errno, and the template
@@ -54,6 +57,17 @@ def garbage(t):
     mw.wait_event("spawn_failed", timeout=10)
     mw.wait_event("template_exited", timeout=10, killed="yes")
     mw.stop()
+
+
+def protocol_faults(t):
+    for mode, reason in (("claim_self", "bad_pid"), ("close_channel", "channel_closed"),
+                         ("protocol2", "unsupported_protocol")):
+        _, mw = start(t, mode)
+        err = mw.wait_event("template_protocol_error", timeout=20)[0]
+        check(err.get("reason") == reason, "%s: %s" % (mode, err.text))
+        mw.wait_event("template_exited", timeout=10, killed="yes")
+        check(not mw.events("ready"), "%s: a worker became ready" % mode)
+        mw.stop()
 
 
 def crash_on_spawn(t):
@@ -106,6 +120,7 @@ def stubborn_on_reload(t):
 def test(t):
     never_ready(t)
     garbage(t)
+    protocol_faults(t)
     crash_on_spawn(t)
     fail_spawn(t)
     exit_on_second_spawn(t)

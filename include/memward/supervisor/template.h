@@ -70,6 +70,9 @@ struct template_memory {
 struct template_process {
         struct template_process *next;  /* the owner's list of retired templates */
         void *owner;                    /* the owner's, for its event handlers */
+        /* The owner's: whether pid is a worker or a template already, which no SPAWNED may
+         * name (its parent is memward too, so §3's check alone would take it). NULL: none. */
+        bool (*pid_in_use)(void *owner, pid_t pid);
         struct template_state state;
         unsigned long long generation;  /* MEMWARD_TEMPLATE_GENERATION of the process (last one when DEAD) */
         pid_t pid;                      /* the process until it is reaped; 0 when none */

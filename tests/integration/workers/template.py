@@ -17,6 +17,9 @@ Knobs (environment):
                               crash_on_spawn READY, then exits (code 4) on every SPAWN
                               fail_spawn     answers SPAWN_FAILED ERRNO=12 (ENOMEM)
                               fork_and_hang  forks the worker (which serves) but never answers
+                              claim_self     answers SPAWNED with its own pid
+                              close_channel  READY, then closes the channel and lives on
+                              protocol2      says READY with PROTOCOL=2
   TEST_TEMPLATE_N             see exit_on_spawn (default 2)
   TEST_TEMPLATE_ANSWER_DELAY_MS  waits this long before each SPAWNED, while the worker
                               already runs: its READY=1 (or its exit) comes first
@@ -159,7 +162,12 @@ def main():
     if mode == "never_ready":
         while True:
             time.sleep(3600)
-    ctl.send(b"READY\nPROTOCOL=1\nRUNTIME=test-template/1 python/%d.%d\n" % sys.version_info[:2])
+    ctl.send(b"READY\nPROTOCOL=%d\nRUNTIME=test-template/1 python/%d.%d\n"
+             % ((2 if mode == "protocol2" else 1,) + sys.version_info[:2]))
+    if mode == "close_channel":
+        ctl.close()
+        while True:
+            time.sleep(3600)
     count = 0
     while True:
         fds = array.array("i")
@@ -181,6 +189,12 @@ def main():
             os._exit(4 if mode == "crash_on_spawn" else 3)
         if mode == "garbage":
             ctl.send(b"HELLO THERE\n")
+            continue
+        if mode == "claim_self":
+            for fd in fds:
+                os.close(fd)
+            ctl.send(("SPAWNED\nSLOT=%s\nGENERATION=%s\nPID=%d\n"
+                      % (fields["SLOT"], fields["GENERATION"], os.getpid())).encode())
             continue
         if mode == "fail_spawn":
             for fd in fds:
