@@ -47,7 +47,7 @@ def never_ready(t):
     check(delays[0] < delays[1] < delays[2], "the backoff does not grow: %r" % delays)
     gens = [e.get("generation") for e in mw.events("template_start")]
     check(gens[:3] == ["1", "2", "3"], "generations: %r" % gens)
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def garbage(t):
@@ -56,7 +56,7 @@ def garbage(t):
     check(err.get("reason") == "malformed", "reason: %s" % err.text)
     mw.wait_event("spawn_failed", timeout=10)
     mw.wait_event("template_exited", timeout=10, killed="yes")
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def protocol_faults(t):
@@ -77,7 +77,7 @@ def crash_on_spawn(t):
     check(failures == [1, 2, 3], "READY must not reset the template's failures: %r" % failures)
     check(len(mw.events("template_ready")) >= 3, "it got READY each time")
     check(mw.events("spawn_failed"), "the spawns in flight did not fail")
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def fail_spawn(t):
@@ -87,7 +87,7 @@ def fail_spawn(t):
           "the template's errno: %r" % [e.text for e in failed])
     check(not mw.events("template_exited"), "the template must stay up after SPAWN_FAILED")
     check(len(mw.events("template_start")) == 1, "one template only")
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def exit_on_second_spawn(t):
@@ -98,7 +98,7 @@ def exit_on_second_spawn(t):
     status, _, body = lib.http_get(port, "/")
     check(status == 200, "answer: %d %r" % (status, body))
     check(lib.alive(int(first.get("pid"))), "the first worker died with its template")
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def stubborn_on_reload(t):
@@ -114,7 +114,7 @@ def stubborn_on_reload(t):
     check(not lib.alive(int(first.get("pid"))), "the old template lives on")
     status, _, _ = lib.http_get(port, "/")
     check(status == 200, "answer: %d" % status)
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def test(t):

@@ -34,7 +34,7 @@ def early_ready(t):
     status, _, body = lib.http_get(port, "/")
     check(status == 200, "answer: %d" % status)
     check(not mw.events("template_protocol_error"), "a protocol error")
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def exit_before_spawned(t):
@@ -47,7 +47,7 @@ def exit_before_spawned(t):
     check(not mw.events("template_protocol_error"), "a reaped worker taken for a bad pid: %r"
           % [e.text for e in mw.events("template_protocol_error")])
     check(not mw.events("template_exited"), "the template died")
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def fork_and_hang(t):
@@ -62,7 +62,7 @@ def fork_and_hang(t):
     while time.monotonic() < deadline and lib.alive(forked[0]):
         time.sleep(0.1)
     check(not lib.alive(forked[0]), "the worker of a spawn given up on lives on unsupervised (pid %d)" % forked[0])
-    mw.stop()
+    check(mw.stop() == 0, "memward exit code")
 
 
 def test(t):

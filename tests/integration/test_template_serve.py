@@ -7,7 +7,8 @@ children in their own process group and session, and outlive their template.
   * the template is SIGKILLed under load: no request fails, memward logs
     template_exited, a template of generation 2 becomes ready, and the max_requests
     recycles that follow are forked by it (spawn ... template=2);
-  * a forked worker is recycled by max_requests like an exec'd one, and exits 0."""
+  * a forked worker is recycled by max_requests like an exec'd one, and exits 0;
+  * SIGTTIN forks a third worker, SIGTTOU stops it."""
 
 import os
 import signal
@@ -67,6 +68,14 @@ def test(t):
         if e.get("pid") in recycled:
             check(e.get("status") == "exited" and e.get("code") == "0", "a recycled worker: %s" % e.text)
     check(int(ready2.get("pid")) != template_pid, "same template pid after a restart")
+
+    # SIGTTIN / SIGTTOU: one worker more, forked; one fewer, stopped.
+    since = time.monotonic()
+    mw.signal(signal.SIGTTIN)
+    third = mw.wait_event("ready", since=since, worker=2, timeout=20)[0]
+    check(lib.proc_stat(int(third.get("pid")))[1] == mw.proc.pid, "the third worker is not memward's child")
+    mw.signal(signal.SIGTTOU)
+    mw.wait_event("exit", worker=2, timeout=20)
 
     rc = mw.stop()
     check(rc == 0, "memward exited %s" % rc)
