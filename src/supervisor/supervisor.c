@@ -1763,12 +1763,17 @@ static void supervisor_template_adopt(struct supervisor *s, struct template_proc
                 }
                 return;
         }
+        /* From now on its age, its ready delay and timeout, its lifetime and its warmup
+         * count from the fork, as an exec'd worker's from its exec; fork= says how long
+         * it waited for the template and the fork. */
+        usec_t asked = w->spawned_at;
         w->pid = d->pid;
         w->fork = WORKER_FORK_NONE;
         w->template_generation = t->generation;
+        w->spawned_at = now;
         log_info("spawn", "worker=%u pid=%d generation=%llu template=%llu fork=%" PRIu64 "ms request_limit=%" PRIu64
                  " lifetime_limit=%" PRIu64 "s%s%s",
-                 w->slot, (int) w->pid, w->generation, t->generation, (now - w->spawned_at) / USEC_PER_MSEC,
+                 w->slot, (int) w->pid, w->generation, t->generation, (now - asked) / USEC_PER_MSEC,
                  w->request_limit, w->lifetime_limit / USEC_PER_SEC, w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "",
                  w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "");
         if (reaped) {
