@@ -1855,8 +1855,8 @@ static void supervisor_template_promote(struct supervisor *s, usec_t now) {
         s->template = t;
         s->template_next = NULL;
         supervisor_reload_succeeded(s);
-        log_info("template_switch", "generation=%llu pid=%d old_generation=%llu old_pid=%d", t->generation, (int) t->pid,
-                 old ? old->generation : 0, old ? (int) old->pid : 0);
+        log_info("template_switch", "generation=%llu pid=%d old_generation=%llu old_pid=%d", t->generation,
+                 (int) t->pid, old ? old->generation : 0, old ? (int) old->pid : 0);
         if (old) {
                 template_process_retire(old, SIGTERM, "reload", now, s->config->workers.graceful_timeout, &d);
                 if (d.spawn_failed)

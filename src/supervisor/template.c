@@ -410,14 +410,15 @@ void template_process_exited(struct template_process *t, int status, usec_t now,
         feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_EXITED, .now = now }, ret);
         if (ret->spawn_failed)
                 t->abandoned_spawn = true;
-        uint64_t retry = ret->restart_at != USEC_INFINITY && ret->restart_at > now ? (ret->restart_at - now) / USEC_PER_MSEC
-                                                                                  : 0;
+        uint64_t retry = 0;
+        if (ret->restart_at != USEC_INFINITY && ret->restart_at > now)
+                retry = (ret->restart_at - now) / USEC_PER_MSEC;
         if (expected)
                 log_info("template_exited", "pid=%d generation=%llu %s killed=yes failures=%u restart_in=%" PRIu64 "ms",
                          (int) pid, t->generation, how, t->state.failures, retry);
         else
-                log_warning("template_exited", "pid=%d generation=%llu %s unexpected=yes failures=%u restart_in=%" PRIu64
-                            "ms",
+                log_warning("template_exited",
+                            "pid=%d generation=%llu %s unexpected=yes failures=%u restart_in=%" PRIu64 "ms",
                             (int) pid, t->generation, how, t->state.failures, retry);
 }
 
