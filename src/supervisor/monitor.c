@@ -228,6 +228,21 @@ int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const stru
                 *ret = c->memory.metric == MEMORY_METRIC_CURRENT ? current : st.anon;
                 return 0;
         }
+        if (w->template_generation > 0) {
+                /* Forked from a template: statm's resident minus shared would count every
+                 * page the worker still shares with the template (anonymous, so not
+                 * "shared" there), the whole preloaded application. Its USS instead, at
+                 * the price of a page walk (smaps_rollup), which boundary_min_interval
+                 * bounds. */
+                struct smaps_rollup t;
+                int r = procfs_tree_memory(m->proc_root, w->pid, &t);
+                if (r < 0)
+                        return r;
+                if (t.has_private) {
+                        *ret = t.private_bytes;
+                        return 0;
+                }
+        }
         return procfs_private_memory(m->proc_root, w->pid, ret);
 }
 

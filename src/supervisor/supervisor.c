@@ -644,7 +644,7 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                          " peak=%" PRIu64 " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
                          policy_floor_source_to_string(f->source),
-                         request_end && m->leaf.dir_fd < 0 ? "statm_private"
+                         request_end && m->leaf.dir_fd < 0 ? (w->template_generation > 0 ? "uss" : "statm_private")
                                                            : memory_metric_to_string(s->config->memory.metric),
                          f->floor, f->baseline, ratio,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,

@@ -25,6 +25,8 @@ Knobs (environment):
                               already runs: its READY=1 (or its exit) comes first
   TEST_TEMPLATE_WORKER_EXIT   the forked worker exits at once with this code
   TEST_TEMPLATE_STUBBORN=1    ignores SIGTERM and stays after the channel's EOF
+  TEST_TEMPLATE_PRELOAD_MIB   the "application" keeps this many MiB of anonymous memory,
+                              touched in the template: every worker shares it
 Every fork is logged on stderr as "template[PID]: forked WORKER_PID".
 """
 
@@ -50,6 +52,9 @@ def load_app():
     spec = importlib.util.spec_from_file_location("example_worker", EXAMPLE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
+    mod.PRELOAD = bytearray(int(os.environ.get("TEST_TEMPLATE_PRELOAD_MIB", "0") or 0) << 20)
+    for i in range(0, len(mod.PRELOAD), 4096):
+        mod.PRELOAD[i] = 1
     path = os.environ.get("TEST_TEMPLATE_MESSAGE_FILE")
     if path:
         with open(path, encoding="utf-8") as f:
