@@ -185,8 +185,8 @@ static int supervisor_build_env(struct supervisor *s) {
                 strv_free(with_config);
                 return r;
         }
-        /* A template speaks only on its control channel: everything but NOTIFY_SOCKET,
-         * which each worker gets in its SPAWN (docs/fork-server.md §1). */
+        /* A template speaks only on its control channel: everything but NOTIFY_SOCKET
+         * (extra[0]), which each worker gets in its SPAWN (docs/fork-server.md §1). */
         char **template_env = NULL;
         if (c->workers.mode == WORKERS_TEMPLATE) {
                 r = spawn_env_template(with_config, extra + 1, &template_env);
