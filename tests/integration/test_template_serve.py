@@ -2,6 +2,9 @@
 children in their own process group and session, and outlive their template.
 
 2 workers forked by tests/integration/workers/template.py, recycle max_requests 20:
+  * the template has the variables of docs/fork-server.md §1 (MEMWARD_CONTROL_FD=4 with
+    one socket, MEMWARD_TEMPLATE_GENERATION, MEMWARD_PROTOCOL=1, LISTEN_PID its own pid)
+    and no NOTIFY_SOCKET;
   * every worker answers, its parent is memward, it leads its own process group and
     session (the template's group cannot reach it), and it is not the template;
   * the template is SIGKILLed under load: no request fails, memward logs
@@ -43,6 +46,15 @@ def test(t):
     _, tppid, tpgrp = lib.proc_stat(template_pid)
     check(tppid == mw.proc.pid and tpgrp == template_pid,
           "the template is memward's child in its own group: parent %d, group %d" % (tppid, tpgrp))
+
+    # The template's environment (docs/fork-server.md §1), as exec'd.
+    with open("/proc/%d/environ" % template_pid, "rb") as f:
+        env = dict(e.split("=", 1) for e in f.read().decode().split("\0") if "=" in e)
+    want = {"MEMWARD_CONTROL_FD": "4", "MEMWARD_TEMPLATE_GENERATION": "1", "MEMWARD_PROTOCOL": "1",
+            "LISTEN_FDS": "1", "LISTEN_PID": str(template_pid), "LISTEN_FDNAMES": "http"}
+    check(all(env.get(k) == v for k, v in want.items()), "template environment: %r" % {k: env.get(k) for k in want})
+    for k in ("NOTIFY_SOCKET", "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION", "WATCHDOG_USEC"):
+        check(k not in env, "the template has %s" % k)
 
     # Requests are answered by forked workers.
     status, headers, body = lib.http_get(port, "/")
