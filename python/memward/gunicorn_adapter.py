@@ -20,7 +20,8 @@ forked worker, calling gunicorn's server hooks where gunicorn calls them:
 `server` is a gunicorn Arbiter object that is set up (configuration, logger, listeners)
 but never run. The worker says READY=1 the first time its loop calls notify(), that
 is once it accepts (for UvicornWorker: after the ASGI lifespan startup), WATCHDOG=1
-from the same notify() calls, and X_REQUESTS/X_INFLIGHT after every request.
+from the same notify() calls, X_REQUESTS/X_INFLIGHT after every request, and
+STOPPING=1 when it begins to stop.
 """
 
 from __future__ import annotations
@@ -33,13 +34,54 @@ from typing import Any, List, Optional
 from memward import notify, protocol, template
 
 
+def _uvicorn_server_class() -> type:
+    """uvicorn's Server as UvicornWorker runs it, reporting to memward."""
+    import uvicorn
+
+    class WorkerServer(uvicorn.Server):
+        reporter: notify.WorkerReporter
+
+        async def on_tick(self, counter: int) -> bool:
+            # Every 0.1 s tick: WATCHDOG=1 at the reporter's pace. gunicorn's notify()
+            # (callback_notify) runs only on every 10th tick, once a second at most.
+            self.reporter.heartbeat()
+            return await super().on_tick(counter)
+
+        async def shutdown(self, sockets: Optional[list] = None) -> None:
+            # STOPPING=1 whatever the app: uvicorn installs its own SIGTERM handler
+            # (the worker's handle_exit never runs), and an app without lifespan never
+            # sees lifespan.shutdown.
+            self.reporter.stopping()
+            await super().shutdown(sockets=sockets)
+
+    return WorkerServer
+
+
+class _CappedSelector:
+    """A selector whose select() waits at most `cap` seconds; the rest is the
+    wrapped selector's."""
+
+    def __init__(self, selector: Any, cap: float) -> None:
+        self._selector = selector
+        self._cap = cap
+
+    def select(self, timeout: Optional[float] = None) -> list:
+        if timeout is None or timeout > self._cap:
+            timeout = self._cap
+        return self._selector.select(timeout)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._selector, name)
+
+
 def _worker_subclass(base: type) -> type:
     """`base` (gunicorn's configured worker class) with memward's reporting added.
 
     notify() is what every gunicorn worker calls from its loop for the arbiter's
     heartbeat; here it also says READY=1 (first call) and WATCHDOG=1. Requests are
-    counted around handle_request() for the WSGI workers, and by wrapping the ASGI
-    app for uvicorn's workers, which have no handle_request()."""
+    counted around handle_request() for the WSGI workers, and by wrapping the app
+    uvicorn loaded (after its interface detection) for uvicorn's workers, which have
+    no handle_request()."""
     namespace: dict = {}
 
     def notify_(self: Any) -> None:
@@ -56,6 +98,19 @@ def _worker_subclass(base: type) -> type:
         base.handle_exit(self, sig, frame)
     namespace["handle_exit"] = handle_exit
 
+    if any(cls.__module__ == "gunicorn.workers.gthread" for cls in base.__mro__):
+        def run(self: Any) -> None:
+            # gthread's loop calls notify() between poller.select(1.0) calls: once a
+            # second, too seldom for a watchdog of 1 s or less. Its waits are capped
+            # at half the ping interval, so that pings are at most 1.5 intervals apart.
+            # (With --worker-connections connections open it waits for a request to
+            # finish instead, up to 1 s: python/README.md.)
+            interval = self.memward.ping_interval()
+            if interval is not None:
+                self.poller = _CappedSelector(self.poller, interval / 2)
+            base.run(self)
+        namespace["run"] = run
+
     if hasattr(base, "handle_request"):
         def handle_request(self: Any, *args: Any, **kwargs: Any) -> Any:
             reporter = self.memward
@@ -66,11 +121,23 @@ def _worker_subclass(base: type) -> type:
                 reporter.request_finished()
         namespace["handle_request"] = handle_request
     elif any(cls.__module__.startswith("uvicorn.") for cls in base.__mro__):
-        def load_wsgi(self: Any) -> None:
-            base.load_wsgi(self)
+        async def _serve(self: Any) -> None:
+            # UvicornWorker._serve(), with the request counter around the app that
+            # uvicorn's Config.load() made: wrapping self.wsgi instead would hide the
+            # app's interface from load()'s detection (an ASGI 2 app, called as ASGI 3,
+            # answers 500).
+            from gunicorn.arbiter import Arbiter
             from memward.asgi_adapter import RequestCounter
-            self.wsgi = RequestCounter(self.wsgi, self.memward)
-        namespace["load_wsgi"] = load_wsgi
+            self.config.app = self.wsgi
+            if not self.config.loaded:
+                self.config.load()
+            self.config.loaded_app = RequestCounter(self.config.loaded_app, self.memward)
+            server = _uvicorn_server_class()(config=self.config)
+            server.reporter = self.memward
+            await server.serve(sockets=self.sockets)
+            if not server.started:
+                sys.exit(Arbiter.WORKER_BOOT_ERROR)
+        namespace["_serve"] = _serve
 
     namespace["__doc__"] = "gunicorn's %s, reporting to memward." % base.__name__
     namespace["__module__"] = base.__module__
@@ -225,7 +292,8 @@ class GunicornAdapter(template.Adapter):
             return Arbiter.APP_LOAD_ERROR
         except Exception:
             self.log.exception("Exception in worker process")
-            return Arbiter.WORKER_BOOT_ERROR if not worker.booted else 1
+            # Arbiter.spawn_worker(): sys.exit(-1) once booted, exit status 255.
+            return Arbiter.WORKER_BOOT_ERROR if not worker.booted else 255
         finally:
             self.log.info("Worker exiting (pid: %s)", worker.pid)
             try:

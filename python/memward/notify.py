@@ -160,11 +160,13 @@ class WorkerReporter:
             self.inflight += 1
 
     def request_finished(self) -> None:
+        # Sent under the lock, so that memward gets the totals in the order they were
+        # counted (gthread's pool threads finish requests concurrently). sendto() with
+        # MSG_DONTWAIT never blocks: the lock is held for one syscall.
         with self._lock:
             self.inflight -= 1
             self.requests += 1
-            total, inflight = self.requests, self.inflight
-        self.notifier.requests(total, inflight)
+            self.notifier.requests(self.requests, self.inflight)
 
     def stopping(self) -> None:
         self.notifier.stopping("%s %d stopping" % (self.name, os.getpid()))

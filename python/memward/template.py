@@ -19,7 +19,8 @@ gc.enable() in the worker. After each spawn the template collects what the spawn
 (younger than the freeze). MEMWARD_GC_FREEZE=0 in the environment (or gc_freeze=False)
 turns it off.
 
-The template exits 0 when memward closes the control channel or on SIGTERM/SIGINT,
+The template exits 0 when memward closes the control channel or on SIGTERM/SIGINT
+(also while the app loads: its handlers are in place before),
 EXIT_PROTOCOL after logging a malformed message from memward (section 4), and
 EXIT_USAGE when it was not started as a template or for another protocol version.
 """
@@ -91,12 +92,27 @@ class TemplateError(Exception):
     """The template cannot start: not run by memward, or given the wrong fds."""
 
 
+def spawn_errno(value: Any) -> int:
+    """`value` when it can go out as SPAWN_FAILED's ERRNO (an int in 1..4095, as
+    Linux errnos are), else ECANCELED: socket.gaierror's are negative (EAI_*), an
+    app's exception may carry anything in .errno."""
+    if isinstance(value, int) and not isinstance(value, bool) and \
+            1 <= value <= protocol.ERRNO_MAX:
+        return value
+    return errno.ECANCELED
+
+
 class SpawnRefused(Exception):
     """A SPAWN that must be answered with SPAWN_FAILED; carries the errno."""
 
     def __init__(self, err: int, message: str) -> None:
         super().__init__(message)
         self.errno = err
+
+
+class _StopWhileLoading(BaseException):
+    """Raised by the SIGTERM/SIGINT handler into the app's loading: the template
+    exits 0 without waiting for the rest of the import."""
 
 
 class Adapter:
@@ -145,6 +161,7 @@ class Template:
         self.listen_fds: List[int] = []
         self._wakeup: Tuple[int, int] = (-1, -1)
         self._stop_signal: Optional[int] = None
+        self._loading = False
         self._reopen = False
         self._warned_threads: Tuple[str, ...] = ()
 
@@ -191,16 +208,22 @@ class Template:
             raise TemplateError("%s=%d is one of the LISTEN_FDS" % (CONTROL_FD_ENV, fd))
 
     def _install_signals(self) -> None:
-        """SIGTERM/SIGINT stop the template, SIGUSR1 reopens logs. The handlers only set
-        a flag; the wakeup pipe makes the main loop's poll() return for it."""
-        r, w = os.pipe()
-        os.set_blocking(r, False)
-        os.set_blocking(w, False)
-        self._wakeup = (r, w)
-        signal.set_wakeup_fd(w, warn_on_full_buffer=False)
+        """SIGTERM/SIGINT stop the template, SIGUSR1 reopens logs. The handlers set a
+        flag; the wakeup pipe makes the main loop's poll() return for it. While the app
+        loads, SIGTERM/SIGINT also interrupt the loading (_StopWhileLoading). Called
+        before the app loads and again after, in case it set handlers of its own."""
+        if self._wakeup[1] < 0:
+            r, w = os.pipe()
+            os.set_blocking(r, False)
+            os.set_blocking(w, False)
+            self._wakeup = (r, w)
+        signal.set_wakeup_fd(self._wakeup[1], warn_on_full_buffer=False)
 
         def stop(signum: int, frame: Any) -> None:
             self._stop_signal = signum
+            if self._loading:
+                self._loading = False           # raised once; a second signal only flags
+                raise _StopWhileLoading()
 
         def reopen(signum: int, frame: Any) -> None:
             self._reopen = True
@@ -208,6 +231,26 @@ class Template:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGUSR1, reopen)
+
+    def _load(self) -> bool:
+        """Loads the app with the template's signal handlers in place (docs/fork-server.md
+        section 4: SIGTERM or SIGINT, at any time, exit 0); False when a stop signal
+        came meanwhile."""
+        self._install_signals()
+        self._loading = True
+        try:
+            try:
+                self.adapter.load(self.listen_fds)
+            finally:
+                self._loading = False
+        except _StopWhileLoading:
+            pass                                # the handler cleared _loading itself
+        if self._stop_signal is not None:       # raised, or caught by the app's code
+            self.log("stopping on %s while the app was loading"
+                     % signal.Signals(self._stop_signal).name)
+            return False
+        self._install_signals()
+        return True
 
     def run(self) -> int:
         """Loads the app, says READY, serves SPAWN requests until memward is gone."""
@@ -219,8 +262,8 @@ class Template:
         if self.gc_freeze:
             gc.disable()                # the scripts did it already; a library user may not
         try:
-            self.adapter.load(self.listen_fds)
-            self._install_signals()
+            if not self._load():
+                return EXIT_OK
             self._warn_threads()
             self._send(protocol.Ready(runtime=self.adapter.runtime()))
             return self._serve()
@@ -345,10 +388,11 @@ class Template:
         """Section 3, the template's side: fork the intermediate, wait for it, and answer
         from what it reported. The answer goes out only after the intermediate has been
         reaped, so the worker's parent is already memward when memward checks it."""
-        def failed(err: int, text: str) -> protocol.SpawnFailed:
+        def failed(err: Any, text: str) -> protocol.SpawnFailed:
             self.log("spawn slot=%d generation=%d failed: %s"
                      % (spawn.slot, spawn.generation, text))
-            return protocol.SpawnFailed(spawn.slot, spawn.generation, err, text)
+            return protocol.SpawnFailed(spawn.slot, spawn.generation, spawn_errno(err),
+                                        text)
 
         if self.gc_freeze:
             # Every object the template has moves to the permanent generation, which no
@@ -361,7 +405,7 @@ class Template:
             return failed(e.errno, str(e))
         except Exception as e:
             self.log("pre_fork failed:\n" + traceback.format_exc())
-            return failed(getattr(e, "errno", None) or errno.ECANCELED,
+            return failed(getattr(e, "errno", None),
                           "pre_fork: %s: %s" % (type(e).__name__, e))
         try:
             threads = python_threads()
@@ -375,6 +419,11 @@ class Template:
                 self.log("forking with threads Python did not start (a C library's?): "
                          + ", ".join(others))
             return self._double_fork(spawn, leaf_fd, context)
+        except Exception as e:
+            # A bug of ours or a surprise of the platform: this spawn fails, the
+            # template keeps serving.
+            self.log("spawn failed:\n" + traceback.format_exc())
+            return failed(errno.EIO, "%s: %s" % (type(e).__name__, e))
         finally:
             try:
                 self.adapter.after_fork(context)
@@ -389,6 +438,21 @@ class Template:
                 stream.flush()
             except (AttributeError, OSError, ValueError):
                 pass
+        # SIGCHLD at SIG_DFL until the intermediate is reaped: an app that ignores it
+        # (SIG_IGN: the kernel reaps children itself, waitpid() fails with ECHILD) or
+        # whose handler calls wait() would take the intermediate's exit status from us.
+        # The intermediate inherits SIG_DFL. Restored afterwards, the app's own again.
+        old_sigchld = signal.getsignal(signal.SIGCHLD)
+        if old_sigchld is not None:         # None: set outside Python, cannot be restored
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        try:
+            return self._fork_intermediate(spawn, leaf_fd, context)
+        finally:
+            if old_sigchld is not None:
+                signal.signal(signal.SIGCHLD, old_sigchld)
+
+    def _fork_intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int],
+                           context: Any) -> protocol.Message:
         report_r, report_w = os.pipe()
         os.set_blocking(report_r, False)
         # Every signal blocked across the fork: no handler of the template runs in the
@@ -400,7 +464,8 @@ class Template:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
             os.close(report_r)
             os.close(report_w)
-            return protocol.SpawnFailed(spawn.slot, spawn.generation, e.errno or errno.EIO,
+            return protocol.SpawnFailed(spawn.slot, spawn.generation,
+                                        spawn_errno(e.errno or errno.EIO),
                                         "fork: %s" % e.strerror)
         if pid == 0:
             try:
@@ -409,7 +474,12 @@ class Template:
                 os._exit(1)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         os.close(report_w)
-        _, status = os.waitpid(pid, 0)
+        try:
+            _, status = os.waitpid(pid, 0)
+        except ChildProcessError:
+            # SIGCHLD ignored outside Python's knowledge (a C library): the kernel reaped
+            # the intermediate; its report in the pipe is all there is.
+            status = None
         try:
             report = os.read(report_r, 4096).decode("utf-8", "replace")
         except BlockingIOError:
@@ -427,8 +497,10 @@ class Template:
             self.log("spawn slot=%d generation=%d failed: %s"
                      % (spawn.slot, spawn.generation, text))
             return protocol.SpawnFailed(spawn.slot, spawn.generation,
-                                        int(number) if number.isdigit() else errno.EIO, text)
-        how = ("killed by signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
+                                        spawn_errno(int(number)) if number.isdigit()
+                                        else errno.EIO, text)
+        how = ("exit status unknown" if status is None
+               else "killed by signal %d" % os.WTERMSIG(status) if os.WIFSIGNALED(status)
                else "exit status %d" % os.waitstatus_to_exitcode(status))
         return protocol.SpawnFailed(spawn.slot, spawn.generation, errno.ECHILD,
                                     "the intermediate process ended (%s) without a pid" % how)
@@ -441,6 +513,9 @@ class Template:
         code = 1
         try:
             os.close(report_r)
+            # SIGCHLD is SIG_DFL here already (see _double_fork); said again for the case
+            # where the template could not set it (a handler installed outside Python).
+            signal.signal(signal.SIGCHLD, signal.SIG_DFL)
             if leaf_fd is not None:
                 try:
                     fd = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=leaf_fd)
@@ -549,6 +624,16 @@ class Template:
             ssl_module = sys.modules.get("ssl")
             if ssl_module is not None:
                 ssl_module.RAND_add(os.urandom(32), 32.0)
+            #    uuid1() calls libuuid's uuid_generate_time_safe(), which keeps its clock
+            #    sequence and last timestamp in the process (without uuidd or a writable
+            #    /var/lib/libuuid/clock.txt): every worker of a template that used
+            #    uuid1() would go on from the same state, and workers generating at the
+            #    same instant would make the same UUIDs. Without libuuid, Python's own
+            #    uuid1() draws each clock sequence from `random`, reseeded above. (A
+            #    uuid module imported only in the worker starts libuuid afresh.)
+            uuid_module = sys.modules.get("uuid")
+            if uuid_module is not None and hasattr(uuid_module, "_generate_time_safe"):
+                uuid_module._generate_time_safe = None
 
             # 6. Wait until the intermediate has exited and we are memward's child, so
             #    that getppid() stays what it says from here on (gunicorn's workers exit

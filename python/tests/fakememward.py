@@ -174,6 +174,20 @@ class NotifySocket:
                 raise AssertionError("no %r from pid %d in %.0f s; got %r"
                                      % (line, pid, timeout, self.received))
 
+    def gaps(self, pid: int, line: str, seconds: float) -> List[float]:
+        """Seconds between consecutive datagrams from `pid` with `line` among their
+        lines, as they arrive over the next `seconds`."""
+        stamps = []
+        deadline = time.monotonic() + seconds
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._receive(left):
+                break
+            sender, text = self.received[-1]
+            if sender == pid and line in text.split("\n"):
+                stamps.append(time.monotonic())
+        return [round(b - a, 3) for a, b in zip(stamps, stamps[1:])]
+
     def close(self) -> None:
         self.sock.close()
 

@@ -4,6 +4,7 @@ import contextlib
 import io
 import os
 import tempfile
+import threading
 import unittest
 
 from tests.fakememward import NotifySocket
@@ -111,6 +112,34 @@ class ReporterTest(unittest.TestCase):
         reporter.stopping()
         self.assertEqual(recorder.sent, ["X_REQUESTS=1 X_INFLIGHT=1",
                                          "X_REQUESTS=2 X_INFLIGHT=0", "STOPPING=1"])
+
+    def test_totals_go_out_in_order(self):
+        # Two gthread pool threads: A counts its request, is descheduled before its
+        # sendto(), B counts and sends. memward must not get X_REQUESTS=2 then 1.
+        sent = []
+        a_counted = threading.Event()
+        release_a = threading.Event()
+
+        class SlowFirst(self.Recorder):
+            def requests(self, total, inflight=None):
+                if not sent and not a_counted.is_set():
+                    a_counted.set()
+                    release_a.wait(10)
+                sent.append(total)
+
+        reporter = notify.WorkerReporter(SlowFirst())
+        reporter.request_started()
+        reporter.request_started()
+        a = threading.Thread(target=reporter.request_finished)
+        a.start()
+        self.assertTrue(a_counted.wait(10))
+        b = threading.Thread(target=reporter.request_finished)
+        b.start()
+        b.join(0.3)             # B sends now, unless A's send is still under the lock
+        release_a.set()
+        a.join(10)
+        b.join(10)
+        self.assertEqual(sent, [1, 2])
 
 
 if __name__ == "__main__":

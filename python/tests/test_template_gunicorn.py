@@ -14,7 +14,7 @@ import unittest
 
 from tests.fakememward import (APPS, BIN_GUNICORN, PYTHON, TIMEOUT, FakeMemward, NotifySocket,
                                become_subreaper, http_get, python_has, is_our_child, proc_status,
-                               signal_bits)
+                               signal_bits, wait_pid)
 from memward import protocol
 
 def setUpModule():
@@ -76,6 +76,19 @@ class TemplateCase(unittest.TestCase):
 
     def assert_exits(self, mw, code):
         self.assertEqual(mw.wait_exit(), code, mw.log())
+
+
+def assert_watchdog_paced(test, mw):
+    """With workers.watchdog: 1s the worker pings every quarter second (the reporter's
+    pace); gthread and UvicornWorker pinged once a second, and memward recycled them
+    right after READY. The margin is for a busy 2-core machine: every gap under 0.75 s,
+    where a worker that pings once a second shows gaps of 1 s."""
+    pid = test.spawn(mw, WATCHDOG_USEC="1000000")
+    test.notify.wait_for(pid, "READY=1")
+    gaps = test.notify.gaps(pid, "WATCHDOG=1", 3.5)
+    test.assertGreaterEqual(len(gaps), 2, gaps)
+    test.assertLess(max(gaps), 0.75, gaps)
+    return gaps
 
 
 class SyncWorkerTest(TemplateCase):
@@ -175,6 +188,33 @@ class SyncWorkerTest(TemplateCase):
         self.assertIn("stopping on SIGTERM", mw.log())
         self.assertEqual(self.hook_lines()[-1], ("on_exit", str(mw.pid)))
 
+    def test_sigterm_or_sigint_while_the_app_loads(self):
+        # docs/fork-server.md section 4: exit 0 on SIGTERM or SIGINT, also while the
+        # app is still importing (its handlers were installed only after the import:
+        # SIGTERM killed it, SIGINT raised KeyboardInterrupt). slow_app's import takes
+        # 30 s; the template exits without waiting for the rest of it.
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(sig=sig.name):
+                mw = self.start(argv=[BIN_GUNICORN, "-c", "gunicorn.conf.py", "slow_app:app"],
+                                ready=False)
+                deadline = time.monotonic() + TIMEOUT
+                while "slow_app loading" not in mw.log() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                os.kill(mw.pid, sig)
+                self.assertEqual(mw.wait_exit(timeout=20), 0, mw.log())
+                self.assertIn("stopping on %s while the app was loading" % sig.name, mw.log())
+                self.assertIsNone(mw.receive())         # no READY: the channel closed
+
+    def test_a_worker_that_fails_after_booting_exits_255(self):
+        # As gunicorn's Arbiter.spawn_worker(): sys.exit(-1) (it was 1 here).
+        mw = self.start(argv=[BIN_GUNICORN, "-c", "fails_after_boot.conf.py", "wsgi_app:app"])
+        pid = self.spawn(mw)
+        code = wait_pid(pid, TIMEOUT)
+        if code is not None:
+            mw.workers.remove(pid)              # reaped
+        self.assertEqual(code, 255, mw.log())
+        self.assertIn("the worker's loop failed", mw.log())
+
     def test_refuses_to_fork_while_a_python_thread_runs(self):
         mw = self.start(env={"TEST_START_THREAD": "1"})
         self.assertIn("test-background-thread", mw.log())     # said at READY
@@ -204,6 +244,32 @@ class SyncWorkerTest(TemplateCase):
         self.assertIn("cgroup", answer.message)
         pid = self.spawn(mw, 0, 2)              # the template keeps serving
         self.notify.wait_for(pid, "READY=1")
+
+    def test_a_pre_fork_error_with_a_negative_errno(self):
+        # gaierror(-2) from the pre_fork hook: SPAWN_FAILED with ECANCELED, as for any
+        # errno that cannot go out as ERRNO=; the template keeps serving.
+        mw = self.start(argv=[BIN_GUNICORN, "-c", "gaierror.conf.py", "wsgi_app:app"])
+        for generation in (1, 2):
+            answer = mw.spawn(0, generation, env={"NOTIFY_SOCKET": self.notify.name})
+            self.assertIsInstance(answer, protocol.SpawnFailed, mw.log())
+            self.assertEqual(answer.errno, errno.ECANCELED)
+            self.assertIn("gaierror", answer.message)
+        mw.close_control()
+        self.assert_exits(mw, 0)
+
+    def test_an_app_that_ignores_sigchld(self):
+        # SIGCHLD at SIG_IGN (set at import, as an app that wants no zombies does) made
+        # the template's waitpid() for the intermediate fail with ECHILD: the template
+        # crashed on its first SPAWN.
+        mw = self.start(argv=[BIN_GUNICORN, "-c", "gunicorn.conf.py",
+                              "sigchld_ignored_app:app"])
+        for generation in (1, 2):
+            pid = self.spawn(mw, 0, generation)
+            self.notify.wait_for(pid, "READY=1")
+            self.assertEqual(int(proc_status(pid)["SigIgn"], 16),
+                             signal_bits(signal.SIGPIPE, signal.SIGXFSZ))
+        # The app's disposition is the template's again after each spawn.
+        self.assertTrue(int(proc_status(mw.pid)["SigIgn"], 16) & signal_bits(signal.SIGCHLD))
 
     def test_joins_the_cgroup_leaf(self):
         leaf = make_cgroup_leaf(self)
@@ -282,6 +348,9 @@ class GthreadWorkerTest(TemplateCase):
         self.assertGreater(int(status["Threads"]), 1)       # gthread's pool, after the fork
         self.assertEqual(mw.stop_worker(pid), 0)
 
+    def test_watchdog_of_one_second(self):
+        assert_watchdog_paced(self, self.start())
+
 
 class UvicornWorkerTest(TemplateCase):
     argv = [BIN_GUNICORN, "-c", "gunicorn.conf.py", "-k", "uvicorn.workers.UvicornWorker",
@@ -304,6 +373,27 @@ class UvicornWorkerTest(TemplateCase):
         self.assertEqual(int(proc_status(pid)["SigBlk"], 16), 0)
         self.assertEqual(mw.stop_worker(pid), 0)
         self.notify.wait_for(pid, "STOPPING=1")
+
+    def test_watchdog_of_one_second(self):
+        assert_watchdog_paced(self, self.start())
+
+    def test_an_asgi2_app(self):
+        # The request counter wrapped the app before uvicorn detected its interface:
+        # an ASGI 2 app was called as ASGI 3 and every request answered 500.
+        mw = self.start(argv=self.argv[:-1] + ["asgi2_app:app"])
+        pid = self.spawn(mw)
+        self.notify.wait_for(pid, "READY=1")
+        self.assertEqual(http_get(mw.port), (200, {"raw": b"asgi2"}), mw.log()[-1500:])
+        self.notify.wait_for(pid, "X_REQUESTS=1")
+
+    def test_stopping_without_lifespan(self):
+        # uvicorn's own SIGTERM handler replaces the worker's: STOPPING=1 came only
+        # from the lifespan shutdown, which an app without lifespan never gets.
+        mw = self.start(argv=self.argv[:-1] + ["asgi_nolifespan_app:app"])
+        pid = self.spawn(mw)
+        self.notify.wait_for(pid, "READY=1")
+        self.assertEqual(mw.stop_worker(pid), 0)
+        self.notify.wait_for(pid, "STOPPING=1", timeout=5)
 
 
 # ------------------------------------------------------------------ cgroup v2 leaf

@@ -1,5 +1,6 @@
 """The template's side of the control channel, in this process (no fork): what it
-takes from its environment and how it reads memward's messages."""
+takes from its environment, how it reads memward's messages, how it answers a spawn
+that fails; and the worker's reset, in forked children of another interpreter."""
 
 import array
 import contextlib
@@ -8,10 +9,13 @@ import fcntl
 import io
 import os
 import socket
+import subprocess
+import textwrap
 import unittest
 from unittest import mock
 
 from memward import protocol, template
+from tests.fakememward import PYTHON, PYTHON_DIR, TIMEOUT
 
 
 class NoAdapter(template.Adapter):
@@ -132,6 +136,97 @@ class ChannelTest(unittest.TestCase):
         self.addCleanup(os.close, fds[0])
         self.assertEqual(message, protocol.Spawn(0, 1, True))
         self.assertFalse(os.get_inheritable(fds[0]))
+
+
+class SpawnFaultTest(unittest.TestCase):
+    """Template._spawn answers SPAWN_FAILED for whatever goes wrong, and the answer
+    can always be sent."""
+
+    def setUp(self):
+        self.template = template.Template(NoAdapter(), gc_freeze=False)
+        patcher = mock.patch.object(template, "python_threads", return_value=[])
+        patcher.start()
+        self.addCleanup(patcher.stop)
+
+    def spawn(self):
+        with contextlib.redirect_stderr(io.StringIO()) as stderr:
+            answer = self.template._spawn(protocol.Spawn(2, 5, False), None)
+        self.assertIsInstance(answer, protocol.SpawnFailed)
+        self.assertEqual((answer.slot, answer.generation), (2, 5))
+        protocol.format_message(answer)         # sendable
+        return answer, stderr.getvalue()
+
+    def refuse_with(self, exception):
+        adapter = self.template.adapter
+        with mock.patch.object(adapter, "pre_fork", side_effect=exception, create=True):
+            return self.spawn()
+
+    def test_pre_fork_errnos_that_cannot_be_sent(self):
+        # socket.gaierror's errno is an EAI_* code, negative: it made format_message()
+        # raise ValueError and the template die.
+        answer, log = self.refuse_with(socket.gaierror(socket.EAI_NONAME, "Name unknown"))
+        self.assertEqual(answer.errno, errno.ECANCELED)
+        self.assertIn("pre_fork: gaierror", answer.message)
+        for err in (-2, 0, 4096, None, "5", True):
+            with self.subTest(err=err):
+                answer, _ = self.refuse_with(template.SpawnRefused(err, "no"))
+                self.assertEqual(answer.errno, errno.ECANCELED)
+                error = OSError("odd")
+                error.errno = err
+                answer, _ = self.refuse_with(error)
+                self.assertEqual(answer.errno, errno.ECANCELED)
+
+    def test_pre_fork_errnos_that_are_kept(self):
+        answer, _ = self.refuse_with(template.SpawnRefused(errno.EAGAIN, "later"))
+        self.assertEqual((answer.errno, answer.message), (errno.EAGAIN, "later"))
+        answer, _ = self.refuse_with(ConnectionRefusedError(errno.ECONNREFUSED, "refused"))
+        self.assertEqual(answer.errno, errno.ECONNREFUSED)
+        answer, _ = self.refuse_with(ValueError("no errno"))
+        self.assertEqual(answer.errno, errno.ECANCELED)
+
+    def test_an_unexpected_error_in_the_fork_path(self):
+        with mock.patch.object(self.template, "_double_fork",
+                               side_effect=RuntimeError("surprise")):
+            answer, log = self.spawn()
+        self.assertEqual(answer.errno, errno.EIO)
+        self.assertIn("RuntimeError: surprise", answer.message)
+        self.assertIn("Traceback", log)
+
+
+class WorkerResetTest(unittest.TestCase):
+    """Template._become_worker in forked children of a separate interpreter (Debian's
+    python3, with libuuid behind uuid1()), whose template state the test sets up."""
+
+    SCRIPT = textwrap.dedent('''
+        import os, sys, uuid
+        sys.path.insert(0, sys.argv[1])
+        from memward import protocol, template
+        uuid.uuid1()        # the template uses uuid1() once, at import say
+
+        class Worker(template.Adapter):
+            def run_worker(self, context, spawn, ppid):
+                print(" ".join(str(uuid.uuid1().clock_seq) for _ in range(4)), flush=True)
+                return 0
+
+        t = template.Template(Worker(), gc_freeze=False)
+        for _ in range(2):
+            pid = os.fork()
+            if pid == 0:
+                t._become_worker(protocol.Spawn(0, 1, False), None, None, -1, -1,
+                                 os.open(os.devnull, os.O_WRONLY))
+            os.waitpid(pid, 0)
+        ''')
+
+    def test_workers_do_not_share_uuid1_clock_state(self):
+        # libuuid's clock sequence, set in the template, went on in every worker: two
+        # workers' uuid1() at the same instant were the same UUID. Python's uuid1()
+        # draws a clock sequence per call from the reseeded random: 8 equal draws
+        # would be a 2**-98 chance.
+        done = subprocess.run([PYTHON, "-c", self.SCRIPT, PYTHON_DIR], capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        workers = [line.split() for line in done.stdout.splitlines()]
+        self.assertEqual(len(workers), 2, done.stderr)
+        self.assertGreater(len(set(workers[0] + workers[1])), 1, workers)
 
 
 class StartUpTest(unittest.TestCase):

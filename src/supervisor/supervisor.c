@@ -590,28 +590,32 @@ static uint64_t supervisor_workers_total(const struct supervisor *s) {
         return total;
 }
 
-/* A memory recycle can wait its turn (max_concurrent) for seconds: judge it again when
- * its turn comes, so a worker is not restarted for memory it no longer holds or a
- * budget the group no longer exceeds. Pressure stands: it was true when it fired. */
-static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w, usec_t now) {
+/* A memory recycle can wait its turn (max_concurrent) for seconds: it is judged again when
+ * its turn comes, so a worker is not restarted for memory it no longer holds or a budget
+ * the group no longer exceeds. Pressure stands: it was true when it fired. This is the
+ * judgement, with extra the memory of queued recycles judged no longer due before this
+ * one (a cancelled recycle counts against group_high again); reconcile_plan() decides
+ * whose turn it is and cancels (supervisor_cancel_recycle()). */
+static bool supervisor_recycle_still_due(const struct supervisor *s, const struct worker *w, uint64_t extra,
+                                         usec_t now) {
         switch (w->recycle_reason) {
         case RECYCLE_RETAINED:
-        case RECYCLE_GROWTH: {
-                struct policy_memory_verdict v = worker_judge_memory(s, w, now);
-                if (v.reason != RECYCLE_NONE) {
-                        worker_mark_recycle(w, v.reason, &v.figure, now);
-                        return true;
-                }
-                w->figure = v.figure;   /* what the worker holds now, for the reports */
-                break;
+        case RECYCLE_GROWTH:
+                return worker_judge_memory(s, w, now).reason != RECYCLE_NONE;
+        case RECYCLE_GROUP_HIGH: {
+                uint64_t total = supervisor_workers_total(s);
+                total = total > UINT64_MAX - extra ? UINT64_MAX : total + extra;
+                return policy_group_over_high(total, w->mem.latest, s->monitor.group_high);
         }
-        case RECYCLE_GROUP_HIGH:
-                if (policy_group_over_high(supervisor_workers_total(s), w->mem.latest, s->monitor.group_high))
-                        return true;
-                break;
         default:
                 return true;
         }
+}
+
+/* A queued memory recycle that is no longer due at its turn: dropped, and said so. */
+static void supervisor_cancel_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+        if (w->recycle_reason == RECYCLE_RETAINED || w->recycle_reason == RECYCLE_GROWTH)
+                w->figure = worker_judge_memory(s, w, now).figure;     /* what the worker holds now, for the reports */
         log_info("recycle_cancelled", "worker=%u pid=%d reason=%s latest=%" PRIu64 " group=%" PRIu64
                  " msg=\"no longer over the limit when its turn came\"",
                  w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->mem.latest,
@@ -619,7 +623,6 @@ static bool supervisor_recycle_still_due(struct supervisor *s, struct worker *w,
         w->recycle_reason = RECYCLE_NONE;
         w->recycle_due_at = 0;
         w->recycle_counted = false;     /* its spawn may have failed before: a later recycle is a new one */
-        return false;
 }
 
 /* Logs and counts a recycle once: when its replacement cannot be spawned, the retries
@@ -661,6 +664,13 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
 }
 
 static void supervisor_start_recycle(struct supervisor *s, struct worker *w, usec_t now) {
+        /* Judged again at its turn (supervisor_recycle_still_due()): the recycle goes with
+         * the figure of that judgement, which may also have turned retained into growth. */
+        if (w->recycle_reason == RECYCLE_RETAINED || w->recycle_reason == RECYCLE_GROWTH) {
+                struct policy_memory_verdict v = worker_judge_memory(s, w, now);
+                if (v.reason != RECYCLE_NONE)
+                        worker_mark_recycle(w, v.reason, &v.figure, now);
+        }
         supervisor_note_recycle(s, w, now);
         w->recycle_started = true;
         struct worker *r = supervisor_spawn(s, w->slot, true, now);
@@ -669,35 +679,138 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
                 return; /* backoff set; the old worker keeps serving and we try again */
         }
         s->slots[w->slot].recycle_pending = true;
-        if (s->config->recycle.memory_stop_first && reason_is_memory(w->recycle_reason)) {
-                /* Memory matters more than one slot's capacity for a moment: the old
-                 * worker goes now, the replacement takes the slot when it is ready. */
-                log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d stop_first=yes", w->slot, (int) w->pid,
-                         recycle_reason_to_string(w->recycle_reason), (int) r->pid);
-                worker_stop(w, s->config->workers.stop_signal, now, s->config->workers.graceful_timeout);
-        }
 }
 
 /* ---- the decision loop --------------------------------------------------- */
 
-/* A recycle is in flight from its start until the old worker is gone *and* a worker
- * is ready in its slot again. With memory_stop_first the old worker goes first: its
- * slot still counts while the replacement starts -- and while it waits out a backoff
- * after a replacement that failed -- or every due slot would go down at once. */
-static unsigned recycles_in_flight(const struct supervisor *s) {
-        unsigned n = 0;
-        for (const struct worker *w = s->workers; w; w = w->next)
-                if (w->recycle_started)
-                        n++;
-        for (unsigned i = 0; i < s->n_slots && i < s->target; i++) {
-                const struct slot *slot = &s->slots[i];
-                if (!slot->recycle_pending)
-                        continue;
-                if (slot->active && (slot->active->recycle_started || slot->active->state == WORKER_READY))
-                        continue; /* counted above, or serving again */
-                n++;
+/* How many times one pass plans again after carrying a plan out (a failed spawn, a worker
+ * ready at once): each plan changes what the next one sees, so a few rounds settle; after
+ * that the timer brings us back at once, and the event loop has had its turn. */
+#define RECONCILE_ROUNDS_MAX 4
+/* After a pass could not get memory for its view: try again this soon. */
+#define RECONCILE_RETRY_USEC (100 * USEC_PER_MSEC)
+
+static int reconcile_buffers_reserve(struct reconcile_buffers *b, size_t n_workers, size_t n_slots) {
+        if (b->worker_capacity < n_workers) {
+                /* Room to grow, so that a pool that gains a worker now and then does not
+                 * reallocate at every pass. */
+                size_t n = n_workers + n_workers / 2 + 4;
+                struct reconcile_worker *w = reallocarray(b->workers, n, sizeof *w);
+                if (!w)
+                        return -ENOMEM;
+                b->workers = w;
+                struct worker **m = reallocarray(b->map, n, sizeof *m);
+                if (!m)
+                        return -ENOMEM;
+                b->map = m;
+                b->worker_capacity = n;
         }
-        return n;
+        if (b->slot_capacity < n_slots) {
+                struct reconcile_slot *sl = reallocarray(b->slots, n_slots, sizeof *sl);
+                if (!sl)
+                        return -ENOMEM;
+                b->slots = sl;
+                b->slot_capacity = n_slots;
+        }
+        return reconcile_plan_reserve(&b->plan, b->worker_capacity, b->slot_capacity);
+}
+
+static void reconcile_buffers_free(struct reconcile_buffers *b) {
+        free(b->workers);
+        free(b->map);
+        free(b->slots);
+        reconcile_plan_free(&b->plan);
+        *b = (struct reconcile_buffers) {};
+}
+
+/* The snapshot reconcile_plan() decides on: every worker in list order (newest first, so
+ * that the plan's log lines come in the order they always came), the slots, the settings,
+ * and the judgement of each queued memory recycle at this moment. */
+static int supervisor_build_view(struct supervisor *s, usec_t now, struct reconcile_view *ret) {
+        struct reconcile_buffers *b = &s->reconcile;
+        const struct memward_config *c = s->config;
+        size_t n = 0;
+
+        int r = reconcile_buffers_reserve(b, s->n_workers, s->n_slots);
+        if (r < 0)
+                return r;
+        for (unsigned i = 0; i < s->n_slots; i++)
+                b->slots[i] = (struct reconcile_slot) {
+                        .active = RECONCILE_NONE,
+                        .replacement = RECONCILE_NONE,
+                        .respawn_at = s->slots[i].respawn_at,
+                        .recycle_pending = s->slots[i].recycle_pending,
+                };
+        for (struct worker *w = s->workers; w; w = w->next, n++) {
+                b->map[n] = w;
+                b->workers[n] = (struct reconcile_worker) {
+                        .slot = w->slot,
+                        .state = w->state,
+                        .spawned_at = w->spawned_at,
+                        .unforked = w->pid <= 0,
+                        .last_watchdog = w->last_watchdog,
+                        .kill_at = w->kill_at,
+                        .killed = w->killed,
+                        .requests = w->requests,
+                        .request_limit = w->request_limit,
+                        .lifetime_limit = w->lifetime_limit,
+                        .recycle_reason = w->recycle_reason,
+                        .recycle_started = w->recycle_started,
+                        .recycle_due_at = w->recycle_due_at,
+                        .still_due = true,
+                };
+                if (w->slot < s->n_slots) {
+                        if (s->slots[w->slot].active == w)
+                                b->slots[w->slot].active = n;
+                        else if (s->slots[w->slot].replacement == w)
+                                b->slots[w->slot].replacement = n;
+                }
+        }
+        assert(n == s->n_workers);
+
+        /* The queued recycles the planner may pick, judged in slot order as their turns
+         * would come: one judged no longer due counts against group_high again for the
+         * next. */
+        uint64_t extra = 0;
+        for (unsigned i = 0; i < s->n_slots && i < s->target; i++) {
+                size_t a = b->slots[i].active;
+                if (a == RECONCILE_NONE || b->slots[i].replacement != RECONCILE_NONE)
+                        continue;
+                struct worker *w = b->map[a];
+                if (w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE || w->recycle_started)
+                        continue;
+                b->workers[a].still_due = supervisor_recycle_still_due(s, w, extra, now);
+                if (!b->workers[a].still_due)
+                        extra = extra > UINT64_MAX - w->mem.latest ? UINT64_MAX : extra + w->mem.latest;
+        }
+
+        *ret = (struct reconcile_view) {
+                .now = now,
+                .shutting_down = s->shutting_down,
+                .target = s->target,
+                .config = {
+                        .ready = c->workers.ready,
+                        .ready_delay = c->workers.ready_delay,
+                        .ready_timeout = c->workers.ready_timeout,
+                        .graceful_timeout = c->workers.graceful_timeout,
+                        .watchdog = c->workers.watchdog,
+                        .max_concurrent = c->recycle.max_concurrent,
+                        .memory_stop_first = c->recycle.memory_stop_first,
+                },
+                .slots = b->slots,
+                .n_slots = s->n_slots,
+                .workers = b->workers,
+                .n_workers = n,
+        };
+        return 0;
+}
+
+static unsigned supervisor_recycles_in_flight(struct supervisor *s) {
+        struct reconcile_view v;
+
+        if (supervisor_build_view(s, now_monotonic(), &v) < 0)
+                return 0;
+        return reconcile_recycles_in_flight(&v);
 }
 
 static usec_t min_usec(usec_t a, usec_t b) {
@@ -750,157 +863,125 @@ static void supervisor_update_service(struct supervisor *s) {
         service_status(&s->service, status);
 }
 
-static struct policy_worker_view worker_policy_view(const struct worker *w, const struct memward_config *c,
-                                                    usec_t now) {
-        return (struct policy_worker_view) {
-                .now = now,
-                .spawned_at = w->spawned_at,
-                .last_watchdog = w->last_watchdog,
-                .requests = w->requests,
-                .request_limit = w->request_limit,
-                .lifetime_limit = w->lifetime_limit,
-                .watchdog = c->workers.watchdog,
-        };
+static void supervisor_stop_worker(struct supervisor *s, struct worker *w, const struct reconcile_action *a,
+                                   usec_t now) {
+        const struct memward_config *c = s->config;
+
+        switch (a->stop) {
+        case RECONCILE_STOP_READY_TIMEOUT:
+                log_warning("ready_timeout", "worker=%u pid=%d timeout=%" PRIu64 "ms", w->slot, (int) w->pid,
+                            c->workers.ready_timeout / USEC_PER_MSEC);
+                w->failed = true;
+                worker_stop(w, SIGKILL, now, 0);
+                w->killed = true;
+                (void) worker_kill_group(w);
+                break;
+        case RECONCILE_STOP_GRACEFUL_TIMEOUT:
+                if (w->killed)
+                        break;
+                log_warning("kill", "worker=%u pid=%d msg=\"did not stop within graceful_timeout\"", w->slot,
+                            (int) w->pid);
+                w->killed = true;
+                (void) worker_kill_group(w);
+                break;
+        case RECONCILE_STOP_SCALE_DOWN:
+                if (w->state == WORKER_STOPPING)
+                        break;
+                /* A slot removed is a recycle like any other: event=recycle, counted in
+                 * memward_recycles_total and the history, once (a worker whose own recycle
+                 * was counted already keeps it). */
+                if (a->counts && !w->recycle_counted) {
+                        worker_mark_recycle(w, RECYCLE_SCALE_DOWN, NULL, now);
+                        supervisor_note_recycle(s, w, now);
+                }
+                log_info("stop", "worker=%u pid=%d reason=%s", w->slot, (int) w->pid,
+                         recycle_reason_to_string(RECYCLE_SCALE_DOWN));
+                worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
+                break;
+        case RECONCILE_STOP_FIRST: {
+                /* Only once its replacement was spawned: when the spawn failed, the old
+                 * worker keeps serving and the recycle is tried again. */
+                struct worker *r = w->slot < s->n_slots ? s->slots[w->slot].replacement : NULL;
+                if (!w->recycle_started || !r || w->state == WORKER_STOPPING)
+                        break;
+                log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d stop_first=yes", w->slot, (int) w->pid,
+                         recycle_reason_to_string(w->recycle_reason), (int) r->pid);
+                worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
+                break;
+        }
+        default:
+                assert(false);
+        }
 }
 
-/* The next per-worker deadline: ready delay and timeout, policy limits, the SIGKILL
- * after graceful_timeout. Taken after the pass has spawned and stopped what it wanted,
- * so that a worker it started or stopped is on the timer too, not only at the next
- * sample tick. */
-static usec_t supervisor_worker_deadlines(const struct supervisor *s, usec_t now) {
-        const struct memward_config *c = s->config;
-        usec_t next = USEC_INFINITY;
+/* Carries out a plan in order. A spawn may begin a shutdown (the command cannot be
+ * executed): from then on only the SIGKILLs the plan has left are sent. */
+static void supervisor_carry_out(struct supervisor *s, const struct reconcile_plan *p, usec_t now) {
+        for (size_t i = 0; i < p->n_actions; i++) {
+                const struct reconcile_action *a = &p->actions[i];
+                struct worker *w = a->worker != RECONCILE_NONE ? s->reconcile.map[a->worker] : NULL;
 
-        for (const struct worker *w = s->workers; w; w = w->next)
-                switch (w->state) {
-                case WORKER_STARTING:
-                        if (s->shutting_down || w->pid <= 0)
-                                break; /* not forked yet: on the template's timer */
-                        next = min_usec(next, w->spawned_at + c->workers.ready_timeout);
-                        if (c->workers.ready == READY_DELAY)
-                                next = min_usec(next, w->spawned_at + c->workers.ready_delay);
+                if (s->shutting_down && !(a->kind == RECONCILE_STOP && a->stop == RECONCILE_STOP_GRACEFUL_TIMEOUT))
+                        continue;
+                switch (a->kind) {
+                case RECONCILE_READY:
+                        supervisor_worker_ready(s, w, now);
                         break;
-                case WORKER_READY:
-                        if (!s->shutting_down && w->recycle_reason == RECYCLE_NONE) {
-                                struct policy_worker_view v = worker_policy_view(w, c, now);
-                                next = min_usec(next, policy_next_deadline(&v));
-                        }
+                case RECONCILE_MARK_RECYCLE:
+                        worker_mark_recycle(w, a->reason, NULL, now);
                         break;
-                case WORKER_STOPPING:
-                        if (!w->killed)
-                                next = min_usec(next, w->kill_at);
+                case RECONCILE_STOP:
+                        supervisor_stop_worker(s, w, a, now);
+                        break;
+                case RECONCILE_SPAWN:
+                        (void) supervisor_spawn(s, a->slot, false, now);
+                        break;
+                case RECONCILE_START_RECYCLE:
+                        supervisor_start_recycle(s, w, now);
+                        break;
+                case RECONCILE_CANCEL_RECYCLE:
+                        supervisor_cancel_recycle(s, w, now);
                         break;
                 default:
-                        break;
+                        assert(false);
                 }
-        return next;
+        }
 }
 
+/* Builds the view, plans (reconcile.h) and carries the plan out; again while a plan had
+ * something to do, since what it did (a spawn that failed and left a backoff, a worker
+ * ready at once) is news to the next one. The last, empty, plan says when to look again. */
 static void supervisor_reconcile(struct supervisor *s) {
-        const struct memward_config *c = s->config;
         usec_t now = now_monotonic();
         usec_t next = USEC_INFINITY;
 
-        /* Per-worker deadlines and policy. */
-        for (struct worker *w = s->workers; w; w = w->next) {
-                switch (w->state) {
-                case WORKER_STARTING: {
-                        if (c->workers.ready == READY_DELAY && now >= w->spawned_at + c->workers.ready_delay) {
-                                supervisor_worker_ready(s, w, now);
-                                break;
-                        }
-                        if (now >= w->spawned_at + c->workers.ready_timeout && !s->shutting_down) {
-                                log_warning("ready_timeout", "worker=%u pid=%d timeout=%" PRIu64 "ms", w->slot,
-                                            (int) w->pid, c->workers.ready_timeout / USEC_PER_MSEC);
-                                w->failed = true;
-                                worker_stop(w, SIGKILL, now, 0);
-                                w->killed = true;
-                                (void) worker_kill_group(w);
-                        }
+        for (unsigned round = 0;; round++) {
+                struct reconcile_view v;
+                int r = supervisor_build_view(s, now, &v);
+                if (r >= 0)
+                        r = reconcile_plan(&v, &s->reconcile.plan);
+                if (r < 0) {
+                        log_error_errno(r, "reconcile_failed", "retry_in=%" PRIu64 "ms",
+                                        RECONCILE_RETRY_USEC / USEC_PER_MSEC);
+                        next = now + RECONCILE_RETRY_USEC;
                         break;
                 }
-                case WORKER_READY: {
-                        if (s->shutting_down || w->recycle_reason != RECYCLE_NONE)
-                                break;
-                        struct policy_worker_view v = worker_policy_view(w, c, now);
-                        enum recycle_reason r = policy_evaluate(&v);
-                        if (r != RECYCLE_NONE)
-                                worker_mark_recycle(w, r, NULL, now);
+                if (s->reconcile.plan.n_actions == 0) {
+                        next = s->reconcile.plan.next;
                         break;
                 }
-                case WORKER_STOPPING:
-                        if (!w->killed && now >= w->kill_at) {
-                                log_warning("kill", "worker=%u pid=%d msg=\"did not stop within graceful_timeout\"",
-                                            w->slot, (int) w->pid);
-                                w->killed = true;
-                                (void) worker_kill_group(w);
-                        }
-                        break;
-                default:
+                if (round == RECONCILE_ROUNDS_MAX) {
+                        next = now;
                         break;
                 }
+                supervisor_carry_out(s, &s->reconcile.plan, now);
         }
 
-        if (s->shutting_down)
-                goto arm;
-
-        /* Slots that should not exist any more (SIGTTOU): stop what runs there. */
-        for (struct worker *w = s->workers; w; w = w->next)
-                if (!slot_wanted(s, w->slot) && w->state != WORKER_STOPPING) {
-                        log_info("stop", "worker=%u pid=%d reason=%s", w->slot, (int) w->pid,
-                                 recycle_reason_to_string(RECYCLE_SCALE_DOWN));
-                        worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
-                }
-
-        /* Fill empty slots. */
-        for (unsigned i = 0; i < s->target && !s->shutting_down; i++) {
-                struct slot *slot = &s->slots[i];
-                if (slot->active || slot->replacement)
-                        continue;
-                if (now < slot->respawn_at) {
-                        next = min_usec(next, slot->respawn_at);
-                        continue;
-                }
-                if (!supervisor_spawn(s, i, false, now) && !s->shutting_down)
-                        next = min_usec(next, slot->respawn_at);
-        }
-
-        /* Start recycles that are due, at most max_concurrent at once, in the order they
-         * became due: under sustained load every slot gets its turn. */
-        unsigned in_flight = recycles_in_flight(s);
-        while (!s->shutting_down && in_flight < c->recycle.max_concurrent) {
-                struct worker *pick = NULL;
-                for (unsigned i = 0; i < s->target; i++) {
-                        struct slot *slot = &s->slots[i];
-                        struct worker *w = slot->active;
-                        if (!w || w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE ||
-                            w->recycle_started || slot->replacement || !supervisor_recycle_still_due(s, w, now))
-                                continue;
-                        if (now < slot->respawn_at) {
-                                next = min_usec(next, slot->respawn_at);
-                                continue;
-                        }
-                        if (!pick || w->recycle_due_at < pick->recycle_due_at)
-                                pick = w;
-                }
-                if (!pick)
-                        break;
-                supervisor_start_recycle(s, pick, now);
-                if (!pick->recycle_started) {
-                        /* Spawning failed: the slot has a backoff now; others may still go. */
-                        next = min_usec(next, s->slots[pick->slot].respawn_at);
-                        continue;
-                }
-                in_flight++;
-        }
-
-        supervisor_update_service(s);
-
-arm:
+        if (!s->shutting_down)
+                supervisor_update_service(s);
         /* A shutdown may also begin inside this pass (the command cannot be executed). */
         if (s->shutting_down && !s->workers)
                 s->done = true;
-        next = min_usec(next, supervisor_worker_deadlines(s, now));
         next = min_usec(next, service_watchdog(&s->service, now));
         int r = timerfd_arm_at(s->timer_source.fd, next);
         if (r < 0)
@@ -938,7 +1019,7 @@ static void supervisor_log_status(struct supervisor *s) {
         char status[LOG_QUOTE_MAX];
 
         log_info("status", "target=%u workers=%u recycles_in_flight=%u shutting_down=%s", s->target, s->n_workers,
-                 recycles_in_flight(s), s->shutting_down ? "yes" : "no");
+                 supervisor_recycles_in_flight(s), s->shutting_down ? "yes" : "no");
         for (struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
                 log_info("status", "template=%llu pid=%d phase=%s failures=%u runtime=%s", t->generation, (int) t->pid,
                          template_process_phase(t), t->state.failures, log_quote(status, sizeof status, t->runtime));
@@ -2381,6 +2462,7 @@ struct supervisor *supervisor_free(struct supervisor *s) {
         free(s->listen_fds);
         strv_free(s->env_template);
         free(s->slots);
+        reconcile_buffers_free(&s->reconcile);
         config_free(s->config);
         free(s);
         return NULL;

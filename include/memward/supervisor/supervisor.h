@@ -15,6 +15,7 @@
 #include "memward/policy/policy.h"
 #include "memward/supervisor/history.h"
 #include "memward/supervisor/monitor.h"
+#include "memward/supervisor/reconcile.h"
 #include "memward/supervisor/template.h"
 #include "memward/supervisor/worker.h"
 
@@ -56,6 +57,17 @@ struct reload_record {
         usec_t last_attempt;            /* CLOCK_REALTIME; 0 = never reloaded */
         uint64_t successes, failures;
         char last_error[128];           /* why the last one failed: "config" (errors logged before), ... */
+};
+
+/* What every reconcile pass reuses: the view it builds for reconcile_plan() and the
+ * plan, so that a pass allocates nothing once the pool is steady. */
+struct reconcile_buffers {
+        struct reconcile_worker *workers;
+        struct worker **map;            /* the worker behind each of them */
+        size_t worker_capacity;
+        struct reconcile_slot *slots;
+        size_t slot_capacity;
+        struct reconcile_plan plan;
 };
 
 struct supervisor {
@@ -104,6 +116,7 @@ struct supervisor {
         uint64_t notify_rejected[_NOTIFY_REJECT_MAX];
         uint64_t exits[_WORKER_EXIT_MAX];       /* worker processes reaped, by how */
         struct recycle_history recycle_history; /* the last recycles, for /status */
+        struct reconcile_buffers reconcile;
 
         /* workers.mode: template (docs/fork-server.md). NULL template in exec mode. */
         struct template_process *template;      /* the one that forks workers */
