@@ -122,6 +122,19 @@ def signal_bits(*signals: int) -> int:
     return bits
 
 
+def python_default_ignored() -> int:
+    """SigIgn of a freshly started worker: SIGPIPE and SIGXFSZ (CPython's start-up), plus
+    whichever signals CPython cannot touch (32 and 33, which glibc reserves) were ignored
+    when this test started: those are inherited through fork and exec, and no runtime can
+    set them back (a CI runner or a shell may start us with them ignored)."""
+    own = int(proc_status(os.getpid())["SigIgn"], 16)
+    untouchable = 0
+    for sig in range(1, 65):
+        if sig not in signal.valid_signals():
+            untouchable |= 1 << (sig - 1)
+    return signal_bits(signal.SIGPIPE, signal.SIGXFSZ) | (own & untouchable)
+
+
 def http_get(port: int, path: str = "/", timeout: float = TIMEOUT) -> Tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

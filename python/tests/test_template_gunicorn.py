@@ -12,7 +12,7 @@ import tempfile
 import time
 import unittest
 
-from tests.fakememward import (APPS, BIN_GUNICORN, PYTHON, TIMEOUT, FakeMemward, NotifySocket,
+from tests.fakememward import (python_default_ignored, APPS, BIN_GUNICORN, PYTHON, TIMEOUT, FakeMemward, NotifySocket,
                                become_subreaper, http_get, python_has, is_our_child, proc_status,
                                signal_bits, wait_pid)
 from memward import protocol
@@ -115,7 +115,7 @@ class SyncWorkerTest(TemplateCase):
         status = proc_status(pid)
         self.assertEqual(int(status["SigBlk"], 16), 0)
         self.assertEqual(int(status["SigIgn"], 16),
-                         signal_bits(signal.SIGPIPE, signal.SIGXFSZ))
+                         python_default_ignored())
 
         # fds: the listening socket still at fd 3, no control channel.
         worker_fds, template_fds = fd_links(pid), fd_links(mw.pid)
@@ -267,7 +267,7 @@ class SyncWorkerTest(TemplateCase):
             pid = self.spawn(mw, 0, generation)
             self.notify.wait_for(pid, "READY=1")
             self.assertEqual(int(proc_status(pid)["SigIgn"], 16),
-                             signal_bits(signal.SIGPIPE, signal.SIGXFSZ))
+                             python_default_ignored())
         # The app's disposition is the template's again after each spawn.
         self.assertTrue(int(proc_status(mw.pid)["SigIgn"], 16) & signal_bits(signal.SIGCHLD))
 

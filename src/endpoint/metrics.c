@@ -21,14 +21,17 @@
 /* ---- /healthz ---------------------------------------------------------------------- */
 
 bool metrics_healthy(const struct supervisor *s, char *reason, size_t size) {
-        unsigned ready = supervisor_ready_workers(s);
+        unsigned ready = supervisor_ready_workers(s), replacing = supervisor_slots_replacing(s);
 
         if (s->shutting_down) {
                 snprintf(reason, size, "shutting down, %u/%u workers ready", ready, s->target);
                 return false;
         }
-        snprintf(reason, size, "%u/%u workers ready", ready, s->target);
-        return ready >= s->target;
+        if (replacing > 0)
+                snprintf(reason, size, "%u/%u workers ready, %u being replaced", ready, s->target, replacing);
+        else
+                snprintf(reason, size, "%u/%u workers ready", ready, s->target);
+        return ready + replacing >= s->target;
 }
 
 /* ---- the endpoint ------------------------------------------------------------------ */

@@ -56,6 +56,40 @@ usec_t policy_next_deadline(const struct policy_worker_view *v) {
         return next;
 }
 
+void policy_rate_update(struct policy_rate *r, usec_t now, uint64_t requests) {
+        if (r->since == 0 || now < r->since || requests < r->since_requests) {
+                r->since = now;
+                r->since_requests = requests;
+                return;
+        }
+        usec_t dt = now - r->since;
+        if (dt < POLICY_RATE_INTERVAL_USEC)
+                return;
+        double seconds = (double) dt / (double) USEC_PER_SEC;
+        double sample = (double) (requests - r->since_requests) / seconds;
+        if (!r->known) {
+                r->per_second = sample;
+                r->known = true;
+        } else {
+                double weight = seconds / (seconds + 1.0);
+                r->per_second += weight * (sample - r->per_second);
+        }
+        r->since = now;
+        r->since_requests = requests;
+}
+
+bool policy_prestart_due(uint64_t requests, uint64_t limit, const struct policy_rate *rate, usec_t startup,
+                         usec_t *ret_in) {
+        if (limit == 0 || requests >= limit || !rate->known || !(rate->per_second > 0))
+                return false;
+        double in = (double) (limit - requests) / rate->per_second * (double) USEC_PER_SEC;
+        double lead = (double) startup * POLICY_PRESTART_MARGIN + (double) POLICY_PRESTART_SLACK_USEC;
+        if (in > lead)
+                return false;
+        *ret_in = (usec_t) in;
+        return true;
+}
+
 uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random) {
         if (base == 0)
                 return 0;

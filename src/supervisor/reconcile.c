@@ -91,12 +91,17 @@ static unsigned in_flight(const struct reconcile_worker *workers, size_t n_worke
                           size_t n_slots, unsigned target) {
         unsigned n = 0;
 
-        for (size_t i = 0; i < n_workers; i++)
-                if (workers[i].recycle_started)
-                        n++;
+        for (size_t i = 0; i < n_workers; i++) {
+                const struct reconcile_worker *w = &workers[i];
+                if (!w->recycle_started)
+                        continue;
+                if (w->slot < n_slots && slots[w->slot].recycle_at_limit && slots[w->slot].active == i)
+                        continue; /* stopped at its request limit */
+                n++;
+        }
         for (size_t i = 0; i < n_slots && i < target; i++) {
                 const struct reconcile_slot *slot = &slots[i];
-                if (!slot->recycle_pending)
+                if (!slot->recycle_pending || slot->recycle_at_limit)
                         continue;
                 if (slot->active != RECONCILE_NONE) {
                         const struct reconcile_worker *a = &workers[slot->active];
@@ -170,6 +175,15 @@ static void plan_stop(struct planner *pl, size_t i, enum reconcile_stop how) {
         stop_effect(pl, i, how);
 }
 
+/* Stops a worker at its request limit before its replacement is ready. */
+static void plan_stop_at_limit(struct planner *pl, size_t i) {
+        unsigned slot = pl->p->workers[i].slot;
+
+        plan_stop(pl, i, RECONCILE_STOP_FIRST);
+        pl->p->actions[pl->p->n_actions - 1].at_limit = true;
+        pl->p->slots[slot].recycle_at_limit = true;
+}
+
 /* A worker the plan spawns: starting from now, in the plan's workers after the view's. */
 static size_t plan_spawned(struct planner *pl, unsigned slot) {
         struct reconcile_plan *p = pl->p;
@@ -196,17 +210,30 @@ static void plan_ready(struct planner *pl, size_t i) {
         struct reconcile_slot *slot = &pl->p->slots[w->slot];
         if (slot->replacement != i) {
                 if (slot->active == i)
-                        slot->recycle_pending = false;
+                        slot->recycle_pending = slot->recycle_at_limit = false;
                 return;
         }
         size_t old = slot->active;
         slot->active = i;
         slot->replacement = RECONCILE_NONE;
-        slot->recycle_pending = false;
-        if (old != RECONCILE_NONE && pl->p->workers[old].state != WORKER_STOPPING) {
-                pl->p->workers[old].state = WORKER_STOPPING;
-                pl->p->workers[old].kill_at = pl->v->now + pl->v->config.graceful_timeout;
-        }
+        slot->recycle_pending = slot->recycle_at_limit = false;
+        if (old != RECONCILE_NONE && pl->p->workers[old].state != WORKER_STOPPING)
+                stop_effect(pl, old, RECONCILE_STOP_FIRST);
+}
+
+static void plan_mark(struct planner *pl, size_t i, enum recycle_reason reason, usec_t limit_expected_at) {
+        struct reconcile_worker *w = &pl->p->workers[i];
+        struct reconcile_action *a = push(pl, RECONCILE_MARK_RECYCLE, i, w->slot);
+
+        a->reason = reason;
+        a->limit_expected_at = limit_expected_at;
+        w->recycle_reason = reason;
+        if (w->recycle_due_at == 0)
+                w->recycle_due_at = pl->v->now;
+}
+
+static bool at_request_limit(const struct reconcile_worker *w) {
+        return w->request_limit > 0 && w->requests >= w->request_limit;
 }
 
 /* Step 1: each worker's deadlines, and the policy rules of the ready ones. */
@@ -233,12 +260,13 @@ static void plan_workers(struct planner *pl) {
                                 break;
                         struct policy_worker_view pv = policy_view(w, c, now);
                         enum recycle_reason r = policy_evaluate(&pv);
-                        if (r == RECYCLE_NONE)
-                                break;
-                        push(pl, RECONCILE_MARK_RECYCLE, i, w->slot)->reason = r;
-                        w->recycle_reason = r;
-                        if (w->recycle_due_at == 0)
-                                w->recycle_due_at = now;
+                        usec_t in;
+                        if (r != RECYCLE_NONE)
+                                plan_mark(pl, i, r, 0);
+                        else if (w->slot < pl->p->n_slots &&
+                                 policy_prestart_due(w->requests, w->request_limit, &w->request_rate,
+                                                     pl->p->slots[w->slot].startup, &in))
+                                plan_mark(pl, i, RECYCLE_MAX_REQUESTS, now + in);
                         break;
                 }
                 case WORKER_STOPPING:
@@ -251,7 +279,24 @@ static void plan_workers(struct planner *pl) {
         }
 }
 
-/* Step 2: slots that should not exist any more (SIGTTOU, a lower workers.count). Scaling
+/* Step 2: a worker at its request limit whose replacement is still starting (it was
+ * started ahead, but the start-up took longer than the last) stops now: its limit is a
+ * bound. Its replacement takes the slot when it is ready. */
+static void plan_limits(struct planner *pl) {
+        struct reconcile_plan *p = pl->p;
+
+        for (unsigned i = 0; i < p->n_slots; i++) {
+                const struct reconcile_slot *slot = &p->slots[i];
+                if (slot->active == RECONCILE_NONE || slot->replacement == RECONCILE_NONE ||
+                    p->workers[slot->replacement].state != WORKER_STARTING)
+                        continue;
+                const struct reconcile_worker *w = &p->workers[slot->active];
+                if (w->state == WORKER_READY && w->recycle_started && at_request_limit(w))
+                        plan_stop_at_limit(pl, slot->active);
+        }
+}
+
+/* Step 3: slots that should not exist any more (SIGTTOU, a lower workers.count). Scaling
  * down must not take the pool to no capacity at all: when the wanted slots have no ready
  * worker (slot 0 backing off after a crash, or still starting), the last ready worker
  * serves on from its unwanted slot until one of them is ready, which is an event, and
@@ -288,7 +333,7 @@ static void plan_scale_down(struct planner *pl) {
                 stop_effect(pl, p->actions[a].worker, RECONCILE_STOP_SCALE_DOWN);
 }
 
-/* Step 3: empty slots up to the target, each once its backoff is over. */
+/* Step 4: empty slots up to the target, each once its backoff is over. */
 static void plan_fill(struct planner *pl) {
         const struct reconcile_view *v = pl->v;
         struct reconcile_plan *p = pl->p;
@@ -306,49 +351,105 @@ static void plan_fill(struct planner *pl) {
         }
 }
 
-/* Step 4: due recycles, at most max_concurrent in flight, in the order they became due:
- * under sustained load every slot gets its turn. A queued memory recycle is judged again
- * when its turn comes (the pick runs), so a worker is not restarted for memory it no
- * longer holds. */
+/* Workers ready and not being stopped, as the plan leaves them so far. */
+static unsigned ready_workers(const struct reconcile_plan *p) {
+        unsigned n = 0;
+
+        for (size_t i = 0; i < p->n_workers; i++)
+                if (p->workers[i].state == WORKER_READY)
+                        n++;
+        return n;
+}
+
+/* Starts the recycle of the worker at index i, whose slot has no replacement. */
+static void plan_start(struct planner *pl, size_t i) {
+        struct reconcile_worker *w = &pl->p->workers[i];
+        struct reconcile_slot *slot = &pl->p->slots[w->slot];
+
+        push(pl, RECONCILE_START_RECYCLE, i, w->slot);
+        w->recycle_started = true;
+        slot->replacement = plan_spawned(pl, w->slot);
+        slot->recycle_pending = true;
+        slot->recycle_at_limit = false;
+}
+
+static void plan_cancel(struct planner *pl, size_t i) {
+        struct reconcile_worker *w = &pl->p->workers[i];
+
+        push(pl, RECONCILE_CANCEL_RECYCLE, i, w->slot);
+        w->recycle_reason = RECYCLE_NONE;
+        w->recycle_due_at = 0;
+}
+
+/* The ready, unstarted, queued recycle of slot i's worker, or RECONCILE_NONE. */
+static size_t queued(const struct planner *pl, unsigned i) {
+        const struct reconcile_slot *slot = &pl->p->slots[i];
+
+        if (slot->active == RECONCILE_NONE || slot->replacement != RECONCILE_NONE)
+                return RECONCILE_NONE;
+        const struct reconcile_worker *w = &pl->p->workers[slot->active];
+        if (w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE || w->recycle_started)
+                return RECONCILE_NONE;
+        return slot->active;
+}
+
+/* Step 5: due recycles. A worker at its request limit goes now, stopped first: its limit
+ * is a bound, and stopping first adds no worker, so max_concurrent does not hold it back.
+ * The others at most max_concurrent in flight, in the order they became due: under
+ * sustained load every slot gets its turn. A queued memory recycle is judged again when
+ * its turn comes (the pick runs), so a worker is not restarted for memory it no longer
+ * holds. */
 static void plan_recycles(struct planner *pl) {
         const struct reconcile_view *v = pl->v;
         struct reconcile_plan *p = pl->p;
+
+        for (unsigned i = 0; i < v->target; i++) {
+                size_t q = queued(pl, i);
+                if (q == RECONCILE_NONE || !at_request_limit(&p->workers[q]))
+                        continue;
+                if (v->now < p->slots[i].respawn_at) {
+                        p->next = min_usec(p->next, p->slots[i].respawn_at);
+                        continue;
+                }
+                /* Queued for memory it no longer holds: a max_requests recycle now. */
+                if (reason_is_rejudged(p->workers[q].recycle_reason) && !p->workers[q].still_due) {
+                        plan_cancel(pl, q);
+                        plan_mark(pl, q, RECYCLE_MAX_REQUESTS, 0);
+                }
+                plan_start(pl, q);
+                plan_stop_at_limit(pl, q);
+        }
+
         unsigned n = in_flight(p->workers, p->n_workers, p->slots, p->n_slots, v->target);
 
         while (n < v->config.max_concurrent) {
                 size_t pick = RECONCILE_NONE;
                 for (unsigned i = 0; i < v->target; i++) {
-                        struct reconcile_slot *slot = &p->slots[i];
-                        if (slot->active == RECONCILE_NONE || slot->replacement != RECONCILE_NONE)
+                        size_t q = queued(pl, i);
+                        if (q == RECONCILE_NONE)
                                 continue;
-                        struct reconcile_worker *w = &p->workers[slot->active];
-                        if (w->state != WORKER_READY || w->recycle_reason == RECYCLE_NONE || w->recycle_started)
-                                continue;
+                        struct reconcile_worker *w = &p->workers[q];
                         if (reason_is_rejudged(w->recycle_reason) && !w->still_due) {
-                                push(pl, RECONCILE_CANCEL_RECYCLE, slot->active, i);
-                                w->recycle_reason = RECYCLE_NONE;
-                                w->recycle_due_at = 0;
+                                plan_cancel(pl, q);
                                 continue;
                         }
-                        if (v->now < slot->respawn_at) {
-                                p->next = min_usec(p->next, slot->respawn_at);
+                        if (v->now < p->slots[i].respawn_at) {
+                                p->next = min_usec(p->next, p->slots[i].respawn_at);
                                 continue;
                         }
                         if (pick == RECONCILE_NONE || w->recycle_due_at < p->workers[pick].recycle_due_at)
-                                pick = slot->active;
+                                pick = q;
                 }
                 if (pick == RECONCILE_NONE)
                         break;
 
-                struct reconcile_worker *w = &p->workers[pick];
-                struct reconcile_slot *slot = &p->slots[w->slot];
-                push(pl, RECONCILE_START_RECYCLE, pick, w->slot);
-                w->recycle_started = true;
-                slot->replacement = plan_spawned(pl, w->slot);
-                slot->recycle_pending = true;
+                plan_start(pl, pick);
                 /* Memory matters more than one slot's capacity for a moment: the old
-                 * worker goes now, the replacement takes the slot when it is ready. */
-                if (v->config.memory_stop_first && reason_is_memory(w->recycle_reason))
+                 * worker goes now, the replacement takes the slot when it is ready. But
+                 * not the last ready worker, which a scale-down in this same plan may
+                 * have made it: then it waits for its replacement like any recycle. */
+                if (v->config.memory_stop_first && reason_is_memory(p->workers[pick].recycle_reason) &&
+                    ready_workers(p) > 1)
                         plan_stop(pl, pick, RECONCILE_STOP_FIRST);
                 n++;
         }
@@ -409,6 +510,7 @@ int reconcile_plan(const struct reconcile_view *v, struct reconcile_plan *p) {
         struct planner pl = { .v = v, .p = p };
         plan_workers(&pl);
         if (!v->shutting_down) {
+                plan_limits(&pl);
                 plan_scale_down(&pl);
                 plan_fill(&pl);
                 plan_recycles(&pl);

@@ -447,9 +447,11 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         struct slot *slot = &s->slots[w->slot];
         if (!slot->ready_since)
                 slot->ready_since = now;
+        /* How far ahead of a request limit the next recycle here starts (reconcile.h). */
+        slot->startup = now - w->spawned_at;
         if (slot->replacement != w) {
                 if (slot->active == w)
-                        slot->recycle_pending = false; /* a fresh start after a failed replacement */
+                        slot->recycle_pending = slot->recycle_at_limit = false; /* a fresh start after a failed replacement */
                 return;
         }
 
@@ -458,7 +460,7 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         struct worker *old = slot->active;
         slot->active = w;
         slot->replacement = NULL;
-        slot->recycle_pending = false;
+        slot->recycle_pending = slot->recycle_at_limit = false;
         if (old && old->state != WORKER_STOPPING) {
                 log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d", old->slot, (int) old->pid,
                          recycle_reason_to_string(old->recycle_reason), (int) w->pid);
@@ -541,6 +543,7 @@ static void worker_mark_recycle(struct worker *w, enum recycle_reason reason, co
                                 usec_t now) {
         assert(reason != RECYCLE_NONE);
         w->recycle_reason = reason;
+        w->limit_expected_at = 0;       /* set by the caller for a max_requests recycle decided ahead */
         if (figure)
                 w->figure = *figure;
         if (w->recycle_due_at == 0)
@@ -622,6 +625,7 @@ static void supervisor_cancel_recycle(struct supervisor *s, struct worker *w, us
                  supervisor_workers_total(s));
         w->recycle_reason = RECYCLE_NONE;
         w->recycle_due_at = 0;
+        w->limit_expected_at = 0;
         w->recycle_counted = false;     /* its spawn may have failed before: a later recycle is a new one */
 }
 
@@ -654,12 +658,19 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                          m->file, m->kernel, m->peak, s->monitor.workers_total,
                          s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
                          age_seconds(now, w->spawned_at));
-        } else
+        } else {
+                /* A max_requests recycle started ahead of its limit, so that the replacement
+                 * is ready in time, says when the limit was expected (reconcile.h). */
+                char ahead[48] = "";
+                if (w->recycle_reason == RECYCLE_MAX_REQUESTS && w->limit_expected_at > 0)
+                        snprintf(ahead, sizeof ahead, " expected_in=%" PRIu64 "ms",
+                                 w->limit_expected_at > now ? (w->limit_expected_at - now) / USEC_PER_MSEC : 0);
                 log_info("recycle",
                          "worker=%u pid=%d reason=%s requests=%" PRIu64 " limit=%" PRIu64 " age=%" PRIu64
-                         "s lifetime_limit=%" PRIu64 "s",
+                         "s lifetime_limit=%" PRIu64 "s%s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->requests,
-                         w->request_limit, age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC);
+                         w->request_limit, age_seconds(now, w->spawned_at), w->lifetime_limit / USEC_PER_SEC, ahead);
+        }
         supervisor_count_recycle(s, w, w->recycle_reason, now);
 }
 
@@ -679,14 +690,17 @@ static void supervisor_start_recycle(struct supervisor *s, struct worker *w, use
                 return; /* backoff set; the old worker keeps serving and we try again */
         }
         s->slots[w->slot].recycle_pending = true;
+        s->slots[w->slot].recycle_at_limit = false;
 }
 
 /* ---- the decision loop --------------------------------------------------- */
 
 /* How many times one pass plans again after carrying a plan out (a failed spawn, a worker
- * ready at once): each plan changes what the next one sees, so a few rounds settle; after
- * that the timer brings us back at once, and the event loop has had its turn. */
+ * ready at once): each plan changes what the next one sees, so a few rounds settle. After
+ * that the timer brings us back after a short pause: the event loop has its turn, and a
+ * plan that somehow never settled cannot spin. */
 #define RECONCILE_ROUNDS_MAX 4
+#define RECONCILE_ROUNDS_PAUSE_USEC (10 * USEC_PER_MSEC)
 /* After a pass could not get memory for its view: try again this soon. */
 #define RECONCILE_RETRY_USEC (100 * USEC_PER_MSEC)
 
@@ -740,6 +754,8 @@ static int supervisor_build_view(struct supervisor *s, usec_t now, struct reconc
                         .replacement = RECONCILE_NONE,
                         .respawn_at = s->slots[i].respawn_at,
                         .recycle_pending = s->slots[i].recycle_pending,
+                        .recycle_at_limit = s->slots[i].recycle_at_limit,
+                        .startup = s->slots[i].startup,
                 };
         for (struct worker *w = s->workers; w; w = w->next, n++) {
                 b->map[n] = w;
@@ -758,6 +774,7 @@ static int supervisor_build_view(struct supervisor *s, usec_t now, struct reconc
                         .recycle_started = w->recycle_started,
                         .recycle_due_at = w->recycle_due_at,
                         .still_due = true,
+                        .request_rate = w->request_rate,
                 };
                 if (w->slot < s->n_slots) {
                         if (s->slots[w->slot].active == w)
@@ -824,6 +841,22 @@ unsigned supervisor_ready_workers(const struct supervisor *s) {
                 if (s->slots[i].active && s->slots[i].active->state == WORKER_READY)
                         ready++;
         return ready;
+}
+
+unsigned supervisor_slots_replacing(const struct supervisor *s) {
+        unsigned n = 0;
+
+        for (unsigned i = 0; i < s->n_slots && i < s->target; i++) {
+                const struct slot *slot = &s->slots[i];
+                if (!slot->recycle_pending || (slot->active && slot->active->state == WORKER_READY))
+                        continue;
+                for (const struct worker *w = s->workers; w; w = w->next)
+                        if (w->slot == i && w->state == WORKER_STARTING && !w->failed) {
+                                n++;
+                                break;
+                        }
+        }
+        return n;
 }
 
 static void supervisor_update_service(struct supervisor *s) {
@@ -907,6 +940,8 @@ static void supervisor_stop_worker(struct supervisor *s, struct worker *w, const
                 log_info("stop", "worker=%u pid=%d reason=%s replaced_by=%d stop_first=yes", w->slot, (int) w->pid,
                          recycle_reason_to_string(w->recycle_reason), (int) r->pid);
                 worker_stop(w, c->workers.stop_signal, now, c->workers.graceful_timeout);
+                if (a->at_limit)
+                        s->slots[w->slot].recycle_at_limit = true;
                 break;
         }
         default:
@@ -929,6 +964,7 @@ static void supervisor_carry_out(struct supervisor *s, const struct reconcile_pl
                         break;
                 case RECONCILE_MARK_RECYCLE:
                         worker_mark_recycle(w, a->reason, NULL, now);
+                        w->limit_expected_at = a->limit_expected_at;
                         break;
                 case RECONCILE_STOP:
                         supervisor_stop_worker(s, w, a, now);
@@ -971,7 +1007,7 @@ static void supervisor_reconcile(struct supervisor *s) {
                         break;
                 }
                 if (round == RECONCILE_ROUNDS_MAX) {
-                        next = now;
+                        next = now + RECONCILE_ROUNDS_PAUSE_USEC;
                         break;
                 }
                 supervisor_carry_out(s, &s->reconcile.plan, now);
@@ -1615,6 +1651,7 @@ static void supervisor_apply_notify(struct supervisor *s, struct worker *w, cons
                 memcpy(w->status, m->status, sizeof w->status);
         if (m->has_requests) {
                 w->requests = m->requests;
+                policy_rate_update(&w->request_rate, now, m->requests);
                 if (policy_boundary_accept(m->has_inflight, m->inflight, now, w->mem.last_boundary,
                                            s->config->memory.boundary_min_interval))
                         supervisor_request_boundary(s, w, now);

@@ -17,6 +17,15 @@ static void test_healthy(void **state) {
 
         assert_false(metrics_healthy(&f->s, reason, sizeof reason));
         assert_string_equal(reason, "1/2 workers ready");
+        /* A slot memward is replacing on purpose (its worker stopped first, the
+         * replacement starting) is up; a failed replacement ends that. */
+        f->s.slots[1].recycle_pending = true;
+        assert_true(metrics_healthy(&f->s, reason, sizeof reason));
+        assert_string_equal(reason, "1/2 workers ready, 1 being replaced");
+        f->w[1].failed = true;
+        assert_false(metrics_healthy(&f->s, reason, sizeof reason));
+        f->w[1].failed = false;
+        f->s.slots[1].recycle_pending = false;
         f->w[1].state = WORKER_READY;
         assert_true(metrics_healthy(&f->s, reason, sizeof reason));
         assert_string_equal(reason, "2/2 workers ready");

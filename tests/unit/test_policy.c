@@ -40,6 +40,59 @@ static void test_max_requests(void **state) {
         assert_int_equal(policy_evaluate(&v), RECYCLE_MAX_REQUESTS);
 }
 
+static void test_rate(void **state) {
+        (void) state;
+        struct policy_rate r = {};
+        const usec_t t = 1000 * SEC, ms = USEC_PER_MSEC;
+
+        /* The first report starts the measurement; reports within the interval (one batch
+         * of datagrams, read at one moment) do not make a rate. */
+        policy_rate_update(&r, t, 10);
+        assert_false(r.known);
+        policy_rate_update(&r, t, 12);
+        policy_rate_update(&r, t + 200 * ms, 30);
+        assert_false(r.known);
+        policy_rate_update(&r, t + 500 * ms, 60);       /* 50 in 0.5 s */
+        assert_true(r.known);
+        assert_float_equal(r.per_second, 100.0, 1e-9);
+        /* Smoothed: after 1 s at 300/s, half way there (weight 1 / (1 + 1)). */
+        policy_rate_update(&r, t + 1500 * ms, 360);
+        assert_float_equal(r.per_second, 200.0, 1e-9);
+        /* After a long pause the new rate is nearly all that counts. */
+        policy_rate_update(&r, t + 101500 * ms, 460);   /* 100 in 100 s */
+        assert_true(r.per_second > 1.0 && r.per_second < 4.0);
+        /* A count that goes down starts the measurement again, keeping the estimate. */
+        double before = r.per_second;
+        policy_rate_update(&r, t + 102000 * ms, 5);
+        assert_float_equal(r.per_second, before, 1e-9);
+        policy_rate_update(&r, t + 103000 * ms, 55);
+        assert_true(r.per_second > before);
+}
+
+static void test_prestart(void **state) {
+        (void) state;
+        struct policy_rate r = { .known = true, .per_second = 100.0 };
+        const usec_t ms = USEC_PER_MSEC;
+        usec_t in = 0;
+
+        /* 1 s start-up: lead 1.6 s, 160 requests at 100/s. */
+        assert_false(policy_prestart_due(839, 1000, &r, 1000 * ms, &in));
+        assert_true(policy_prestart_due(840, 1000, &r, 1000 * ms, &in));
+        assert_true(in == 1600 * ms);
+        assert_true(policy_prestart_due(999, 1000, &r, 1000 * ms, &in));
+        assert_true(in == 10 * ms);
+        /* At the limit it is policy_evaluate()'s: max_requests. */
+        assert_false(policy_prestart_due(1000, 1000, &r, 1000 * ms, &in));
+        /* No limit, no rate, a rate of 0: no prediction. */
+        assert_false(policy_prestart_due(999, 0, &r, 1000 * ms, &in));
+        struct policy_rate unknown = {}, idle = { .known = true };
+        assert_false(policy_prestart_due(999, 1000, &unknown, 1000 * ms, &in));
+        assert_false(policy_prestart_due(999, 1000, &idle, 1000 * ms, &in));
+        /* Ready at once: only the slack, 10 requests at 100/s. */
+        assert_false(policy_prestart_due(989, 1000, &r, 0, &in));
+        assert_true(policy_prestart_due(990, 1000, &r, 0, &in));
+}
+
 static void test_max_lifetime(void **state) {
         (void) state;
         struct policy_worker_view v = view();
@@ -444,6 +497,8 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_rules_no_recycle),
                 cmocka_unit_test(test_max_requests),
+                cmocka_unit_test(test_rate),
+                cmocka_unit_test(test_prestart),
                 cmocka_unit_test(test_max_lifetime),
                 cmocka_unit_test(test_watchdog_first),
                 cmocka_unit_test(test_draw_limit_bounds),

@@ -91,6 +91,15 @@ static void plan(struct fixture *f) {
         assert_int_equal(reconcile_plan(&f->v, &f->p), 0);
 }
 
+/* Recycles in flight once the last plan is carried out. */
+static unsigned in_flight_after(const struct fixture *f) {
+        struct reconcile_view after = f->v;
+        after.workers = f->p.workers;
+        after.n_workers = f->p.n_workers;
+        after.slots = f->p.slots;
+        return reconcile_recycles_in_flight(&after);
+}
+
 /* The plan as one line, "start_recycle:2 stop:2:stop_first spawn:3", for messages. */
 static const char *describe(const struct fixture *f) {
         static char buf[1024];
@@ -198,14 +207,20 @@ static void test_policy_marks_and_starts(void **state) {
         struct fixture *f = *state;
 
         fill_ready(f);
-        f->workers[2].request_limit = 100;
-        f->workers[2].requests = 100;
         f->workers[1].lifetime_limit = 30 * S;      /* spawned a minute ago */
         plan(f);
-        assert_plan(f, "mark_recycle:1 mark_recycle:2 start_recycle:1");
+        assert_plan(f, "mark_recycle:1 start_recycle:1");
         assert_int_equal(f->p.actions[0].reason, RECYCLE_MAX_LIFETIME);
+        assert_true(f->p.workers[1].recycle_due_at == NOW);
+
+        /* One at its request limit goes too, first, and outside max_concurrent
+         * (test_request_limit_*). */
+        f->workers[2].request_limit = 100;
+        f->workers[2].requests = 100;
+        plan(f);
+        assert_plan(f, "mark_recycle:1 mark_recycle:2 start_recycle:2 stop:2:stop_first start_recycle:1");
+        assert_true(f->p.actions[3].at_limit);
         assert_int_equal(f->p.actions[1].reason, RECYCLE_MAX_REQUESTS);
-        assert_true(f->p.workers[2].recycle_due_at == NOW);
         /* A starting worker or one already marked is not judged. */
         f->workers[1].recycle_reason = RECYCLE_RELOAD;
         f->workers[1].recycle_due_at = NOW - S;
@@ -593,6 +608,122 @@ static void test_next_deadline(void **state) {
         assert_true(f->p.next == USEC_INFINITY);
 }
 
+/* ---- recycle.max_requests is a bound -------------------------------------------------- */
+
+/* A worker with 100 requests/s, a limit of 1000 and a slot that started in 1 s: its lead is
+ * 1.6 s (policy_prestart_due()), 160 requests. */
+static size_t add_counted(struct fixture *f, unsigned slot, uint64_t requests) {
+        size_t i = add_worker(f, slot, WORKER_READY, false);
+        f->workers[i].request_limit = 1000;
+        f->workers[i].requests = requests;
+        f->workers[i].request_rate = (struct policy_rate) { .known = true, .per_second = 100.0, .since = NOW - S };
+        f->slots[slot].startup = 1 * S;
+        return i;
+}
+
+/* Ahead: due when the requests left run out within the lead; replacement first. */
+static void test_request_limit_ahead(void **state) {
+        struct fixture *f = *state;
+
+        f->v.target = 2;
+        size_t far = add_counted(f, 0, 800);
+        size_t near = add_counted(f, 1, 850);
+        plan(f);
+        assert_plan(f, "mark_recycle:1 start_recycle:1");
+        assert_int_equal(f->p.actions[0].reason, RECYCLE_MAX_REQUESTS);
+        assert_true(f->p.actions[0].limit_expected_at == NOW + 1500 * MS);
+        assert_int_equal(f->p.workers[near].state, WORKER_READY);     /* serves on */
+        assert_int_equal(f->p.workers[far].recycle_reason, RECYCLE_NONE);
+
+        /* No rate known yet, or no start-up measured and time enough: not yet. */
+        f->workers[near].request_rate.known = false;
+        plan(f);
+        assert_plan(f, "");
+        f->workers[near].request_rate.known = true;
+        f->slots[1].startup = 0;
+        plan(f);
+        assert_plan(f, "");
+}
+
+/* At the limit with the replacement still starting: the old worker stops now. */
+static void test_request_limit_stops_first(void **state) {
+        struct fixture *f = *state;
+
+        f->v.target = 1;
+        size_t old = add_counted(f, 0, 999);
+        mark(f, old, RECYCLE_MAX_REQUESTS, NOW - 1 * S);
+        f->workers[old].recycle_started = true;
+        add_worker(f, 0, WORKER_STARTING, true);
+        f->slots[0].recycle_pending = true;
+        plan(f);
+        assert_plan(f, "");
+        f->workers[old].requests = 1000;
+        plan(f);
+        assert_plan(f, "stop:0:stop_first");
+        assert_true(f->p.actions[0].at_limit);
+        /* The recycle no longer holds a place in max_concurrent: it adds no worker. */
+        assert_true(f->p.slots[0].recycle_at_limit);
+        assert_int_equal(in_flight_after(f), 0);
+
+        /* Nor once the old worker is gone and its replacement starts. */
+        f->workers[old].state = WORKER_STOPPING;
+        f->workers[old].kill_at = NOW + 30 * S;
+        f->slots[0].recycle_at_limit = true;
+        assert_int_equal(reconcile_recycles_in_flight(&f->v), 0);
+        f->slots[0].active = RECONCILE_NONE;
+        f->workers[old].recycle_started = false;
+        assert_int_equal(reconcile_recycles_in_flight(&f->v), 0);
+        f->slots[0].recycle_at_limit = false;  /* a memory stop-first recycle does count */
+        assert_int_equal(reconcile_recycles_in_flight(&f->v), 1);
+}
+
+/* A worker at its limit whose recycle is queued behind max_concurrent starts now, stopped
+ * first; memory recycles still wait their turn, but not behind it. */
+static void test_request_limit_past_max_concurrent(void **state) {
+        struct fixture *f = *state;
+
+        f->v.target = 3;
+        size_t busy = add_worker(f, 0, WORKER_READY, false);
+        mark(f, busy, RECYCLE_RETAINED, NOW - 9 * S);
+        f->workers[busy].recycle_started = true;
+        add_worker(f, 0, WORKER_STARTING, true);
+        size_t limit = add_counted(f, 1, 1000);
+        mark(f, limit, RECYCLE_MAX_REQUESTS, NOW - 1 * S);
+        size_t memory = add_worker(f, 2, WORKER_READY, false);
+        mark(f, memory, RECYCLE_RETAINED, NOW - 5 * S);
+        plan(f);
+        assert_plan(f, "start_recycle:1 stop:1:stop_first");
+
+        /* With slot 0 done, the memory recycle has max_concurrent's place. */
+        size_t r0 = f->slots[0].replacement;
+        f->workers[busy].recycle_started = false;
+        f->workers[busy].recycle_reason = RECYCLE_NONE;
+        f->slots[0].replacement = RECONCILE_NONE;
+        f->workers[r0].state = WORKER_STOPPING;         /* out of the way */
+        f->workers[r0].kill_at = NOW + 30 * S;
+        plan(f);
+        assert_plan(f, "start_recycle:1 stop:1:stop_first start_recycle:2");
+        f->workers[busy].recycle_started = true;
+        f->workers[busy].recycle_reason = RECYCLE_RETAINED;
+        f->slots[0].replacement = r0;
+        f->workers[r0].state = WORKER_STARTING;
+
+        /* Not into a slot that backs off. */
+        f->slots[1].respawn_at = NOW + 2 * S;
+        plan(f);
+        assert_plan(f, "");
+        assert_true(f->p.next == NOW + 2 * S);
+        f->slots[1].respawn_at = 0;
+
+        /* Queued for memory it no longer holds, and past its request limit: a
+         * max_requests recycle now. */
+        mark(f, limit, RECYCLE_GROWTH, NOW - 1 * S);
+        f->workers[limit].still_due = false;
+        plan(f);
+        assert_plan(f, "cancel_recycle:1 mark_recycle:1 start_recycle:1 stop:1:stop_first");
+        assert_int_equal(f->p.actions[1].reason, RECYCLE_MAX_REQUESTS);
+}
+
 /* ---- the plan's room -------------------------------------------------------------------- */
 
 static void test_plan_room(void **state) {
@@ -605,15 +736,31 @@ static void test_plan_room(void **state) {
         assert_int_equal(reconcile_plan(&f->v, &small), 0);
         reconcile_plan_free(&small);
 
-        /* A full plan fits: every worker marked and started, every other slot spawned. */
-        f->v.config.max_concurrent = MAX_SLOTS;
+        /* A full plan fits: every worker at its limit marked, started and stopped first,
+         * every other slot spawned. */
         for (unsigned i = 0; i < 4; i++) {
                 f->workers[i].requests = f->workers[i].request_limit = 1;
                 f->workers[i].recycle_due_at = 0;
         }
         f->v.target = MAX_SLOTS;
         plan(f);
-        assert_int_equal(f->p.n_actions, 4 + 4 + (MAX_SLOTS - 4));
+        assert_int_equal(f->p.n_actions, 4 * 3 + (MAX_SLOTS - 4));
+}
+
+/* A scale-down and a memory stop-first in one plan: the slot that stays keeps its
+ * worker until the replacement is ready, or nothing would serve. */
+static void test_scale_down_and_stop_first_leave_one_ready(void **state) {
+        struct fixture *f = *state;
+        f->v.target = 1;
+        f->v.config.memory_stop_first = true;
+        size_t a = add_worker(f, 0, WORKER_READY, false);
+        add_worker(f, 1, WORKER_READY, false);
+        mark(f, a, RECYCLE_RETAINED, NOW - S);
+        plan(f);
+        unsigned ready = 0;
+        for (size_t i = 0; i < f->p.n_workers; i++)
+                if (f->p.workers[i].state == WORKER_READY) ready++;
+        assert_int_not_equal(ready, 0);
 }
 
 int main(void) {
@@ -633,7 +780,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_graceful_timeout_kill, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_shutting_down_plans_only_kills, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_next_deadline, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_request_limit_ahead, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_request_limit_stops_first, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_request_limit_past_max_concurrent, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_plan_room, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_scale_down_and_stop_first_leave_one_ready, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

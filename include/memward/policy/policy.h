@@ -47,6 +47,43 @@ enum recycle_reason policy_evaluate(const struct policy_worker_view *v);
  * observation (a lifetime or watchdog deadline); USEC_INFINITY when there is none. */
 usec_t policy_next_deadline(const struct policy_worker_view *v);
 
+/* A worker's request rate, estimated from its cumulative X_REQUESTS reports for
+ * policy_prestart_due(). Reports come in bursts (a batch of datagrams is read at one
+ * moment), so the rate is measured over intervals of at least POLICY_RATE_INTERVAL_USEC
+ * and smoothed with a weight that grows with the interval: dt / (dt + 1 s), so a rate
+ * follows the load within a few seconds and one after a long pause starts afresh.
+ * Zero-initialized: no report yet. */
+struct policy_rate {
+        usec_t since;                   /* start of the interval being measured; 0: none */
+        uint64_t since_requests;        /* the count reported then */
+        double per_second;              /* the estimate; valid when known */
+        bool known;
+};
+
+#define POLICY_RATE_INTERVAL_USEC (250 * USEC_PER_MSEC)
+
+/* Takes a report of requests (cumulative) at now. A count that went down (a worker that
+ * counts afresh) starts the measurement again and keeps the estimate. */
+void policy_rate_update(struct policy_rate *r, usec_t now, uint64_t requests);
+
+/* How far ahead of its request limit a worker's replacement is started: the slot's last
+ * measured start-up (spawn to READY=1) times POLICY_PRESTART_MARGIN, plus
+ * POLICY_PRESTART_SLACK_USEC for memward's own reaction. The margin absorbs a start-up
+ * slower than the last and a rate that rises; starting early costs only time with both
+ * workers alive, since the old worker serves on up to its limit (reconcile.h). */
+#define POLICY_PRESTART_MARGIN 1.5
+#define POLICY_PRESTART_SLACK_USEC (100 * USEC_PER_MSEC)
+
+/* Whether a worker below its request limit should have its replacement started now, so
+ * that the replacement is ready when the worker reaches the limit: at the worker's
+ * current rate, the requests it has left take no longer than the lead above. True with
+ * *ret_in, the time until the limit at that rate; false when there is no limit (0), the
+ * limit is reached already (policy_evaluate() says max_requests then), no rate is known
+ * or the rate is 0, or there is time enough. startup 0: none measured, or a worker ready
+ * at once. */
+bool policy_prestart_due(uint64_t requests, uint64_t limit, const struct policy_rate *rate, usec_t startup,
+                         usec_t *ret_in);
+
 /* Draws a worker's own limit uniformly from [base, base + jitter] using one 64-bit
  * random number, as gunicorn's max_requests_jitter does. base 0 (rule off) stays 0. */
 uint64_t policy_draw_limit(uint64_t base, uint64_t jitter, uint64_t random);

@@ -6,19 +6,46 @@
  * first served, stop-first, backoff, scale-down, the ready and graceful deadlines) are
  * unit tested on hand-built views, without a process.
  *
- * One plan is what one pass of the old supervisor_reconcile() did, in the same order:
- *   1. per worker: ready_delay passed (READY), ready_timeout passed (STOP, SIGKILL),
- *      a policy rule fired (MARK_RECYCLE: policy_evaluate()), graceful_timeout passed
- *      (STOP, SIGKILL); during shutdown only the last;
- *   2. workers of slots beyond the target (SIGTTOU, a reload that lowered workers.count):
+ * One plan is one pass of decisions, in this order:
+ *   1. per worker: ready_delay passed (READY; a replacement then takes its slot over and
+ *      the old worker stops), ready_timeout passed (STOP, SIGKILL), a policy rule fired
+ *      (MARK_RECYCLE: policy_evaluate()) or a worker will reach its request limit within
+ *      its slot's start-up time (MARK_RECYCLE max_requests, ahead: policy_prestart_due()),
+ *      graceful_timeout passed (STOP, SIGKILL); during shutdown only the last;
+ *   2. a worker at its request limit whose replacement is still starting: STOP stop_first;
+ *   3. workers of slots beyond the target (SIGTTOU, a reload that lowered workers.count):
  *      STOP, but never the last ready worker;
- *   3. empty slots up to the target, out of their backoff: SPAWN;
- *   4. due recycles, at most max_concurrent in flight, first due first served:
- *      START_RECYCLE (and STOP right after it for memory_stop_first); a queued memory
- *      recycle whose turn comes and that is no longer due: CANCEL_RECYCLE.
- * Later steps see what earlier ones planned (a worker marked in 1 can start in 4), so the
- * plan is what the old pass did when every action succeeds. When one fails (a spawn), the
- * caller plans again: the view then shows the slot's backoff, and another slot may go. */
+ *   4. empty slots up to the target, out of their backoff: SPAWN;
+ *   5. due recycles: a queued worker at its request limit starts now, whatever
+ *      max_concurrent says, and stops first (START_RECYCLE, STOP); the others at most
+ *      max_concurrent in flight, first due first served (START_RECYCLE, and STOP right
+ *      after it for memory_stop_first); a queued memory recycle whose turn comes and
+ *      that is no longer due: CANCEL_RECYCLE.
+ * Later steps see what earlier ones planned (a worker marked in 1 can start in 5). When
+ * an action fails (a spawn), the caller plans again: the view then shows the slot's
+ * backoff, and another slot may go.
+ *
+ * recycle.max_requests is a bound. A recycle takes a replacement's start-up (often a
+ * second or two) and, under sustained load, recycles queue behind max_concurrent, so a
+ * worker that only started its recycle at its limit served on well past it. Now:
+ *   - ahead: a worker whose remaining requests, at its current rate, run out within its
+ *     slot's last start-up time (with a margin) is due now, so that its replacement is
+ *     ready by the time it reaches the limit. The replacement takes over when it is
+ *     ready, as in every recycle, so a life ends a little before its limit: by the
+ *     requests of the margin. (Keeping the old worker on to its limit beside its ready
+ *     replacement was tried: the kernel hands new connections on a shared socket mostly
+ *     to the newest waiter, so the old worker hardly advanced while its replacement used
+ *     up its own limit);
+ *   - at the limit: a worker whose replacement is not ready stops at once (stop-first);
+ *     its replacement is started then if it was not, past max_concurrent, and the
+ *     recycle no longer counts against max_concurrent, so that others can start ahead.
+ *     The worker finishes the requests it has (SIGTERM) and takes no new ones.
+ * The price is capacity, never the bound: when the prediction was wrong (a start-up
+ * slower than the last, a burst, a recycle queued behind max_concurrent), the slot is
+ * down for the rest of its replacement's start-up. max_concurrent still bounds the
+ * recycles started ahead (each keeps an extra worker alive while its replacement starts)
+ * and memory recycles (whose point is to spread the load); a limit reached neither waits
+ * for it nor holds a place in it: stopping first adds no worker. */
 #pragma once
 
 #include <stdbool.h>
@@ -57,6 +84,7 @@ struct reconcile_worker {
          * when its turn comes (step 4), so the judgement itself stays the policy's
          * (policy_judge_memory(), policy_group_over_high()). Read for those reasons only. */
         bool still_due;
+        struct policy_rate request_rate;        /* from its X_REQUESTS reports */
 };
 
 struct reconcile_slot {
@@ -64,6 +92,9 @@ struct reconcile_slot {
         size_t replacement;             /* the same, for the worker that takes over when ready */
         usec_t respawn_at;              /* no spawn into this slot before (backoff) */
         bool recycle_pending;           /* a recycle began here; until a worker is ready here again */
+        bool recycle_at_limit;          /* ... and stopped its worker at its request limit before the
+                                         * replacement was ready (STOP .at_limit) */
+        usec_t startup;                 /* the last spawn to READY=1 here; 0: none yet */
 };
 
 /* The configuration the rules read (struct memward_config's workers and recycle). */
@@ -102,7 +133,8 @@ enum reconcile_stop {
         RECONCILE_STOP_SCALE_DOWN,      /* its slot is beyond the target: stop_signal */
         RECONCILE_STOP_READY_TIMEOUT,   /* not ready within ready_timeout: SIGKILL to its group; a failure */
         RECONCILE_STOP_GRACEFUL_TIMEOUT, /* still alive graceful_timeout after its stop: SIGKILL to its group */
-        RECONCILE_STOP_FIRST,           /* stop-first: right after its START_RECYCLE, whose spawn it needs */
+        RECONCILE_STOP_FIRST,           /* before its replacement is ready (memory_stop_first, a request
+                                         * limit reached): only once that was spawned */
         _RECONCILE_STOP_MAX,
 };
 
@@ -111,7 +143,12 @@ struct reconcile_action {
         size_t worker;                  /* index into the view's workers; RECONCILE_NONE for SPAWN */
         unsigned slot;
         enum recycle_reason reason;     /* MARK_RECYCLE */
+        usec_t limit_expected_at;       /* MARK_RECYCLE ahead of the request limit: when it is expected */
         enum reconcile_stop stop;       /* STOP */
+        /* STOP stop_first: the worker is at its request limit. Its slot's recycle then no
+         * longer counts against max_concurrent (recycle_at_limit): it adds no worker, and
+         * holding a place there would only keep recycles that start ahead from running. */
+        bool at_limit;
         /* STOP for scale_down: this stop is the slot's scale_down recycle, to be logged
          * (event=recycle) and counted -- once per slot: for the slot's serving worker, or
          * for its replacement when nothing else serves there. */
@@ -145,9 +182,10 @@ struct reconcile_plan {
         size_t action_capacity, worker_capacity, slot_capacity;
 };
 
-/* Actions one plan can hold for a view of this size: at most four per worker (a mark, a
- * stop, a start and the stop-first after it) and one spawn per slot. */
-#define RECONCILE_ACTIONS_MAX(n_workers, n_slots) (4 * (size_t) (n_workers) + (size_t) (n_slots))
+/* Actions one plan can hold for a view of this size: at most five per worker (a mark, a
+ * stop, a cancel and a mark again, a start, the stop-first after it) and one spawn per
+ * slot. */
+#define RECONCILE_ACTIONS_MAX(n_workers, n_slots) (5 * (size_t) (n_workers) + (size_t) (n_slots))
 
 /* Makes room for a view of up to n_workers workers and n_slots slots; grows, never
  * shrinks. Returns 0, or -ENOMEM with the plan as it was. */
@@ -166,5 +204,6 @@ int reconcile_plan(const struct reconcile_view *v, struct reconcile_plan *p);
  * ready worker yet: with stop-first the old worker is gone early, and the slot must still
  * count while the replacement starts -- and while it waits out a backoff after a
  * replacement that failed -- or every due slot would go down at once. What max_concurrent
- * bounds. */
+ * bounds. A recycle whose worker stopped at its request limit before its replacement was
+ * ready does not count: it did not wait for max_concurrent, and it adds no worker. */
 unsigned reconcile_recycles_in_flight(const struct reconcile_view *v);

@@ -36,6 +36,9 @@ struct slot {
         usec_t respawn_at;              /* no spawn into this slot before */
         enum recycle_reason last_recycle; /* for /status; NONE until the first */
         bool recycle_pending;           /* a recycle began; until a worker is ready here again */
+        bool recycle_at_limit;          /* ... and stopped its worker at its request limit before the
+                                         * replacement was ready: outside max_concurrent */
+        usec_t startup;                 /* of the last worker ready here, spawn to READY=1 */
 };
 
 /* A notify datagram from a sender memward does not know yet, kept in template mode: a
@@ -147,6 +150,13 @@ int supervisor_run(struct supervisor *s);
  * /healthz and /status count. A ready replacement that has not taken over its slot
  * yet does not count, so no slot counts twice. */
 unsigned supervisor_ready_workers(const struct supervisor *s);
+
+/* The slots up to the target without a ready worker that memward is replacing on
+ * purpose: its worker was stopped first (memory_stop_first, or at its max_requests
+ * before the replacement was ready) and a replacement is starting there. /healthz counts
+ * them as up, so that a planned recycle never takes a pod out of its Service; a
+ * replacement that fails (ready timeout, crash) ends it, and the slot counts as down. */
+unsigned supervisor_slots_replacing(const struct supervisor *s);
 
 /* Marks the ready worker with the largest retained floor (ties: the oldest) for a
  * group-level recycle (pressure, group_high), when the cooldown has passed and its floor

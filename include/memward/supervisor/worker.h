@@ -81,6 +81,9 @@ struct worker {
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
         bool recycle_counted;           /* logged and counted; a failed spawn's retries are not */
         usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
+        usec_t limit_expected_at;       /* a max_requests recycle decided ahead: when the limit was
+                                         * expected, for its event=recycle line */
+        struct policy_rate request_rate; /* of its X_REQUESTS reports, to decide that ahead */
         /* The figure of the last memory judgement (sample tick, request end, a queued
          * recycle's turn); once a recycle is decided, the one it was decided with, until
          * the worker is gone. The only retained memory that reports show: the recycle
