@@ -1972,6 +1972,7 @@ static void supervisor_template_promote(struct supervisor *s, usec_t now) {
 
         s->template = t;
         s->template_next = NULL;
+        t->counters = &s->template_counters;
         supervisor_reload_succeeded(s);
         log_info("template_switch", "generation=%llu pid=%d old_generation=%llu old_pid=%d", t->generation,
                  (int) t->pid, old ? old->generation : 0, old ? (int) old->pid : 0);
@@ -2207,6 +2208,7 @@ static void supervisor_template_reload(struct supervisor *s, usec_t now) {
         /* The new configuration's timeouts and backoff. */
         for (struct template_process *i = s->template; i; i = NULL)
                 i->state.timing = t->state.timing;
+        t->counters = &s->template_next_counters;
         s->template_next = t;
         supervisor_template_start(s, t, now);
         supervisor_template_arm(s);

@@ -129,6 +129,8 @@ struct supervisor {
         char **template_env;                    /* env_template without NOTIFY_SOCKET */
         unsigned long long template_generation; /* of the last template started */
         struct template_counters template_counters;
+        struct template_counters template_next_counters; /* a reload's template's, until it takes over: a
+                                                          * failed reload is no restart */
         struct reaped_ring reaped;              /* children reaped that no record knew */
         struct notify_early notify_early[NOTIFY_EARLY_MAX];
         unsigned n_notify_early;
