@@ -38,6 +38,9 @@
 #define FAST_SHUTDOWN_USEC (1 * USEC_PER_SEC)
 /* Notify datagrams handled per wakeup, so a flood cannot starve signals and timers. */
 #define NOTIFY_BATCH 64
+/* Procfs mode: the second look for the worker of a spawn given up on, after the first at
+ * its template's exit. */
+#define ORPHAN_SWEEP_AGAIN_USEC (1 * USEC_PER_SEC)
 /* How far up the process tree a notify sender may be from its worker. */
 #define NOTIFY_ANCESTRY_MAX 32
 
@@ -1776,6 +1779,7 @@ static int on_notify(struct event_source *src, uint32_t revents) {
 /* ---- template mode (docs/fork-server.md) --------------------------------- */
 
 static int on_template_channel(struct event_source *src, uint32_t revents);
+static void supervisor_sweep_orphans(struct supervisor *s);
 static void supervisor_template_act(struct supervisor *s, struct template_process *t,
                                     const struct template_decision *d, bool reaped, int status, usec_t now);
 
@@ -2072,6 +2076,8 @@ static void supervisor_template_arm(struct supervisor *s) {
                 next = min_usec(next, template_process_next_deadline(s->template_next));
         for (struct template_process *t = s->templates_retired; t; t = t->next)
                 next = min_usec(next, template_process_next_deadline(t));
+        if (s->orphan_sweep_at > 0)
+                next = min_usec(next, s->orphan_sweep_at);
         for (struct worker *w = s->workers; w; w = w->next) {
                 if (w->fork != WORKER_FORK_QUEUED)
                         continue;
@@ -2119,6 +2125,10 @@ static void supervisor_templates_pass(struct supervisor *s) {
                 }
         for (struct template_process *t = s->templates_retired; t; t = t->next)
                 template_process_timer(t, now, &d); /* the SIGKILL of one that did not go */
+        if (s->orphan_sweep_at > 0 && now >= s->orphan_sweep_at) {
+                s->orphan_sweep_at = 0;
+                supervisor_sweep_orphans(s);
+        }
 
         /* Records given up before their SPAWN was sent (ready timeout, scale down, reload,
          * shutdown), and those whose template was not ready within ready_timeout. */
@@ -2189,8 +2199,12 @@ static void supervisor_template_reaped(struct supervisor *s, struct template_pro
                         supervisor_template_free(t);
         } else
                 supervisor_template_act(s, t, &d, false, 0, now);
-        if (sweep)
+        if (sweep) {
                 supervisor_sweep_orphans(s);
+                /* Its intermediate, killed with it, may not have been reaped by the kernel
+                 * yet: a worker still its child is re-parented to us a moment later. */
+                s->orphan_sweep_at = now + ORPHAN_SWEEP_AGAIN_USEC;
+        }
         supervisor_template_arm(s);
 }
 
