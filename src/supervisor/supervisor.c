@@ -1285,6 +1285,9 @@ static int on_signal(struct event_source *src, uint32_t revents) {
                         /* Conventionally "reopen your log files": every worker gets it. A
                          * worker still starting may not have its handler yet (Python while it
                          * imports), and SIGUSR1's default action kills: it gets it once ready. */
+                        for (struct template_process *t = s->template; t;
+                             t = t == s->template ? s->template_next : NULL)
+                                template_process_forward_usr1(t);
                         for (struct worker *w = s->workers; w; w = w->next)
                                 if (w->state == WORKER_STARTING)
                                         w->usr1_pending = true;

@@ -114,6 +114,10 @@ static void apply(struct template_process *t, const struct template_decision *d,
 
         if (d->ready) {
                 t->ready_at = now;
+                if (t->usr1_pending) {
+                        t->usr1_pending = false;
+                        (void) kill(t->pid, SIGUSR1);
+                }
                 log_info("template_ready", "pid=%d generation=%llu runtime=%s startup=%" PRIu64 "ms", (int) t->pid,
                          t->generation, log_quote(runtime, sizeof runtime, t->runtime),
                          (now - t->started_at) / USEC_PER_MSEC);
@@ -163,6 +167,7 @@ int template_process_start(struct template_process *t, const struct template_sta
 
         t->generation = a->generation;
         t->ready_at = 0;
+        t->usr1_pending = false;
         t->runtime[0] = '\0';
         t->mem = (struct template_memory) {};
         t->abandoned_spawn = false;
@@ -420,6 +425,16 @@ void template_process_exited(struct template_process *t, int status, usec_t now,
                 log_warning("template_exited",
                             "pid=%d generation=%llu %s unexpected=yes failures=%u restart_in=%" PRIu64 "ms",
                             (int) pid, t->generation, how, t->state.failures, retry);
+}
+
+void template_process_forward_usr1(struct template_process *t) {
+        if (t->retired || t->pid <= 0 || t->state.phase == TEMPLATE_PHASE_KILLED)
+                return;
+        if (t->ready_at == 0) {
+                t->usr1_pending = true;
+                return;
+        }
+        (void) kill(t->pid, SIGUSR1);
 }
 
 bool template_process_can_spawn(const struct template_process *t) {

@@ -11,6 +11,7 @@ children in their own process group and session, and outlive their template.
     template_exited, a template of generation 2 becomes ready, and the max_requests
     recycles that follow are forked by it (spawn ... template=2);
   * a forked worker is recycled by max_requests like an exec'd one, and exits 0;
+  * SIGUSR1 is forwarded to the template as well;
   * SIGTTIN forks a third worker, SIGTTOU stops it."""
 
 import os
@@ -80,6 +81,10 @@ def test(t):
         if e.get("pid") in recycled:
             check(e.get("status") == "exited" and e.get("code") == "0", "a recycled worker: %s" % e.text)
     check(int(ready2.get("pid")) != template_pid, "same template pid after a restart")
+
+    # SIGUSR1 reaches the template too (it reopens the logs its future workers inherit).
+    mw.signal(signal.SIGUSR1)
+    mw.wait_text(r"template\[%s\]: SIGUSR1" % ready2.get("pid"), timeout=10)
 
     # SIGTTIN / SIGTTOU: one worker more, forked; one fewer, stopped.
     since = time.monotonic()

@@ -90,6 +90,7 @@ struct template_process {
         bool abandoned_spawn;           /* a SPAWN in flight was given up: its worker may live on */
         usec_t channel_closed_at;       /* it closed its end while alive; 0 when not */
         usec_t kill_at;                 /* retired: SIGKILL to its group then, if it is still there */
+        bool usr1_pending;              /* SIGUSR1 came before its READY: sent with the READY */
         struct template_memory mem;
         struct template_counters *counters;
 };
@@ -156,6 +157,10 @@ void template_process_exited(struct template_process *t, int status, usec_t now,
  * comes back in *ret as spawn_failed with -ECANCELED. */
 void template_process_retire(struct template_process *t, int sig, const char *why, usec_t now, usec_t grace,
                              struct template_decision *ret);
+
+/* Forwards SIGUSR1 (reopen log files, which the workers it forks later inherit) to the
+ * template process, or once it is READY: before, it may have no handler yet. */
+void template_process_forward_usr1(struct template_process *t);
 
 /* Whether a SPAWN can be sent now: READY, none in flight, the channel open, not retired. */
 bool template_process_can_spawn(const struct template_process *t);

@@ -81,9 +81,11 @@ def worker(mod, ctl, fds, env, intermediate):
     code = 1
     try:
         os.setsid()
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1):
             signal.signal(sig, signal.SIG_DFL)
         signal.signal(signal.SIGINT, signal.default_int_handler)
+        # The app's own choice, as any app's: it has no log file to reopen on SIGUSR1.
+        signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, [])
         ctl.close()
         for fd in fds:
@@ -159,6 +161,7 @@ def main():
         return 76
     mode = os.environ.get("TEST_TEMPLATE_MODE", "")
     nth = int(os.environ.get("TEST_TEMPLATE_N", "2"))
+    signal.signal(signal.SIGUSR1, lambda *_: log("SIGUSR1"))
     stubborn = os.environ.get("TEST_TEMPLATE_STUBBORN") == "1"
     signal.signal(signal.SIGTERM, signal.SIG_IGN if stubborn else (lambda *_: os._exit(0)))
     ctl = socket.socket(fileno=int(os.environ["MEMWARD_CONTROL_FD"]))
