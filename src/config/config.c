@@ -27,6 +27,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <pwd.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -77,6 +79,12 @@ enum track {
         TRACK_RETAINED_WINDOW,
         TRACK_WORKER_HIGH,
         TRACK_WORKER_MAX,
+        TRACK_USER,
+        TRACK_GROUP,
+        TRACK_METRICS_LISTEN,
+        TRACK_METRICS_MODE,
+        TRACK_METRICS_OWNER,
+        TRACK_METRICS_GROUP,
         _TRACK_MAX,
 };
 
@@ -88,6 +96,8 @@ struct ctx {
         unsigned n_errors;
         int error;              /* a failure that is not the file's fault (-ENOMEM) */
         yaml_node_t *tracked[_TRACK_MAX];
+        char *user_name;        /* workers.user's passwd name, NULL when it has no entry */
+        gid_t user_gid;         /* workers.user's primary group, when user_name is set */
 };
 
 struct field;
@@ -103,6 +113,7 @@ struct field {
         uint64_t min, max;              /* integers, durations, sizes */
         const struct field *sub;        /* nested section */
         enum track track;
+        size_t offset_id;               /* owner, group: where the resolved uid_t/gid_t goes */
 };
 
 #define FIELD_PTR(base, f, type) ((type *) ((char *) (base) + (f)->offset))
@@ -1094,6 +1105,351 @@ static void field_listen_name(struct ctx *ctx, const struct field *f, yaml_node_
         field_string(ctx, f, key, v, base, path);
 }
 
+/* ---- users, groups and modes ------------------------------------------------------- */
+
+/* The most a passwd or group entry may take: a group with thousands of members is big. */
+#define NSS_BUFFER_MAX (1024U * 1024U)
+
+/* A uid or gid written as a number: decimal digits, below the (uid_t) -1 that chown()
+ * reads as "no change". */
+static bool parse_id(const char *s, uint32_t *ret) {
+        uint64_t n = 0;
+
+        if (!s[0] || strlen(s) > 10 || strspn(s, "0123456789") != strlen(s))
+                return false;
+        for (const char *p = s; *p; p++)
+                n = n * 10 + (uint64_t) (*p - '0');
+        if (n >= UINT32_MAX)
+                return false;
+        *ret = (uint32_t) n;
+        return true;
+}
+
+/* POSIX lets the _r functions say "no such entry" with these as well as with 0. */
+static bool nss_not_found(int r) {
+        return r == 0 || r == ENOENT || r == ESRCH || r == EBADF || r == EPERM;
+}
+
+/* Looks s up as a user: a name, or a number (which needs no entry). Returns 1 with *ret_uid
+ * and, when there is an entry, *ret_name (its name, to be freed) and *ret_gid (its primary
+ * group); 0 when no such user; a negative errno when the lookup itself failed. */
+static int lookup_user(const char *s, uid_t *ret_uid, char **ret_name, gid_t *ret_gid) {
+        _cleanup_free_ char *buf = NULL;
+        struct passwd pw, *result = NULL;
+        uint32_t id;
+        bool numeric = parse_id(s, &id);
+        int r;
+
+        for (size_t size = 4096;; size *= 2) {
+                char *b = realloc(buf, size);
+                if (!b)
+                        return -ENOMEM;
+                buf = b;
+                r = numeric ? getpwuid_r((uid_t) id, &pw, buf, size, &result)
+                            : getpwnam_r(s, &pw, buf, size, &result);
+                if (r != ERANGE || size >= NSS_BUFFER_MAX)
+                        break;
+        }
+        *ret_name = NULL;
+        if (result) {
+                *ret_name = strdup(pw.pw_name);
+                if (!*ret_name)
+                        return -ENOMEM;
+                *ret_uid = pw.pw_uid;
+                *ret_gid = pw.pw_gid;
+                return 1;
+        }
+        if (!nss_not_found(r))
+                return -r;
+        if (numeric) {
+                *ret_uid = (uid_t) id;
+                return 1;
+        }
+        return 0;
+}
+
+/* Same for a group: 1 with *ret_gid, 0 when no such group, or a negative errno. */
+static int lookup_group(const char *s, gid_t *ret_gid) {
+        _cleanup_free_ char *buf = NULL;
+        struct group gr, *result = NULL;
+        uint32_t id;
+        int r;
+
+        if (parse_id(s, &id)) {
+                *ret_gid = (gid_t) id;
+                return 1;
+        }
+        for (size_t size = 4096;; size *= 2) {
+                char *b = realloc(buf, size);
+                if (!b)
+                        return -ENOMEM;
+                buf = b;
+                r = getgrnam_r(s, &gr, buf, size, &result);
+                if (r != ERANGE || size >= NSS_BUFFER_MAX)
+                        break;
+        }
+        if (result) {
+                *ret_gid = gr.gr_gid;
+                return 1;
+        }
+        return nss_not_found(r) ? 0 : -r;
+}
+
+/* The string of a user or group key: "" and null mean unset (NULL is returned with
+ * *ret_unset). */
+static const char *get_name(struct ctx *ctx, yaml_node_t *v, const char *path, bool *ret_unset) {
+        const char *s = scalar_value(v);
+
+        *ret_unset = s && (s[0] == '\0' || is_plain_null(v));
+        if (*ret_unset)
+                return NULL;
+        return get_string(ctx, v, path);
+}
+
+static void set_string(struct ctx *ctx, char **target, const char *s) {
+        char *copy = NULL;
+
+        if (s && !(copy = strdup(s))) {
+                ctx->error = -ENOMEM;
+                return;
+        }
+        free(*target);
+        *target = copy;
+}
+
+/* workers.user: a name or a uid. Its primary group and supplementary groups are found
+ * once the whole file is read (resolve_credentials()), as workers.group may follow. */
+static void field_user(struct ctx *ctx, const struct field *f _unused_, yaml_node_t *key _unused_, yaml_node_t *v,
+                       void *base, const char *path) {
+        struct memward_config *c = base;
+        _cleanup_free_ char *name = NULL;
+        bool unset;
+        uid_t uid = 0;
+        gid_t gid = 0;
+        const char *s = get_name(ctx, v, path, &unset);
+        int r;
+
+        if (unset) {
+                set_string(ctx, &c->workers.user, NULL);
+                c->workers.credentials.set_uid = false;
+                return;
+        }
+        if (!s)
+                return;
+        r = lookup_user(s, &uid, &name, &gid);
+        if (r == -ENOMEM) {
+                ctx->error = r;
+                return;
+        }
+        if (r < 0) {
+                ctx_error(ctx, v, "%s: cannot look up user %s: %s", path, DESCRIBE(v), strerror(-r));
+                return;
+        }
+        if (r == 0) {
+                ctx_error(ctx, v, "%s: no such user %s (a name from the passwd database, or a uid)", path,
+                          DESCRIBE(v));
+                return;
+        }
+        set_string(ctx, &c->workers.user, s);
+        c->workers.credentials.set_uid = true;
+        c->workers.credentials.uid = uid;
+        free(ctx->user_name);
+        ctx->user_name = TAKE_PTR(name);
+        ctx->user_gid = gid;
+}
+
+/* A group name or gid: workers.group, and the group of a unix socket (offset_id). */
+static bool get_group(struct ctx *ctx, yaml_node_t *v, const char *path, const char *s, gid_t *ret) {
+        int r = lookup_group(s, ret);
+
+        if (r == -ENOMEM)
+                ctx->error = r;
+        else if (r < 0)
+                ctx_error(ctx, v, "%s: cannot look up group %s: %s", path, DESCRIBE(v), strerror(-r));
+        else if (r == 0)
+                ctx_error(ctx, v, "%s: no such group %s (a name from the group database, or a gid)", path,
+                          DESCRIBE(v));
+        return r > 0;
+}
+
+static void field_group(struct ctx *ctx, const struct field *f _unused_, yaml_node_t *key _unused_, yaml_node_t *v,
+                        void *base, const char *path) {
+        struct memward_config *c = base;
+        bool unset;
+        gid_t gid;
+        const char *s = get_name(ctx, v, path, &unset);
+
+        if (unset) {
+                set_string(ctx, &c->workers.group, NULL);
+                c->workers.credentials.set_gid = false;
+                return;
+        }
+        if (!s || !get_group(ctx, v, path, s, &gid))
+                return;
+        set_string(ctx, &c->workers.group, s);
+        c->workers.credentials.set_gid = true;
+        c->workers.credentials.gid = gid;
+}
+
+/* The owner of a unix socket file: the name at offset, the uid at offset_id. */
+static void field_socket_owner(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
+                               void *base, const char *path) {
+        uid_t *target = (uid_t *) ((char *) base + f->offset_id);
+        _cleanup_free_ char *name = NULL;
+        bool unset;
+        uid_t uid = 0;
+        gid_t gid;
+        const char *s = get_name(ctx, v, path, &unset);
+        int r;
+
+        if (unset) {
+                set_string(ctx, FIELD_PTR(base, f, char *), NULL);
+                *target = (uid_t) -1;
+                return;
+        }
+        if (!s)
+                return;
+        r = lookup_user(s, &uid, &name, &gid);
+        if (r == -ENOMEM)
+                ctx->error = r;
+        else if (r < 0)
+                ctx_error(ctx, v, "%s: cannot look up user %s: %s", path, DESCRIBE(v), strerror(-r));
+        else if (r == 0)
+                ctx_error(ctx, v, "%s: no such user %s (a name from the passwd database, or a uid)", path,
+                          DESCRIBE(v));
+        else {
+                set_string(ctx, FIELD_PTR(base, f, char *), s);
+                *target = uid;
+        }
+}
+
+static void field_socket_group(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
+                               void *base, const char *path) {
+        gid_t *target = (gid_t *) ((char *) base + f->offset_id);
+        bool unset;
+        gid_t gid;
+        const char *s = get_name(ctx, v, path, &unset);
+
+        if (unset) {
+                set_string(ctx, FIELD_PTR(base, f, char *), NULL);
+                *target = (gid_t) -1;
+                return;
+        }
+        if (!s || !get_group(ctx, v, path, s, &gid))
+                return;
+        set_string(ctx, FIELD_PTR(base, f, char *), s);
+        *target = gid;
+}
+
+/* Permission bits written in octal, with the leading 0 that says so: "0027", "027", "0".
+ * YAML itself gives no safe way: 1.1 reads a plain 0027 as octal, 1.2 as decimal 27, and
+ * a bare 27 or 644 would be read as octal by chmod but as decimal by any YAML tool. The
+ * text is the same quoted or not, and both are accepted; "0o027" as well. */
+static bool parse_octal_mode(const char *s, unsigned *ret) {
+        unsigned n = 0;
+
+        if (s[0] != '0')
+                return false;
+        if (s[1] == 'o' && s[2])
+                s += 2;
+        if (strlen(s) > 4 || strspn(s, "01234567") != strlen(s))
+                return false;
+        for (const char *p = s; *p; p++)
+                n = n * 8 + (unsigned) (*p - '0');
+        if (n > 0777)
+                return false;
+        *ret = n;
+        return true;
+}
+
+static void field_umask(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
+                        void *base, const char *path) {
+        const char *s = scalar_value(v);
+        unsigned n;
+
+        if (s && (s[0] == '\0' || is_plain_null(v))) {
+                *FIELD_PTR(base, f, int) = -1;
+                return;
+        }
+        if (!s || !parse_octal_mode(s, &n)) {
+                ctx_error(ctx, v,
+                          "%s: expected \"\" (inherit memward's) or an octal umask of at most 0777 with its "
+                          "leading 0 (e.g. \"0027\"), got %s",
+                          path, DESCRIBE(v));
+                return;
+        }
+        *FIELD_PTR(base, f, int) = (int) n;
+}
+
+static void field_socket_mode(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
+                              void *base, const char *path) {
+        const char *s = scalar_value(v);
+        unsigned n;
+
+        if (!s || !parse_octal_mode(s, &n)) {
+                ctx_error(ctx, v, "%s: expected an octal mode of at most 0777 with its leading 0 (e.g. \"0660\"), got %s",
+                          path, DESCRIBE(v));
+                return;
+        }
+        *FIELD_PTR(base, f, mode_t) = (mode_t) n;
+}
+
+/* Once the file is read: the group the worker gets (workers.group, else the user's
+ * primary group) and its supplementary groups, as initgroups(user, group) would set them.
+ * Without a user that has a passwd entry, the one supplementary group is the group. */
+static void resolve_credentials(struct ctx *ctx, struct memward_config *c) {
+        struct spawn_credentials *cr = &c->workers.credentials;
+
+        if (!cr->set_uid && !cr->set_gid)
+                return;
+        if (!cr->set_gid) {
+                if (!ctx->user_name) {
+                        ctx_error(ctx, ctx->tracked[TRACK_USER],
+                                  "workers.user: uid %u has no passwd entry, so no primary group: set workers.group",
+                                  (unsigned) cr->uid);
+                        return;
+                }
+                cr->gid = ctx->user_gid;
+                cr->set_gid = true;
+        }
+        if (cr->set_uid && ctx->user_name) {
+                int n = (int) SPAWN_GROUPS_MAX;
+                if (getgrouplist(ctx->user_name, cr->gid, cr->groups, &n) < 0) {
+                        ctx_error(ctx, ctx->tracked[TRACK_USER],
+                                  "workers.user: \"%s\" is in %d groups, more than the %u memward supports",
+                                  ctx->user_name, n, SPAWN_GROUPS_MAX);
+                        return;
+                }
+                cr->n_groups = (size_t) n;
+        } else {
+                cr->groups[0] = cr->gid;
+                cr->n_groups = 1;
+        }
+}
+
+/* metrics.mode, .owner and .group are about the socket file of a unix: path. */
+static void check_metrics_socket(struct ctx *ctx, const struct memward_config *c) {
+        static const struct {
+                enum track track;
+                const char *key;
+        } keys[] = {
+                { TRACK_METRICS_MODE, "mode" },
+                { TRACK_METRICS_OWNER, "owner" },
+                { TRACK_METRICS_GROUP, "group" },
+        };
+        struct listen_address a;
+        bool file = c->metrics.listen && listen_address_parse_host_port(c->metrics.listen, &a) >= 0 &&
+                    listen_address_unix_path(&a);
+
+        for (size_t i = 0; !file && i < ELEMENTSOF(keys); i++)
+                if (ctx->tracked[keys[i].track])
+                        ctx_error(ctx, ctx->tracked[keys[i].track],
+                                  "metrics.%s: only for a unix: socket path, and metrics.listen is %s", keys[i].key,
+                                  !c->metrics.listen ? "off"
+                                  : startswith_lit(c->metrics.listen, "unix:@") ? "an abstract socket (no file)"
+                                                                                 : "not unix:");
+}
+
 static void parse_mapping(struct ctx *ctx, yaml_node_t *node, const char *path, const struct field *table,
                           void *base, yaml_node_t **ret_found);
 
@@ -1102,6 +1458,14 @@ static const struct field listen_fields[] = {
         { .key = "name", .parse = field_listen_name, .offset = offsetof(struct listen_config, name) },
         { .key = "backlog", .parse = field_int, .offset = offsetof(struct listen_config, backlog),
           .min = 1, .max = 65535 },
+        /* Who may connect to a unix socket file (unix_socket_access in listen.h), from
+         * LISTEN_UNIX_FIELDS_FIRST up to the TCP options. */
+        { .key = "mode", .parse = field_socket_mode,
+          .offset = offsetof(struct listen_config, access) + offsetof(struct unix_socket_access, mode) },
+        { .key = "owner", .parse = field_socket_owner, .offset = offsetof(struct listen_config, owner),
+          .offset_id = offsetof(struct listen_config, access) + offsetof(struct unix_socket_access, uid) },
+        { .key = "group", .parse = field_socket_group, .offset = offsetof(struct listen_config, group),
+          .offset_id = offsetof(struct listen_config, access) + offsetof(struct unix_socket_access, gid) },
         /* The TCP options a web server's listener carries (listen_options in address.h);
          * keep in the order of LISTEN_TCP_FIELDS_FIRST.. below. */
         { .key = "nodelay", .parse = field_bool,
@@ -1113,7 +1477,8 @@ static const struct field listen_fields[] = {
           .max = LISTEN_DEFER_ACCEPT_MAX },
         {}
 };
-#define LISTEN_TCP_FIELDS_FIRST 3U
+#define LISTEN_UNIX_FIELDS_FIRST 3U
+#define LISTEN_TCP_FIELDS_FIRST 6U
 
 static int listen_append(struct memward_config *c, struct listen_config *l) {
         struct listen_config *a;
@@ -1130,6 +1495,8 @@ static int listen_append(struct memward_config *c, struct listen_config *l) {
 static void listen_config_done(struct listen_config *l) {
         free(l->address);
         free(l->name);
+        free(l->owner);
+        free(l->group);
         *l = (struct listen_config) {};
 }
 
@@ -1167,7 +1534,8 @@ static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_n
         for (size_t i = 0; i < n; i++) {
                 yaml_node_t *item = yaml_document_get_node(ctx->doc, v->data.sequence.items.start[i]);
                 yaml_node_t *found[FIELDS_MAX] = {};
-                struct listen_config l = { .backlog = DEFAULT_BACKLOG, .options = LISTEN_OPTIONS_DEFAULT };
+                struct listen_config l = { .backlog = DEFAULT_BACKLOG, .options = LISTEN_OPTIONS_DEFAULT,
+                                          .access = UNIX_SOCKET_ACCESS_DEFAULT };
                 struct listen_address a;
                 char p[PATH_BUF];
                 unsigned errors = ctx->n_errors;
@@ -1215,6 +1583,14 @@ static void field_listen(struct ctx *ctx, const struct field *f _unused_, yaml_n
                                                         ctx_error(ctx, found[k],
                                                                   "%s.%s: a TCP option, but the address is unix:", p,
                                                                   listen_fields[k].key);
+                                if (!listen_address_unix_path(&a))
+                                        for (size_t k = LISTEN_UNIX_FIELDS_FIRST; k < LISTEN_TCP_FIELDS_FIRST; k++)
+                                                if (found[k])
+                                                        ctx_error(ctx, found[k], "%s.%s: only for a unix: socket path, "
+                                                                  "and the address is %s", p, listen_fields[k].key,
+                                                                  a.sockaddr.sa.sa_family == AF_UNIX
+                                                                          ? "an abstract socket (no file)"
+                                                                          : "TCP");
                                 parsed[i] = a;
                                 for (size_t j = 0; j < i; j++) {
                                         enum listen_conflict k = parsed[j].length > 0
@@ -1321,6 +1697,9 @@ static const struct field workers_fields[] = {
         { .key = "fork_timeout", .parse = field_duration, .offset = CFG(workers.fork_timeout),
           .min = USEC_PER_MSEC, .max = DURATION_MAX },
         { .key = "restart_backoff", .parse = field_section, .sub = backoff_fields },
+        { .key = "user", .parse = field_user, .track = TRACK_USER },
+        { .key = "group", .parse = field_group, .track = TRACK_GROUP },
+        { .key = "umask", .parse = field_umask, .offset = CFG(workers.umask) },
         {}
 };
 
@@ -1374,11 +1753,16 @@ static const struct field pressure_fields[] = {
 };
 
 static const struct field metrics_fields[] = {
-        { .key = "listen", .parse = field_metrics_listen },
+        { .key = "listen", .parse = field_metrics_listen, .track = TRACK_METRICS_LISTEN },
         { .key = "max_connections", .parse = field_unsigned, .offset = CFG(metrics.max_connections),
           .min = 1, .max = METRICS_MAX_CONNECTIONS_MAX },
         { .key = "timeout", .parse = field_duration, .offset = CFG(metrics.timeout), .min = METRICS_TIMEOUT_MIN,
           .max = METRICS_TIMEOUT_MAX },
+        { .key = "mode", .parse = field_socket_mode, .offset = CFG(metrics.access.mode), .track = TRACK_METRICS_MODE },
+        { .key = "owner", .parse = field_socket_owner, .offset = CFG(metrics.owner),
+          .offset_id = CFG(metrics.access.uid), .track = TRACK_METRICS_OWNER },
+        { .key = "group", .parse = field_socket_group, .offset = CFG(metrics.group),
+          .offset_id = CFG(metrics.access.gid), .track = TRACK_METRICS_GROUP },
         {}
 };
 
@@ -1711,6 +2095,9 @@ static void set_defaults(struct memward_config *c) {
 
         c->metrics.max_connections = METRICS_MAX_CONNECTIONS_DEFAULT;
         c->metrics.timeout = METRICS_TIMEOUT_DEFAULT;
+        c->metrics.access = UNIX_SOCKET_ACCESS_DEFAULT;
+
+        c->workers.umask = -1;
 }
 
 int config_new_default(struct memward_config **ret) {
@@ -1739,8 +2126,12 @@ void config_free(struct memward_config *c) {
         strv_free(c->workers.command);
         free(c->workers.directory);
         strv_free(c->workers.env);
+        free(c->workers.user);
+        free(c->workers.group);
         listen_config_free_all(c);
         free(c->metrics.listen);
+        free(c->metrics.owner);
+        free(c->metrics.group);
         free(c);
 }
 
@@ -1832,8 +2223,13 @@ static int load(const char *text, size_t length, const char *name, const char *b
                 else
                         parse_mapping(&ctx, root, "", top_fields, c, NULL);
         }
-        if (!ctx.error && ctx.n_errors == 0)
+        if (!ctx.error)
+                resolve_credentials(&ctx, c);
+        free(ctx.user_name);
+        if (!ctx.error && ctx.n_errors == 0) {
+                check_metrics_socket(&ctx, c);
                 check_rules(&ctx, c);
+        }
 
         yaml_document_delete(&doc);
         yaml_parser_delete(&parser);
@@ -2009,7 +2405,8 @@ void config_clear_listen(struct memward_config *c) {
 
 int config_add_listen(struct memward_config *c, const char *address, const char *base_dir) {
         _cleanup_free_ char *cwd = NULL;
-        struct listen_config l = { .backlog = DEFAULT_BACKLOG, .options = LISTEN_OPTIONS_DEFAULT };
+        struct listen_config l = { .backlog = DEFAULT_BACKLOG, .options = LISTEN_OPTIONS_DEFAULT,
+                                          .access = UNIX_SOCKET_ACCESS_DEFAULT };
         struct listen_address a, b;
         int r;
 
@@ -2115,6 +2512,27 @@ static void dump_size_or_percent(FILE *f, const char *key, const struct size_or_
         fprintf(f, s->percent > 0 ? "  %s: \"%s\"\n" : "  %s: %s\n", key, buf);
 }
 
+/* "  key: \"name\"", with the id it resolved to as a comment. */
+static void dump_id(FILE *f, const char *indent, const char *key, const char *name, const char *kind, unsigned id) {
+        fprintf(f, "%s%s: ", indent, key);
+        dump_string(f, name ?: "");
+        if (name)
+                fprintf(f, "  # %s %u", kind, id);
+        fputc('\n', f);
+}
+
+/* mode, owner and group of a unix socket file. */
+static void dump_socket_access(FILE *f, const char *indent, const struct unix_socket_access *a, const char *owner,
+                               const char *group) {
+        fprintf(f, "%smode: \"%04o\"\n", indent, (unsigned) a->mode);
+        dump_id(f, indent, "owner", owner, "uid", (unsigned) a->uid);
+        dump_id(f, indent, "group", group, "gid", (unsigned) a->gid);
+}
+
+static bool is_unix_path(const char *address) {
+        return address && startswith_lit(address, "unix:") && !startswith_lit(address, "unix:@");
+}
+
 int config_dump(const struct memward_config *c, FILE *f) {
         char a[64], b[64];
 
@@ -2165,6 +2583,21 @@ int config_dump(const struct memward_config *c, FILE *f) {
         fprintf(f, "  restart_backoff: {initial: %s, max: %s}\n",
                 format_duration(a, sizeof a, c->workers.backoff_initial),
                 format_duration(b, sizeof b, c->workers.backoff_max));
+        const struct spawn_credentials *cr = &c->workers.credentials;
+        dump_id(f, "  ", "user", c->workers.user, "uid", (unsigned) cr->uid);
+        fputs("  group: ", f);
+        dump_string(f, c->workers.group ?: "");
+        if (cr->set_gid) {
+                fprintf(f, "  # gid %u%s, supplementary groups", (unsigned) cr->gid,
+                        c->workers.group ? "" : " (the user's primary group)");
+                for (size_t i = 0; i < cr->n_groups; i++)
+                        fprintf(f, " %u", (unsigned) cr->groups[i]);
+        }
+        fputc('\n', f);
+        if (c->workers.umask >= 0)
+                fprintf(f, "  umask: \"%04o\"\n", (unsigned) c->workers.umask);
+        else
+                fputs("  umask: \"\"  # memward's own\n", f);
 
         if (c->n_listen == 0)
                 fputs("listen: []\n", f);
@@ -2180,6 +2613,9 @@ int config_dump(const struct memward_config *c, FILE *f) {
                                 fputc('\n', f);
                         }
                         fprintf(f, "    backlog: %d\n", c->listen[i].backlog);
+                        if (is_unix_path(c->listen[i].address))
+                                dump_socket_access(f, "    ", &c->listen[i].access, c->listen[i].owner,
+                                                   c->listen[i].group);
                         if (strncmp(c->listen[i].address, "unix:", strlen("unix:")) == 0)
                                 continue; /* the TCP options are refused there */
                         fprintf(f, "    nodelay: %s\n", c->listen[i].options.nodelay ? "true" : "false");
@@ -2229,6 +2665,8 @@ int config_dump(const struct memward_config *c, FILE *f) {
         dump_string(f, c->metrics.listen ?: "");
         fprintf(f, "\n  max_connections: %u\n", c->metrics.max_connections);
         fprintf(f, "  timeout: %s\n", format_duration(a, sizeof a, c->metrics.timeout));
+        if (is_unix_path(c->metrics.listen))
+                dump_socket_access(f, "  ", &c->metrics.access, c->metrics.owner, c->metrics.group);
 
         if (fflush(f) != 0 || ferror(f))
                 return -EIO;

@@ -333,7 +333,7 @@ int http_server_new(struct event_loop *loop, const struct http_options *o, http_
 
         /* Non-blocking: MHD accepts from its own epoll pass and must never block in it. */
         int fd;
-        r = listen_address_open(&a, HTTP_BACKLOG, SOCK_NONBLOCK, &fd, &h->unix_file);
+        r = listen_address_open(&a, HTTP_BACKLOG, SOCK_NONBLOCK, o->access, &fd, &h->unix_file);
         if (r < 0) {
                 free(h);
                 return r;

@@ -130,6 +130,7 @@ int metrics_start(const struct supervisor *s, struct http_server **ret) {
                 .address = c->metrics.listen,
                 .max_connections = c->metrics.max_connections,
                 .timeout = c->metrics.timeout,
+                .access = &c->metrics.access,
         };
         /* The handler reads s and changes nothing: the cast only fits http's void *. */
         return http_server_new(s->loop, &o, metrics_handle_request, (void *) s, ret);

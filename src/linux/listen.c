@@ -84,16 +84,57 @@ void unix_socket_file_remove(struct unix_socket_file *f) {
         *f = (struct unix_socket_file) {};
 }
 
-int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd,
-                        struct unix_socket_file *ret_file) {
+/* Records the socket file bind() just made at path, and gives it its owner and group.
+ * Through an O_PATH fd of what is at the path, never the path again: a symlink someone
+ * swapped in meanwhile (the directory may be writable by others) is not followed, and
+ * what we chown is a socket or nothing. fchown() on the socket fd would change the
+ * socket's own inode, not the file. Before listen(), like the mode: until then connect()
+ * is refused, so there is no moment at which the file is reachable with other
+ * permissions. */
+static int unix_file_take(const char *path, const struct unix_socket_access *access, struct unix_socket_file *ret) {
+        _cleanup_close_ int fd = -1;
+        struct unix_socket_file file = {};
+        struct stat st;
+        int r;
+
+        fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) < 0) {
+                r = negative_errno();
+                (void) unlink(path);
+                return r;
+        }
+        if (!S_ISSOCK(st.st_mode))
+                return -EEXIST; /* not the file we made: not ours to remove either */
+        snprintf(file.path, sizeof file.path, "%s", path);
+        file.dev = st.st_dev;
+        file.ino = st.st_ino;
+        file.ctime = st.st_ctim;
+
+        if (access->uid != (uid_t) -1 || access->gid != (gid_t) -1) {
+                if (fchownat(fd, "", access->uid, access->gid, AT_EMPTY_PATH) < 0 || fstat(fd, &st) < 0) {
+                        r = negative_errno();
+                        unix_socket_file_remove(&file);
+                        return r;
+                }
+                file.ctime = st.st_ctim; /* the change time moved with the owner */
+        }
+        *ret = file;
+        return 0;
+}
+
+int listen_address_open(const struct listen_address *address, int backlog, int flags,
+                        const struct unix_socket_access *access, int *ret_fd, struct unix_socket_file *ret_file) {
         assert(address);
         assert(ret_fd);
 
+        const struct unix_socket_access default_access = UNIX_SOCKET_ACCESS_DEFAULT;
         const char *path = listen_address_unix_path(address);
         int family = address->sockaddr.sa.sa_family, one = 1, r;
         struct unix_socket_file file = {};
         _cleanup_close_ int fd = -1;
-        struct stat st;
+
+        if (!access)
+                access = &default_access;
 
         fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | flags, 0);
         if (fd < 0)
@@ -114,19 +155,22 @@ int listen_address_open(const struct listen_address *address, int backlog, int f
                  * and the sysctl stays the one switch for IPv6-only hosts. */
         }
 
-        if (bind(fd, &address->sockaddr.sa, address->length) < 0)
-                return negative_errno();
+        /* bind() creates a unix socket file as 0777 & ~umask: with the umask set around
+         * bind() alone (as systemd's socket units do), the file is born with its mode,
+         * whatever umask memward was started with, and no chmod() of the path follows
+         * (which would act on whatever is at the path by then). memward has one thread,
+         * so no other file is created under the borrowed umask. A default ACL on the
+         * directory takes the umask's place, as it does for systemd. */
+        mode_t saved_umask = path ? umask(~access->mode & 0777) : 0;
+        r = bind(fd, &address->sockaddr.sa, address->length) < 0 ? negative_errno() : 0;
+        if (path)
+                (void) umask(saved_umask);
+        if (r < 0)
+                return r;
         if (path) {
-                /* fstat() of a socket describes the socket, not the file bind() made. */
-                if (lstat(path, &st) < 0) {
-                        r = negative_errno();
-                        (void) unlink(path);
+                r = unix_file_take(path, access, &file);
+                if (r < 0)
                         return r;
-                }
-                snprintf(file.path, sizeof file.path, "%s", path);
-                file.dev = st.st_dev;
-                file.ino = st.st_ino;
-                file.ctime = st.st_ctim;
         }
         if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) < 0) {
                 r = negative_errno();
@@ -173,7 +217,7 @@ static int open_one(const struct listen_config *c, int *ret_fd, struct unix_sock
         r = listen_address_parse(c->address, &a);
         if (r < 0)
                 return r;
-        r = listen_address_open(&a, c->backlog, 0, &fd, &file);
+        r = listen_address_open(&a, c->backlog, 0, &c->access, &fd, &file);
         if (r < 0)
                 return r;
         r = listen_socket_set_options(fd, &c->options);

@@ -1,6 +1,9 @@
 /* See spawn.h. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +88,39 @@ int spawn_exec_error_to_exit_code(int negative_errno) {
         return negative_errno == -ENOENT || negative_errno == -ENOTDIR ? 127 : 126;
 }
 
+/* Whether the effective set holds CAP_SETUID and CAP_SETGID. capget(2) directly: no
+ * libcap for two bits. */
+static bool can_switch_ids(void) {
+        struct __user_cap_header_struct header = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+
+        if (syscall(SYS_capget, &header, data) < 0)
+                return geteuid() == 0;
+        return (data[0].effective & (1U << CAP_SETUID)) && (data[0].effective & (1U << CAP_SETGID));
+}
+
+int spawn_credentials_check(const struct spawn_credentials *c) {
+        uid_t ruid, euid, suid;
+        gid_t rgid, egid, sgid;
+
+        assert(c);
+
+        if (!c->set_uid && !c->set_gid)
+                return 0;
+        if (can_switch_ids())
+                return 1;
+        /* Without the capabilities, setresuid() to the ids we hold already would pass, but
+         * setgroups() never does: an unprivileged memward whose workers.user is itself
+         * just runs them as it runs, with its own supplementary groups. */
+        if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
+                return -EPERM;
+        if (c->set_uid && !(ruid == c->uid && euid == c->uid && suid == c->uid))
+                return -EPERM;
+        if (c->set_gid && !(rgid == c->gid && egid == c->gid && sgid == c->gid))
+                return -EPERM;
+        return 0;
+}
+
 /* The step a spawn failed at. Placement is told apart from exec: its ENOENT or EACCES
  * is about the cgroup, not the command. */
 enum spawn_step {
@@ -91,6 +128,9 @@ enum spawn_step {
         SPAWN_STEP_CGROUP,
         SPAWN_STEP_DIRECTORY,
         SPAWN_STEP_EXEC,
+        SPAWN_STEP_SETGROUPS,
+        SPAWN_STEP_SETRESGID,
+        SPAWN_STEP_SETRESUID,
 };
 
 /* What the child writes to the close-on-exec pipe when it cannot become the worker:
@@ -106,10 +146,31 @@ static _noreturn_ void child_fail(int error_fd, enum spawn_step step, int error)
         _exit(127);
 }
 
+/* Becomes the worker's user, in the child, once it sits in its cgroup leaf (whose
+ * cgroup.procs only root may write) and has written its oom_score_adj (whose file is
+ * root's once the ids change: the process is no longer dumpable until exec). Groups
+ * first, while we may still change them: after setresuid() we could not. All three ids
+ * of each kind, so no saved id lets the worker back to root; the kernel clears the
+ * capabilities with the uid. It also clears the parent-death signal when the effective
+ * uid or gid changes, so it is set again, and the race with memward dying in between is
+ * closed as at fork. */
+static void child_drop_privileges(const struct spawn_credentials *c, pid_t supervisor, int error_fd) {
+        if (c->set_gid) {
+                if (setgroups(c->n_groups, c->groups) < 0)
+                        child_fail(error_fd, SPAWN_STEP_SETGROUPS, errno);
+                if (setresgid(c->gid, c->gid, c->gid) < 0)
+                        child_fail(error_fd, SPAWN_STEP_SETRESGID, errno);
+        }
+        if (c->set_uid && setresuid(c->uid, c->uid, c->uid) < 0)
+                child_fail(error_fd, SPAWN_STEP_SETRESUID, errno);
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != supervisor)
+                _exit(127);
+}
+
 /* Runs in the child between fork and exec. Only async-signal-safe calls: although we
  * are single-threaded, libraries we link may not be. */
 _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, char *listen_pid,
-                                  char *watchdog_pid, int error_fd) {
+                                  char *watchdog_pid, int error_fd, pid_t supervisor) {
         sigset_t empty;
         int n_listen = (int) req->n_listen_fds;
         /* The fds passed at 3…: the sockets, then a template's control channel. */
@@ -143,6 +204,11 @@ _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, 
                         close(fd);
                 }
         }
+
+        if (req->credentials)
+                child_drop_privileges(req->credentials, supervisor, error_fd);
+        if (req->set_umask)
+                (void) umask(req->umask & 0777);
 
         /* Move the error pipe and the sockets above the target range first, so that no
          * dup2() below can overwrite a descriptor still needed. */
@@ -243,7 +309,7 @@ static int spawn_attempt(const struct spawn_request *req, int cgroup_fd, char **
                         _exit(127);
                 if (cgroup_fd >= 0 && !placed && child_enter_cgroup(cgroup_fd) < 0)
                         child_fail(pipefd[1], SPAWN_STEP_CGROUP, errno);
-                child_exec(req, envp, listen_pid, watchdog_pid, pipefd[1]);
+                child_exec(req, envp, listen_pid, watchdog_pid, pipefd[1], supervisor);
         }
 
         /* Also from the parent, so that a signal to the group cannot race the child's setpgid. */
@@ -311,5 +377,11 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_o
         }
         if (r < 0 && step == SPAWN_STEP_DIRECTORY)
                 ret->directory_failed = true;
+        if (r < 0 && step == SPAWN_STEP_SETGROUPS)
+                ret->credentials_step = "setgroups";
+        if (r < 0 && step == SPAWN_STEP_SETRESGID)
+                ret->credentials_step = "setresgid";
+        if (r < 0 && step == SPAWN_STEP_SETRESUID)
+                ret->credentials_step = "setresuid";
         return r;
 }

@@ -365,6 +365,9 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 .n_listen_fds = s->listen.n,
                 .cgroup_fd = cgroup_fd >= 0 ? cgroup_fd : -1,
                 .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
+                .credentials = s->switch_credentials ? &c->workers.credentials : NULL,
+                .set_umask = c->workers.umask >= 0,
+                .umask = c->workers.umask >= 0 ? (mode_t) c->workers.umask : 0,
         };
 
         struct spawn_outcome outcome = {};
@@ -384,6 +387,22 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 free(w);
                 s->spawn_failures++;
                 slot_note_failure(s, slot, now);
+                if (outcome.credentials_step) {
+                        /* Refused by the kernel although memward may switch ids (a user
+                         * namespace without that uid mapped, a seccomp filter): no worker
+                         * will start as configured. */
+                        char user[LOG_QUOTE_MAX], group[LOG_QUOTE_MAX];
+                        log_error_errno(r, "spawn_failed",
+                                        "worker=%u step=%s user=%s group=%s failures=%u retry_in=%" PRIu64 "ms%s",
+                                        slot_index, outcome.credentials_step,
+                                        log_quote(user, sizeof user, c->workers.user ?: ""),
+                                        log_quote(group, sizeof group, c->workers.group ?: ""), slot->failures,
+                                        s->ever_ready ? (slot->respawn_at - now) / USEC_PER_MSEC : 0,
+                                        " msg=\"cannot switch the worker to workers.user/workers.group\"");
+                        if (!s->ever_ready)
+                                supervisor_begin_shutdown(s, true, EXIT_FAILURE);
+                        return NULL;
+                }
                 /* A directory that cannot be entered is a configuration problem of its
                  * own, not "command not found"; both name what failed. */
                 bool directory = outcome.directory_failed;
@@ -1082,6 +1101,30 @@ static int supervisor_grow_slots(struct supervisor *s, unsigned n) {
         return 0;
 }
 
+static bool unix_socket_access_equal(const struct unix_socket_access *a, const struct unix_socket_access *b) {
+        return a->mode == b->mode && a->uid == b->uid && a->gid == b->gid;
+}
+
+/* Whether workers can run as workers.user/group says: 1 they switch, 0 nothing to switch,
+ * -EPERM (logged) when memward lacks the capabilities. Checked at start-up and on every
+ * reload, not by --check-config, which may run as another user than the service. */
+static int supervisor_check_credentials(const struct memward_config *c) {
+        char user[LOG_QUOTE_MAX], group[LOG_QUOTE_MAX];
+        int r = spawn_credentials_check(&c->workers.credentials);
+
+        if (r > 0)
+                log_info("workers_credentials", "user=%s uid=%u gid=%u groups=%zu",
+                         log_quote(user, sizeof user, c->workers.user ?: ""), (unsigned) c->workers.credentials.uid,
+                         (unsigned) c->workers.credentials.gid, c->workers.credentials.n_groups);
+        if (r < 0)
+                return log_error_errno(r, "user_switch_not_permitted",
+                                       "user=%s group=%s uid=%u msg=\"workers.user/workers.group name other ids "
+                                       "than memward's, and switching needs root (CAP_SETUID, CAP_SETGID)\"",
+                                       log_quote(user, sizeof user, c->workers.user ?: ""),
+                                       log_quote(group, sizeof group, c->workers.group ?: ""), (unsigned) geteuid());
+        return r;
+}
+
 /* One line for every failed reload, and the record /metrics and /status show. why names
  * the step that refused it. A file with errors, or one that cannot be read, was reported
  * by the loader, error by error with locations: an errno here would only repeat
@@ -1128,13 +1171,22 @@ static void supervisor_reload(struct supervisor *s) {
          * listen: section takes effect at the next restart. */
         bool listen_changed = c->n_listen != s->config->n_listen;
         for (size_t i = 0; !listen_changed && i < c->n_listen; i++)
-                listen_changed = strcmp(c->listen[i].address, s->config->listen[i].address) != 0;
+                listen_changed = strcmp(c->listen[i].address, s->config->listen[i].address) != 0 ||
+                                 !unix_socket_access_equal(&c->listen[i].access, &s->config->listen[i].access);
         if (listen_changed && !s->listen.inherited)
                 log_warning("reload_listen_unchanged", "msg=\"listen addresses change only on restart\"");
         if (!streq(c->metrics.listen ?: "", s->config->metrics.listen ?: "") ||
             c->metrics.max_connections != s->config->metrics.max_connections ||
-            c->metrics.timeout != s->config->metrics.timeout)
+            c->metrics.timeout != s->config->metrics.timeout ||
+            !unix_socket_access_equal(&c->metrics.access, &s->config->metrics.access))
                 log_warning("reload_metrics_unchanged", "msg=\"the metrics: section changes only on restart\"");
+
+        int can_switch = supervisor_check_credentials(c);
+        if (can_switch < 0) {
+                config_free(c);
+                supervisor_reload_failed(s, can_switch, "user");
+                return;
+        }
 
         r = supervisor_check_fd_limit(s, c, c->workers.count);
         if (r >= 0)
@@ -1171,6 +1223,7 @@ static void supervisor_reload(struct supervisor *s) {
                 return;
         }
         config_free(old);
+        s->switch_credentials = can_switch > 0;
         /* Template mode: the reload succeeds once its template is READY. */
         if (!s->template)
                 supervisor_reload_succeeded(s);
@@ -1928,6 +1981,9 @@ static void supervisor_template_start(struct supervisor *s, struct template_proc
                 .listen_fds = s->listen_fds,
                 .n_listen_fds = s->listen.n,
                 .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
+                .credentials = s->switch_credentials ? &c->workers.credentials : NULL,
+                .set_umask = c->workers.umask >= 0,
+                .umask = c->workers.umask >= 0 ? (mode_t) c->workers.umask : 0,
                 .generation = ++s->template_generation,
                 .handler = on_template_channel,
                 .userdata = t,
@@ -2351,6 +2407,11 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
 
         if (getrandom(&s->random_state, sizeof s->random_state, 0) < 0)
                 s->random_state = now_realtime() ^ (uint64_t) getpid();
+
+        r = supervisor_check_credentials(config);
+        if (r < 0)
+                goto fail;
+        s->switch_credentials = r > 0;
 
         r = supervisor_grow_slots(s, s->target);
         if (r < 0)

@@ -164,6 +164,7 @@ int template_process_start(struct template_process *t, const struct template_sta
         int fds[2] = { -1, -1 }, r;
         size_t n = 0;
         pid_t pid = 0;
+        const char *step = NULL;
 
         t->generation = a->generation;
         t->ready_at = 0;
@@ -211,6 +212,9 @@ int template_process_start(struct template_process *t, const struct template_sta
                 .oom_score_adj = a->oom_score_adj,
                 .template = true,
                 .control_fd = fds[1],
+                .credentials = a->credentials,
+                .set_umask = a->set_umask,
+                .umask = a->umask,
         };
         struct spawn_outcome outcome = {};
         r = spawn_worker(&req, &pid, &outcome);
@@ -221,6 +225,7 @@ int template_process_start(struct template_process *t, const struct template_sta
                 release_leaf(t);
         }
         fds[1] = safe_close(fds[1]);
+        step = outcome.credentials_step;
         if (r < 0)
                 goto fail;
 
@@ -254,8 +259,9 @@ fail:
         release_leaf(t);
         t->counters->start_failed++;
         feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_START_FAILED, .now = now, .error = r }, ret);
-        log_error_errno(r, "template_start_failed", "generation=%llu command=%s failures=%u retry_in=%" PRIu64 "ms",
-                        a->generation, log_quote(cmd, sizeof cmd, a->argv[0]), t->state.failures,
+        log_error_errno(r, "template_start_failed", "generation=%llu command=%s%s%s failures=%u retry_in=%" PRIu64 "ms",
+                        a->generation, log_quote(cmd, sizeof cmd, a->argv[0]), step ? " step=" : "", step ?: "",
+                        t->state.failures,
                         ret->restart_at != USEC_INFINITY && ret->restart_at > now
                                 ? (ret->restart_at - now) / USEC_PER_MSEC
                                 : 0);

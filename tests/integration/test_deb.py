@@ -111,6 +111,17 @@ def test(t):
 
     for page in ("usr/share/man/man8/memward.8.gz", "usr/share/man/man5/memward.yaml.5.gz"):
         check(os.path.exists(os.path.join(root, page)), "no /%s in the package" % page)
+
+    # The fork-server's Python runtime: the package where Debian's python3 finds it, and
+    # the commands, which import it from there (not from this source tree).
+    for command in ("memward-gunicorn", "memward-asgi"):
+        check(os.access(os.path.join(root, "usr", "bin", command), os.X_OK), "no /usr/bin/%s" % command)
+    package = os.path.join(root, "usr", "lib", "python3", "dist-packages", "memward")
+    check(os.path.exists(os.path.join(package, "template.py")), "no memward package under %s" % package)
+    rc, out, err = run(["/usr/bin/python3", "-c", "import memward.protocol, memward.template; "
+                        "print(memward.template.__file__)"], timeout=20, cwd=t.dir,
+                       env=dict(clean_env(), PYTHONPATH=os.path.dirname(package)))
+    check(rc == 0 and out.strip().startswith(package), "import memward from the package: %r %s" % (out, err))
     print("%s: version %s, conffile %s, unit, man pages" % (os.path.basename(deb), version,
                                                              CONFFILE))
 

@@ -157,6 +157,20 @@ static void assert_config_equal(const struct memward_config *a, const struct mem
         assert_int_equal(a->log.level, b->log.level);
         assert_int_equal(a->log.format, b->log.format);
 
+        assert_true(str_equal(a->workers.user, b->workers.user));
+        assert_true(str_equal(a->workers.group, b->workers.group));
+        assert_memory_equal(&a->workers.credentials, &b->workers.credentials, sizeof a->workers.credentials);
+        assert_int_equal(a->workers.umask, b->workers.umask);
+        assert_int_equal(a->n_listen, b->n_listen);
+        for (size_t i = 0; i < a->n_listen; i++) {
+                assert_true(str_equal(a->listen[i].owner, b->listen[i].owner));
+                assert_true(str_equal(a->listen[i].group, b->listen[i].group));
+                assert_memory_equal(&a->listen[i].access, &b->listen[i].access, sizeof a->listen[i].access);
+        }
+        assert_true(str_equal(a->metrics.owner, b->metrics.owner));
+        assert_true(str_equal(a->metrics.group, b->metrics.group));
+        assert_memory_equal(&a->metrics.access, &b->metrics.access, sizeof a->metrics.access);
+
         assert_true(str_equal(a->metrics.listen, b->metrics.listen));
         assert_int_equal(a->metrics.max_connections, b->metrics.max_connections);
         assert_true(a->metrics.timeout == b->metrics.timeout);
@@ -232,6 +246,12 @@ static void assert_defaults(const struct memward_config *c) {
         assert_null(c->metrics.listen);
         assert_int_equal(c->metrics.max_connections, 16);
         assert_true(c->metrics.timeout == 10 * USEC_PER_SEC);
+        assert_null(c->workers.user);
+        assert_null(c->workers.group);
+        assert_false(c->workers.credentials.set_uid || c->workers.credentials.set_gid);
+        assert_int_equal(c->workers.umask, -1);
+        assert_int_equal(c->metrics.access.mode, 0666);
+        assert_true(c->metrics.access.uid == (uid_t) -1 && c->metrics.access.gid == (gid_t) -1);
 }
 
 static void test_defaults(void **state) {
@@ -334,7 +354,28 @@ static void test_full_file(void **state) {
         assert_true(c->pressure.cooldown == 60 * USEC_PER_SEC);
         assert_true(c->pressure.min_retained == 64ULL << 20);
 
-        assert_string_equal(c->metrics.listen, "[::1]:9181");
+        assert_string_equal(c->metrics.listen, "unix:" BASE "/run/metrics.sock");
+        assert_int_equal(c->metrics.access.mode, 0600);
+        assert_int_equal(c->metrics.access.uid, 1);
+        assert_int_equal(c->metrics.access.gid, 65534);
+        assert_string_equal(c->metrics.owner, "1");
+        assert_string_equal(c->metrics.group, "nogroup");
+
+        assert_string_equal(c->workers.user, "nobody");
+        assert_string_equal(c->workers.group, "nogroup");
+        assert_true(c->workers.credentials.set_uid && c->workers.credentials.set_gid);
+        assert_int_equal(c->workers.credentials.uid, 65534);
+        assert_int_equal(c->workers.credentials.gid, 65534);
+        assert_int_equal(c->workers.credentials.n_groups, 1);
+        assert_int_equal(c->workers.credentials.groups[0], 65534);
+        assert_int_equal(c->workers.umask, 0027);
+        assert_int_equal(c->listen[2].access.mode, 0660);
+        assert_int_equal(c->listen[2].access.uid, 1);
+        assert_int_equal(c->listen[2].access.gid, 65534);
+        assert_string_equal(c->listen[2].owner, "daemon");
+        assert_string_equal(c->listen[2].group, "65534");
+        assert_int_equal(c->listen[0].access.mode, 0666);       /* the default, unused on TCP */
+        assert_true(c->listen[0].access.uid == (uid_t) -1 && c->listen[0].access.gid == (gid_t) -1);
         assert_int_equal(c->metrics.max_connections, 4);
         assert_true(c->metrics.timeout == 30 * USEC_PER_SEC);
 
@@ -908,6 +949,105 @@ static void test_multiple_errors(void **state) {
         assert_null(d.file);
 }
 
+/* workers.user, workers.group, workers.umask: names and numbers resolved at load, the
+ * primary group and supplementary groups as initgroups() gives them, errors at the
+ * value's line:column. */
+static void test_workers_user(void **state) {
+        (void) state;
+        struct memward_config *c;
+
+        /* root's primary group is 0; getgrouplist() always lists the group itself. */
+        c = load_ok("workers:\n  user: root\n");
+        assert_string_equal(c->workers.user, "root");
+        assert_null(c->workers.group);
+        assert_true(c->workers.credentials.set_uid && c->workers.credentials.set_gid);
+        assert_int_equal(c->workers.credentials.uid, 0);
+        assert_int_equal(c->workers.credentials.gid, 0);
+        assert_true(c->workers.credentials.n_groups >= 1);
+        assert_int_equal(c->workers.credentials.groups[0], 0);
+        config_free(c);
+
+        /* A uid without a passwd entry, with its group given as a number. */
+        c = load_ok("workers: {user: \"4242\", group: 4343, umask: 0}\n");
+        assert_int_equal(c->workers.credentials.uid, 4242);
+        assert_int_equal(c->workers.credentials.gid, 4343);
+        assert_int_equal(c->workers.credentials.n_groups, 1);
+        assert_int_equal(c->workers.credentials.groups[0], 4343);
+        assert_int_equal(c->workers.umask, 0);
+        config_free(c);
+
+        /* A group alone: memward's uid, that group as the only one. */
+        c = load_ok("workers: {group: nogroup, umask: \"0o077\"}\n");
+        assert_false(c->workers.credentials.set_uid);
+        assert_true(c->workers.credentials.set_gid);
+        assert_int_equal(c->workers.credentials.gid, 65534);
+        assert_int_equal(c->workers.umask, 0077);
+        config_free(c);
+
+        /* The umask is octal with its leading 0, quoted or not; "" and null inherit. */
+        c = load_ok("workers: {umask: 0027}\n");
+        assert_int_equal(c->workers.umask, 0027);
+        config_free(c);
+        c = load_ok("workers: {umask: \"\", user: \"\", group: ~}\n");
+        assert_int_equal(c->workers.umask, -1);
+        assert_null(c->workers.user);
+        assert_false(c->workers.credentials.set_uid || c->workers.credentials.set_gid);
+        config_free(c);
+
+        assert_errors("workers:\n  user: nosuchuser\n",
+                      "2:9: workers.user: no such user \"nosuchuser\" (a name from the passwd database, or a uid)");
+        assert_errors("workers:\n  count: 2\n  group: nosuchgroup\n",
+                      "3:10: workers.group: no such group \"nosuchgroup\" (a name from the group database, or a gid)");
+        assert_errors("workers: {user: \"4242\"}\n",
+                      "1:17: workers.user: uid 4242 has no passwd entry, so no primary group: set workers.group");
+        assert_errors("workers: {user: \"4294967295\"}\n",
+                      "1:17: workers.user: no such user \"4294967295\" (a name from the passwd database, or a uid)");
+        assert_errors("workers: {user: [root]}\n", "1:17: workers.user: expected a string, got a list");
+#define UMASK_ERROR "workers.umask: expected \"\" (inherit memward's) or an octal umask of at most 0777 with its " \
+                    "leading 0 (e.g. \"0027\"), got "
+        assert_errors("workers:\n  umask: 27\n", "2:10: " UMASK_ERROR "\"27\"");
+        assert_errors("workers:\n  umask: \"0028\"\n", "2:10: " UMASK_ERROR "\"0028\"");
+        assert_errors("workers:\n  umask: \"01777\"\n", "2:10: " UMASK_ERROR "\"01777\"");
+        assert_errors("workers:\n  umask: u=rwx\n", "2:10: " UMASK_ERROR "\"u=rwx\"");
+#undef UMASK_ERROR
+}
+
+/* mode, owner and group of unix socket files, for listen: entries and metrics. */
+static void test_socket_access(void **state) {
+        (void) state;
+        struct memward_config *c;
+
+        c = load_ok("listen:\n  - {address: unix:a.sock, mode: \"0660\", owner: nobody, group: \"4343\"}\n"
+                    "  - {address: unix:b.sock}\n");
+        assert_int_equal(c->listen[0].access.mode, 0660);
+        assert_int_equal(c->listen[0].access.uid, 65534);
+        assert_int_equal(c->listen[0].access.gid, 4343);
+        assert_int_equal(c->listen[1].access.mode, 0666);
+        assert_true(c->listen[1].access.uid == (uid_t) -1 && c->listen[1].access.gid == (gid_t) -1);
+        config_free(c);
+
+        c = load_ok("metrics: {listen: unix:m.sock, mode: \"0600\", group: nogroup}\n");
+        assert_int_equal(c->metrics.access.mode, 0600);
+        assert_true(c->metrics.access.uid == (uid_t) -1);
+        assert_int_equal(c->metrics.access.gid, 65534);
+        config_free(c);
+
+        assert_errors("listen:\n  - {address: \"tcp://127.0.0.1:8000\", mode: \"0660\", group: nogroup}\n",
+                      "2:45: listen[0].mode: only for a unix: socket path, and the address is TCP",
+                      "2:60: listen[0].group: only for a unix: socket path, and the address is TCP");
+        assert_errors("listen:\n  - {address: \"unix:@abstract\", owner: root}\n",
+                      "2:40: listen[0].owner: only for a unix: socket path, and the address is an abstract "
+                      "socket (no file)");
+        assert_errors("listen:\n  - {address: unix:a.sock, mode: 660, owner: nosuchuser}\n",
+                      "2:34: listen[0].mode: expected an octal mode of at most 0777 with its leading 0 (e.g. "
+                      "\"0660\"), got \"660\"",
+                      "2:46: listen[0].owner: no such user \"nosuchuser\" (a name from the passwd database, or a uid)");
+        assert_errors("metrics:\n  listen: \"127.0.0.1:9181\"\n  mode: \"0600\"\n",
+                      "3:9: metrics.mode: only for a unix: socket path, and metrics.listen is not unix:");
+        assert_errors("metrics:\n  group: nogroup\n",
+                      "2:10: metrics.group: only for a unix: socket path, and metrics.listen is off");
+}
+
 /* metrics: the endpoint's address in its three forms, its limits, and their errors. */
 static void test_metrics_section(void **state) {
         (void) state;
@@ -1328,6 +1468,8 @@ int main(void) {
                 cmocka_unit_test(test_top_level_not_a_mapping),
                 cmocka_unit_test(test_multiple_errors),
                 cmocka_unit_test(test_metrics_section),
+                cmocka_unit_test(test_workers_user),
+                cmocka_unit_test(test_socket_access),
                 cmocka_unit_test(test_file_errors),
                 cmocka_unit_test(test_relative_config_path),
                 cmocka_unit_test(test_diagnostics_print),

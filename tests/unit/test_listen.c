@@ -84,7 +84,7 @@ static void test_unix_fresh_stale_and_in_use(void **state) {
 
         assert_string_equal(listen_address_unix_path(&a), f->path);
 
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd, &file), 0);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, &file), 0);
         assert_listening(fd);
         assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK);
         assert_int_equal(lstat(f->path, &st), 0);
@@ -93,7 +93,7 @@ static void test_unix_fresh_stale_and_in_use(void **state) {
         assert_true(file.dev == st.st_dev && file.ino == st.st_ino);
 
         /* Something listens there (another memward on the same path): its socket stays. */
-        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, &fd2, &file2), -EADDRINUSE);
+        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, NULL, &fd2, &file2), -EADDRINUSE);
         assert_int_equal(fd2, -1);
         assert_int_equal(lstat(f->path, &st2), 0);
         assert_true(st2.st_ino == st.st_ino && st2.st_ctim.tv_nsec == st.st_ctim.tv_nsec);
@@ -104,7 +104,7 @@ static void test_unix_fresh_stale_and_in_use(void **state) {
          * file the old change time, which the processes this stands for never manage. */
         safe_close(fd);
         (void) usleep(20 * 1000);
-        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, &fd2, &file2), 0);
+        assert_int_equal(listen_address_open(&a, 16, SOCK_NONBLOCK, NULL, &fd2, &file2), 0);
         assert_listening(fd2);
         assert_true(fcntl(fd2, F_GETFL) & O_NONBLOCK);
         assert_connects(f->path);
@@ -120,6 +120,48 @@ static void test_unix_fresh_stale_and_in_use(void **state) {
         safe_close(fd2);
 }
 
+/* The socket file's mode does not depend on our umask; owner and group are set before
+ * listen(). umask 0 and 0077 around the call stand for a PID 1 started with 0000 and a
+ * locked-down service. */
+static void test_unix_access(void **state) {
+        struct fixture *f = *state;
+        struct listen_address a = parse(f->address);
+        struct unix_socket_file file = {};
+        struct stat st;
+        int fd = -1;
+
+        mode_t saved = umask(0);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, &file), 0);
+        assert_int_equal(lstat(f->path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0666);     /* the default, as systemd's SocketMode= */
+        assert_int_equal(umask(0), 0);                  /* ours is back */
+        unix_socket_file_remove(&file);
+        safe_close(fd);
+
+        (void) umask(0077);
+        struct unix_socket_access access = { .mode = 0660, .uid = (uid_t) -1, .gid = (gid_t) -1 };
+        if (geteuid() == 0)
+                access.gid = 65534;
+        assert_int_equal(listen_address_open(&a, 0, 0, &access, &fd, &file), 0);
+        assert_int_equal(lstat(f->path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0660);
+        assert_int_equal(st.st_uid, geteuid());
+        assert_int_equal(st.st_gid, geteuid() == 0 ? 65534 : getegid());
+        /* The record follows the change time the chown gave the file: closing removes it. */
+        assert_true(file.ctime.tv_sec == st.st_ctim.tv_sec && file.ctime.tv_nsec == st.st_ctim.tv_nsec);
+        assert_int_equal(umask(saved), 0077);
+        unix_socket_file_remove(&file);
+        assert_int_equal(lstat(f->path, &st), -1);
+        safe_close(fd);
+
+        /* An owner we may not give the file away to: the file is not left behind. */
+        if (geteuid() != 0) {
+                access.uid = 0;
+                assert_int_equal(listen_address_open(&a, 0, 0, &access, &fd, &file), -EPERM);
+                assert_int_equal(lstat(f->path, &st), -1);
+        }
+}
+
 static void test_unix_regular_file(void **state) {
         struct fixture *f = *state;
         struct listen_address a = parse(f->address);
@@ -132,7 +174,7 @@ static void test_unix_regular_file(void **state) {
         safe_close(file);
 
         /* Not a socket: reported, never deleted, *ret_fd untouched. */
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), -EEXIST);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, NULL), -EEXIST);
         assert_int_equal(fd, -1);
         assert_int_equal(lstat(f->path, &st), 0);
         assert_true(S_ISREG(st.st_mode));
@@ -141,7 +183,7 @@ static void test_unix_regular_file(void **state) {
         /* A directory is no socket either. */
         assert_int_equal(unlink(f->path), 0);
         assert_int_equal(mkdir(f->path, 0755), 0);
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), -EEXIST);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, NULL), -EEXIST);
         assert_int_equal(rmdir(f->path), 0);
 }
 
@@ -152,7 +194,7 @@ static void test_unix_missing_directory(void **state) {
 
         snprintf(s, sizeof s, "unix:%s/no-such-dir/app.sock", f->dir);
         struct listen_address a = parse(s);
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), -ENOENT);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, NULL), -ENOENT);
         assert_int_equal(fd, -1);
 }
 
@@ -165,7 +207,7 @@ static void test_unix_abstract(void **state) {
         struct listen_address a = parse(s);
         /* No file: nothing to replace at open or to unlink at close. */
         assert_null(listen_address_unix_path(&a));
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), 0);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, NULL), 0);
         assert_listening(fd);
         safe_close(fd);
 }
@@ -178,7 +220,7 @@ static void test_tcp(void **state) {
 
         assert_null(listen_address_unix_path(&a));
         a.sockaddr.in.sin_port = 0; /* any free port */
-        assert_int_equal(listen_address_open(&a, 0, SOCK_NONBLOCK, &fd, NULL), 0);
+        assert_int_equal(listen_address_open(&a, 0, SOCK_NONBLOCK, NULL, &fd, NULL), 0);
         assert_listening(fd);
         assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
         assert_int_equal(getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, &len), 0);
@@ -207,7 +249,7 @@ static void test_tcp_options_reach_accepted_connections(void **state) {
         assert_false(defaults.keepalive);
 
         a.sockaddr.in.sin_port = 0;
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd, NULL), 0);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, NULL), 0);
         /* A fresh socket has none of them: the test would pass without the call otherwise. */
         assert_int_equal(sockopt(fd, IPPROTO_TCP, TCP_NODELAY), 0);
         assert_int_equal(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
@@ -242,7 +284,7 @@ static void test_unix_options_left_alone(void **state) {
         struct unix_socket_file file = {};
         int fd = -1;
 
-        assert_int_equal(listen_address_open(&a, 0, 0, &fd, &file), 0);
+        assert_int_equal(listen_address_open(&a, 0, 0, NULL, &fd, &file), 0);
         assert_int_equal(listen_socket_set_options(fd, &defaults), 0);
         safe_close(fd);
         unix_socket_file_remove(&file);
@@ -263,7 +305,7 @@ static void test_tcp_v6_follows_sysctl(void **state) {
         fclose(s);
 
         a.sockaddr.in6.sin6_port = 0;
-        int r = listen_address_open(&a, 0, 0, &fd, NULL);
+        int r = listen_address_open(&a, 0, 0, NULL, &fd, NULL);
         if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) {
                 skip();
                 return;
@@ -278,6 +320,7 @@ static void test_tcp_v6_follows_sysctl(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unix_fresh_stale_and_in_use, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unix_access, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unix_regular_file, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unix_missing_directory, setup, teardown),
                 cmocka_unit_test(test_unix_abstract),

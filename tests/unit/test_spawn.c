@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,77 @@ static void test_missing_directory(void **state) {
         assert_int_equal(outcome.cgroup_error, 0);
 }
 
+/* As root: the worker reports the ids, groups, capabilities and umask it was given, from
+ * a working directory entered with those ids. */
+static void test_credentials(void **state) {
+        const struct fixture *f = *state;
+        char script[512], out[256] = "";
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c", script, NULL };
+        char *env[] = { (char *) "PATH=/usr/bin:/bin", NULL };
+        struct spawn_credentials cr = { .set_uid = true, .set_gid = true, .uid = 65534, .gid = 65534,
+                                        .n_groups = 2, .groups = { 65534, 100 } };
+        struct spawn_request req = { .argv = argv, .env_template = env, .cgroup_fd = -1, .directory = f->dir,
+                                     .credentials = &cr, .set_umask = true, .umask = 0027 };
+        struct spawn_outcome outcome;
+        pid_t pid;
+        int status;
+
+        if (geteuid() != 0)
+                skip();
+        assert_int_equal(spawn_credentials_check(&cr), 1);
+        assert_int_equal(chmod(f->dir, 0777), 0);
+        snprintf(script, sizeof script,
+                 "echo \"$(id -u) $(id -g) $(id -G) $(umask) $(grep CapEff /proc/self/status | cut -f2)\" > out");
+        assert_int_equal(spawn_worker(&req, &pid, &outcome), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+        int fd = openat(f->dir_fd, "out", O_RDONLY | O_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_true(read(fd, out, sizeof out - 1) > 0);
+        close(fd);
+        assert_string_equal(out, "65534 65534 65534 100 0027 0000000000000000\n");
+}
+
+/* Without the privilege to switch (root dropped to nobody first): spawn_credentials_check()
+ * says so, and a spawn that tries anyway fails at setgroups, named, not as an exec error. */
+static void test_credentials_not_permitted(void **state) {
+        char *argv[] = { (char *) "/bin/true", NULL };
+        char *env[] = { NULL };
+        struct spawn_credentials root = { .set_uid = true, .set_gid = true, .uid = 0, .gid = 0, .n_groups = 1 };
+        struct spawn_credentials self = { .set_uid = true, .set_gid = true, .uid = 65534, .gid = 65534,
+                                          .n_groups = 1, .groups = { 65534 } };
+        struct spawn_request req = { .argv = argv, .env_template = env, .cgroup_fd = -1, .credentials = &root };
+        struct spawn_credentials none = {};
+        int status;
+        (void) state;
+
+        assert_int_equal(spawn_credentials_check(&none), 0);
+        if (geteuid() != 0)
+                skip();
+        pid_t child = fork();
+        assert_true(child >= 0);
+        if (child == 0) {
+                struct spawn_outcome outcome;
+                pid_t pid;
+                if (setgroups(1, self.groups) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+                    setresuid(65534, 65534, 65534) < 0)
+                        _exit(10);
+                if (spawn_credentials_check(&root) != -EPERM)
+                        _exit(11);
+                if (spawn_credentials_check(&self) != 0) /* nothing to switch: already nobody */
+                        _exit(12);
+                if (spawn_worker(&req, &pid, &outcome) != -EPERM)
+                        _exit(13);
+                if (!outcome.credentials_step || strcmp(outcome.credentials_step, "setgroups") != 0)
+                        _exit(14);
+                _exit(0);
+        }
+        assert_int_equal(waitpid(child, &status, 0), child);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* The errors that stop memward before any worker ran, and the shell's exit codes. */
 static void test_exec_errors(void **state) {
         static const int permanent[] = { ENOENT, ENOTDIR, EACCES, EPERM, ENOEXEC, EISDIR, ELOOP, ENAMETOOLONG };
@@ -184,6 +256,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_unwritable_cgroup_procs, setup, teardown),
                 cmocka_unit_test(test_without_cgroup),
                 cmocka_unit_test(test_template_fds),
+                cmocka_unit_test_setup_teardown(test_credentials, setup, teardown),
+                cmocka_unit_test(test_credentials_not_permitted),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include "memward/linux/address.h"
 #include "memward/linux/listen.h"
 #include "memward/linux/psi.h"
+#include "memward/linux/spawn.h"
 
 #define CONFIG_WORKERS_MAX 1024U
 #define CONFIG_LISTEN_MAX 16U
@@ -76,6 +77,10 @@ struct memward_config {
                 usec_t fork_timeout;    /* template mode: the answer to a SPAWN */
                 usec_t backoff_initial;
                 usec_t backoff_max;
+                char *user;             /* workers.user as written; NULL = memward's own */
+                char *group;            /* workers.group as written; NULL = the user's primary group */
+                struct spawn_credentials credentials; /* both resolved at load; nothing set when neither is */
+                int umask;              /* 0..0777; -1 = inherit memward's */
         } workers;
 
         struct listen_config *listen;
@@ -123,6 +128,9 @@ struct memward_config {
                 char *listen;                   /* listen_address_parse_host_port() form; NULL = off */
                 unsigned max_connections;       /* concurrent HTTP connections */
                 usec_t timeout;                 /* idle time before a connection is closed */
+                struct unix_socket_access access; /* of a unix: socket file */
+                char *owner;                    /* access.uid as written; NULL = unset */
+                char *group;                    /* access.gid as written; NULL = unset */
         } metrics;
 };
 
@@ -146,7 +154,14 @@ struct config_diagnostics {
  * (off), restart_backoff 100ms..30s; no listen entries (backlog 1024 per entry);
  * recycle: everything off, max_concurrent 1; log info/logfmt; memory: metric anon,
  * sample_interval 1s, retained_window 60s, warmup 30s, the rest 0/off; pressure: off,
- * cooldown 30s, min_retained 0; metrics: off (listen ""), max_connections 16, timeout 10s. */
+ * cooldown 30s, min_retained 0; metrics: off (listen ""), max_connections 16, timeout 10s;
+ * workers.user/group unset (memward's own ids), workers.umask -1 (inherited); unix socket
+ * files mode 0666, owner and group memward's.
+ * workers.user, workers.group and the owner/group of unix sockets are resolved when the
+ * file is loaded (getpwnam_r, getgrnam_r, getgrouplist: names or numbers), so a name the
+ * system does not know is an error at its line:column, and a reload picks up changed
+ * group memberships. Whether memward may switch to them is not checked here: a
+ * --check-config may run as another user than the service. */
 int config_new_default(struct memward_config **ret);
 void config_free(struct memward_config *c);
 static inline void config_freep(struct memward_config **c) {

@@ -17,6 +17,7 @@
 #include "memward/base/units.h"
 #include "memward/linux/address.h"
 #include "memward/linux/event_loop.h"
+#include "memward/linux/listen.h"
 
 /* Memory libmicrohttpd may use per connection for the request line, headers and
  * response headers. A request that does not fit gets 414/431 and is closed. */
@@ -41,6 +42,7 @@ struct http_options {
         const char *address;            /* see listen_address_parse_host_port() */
         unsigned max_connections;       /* 0 = HTTP_MAX_CONNECTIONS_DEFAULT */
         usec_t timeout;                 /* idle timeout per connection, 0 = HTTP_TIMEOUT_DEFAULT */
+        const struct unix_socket_access *access; /* of a unix: socket file; NULL = the default */
 };
 
 struct http_server;

@@ -26,12 +26,27 @@ struct unix_socket_file {
 /* Unlinks f->path if the file there is still the socket we bound, and clears f. */
 void unix_socket_file_remove(struct unix_socket_file *f);
 
+/* Who may connect to a unix socket file memward creates, as systemd's SocketMode=,
+ * SocketUser= and SocketGroup=: connect() needs write permission on the file. The
+ * mode does not depend on memward's umask; 0666 is systemd's default too. */
+struct unix_socket_access {
+        mode_t mode;    /* permission bits, at most 0777 */
+        uid_t uid;      /* owner; (uid_t) -1 = memward's */
+        gid_t gid;      /* group; (gid_t) -1 = memward's */
+};
+#define UNIX_SOCKET_MODE_DEFAULT 0666
+#define UNIX_SOCKET_ACCESS_DEFAULT                                                                    \
+        ((struct unix_socket_access) { .mode = UNIX_SOCKET_MODE_DEFAULT, .uid = (uid_t) -1, .gid = (gid_t) -1 })
+
 /* One listen: entry of the config, as listen_set_open() opens it. */
 struct listen_config {
         char *address;  /* as written (unix paths made absolute) */
         char *name;     /* LISTEN_FDNAMES entry; NULL = "unknown" */
         int backlog;
         struct listen_options options;
+        struct unix_socket_access access;       /* unix: paths only */
+        char *owner;    /* access.uid as written; NULL = unset */
+        char *group;    /* access.gid as written; NULL = unset */
 };
 
 struct listen_socket {
@@ -47,7 +62,8 @@ struct listen_set {
 };
 
 /* Creates a SOCK_STREAM socket for address, binds it and listens with backlog (<= 0 means
- * SOMAXCONN). The one place that does this, for the workers' listen: sockets and for the
+ * SOMAXCONN). A socket file at a unix path gets access (NULL: UNIX_SOCKET_ACCESS_DEFAULT)
+ * before listen(), so nobody can connect while it has other permissions. The one place that does this, for the workers' listen: sockets and for the
  * metrics endpoint, so both treat a unix path, SO_REUSEADDR and IPv6 alike.
  * flags are extra socket() type flags (SOCK_NONBLOCK); SOCK_CLOEXEC is always set, because
  * a socket is handed to workers deliberately (listen_set) or not at all.
@@ -58,9 +74,9 @@ struct listen_set {
  * and reported as -EEXIST, clearer than the EADDRINUSE bind() would give. The caller logs,
  * naming the path (listen_address_unix_path()), and removes *ret_file (if non-NULL) with
  * unix_socket_file_remove() at close. Returns 0 with *ret_fd set, or a negative errno from
- * socket()/setsockopt()/bind()/listen(). */
-int listen_address_open(const struct listen_address *address, int backlog, int flags, int *ret_fd,
-                        struct unix_socket_file *ret_file);
+ * socket()/setsockopt()/bind()/fchownat()/listen(). */
+int listen_address_open(const struct listen_address *address, int backlog, int flags,
+                        const struct unix_socket_access *access, int *ret_fd, struct unix_socket_file *ret_file);
 
 /* Turns on what options asks for on a listening socket: TCP_NODELAY, SO_KEEPALIVE and
  * TCP_DEFER_ACCEPT where set. Never turns one off, so an inherited socket keeps what its

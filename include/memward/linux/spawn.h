@@ -9,6 +9,29 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The most supplementary groups a worker gets. Linux allows 65536 (NGROUPS_MAX); a
+ * service account is in a handful. The list lives in the config, resolved at load, so
+ * that the child between fork and exec allocates nothing and asks no NSS module. */
+#define SPAWN_GROUPS_MAX 256U
+
+/* Who the worker runs as: workers.user and workers.group, resolved to numbers by the
+ * config loader (getpwnam_r/getgrnam_r/getgrouplist are not safe after fork). */
+struct spawn_credentials {
+        bool set_uid;                   /* setresuid(uid) */
+        bool set_gid;                   /* setgroups(groups) and setresgid(gid) */
+        uid_t uid;
+        gid_t gid;
+        size_t n_groups;                /* supplementary groups, as initgroups() gives them */
+        gid_t groups[SPAWN_GROUPS_MAX];
+};
+
+/* Whether memward can start workers as c says. Returns 1 when the child has to switch
+ * ids and may (memward has CAP_SETUID and CAP_SETGID, as root does), 0 when there is
+ * nothing to switch (c sets nothing, or only ids memward runs as already and it lacks
+ * the capabilities: an unprivileged memward running its workers as itself), or -EPERM
+ * when the switch needs capabilities memward does not have. */
+int spawn_credentials_check(const struct spawn_credentials *c);
+
 struct spawn_request {
         char *const *argv;
         const char *directory;          /* NULL = inherit */
@@ -20,6 +43,9 @@ struct spawn_request {
         size_t n_listen_fds;
         int cgroup_fd;                  /* directory fd of the worker's cgroup leaf, -1 = none */
         const char *oom_score_adj;      /* written to the child's oom_score_adj, NULL = inherit */
+        const struct spawn_credentials *credentials; /* NULL = memward's own ids */
+        bool set_umask;                 /* false = the worker inherits memward's umask */
+        mode_t umask;                   /* the worker's umask when set_umask */
         /* A fork-server template (docs/fork-server.md §1) rather than a worker: control_fd
          * (its end of the control channel) is passed at fd 3+n_listen_fds, and the child
          * gets no MEMWARD_WORKER_ID/GENERATION and no WATCHDOG_* (worker_id, generation and
@@ -33,6 +59,8 @@ struct spawn_request {
 struct spawn_outcome {
         int cgroup_error;               /* the placement's negative errno; 0 = placed, or no leaf */
         bool directory_failed;          /* the error returned is chdir(req->directory)'s */
+        const char *credentials_step;   /* "setgroups", "setresgid" or "setresuid" when the
+                                         * error returned is that call's; NULL otherwise */
 };
 
 /* Starts the worker. On success returns 0 and the child's pid. When the command cannot
@@ -43,7 +71,14 @@ struct spawn_outcome {
  * When the child cannot be placed into req->cgroup_fd (its cgroup.procs refuses it),
  * the worker is started again without the leaf, in memward's own cgroup, and
  * ret->cgroup_error is the placement's negative errno. Never is a placement error
- * returned as if the command could not run. */
+ * returned as if the command could not run.
+ * The child, in this order: joins its cgroup leaf (clone3 CLONE_INTO_CGROUP, or a write
+ * to cgroup.procs), restores the signal state, takes its own process group, writes
+ * oom_score_adj, drops to req->credentials (setgroups, setresgid, setresuid; the kernel
+ * clears the parent-death signal on that, so it is set again), sets req->umask (when
+ * set_umask), moves the sockets to fd 3…, enters req->directory and execs: directory and
+ * command are reached with the worker's own ids. A failed switch is returned as that
+ * call's negative errno, with ret->credentials_step naming the call. */
 int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_outcome *ret);
 
 /* Whether an exec error of spawn_worker() means the command cannot run as configured

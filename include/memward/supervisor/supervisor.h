@@ -95,6 +95,7 @@ struct supervisor {
         char notify_address[108];
         char **env_template;
         char worker_oom_score_adj[8];   /* workers' oom_score_adj, "" = as inherited */
+        bool switch_credentials;        /* workers switch to workers.user/group (spawn_credentials_check()) */
 
         struct slot *slots;
         unsigned n_slots;               /* allocated */

@@ -18,6 +18,7 @@
 
 #include "memward/linux/cgroup.h"
 #include "memward/linux/event_loop.h"
+#include "memward/linux/spawn.h"
 #include "memward/supervisor/template_state.h"
 
 /* Children memward reaped without knowing them, newest last: a worker forked by a
@@ -103,6 +104,11 @@ struct template_start_args {
         const int *listen_fds;
         size_t n_listen_fds;
         const char *oom_score_adj;
+        /* workers.user, workers.group, workers.umask: the template runs as its workers will,
+         * since they are its forks. */
+        const struct spawn_credentials *credentials;
+        bool set_umask;
+        mode_t umask;
         unsigned long long generation;  /* one more for every template memward starts */
         event_handler_t handler;        /* for the control channel (EPOLLIN) */
         void *userdata;
