@@ -635,7 +635,12 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                 if (w->type != JSON_OBJECT)
                         return -EBADMSG;
                 snprintf(row[COL_SLOT], CELL_MAX, "%.0f", json_get_number(w, "slot", -1));
-                snprintf(row[COL_PID], CELL_MAX, "%.0f", json_get_number(w, "pid", 0));
+                /* pid 0: a worker a template has not forked yet. */
+                double pid = json_get_number(w, "pid", 0);
+                if (pid > 0)
+                        snprintf(row[COL_PID], CELL_MAX, "%.0f", pid);
+                else
+                        snprintf(row[COL_PID], CELL_MAX, "-");
                 snprintf(row[COL_GEN], CELL_MAX, "%.0f", json_get_number(w, "generation", 0));
                 sanitize(row[COL_STATE], CELL_MAX, json_get_string(w, "state", "?"));
                 const char *role = json_get_string(w, "role", "active");
@@ -667,6 +672,24 @@ int status_print_table(const struct json_value *doc, FILE *f) {
                 json_get_number(doc, "pid", 0), sanitize(health, sizeof health, json_get_string(doc, "health", "?")),
                 sanitize(accounting, sizeof accounting, json_get_string(doc, "accounting", "?")),
                 sanitize(metric, sizeof metric, json_get_string(doc, "metric", "?")));
+        const struct json_value *t = json_get(doc, "template");
+        if (t && t->type == JSON_OBJECT) {
+                /* Template mode: the process the workers are forked from, a row of its own. */
+                const struct json_value *tm = json_get(t, "memory");
+                bool sampled = json_get(tm, "sampled") && json_get(tm, "sampled")->boolean;
+                char phase[CELL_MAX], runtime[64], age[32], current[32], anon[32], pss[32];
+                const char *rt = json_get_string(t, "runtime", "");
+                fprintf(f, "template: pid %.0f, generation %.0f, %s, up %s, runtime %s, restarts %.0f, memory %s "
+                        "(anon %s, pss %s)\n",
+                        json_get_number(t, "pid", 0), json_get_number(t, "generation", 0),
+                        sanitize(phase, sizeof phase, json_get_string(t, "phase", "?")),
+                        status_format_age(age, sizeof age, json_get_number(t, "age_seconds", 0)),
+                        sanitize(runtime, sizeof runtime, *rt ? rt : "-"),
+                        json_get_number(t, "restarts", 0),
+                        status_format_bytes(current, sizeof current, sampled ? number_or_absent(tm, "current") : -1),
+                        status_format_bytes(anon, sizeof anon, sampled ? number_or_absent(tm, "anon") : -1),
+                        status_format_bytes(pss, sizeof pss, sampled ? number_or_absent(tm, "pss") : -1));
+        }
         const struct json_value *reload = json_get(doc, "reload");
         if (reload && reload->type == JSON_OBJECT && json_get_string(reload, "last_attempt", NULL)) {
                 char when[CELL_MAX], error[CELL_MAX], ok[CELL_MAX];

@@ -43,6 +43,7 @@
  * crashes, cheap enough for a laptop; real deployments set it explicitly. */
 #define DEFAULT_WORKERS 2U
 #define DEFAULT_READY_TIMEOUT (60 * USEC_PER_SEC)
+#define DEFAULT_FORK_TIMEOUT (10 * USEC_PER_SEC)
 #define DEFAULT_GRACEFUL_TIMEOUT (30 * USEC_PER_SEC)
 #define DEFAULT_BACKOFF_INITIAL (100 * USEC_PER_MSEC)
 #define DEFAULT_BACKOFF_MAX (30 * USEC_PER_SEC)
@@ -743,6 +744,29 @@ static void field_metric(struct ctx *ctx, const struct field *f, yaml_node_t *ke
         ctx_error(ctx, v, "%s: expected one of anon, current, rss, pss, got %s", path, DESCRIBE(v));
 }
 
+static const char *const workers_mode_names[] = {
+        [WORKERS_EXEC] = "exec",
+        [WORKERS_TEMPLATE] = "template",
+};
+
+const char *workers_mode_to_string(enum workers_mode m) {
+        if ((size_t) m >= ELEMENTSOF(workers_mode_names))
+                return NULL;
+        return workers_mode_names[m];
+}
+
+static void field_workers_mode(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
+                               void *base, const char *path) {
+        const char *s = scalar_value(v);
+
+        for (size_t i = 0; s && i < ELEMENTSOF(workers_mode_names); i++)
+                if (streq(s, workers_mode_names[i])) {
+                        *FIELD_PTR(base, f, enum workers_mode) = (enum workers_mode) i;
+                        return;
+                }
+        ctx_error(ctx, v, "%s: expected exec or template, got %s", path, DESCRIBE(v));
+}
+
 const char *ready_mode_to_string(enum ready_mode m) {
         switch (m) {
         case READY_NOTIFY:
@@ -967,6 +991,7 @@ static bool env_name_is_valid(const char *s) {
 static const char *const env_reserved[] = {
         "LISTEN_FDS",    "LISTEN_PID",    "LISTEN_FDNAMES",    "NOTIFY_SOCKET",
         "WATCHDOG_USEC", "WATCHDOG_PID",  "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION",
+        "MEMWARD_CONTROL_FD", "MEMWARD_TEMPLATE_GENERATION", "MEMWARD_PROTOCOL",
 };
 
 static void field_env(struct ctx *ctx, const struct field *f _unused_, yaml_node_t *key _unused_, yaml_node_t *v,
@@ -1658,6 +1683,7 @@ static const struct field backoff_fields[] = {
 static const struct field workers_fields[] = {
         { .key = "count", .parse = field_unsigned, .offset = CFG(workers.count),
           .min = 1, .max = CONFIG_WORKERS_MAX },
+        { .key = "mode", .parse = field_workers_mode, .offset = CFG(workers.mode) },
         { .key = "command", .parse = field_command },
         { .key = "directory", .parse = field_directory, .offset = CFG(workers.directory) },
         { .key = "env", .parse = field_env },
@@ -1668,6 +1694,8 @@ static const struct field workers_fields[] = {
         { .key = "graceful_timeout", .parse = field_duration, .offset = CFG(workers.graceful_timeout),
           .max = DURATION_MAX },
         { .key = "watchdog", .parse = field_duration, .offset = CFG(workers.watchdog), .max = DURATION_MAX },
+        { .key = "fork_timeout", .parse = field_duration, .offset = CFG(workers.fork_timeout),
+          .min = USEC_PER_MSEC, .max = DURATION_MAX },
         { .key = "restart_backoff", .parse = field_section, .sub = backoff_fields },
         { .key = "user", .parse = field_user, .track = TRACK_USER },
         { .key = "group", .parse = field_group, .track = TRACK_GROUP },
@@ -2047,6 +2075,8 @@ static void set_defaults(struct memward_config *c) {
         c->workers.stop_signal = SIGTERM;
         c->workers.graceful_timeout = DEFAULT_GRACEFUL_TIMEOUT;
         c->workers.watchdog = 0;
+        c->workers.mode = WORKERS_EXEC;
+        c->workers.fork_timeout = DEFAULT_FORK_TIMEOUT;
         c->workers.backoff_initial = DEFAULT_BACKOFF_INITIAL;
         c->workers.backoff_max = DEFAULT_BACKOFF_MAX;
 
@@ -2513,6 +2543,7 @@ int config_dump(const struct memward_config *c, FILE *f) {
 
         fputs("workers:\n", f);
         fprintf(f, "  count: %u\n", c->workers.count);
+        fprintf(f, "  mode: %s\n", workers_mode_to_string(c->workers.mode) ?: "exec");
         if (c->workers.command) {
                 fputs("  command: [", f);
                 for (char **i = c->workers.command; *i; i++) {
@@ -2548,6 +2579,7 @@ int config_dump(const struct memward_config *c, FILE *f) {
         fprintf(f, "  stop_signal: %s\n", signal_to_string(c->workers.stop_signal) ?: "SIGTERM");
         fprintf(f, "  graceful_timeout: %s\n", format_duration(a, sizeof a, c->workers.graceful_timeout));
         fprintf(f, "  watchdog: %s\n", format_duration(a, sizeof a, c->workers.watchdog));
+        fprintf(f, "  fork_timeout: %s\n", format_duration(a, sizeof a, c->workers.fork_timeout));
         fprintf(f, "  restart_backoff: {initial: %s, max: %s}\n",
                 format_duration(a, sizeof a, c->workers.backoff_initial),
                 format_duration(b, sizeof b, c->workers.backoff_max));

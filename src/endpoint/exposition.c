@@ -74,6 +74,37 @@ static void render_worker_memory(const struct worker *w, struct text_buffer *b) 
                                            w->slot, (int) w->pid, kinds[i].kind, kinds[i].value);
 }
 
+/* Template mode: the template that forks the workers (docs/fork-server.md §6). */
+static void render_template(const struct supervisor *s, struct text_buffer *b) {
+        const struct template_process *t = s->template;
+        const struct template_counters *c = &s->template_counters;
+
+        family(b, "memward_template_info", "gauge",
+               "The fork-server template (workers.mode: template): its generation (one more for every template "
+               "started) and phase (starting, ready, dead, stopping); always 1.");
+        text_buffer_printf(b, "memward_template_info{generation=\"%llu\",phase=\"%s\"} 1\n", t->generation,
+                           template_process_phase(t));
+        if (t->mem.sampled && t->pid > 0) {
+                family(b, "memward_template_memory_bytes", "gauge",
+                       "Memory of the template at the last sample, by kind: current and anon from its cgroup leaf, "
+                       "or Rss and anonymous pages of its process tree in procfs mode (then also rss and pss). "
+                       "What the forked workers share with it is counted here, not in their own memory.");
+                text_buffer_printf(b, "memward_template_memory_bytes{kind=\"current\"} %" PRIu64 "\n", t->mem.current);
+                text_buffer_printf(b, "memward_template_memory_bytes{kind=\"anon\"} %" PRIu64 "\n", t->mem.anon);
+                if (t->leaf.dir_fd < 0) {
+                        text_buffer_printf(b, "memward_template_memory_bytes{kind=\"rss\"} %" PRIu64 "\n", t->mem.rss);
+                        text_buffer_printf(b, "memward_template_memory_bytes{kind=\"pss\"} %" PRIu64 "\n", t->mem.pss);
+                }
+        }
+        family(b, "memward_template_restarts_total", "counter",
+               "Templates that had to be started again, by reason: exited (on its own), start_failed, or the fault "
+               "it was killed for (ready_timeout, fork_timeout, malformed, bad_pid, ...).");
+        sample_str(b, "memward_template_restarts_total", "reason", "exited", c->exited);
+        sample_str(b, "memward_template_restarts_total", "reason", "start_failed", c->start_failed);
+        for (unsigned f = 0; f < _TEMPLATE_FAULT_MAX; f++)
+                sample_str(b, "memward_template_restarts_total", "reason", template_fault_to_string(f), c->faults[f]);
+}
+
 void exposition_render(const struct supervisor *s, const struct proc_self *self, usec_t now, usec_t realtime,
                        struct text_buffer *b) {
         unsigned by_state[_WORKER_STATE_MAX] = {};
@@ -154,6 +185,9 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
 
         family(b, "memward_spawn_failures_total", "counter", "Worker spawns that failed (fork, exec, cgroup).");
         text_buffer_printf(b, "memward_spawn_failures_total %" PRIu64 "\n", s->spawn_failures);
+
+        if (s->template)
+                render_template(s, b);
 
         if (s->monitor.has_psi) {
                 const struct psi_stats *p = &s->monitor.psi;

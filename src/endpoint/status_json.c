@@ -85,6 +85,8 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         json_u64(b, &first, "slot", w->slot);
         json_u64(b, &first, "pid", (uint64_t) w->pid);
         json_u64(b, &first, "generation", w->generation);
+        if (s->template)
+                json_u64(b, &first, "template_generation", w->template_generation); /* 0: not forked yet */
         json_str(b, &first, "state", worker_state_to_string(w->state));
         json_str(b, &first, "role", worker_role(s, w));
         json_seconds(b, &first, "age_seconds", now > w->spawned_at ? now - w->spawned_at : 0);
@@ -110,6 +112,37 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         text_buffer_append(b, "}}", 2);
 }
 
+/* Template mode: the template as a row of its own (docs/fork-server.md §6). */
+static void render_status_template(const struct supervisor *s, usec_t now, struct text_buffer *b) {
+        const struct template_process *t = s->template;
+        const struct template_counters *c = &s->template_counters;
+        bool first = true, mfirst = true;
+        char when[40];
+        uint64_t restarts = c->exited + c->start_failed;
+
+        for (unsigned f = 0; f < _TEMPLATE_FAULT_MAX; f++)
+                restarts += c->faults[f];
+        text_buffer_append(b, "{", 1);
+        json_u64(b, &first, "pid", (uint64_t) (t->pid > 0 ? t->pid : 0));
+        json_u64(b, &first, "generation", t->generation);
+        json_str(b, &first, "phase", template_process_phase(t));
+        json_str(b, &first, "runtime", t->runtime);
+        json_str(b, &first, "started", t->pid > 0 ? format_utc(when, sizeof when, t->started_realtime) : NULL);
+        json_seconds(b, &first, "age_seconds", t->pid > 0 && now > t->started_at ? now - t->started_at : 0);
+        json_u64(b, &first, "restarts", restarts);
+        json_u64_or_null(b, &first, "reload_generation", s->template_next != NULL,
+                         s->template_next ? s->template_next->generation : 0);
+        json_key(b, &first, "memory");
+        text_buffer_append(b, "{", 1);
+        json_key(b, &mfirst, "sampled");
+        text_buffer_printf(b, "%s", t->mem.sampled ? "true" : "false");
+        json_u64(b, &mfirst, "current", t->mem.current);
+        json_u64(b, &mfirst, "anon", t->mem.anon);
+        json_u64_or_null(b, &mfirst, "rss", t->leaf.dir_fd < 0, t->mem.rss);
+        json_u64_or_null(b, &mfirst, "pss", t->leaf.dir_fd < 0, t->mem.pss);
+        text_buffer_append(b, "}}", 2);
+}
+
 void status_json_render(const struct supervisor *s, usec_t now, usec_t realtime, struct text_buffer *b) {
         char reason[96], when[40];
         bool first = true;
@@ -131,6 +164,11 @@ void status_json_render(const struct supervisor *s, usec_t now, usec_t realtime,
         json_key(b, &first, "shutting_down");
         text_buffer_printf(b, "%s", s->shutting_down ? "true" : "false");
         json_str(b, &first, "time", format_utc(when, sizeof when, realtime));
+        json_str(b, &first, "mode", workers_mode_to_string(s->config->workers.mode));
+        if (s->template) {
+                json_key(b, &first, "template");
+                render_status_template(s, now, b);
+        }
 
         json_key(b, &first, "reload");
         bool rl = true;

@@ -271,7 +271,8 @@ static void remove_stale_leaves(struct cgroup_setup *s) {
                 return;
         fd = -1; /* owned by d now */
         for (struct dirent *de; (de = readdir(d));) {
-                if (de->d_type != DT_DIR || strncmp(de->d_name, "worker-", 7) != 0)
+                if (de->d_type != DT_DIR ||
+                    (strncmp(de->d_name, "worker-", 7) != 0 && strncmp(de->d_name, "template-", 9) != 0))
                         continue;
                 struct cgroup_leaf l = CGROUP_LEAF_INIT;
                 snprintf(l.name, sizeof l.name, "%.47s", de->d_name);
@@ -466,6 +467,14 @@ static int open_at(int dir_fd, const char *name) {
 
 int cgroup_leaf_create(const struct cgroup_setup *s, unsigned slot, unsigned long long generation, uint64_t high,
                        uint64_t max, struct cgroup_leaf *ret) {
+        char name[sizeof ret->name];
+
+        snprintf(name, sizeof name, "worker-%u-%llu", slot, generation);
+        return cgroup_leaf_create_named(s, name, high, max, ret);
+}
+
+int cgroup_leaf_create_named(const struct cgroup_setup *s, const char *name, uint64_t high, uint64_t max,
+                             struct cgroup_leaf *ret) {
         struct cgroup_leaf l = CGROUP_LEAF_INIT;
         char num[32];
         int r;
@@ -473,7 +482,7 @@ int cgroup_leaf_create(const struct cgroup_setup *s, unsigned slot, unsigned lon
         if (s->mode != ACCOUNTING_CGROUP)
                 return -EOPNOTSUPP;
 
-        snprintf(l.name, sizeof l.name, "worker-%u-%llu", slot, generation);
+        snprintf(l.name, sizeof l.name, "%s", name);
         if (mkdirat(s->group_fd, l.name, 0755) < 0 && errno != EEXIST)
                 return negative_errno();
         l.dir_fd = openat(s->group_fd, l.name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -708,12 +717,15 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
                 sum->rss += r.rss;
                 sum->pss += r.pss;
                 sum->anonymous += r.anonymous;
+                /* The tree has a USS only if every process in it has one. */
+                sum->has_private = sum->has_private && r.has_private;
+                sum->private_bytes += r.private_bytes;
         }
         return 0;
 }
 
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret) {
-        struct smaps_rollup sum = {};
+        struct smaps_rollup sum = { .has_private = true };
 
         int r = tree_walk(proc_root, pid, visit_smaps_rollup, &sum);
         if (r < 0)

@@ -121,6 +121,7 @@ int memory_events_parse(const char *text, size_t length, struct memory_events *r
 struct smaps_acc {
         struct smaps_rollup r;
         unsigned seen;
+        unsigned private_seen;
 };
 
 static void on_smaps(const char *key, size_t n, uint64_t v, void *userdata) {
@@ -134,6 +135,10 @@ static void on_smaps(const char *key, size_t n, uint64_t v, void *userdata) {
                 a->r.pss = v * 1024, a->seen |= 2;
         else if (KEY_IS(key, n, "Anonymous"))
                 a->r.anonymous = v * 1024, a->seen |= 4;
+        else if (KEY_IS(key, n, "Private_Clean"))
+                a->r.private_bytes += v * 1024, a->private_seen |= 1;
+        else if (KEY_IS(key, n, "Private_Dirty"))
+                a->r.private_bytes += v * 1024, a->private_seen |= 2;
 }
 
 int smaps_rollup_parse(const char *text, size_t length, struct smaps_rollup *ret) {
@@ -142,6 +147,9 @@ int smaps_rollup_parse(const char *text, size_t length, struct smaps_rollup *ret
         for_each_line(text, length, on_smaps, &a);
         if (a.seen != 7)
                 return -EBADMSG;
+        a.r.has_private = a.private_seen == 3;
+        if (!a.r.has_private)
+                a.r.private_bytes = 0;
         *ret = a.r;
         return 0;
 }

@@ -29,7 +29,8 @@
  * supervisor; a worker must never see them, it gets its own. */
 static const char *const private_vars[] = {
         "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION",
+        "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION", "MEMWARD_CONTROL_FD", "MEMWARD_TEMPLATE_GENERATION",
+        "MEMWARD_PROTOCOL",
 };
 
 static bool env_key_matches(const char *entry, const char *assignment) {
@@ -171,7 +172,9 @@ static void child_drop_privileges(const struct spawn_credentials *c, pid_t super
 _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, char *listen_pid,
                                   char *watchdog_pid, int error_fd, pid_t supervisor) {
         sigset_t empty;
-        int n = (int) req->n_listen_fds;
+        int n_listen = (int) req->n_listen_fds;
+        /* The fds passed at 3…: the sockets, then a template's control channel. */
+        int n = n_listen + (req->template ? 1 : 0);
 
         /* Restore what the supervisor changed: the blocked mask (signalfd) and dispositions.
          * The raw syscall also reaches signals 32 and 33, which glibc's sigaction refuses
@@ -212,13 +215,13 @@ _noreturn_ static void child_exec(const struct spawn_request *req, char **envp, 
         error_fd = fcntl(error_fd, F_DUPFD_CLOEXEC, 3 + n);
         if (error_fd < 0)
                 goto fail;
-        int moved[64];
+        int moved[65];
         if (n > (int) ELEMENTSOF(moved)) {
                 errno = EMFILE;
                 goto fail;
         }
         for (int i = 0; i < n; i++)
-                if ((moved[i] = fcntl(req->listen_fds[i], F_DUPFD_CLOEXEC, 3 + n)) < 0)
+                if ((moved[i] = fcntl(i < n_listen ? req->listen_fds[i] : req->control_fd, F_DUPFD_CLOEXEC, 3 + n)) < 0)
                         goto fail;
         for (int i = 0; i < n; i++)
                 if (dup2(moved[i], 3 + i) < 0) /* dup2 clears FD_CLOEXEC on the target */
@@ -346,23 +349,25 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_o
                 return -ENOMEM;
         for (size_t i = 0; i < n_tpl; i++)
                 envp[k++] = req->env_template[i];
-        snprintf(id, sizeof id, "MEMWARD_WORKER_ID=%u", req->worker_id);
-        snprintf(gen, sizeof gen, "MEMWARD_WORKER_GENERATION=%llu", req->generation);
-        envp[k++] = id;
-        envp[k++] = gen;
+        if (!req->template) {
+                snprintf(id, sizeof id, "MEMWARD_WORKER_ID=%u", req->worker_id);
+                snprintf(gen, sizeof gen, "MEMWARD_WORKER_GENERATION=%llu", req->generation);
+                envp[k++] = id;
+                envp[k++] = gen;
+        }
         if (req->n_listen_fds > 0) {
                 snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%zu", req->n_listen_fds);
                 envp[k++] = listen_fds;
                 envp[k++] = listen_pid;
         }
-        if (req->watchdog_usec > 0) {
+        if (req->watchdog_usec > 0 && !req->template) {
                 snprintf(watchdog_usec, sizeof watchdog_usec, "WATCHDOG_USEC=%llu", req->watchdog_usec);
                 envp[k++] = watchdog_usec;
                 envp[k++] = watchdog_pid;
         }
 
         char *child_listen_pid = req->n_listen_fds > 0 ? listen_pid : NULL;
-        char *child_watchdog_pid = req->watchdog_usec > 0 ? watchdog_pid : NULL;
+        char *child_watchdog_pid = req->watchdog_usec > 0 && !req->template ? watchdog_pid : NULL;
         int r = spawn_attempt(req, req->cgroup_fd, envp, child_listen_pid, child_watchdog_pid, ret_pid, &step);
         if (r < 0 && step == SPAWN_STEP_CGROUP) {
                 /* A worker outside its leaf, accounted through /proc, serves; one that is

@@ -194,6 +194,12 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
                          * "anon" its anonymous pages: the part a restart gives back. */
                         mem->current = t.rss;
                         mem->anon = t.anonymous;
+                        /* A worker forked from a template maps the template's anonymous
+                         * pages until it writes to them: counted in its Anonymous, they
+                         * are not its own, and a restart gives none of them back. What
+                         * it alone maps (its USS) is what it keeps. */
+                        if (w->template_generation > 0 && t.has_private)
+                                mem->anon = t.private_bytes;
                         mem->file = t.rss > t.anonymous ? t.rss - t.anonymous : 0;
                         mem->kernel = mem->shmem = mem->sock = 0;
                 }
@@ -221,6 +227,21 @@ int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const stru
                         return r == -ENOENT || r == -ENODEV ? -ESRCH : r;
                 *ret = c->memory.metric == MEMORY_METRIC_CURRENT ? current : st.anon;
                 return 0;
+        }
+        if (w->template_generation > 0) {
+                /* Forked from a template: statm's resident minus shared would count every
+                 * page the worker still shares with the template (anonymous, so not
+                 * "shared" there), the whole preloaded application. Its USS instead, at
+                 * the price of a page walk (smaps_rollup), which boundary_min_interval
+                 * bounds. */
+                struct smaps_rollup t;
+                int r = procfs_tree_memory(m->proc_root, w->pid, &t);
+                if (r < 0)
+                        return r;
+                if (t.has_private) {
+                        *ret = t.private_bytes;
+                        return 0;
+                }
         }
         return procfs_private_memory(m->proc_root, w->pid, ret);
 }

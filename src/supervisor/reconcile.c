@@ -246,6 +246,8 @@ static void plan_workers(struct planner *pl) {
                 struct reconcile_worker *w = &pl->p->workers[i];
                 switch (w->state) {
                 case WORKER_STARTING:
+                        if (w->unforked)
+                                break;
                         if (c->ready == READY_DELAY && now >= w->spawned_at + c->ready_delay) {
                                 plan_ready(pl, i);
                                 break;
@@ -464,7 +466,7 @@ static usec_t worker_deadlines(const struct planner *pl) {
                 const struct reconcile_worker *w = &pl->p->workers[i];
                 switch (w->state) {
                 case WORKER_STARTING:
-                        if (v->shutting_down)
+                        if (v->shutting_down || w->unforked)
                                 break;
                         next = min_usec(next, w->spawned_at + c->ready_timeout);
                         if (c->ready == READY_DELAY)

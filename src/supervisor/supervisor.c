@@ -6,6 +6,7 @@
  * That keeps the rules — rolling recycles, backoff, shutdown — in one function
  * that is safe to run after any event, any number of times. */
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -37,10 +38,18 @@
 #define FAST_SHUTDOWN_USEC (1 * USEC_PER_SEC)
 /* Notify datagrams handled per wakeup, so a flood cannot starve signals and timers. */
 #define NOTIFY_BATCH 64
+/* Procfs mode: the second look for the worker of a spawn given up on, after the first at
+ * its template's exit. */
+#define ORPHAN_SWEEP_AGAIN_USEC (1 * USEC_PER_SEC)
 /* How far up the process tree a notify sender may be from its worker. */
 #define NOTIFY_ANCESTRY_MAX 32
 
 static void supervisor_reconcile(struct supervisor *s);
+static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
+static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now);
+static void supervisor_template_reload(struct supervisor *s, usec_t now);
+static void supervisor_templates_pass(struct supervisor *s);
+static void supervisor_roll_workers(struct supervisor *s, usec_t now);
 static int supervisor_watch_pressure(struct supervisor *s);
 static void supervisor_retry_pressure(struct supervisor *s);
 static int supervisor_arm_sampling(struct supervisor *s);
@@ -175,12 +184,27 @@ static int supervisor_build_env(struct supervisor *s) {
         if (r < 0)
                 return r;
         r = spawn_env_template(with_config, extra, &tpl);
-        strv_free(with_config);
-        if (r < 0)
+        if (r < 0) {
+                strv_free(with_config);
                 return r;
+        }
+        /* A template speaks only on its control channel: everything but NOTIFY_SOCKET
+         * (extra[0]), which each worker gets in its SPAWN (docs/fork-server.md §1). */
+        char **template_env = NULL;
+        if (c->workers.mode == WORKERS_TEMPLATE) {
+                r = spawn_env_template(with_config, extra + 1, &template_env);
+                if (r < 0) {
+                        strv_free(with_config);
+                        strv_free(tpl);
+                        return r;
+                }
+        }
+        strv_free(with_config);
 
         strv_free(s->env_template);
         s->env_template = tpl;
+        strv_free(s->template_env);
+        s->template_env = template_env;
         return 0;
 }
 
@@ -258,8 +282,27 @@ static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t no
                                                 slot->failures);
 }
 
+/* Watches the worker's memory.events (cgroup mode). */
+static void supervisor_watch_worker_events(struct supervisor *s, struct worker *w) {
+        if (w->mem.leaf.events_fd < 0)
+                return;
+        w->mem.events_source = (struct event_source) {
+                .fd = w->mem.leaf.events_fd,
+                .events = EPOLLPRI,
+                .handler = on_worker_memory_events,
+                .userdata = s,
+                .name = "memory.events",
+        };
+        int r = event_loop_add(s->loop, &w->mem.events_source);
+        if (r < 0) {
+                w->mem.events_source.fd = -1;
+                log_warning_errno(r, "watch_failed", "worker=%u file=memory.events", w->slot);
+        }
+}
+
 /* Spawns a worker into the slot, as its active worker or as the replacement of the
- * active one. */
+ * active one. In template mode the worker is queued for the template: the record is
+ * there, with pid 0, until the template has forked it. */
 static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index, bool as_replacement, usec_t now) {
         const struct memward_config *c = s->config;
         struct slot *slot = &s->slots[slot_index];
@@ -291,6 +334,25 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
         if (cgroup_fd < -1)
                 log_warning_errno(cgroup_fd, "cgroup_leaf_failed",
                                   "worker=%u msg=\"accounting this worker through /proc\"", slot_index);
+
+        if (s->template) {
+                /* Template mode: the record now, the process when the template forks it
+                 * (supervisor_template_offer); pid 0 until then. */
+                w->fork = WORKER_FORK_QUEUED;
+                slot->generation = w->generation;
+                w->next = s->workers;
+                s->workers = w;
+                s->n_workers++;
+                supervisor_watch_worker_events(s, w);
+                log_debug("spawn_queued", "worker=%u generation=%llu", w->slot, w->generation);
+                if (as_replacement)
+                        slot->replacement = w;
+                else
+                        slot->active = w;
+                /* Offered from the template's timer, outside this pass. */
+                (void) timerfd_arm_at(s->template_timer_source.fd, now);
+                return w;
+        }
 
         struct spawn_request req = {
                 .argv = c->workers.command,
@@ -372,20 +434,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
         s->workers = w;
         s->n_workers++;
 
-        if (w->mem.leaf.events_fd >= 0) {
-                w->mem.events_source = (struct event_source) {
-                        .fd = w->mem.leaf.events_fd,
-                        .events = EPOLLPRI,
-                        .handler = on_worker_memory_events,
-                        .userdata = s,
-                        .name = "memory.events",
-                };
-                r = event_loop_add(s->loop, &w->mem.events_source);
-                if (r < 0) {
-                        w->mem.events_source.fd = -1;
-                        log_warning_errno(r, "watch_failed", "worker=%u file=memory.events", w->slot);
-                }
-        }
+        supervisor_watch_worker_events(s, w);
 
         log_info("spawn", "worker=%u pid=%d generation=%llu request_limit=%" PRIu64 " lifetime_limit=%" PRIu64 "s%s%s",
                  w->slot, (int) w->pid, w->generation, w->request_limit, w->lifetime_limit / USEC_PER_SEC,
@@ -403,8 +452,8 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
 /* ---- state changes ------------------------------------------------------- */
 
 static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now) {
-        if (w->state != WORKER_STARTING)
-                return;
+        if (w->state != WORKER_STARTING || w->pid <= 0)
+                return; /* not forked yet: ready (immediate, a delay) once it is */
         w->state = WORKER_READY;
         w->ready_at = w->last_watchdog = now;
         s->ever_ready = true;
@@ -624,7 +673,7 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                          " peak=%" PRIu64 " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
                          policy_floor_source_to_string(f->source),
-                         request_end && m->leaf.dir_fd < 0 ? "statm_private"
+                         request_end && m->leaf.dir_fd < 0 ? (w->template_generation > 0 ? "uss" : "statm_private")
                                                            : memory_metric_to_string(s->config->memory.metric),
                          f->floor, f->baseline, ratio,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,
@@ -736,6 +785,7 @@ static int supervisor_build_view(struct supervisor *s, usec_t now, struct reconc
                         .slot = w->slot,
                         .state = w->state,
                         .spawned_at = w->spawned_at,
+                        .unforked = w->pid <= 0,
                         .last_watchdog = w->last_watchdog,
                         .kill_at = w->kill_at,
                         .killed = w->killed,
@@ -846,7 +896,7 @@ static void supervisor_update_service(struct supervisor *s) {
                 service_ready(&s->service);
                 log_info("service_ready", "workers=%u", ready);
         }
-        if (s->reloading && pending == 0) {
+        if (s->reloading && pending == 0 && !s->template_next) {
                 s->reloading = false;
                 service_ready(&s->service);
                 log_info("reload_done", "workers=%u", ready);
@@ -1007,10 +1057,18 @@ static void supervisor_reap(struct supervisor *s) {
                 if (pid <= 0)
                         break;
                 struct worker *w = worker_by_pid(s, pid);
+                struct template_process *t;
                 if (w)
                         supervisor_worker_exited(s, w, status, now);
-                else
-                        log_debug("reaped", "pid=%d", (int) pid); /* an orphan we inherited as reaper */
+                else if ((t = template_by_pid(s, pid)))
+                        supervisor_template_reaped(s, t, status, now);
+                else {
+                        /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
+                         * still to be read: remembered for that. */
+                        if (s->template)
+                                reaped_ring_push(&s->reaped, pid, status);
+                        log_debug("reaped", "pid=%d", (int) pid);
+                }
         }
 }
 
@@ -1020,6 +1078,9 @@ static void supervisor_log_status(struct supervisor *s) {
 
         log_info("status", "target=%u workers=%u recycles_in_flight=%u shutting_down=%s", s->target, s->n_workers,
                  supervisor_recycles_in_flight(s), s->shutting_down ? "yes" : "no");
+        for (struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
+                log_info("status", "template=%llu pid=%d phase=%s failures=%u runtime=%s", t->generation, (int) t->pid,
+                         template_process_phase(t), t->state.failures, log_quote(status, sizeof status, t->runtime));
         for (struct worker *w = s->workers; w; w = w->next)
                 log_info("status", "worker=%u pid=%d generation=%llu state=%s age=%" PRIu64 "s requests=%" PRIu64
                          " limit=%" PRIu64 " recycle=%s worker_status=%s",
@@ -1079,6 +1140,13 @@ static void supervisor_reload_failed(struct supervisor *s, int r, const char *wh
                 log_error_errno(r, "reload_failed", "reason=%s msg=\"keeping the running configuration\"", why);
 }
 
+static void supervisor_reload_succeeded(struct supervisor *s) {
+        s->reload.last_successful = true;
+        s->reload.last_success = s->reload.last_attempt;
+        s->reload.successes++;
+        s->reload.last_error[0] = '\0';
+}
+
 static void supervisor_reload(struct supervisor *s) {
         struct memward_config *c = NULL;
         int r;
@@ -1091,6 +1159,12 @@ static void supervisor_reload(struct supervisor *s) {
                 /* -EINVAL: the file has errors, each reported; anything else: it could not be read. */
                 supervisor_reload_failed(s, r, r == -EINVAL ? "config" : "read");
                 return;
+        }
+
+        if (c->workers.mode != s->config->workers.mode) {
+                log_warning("reload_mode_unchanged", "mode=%s msg=\"workers.mode changes only on restart\"",
+                            workers_mode_to_string(s->config->workers.mode));
+                c->workers.mode = s->config->workers.mode;
         }
 
         /* Sockets stay open across reloads so no queued connection is dropped; a changed
@@ -1150,10 +1224,9 @@ static void supervisor_reload(struct supervisor *s) {
         }
         config_free(old);
         s->switch_credentials = can_switch > 0;
-        s->reload.last_successful = true;
-        s->reload.last_success = s->reload.last_attempt;
-        s->reload.successes++;
-        s->reload.last_error[0] = '\0';
+        /* Template mode: the reload succeeds once its template is READY. */
+        if (!s->template)
+                supervisor_reload_succeeded(s);
         log_info("reload_applied", "changed=%s%s", n_changed == 0 ? "none" : changed,
                  n_changed == -ENOMEM ? " msg=\"cannot tell which keys changed\"" : "");
         r = supervisor_arm_sampling(s);
@@ -1167,8 +1240,21 @@ static void supervisor_reload(struct supervisor *s) {
         service_reloading(&s->service);
         s->reloading = true;
 
-        /* Roll every worker onto the new configuration, under the usual recycle rules. */
         usec_t now = now_monotonic();
+        if (s->template) {
+                /* The workers roll once a template of the new configuration is READY
+                 * (supervisor_template_promote); until then the old one serves. */
+                supervisor_template_reload(s, now);
+                return;
+        }
+        supervisor_roll_workers(s, now);
+}
+
+/* Marks every worker for a RECYCLE_RELOAD: each is replaced under the usual recycle
+ * rules, replacement first, max_concurrent at a time. */
+static void supervisor_roll_workers(struct supervisor *s, usec_t now) {
+        const struct memward_config *c = s->config;
+
         for (unsigned i = 0; i < s->n_slots; i++) {
                 struct worker *w = s->slots[i].active;
                 if (w && !w->recycle_started) {
@@ -1252,6 +1338,9 @@ static int on_signal(struct event_source *src, uint32_t revents) {
                         /* Conventionally "reopen your log files": every worker gets it. A
                          * worker still starting may not have its handler yet (Python while it
                          * imports), and SIGUSR1's default action kills: it gets it once ready. */
+                        for (struct template_process *t = s->template; t;
+                             t = t == s->template ? s->template_next : NULL)
+                                template_process_forward_usr1(t);
                         for (struct worker *w = s->workers; w; w = w->next)
                                 if (w->state == WORKER_STARTING)
                                         w->usr1_pending = true;
@@ -1267,6 +1356,7 @@ static int on_signal(struct event_source *src, uint32_t revents) {
         }
         /* The loop re-reads the signalfd (level-triggered) if more arrived meanwhile. */
         supervisor_reap(s);
+        supervisor_templates_pass(s);
         supervisor_reconcile(s);
         return 0;
 }
@@ -1367,8 +1457,11 @@ static void supervisor_sample(struct supervisor *s) {
         (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
         monitor_retry_removals(&s->monitor);
 
+        for (struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
+                if (t->pid > 0)
+                        (void) template_process_sample(t, s->monitor.proc_root);
         for (struct worker *w = s->workers; w; w = w->next) {
-                if (w->state == WORKER_STOPPING)
+                if (w->state == WORKER_STOPPING || w->pid <= 0)
                         continue;
                 int r = monitor_worker_sample(&s->monitor, w, c, now);
                 if (r == -ENODEV) {
@@ -1417,6 +1510,7 @@ static int on_sample(struct event_source *src, uint32_t revents) {
         (void) !read(src->fd, &expirations, sizeof expirations);
         supervisor_retry_pressure(s);
         supervisor_sample(s);
+        supervisor_templates_pass(s);
         supervisor_reconcile(s);
         return 0;
 }
@@ -1606,6 +1700,76 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         supervisor_check_group_high(s, now, true);
 }
 
+/* What a worker said, applied to its record. */
+static void supervisor_apply_notify(struct supervisor *s, struct worker *w, const struct notify_message *m, usec_t now) {
+        if (m->ready && s->config->workers.ready == READY_NOTIFY)
+                supervisor_worker_ready(s, w, now);
+        if (m->watchdog)
+                w->last_watchdog = now;
+        if (m->has_status)
+                memcpy(w->status, m->status, sizeof w->status);
+        if (m->has_requests) {
+                w->requests = m->requests;
+                policy_rate_update(&w->request_rate, now, m->requests);
+                if (policy_boundary_accept(m->has_inflight, m->inflight, now, w->mem.last_boundary,
+                                           s->config->memory.boundary_min_interval))
+                        supervisor_request_boundary(s, w, now);
+        }
+        if (m->stopping)
+                log_debug("worker_stopping", "worker=%u pid=%d", w->slot, (int) w->pid);
+}
+
+/* Keeps a datagram of an unknown sender for a SPAWNED that may name it soon: only while a
+ * worker waits for its fork to be answered (or was just adopted), and only the newest
+ * NOTIFY_EARLY_MAX. Returns true when kept. */
+static bool supervisor_keep_early_notify(struct supervisor *s, pid_t pid, const struct notify_message *m, usec_t now) {
+        bool waiting = false;
+        for (struct worker *w = s->workers; w && !waiting; w = w->next)
+                waiting = w->fork == WORKER_FORK_SENT;
+        if (!waiting)
+                return false;
+        /* Expired ones out first, then the oldest when still full. */
+        unsigned n = 0;
+        for (unsigned i = 0; i < s->n_notify_early; i++)
+                if (now - s->notify_early[i].at < NOTIFY_EARLY_USEC)
+                        s->notify_early[n++] = s->notify_early[i];
+        s->n_notify_early = n;
+        if (n == NOTIFY_EARLY_MAX) {
+                memmove(s->notify_early, s->notify_early + 1, (n - 1) * sizeof s->notify_early[0]);
+                s->n_notify_early = --n;
+        }
+        s->notify_early[n] = (struct notify_early) { .pid = pid, .at = now, .message = *m };
+        s->n_notify_early++;
+        log_debug("notify_early", "sender=%d msg=\"kept for a SPAWNED that may name it\"", (int) pid);
+        return true;
+}
+
+/* Whether sender is pid or one of its descendants. */
+static bool sender_descends_from(pid_t sender, pid_t pid) {
+        for (unsigned hops = 0; sender > 1 && hops < NOTIFY_ANCESTRY_MAX; hops++) {
+                if (sender == pid)
+                        return true;
+                if (proc_get_ppid("/proc", sender, &sender) < 0)
+                        return false;
+        }
+        return false;
+}
+
+/* The worker w was just adopted: what it (or a descendant) said before, in order. */
+static void supervisor_replay_early_notify(struct supervisor *s, struct worker *w, usec_t now) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < s->n_notify_early; i++) {
+                struct notify_early *e = &s->notify_early[i];
+                if (now - e->at < NOTIFY_EARLY_USEC && sender_descends_from(e->pid, w->pid)) {
+                        log_debug("notify_replayed", "worker=%u pid=%d sender=%d", w->slot, (int) w->pid, (int) e->pid);
+                        supervisor_apply_notify(s, w, &e->message, now);
+                        continue;
+                }
+                s->notify_early[n++] = *e;
+        }
+        s->n_notify_early = n;
+}
+
 static void supervisor_handle_datagram(struct supervisor *s, const struct notify_datagram *d, usec_t now) {
         enum notify_reject_reason why;
         struct notify_message m;
@@ -1625,9 +1789,13 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
                 why = NOTIFY_REJECT_FDS;
         else if (d->pid <= 0)
                 why = NOTIFY_REJECT_NO_CREDENTIALS;
-        else if (!(w = worker_for_sender(s, d->pid)))
+        else if (!(w = worker_for_sender(s, d->pid))) {
                 why = NOTIFY_REJECT_FOREIGN;
-        else if (notify_message_parse(d->data, d->length, &m) < 0)
+                /* Template mode: a worker just forked may speak before its SPAWNED is read. */
+                if (s->template && notify_message_parse(d->data, d->length, &m) >= 0 &&
+                    supervisor_keep_early_notify(s, d->pid, &m, now))
+                        return;
+        } else if (notify_message_parse(d->data, d->length, &m) < 0)
                 why = NOTIFY_REJECT_MALFORMED;
         else {
                 if (m.bad_lines > 0) {
@@ -1637,21 +1805,7 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
                                   notify_reject_reason_to_string(NOTIFY_REJECT_MALFORMED), (int) d->pid, d->length,
                                   m.bad_lines);
                 }
-                if (m.ready && s->config->workers.ready == READY_NOTIFY)
-                        supervisor_worker_ready(s, w, now);
-                if (m.watchdog)
-                        w->last_watchdog = now;
-                if (m.has_status)
-                        memcpy(w->status, m.status, sizeof w->status);
-                if (m.has_requests) {
-                        w->requests = m.requests;
-                        policy_rate_update(&w->request_rate, now, m.requests);
-                        if (policy_boundary_accept(m.has_inflight, m.inflight, now, w->mem.last_boundary,
-                                                   s->config->memory.boundary_min_interval))
-                                supervisor_request_boundary(s, w, now);
-                }
-                if (m.stopping)
-                        log_debug("worker_stopping", "worker=%u pid=%d", w->slot, (int) w->pid);
+                supervisor_apply_notify(s, w, &m, now);
                 return;
         }
 
@@ -1674,6 +1828,494 @@ static int on_notify(struct event_source *src, uint32_t revents) {
                         return r;
                 supervisor_handle_datagram(s, &d, now);
         }
+        supervisor_reconcile(s);
+        return 0;
+}
+
+/* ---- template mode (docs/fork-server.md) --------------------------------- */
+
+static int on_template_channel(struct event_source *src, uint32_t revents);
+static void supervisor_sweep_orphans(struct supervisor *s);
+static void supervisor_template_act(struct supervisor *s, struct template_process *t,
+                                    const struct template_decision *d, bool reaped, int status, usec_t now);
+
+static struct template_process *template_by_pid(struct supervisor *s, pid_t pid) {
+        if (s->template && s->template->pid == pid)
+                return s->template;
+        if (s->template_next && s->template_next->pid == pid)
+                return s->template_next;
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                if (t->pid == pid)
+                        return t;
+        return NULL;
+}
+
+static bool supervisor_pid_in_use(void *owner, pid_t pid) {
+        struct supervisor *s = owner;
+        return worker_by_pid(s, pid) || template_by_pid(s, pid);
+}
+
+static struct template_process *supervisor_template_new(struct supervisor *s) {
+        struct template_process *t = calloc(1, sizeof *t);
+        if (!t)
+                return NULL;
+        const struct memward_config *c = s->config;
+        struct template_timing timing = {
+                .ready_timeout = c->workers.ready_timeout,
+                .fork_timeout = c->workers.fork_timeout,
+                .backoff_initial = c->workers.backoff_initial,
+                .backoff_max = c->workers.backoff_max,
+        };
+        template_process_init(t, &timing, s->loop, &s->monitor.cgroup, &s->template_counters);
+        t->owner = s;
+        t->pid_in_use = supervisor_pid_in_use;
+        return t;
+}
+
+static void supervisor_template_free(struct template_process *t) {
+        template_process_done(t);
+        free(t);
+}
+
+/* The worker record a SPAWN in flight is for. */
+static struct worker *worker_by_fork(struct supervisor *s, unsigned slot, uint64_t generation) {
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->fork == WORKER_FORK_SENT && w->slot == slot && w->generation == generation)
+                        return w;
+        return NULL;
+}
+
+/* A worker record that never got a process: out of its slot and freed, its leaf killed
+ * and removed (a SPAWN given up on may still have produced a worker there, §4). */
+static void supervisor_drop_unforked(struct supervisor *s, struct worker *w) {
+        struct slot *slot = w->slot < s->n_slots ? &s->slots[w->slot] : NULL;
+        if (slot && slot->active == w)
+                slot->active = NULL;
+        if (slot && slot->replacement == w) {
+                slot->replacement = NULL;
+                if (slot->active)
+                        slot->active->recycle_started = false;
+        }
+        supervisor_release_worker(s, w);
+        worker_unlink(s, w);
+        free(w);
+}
+
+/* The template could not fork this slot's worker: a failed spawn, with the slot's backoff,
+ * as for an exec that failed. -ECANCELED: the template was retired on purpose (a reload),
+ * not the slot's failure; the slot is simply asked for again. */
+static void supervisor_template_spawn_failed(struct supervisor *s, struct template_process *t, unsigned slot_index,
+                                             uint64_t generation, int error, usec_t now) {
+        struct worker *w = worker_by_fork(s, slot_index, generation);
+        if (!w)
+                return;
+        if (error == -ECANCELED || s->shutting_down || w->state == WORKER_STOPPING) {
+                log_info("spawn_cancelled", "worker=%u generation=%llu template=%llu", w->slot, w->generation,
+                         t->generation);
+                supervisor_drop_unforked(s, w);
+                return;
+        }
+        struct slot *slot = &s->slots[w->slot];
+        s->spawn_failures++;
+        slot_note_failure(s, slot, now);
+        log_warning_errno(error, "spawn_failed", "worker=%u generation=%llu template=%llu failures=%u retry_in=%" PRIu64
+                          "ms",
+                          w->slot, w->generation, t->generation, slot->failures,
+                          slot->respawn_at > now ? (slot->respawn_at - now) / USEC_PER_MSEC : 0);
+        supervisor_drop_unforked(s, w);
+}
+
+/* The template forked slot/generation's worker as pid: from now on it is a worker like an
+ * exec'd one. reaped: it exited (and was reaped) before the SPAWNED was read. */
+static void supervisor_template_adopt(struct supervisor *s, struct template_process *t,
+                                      const struct template_decision *d, bool reaped, int status, usec_t now) {
+        struct worker *w = worker_by_fork(s, d->slot, d->generation);
+        if (!w) {
+                /* No record waits for it (cannot happen: a record with a SPAWN in flight is
+                 * dropped only with the SPAWN). It must not serve unsupervised. */
+                log_warning("template_orphan_killed", "pid=%d slot=%u generation=%" PRIu64, (int) d->pid, d->slot,
+                            d->generation);
+                if (!reaped) {
+                        (void) kill(-d->pid, SIGKILL);
+                        (void) kill(d->pid, SIGKILL);
+                }
+                return;
+        }
+        /* From now on its age, its ready delay and timeout, its lifetime and its warmup
+         * count from the fork, as an exec'd worker's from its exec; fork= says how long
+         * it waited for the template and the fork. */
+        usec_t asked = w->spawned_at;
+        w->pid = d->pid;
+        w->fork = WORKER_FORK_NONE;
+        w->template_generation = t->generation;
+        w->spawned_at = now;
+        log_info("spawn", "worker=%u pid=%d generation=%llu template=%llu fork=%" PRIu64 "ms request_limit=%" PRIu64
+                 " lifetime_limit=%" PRIu64 "s%s%s",
+                 w->slot, (int) w->pid, w->generation, t->generation, (now - asked) / USEC_PER_MSEC,
+                 w->request_limit, w->lifetime_limit / USEC_PER_SEC, w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "",
+                 w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "");
+        if (reaped) {
+                supervisor_worker_exited(s, w, status, now);
+                return;
+        }
+        if (w->state == WORKER_STOPPING) {
+                /* Given up on while the template forked it (a ready timeout, scale down, a
+                 * reload, shutdown): it goes at once. */
+                w->killed = true;
+                (void) worker_kill_group(w);
+                return;
+        }
+        supervisor_replay_early_notify(s, w, now);
+        if (s->config->workers.ready == READY_IMMEDIATE)
+                supervisor_worker_ready(s, w, now);
+}
+
+static void supervisor_template_start(struct supervisor *s, struct template_process *t, usec_t now) {
+        const struct memward_config *c = s->config;
+        struct template_decision d;
+
+        struct template_start_args a = {
+                .argv = c->workers.command,
+                .directory = c->workers.directory,
+                .env_template = s->template_env,
+                .listen_fds = s->listen_fds,
+                .n_listen_fds = s->listen.n,
+                .oom_score_adj = s->worker_oom_score_adj[0] ? s->worker_oom_score_adj : NULL,
+                .credentials = s->switch_credentials ? &c->workers.credentials : NULL,
+                .set_umask = c->workers.umask >= 0,
+                .umask = c->workers.umask >= 0 ? (mode_t) c->workers.umask : 0,
+                .generation = ++s->template_generation,
+                .handler = on_template_channel,
+                .userdata = t,
+        };
+        int r = template_process_start(t, &a, now, &d);
+        if (r < 0 && spawn_exec_error_is_permanent(r) && !s->ever_ready && t == s->template) {
+                /* Nothing has ever run: a typo in the config, not a transient problem, as
+                 * for an exec'd worker (exit 127 or 126, no respawn loop). */
+                char cmd[LOG_QUOTE_MAX];
+                int exit_code = spawn_exec_error_to_exit_code(r);
+                log_error_errno(r, "spawn_failed", "template=%llu command=%s exit_code=%d msg=\"%s\"",
+                                t->generation, log_quote(cmd, sizeof cmd, c->workers.command[0]), exit_code,
+                                r == -ENOENT ? "template command not found" : "template command cannot be executed");
+                supervisor_begin_shutdown(s, true, exit_code);
+                return;
+        }
+        supervisor_template_act(s, t, &d, false, 0, now);
+}
+
+/* A reload's template failed before READY: the reload fails, the old one keeps serving. */
+static void supervisor_template_reload_failed(struct supervisor *s, struct template_process *t, const char *why) {
+        struct template_decision d;
+        char w[LOG_QUOTE_MAX];
+
+        log_error("reload_failed", "template=%llu reason=%s msg=\"the new template did not become ready; the "
+                  "running template keeps serving\"",
+                  t->generation, log_quote(w, sizeof w, why));
+        s->reload.last_successful = false;
+        s->reload.failures++;
+        snprintf(s->reload.last_error, sizeof s->reload.last_error, "template: %s", why);
+        s->template_next = NULL;
+        template_process_retire(t, SIGKILL, "reload_failed", now_monotonic(), 0, &d);
+        if (t->pid > 0) {
+                t->next = s->templates_retired;
+                s->templates_retired = t;
+        } else
+                supervisor_template_free(t);
+        if (s->reloading) {
+                s->reloading = false;
+                service_ready(&s->service);
+        }
+}
+
+/* The reload's template is READY: it takes over, the old one is stopped, every worker
+ * rolls onto the new one. */
+static void supervisor_template_promote(struct supervisor *s, usec_t now) {
+        struct template_process *old = s->template, *t = s->template_next;
+        struct template_decision d;
+
+        s->template = t;
+        s->template_next = NULL;
+        t->counters = &s->template_counters;
+        supervisor_reload_succeeded(s);
+        log_info("template_switch", "generation=%llu pid=%d old_generation=%llu old_pid=%d", t->generation,
+                 (int) t->pid, old ? old->generation : 0, old ? (int) old->pid : 0);
+        if (old) {
+                template_process_retire(old, SIGTERM, "reload", now, s->config->workers.graceful_timeout, &d);
+                if (d.spawn_failed)
+                        supervisor_template_spawn_failed(s, old, d.slot, d.generation, d.error, now);
+                if (old->pid > 0) {
+                        old->next = s->templates_retired;
+                        s->templates_retired = old;
+                } else
+                        supervisor_template_free(old);
+        }
+        supervisor_roll_workers(s, now);
+}
+
+/* Acts on what template_state decided for t, in the order template_state.h lists. */
+static void supervisor_template_act(struct supervisor *s, struct template_process *t,
+                                    const struct template_decision *d, bool reaped, int status, usec_t now) {
+        if (d->spawn_failed)
+                supervisor_template_spawn_failed(s, t, d->slot, d->generation, d->error, now);
+        if (d->spawned)
+                supervisor_template_adopt(s, t, d, reaped, status, now);
+        if (t == s->template_next) {
+                if (d->ready) {
+                        supervisor_template_promote(s, now);
+                        return;
+                }
+                if (d->kill || d->restart_at != USEC_INFINITY) {
+                        supervisor_template_reload_failed(s, t, d->kill ? template_fault_to_string(d->fault)
+                                                                        : "exited");
+                        return;
+                }
+        }
+        if (d->start && !t->retired)
+                supervisor_template_start(s, t, now);
+}
+
+/* The template's environment for one worker (docs/fork-server.md §2 SPAWN ENV). */
+static int supervisor_template_offer(struct supervisor *s, usec_t now) {
+        struct template_process *t = s->template;
+        char notify[160], id[48], gen[64], watchdog[48];
+        char *env[5] = {};
+        size_t n = 0;
+
+        if (!t || !template_process_can_spawn(t) || s->shutting_down)
+                return 0;
+        /* First asked, first forked. */
+        struct worker *pick = NULL;
+        for (struct worker *w = s->workers; w; w = w->next)
+                if (w->fork == WORKER_FORK_QUEUED && w->state == WORKER_STARTING &&
+                    (!pick || w->spawned_at < pick->spawned_at))
+                        pick = w;
+        if (!pick)
+                return 0;
+
+        snprintf(notify, sizeof notify, "NOTIFY_SOCKET=%s", s->notify_address);
+        snprintf(id, sizeof id, "MEMWARD_WORKER_ID=%u", pick->slot);
+        snprintf(gen, sizeof gen, "MEMWARD_WORKER_GENERATION=%llu", pick->generation);
+        env[n++] = notify;
+        env[n++] = id;
+        env[n++] = gen;
+        if (s->config->workers.watchdog > 0) {
+                snprintf(watchdog, sizeof watchdog, "WATCHDOG_USEC=%llu",
+                         (unsigned long long) s->config->workers.watchdog);
+                env[n++] = watchdog;
+        }
+
+        struct template_decision d;
+        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, now, &d);
+        if (r == -EBUSY)
+                return 0;
+        if (r < 0) {
+                /* Our own message cannot be formatted: a bug; fail the spawn, not the template. */
+                log_error_errno(r, "spawn_failed", "worker=%u generation=%llu msg=\"cannot format SPAWN\"",
+                                pick->slot, pick->generation);
+                s->spawn_failures++;
+                slot_note_failure(s, &s->slots[pick->slot], now);
+                supervisor_drop_unforked(s, pick);
+                return 0;
+        }
+        pick->fork = WORKER_FORK_SENT;
+        pick->template_generation = t->generation;
+        supervisor_template_act(s, t, &d, false, 0, now);
+        return 1;
+}
+
+/* Arms the template timer at the next deadline of any template, or of a worker waiting
+ * for its fork (its ready_timeout), or at once when there is something to do. */
+static void supervisor_template_arm(struct supervisor *s) {
+        usec_t next = USEC_INFINITY;
+
+        if (!s->template)
+                return;
+        next = min_usec(next, template_process_next_deadline(s->template));
+        if (s->template_next)
+                next = min_usec(next, template_process_next_deadline(s->template_next));
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                next = min_usec(next, template_process_next_deadline(t));
+        if (s->orphan_sweep_at > 0)
+                next = min_usec(next, s->orphan_sweep_at);
+        for (struct worker *w = s->workers; w; w = w->next) {
+                if (w->fork != WORKER_FORK_QUEUED)
+                        continue;
+                if (w->state == WORKER_STOPPING || s->shutting_down)
+                        next = 0; /* to drop */
+                else if (template_process_can_spawn(s->template))
+                        next = 0; /* to offer */
+                else
+                        next = min_usec(next, w->spawned_at + s->config->workers.ready_timeout);
+        }
+        if (s->shutting_down && (!s->template->retired || (s->template_next && !s->template_next->retired)))
+                next = 0; /* to retire them */
+        int r = timerfd_arm_at(s->template_timer_source.fd, next == 0 ? 1 : next);
+        if (r < 0)
+                log_error_errno(r, "timer_failed", "timer=template");
+}
+
+/* Everything in template mode that is not a message or an exit: deadlines, workers that
+ * were given up before their fork was asked for, the next SPAWN, shutdown. Called before
+ * each pass of supervisor_reconcile() that follows a signal, a sample tick or the
+ * template's timer, so the pass sees records as they are. */
+static void supervisor_templates_pass(struct supervisor *s) {
+        usec_t now = now_monotonic();
+        struct template_decision d;
+
+        if (!s->template)
+                return;
+        if (s->shutting_down) {
+                /* The templates go with memward; a SPAWN in flight is cancelled. */
+                struct template_process *ts[2] = { s->template, s->template_next };
+                for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                        if (ts[i] && !ts[i]->retired) {
+                                template_process_retire(ts[i], SIGTERM, "shutdown", now,
+                                                        s->config->workers.graceful_timeout, &d);
+                                if (d.spawn_failed)
+                                        supervisor_template_spawn_failed(s, ts[i], d.slot, d.generation, d.error, now);
+                        }
+        }
+
+        struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i]) {
+                        template_process_timer(ts[i], now, &d);
+                        supervisor_template_act(s, ts[i], &d, false, 0, now);
+                }
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                template_process_timer(t, now, &d); /* the SIGKILL of one that did not go */
+        if (s->orphan_sweep_at > 0 && now >= s->orphan_sweep_at) {
+                s->orphan_sweep_at = 0;
+                supervisor_sweep_orphans(s);
+        }
+
+        /* Records given up before their SPAWN was sent (ready timeout, scale down, reload,
+         * shutdown), and those whose template was not ready within ready_timeout. */
+        for (struct worker *w = s->workers, *next; w; w = next) {
+                next = w->next;
+                if (w->fork != WORKER_FORK_QUEUED)
+                        continue;
+                if (w->state == WORKER_STARTING && !s->shutting_down &&
+                    now < w->spawned_at + s->config->workers.ready_timeout)
+                        continue;
+                if (w->state == WORKER_STARTING || w->failed) {
+                        struct slot *slot = &s->slots[w->slot];
+                        s->spawn_failures++;
+                        slot_note_failure(s, slot, now);
+                        log_warning("spawn_failed", "worker=%u generation=%llu reason=no_template template_phase=%s "
+                                    "failures=%u retry_in=%" PRIu64 "ms msg=\"no template took the spawn within "
+                                    "ready_timeout\"",
+                                    w->slot, w->generation, template_process_phase(s->template), slot->failures,
+                                    slot->respawn_at > now ? (slot->respawn_at - now) / USEC_PER_MSEC : 0);
+                } else
+                        log_info("spawn_cancelled", "worker=%u generation=%llu", w->slot, w->generation);
+                supervisor_drop_unforked(s, w);
+        }
+
+        while (supervisor_template_offer(s, now) > 0 && template_process_can_spawn(s->template))
+                ;
+        supervisor_template_arm(s);
+}
+
+/* In procfs mode nothing but memward can find a worker forked for a SPAWN it gave up on:
+ * it is re-parented to memward, in a session of its own. Once the template that might
+ * have forked it is gone, every child of memward that is no worker and no template is
+ * such a leftover, and goes (§4). */
+static void supervisor_sweep_orphans(struct supervisor *s) {
+        DIR *d = opendir("/proc");
+        pid_t self = getpid();
+
+        if (!d)
+                return;
+        for (struct dirent *de; (de = readdir(d));) {
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+                pid_t ppid;
+                if (*end || pid <= 1 || proc_get_ppid("/proc", (pid_t) pid, &ppid) < 0 || ppid != self)
+                        continue;
+                if (worker_by_pid(s, (pid_t) pid) || template_by_pid(s, (pid_t) pid))
+                        continue;
+                log_warning("template_orphan_killed", "pid=%d msg=\"forked for a spawn that was given up\"", (int) pid);
+                (void) kill(-(pid_t) pid, SIGKILL);
+                (void) kill((pid_t) pid, SIGKILL);
+        }
+        closedir(d);
+}
+
+static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {
+        struct template_decision d;
+
+        template_process_exited(t, status, now, &d);
+        bool sweep = t->abandoned_spawn && s->monitor.cgroup.mode != ACCOUNTING_CGROUP;
+        t->abandoned_spawn = false;
+        if (t->retired) {
+                for (struct template_process **p = &s->templates_retired; *p; p = &(*p)->next)
+                        if (*p == t) {
+                                *p = t->next;
+                                break;
+                        }
+                if (t != s->template && t != s->template_next)
+                        supervisor_template_free(t);
+        } else
+                supervisor_template_act(s, t, &d, false, 0, now);
+        if (sweep) {
+                supervisor_sweep_orphans(s);
+                /* Its intermediate, killed with it, may not have been reaped by the kernel
+                 * yet: a worker still its child is re-parented to us a moment later. */
+                s->orphan_sweep_at = now + ORPHAN_SWEEP_AGAIN_USEC;
+        }
+        supervisor_template_arm(s);
+}
+
+static void supervisor_template_reload(struct supervisor *s, usec_t now) {
+        if (s->template_next)
+                supervisor_template_reload_failed(s, s->template_next, "superseded by another reload");
+        s->reloading = true;
+        struct template_process *t = supervisor_template_new(s);
+        if (!t) {
+                supervisor_reload_failed(s, -ENOMEM, "template");
+                s->reloading = false;
+                service_ready(&s->service);
+                return;
+        }
+        /* The new configuration's timeouts and backoff. */
+        for (struct template_process *i = s->template; i; i = NULL)
+                i->state.timing = t->state.timing;
+        t->counters = &s->template_next_counters;
+        s->template_next = t;
+        supervisor_template_start(s, t, now);
+        supervisor_template_arm(s);
+}
+
+static int on_template_channel(struct event_source *src, uint32_t revents) {
+        struct template_process *t = src->userdata;
+        struct supervisor *s = t->owner;
+        (void) revents;
+
+        for (unsigned i = 0; i < NOTIFY_BATCH; i++) {
+                struct template_decision d;
+                bool reaped = false;
+                int status = 0;
+                usec_t now = now_monotonic();
+                if (template_process_receive(t, s->monitor.proc_root, getpid(), &s->reaped, now, &d, &reaped,
+                                             &status) <= 0)
+                        break;
+                supervisor_template_act(s, t, &d, reaped, status, now);
+                if (t != s->template && t != s->template_next)
+                        break; /* retired by what it said */
+        }
+        supervisor_templates_pass(s);
+        supervisor_reconcile(s);
+        return 0;
+}
+
+static int on_template_timer(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        uint64_t expirations;
+        (void) revents;
+
+        (void) !read(src->fd, &expirations, sizeof expirations);
+        supervisor_templates_pass(s);
         supervisor_reconcile(s);
         return 0;
 }
@@ -1711,9 +2353,12 @@ static void supervisor_protect_from_oom(struct supervisor *s) {
  * recycles in flight, plus a spawn's exec pipe. */
 static unsigned supervisor_fds_needed(const struct supervisor *s, const struct memward_config *c, unsigned workers) {
         unsigned per_worker = s->monitor.cgroup.mode == ACCOUNTING_CGROUP ? 5 : 0;
+        /* Template mode: two templates during a reload, each with its channel and leaf,
+         * and the timer. */
+        unsigned templates = c->workers.mode == WORKERS_TEMPLATE ? 2 * (1 + per_worker) + 1 : 0;
         /* The metrics section changes only on restart: the running one counts. */
         return 32 + (unsigned) s->listen.n + s->config->metrics.max_connections +
-               (workers + c->recycle.max_concurrent) * per_worker + 2;
+               (workers + c->recycle.max_concurrent) * per_worker + 2 + templates;
 }
 
 /* Fails start-up, or a reload that asks for more workers, with a clear message instead
@@ -1757,6 +2402,7 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         s->reload_userdata = reload_userdata;
         s->signal_source.fd = s->timer_source.fd = s->notify_source.fd = -1;
         s->sample_source.fd = s->psi_source.fd = -1;
+        s->template_timer_source.fd = -1;
         s->target = config->workers.count;
 
         if (getrandom(&s->random_state, sizeof s->random_state, 0) < 0)
@@ -1872,6 +2518,29 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         if (r < 0)
                 goto fail;
 
+        if (config->workers.mode == WORKERS_TEMPLATE) {
+                s->template_timer_source = (struct event_source) {
+                        .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
+                        .events = EPOLLIN,
+                        .handler = on_template_timer,
+                        .userdata = s,
+                        .name = "template_timer",
+                };
+                if (s->template_timer_source.fd < 0) {
+                        r = negative_errno();
+                        goto fail;
+                }
+                if ((r = event_loop_add(s->loop, &s->template_timer_source)) < 0)
+                        goto fail;
+                s->template = supervisor_template_new(s);
+                if (!s->template) {
+                        r = -ENOMEM;
+                        goto fail;
+                }
+                /* The first one is due at once (its state's deadline 0). */
+                (void) timerfd_arm_at(s->template_timer_source.fd, 1);
+        }
+
         service_init(&s->service, now_monotonic());
         *ret = s;
         return 0;
@@ -1891,8 +2560,17 @@ struct supervisor *supervisor_free(struct supervisor *s) {
                 cgroup_leaf_close(&w->mem.leaf);
                 free(w);
         }
+        supervisor_template_free(s->template);
+        supervisor_template_free(s->template_next);
+        while (s->templates_retired) {
+                struct template_process *t = s->templates_retired;
+                s->templates_retired = t->next;
+                supervisor_template_free(t);
+        }
         monitor_done(&s->monitor);
         event_loop_free(s->loop);
+        safe_close(s->template_timer_source.fd);
+        strv_free(s->template_env);
         safe_close(s->sample_source.fd);
         safe_close(s->signal_source.fd);
         safe_close(s->timer_source.fd);
@@ -1905,6 +2583,26 @@ struct supervisor *supervisor_free(struct supervisor *s) {
         config_free(s->config);
         free(s);
         return NULL;
+}
+
+static bool templates_alive(const struct supervisor *s) {
+        return (s->template && s->template->pid > 0) || (s->template_next && s->template_next->pid > 0) ||
+               s->templates_retired;
+}
+
+static void supervisor_reap_templates(struct supervisor *s) {
+        for (int i = 0; i < 50 && templates_alive(s); i++) {
+                supervisor_reap(s);
+                if (templates_alive(s))
+                        (void) usleep(20000);
+        }
+        struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && ts[i]->pid > 0)
+                        (void) kill(-ts[i]->pid, SIGKILL);
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                if (t->pid > 0)
+                        (void) kill(-t->pid, SIGKILL);
 }
 
 int supervisor_run(struct supervisor *s) {
@@ -1931,6 +2629,9 @@ int supervisor_run(struct supervisor *s) {
         }
         if (monitor_pending_removals(&s->monitor) > 0)
                 log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
+        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
+         * kill, so that none outlives memward by more than that. */
+        supervisor_reap_templates(s);
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;
 }

@@ -152,9 +152,8 @@ static void on_message(struct template_state *s, const struct template_message *
                         condemn(s, d, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, 0);
                         return;
                 }
-                /* The template proved it can load the application: its crash loop, if it
-                 * was in one, is over. */
-                s->failures = 0;
+                /* Loading the application is not all: a template that crashes at every
+                 * fork must back off too. Only its first SPAWNED clears the count. */
                 s->phase = TEMPLATE_PHASE_IDLE;
                 s->deadline = USEC_INFINITY;
                 d->ready = true;
@@ -188,6 +187,8 @@ static void on_message(struct template_state *s, const struct template_message *
                 d->slot = s->spawn_slot;
                 d->generation = s->spawn_generation;
                 if (m->type == TEMPLATE_SPAWNED) {
+                        /* It loads and it forks: its crash loop, if it was in one, is over. */
+                        s->failures = 0;
                         d->spawned = true;
                         d->pid = m->pid;
                 } else {

@@ -20,12 +20,16 @@ const char *worker_state_to_string(enum worker_state s) {
 
 /* The worker is our unreaped child, so its pid cannot have been reused: kill() is safe. */
 int worker_signal(const struct worker *w, int sig) {
+        if (w->pid <= 0)
+                return -ESRCH; /* not forked yet (template mode): kill(0, …) would be our own group */
         if (kill(w->pid, sig) < 0)
                 return negative_errno();
         return 0;
 }
 
 int worker_kill_group(const struct worker *w) {
+        if (w->pid <= 0)
+                return -ESRCH;
         if (kill(-w->pid, SIGKILL) < 0)
                 return negative_errno();
         return 0;

@@ -98,6 +98,7 @@ static void test_tree_counts_children_of_every_thread(void **state) {
         assert_int_equal(procfs_tree_memory(f->root, 100, &sum), 0);
         assert_int_equal(sum.anonymous, (10240 + 204800 + 1024) * KiB);
         assert_int_equal(sum.rss, (10240 + 204800 + 1024) * KiB);
+        assert_false(sum.has_private); /* no Private_* lines here: no USS, not a made-up one */
 
         uint64_t private_bytes;
         long page = sysconf(_SC_PAGESIZE);

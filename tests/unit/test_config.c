@@ -106,6 +106,8 @@ static bool str_equal(const char *a, const char *b) {
 /* Field by field, so that a failure names the field. */
 static void assert_config_equal(const struct memward_config *a, const struct memward_config *b) {
         assert_int_equal(a->workers.count, b->workers.count);
+        assert_int_equal(a->workers.mode, b->workers.mode);
+        assert_true(a->workers.fork_timeout == b->workers.fork_timeout);
         assert_true(strv_equal(a->workers.command, b->workers.command));
         assert_true(str_equal(a->workers.directory, b->workers.directory));
         assert_true(strv_equal(a->workers.env, b->workers.env));
@@ -207,6 +209,8 @@ static char *print_to_string(const struct config_diagnostics *d) {
 static void assert_defaults(const struct memward_config *c) {
         assert_null(c->path);
         assert_int_equal(c->workers.count, 2);
+        assert_int_equal(c->workers.mode, WORKERS_EXEC);
+        assert_true(c->workers.fork_timeout == 10 * USEC_PER_SEC);
         assert_null(c->workers.command);
         assert_null(c->workers.directory);
         assert_non_null(c->workers.env);
@@ -287,6 +291,8 @@ static void test_full_file(void **state) {
 
         assert_string_equal(c->path, path);
         assert_int_equal(c->workers.count, 8);
+        assert_int_equal(c->workers.mode, WORKERS_TEMPLATE);
+        assert_true(c->workers.fork_timeout == 5 * USEC_PER_SEC);
         assert_string_equal(c->workers.command[0], "/usr/bin/python3");
         assert_string_equal(c->workers.command[1], "-u");
         assert_string_equal(c->workers.command[4], "a \"quoted\" word");
@@ -525,6 +531,14 @@ static void test_errors_durations(void **state) {
                       "2:21: workers.graceful_timeout: expected a duration with a unit (ms, s, m, h), got \"30\"");
         assert_errors("workers:\n  ready_timeout: 1.5s\n",
                       "2:18: workers.ready_timeout: expected a duration with a unit (ms, s, m, h), got \"1.5s\"");
+        assert_errors("workers:\n  mode: fork\n",
+                      "2:9: workers.mode: expected exec or template, got \"fork\"");
+        assert_errors("workers:\n  mode: [exec]\n",
+                      "2:9: workers.mode: expected exec or template, got a list");
+        assert_errors("workers:\n  fork_timeout: 0\n",
+                      "2:17: workers.fork_timeout: expected a duration in 1ms..8760h, got \"0\"");
+        assert_errors("workers:\n  fork_timeout: 10\n",
+                      "2:17: workers.fork_timeout: expected a duration with a unit (ms, s, m, h), got \"10\"");
         assert_errors("workers:\n  watchdog: 10 s\n",
                       "2:13: workers.watchdog: expected a duration with a unit (ms, s, m, h), got \"10 s\"");
         assert_errors("workers:\n  watchdog: -1s\n",

@@ -84,6 +84,13 @@ static void test_smaps_rollup(void **state) {
         assert_true(r.rss == 214532ULL * 1024);
         assert_true(r.pss == 210112ULL * 1024);
         assert_true(r.anonymous == 204876ULL * 1024);
+        assert_true(r.has_private);
+        assert_true(r.private_bytes == (1024ULL + 209088ULL) * 1024);
+        /* Without Private_Clean/Private_Dirty (only one of them): no USS, not half of one. */
+        const char *partial = "Rss: 8 kB\nPss: 4 kB\nAnonymous: 4 kB\nPrivate_Dirty: 4 kB\n";
+        assert_int_equal(smaps_rollup_parse(partial, strlen(partial), &r), 0);
+        assert_false(r.has_private);
+        assert_true(r.private_bytes == 0);
         /* Pss_Anon must not be taken for Pss, nor a truncated file accepted. */
         assert_int_equal(smaps_rollup_parse(t, 120, &r), -EBADMSG);
         free(t);

@@ -482,6 +482,29 @@ static void test_ready_timeout_and_delay(void **state) {
         assert_true(f->p.next == NOW + 1 * S);
 }
 
+/* Template mode: a worker not forked yet has neither a ready delay nor a ready timeout
+ * here (nor a deadline), however long it has waited: the template's timeouts bound it,
+ * and a READY could not be carried out without a pid. Once forked, both apply again. */
+static void test_unforked_worker_waits(void **state) {
+        struct fixture *f = *state;
+
+        f->v.target = 1;
+        f->v.config.ready = READY_DELAY;
+        f->v.config.ready_delay = 2 * S;
+        size_t w = add_worker(f, 0, WORKER_STARTING, false);
+        f->workers[w].spawned_at = NOW - 120 * S;
+        f->workers[w].unforked = true;
+        plan(f);
+        assert_plan(f, "");
+        assert_true(f->p.next == USEC_INFINITY);
+
+        f->workers[w].unforked = false;
+        f->workers[w].spawned_at = NOW - 1 * S;
+        plan(f);
+        assert_plan(f, "");
+        assert_true(f->p.next == NOW + 1 * S);
+}
+
 /* A replacement that becomes ready (here by its delay) takes over: the old worker is
  * stopped then, as the supervisor does when a worker says READY=1. */
 static void test_ready_replacement_takes_over(void **state) {
@@ -752,6 +775,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_scale_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scale_down_never_the_last_worker, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_timeout_and_delay, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unforked_worker_waits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_replacement_takes_over, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_graceful_timeout_kill, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_shutting_down_plans_only_kills, setup, teardown),

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,6 +213,41 @@ static void test_exec_errors(void **state) {
         assert_int_equal(spawn_exec_error_to_exit_code(-ENOEXEC), 126);
 }
 
+/* A template (docs/fork-server.md §1): the sockets at 3…, its control channel right after
+ * them, nothing above, LISTEN_PID its own pid, no MEMWARD_WORKER_ID/GENERATION and no
+ * WATCHDOG_*. The shell checks and says "ok" on the channel. */
+static void test_template_fds(void **state) {
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c",
+                         (char *) "[ -e /proc/self/fd/3 ] || exit 3; [ -e /proc/self/fd/5 ] && exit 5; "
+                                  "[ \"$LISTEN_PID\" = $$ ] || exit 6; [ \"$LISTEN_FDS\" = 1 ] || exit 7; "
+                                  "[ -z \"$MEMWARD_WORKER_ID$MEMWARD_WORKER_GENERATION$WATCHDOG_USEC\" ] || exit 8; "
+                                  "echo ok >&4",
+                         NULL };
+        char *env[] = { NULL };
+        int listen_fds[2], control[2], status;
+        char buf[8] = "";
+        pid_t pid;
+        (void) state;
+
+        assert_int_equal(pipe2(listen_fds, O_CLOEXEC), 0);
+        assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, control), 0);
+        struct spawn_request req = {
+                .argv = argv, .env_template = env, .cgroup_fd = -1, .listen_fds = listen_fds, .n_listen_fds = 1,
+                .worker_id = 3, .generation = 9, .watchdog_usec = 1000000, .template = true, .control_fd = control[1],
+        };
+        struct spawn_outcome outcome;
+        assert_int_equal(spawn_worker(&req, &pid, &outcome), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        assert_int_equal(read(control[0], buf, sizeof buf - 1), 3);
+        assert_string_equal(buf, "ok\n");
+        close(listen_fds[0]);
+        close(listen_fds[1]);
+        close(control[0]);
+        close(control[1]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_exec_errors),
@@ -219,6 +255,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_no_cgroup_procs, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unwritable_cgroup_procs, setup, teardown),
                 cmocka_unit_test(test_without_cgroup),
+                cmocka_unit_test(test_template_fds),
                 cmocka_unit_test_setup_teardown(test_credentials, setup, teardown),
                 cmocka_unit_test(test_credentials_not_permitted),
         };

@@ -482,7 +482,7 @@ static void test_wrong_slot_or_generation(void **state) {
 }
 
 /* Each failure in a row doubles the wait, up to the cap; a READY starts the count again. */
-static void test_backoff_grows_and_resets_after_ready(void **state) {
+static void test_backoff_grows_and_resets_after_spawned(void **state) {
         (void) state;
         struct template_state s;
         struct template_decision d;
@@ -520,15 +520,35 @@ static void test_backoff_grows_and_resets_after_ready(void **state) {
                 assert_true(d.start);
         }
 
-        /* A template that gets to READY: the next failure is the first again. */
+        /* A template that gets to READY but dies at its first fork (an app that crashes
+         * once forked): READY alone proves nothing, it keeps backing off. */
         template_state_init(&s, &timing);
         s.failures = 7;
         timer(&s, 0);
         started(&s, 0);
         d = ready(&s, SEC);
-        assert_int_equal(s.failures, 0);
+        assert_int_equal(s.failures, 7);
+        assert_int_equal(feed(&s, want(SEC, 0, 1)).send_spawn, true);
         d = exited(&s, 2 * SEC);
-        assert_true(d.restart_at == 2 * SEC + 100 * MS);
+        assert_true(d.spawn_failed);
+        assert_int_equal(s.failures, 8);
+        assert_true(d.restart_at == 2 * SEC + want_delays[7]);
+
+        /* A SPAWN_FAILED is no proof either: the template stays, and so does its count. */
+        timer(&s, d.restart_at);
+        started(&s, d.restart_at);
+        ready(&s, d.restart_at + SEC);
+        feed(&s, want(d.restart_at + SEC, 0, 2));
+        spawn_failed(&s, d.restart_at + SEC, 0, 2, ENOMEM);
+        assert_int_equal(s.failures, 8);
+
+        /* Its first SPAWNED is: the next failure is the first again. */
+        feed(&s, want(d.restart_at + SEC, 0, 3));
+        spawned(&s, d.restart_at + SEC, 0, 3, 4242);
+        assert_int_equal(s.failures, 0);
+        now = d.restart_at + 2 * SEC;
+        d = exited(&s, now);
+        assert_true(d.restart_at == now + 100 * MS);
         assert_int_equal(s.failures, 1);
 }
 
@@ -614,7 +634,7 @@ int main(void) {
                 cmocka_unit_test(test_protocol_error_detail_cut),
                 cmocka_unit_test(test_unexpected_messages),
                 cmocka_unit_test(test_wrong_slot_or_generation),
-                cmocka_unit_test(test_backoff_grows_and_resets_after_ready),
+                cmocka_unit_test(test_backoff_grows_and_resets_after_spawned),
                 cmocka_unit_test(test_refused_events),
                 cmocka_unit_test(test_infinite_timeouts),
                 cmocka_unit_test(test_names),

@@ -241,6 +241,89 @@ WARMUP = 8
 WINDOW = 2
 
 
+def scenario_template(t):
+    """workers.mode: template in cgroup mode: the template in its own leaf template-1,
+    every forked worker in its own worker-<slot>-<generation> leaf (and nothing else
+    there), the pages a worker shares with the template charged to the template's leaf,
+    what a worker allocates to its own; a killed template's leaf removed and its successor
+    in template-2 while the workers serve on; no leaf left after SIGTERM; the worker of a
+    spawn given up on (fork_timeout) killed with its leaf."""
+    setup_app()
+    port = t.port()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+    mw = start_memward(t, lib.config(port, count=2, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s"},
+                                     memory={"sample_interval": "250ms"}))
+    mw.wait_event("ready", count=2, timeout=90)
+    acct = mw.events("accounting")[0]
+    check(acct.get("mode") == "cgroup", "want mode=cgroup: %s" % acct.text)
+    start = mw.events("template_start")[0]
+    tpid = start.int("pid")
+    check(start.get("cgroup") == "template-1" and cgroup_of(tpid) == "/app/template-1",
+          "the template (pid %d) is in %s: %s" % (tpid, cgroup_of(tpid), start.text))
+    ok("the template in /app/template-1")
+
+    workers = mw.current_workers()
+    check(len(workers) == 2, "want 2 live workers, have %r" % workers)
+    names = {pid: check_in_own_leaf(mw, pid) for pid in workers.values()}
+    ok("each forked worker alone in its own leaf: %s" % ", ".join("pid %d in /app/%s" % kv
+                                                                  for kv in sorted(names.items())))
+
+    time.sleep(0.5)
+    tcur = cg_int(APP + "/template-1/memory.current")
+    for pid, leaf in names.items():
+        wcur = cg_int("%s/%s/memory.current" % (APP, leaf))
+        check(wcur < tcur, "%s holds %.1f MiB, the template %.1f MiB: shared pages charged to the worker?"
+              % (leaf, wcur / MIB, tcur / MIB))
+    ok("template leaf %.1f MiB, worker leaves %s" % (tcur / MIB, ", ".join(
+        "%.1f MiB" % (cg_int("%s/%s/memory.current" % (APP, leaf)) / MIB) for leaf in names.values())))
+
+    before = {pid: cg_int("%s/%s/memory.current" % (APP, leaf)) for pid, leaf in names.items()}
+    status, headers, body = lib.http_get(port, "/alloc?mib=64", timeout=60)
+    check(status == 200 and "kept 64 MiB" in body, "/alloc?mib=64: HTTP %d %r" % (status, body))
+    pid = lib.worker_pid_of(headers, body)
+    delta = cg_int("%s/%s/memory.current" % (APP, names[pid])) - before[pid]
+    check(abs(delta - 64 * MIB) <= 0.1 * 64 * MIB, "%s grew by %.1f MiB, want 64" % (names[pid], delta / MIB))
+    tnow = cg_int(APP + "/template-1/memory.current")
+    check(abs(tnow - tcur) < 8 * MIB, "the template's leaf moved by %.1f MiB" % ((tnow - tcur) / MIB))
+    ok("a worker's allocation is charged to its own leaf (+%.1f MiB), not the template's" % (delta / MIB))
+
+    os.kill(tpid, 9)
+    ready2 = mw.wait_event("template_ready", generation=2, timeout=60)[0]
+    wait_until(lambda: not os.path.exists(APP + "/template-1"), 10, "template-1 to be removed")
+    check(cgroup_of(ready2.int("pid")) == "/app/template-2", "template 2 is in %s" % cgroup_of(ready2.int("pid")))
+    for _ in range(5):
+        status, _, _ = lib.http_get(port, "/", timeout=30)
+        check(status == 200, "a request after the template died: %d" % status)
+    check(all(lib.alive(p) for p in names), "a worker died with its template")
+    ok("template killed: template-1 removed, template-2 ready, the workers serve on")
+
+    stop_and_check_no_leaves(mw)
+    left = sorted(d for d in os.listdir(APP) if d.startswith("template-"))
+    check(not left, "template leaves left after shutdown: %r" % left)
+    ok("no template-* leaf left")
+
+    # A template that forks the worker into its leaf and never answers: after
+    # fork_timeout the spawn is given up, and the worker dies with its leaf. A second
+    # memward in the same app cgroup: back to how systemd hands it over first.
+    for d in os.listdir(APP):
+        if os.path.isdir(os.path.join(APP, d)):
+            os.rmdir(os.path.join(APP, d))
+    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+    port = t.port()
+    mw = start_memward(t, lib.config(port, count=1, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s", "fork_timeout": "3s",
+                                              "env": {"TEST_TEMPLATE_MODE": "fork_and_hang"}}), name="hang")
+    err = mw.wait_event("template_timeout", timeout=90)[0]
+    check(err.get("reason") == "fork_timeout", "reason: %s" % err.text)
+    forked = [int(l.text.split("forked ")[1]) for l in mw.lines() if "]: forked " in l.text]
+    check(forked, "the template forked nothing")
+    wait_until(lambda: not lib.alive(forked[0]), 10, "the abandoned worker %d to die with its leaf" % forked[0])
+    wait_until(lambda: not os.path.exists(APP + "/worker-0-1"), 10, "worker-0-1 to be removed")
+    ok("a spawn given up on: its worker (pid %d) killed with its leaf worker-0-1" % forked[0])
+    mw.stop(timeout=30)
+
+
 def scenario_recycle(t):
     """reason=retained (floor > retained_max) for a worker still in warmup, then
     reason=growth (floor > growth_max x baseline) for its replacement once warmed up, in
@@ -500,6 +583,7 @@ SCENARIOS = {
     "grandchildren": scenario_grandchildren,
     "oom": scenario_oom,
     "pressure": scenario_pressure,
+    "template": scenario_template,
 }
 
 

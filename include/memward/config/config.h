@@ -27,6 +27,12 @@ enum ready_mode {
         READY_DELAY,     /* ready after workers.ready_delay */
 };
 
+/* How workers are started (docs/fork-server.md). */
+enum workers_mode {
+        WORKERS_EXEC,           /* each worker execs workers.command */
+        WORKERS_TEMPLATE,       /* workers.command is a template that forks them */
+};
+
 enum memory_metric {
         MEMORY_METRIC_ANON,
         MEMORY_METRIC_CURRENT,
@@ -58,6 +64,7 @@ struct memward_config {
 
         struct {
                 unsigned count;
+                enum workers_mode mode;
                 char **command;         /* NULL-terminated argv; NULL if unset */
                 char *directory;        /* absolute; NULL = memward's cwd at start-up */
                 char **env;             /* NULL-terminated "KEY=VALUE" list; never NULL */
@@ -67,6 +74,7 @@ struct memward_config {
                 int stop_signal;
                 usec_t graceful_timeout;
                 usec_t watchdog;        /* 0 = off */
+                usec_t fork_timeout;    /* template mode: the answer to a SPAWN */
                 usec_t backoff_initial;
                 usec_t backoff_max;
                 char *user;             /* workers.user as written; NULL = memward's own */
@@ -142,7 +150,7 @@ struct config_diagnostics {
 };
 
 /* A config with every default filled in and no command. Defaults: workers.count 2,
- * ready notify, ready_timeout 60s, stop_signal SIGTERM, graceful_timeout 30s, watchdog 0
+ * mode exec, fork_timeout 10s, ready notify, ready_timeout 60s, stop_signal SIGTERM, graceful_timeout 30s, watchdog 0
  * (off), restart_backoff 100ms..30s; no listen entries (backlog 1024 per entry);
  * recycle: everything off, max_concurrent 1; log info/logfmt; memory: metric anon,
  * sample_interval 1s, retained_window 60s, warmup 30s, the rest 0/off; pressure: off,
@@ -200,3 +208,5 @@ int config_dump(const struct memward_config *c, FILE *f);
 
 const char *memory_metric_to_string(enum memory_metric m);
 const char *ready_mode_to_string(enum ready_mode m);
+/* "exec", "template"; NULL out of range. */
+const char *workers_mode_to_string(enum workers_mode m);

@@ -75,7 +75,7 @@ int cgroup_group_usage(const struct cgroup_setup *s, const char *proc_root, uint
 /* ---- worker leaves --------------------------------------------------------- */
 
 struct cgroup_leaf {
-        char name[48];          /* worker-<slot>-<generation> */
+        char name[48];          /* worker-<slot>-<generation>, template-<generation> */
         int dir_fd;
         int current_fd;         /* memory.current */
         int stat_fd;            /* memory.stat */
@@ -89,6 +89,11 @@ struct cgroup_leaf {
  * when max is set, and opens the files sampled for the worker's life. */
 int cgroup_leaf_create(const struct cgroup_setup *s, unsigned slot, unsigned long long generation, uint64_t high,
                        uint64_t max, struct cgroup_leaf *ret);
+
+/* The same for a leaf of another name: a fork-server template's, "template-<generation>"
+ * (removed at take-over like stale worker-* leaves). */
+int cgroup_leaf_create_named(const struct cgroup_setup *s, const char *name, uint64_t high, uint64_t max,
+                             struct cgroup_leaf *ret);
 
 /* Reads the leaf's numbers with pread on the fds kept open. -ENODEV/-ENOENT: the leaf is gone. */
 int cgroup_leaf_read(const struct cgroup_leaf *l, uint64_t *ret_current, struct memory_stat *ret_stat);
@@ -105,7 +110,8 @@ void cgroup_leaf_close(struct cgroup_leaf *l);
 /* ---- per-process accounting (procfs mode) -------------------------------- */
 
 /* Sums /proc/PID/smaps_rollup over pid and all its descendants (via
- * /proc/PID/task/TID/children of every thread). Returns 0, -ESRCH when pid is gone, or
+ * /proc/PID/task/TID/children of every thread); has_private only when every process's
+ * file has Private_Clean and Private_Dirty. Returns 0, -ESRCH when pid is gone, or
  * another negative errno when pid is there but its file cannot be read: -ENOENT before
  * 4.14, which has no smaps_rollup, -EACCES for a process that is not dumpable. */
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret);

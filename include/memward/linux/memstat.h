@@ -4,6 +4,7 @@
  * new ones over time; a missing required line is -EBADMSG. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,11 @@ struct smaps_rollup {
         uint64_t rss;
         uint64_t pss;
         uint64_t anonymous;
+        /* Private_Clean + Private_Dirty: the USS, pages only this process maps. Optional
+         * (has_private): a forked worker's private memory, without what it shares with
+         * its template. */
+        bool has_private;
+        uint64_t private_bytes;
 };
 int smaps_rollup_parse(const char *text, size_t length, struct smaps_rollup *ret);
 

@@ -46,6 +46,13 @@ struct spawn_request {
         const struct spawn_credentials *credentials; /* NULL = memward's own ids */
         bool set_umask;                 /* false = the worker inherits memward's umask */
         mode_t umask;                   /* the worker's umask when set_umask */
+        /* A fork-server template (docs/fork-server.md §1) rather than a worker: control_fd
+         * (its end of the control channel) is passed at fd 3+n_listen_fds, and the child
+         * gets no MEMWARD_WORKER_ID/GENERATION and no WATCHDOG_* (worker_id, generation and
+         * watchdog_usec are ignored); the caller's env_template carries MEMWARD_CONTROL_FD
+         * and the rest. */
+        bool template;
+        int control_fd;
 };
 
 /* What spawn_worker() says beyond its return value. */

@@ -97,7 +97,9 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
 /* Reads the worker's memory right after it reported the end of a request: the
  * configured metric from its leaf in cgroup mode (memory.current and memory.stat),
  * resident minus shared from /proc/PID/statm summed over its process tree in procfs
- * mode (no page walk, so it stays cheap at thousands of requests a second). */
+ * mode (no page walk, so it stays cheap at thousands of requests a second) -- but for a
+ * worker forked from a template, its USS (smaps_rollup's Private_*), since statm counts
+ * the template's anonymous pages it shares as its own. */
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
                                  uint64_t *ret);
 

@@ -65,6 +65,11 @@ struct reconcile_worker {
         unsigned slot;
         enum worker_state state;
         usec_t spawned_at;
+        /* workers.mode template: STARTING with no process yet (queued for the template, or
+         * its SPAWN in flight). No ready delay or timeout runs for it here: the template's
+         * own timeouts bound it (supervisor.c), and a READY for a worker without a pid could
+         * not be carried out. */
+        bool unforked;
         usec_t last_watchdog;           /* ready time until the first WATCHDOG=1 */
         usec_t kill_at;                 /* STOPPING: SIGKILL to the group at this time */
         bool killed;                    /* SIGKILL sent */

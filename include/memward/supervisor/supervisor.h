@@ -16,6 +16,7 @@
 #include "memward/supervisor/history.h"
 #include "memward/supervisor/monitor.h"
 #include "memward/supervisor/reconcile.h"
+#include "memward/supervisor/template.h"
 #include "memward/supervisor/worker.h"
 
 /* Bad usage or configuration (memward(8)): what systemd's RestartPreventExitStatus=
@@ -38,6 +39,17 @@ struct slot {
         bool recycle_at_limit;          /* ... and stopped its worker at its request limit before the
                                          * replacement was ready: outside max_concurrent */
         usec_t startup;                 /* of the last worker ready here, spawn to READY=1 */
+};
+
+/* A notify datagram from a sender memward does not know yet, kept in template mode: a
+ * forked worker may say READY=1 before its SPAWNED is read. Replayed when a SPAWNED names
+ * the sender (or an ancestor of it), dropped after NOTIFY_EARLY_USEC. */
+#define NOTIFY_EARLY_MAX 16U
+#define NOTIFY_EARLY_USEC (10 * USEC_PER_SEC)
+struct notify_early {
+        pid_t pid;
+        usec_t at;
+        struct notify_message message;
 };
 
 /* The last reload, as Prometheus reports its own (prometheus_config_last_reload_*):
@@ -109,6 +121,21 @@ struct supervisor {
         uint64_t exits[_WORKER_EXIT_MAX];       /* worker processes reaped, by how */
         struct recycle_history recycle_history; /* the last recycles, for /status */
         struct reconcile_buffers reconcile;
+
+        /* workers.mode: template (docs/fork-server.md). NULL template in exec mode. */
+        struct template_process *template;      /* the one that forks workers */
+        struct template_process *template_next; /* a reload's, until it is READY */
+        struct template_process *templates_retired; /* stopped, until reaped */
+        struct event_source template_timer_source;
+        char **template_env;                    /* env_template without NOTIFY_SOCKET */
+        unsigned long long template_generation; /* of the last template started */
+        struct template_counters template_counters;
+        struct template_counters template_next_counters; /* a reload's template's, until it takes over: a
+                                                          * failed reload is no restart */
+        struct reaped_ring reaped;              /* children reaped that no record knew */
+        usec_t orphan_sweep_at;                 /* procfs mode: look again for a given-up spawn's worker */
+        struct notify_early notify_early[NOTIFY_EARLY_MAX];
+        unsigned n_notify_early;
 };
 
 /* Takes ownership of config and listen; on failure config stays the caller's. */

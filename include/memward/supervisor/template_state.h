@@ -25,7 +25,8 @@
  * worker), so this machine keeps no second list to get out of step with them.
  *
  * Restarts back off with policy_backoff(restart_backoff) on the number of consecutive
- * failures (an exit, a start that failed, a kill for a fault); a READY resets it.
+ * failures (an exit, a start that failed, a kill for a fault); the first SPAWNED resets
+ * it, not READY: a template that loads but dies at every fork must back off too.
  * To retire a template on purpose (reload, shutdown) the caller kills it and drops its
  * template_state: nothing here restarts a template it is not told about. */
 #pragma once
@@ -93,7 +94,7 @@ struct template_state {
         usec_t deadline;                /* DEAD: start; STARTING: ready_timeout; SPAWNING: fork_timeout;
                                          * else USEC_INFINITY */
         pid_t pid;                      /* the template's, from STARTING to KILLED; 0 when DEAD */
-        unsigned failures;              /* consecutive, for the backoff; 0 after a READY */
+        unsigned failures;              /* consecutive, for the backoff; 0 after a SPAWNED */
         unsigned spawn_slot;            /* SPAWNING: the SPAWN in flight */
         uint64_t spawn_generation;
 };

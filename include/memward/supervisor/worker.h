@@ -23,6 +23,13 @@ enum worker_state {
         _WORKER_STATE_MAX,
 };
 
+/* A worker of template mode before it has a pid. */
+enum worker_fork {
+        WORKER_FORK_NONE,       /* exec'd, or forked and adopted: it has a pid */
+        WORKER_FORK_QUEUED,     /* waits for an idle template */
+        WORKER_FORK_SENT,       /* its SPAWN is in flight */
+};
+
 /* What memward knows about a worker's memory, from its last sample. */
 struct worker_memory {
         struct cgroup_leaf leaf;        /* cgroup mode; dir_fd -1 in procfs mode */
@@ -50,7 +57,10 @@ struct worker {
 
         unsigned slot;                  /* 0..count-1, stable across recycles */
         unsigned long long generation;  /* per slot, increases with every spawn */
-        pid_t pid;                      /* also its process group id */
+        pid_t pid;                      /* also its process group id; 0: not forked yet (template
+                                         * mode: queued or asked for, see fork) */
+        enum worker_fork fork;          /* template mode: where its fork stands */
+        unsigned long long template_generation; /* template mode: the template asked to fork it */
         enum worker_state state;
 
         usec_t spawned_at;
@@ -87,7 +97,8 @@ struct worker {
 
 const char *worker_state_to_string(enum worker_state s);
 
-/* Sends sig to the worker's main process. Returns 0, or -ESRCH when it is gone. */
+/* Sends sig to the worker's main process. Returns 0, or -ESRCH when it is gone or not
+ * forked yet (pid 0). */
 int worker_signal(const struct worker *w, int sig);
 
 /* SIGKILL to the worker's whole process group, so helpers and grandchildren die too. */

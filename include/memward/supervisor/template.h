@@ -1,0 +1,179 @@
+/* One fork-server template process (docs/fork-server.md): the I/O around template_state.
+ *
+ * template_state decides; this module does what it decides that concerns the template
+ * itself: it starts the process through spawn.c (own process group, the sockets at fd 3…,
+ * the control channel at 3+N, the variables of §1, its own cgroup leaf in cgroup mode),
+ * reads and parses the channel, checks the PID of a SPAWNED (§3), sends SPAWN, kills the
+ * template's process group when a fault condemns it and logs every template event. What
+ * a decision means for the workers (adopt this pid, this slot's spawn failed, offer the
+ * next spawn, restart at T) is the supervisor's: every function hands the decision back.
+ *
+ * The supervisor keeps the spawn queue (its slots), the event loop and the timer; this
+ * module keeps no list of workers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "memward/linux/cgroup.h"
+#include "memward/linux/event_loop.h"
+#include "memward/linux/spawn.h"
+#include "memward/supervisor/template_state.h"
+
+/* Children memward reaped without knowing them, newest last: a worker forked by a
+ * template is re-parented to memward and may exit (and be reaped) before its SPAWNED is
+ * read. A SPAWNED for one of them is a worker that exited at once (§3). Bounded: only
+ * the last TEMPLATE_REAPED_MAX count, which is far more than can die between a fork and
+ * the read of its answer. */
+#define TEMPLATE_REAPED_MAX 32U
+
+struct reaped_ring {
+        struct {
+                pid_t pid;
+                int status;
+        } entries[TEMPLATE_REAPED_MAX];
+        unsigned next;                  /* where the next one goes */
+};
+
+/* Remembers pid (> 0) and its wait status, forgetting the oldest when full. */
+void reaped_ring_push(struct reaped_ring *r, pid_t pid, int status);
+
+/* Whether pid was reaped and is remembered: then true, *ret_status (may be NULL) and the
+ * entry is forgotten, so one exit is adopted once. */
+bool reaped_ring_take(struct reaped_ring *r, pid_t pid, int *ret_status);
+
+/* Whether pid, from a SPAWNED, may be the template's worker (§3): pid was reaped by
+ * memward already (1), or its parent (PROC_ROOT/PID/stat) is memward (self), the template,
+ * or the sender of the SPAWNED (the intermediate; 0 when the packet had no credentials)
+ * (0). Otherwise -EPERM with why in detail (a parent that is none of those, or no such
+ * process), or the negative errno of a stat that cannot be read. ring may be NULL. */
+int template_check_pid(const char *proc_root, pid_t pid, pid_t self, pid_t template_pid, pid_t sender,
+                       struct reaped_ring *ring, int *ret_status, char *detail, size_t detail_size);
+
+/* Why templates were restarted, for memward_template_restarts_total{reason}: each fault
+ * by its template_fault_to_string() name, an exit on its own, a start that failed. */
+struct template_counters {
+        uint64_t faults[_TEMPLATE_FAULT_MAX];
+        uint64_t exited;
+        uint64_t start_failed;
+};
+
+/* The template's memory at the last sample: its leaf in cgroup mode, the Rss/Pss/anon of
+ * its process tree in procfs mode. What the workers share is this. */
+struct template_memory {
+        bool sampled;
+        uint64_t current;               /* memory.current, or Rss of the tree */
+        uint64_t anon;
+        uint64_t rss, pss;              /* procfs readings; 0 in cgroup mode */
+};
+
+struct template_process {
+        struct template_process *next;  /* the owner's list of retired templates */
+        void *owner;                    /* the owner's, for its event handlers */
+        /* The owner's: whether pid is a worker or a template already, which no SPAWNED may
+         * name (its parent is memward too, so §3's check alone would take it). NULL: none. */
+        bool (*pid_in_use)(void *owner, pid_t pid);
+        struct template_state state;
+        unsigned long long generation;  /* MEMWARD_TEMPLATE_GENERATION of the process (last one when DEAD) */
+        pid_t pid;                      /* the process until it is reaped; 0 when none */
+        int control_fd;                 /* memward's end of the channel; -1 when closed */
+        struct event_source control_source;
+        struct event_loop *loop;
+        struct cgroup_leaf leaf;        /* template-<generation> in cgroup mode; dir_fd -1 otherwise */
+        const struct cgroup_setup *cgroup;
+        usec_t started_at;              /* CLOCK_MONOTONIC, of the running process */
+        usec_t ready_at;                /* 0 until READY */
+        uint64_t started_realtime;      /* µs since the epoch, for /status */
+        char runtime[TEMPLATE_RUNTIME_MAX];
+        bool retired;                   /* stopped on purpose (reload, shutdown): never started again,
+                                         * dropped once reaped */
+        bool abandoned_spawn;           /* a SPAWN in flight was given up: its worker may live on */
+        usec_t channel_closed_at;       /* it closed its end while alive; 0 when not */
+        usec_t kill_at;                 /* retired: SIGKILL to its group then, if it is still there */
+        bool usr1_pending;              /* SIGUSR1 came before its READY: sent with the READY */
+        struct template_memory mem;
+        struct template_counters *counters;
+};
+
+/* What a template is started with. */
+struct template_start_args {
+        char *const *argv;
+        const char *directory;
+        char *const *env_template;      /* the workers' environment without NOTIFY_SOCKET */
+        const int *listen_fds;
+        size_t n_listen_fds;
+        const char *oom_score_adj;
+        /* workers.user, workers.group, workers.umask: the template runs as its workers will,
+         * since they are its forks. */
+        const struct spawn_credentials *credentials;
+        bool set_umask;
+        mode_t umask;
+        unsigned long long generation;  /* one more for every template memward starts */
+        event_handler_t handler;        /* for the control channel (EPOLLIN) */
+        void *userdata;
+};
+
+/* A template with no process yet; its first start is due at once. */
+void template_process_init(struct template_process *t, const struct template_timing *timing,
+                           struct event_loop *loop, const struct cgroup_setup *cgroup,
+                           struct template_counters *counters);
+
+/* Closes what t holds (not the process: the caller kills it first, or it dies with memward
+ * through its parent-death signal). */
+void template_process_done(struct template_process *t);
+
+/* Starts the template (a decision said start): the channel, the leaf, the process, the
+ * channel's event source. Logs template_start or, on failure, template_start_failed.
+ * *ret: what template_state decided (START_FAILED: a restart time). Returns 0, or the
+ * negative errno of the start that failed (spawn_worker()'s: -ENOENT, the command was
+ * not found). */
+int template_process_start(struct template_process *t, const struct template_start_args *a, usec_t now,
+                           struct template_decision *ret);
+
+/* Reads one packet from the channel and feeds it (or the fault it is). Returns 1 with *ret,
+ * 0 when none is queued or the channel is closed already, never an error: a channel that
+ * fails is a fault of the template. self is memward's pid; ring the reaped children.
+ * A SPAWNED whose pid was reaped already comes back as d->spawned with *ret_reaped true
+ * and *ret_status its wait status. */
+int template_process_receive(struct template_process *t, const char *proc_root, pid_t self, struct reaped_ring *ring,
+                             usec_t now, struct template_decision *ret, bool *ret_reaped, int *ret_status);
+
+/* Sends SPAWN for slot/generation with env (NULL-terminated "NAME=VALUE") and leaf_fd
+ * (-1: none, CGROUP=0). Returns 0 with *ret (send_spawn, or kill and spawn_failed when the
+ * channel failed), -EBUSY when the template is not idle (nothing changed), -EINVAL for
+ * arguments the formatter refuses. */
+int template_process_spawn(struct template_process *t, unsigned slot, uint64_t generation, char *const *env,
+                           int leaf_fd, usec_t now, struct template_decision *ret);
+
+/* When template_process_timer() is due next: the state's deadline, or the grace of a
+ * channel closed by a template that has not exited yet; USEC_INFINITY when none. */
+usec_t template_process_next_deadline(const struct template_process *t);
+
+/* Time passed: a deadline of t may be due. */
+void template_process_timer(struct template_process *t, usec_t now, struct template_decision *ret);
+
+/* The template process was reaped with status: logs template_exited, closes the channel,
+ * releases the leaf. For a retired template *ret is all false (nothing restarts it). */
+void template_process_exited(struct template_process *t, int status, usec_t now, struct template_decision *ret);
+
+/* Stops the template on purpose (a reload replaced it, memward stops): sig to its process
+ * group, the channel closed (it then exits on EOF too), never restarted; SIGKILL to the
+ * group at now + grace if it is still there (template_process_timer()). A SPAWN in flight
+ * comes back in *ret as spawn_failed with -ECANCELED. */
+void template_process_retire(struct template_process *t, int sig, const char *why, usec_t now, usec_t grace,
+                             struct template_decision *ret);
+
+/* Forwards SIGUSR1 (reopen log files, which the workers it forks later inherit) to the
+ * template process, or once it is READY: before, it may have no handler yet. */
+void template_process_forward_usr1(struct template_process *t);
+
+/* Whether a SPAWN can be sent now: READY, none in flight, the channel open, not retired. */
+bool template_process_can_spawn(const struct template_process *t);
+
+/* Reads the template's memory into t->mem. */
+int template_process_sample(struct template_process *t, const char *proc_root);
+
+/* "starting", "ready" (idle or spawning), "dead" (waiting for a restart), "stopping"
+ * (killed or retired): the phase /status and /metrics show. */
+const char *template_process_phase(const struct template_process *t);

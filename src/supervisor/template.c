@@ -1,0 +1,515 @@
+/* See template.h. */
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "memward/base/log.h"
+#include "memward/base/macro.h"
+#include "memward/base/signal_name.h"
+#include "memward/linux/proc.h"
+#include "memward/linux/spawn.h"
+#include "memward/supervisor/template.h"
+
+/* A template whose channel closed is given this long to exit before the closed channel
+ * counts as the fault (§4 channel_closed): a template that crashes closes its fds a moment
+ * before it becomes a zombie, and that is template_exited, not a protocol error. */
+#define CHANNEL_CLOSED_GRACE_USEC (1 * USEC_PER_SEC)
+
+void reaped_ring_push(struct reaped_ring *r, pid_t pid, int status) {
+        assert(r);
+        if (pid <= 0)
+                return;
+        r->entries[r->next % TEMPLATE_REAPED_MAX].pid = pid;
+        r->entries[r->next % TEMPLATE_REAPED_MAX].status = status;
+        r->next = (r->next + 1) % TEMPLATE_REAPED_MAX;
+}
+
+bool reaped_ring_take(struct reaped_ring *r, pid_t pid, int *ret_status) {
+        if (!r || pid <= 0)
+                return false;
+        for (unsigned i = 0; i < TEMPLATE_REAPED_MAX; i++)
+                if (r->entries[i].pid == pid) {
+                        if (ret_status)
+                                *ret_status = r->entries[i].status;
+                        r->entries[i].pid = 0;
+                        return true;
+                }
+        return false;
+}
+
+int template_check_pid(const char *proc_root, pid_t pid, pid_t self, pid_t template_pid, pid_t sender,
+                       struct reaped_ring *ring, int *ret_status, char *detail, size_t detail_size) {
+        pid_t ppid;
+
+        /* First: a pid we reaped is gone from /proc, and a new process may even have its
+         * number by now (then its parent would not pass the check anyway). */
+        if (reaped_ring_take(ring, pid, ret_status))
+                return 1;
+        int r = proc_get_ppid(proc_root, pid, &ppid);
+        if (r == -ESRCH || r == -ENOENT) {
+                snprintf(detail, detail_size, "PID %d: no such process, and memward did not reap it", (int) pid);
+                return -EPERM;
+        }
+        if (r < 0) {
+                snprintf(detail, detail_size, "PID %d: cannot read its parent", (int) pid);
+                return r;
+        }
+        if (ppid == self || ppid == template_pid || (sender > 0 && ppid == sender))
+                return 0;
+        snprintf(detail, detail_size,
+                 "PID %d: its parent %d is neither memward (%d), the template (%d) nor the sender (%d)", (int) pid,
+                 (int) ppid, (int) self, (int) template_pid, (int) sender);
+        return -EPERM;
+}
+
+void template_process_init(struct template_process *t, const struct template_timing *timing,
+                           struct event_loop *loop, const struct cgroup_setup *cgroup,
+                           struct template_counters *counters) {
+        assert(t);
+        *t = (struct template_process) {
+                .control_fd = -1,
+                .control_source = { .fd = -1 },
+                .loop = loop,
+                .leaf = CGROUP_LEAF_INIT,
+                .cgroup = cgroup,
+                .counters = counters,
+        };
+        template_state_init(&t->state, timing);
+}
+
+static void close_channel(struct template_process *t) {
+        if (t->control_source.fd >= 0)
+                (void) event_loop_remove(t->loop, &t->control_source);
+        t->control_source.fd = -1;
+        t->control_fd = safe_close(t->control_fd);
+}
+
+static void release_leaf(struct template_process *t) {
+        if (t->leaf.dir_fd < 0)
+                return;
+        (void) cgroup_leaf_kill(t->cgroup, &t->leaf);
+        /* Its last process may still be exiting: then the leaf stays, empty, and is removed
+         * as a stale one at the next start. Nothing is charged to an empty leaf. */
+        (void) cgroup_leaf_remove(t->cgroup, &t->leaf);
+        cgroup_leaf_close(&t->leaf);
+        t->leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+}
+
+void template_process_done(struct template_process *t) {
+        if (!t)
+                return;
+        close_channel(t);
+        cgroup_leaf_close(&t->leaf);
+}
+
+/* The parts of a decision that concern the template itself. */
+static void apply(struct template_process *t, const struct template_decision *d, usec_t now) {
+        char detail[LOG_QUOTE_MAX], runtime[LOG_QUOTE_MAX];
+
+        if (d->ready) {
+                t->ready_at = now;
+                if (t->usr1_pending) {
+                        t->usr1_pending = false;
+                        (void) kill(t->pid, SIGUSR1);
+                }
+                log_info("template_ready", "pid=%d generation=%llu runtime=%s startup=%" PRIu64 "ms", (int) t->pid,
+                         t->generation, log_quote(runtime, sizeof runtime, t->runtime),
+                         (now - t->started_at) / USEC_PER_MSEC);
+        }
+        if (d->kill) {
+                if ((unsigned) d->fault < _TEMPLATE_FAULT_MAX)
+                        t->counters->faults[d->fault]++;
+                if (d->spawn_failed)
+                        t->abandoned_spawn = true;
+                log_warning(template_fault_event(d->fault), "reason=%s pid=%d generation=%llu detail=%s",
+                            template_fault_to_string(d->fault), (int) t->pid, t->generation,
+                            log_quote(detail, sizeof detail, d->detail));
+                if (t->pid > 0)
+                        (void) kill(-t->pid, SIGKILL);
+                if (t->leaf.dir_fd >= 0)
+                        (void) cgroup_leaf_kill(t->cgroup, &t->leaf);
+                close_channel(t);
+        }
+}
+
+static void feed(struct template_process *t, const struct template_event *e, struct template_decision *ret) {
+        struct template_decision d = { .restart_at = USEC_INFINITY };
+        int r = template_state_handle(&t->state, e, &d);
+        if (r < 0) {
+                /* A bug of ours, not the template's: say so and change nothing. */
+                log_error_errno(r, "template_state_refused", "event=%d phase=%s", (int) e->type,
+                                template_phase_to_string(t->state.phase));
+                d = (struct template_decision) { .restart_at = USEC_INFINITY };
+        }
+        apply(t, &d, e->now);
+        *ret = d;
+}
+
+static void fault(struct template_process *t, enum template_fault f, const char *detail, usec_t now,
+                  struct template_decision *ret) {
+        feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_FAULT, .now = now, .fault = f, .detail = detail },
+             ret);
+}
+
+int template_process_start(struct template_process *t, const struct template_start_args *a, usec_t now,
+                           struct template_decision *ret) {
+        char control[48], generation[64], cmd[LOG_QUOTE_MAX];
+        _cleanup_free_ char **env = NULL;
+        int fds[2] = { -1, -1 }, r;
+        size_t n = 0;
+        pid_t pid = 0;
+        const char *step = NULL;
+
+        t->generation = a->generation;
+        t->ready_at = 0;
+        t->usr1_pending = false;
+        t->runtime[0] = '\0';
+        t->mem = (struct template_memory) {};
+        t->abandoned_spawn = false;
+
+        r = template_channel_open(fds);
+        if (r < 0)
+                goto fail;
+
+        while (a->env_template && a->env_template[n])
+                n++;
+        env = calloc(n + 4, sizeof *env);
+        if (!env) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        memcpy(env, a->env_template, n * sizeof *env);
+        snprintf(control, sizeof control, "MEMWARD_CONTROL_FD=%zu", 3 + a->n_listen_fds);
+        snprintf(generation, sizeof generation, "MEMWARD_TEMPLATE_GENERATION=%llu", a->generation);
+        env[n++] = control;
+        env[n++] = generation;
+        env[n++] = (char *) "MEMWARD_PROTOCOL=1";
+
+        if (t->cgroup && t->cgroup->mode == ACCOUNTING_CGROUP) {
+                char name[sizeof t->leaf.name];
+                snprintf(name, sizeof name, "template-%llu", a->generation);
+                r = cgroup_leaf_create_named(t->cgroup, name, 0, 0, &t->leaf);
+                if (r < 0) {
+                        log_warning_errno(r, "cgroup_leaf_failed", "template=%llu msg=\"accounting the template "
+                                          "through /proc\"", a->generation);
+                        t->leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+                }
+        }
+
+        struct spawn_request req = {
+                .argv = a->argv,
+                .directory = a->directory,
+                .env_template = env,
+                .listen_fds = a->listen_fds,
+                .n_listen_fds = a->n_listen_fds,
+                .cgroup_fd = t->leaf.dir_fd,
+                .oom_score_adj = a->oom_score_adj,
+                .template = true,
+                .control_fd = fds[1],
+                .credentials = a->credentials,
+                .set_umask = a->set_umask,
+                .umask = a->umask,
+        };
+        struct spawn_outcome outcome = {};
+        r = spawn_worker(&req, &pid, &outcome);
+        if (outcome.cgroup_error < 0) {
+                log_warning_errno(outcome.cgroup_error, "cgroup_placement_failed",
+                                  "template=%llu cgroup=%s msg=\"accounting the template through /proc\"",
+                                  a->generation, t->leaf.name);
+                release_leaf(t);
+        }
+        fds[1] = safe_close(fds[1]);
+        step = outcome.credentials_step;
+        if (r < 0)
+                goto fail;
+
+        t->control_fd = TAKE_FD(fds[0]);
+        t->control_source = (struct event_source) {
+                .fd = t->control_fd,
+                .events = EPOLLIN,
+                .handler = a->handler,
+                .userdata = a->userdata,
+                .name = "template",
+        };
+        r = event_loop_add(t->loop, &t->control_source);
+        if (r < 0) {
+                t->control_source.fd = -1;
+                log_error_errno(r, "watch_failed", "file=template_channel");
+        }
+        t->pid = pid;
+        t->started_at = now;
+        t->started_realtime = now_realtime();
+        log_info("template_start", "pid=%d generation=%llu command=%s%s%s", (int) pid, a->generation,
+                 log_quote(cmd, sizeof cmd, a->argv[0]), t->leaf.dir_fd >= 0 ? " cgroup=" : "",
+                 t->leaf.dir_fd >= 0 ? t->leaf.name : "");
+        feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_STARTED, .now = now, .pid = pid }, ret);
+        if (r < 0)
+                fault(t, TEMPLATE_FAULT_CHANNEL_ERROR, "cannot watch the control channel", now, ret);
+        return 0;
+
+fail:
+        safe_close(fds[0]);
+        safe_close(fds[1]);
+        release_leaf(t);
+        t->counters->start_failed++;
+        feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_START_FAILED, .now = now, .error = r }, ret);
+        log_error_errno(r, "template_start_failed", "generation=%llu command=%s%s%s failures=%u retry_in=%" PRIu64 "ms",
+                        a->generation, log_quote(cmd, sizeof cmd, a->argv[0]), step ? " step=" : "", step ?: "",
+                        t->state.failures,
+                        ret->restart_at != USEC_INFINITY && ret->restart_at > now
+                                ? (ret->restart_at - now) / USEC_PER_MSEC
+                                : 0);
+        return r;
+}
+
+/* One packet at a time, 64 KiB: static, memward is single-threaded. */
+static struct template_packet packet;
+
+int template_process_receive(struct template_process *t, const char *proc_root, pid_t self, struct reaped_ring *ring,
+                             usec_t now, struct template_decision *ret, bool *ret_reaped, int *ret_status) {
+        struct template_parse_error perr = {};
+        struct template_message m;
+        char detail[TEMPLATE_DETAIL_MAX];
+        int r;
+
+        *ret_reaped = false;
+        if (t->control_fd < 0)
+                return 0;
+        r = template_channel_receive(t->control_fd, &packet);
+        if (r == -EAGAIN)
+                return 0;
+        if (r == -ECONNRESET) {
+                /* It closed its end: it is exiting, most likely. Its exit, reaped within the
+                 * grace, says how; template_process_timer() calls it a fault otherwise. */
+                close_channel(t);
+                t->abandoned_spawn = t->abandoned_spawn || t->state.phase == TEMPLATE_PHASE_SPAWNING;
+                t->channel_closed_at = now;
+                return 0;
+        }
+        if (r < 0) {
+                snprintf(detail, sizeof detail, "receive: %s", strerror(-r));
+                fault(t, TEMPLATE_FAULT_CHANNEL_ERROR, detail, now, ret);
+                return 1;
+        }
+        if (packet.truncated) {
+                fault(t, TEMPLATE_FAULT_OVERSIZED, "a packet over 65536 bytes", now, ret);
+                return 1;
+        }
+        if (packet.n_fds > 0) {
+                snprintf(detail, sizeof detail, "a packet with %u file descriptors", packet.n_fds);
+                fault(t, TEMPLATE_FAULT_FDS, detail, now, ret);
+                return 1;
+        }
+        r = template_message_parse(packet.data, packet.length, &m, &perr);
+        if (r < 0) {
+                snprintf(detail, sizeof detail, "%s: %s", perr.what ?: "malformed", perr.text);
+                fault(t, template_fault_from_parse(r), detail, now, ret);
+                return 1;
+        }
+        if (m.type == TEMPLATE_READY)
+                memcpy(t->runtime, m.runtime, sizeof t->runtime);
+        if (m.type == TEMPLATE_SPAWNED && t->state.phase == TEMPLATE_PHASE_SPAWNING &&
+            m.slot == t->state.spawn_slot && m.generation == t->state.spawn_generation) {
+                if (m.pid == t->pid || (t->pid_in_use && t->pid_in_use(t->owner, m.pid))) {
+                        snprintf(detail, sizeof detail, "PID %d is a worker or a template already", (int) m.pid);
+                        fault(t, TEMPLATE_FAULT_BAD_PID, detail, now, ret);
+                        return 1;
+                }
+                r = template_check_pid(proc_root, m.pid, self, t->pid, packet.has_credentials ? packet.pid : 0, ring,
+                                       ret_status, detail, sizeof detail);
+                if (r < 0) {
+                        fault(t, TEMPLATE_FAULT_BAD_PID, detail, now, ret);
+                        return 1;
+                }
+                *ret_reaped = r > 0;
+        }
+        feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_MESSAGE, .now = now, .message = &m }, ret);
+        return 1;
+}
+
+int template_process_spawn(struct template_process *t, unsigned slot, uint64_t generation, char *const *env,
+                           int leaf_fd, usec_t now, struct template_decision *ret) {
+        static char buf[TEMPLATE_MESSAGE_MAX];
+        size_t length;
+        char detail[TEMPLATE_DETAIL_MAX];
+        int r;
+
+        if (t->state.phase != TEMPLATE_PHASE_IDLE || t->control_fd < 0)
+                return -EBUSY;
+        r = template_spawn_format(slot, generation, leaf_fd >= 0, env, buf, sizeof buf, &length);
+        if (r < 0)
+                return r;
+        feed(t,
+             &(struct template_event) { .type = TEMPLATE_EVENT_SPAWN_WANTED, .now = now, .slot = slot,
+                                        .generation = generation },
+             ret);
+        if (!ret->send_spawn)
+                return -EBUSY;
+        r = template_channel_send(t->control_fd, buf, length, leaf_fd);
+        if (r < 0) {
+                snprintf(detail, sizeof detail, "cannot send SPAWN for slot %u generation %" PRIu64 ": %s", slot,
+                         generation, r == -EAGAIN ? "the template does not read" : strerror(-r));
+                fault(t, TEMPLATE_FAULT_CHANNEL_ERROR, detail, now, ret);
+        }
+        return 0;
+}
+
+usec_t template_process_next_deadline(const struct template_process *t) {
+        if (t->retired)
+                return t->pid > 0 ? t->kill_at : USEC_INFINITY;
+        usec_t next = template_state_next_deadline(&t->state);
+        if (t->channel_closed_at > 0 && t->pid > 0 && !t->retired &&
+            t->channel_closed_at + CHANNEL_CLOSED_GRACE_USEC < next)
+                next = t->channel_closed_at + CHANNEL_CLOSED_GRACE_USEC;
+        return next;
+}
+
+void template_process_timer(struct template_process *t, usec_t now, struct template_decision *ret) {
+        *ret = (struct template_decision) { .restart_at = USEC_INFINITY };
+        if (t->retired) {
+                /* It did not go when asked: it goes now. */
+                if (t->pid > 0 && now >= t->kill_at) {
+                        log_warning("template_kill", "pid=%d generation=%llu msg=\"did not exit within "
+                                    "graceful_timeout\"", (int) t->pid, t->generation);
+                        (void) kill(-t->pid, SIGKILL);
+                        t->kill_at = USEC_INFINITY;
+                }
+                return;
+        }
+        if (t->channel_closed_at > 0 && t->pid > 0 && now >= t->channel_closed_at + CHANNEL_CLOSED_GRACE_USEC) {
+                t->channel_closed_at = 0;
+                fault(t, TEMPLATE_FAULT_CHANNEL_CLOSED, "the template closed the control channel and lives on", now,
+                      ret);
+                return;
+        }
+        feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_TIMER, .now = now }, ret);
+}
+
+static void describe_status(int status, char *buf, size_t size) {
+        if (WIFEXITED(status))
+                snprintf(buf, size, "status=exited code=%d", WEXITSTATUS(status));
+        else if (WIFSIGNALED(status))
+                snprintf(buf, size, "status=killed signal=%s", signal_to_string(WTERMSIG(status)));
+        else
+                snprintf(buf, size, "status=unknown raw=%d", status);
+}
+
+void template_process_exited(struct template_process *t, int status, usec_t now, struct template_decision *ret) {
+        char how[96];
+        pid_t pid = t->pid;
+
+        *ret = (struct template_decision) { .restart_at = USEC_INFINITY };
+        describe_status(status, how, sizeof how);
+        close_channel(t);
+        release_leaf(t);
+        t->pid = 0;
+        t->channel_closed_at = 0;
+        if (t->retired) {
+                log_info("template_exited", "pid=%d generation=%llu %s retired=yes age=%" PRIu64 "s", (int) pid,
+                         t->generation, how, (now - t->started_at) / USEC_PER_SEC);
+                return;
+        }
+        bool expected = t->state.phase == TEMPLATE_PHASE_KILLED;
+        if (!expected)
+                t->counters->exited++;
+        feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_EXITED, .now = now }, ret);
+        if (ret->spawn_failed)
+                t->abandoned_spawn = true;
+        uint64_t retry = 0;
+        if (ret->restart_at != USEC_INFINITY && ret->restart_at > now)
+                retry = (ret->restart_at - now) / USEC_PER_MSEC;
+        if (expected)
+                log_info("template_exited", "pid=%d generation=%llu %s killed=yes failures=%u restart_in=%" PRIu64 "ms",
+                         (int) pid, t->generation, how, t->state.failures, retry);
+        else
+                log_warning("template_exited",
+                            "pid=%d generation=%llu %s unexpected=yes failures=%u restart_in=%" PRIu64 "ms",
+                            (int) pid, t->generation, how, t->state.failures, retry);
+}
+
+void template_process_forward_usr1(struct template_process *t) {
+        if (t->retired || t->pid <= 0 || t->state.phase == TEMPLATE_PHASE_KILLED)
+                return;
+        if (t->ready_at == 0) {
+                t->usr1_pending = true;
+                return;
+        }
+        (void) kill(t->pid, SIGUSR1);
+}
+
+bool template_process_can_spawn(const struct template_process *t) {
+        return !t->retired && t->state.phase == TEMPLATE_PHASE_IDLE && t->control_fd >= 0;
+}
+
+void template_process_retire(struct template_process *t, int sig, const char *why, usec_t now, usec_t grace,
+                             struct template_decision *ret) {
+        *ret = (struct template_decision) { .restart_at = USEC_INFINITY };
+        if (t->retired)
+                return;
+        t->kill_at = sig == SIGKILL || grace >= USEC_INFINITY - now ? USEC_INFINITY : now + grace;
+        if (t->state.phase == TEMPLATE_PHASE_SPAWNING) {
+                ret->spawn_failed = true;
+                ret->error = -ECANCELED;
+                ret->slot = t->state.spawn_slot;
+                ret->generation = t->state.spawn_generation;
+                t->abandoned_spawn = true;
+        }
+        t->retired = true;
+        close_channel(t);
+        if (t->pid > 0) {
+                log_info("template_stop", "pid=%d generation=%llu signal=%s reason=%s", (int) t->pid, t->generation,
+                         signal_to_string(sig), why);
+                (void) kill(-t->pid, sig);
+        }
+}
+
+int template_process_sample(struct template_process *t, const char *proc_root) {
+        struct template_memory *mem = &t->mem;
+
+        if (t->pid <= 0)
+                return -ESRCH;
+        if (t->leaf.dir_fd >= 0) {
+                struct memory_stat st;
+                uint64_t current;
+                int r = cgroup_leaf_read(&t->leaf, &current, &st);
+                if (r < 0)
+                        return r;
+                mem->current = current;
+                mem->anon = st.anon;
+                mem->rss = mem->pss = 0;
+        } else {
+                struct smaps_rollup s;
+                int r = procfs_tree_memory(proc_root, t->pid, &s);
+                if (r < 0)
+                        return r;
+                mem->current = mem->rss = s.rss;
+                mem->pss = s.pss;
+                mem->anon = s.anonymous;
+        }
+        mem->sampled = true;
+        return 0;
+}
+
+const char *template_process_phase(const struct template_process *t) {
+        if (t->retired)
+                return "stopping";
+        switch (t->state.phase) {
+        case TEMPLATE_PHASE_DEAD:
+                return "dead";
+        case TEMPLATE_PHASE_STARTING:
+                return "starting";
+        case TEMPLATE_PHASE_IDLE:
+        case TEMPLATE_PHASE_SPAWNING:
+                return "ready";
+        case TEMPLATE_PHASE_KILLED:
+                return "stopping";
+        default:
+                return "unknown";
+        }
+}
