@@ -1,5 +1,5 @@
 #!/bin/bash
-# test_memory_pressure.sh — squeezing app with memory.high fires the PSI trigger on app/memory.pressure and memward recycles the worker with the largest floor within a second of the trigger; the squeeze is lifted at once.
+# test_memory_pressure.sh — squeezing app with memory.high fires the PSI trigger on app/memory.pressure and memward recycles the worker with the largest floor within a second of its own trigger event (memward's clock); the squeeze is lifted at once.
 # memward runs in /sys/fs/cgroup/app as a systemd unit with Delegate=yes would;
 # the steps live in tests/vm/memory_vm.py (scenario "pressure"): one Python
 # interpreter for the whole test, since each start costs about a second under TCG.
