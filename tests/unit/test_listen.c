@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "skip_because.h"
+
 #include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <errno.h>
@@ -298,7 +300,7 @@ static void test_tcp_v6_follows_sysctl(void **state) {
 
         FILE *s = fopen("/proc/sys/net/ipv6/bindv6only", "re");
         if (!s) {
-                skip(); /* no IPv6 in this kernel or namespace */
+                skip_because("no /proc/sys/net/ipv6: no IPv6 in this kernel or namespace");
                 return;
         }
         assert_int_equal(fscanf(s, "%d", &sysctl), 1);
@@ -307,7 +309,7 @@ static void test_tcp_v6_follows_sysctl(void **state) {
         a.sockaddr.in6.sin6_port = 0;
         int r = listen_address_open(&a, 0, 0, NULL, &fd, NULL);
         if (r == -EAFNOSUPPORT || r == -EADDRNOTAVAIL) {
-                skip();
+                skip_because("cannot bind [::]: no IPv6 address here");
                 return;
         }
         assert_int_equal(r, 0);

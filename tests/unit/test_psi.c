@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "skip_because.h"
+
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -87,7 +89,7 @@ static void test_trigger_on_this_machine(void **state) {
         (void) state;
         usec_t used = 0, stall = 0;
         if (access("/proc/pressure/memory", W_OK) < 0) {
-                skip();
+                skip_because("/proc/pressure/memory is not writable (no PSI, or not root)");
                 return;
         }
         int fd = psi_trigger_open("/proc/pressure/memory", PSI_SOME, 150 * USEC_PER_MSEC, USEC_PER_SEC, &stall,

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "skip_because.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -142,7 +144,7 @@ static void test_credentials(void **state) {
         int status;
 
         if (geteuid() != 0)
-                skip();
+                skip_because("switching user needs root");
         assert_int_equal(spawn_credentials_check(&cr), 1);
         assert_int_equal(chmod(f->dir, 0777), 0);
         snprintf(script, sizeof script,
@@ -173,7 +175,7 @@ static void test_credentials_not_permitted(void **state) {
 
         assert_int_equal(spawn_credentials_check(&none), 0);
         if (geteuid() != 0)
-                skip();
+                skip_because("switching user needs root");
         pid_t child = fork();
         assert_true(child >= 0);
         if (child == 0) {
