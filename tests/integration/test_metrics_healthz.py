@@ -8,11 +8,12 @@
   * during a rolling recycle (a reload) it stays 200: the old worker serves until its
     replacement is ready. (A worker that reaches max_requests before its replacement
     is ready stops first, and its slot is down meanwhile: test_max_requests_bound.);
-  * after SIGTERM, while workers stop, it says 503 "shutting down" (when the endpoint
-    still answers)."""
+  * after SIGTERM, while workers stop (one finishing a request in flight), it says
+    503 "unavailable: shutting down, N/2 workers ready"."""
 
 import os
 import signal
+import threading
 import time
 
 import lib
@@ -21,6 +22,7 @@ from lib import check
 
 COUNT = 2
 BOOT_MS = 1500
+STOP_MS = 2000         # the request in flight at SIGTERM
 
 
 def healthz(mport):
@@ -87,15 +89,22 @@ def test(t):
     statuses.add(healthz(mport)[0])
     check(statuses == {200}, "/healthz during a rolling recycle: %r" % statuses)
 
-    # Shutdown: 503 while workers stop (if the endpoint still answers at all).
+    # Shutdown: 503 while workers stop. A request in flight (/sleep) keeps its worker
+    # stopping until it is answered, and the endpoint answers meanwhile.
+    slow = []
+    th = threading.Thread(target=lambda: slow.append(lib.http_get(port, "/sleep?ms=%d" % STOP_MS, timeout=10)))
+    th.start()
+    time.sleep(0.3)
     mw.signal(signal.SIGTERM)
-    try:
-        status, body = healthz(mport)
-        check(status == 503 and body.startswith("unavailable: shutting down"), "during shutdown: %d %r"
-              % (status, body))
-    except OSError:
-        pass
+    mw.wait_event("shutdown", timeout=5)
+    status, body = healthz(mport)
+    t_asked = time.monotonic()
+    check(status == 503 and body.startswith("unavailable: shutting down, "), "during shutdown: %d %r"
+          % (status, body))
+    th.join(10)
+    check(slow and slow[0][0] == 200, "the request in flight at SIGTERM: %r" % slow)
     check(mw.wait_exit(15) == 0, "memward did not exit 0")
+    check(mw.events("exit") and mw.events("exit")[-1].t > t_asked, "every worker had exited before /healthz was asked")
     print("503 -> 200 at start-up; 503 for %.2fs after SIGKILL; 200 throughout a rolling recycle"
           % (t_up - t_down))
 

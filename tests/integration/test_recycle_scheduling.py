@@ -5,6 +5,10 @@
    retained_max at once are recycled one after another, never two slots down at once --
    also when the replacements crash while starting (a deploy that broke start-up): the
    slot stays busy through its backoff.
+   The workers (workers/mapper.py) hold ~80 MiB rss, ~36 MiB pss and ~8 MiB anon over
+   their process trees, and retained_max lies between the configured metric and the
+   next smaller one (rss: 56 MiB, pss: 20 MiB): only the configured metric can trigger
+   these recycles, and each recycle line must name it with a floor above the limit.
 2. A worker spawned during a pass is on the timer at once: with a 10 s sample tick,
    `ready: 1s` makes it ready after ~1 s, and a worker that never says READY=1 is
    killed at ready_timeout (1 s), not at the next tick.
@@ -19,15 +23,36 @@ import lib
 from lib import check
 
 SLEEPER = ["/bin/sh", "-c", "exec sleep 1000"]
+MAPPER = lib.test_worker("mapper.py")
+MiB = 1024 * 1024
+# retained_max per metric: below that metric of a mapper.py worker, above every smaller one.
+LIMIT_MIB = {"rss": 56, "pss": 20}
+
+
+def memory(metric):
+    return {"metric": metric, "sample_interval": "200ms", "retained_window": "600ms",
+            "retained_max": "%dMiB" % LIMIT_MIB[metric]}
+
+
+def check_metric(mw, metric):
+    """Every memory recycle was decided by `metric`, with a floor above its limit and
+    below the next larger metric's limit (a floor of the wrong metric lands outside)."""
+    recycles = mw.events("recycle", reason="retained")
+    check(recycles, "no retained recycle")
+    upper = {"pss": LIMIT_MIB["rss"]}.get(metric)
+    for r in recycles:
+        floor = int(r.get("floor"))
+        check(r.get("metric") == metric and floor > LIMIT_MIB[metric] * MiB and
+              (upper is None or floor < upper * MiB),
+              "want metric=%s with a floor in (%d, %s) MiB: %s" % (metric, LIMIT_MIB[metric], upper, r.text))
+    return [int(r.get("floor")) // MiB for r in recycles]
 
 
 def test_stop_first_respects_max_concurrent(t):
     port = t.port()
-    cfg = lib.config(port, count=3, command=SLEEPER, listen=[],
+    cfg = lib.config(port, count=3, command=MAPPER, listen=[],
                      workers={"ready": "1500ms", "ready_timeout": "30s", "graceful_timeout": "5s"},
-                     recycle={"max_concurrent": 1, "memory_stop_first": True},
-                     memory={"metric": "rss", "sample_interval": "200ms", "retained_window": "600ms",
-                             "retained_max": "1K"})
+                     recycle={"max_concurrent": 1, "memory_stop_first": True}, memory=memory("rss"))
     mw = t.memward(cfg, name="stopfirst")
     mw.wait_event("ready", count=3, timeout=15)
     mw.wait_event("stop", count=3, timeout=30, stop_first="yes")
@@ -36,7 +61,9 @@ def test_stop_first_respects_max_concurrent(t):
     worst, stops = slots_down_at_worst(mw)
     check(stops >= 3, "only %d stop-first recycles" % stops)
     check(worst == 1, "%d slots were down at once with max_concurrent 1" % worst)
-    print("%d stop-first recycles, never more than %d slot down" % (stops, worst))
+    floors = check_metric(mw, "rss")
+    print("%d stop-first recycles, never more than %d slot down; rss floors %r MiB (retained_max %d MiB)"
+          % (stops, worst, floors, LIMIT_MIB["rss"]))
 
 
 def slots_down_at_worst(mw):
@@ -57,13 +84,11 @@ def slots_down_at_worst(mw):
 def test_stop_first_replacements_that_fail(t):
     port = t.port()
     # Generation 1 runs; every later one crashes 0.3 s after it starts.
-    script = 'if [ "$MEMWARD_WORKER_GENERATION" -gt 1 ]; then sleep 0.3; exit 1; fi; exec sleep 1000'
-    cfg = lib.config(port, count=3, command=["/bin/sh", "-c", script], listen=[],
+    script = 'if [ "$MEMWARD_WORKER_GENERATION" -gt 1 ]; then sleep 0.3; exit 1; fi; exec "$0" "$@"'
+    cfg = lib.config(port, count=3, command=["/bin/sh", "-c", script] + MAPPER, listen=[],
                      workers={"ready": "1500ms", "ready_timeout": "30s", "graceful_timeout": "5s",
                               "restart_backoff": {"initial": "5s", "max": "30s"}},
-                     recycle={"max_concurrent": 1, "memory_stop_first": True},
-                     memory={"metric": "rss", "sample_interval": "200ms", "retained_window": "600ms",
-                             "retained_max": "1K"})
+                     recycle={"max_concurrent": 1, "memory_stop_first": True}, memory=memory("pss"))
     mw = t.memward(cfg, name="stopfirst_fail")
     mw.wait_event("ready", count=3, timeout=15)
     mw.wait_event("stop", timeout=10, stop_first="yes")
@@ -72,7 +97,9 @@ def test_stop_first_replacements_that_fail(t):
     worst, stops = slots_down_at_worst(mw)
     check(stops >= 1 and mw.events("exit", unexpected="yes"), "no failed replacement happened")
     check(worst == 1, "%d slots were down at once after a replacement failed, with max_concurrent 1" % worst)
-    print("stop-first replacement crashed: still only %d slot down during its backoff" % worst)
+    floors = check_metric(mw, "pss")
+    print("stop-first replacement crashed: still only %d slot down during its backoff; pss floors %r MiB "
+          "(retained_max %d MiB)" % (worst, floors, LIMIT_MIB["pss"]))
 
 
 def test_deadlines_of_new_workers(t):
@@ -93,7 +120,7 @@ def test_deadlines_of_new_workers(t):
     timeout = mw.wait_event("ready_timeout", timeout=8)[0]
     check(timeout.t - t0 <= 2.0, "ready_timeout fired %.1fs after start, want ~1 s" % (timeout.t - t0))
     mw.stop()
-    print("ready: 1s -> startup=%sms; ready_timeout 1s -> fired after %.2fs"
+    print("ready: 1s -> startup=%s; ready_timeout 1s -> fired after %.2fs"
           % (ready.get("startup"), timeout.t - t0))
 
 
