@@ -1329,8 +1329,12 @@ static int on_signal(struct event_source *src, uint32_t revents) {
                         log_info("scale", "signal=SIGTTIN workers=%u", s->target);
                         break;
                 case SIGTTOU:
-                        if (s->shutting_down || s->target <= 1)
+                        if (s->shutting_down)
                                 break;
+                        if (s->target <= 1) {
+                                log_info("scale", "signal=SIGTTOU workers=%u msg=\"the last worker stays\"", s->target);
+                                break;
+                        }
                         s->target--;
                         log_info("scale", "signal=SIGTTOU workers=%u", s->target);
                         break;
