@@ -648,8 +648,15 @@ class Context:
             time.sleep(0.1)
 
 
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(test):
-    """Runs test(ctx) and exits 0 (pass), 1 (fail) or 77 (skip)."""
+    """Runs test(ctx) and exits 0 (pass), 1 (fail) or 77 (skip). SIGTERM and SIGHUP
+    interrupt it as SIGINT does: the cleanup still stops everything it started."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
     code = EXIT_FAIL
     with tempfile.TemporaryDirectory(prefix="memward-it-") as directory:
         ctx = Context(directory)
