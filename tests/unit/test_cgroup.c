@@ -1,7 +1,8 @@
 /* procfs mode's process-tree sums against a fake /proc: which processes count as a
  * worker's, and what a vanished worker returns. No root: the proc root is a temporary
  * directory with <pid>/smaps_rollup, <pid>/statm and <pid>/task/<tid>/children.
- * And the group limit over a fake cgroup2 tree in the same kind of directory. */
+ * And the group limit over a fake cgroup2 tree (and a cgroup v1 memory hierarchy) in the
+ * same kind of directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -248,6 +249,52 @@ static void test_group_limit_is_the_smallest_above(void **state) {
         assert_string_equal(source, expected);
 }
 
+/* A cgroup v1/v2 hybrid (this project's CI machine): cgroup2 without the memory
+ * controller, so procfs mode, and the limit is the v1 memory cgroup's
+ * memory.limit_in_bytes (memward(8), MEMORY ACCOUNTING). v1 says "no limit" with a
+ * huge page-rounded number: then MemTotal. */
+static void test_group_limit_cgroup_v1(void **state) {
+        const struct fixture *f = *state;
+        char path[256], text[512], expected[512], source[512];
+        uint64_t limit = 0;
+
+        snprintf(path, sizeof path, "%s/self", f->root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof path, "%s/self/cgroup", f->root);
+        write_file(path, "9:name=systemd:/\n4:memory:/jobs/job42\n1:cpu:/\n0::/\n");
+        add_cgroup(f, "/cg2", NULL);
+        snprintf(path, sizeof path, "%s/cg2/cgroup.controllers", f->root);
+        write_file(path, "\n");
+        add_cgroup(f, "/v1mem", NULL);
+        add_cgroup(f, "/v1mem/jobs", NULL);
+        add_cgroup(f, "/v1mem/jobs/job42", NULL);
+        snprintf(path, sizeof path, "%s/v1mem/jobs/job42/memory.usage_in_bytes", f->root);
+        write_file(path, "104857600\n");
+        snprintf(expected, sizeof expected, "%s/v1mem/jobs/job42/memory.limit_in_bytes", f->root);
+        write_file(expected, "314572800\n");
+        snprintf(path, sizeof path, "%s/meminfo", f->root);
+        write_file(path, "MemTotal:       16384000 kB\nMemAvailable:    8192000 kB\n");
+        snprintf(path, sizeof path, "%s/self/mountinfo", f->root);
+        snprintf(text, sizeof text,
+                 "25 30 0:22 / %s/cg2 rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw\n"
+                 "35 25 0:30 / %s/v1mem rw,nosuid,nodev,noexec,relatime shared:15 - cgroup cgroup rw,memory\n",
+                 f->root, f->root);
+        write_file(path, text);
+
+        struct cgroup_setup s;
+        cgroup_setup_init(&s, f->root);
+        assert_int_equal(s.mode, ACCOUNTING_PROCFS);
+        assert_string_equal(s.reason, "cgroup2 has no memory controller");
+        assert_int_equal(cgroup_group_limit(&s, f->root, &limit, source, sizeof source), 0);
+        assert_int_equal(limit, 314572800ULL);
+        assert_string_equal(source, expected);
+
+        write_file(expected, "9223372036854771712\n");
+        assert_int_equal(cgroup_group_limit(&s, f->root, &limit, source, sizeof source), 0);
+        assert_int_equal(limit, 16384000ULL * KiB);
+        cgroup_setup_done(&s);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_tree_counts_children_of_every_thread, setup, teardown),
@@ -256,6 +303,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_long_mountinfo, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file_is_not_a_vanished_process, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_limit_is_the_smallest_above, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_limit_cgroup_v1, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
