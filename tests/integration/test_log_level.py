@@ -2,22 +2,24 @@
 
 The same short run at three levels: start with listen: [] (a warning, no_sockets),
 one worker ready (info: spawn, ready), one foreign notify datagram (debug:
-notify_rejected why=foreign), SIGTERM. At debug all three levels show; at info the
-debug line is gone; at warning only warnings and errors are left (no spawn line, no
-shutdown line)."""
+notify_rejected why=foreign; counted in /metrics at every level, so it did arrive),
+SIGTERM. At debug all three levels show; at info the debug line is gone; at warning
+only warnings and errors are left (no spawn line, no shutdown line)."""
 
 import socket
 import time
 
 import lib
+import metrics_helpers as mh
 from lib import check
 
 ORDER = ["debug", "info", "notice", "warning", "error"]
 
 
 def run(t, level):
-    cfg = lib.config(t.port(), count=1, command=["/bin/sh", "-c", "exec sleep 1000"], listen=[],
-                     workers={"ready": "200ms"}, log={"level": level})
+    mport = t.port()
+    cfg = mh.config(t.port(), "127.0.0.1:%d" % mport, count=1, command=["/bin/sh", "-c", "exec sleep 1000"],
+                    listen=[], workers={"ready": "200ms"}, log={"level": level})
     mw = t.memward(cfg, name=level)
     # At level warning no spawn line says the worker's pid: it is memward's only child.
     deadline = time.monotonic() + 10
@@ -28,7 +30,11 @@ def run(t, level):
     time.sleep(0.5)             # ready after 200 ms
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
         check(s.sendto(b"READY=1", lib.worker_notify_socket(pid)) == 7, "the datagram was not sent")
-    time.sleep(0.5)
+    # It did arrive, whether or not the level lets its debug line out.
+    deadline = time.monotonic() + 5
+    while not mh.values(mh.scrape(mport)[1], "memward_notify_rejected_total", why="foreign")[0][1]:
+        check(time.monotonic() < deadline, "%s: the foreign datagram was never counted" % level)
+        time.sleep(0.05)
     check(mw.stop() == 0, "%s: memward did not exit 0" % level)
     levels = [l.get("level") for l in mw.lines()]
     check(all(lv in ORDER for lv in levels), "%s: unknown levels in %r" % (level, set(levels)))
