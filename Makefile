@@ -64,7 +64,7 @@ check: layers unit fuzz-replay python-check integration
 # The fork-server's Python runtime (python/README.md): protocol, template, adapters.
 PYTHON ?= /usr/bin/python3
 python-check:
-	cd python && $(PYTHON) -m unittest discover -s tests -t .
+	$(PYTHON) tests/run-python
 
 # Fails when a lower layer includes a higher one (README: How it is built).
 layers:
