@@ -248,7 +248,8 @@ def scenario_template(t):
     there), the pages a worker shares with the template charged to the template's leaf,
     what a worker allocates to its own; a killed template's leaf removed and its successor
     in template-2 while the workers serve on; no leaf left after SIGTERM; the worker of a
-    spawn given up on (fork_timeout) killed with its leaf."""
+    spawn given up on (fork_timeout) killed with its leaf; memory.group_high counting the
+    template's leaf, which no worker's figure holds."""
     setup_app()
     port = t.port()
     worker = os.path.join(lib.WORKERS_DIR, "template.py")
@@ -322,6 +323,37 @@ def scenario_template(t):
     wait_until(lambda: not lib.alive(forked[0]), 10, "the abandoned worker %d to die with its leaf" % forked[0])
     wait_until(lambda: not os.path.exists(APP + "/worker-0-1"), 10, "worker-0-1 to be removed")
     ok("a spawn given up on: its worker (pid %d) killed with its leaf worker-0-1" % forked[0])
+    mw.stop(timeout=30)
+
+    # memory.group_high counts the template's leaf: its 48 MiB preload is charged there
+    # and in no worker's leaf. 2 workers of a few MiB each and the template's ~55 MiB
+    # are under 72 MiB; a worker keeping 32 MiB more is over it only with the template.
+    for d in os.listdir(APP):
+        if os.path.isdir(os.path.join(APP, d)):
+            os.rmdir(os.path.join(APP, d))
+    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+    port = t.port()
+    mw = start_memward(t, lib.config(port, count=2, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s",
+                                              "env": {"TEST_TEMPLATE_PRELOAD_MIB": "48"}},
+                                     memory={"metric": "anon", "sample_interval": "250ms", "retained_window": "2s",
+                                             "group_high": "72MiB"},
+                                     pressure={"min_retained": "16MiB"}), name="group_high")
+    mw.wait_event("ready", count=2, timeout=90)
+    time.sleep(2)
+    check(not mw.events("group_high"), "over group_high before any allocation: %r"
+          % [e.text for e in mw.events("group_high")])
+    tanon = cg_keyed(APP + "/template-1/memory.stat")["anon"]
+    status, headers, body = lib.http_get(port, "/alloc?mib=32", timeout=60)
+    check(status == 200, "/alloc?mib=32: HTTP %d %r" % (status, body))
+    line = mw.wait_event("group_high", timeout=30)[0]
+    total, workers, template = line.int("total"), line.int("workers"), line.int("template")
+    check(total == workers + template and total > 72 * MIB and workers < 72 * MIB, "figures: %s" % line.text)
+    check(abs(template - tanon) < 8 * MIB, "template=%.1f MiB, but template-1's anon is %.1f MiB: %s"
+          % (template / MIB, tanon / MIB, line.text))
+    rec = mw.wait_event("recycle", reason="group_high", timeout=10)[0]
+    check(rec.int("pid") == lib.worker_pid_of(headers, body), "recycled %s, not the worker that kept 32 MiB" % rec.text)
+    ok("group_high counts template-1 (anon %.1f MiB): %s" % (tanon / MIB, line.text.split("event=", 1)[1]))
     mw.stop(timeout=30)
 
 
