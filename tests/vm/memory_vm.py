@@ -89,6 +89,15 @@ def setup_app():
           "app/cgroup.controllers lacks memory or pids: %r" % controllers)
 
 
+def reset_app():
+    """app/ as systemd hands it over, for a second memward in it: no child cgroup left,
+    no controller enabled for children."""
+    for d in os.listdir(APP):
+        if os.path.isdir(os.path.join(APP, d)):
+            os.rmdir(os.path.join(APP, d))
+    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+
+
 def start_memward(t, cfg, name="memward"):
     """memward inside APP, like `sh -c 'echo $$ > app/cgroup.procs; exec memward -c CFG'`."""
     path = t.write_config(cfg, name + ".yaml")
@@ -308,10 +317,7 @@ def scenario_template(t):
     # A template that forks the worker into its leaf and never answers: after
     # fork_timeout the spawn is given up, and the worker dies with its leaf. A second
     # memward in the same app cgroup: back to how systemd hands it over first.
-    for d in os.listdir(APP):
-        if os.path.isdir(os.path.join(APP, d)):
-            os.rmdir(os.path.join(APP, d))
-    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+    reset_app()
     port = t.port()
     mw = start_memward(t, lib.config(port, count=1, command=[lib.PYTHON, worker],
                                      workers={"mode": "template", "ready_timeout": "60s", "fork_timeout": "3s",
@@ -328,10 +334,7 @@ def scenario_template(t):
     # memory.group_high counts the template's leaf: its 48 MiB preload is charged there
     # and in no worker's leaf. 2 workers of a few MiB each and the template's ~55 MiB
     # are under 72 MiB; a worker keeping 32 MiB more is over it only with the template.
-    for d in os.listdir(APP):
-        if os.path.isdir(os.path.join(APP, d)):
-            os.rmdir(os.path.join(APP, d))
-    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+    reset_app()
     port = t.port()
     mw = start_memward(t, lib.config(port, count=2, command=[lib.PYTHON, worker],
                                      workers={"mode": "template", "ready_timeout": "60s",
