@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 
+#include "memward/base/log.h"
 #include "memward/base/macro.h"
 #include "memward/base/text_buffer.h"
 #include "memward/endpoint/exposition.h"
@@ -225,6 +226,11 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
         for (unsigned w = 0; w < _NOTIFY_REJECT_MAX; w++)
                 sample_str(b, "memward_notify_rejected_total", "why", notify_reject_reason_to_string(w),
                            s->notify_rejected[w]);
+
+        family(b, "memward_log_dropped_total", "counter",
+               "Log lines dropped because their reader (stderr's pipe or socket, journald) could not take them at once.");
+        for (enum log_sink k = 0; k < _LOG_SINK_MAX; k++)
+                sample_str(b, "memward_log_dropped_total", "sink", log_sink_to_string(k), log_dropped_total(k));
 
         if (self) {
                 family(b, "process_resident_memory_bytes", "gauge", "Resident memory of the memward process.");

@@ -140,6 +140,8 @@ static void test_exposition(void **state) {
         assert_line(text, "memward_group_memory_limit_bytes 1073741824");
         assert_line(text, "memward_notify_rejected_total{why=\"foreign\"} 7");
         assert_line(text, "memward_notify_rejected_total{why=\"malformed\"} 0");
+        assert_line(text, "# TYPE memward_log_dropped_total counter");
+        assert_line(text, "memward_log_dropped_total{sink=\"journal\"} 0");
         assert_line(text, "process_resident_memory_bytes 716800");
         assert_line(text, "process_cpu_seconds_total 1.50");
         assert_line(text, "process_start_time_seconds 1699990000.25");

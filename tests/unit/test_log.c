@@ -7,9 +7,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "memward/base/log.h"
@@ -97,8 +100,91 @@ static void test_quote_cut_between_characters(void **state) {
         assert_string_equal(log_quote(q, sizeof q, "plain"), "plain");
 }
 
+/* Fills fd with bytes until a write would block (it is made non-blocking for that,
+ * through a file description of our own, so fd itself keeps its flags). */
+static void fill(int fd) {
+        char junk[4096], path[64];
+
+        memset(junk, 'j', sizeof junk);
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        int own = open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+        if (own < 0) { /* a socket: per call */
+                while (send(fd, junk, sizeof junk, MSG_DONTWAIT) > 0)
+                        ;
+                return;
+        }
+        while (write(own, junk, sizeof junk) > 0 || errno != EAGAIN) {
+                /* a partial write leaves less than a page */
+        }
+        safe_close(own);
+}
+
+static void on_alarm(int sig) {
+        (void) sig;
+        static const char msg[] = "a log call blocked on a full stderr\n";
+        (void) !write(STDOUT_FILENO, msg, sizeof msg - 1);
+        _exit(1);
+}
+
+/* stderr (fd 2) is a pipe or a socket nobody reads, shared with the workers: lines are
+ * dropped, never waited for, fd 2 stays blocking for everyone else, and once there is
+ * room the next line is preceded by the count. */
+static void full_stderr(int rd, int wr) {
+        int saved = dup(STDERR_FILENO);
+        uint64_t before = log_dropped_total(LOG_SINK_STDERR);
+        char buf[65536];
+
+        assert_true(saved >= 0);
+        assert_true(dup2(wr, STDERR_FILENO) >= 0);
+        safe_close(wr);
+        fill(STDERR_FILENO);
+        (void) signal(SIGALRM, on_alarm);
+        alarm(10);
+        for (int i = 0; i < 100; i++)
+                log_info("test_line", "i=%d", i);
+        alarm(0);
+        assert_int_equal(fcntl(STDERR_FILENO, F_GETFL) & O_NONBLOCK, 0);
+        assert_int_equal(log_dropped_total(LOG_SINK_STDERR) - before, 100);
+
+        /* Drain, then one more line. */
+        assert_int_equal(fcntl(rd, F_SETFL, O_NONBLOCK), 0);
+        while (read(rd, buf, sizeof buf) > 0)
+                ;
+        log_info("test_line", "i=last");
+        assert_true(dup2(saved, STDERR_FILENO) >= 0);
+        safe_close(saved);
+        ssize_t n = read(rd, buf, sizeof buf - 1);
+        safe_close(rd);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        const char *note = strstr(buf, " level=warning event=log_lines_dropped count=100 sink=stderr\n");
+        const char *last = strstr(buf, " level=info event=test_line i=last\n");
+        if (!note || !last || note > last)
+                fail_msg("after the drain: %s", buf);
+        assert_int_equal(log_dropped_total(LOG_SINK_STDERR) - before, 100);
+}
+
+static void test_stderr_pipe_full(void **state) {
+        (void) state;
+        int p[2];
+
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        full_stderr(p[0], p[1]);
+}
+
+static void test_stderr_socket_full(void **state) {
+        (void) state;
+        int p[2];
+
+        /* As journald's stream for a service whose journald is stopped. */
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, p), 0);
+        full_stderr(p[0], p[1]);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_stderr_pipe_full),
+                cmocka_unit_test(test_stderr_socket_full),
                 cmocka_unit_test(test_json_line_invalid_utf8),
                 cmocka_unit_test(test_logfmt_line_invalid_utf8),
                 cmocka_unit_test(test_quote_cut_between_characters),
