@@ -376,7 +376,7 @@ static void test_spawn_format(void **state) {
         const char *want = "SPAWN\nSLOT=3\nGENERATION=12\nCGROUP=1\nENV=NOTIFY_SOCKET=@memward/42/00ff\n"
                            "ENV=MEMWARD_WORKER_ID=3\nENV=MEMWARD_WORKER_GENERATION=12\nENV=EMPTY=\n";
 
-        assert_int_equal(template_spawn_format(3, 12, true, env, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, sizeof buf, &n), 0);
         assert_int_equal(n, strlen(want));
         assert_memory_equal(buf, want, n);
 
@@ -393,20 +393,20 @@ static void test_spawn_format(void **state) {
         }
 
         /* No env, no cgroup; an exact fit; one byte short leaves buf and n alone. */
-        assert_int_equal(template_spawn_format(0, 1, false, NULL, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(0, 1, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), 0);
         assert_int_equal(n, strlen("SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n"));
         assert_memory_equal(buf, "SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n", n);
         size_t exact = strlen(want);
         memset(buf, '#', sizeof buf);
-        assert_int_equal(template_spawn_format(3, 12, true, env, buf, exact, &n), 0);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, exact, &n), 0);
         assert_int_equal(n, exact);
         assert_int_equal(buf[exact], '#');
         memset(buf, '#', sizeof buf);
         n = 777;
-        assert_int_equal(template_spawn_format(3, 12, true, env, buf, exact - 1, &n), -ENOBUFS);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, exact - 1, &n), -ENOBUFS);
         assert_int_equal(n, 777);
         assert_int_equal(buf[0], '#');
-        assert_int_equal(template_spawn_format(3, 12, true, env, NULL, 0, &n), -ENOBUFS);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, NULL, 0, &n), -ENOBUFS);
 }
 
 static void test_spawn_format_refused(void **state) {
@@ -418,19 +418,19 @@ static void test_spawn_format_refused(void **state) {
         char *no_name[] = { (char *) "=x", NULL };
         char *empty[] = { (char *) "", NULL };
 
-        assert_int_equal(template_spawn_format(1, 1, false, newline, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 1, false, no_equals, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 1, false, no_name, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 1, false, empty, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(TEMPLATE_SLOT_MAX + 1, 1, false, NULL, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 0, false, NULL, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, newline, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, no_equals, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, no_name, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, empty, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(TEMPLATE_SLOT_MAX + 1, 1, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 0, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), -EINVAL);
         assert_int_equal(n, 777);
 
         char *many[TEMPLATE_SPAWN_ENV_MAX + 2];
         for (size_t i = 0; i <= TEMPLATE_SPAWN_ENV_MAX; i++)
                 many[i] = (char *) "A=1";
         many[TEMPLATE_SPAWN_ENV_MAX + 1] = NULL;
-        assert_int_equal(template_spawn_format(1, 1, false, many, buf, sizeof buf, &n), -E2BIG);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, many, buf, sizeof buf, &n), -E2BIG);
 
         /* Longer than any peer accepts, even into a buffer that would hold it. */
         size_t big = TEMPLATE_MESSAGE_MAX + 100;
@@ -443,7 +443,7 @@ static void test_spawn_format_refused(void **state) {
         value[1] = '=';
         value[big] = '\0';
         char *huge[] = { value, NULL };
-        assert_int_equal(template_spawn_format(1, 1, false, huge, out, big * 2, &n), -EMSGSIZE);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, huge, out, big * 2, &n), -EMSGSIZE);
         assert_int_equal(n, 777);
 }
 
@@ -555,9 +555,9 @@ static void test_channel_spawn_with_fd(void **state) {
         _cleanup_close_ int leaf = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(leaf >= 0);
 
-        assert_int_equal(template_spawn_format(5, 2, true, env, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(5, 2, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, sizeof buf, &n), 0);
         assert_int_equal(template_channel_send(ours, buf, n, leaf), 0);
-        assert_int_equal(template_spawn_format(6, 1, false, NULL, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(6, 1, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), 0);
         assert_int_equal(template_channel_send(ours, buf, n, -1), 0);
 
         for (int round = 0; round < 2; round++) {
