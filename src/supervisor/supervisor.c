@@ -46,6 +46,9 @@
 
 static void supervisor_reconcile(struct supervisor *s);
 static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
+static struct template_process *template_by_placer(struct supervisor *s, pid_t pid);
+static void supervisor_template_act(struct supervisor *s, struct template_process *t,
+                                    const struct template_decision *d, bool reaped, int status, usec_t now);
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now);
 static void supervisor_template_reload(struct supervisor *s, usec_t now);
 static void supervisor_templates_pass(struct supervisor *s);
@@ -1062,7 +1065,11 @@ static void supervisor_reap(struct supervisor *s) {
                         supervisor_worker_exited(s, w, status, now);
                 else if ((t = template_by_pid(s, pid)))
                         supervisor_template_reaped(s, t, status, now);
-                else {
+                else if ((t = template_by_placer(s, pid))) {
+                        struct template_decision d;
+                        template_process_placer_exited(t, status, now, &d);
+                        supervisor_template_act(s, t, &d, false, 0, now);
+                } else {
                         /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
                          * still to be read: remembered for that. */
                         if (s->template)
@@ -1847,6 +1854,15 @@ static struct template_process *template_by_pid(struct supervisor *s, pid_t pid)
         for (struct template_process *t = s->templates_retired; t; t = t->next)
                 if (t->pid == pid)
                         return t;
+        return NULL;
+}
+
+/* The template whose placer (template_process_is_placer()) pid is. */
+static struct template_process *template_by_placer(struct supervisor *s, pid_t pid) {
+        struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && template_process_is_placer(ts[i], pid))
+                        return ts[i];
         return NULL;
 }
 

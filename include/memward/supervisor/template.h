@@ -110,7 +110,10 @@ struct template_process {
         bool memward_places;
         bool place_offered;
         int place_fd;
-        usec_t place_time;              /* how long memward's last move took, for event=spawn */
+        pid_t place_pid;                /* the PLACE's pid, for the log */
+        pid_t placer_pid;               /* memward's child that writes it into the leaf; 0 when none */
+        usec_t place_started;           /* when the PLACE came */
+        usec_t place_time;              /* PLACE to the placer's exit, of the last one, for event=spawn */
         struct template_memory mem;
         struct template_counters *counters;
 };
@@ -172,6 +175,16 @@ int template_process_spawn(struct template_process *t, unsigned slot, uint64_t g
 /* Who places a worker that has a leaf: memward when it must (memward_places) and the
  * template offered it, else the template. TEMPLATE_PLACEMENT_NONE without a leaf. */
 enum template_placement template_process_placement(const struct template_process *t, bool has_leaf);
+
+/* Whether pid is the child t started to move a PLACE's pid into its leaf (memward's own
+ * write of cgroup.procs waits for the kernel's migration lock, so it is not done in the
+ * event loop). The supervisor's reaper asks it of every child it does not know. */
+bool template_process_is_placer(const struct template_process *t, pid_t pid);
+
+/* That child exited with status (0: the pid is in its leaf; else its errno): the state
+ * machine is told and PLACED is sent. *ret: a fault when PLACED cannot be sent. */
+void template_process_placer_exited(struct template_process *t, int status, usec_t now,
+                                    struct template_decision *ret);
 
 /* When template_process_timer() is due next: the state's deadline, or the grace of a
  * channel closed by a template that has not exited yet; USEC_INFINITY when none. */
