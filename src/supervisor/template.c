@@ -328,7 +328,7 @@ fail:
  * may not (moving a process needs write access to cgroup.procs of the common ancestor of
  * both cgroups, which is memward's). Not in the event loop: that write takes the kernel's
  * cgroup_threadgroup_rwsem for writing, which first waits for an RCU grace period: 1 to
- * 160 ms, median 23 ms, measured in the test VM (Linux 6.1, 2 vCPUs). The child only
+ * 160 ms, median 23 ms, measured in the test VM (Linux 6.1, 2 vCPUs, TCG). The child only
  * writes and exits, both async-signal-safe; its exit reaches
  * template_process_placer_exited(). */
 static int placer_start(int place_fd, pid_t pid, pid_t *ret_pid) {
@@ -526,12 +526,12 @@ int template_process_spawn(struct template_process *t, unsigned slot, uint64_t g
         return 0;
 }
 
-/* memward places only when the template cannot: its own write of cgroup.procs takes the
- * kernel's cgroup_threadgroup_rwsem for writing, which waits for an RCU grace period
- * (milliseconds) inside memward's event loop, and the exchange costs a round trip more;
- * the template's own write costs memward nothing. So PLACE=1 goes only to a template that
- * runs as another user than memward (which cannot move processes between memward's
- * leaves) and offered it in its READY. */
+/* memward places only when the template cannot (it runs as another user than memward,
+ * who alone may move processes between memward's leaves) and it offered PLACE=1 in its
+ * READY. Not always in cgroup mode, although one path would be simpler: memward's move
+ * costs a round trip, a fork of memward (the placer) and the kernel's migration lock, an
+ * RCU grace period (1 to 160 ms measured), before the template may fork the worker; the
+ * template's own write costs the same lock but no round trip, and no process of memward's. */
 enum template_placement template_process_placement(const struct template_process *t, bool has_leaf) {
         if (!has_leaf)
                 return TEMPLATE_PLACEMENT_NONE;
