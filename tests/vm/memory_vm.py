@@ -431,6 +431,77 @@ def scenario_template_user(t):
     stop_and_check_no_leaves(mw)
 
 
+def reset_app():
+    """Back to how systemd hands app/ over, for the next memward of a scenario."""
+    for d in os.listdir(APP):
+        if os.path.isdir(os.path.join(APP, d)):
+            os.rmdir(os.path.join(APP, d))
+    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+
+
+def scenario_template_user_faults(t):
+    """memward as root, workers.user nobody, cgroup mode, with the minimal test template
+    (tests/integration/workers/template.py, written from docs/fork-server.md alone): with
+    PLACE=1 offered, memward places its workers (placed_by=memward, each alone in its leaf,
+    as nobody); a PLACE naming the template itself is template_protocol_error
+    reason=bad_pid and the template is restarted; a SPAWNED that skips the PLACE is
+    reason=unexpected_message and the worker it forked outside its leaf dies with the
+    template's leaf; a template that does not offer PLACE=1 gets template_cannot_place and
+    its spawns fail with EACCES, as documented."""
+    setup_app()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+
+    def start(name, count, env):
+        return start_memward(t, lib.config(t.port(), count=count, command=[lib.PYTHON, worker],
+                                           workers={"mode": "template", "user": "nobody", "ready_timeout": "60s",
+                                                    "fork_timeout": "10s", "env": env}), name=name)
+
+    mw = start("place", 2, {"TEST_TEMPLATE_PLACE": "1"})
+    wait_until(lambda: mw.events("spawn_failed") or len(mw.events("ready")) >= 2, 90,
+               "2 workers ready (or a spawn_failed)")
+    check(not mw.events("spawn_failed"), "spawns failed: %s" % "\n".join(l.text for l in mw.events("spawn_failed")))
+    check(mw.events("template_ready")[0].get("placement") == "memward", mw.events("template_ready")[0].text)
+    for slot, pid in sorted(mw.current_workers().items()):
+        line = [l for l in mw.events("spawn") if l.int("pid") == pid][0]
+        check(line.get("placed_by") == "memward", "spawn line: %s" % line.text)
+        check_in_own_leaf(mw, pid)
+        check(proc_ids(pid) == [NOBODY] * 4, "worker %d runs as %r" % (pid, proc_ids(pid)))
+    ok("the test template offering PLACE=1: both workers placed by memward, alone in their leaves, as nobody")
+    stop_and_check_no_leaves(mw)
+    reset_app()
+
+    mw = start("bad_pid", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_bad_pid"})
+    err = mw.wait_event("template_protocol_error", timeout=90)[0]
+    check(err.get("reason") == "bad_pid" and "is not the template" in err.get("detail", ""),
+          "want reason=bad_pid, its parent is not the template: %s" % err.text)
+    mw.wait_event("template_start", generation=2, timeout=30)
+    check(not mw.events("ready") and not mw.events("spawn"), "a worker came from a bad PLACE")
+    ok("a PLACE naming the template itself: %s; the template restarted, no worker" % err.get("detail"))
+    mw.stop(timeout=30)
+    reset_app()
+
+    mw = start("skip", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_skip"})
+    err = mw.wait_event("template_protocol_error", timeout=90)[0]
+    check(err.get("reason") == "unexpected_message" and "before its PLACE was answered" in err.get("detail", ""),
+          "want reason=unexpected_message, SPAWNED before its PLACE: %s" % err.text)
+    forked = [int(l.text.split("forked ")[1]) for l in mw.lines() if "]: forked " in l.text]
+    check(forked, "the template forked nothing")
+    wait_until(lambda: not lib.alive(forked[0]), 10, "the unplaced worker %d to die with the template's leaf"
+               % forked[0])
+    check(not [l for l in mw.events("spawn") if l.int("pid") == forked[0]], "memward adopted the unplaced worker")
+    ok("a SPAWNED without PLACE: %s; its worker %d, outside its leaf, killed" % (err.get("detail"), forked[0]))
+    mw.stop(timeout=30)
+    reset_app()
+
+    mw = start("no_place", 1, {})
+    warn = mw.wait_event("template_cannot_place", timeout=90)[0]
+    failed = mw.wait_event("spawn_failed", timeout=30)[0]
+    check(failed.get("error") == "Permission denied", "want EACCES: %s" % failed.text)
+    check(mw.events("template_ready")[0].get("placement") == "template", mw.events("template_ready")[0].text)
+    ok("a template that does not offer PLACE=1: %s, then %s" % (warn.event, failed.text.split("level=")[1]))
+    mw.stop(timeout=30)
+
+
 def scenario_recycle(t):
     """reason=retained (floor > retained_max) for a worker still in warmup, then
     reason=growth (floor > growth_max x baseline) for its replacement once warmed up, in
@@ -698,6 +769,7 @@ SCENARIOS = {
     "pressure": scenario_pressure,
     "template": scenario_template,
     "template_user": scenario_template_user,
+    "template_user_faults": scenario_template_user_faults,
 }
 
 
