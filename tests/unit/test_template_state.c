@@ -125,6 +125,13 @@ static void bring_up(struct template_state *s, usec_t at) {
         assert_int_equal(s->phase, TEMPLATE_PHASE_IDLE);
 }
 
+/* A template up and a SPAWN with PLACE=1 for slot 3 generation 7 in flight since 1 s. */
+static void bring_up_placing(struct template_state *s) {
+        template_state_init(s, &timing);
+        bring_up(s, 0);
+        assert_true(feed(s, want_placed(1 * SEC, 3, 7)).send_spawn);
+}
+
 static void test_first_start(void **state) {
         (void) state;
         struct template_state s;
@@ -622,9 +629,7 @@ static void test_place_failed(void **state) {
         struct template_state s;
         struct template_decision d;
 
-        template_state_init(&s, &timing);
-        bring_up(&s, 0);
-        feed(&s, want_placed(1 * SEC, 3, 7));
+        bring_up_placing(&s);
         place(&s, 2 * SEC, 3, 7, 4100);
         d = placed(&s, 2 * SEC, -ESRCH);
         assert_nothing(&d);
@@ -653,9 +658,7 @@ static void test_place_timeout(void **state) {
         struct template_state s;
         struct template_decision d;
 
-        template_state_init(&s, &timing);
-        bring_up(&s, 0);
-        feed(&s, want_placed(1 * SEC, 3, 7));
+        bring_up_placing(&s);
         d = timer(&s, 11 * SEC - 1);
         assert_nothing(&d);
         d = timer(&s, 11 * SEC);
@@ -684,9 +687,7 @@ static void test_place_bad_pid(void **state) {
         struct template_state s;
         struct template_decision d;
 
-        template_state_init(&s, &timing);
-        bring_up(&s, 0);
-        feed(&s, want_placed(1 * SEC, 3, 7));
+        bring_up_placing(&s);
         d = fault(&s, 2 * SEC, TEMPLATE_FAULT_BAD_PID, "PID 1: its parent 0 is not the template (4000)");
         assert_true(d.kill && d.spawn_failed);
         assert_false(d.place);

@@ -181,7 +181,7 @@ void template_state_init(struct template_state *s, const struct template_timing 
  *   -EBUSY     SPAWN_WANTED while the template is not IDLE: keep the request, offer it on
  *              the next decision with .idle;
  *   -EINVAL    an event this phase cannot have (STARTED or START_FAILED outside DEAD, EXITED
- *              in DEAD, PLACED but right after a decision with .place, or with .error > 0),
+ *              in DEAD, PLACED other than once after a decision with .place, or with .error > 0),
  *              or arguments out of range (slot > TEMPLATE_SLOT_MAX, generation 0,
  *              pid ≤ 0, START_FAILED error ≥ 0, no message, unknown type or fault): the
  *              caller's bug, worth a log line, and the machine stays as it was.
