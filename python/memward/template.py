@@ -32,6 +32,7 @@ EXIT_USAGE when it was not started as a template or for another protocol version
 from __future__ import annotations
 
 import array
+import ctypes
 import errno
 import gc
 import os
@@ -57,6 +58,32 @@ EXIT_USAGE = 2                      # not started by memward as a template
 EXIT_PROTOCOL = 76                  # sysexits.h EX_PROTOCOL: memward sent a malformed message
 
 _OFF = ("0", "no", "false", "off")
+
+_PR_SET_PDEATHSIG = 1               # <linux/prctl.h>
+
+
+class _ParentDeathSignal:
+    """prctl(PR_SET_PDEATHSIG) through libc, looked up once in the template so that a
+    worker calls it without a dlopen() after the fork."""
+
+    def __init__(self) -> None:
+        self._prctl: Any = None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            self._prctl = libc.prctl
+        except (OSError, AttributeError):
+            pass                    # set() says so, in the worker, where it matters
+        else:
+            self._prctl.restype = ctypes.c_int
+
+    def set(self, sig: int) -> None:
+        """The calling process gets `sig` when its parent dies. OSError when it cannot."""
+        if self._prctl is None:
+            raise OSError(errno.ENOSYS, "prctl() not found in the C library")
+        if self._prctl(ctypes.c_int(_PR_SET_PDEATHSIG), ctypes.c_ulong(sig), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "prctl(PR_SET_PDEATHSIG): %s" % os.strerror(err))
 
 
 def gc_freeze_wanted(environ: Mapping[str, str] = os.environ) -> bool:
@@ -173,6 +200,10 @@ class Template:
         self._loading = False
         self._reopen = False
         self._warned_threads: Tuple[str, ...] = ()
+        # memward: the template is its child (exec'd, since LISTEN_PID must be ours);
+        # each worker must end up its child too, and dies with it (section 3 step 4.7).
+        self.supervisor = os.getppid()
+        self._parent_death = _ParentDeathSignal()
 
     # ------------------------------------------------------------------ start-up
 
@@ -712,12 +743,31 @@ class Template:
             #    when it changes).
             ppid = _wait_until_reparented(intermediate)
 
-            # 7. The GC recipe's last step: collections again, for the worker's own
+            # 7. Die with memward, as its exec'd workers do (PR_SET_PDEATHSIG, SIGKILL, set
+            #    by memward between their fork and exec): a SIGKILLed memward must not
+            #    leave forked workers serving unsupervised. The fork cleared what the
+            #    template had; SIGKILL, not the stop signal, because a worker that ignores
+            #    SIGTERM would otherwise outlive it. The signal is tied to the parent, so
+            #    it is set once memward is the parent; had memward died before, we were
+            #    re-parented to someone else: exit. Checked again after the prctl, which
+            #    closes the race with memward dying in between.
+            if ppid != self.supervisor:
+                sys.stderr.write("%s[%d]: memward (pid %d) is gone before the worker became its "
+                                 "child (parent %d); exiting\n"
+                                 % (self.name, os.getpid(), self.supervisor, ppid))
+                code = 1
+                return
+            self._parent_death.set(signal.SIGKILL)
+            if os.getppid() != self.supervisor:
+                code = 1
+                return
+
+            # 8. The GC recipe's last step: collections again, for the worker's own
             #    objects only (the template's are frozen).
             if self.gc_freeze:
                 gc.enable()
 
-            # 8. The worker.
+            # 9. The worker.
             code = self.adapter.run_worker(context, spawn, ppid)
         except SystemExit as e:
             code = _exit_code(e)

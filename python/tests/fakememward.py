@@ -146,6 +146,37 @@ def http_get(port: int, path: str = "/", timeout: float = TIMEOUT) -> Tuple[int,
         conn.close()
 
 
+def wait_accepted(sock: socket.socket, timeout: float = TIMEOUT) -> None:
+    """Returns once a server has accept()ed our TCP connection `sock` (127.0.0.1): its
+    end has an inode in /proc/net/tcp, which one still in the listen backlog has not."""
+    ours = "%08X:%04X" % (0x0100007F, sock.getsockname()[1])
+    peer = "%08X:%04X" % (0x0100007F, sock.getpeername()[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1] == peer and fields[2] == ours and fields[9] != "0":
+                    return
+        time.sleep(0.01)
+    raise AssertionError("no server accepted the connection within %.0f s" % timeout)
+
+
+def http_on(sock: socket.socket, path: str = "/") -> bytes:
+    """Sends one GET with Connection: close on `sock` and returns the whole reply."""
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path.encode())
+    reply = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
 class NotifySocket:
     """A unix datagram socket standing for memward's notify socket, with the sender's
     pid from SCM_CREDENTIALS on every datagram."""

@@ -209,6 +209,9 @@ class WorkerResetTest(unittest.TestCase):
                 return 0
 
         t = template.Template(Worker(), gc_freeze=False)
+        # This process forks the workers and plays memward, unless argv[2] names
+        # another pid as memward's (one that is gone, as far as the workers can tell).
+        t.supervisor = int(sys.argv[2]) if len(sys.argv) > 2 else os.getpid()
         for _ in range(2):
             pid = os.fork()
             if pid == 0:
@@ -227,6 +230,15 @@ class WorkerResetTest(unittest.TestCase):
         workers = [line.split() for line in done.stdout.splitlines()]
         self.assertEqual(len(workers), 2, done.stderr)
         self.assertGreater(len(set(workers[0] + workers[1])), 1, workers)
+
+    def test_a_worker_whose_parent_is_not_memward_exits(self):
+        # memward died before the worker was re-parented to it: the parent-death signal
+        # would be tied to someone else, and the worker would serve unsupervised.
+        done = subprocess.run([PYTHON, "-c", self.SCRIPT, PYTHON_DIR, "1"], capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        self.assertEqual(done.stdout, "", "a worker ran")
+        self.assertEqual(done.stderr.count("memward (pid 1) is gone before the worker became "
+                                           "its child"), 2, done.stderr)
 
 
 class StartUpTest(unittest.TestCase):

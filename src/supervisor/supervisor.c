@@ -618,6 +618,27 @@ static uint64_t supervisor_workers_total(const struct supervisor *s) {
         return total;
 }
 
+/* What the templates hold against group_high, at their last sample: in template mode a
+ * worker's figure is its private memory, and the pages the workers share are the
+ * template's (template_process_metric()), part of what the group costs. The running
+ * template and a reload's new one; 0 in exec mode. */
+static uint64_t supervisor_templates_total(const struct supervisor *s) {
+        enum memory_metric metric = s->config->memory.metric;
+        uint64_t total = 0;
+
+        if (s->template)
+                total += template_process_metric(s->template, metric);
+        if (s->template_next)
+                total += template_process_metric(s->template_next, metric);
+        return total;
+}
+
+/* The figure group_high judges: the workers' and the templates' totals, saturating. */
+static uint64_t supervisor_group_total(const struct supervisor *s) {
+        uint64_t workers = supervisor_workers_total(s), templates = supervisor_templates_total(s);
+        return workers > UINT64_MAX - templates ? UINT64_MAX : workers + templates;
+}
+
 /* A memory recycle can wait its turn (max_concurrent) for seconds: it is judged again when
  * its turn comes, so a worker is not restarted for memory it no longer holds or a budget
  * the group no longer exceeds. Pressure stands: it was true when it fired. This is the
@@ -631,7 +652,7 @@ static bool supervisor_recycle_still_due(const struct supervisor *s, const struc
         case RECYCLE_GROWTH:
                 return worker_judge_memory(s, w, now).reason != RECYCLE_NONE;
         case RECYCLE_GROUP_HIGH: {
-                uint64_t total = supervisor_workers_total(s);
+                uint64_t total = supervisor_group_total(s);
                 total = total > UINT64_MAX - extra ? UINT64_MAX : total + extra;
                 return policy_group_over_high(total, w->mem.latest, s->monitor.group_high);
         }
@@ -645,9 +666,9 @@ static void supervisor_cancel_recycle(struct supervisor *s, struct worker *w, us
         if (w->recycle_reason == RECYCLE_RETAINED || w->recycle_reason == RECYCLE_GROWTH)
                 w->figure = worker_judge_memory(s, w, now).figure;     /* what the worker holds now, for the reports */
         log_info("recycle_cancelled", "worker=%u pid=%d reason=%s latest=%" PRIu64 " group=%" PRIu64
-                 " msg=\"no longer over the limit when its turn came\"",
+                 " template=%" PRIu64 " msg=\"no longer over the limit when its turn came\"",
                  w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->mem.latest,
-                 supervisor_workers_total(s));
+                 supervisor_group_total(s), supervisor_templates_total(s));
         w->recycle_reason = RECYCLE_NONE;
         w->recycle_due_at = 0;
         w->limit_expected_at = 0;
@@ -673,15 +694,18 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                 log_info("recycle",
                          "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 "%s"
                          " window=%s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64
-                         " peak=%" PRIu64 " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
+                         " peak=%" PRIu64 " group=%" PRIu64 " template=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64
+                         " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
                          policy_floor_source_to_string(f->source),
                          request_end && m->leaf.dir_fd < 0 ? (w->template_generation > 0 ? "uss" : "statm_private")
                                                            : memory_metric_to_string(s->config->memory.metric),
                          f->floor, f->baseline, ratio,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,
-                         m->file, m->kernel, m->peak, s->monitor.workers_total,
-                         s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
+                         m->file, m->kernel, m->peak,
+                         s->monitor.workers_total > UINT64_MAX - s->monitor.templates_total
+                                 ? UINT64_MAX : s->monitor.workers_total + s->monitor.templates_total,
+                         s->monitor.templates_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
                          age_seconds(now, w->spawned_at));
         } else {
                 /* A max_requests recycle started ahead of its limit, so that the replacement
@@ -1421,13 +1445,18 @@ bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, 
 
 /* quiet: called at every request end, where "no victim" would be logged thousands of
  * times a second; the tick still says it. */
-static void supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet) {
-        uint64_t total = supervisor_workers_total(s);
+bool supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet) {
+        uint64_t workers = supervisor_workers_total(s), templates = supervisor_templates_total(s);
+        uint64_t total = supervisor_group_total(s);
 
-        s->monitor.workers_total = total;
-        if (policy_group_over_high(total, 0, s->monitor.group_high) &&
-            supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
-                log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
+        s->monitor.workers_total = workers;
+        s->monitor.templates_total = templates;
+        if (!policy_group_over_high(total, 0, s->monitor.group_high) ||
+            !supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
+                return false;
+        log_info("group_high", "total=%" PRIu64 " workers=%" PRIu64 " template=%" PRIu64 " group_high=%" PRIu64,
+                 total, workers, templates, s->monitor.group_high);
+        return true;
 }
 
 /* The worker's leaf was removed behind our back (an admin moved the worker elsewhere
@@ -1466,7 +1495,9 @@ static void supervisor_sample(struct supervisor *s) {
 
         for (struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
                 if (t->pid > 0)
-                        (void) template_process_sample(t, s->monitor.proc_root);
+                        (void) template_process_sample(t, s->monitor.proc_root,
+                                                       c->memory.metric == MEMORY_METRIC_RSS ||
+                                                               c->memory.metric == MEMORY_METRIC_PSS);
         for (struct worker *w = s->workers; w; w = w->next) {
                 if (w->state == WORKER_STOPPING || w->pid <= 0)
                         continue;
@@ -1495,7 +1526,7 @@ static void supervisor_sample(struct supervisor *s) {
 
         if (s->shutting_down)
                 return;
-        supervisor_check_group_high(s, now, false);
+        (void) supervisor_check_group_high(s, now, false);
 
         /* No trigger could be registered: judge the same threshold from avg10. */
         if (s->monitor.psi_polling && s->monitor.has_psi) {
@@ -1704,7 +1735,7 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
          * growth alike, on the same floor. */
         supervisor_judge_worker(s, w, now);
         /* The budget too is judged the moment a request leaves memory behind, not a tick later. */
-        supervisor_check_group_high(s, now, true);
+        (void) supervisor_check_group_high(s, now, true);
 }
 
 /* What a worker said, applied to its record. */

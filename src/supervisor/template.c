@@ -649,7 +649,7 @@ void template_process_retire(struct template_process *t, int sig, const char *wh
         }
 }
 
-int template_process_sample(struct template_process *t, const char *proc_root) {
+int template_process_sample(struct template_process *t, const char *proc_root, bool need_tree) {
         struct template_memory *mem = &t->mem;
 
         if (t->pid <= 0)
@@ -663,6 +663,14 @@ int template_process_sample(struct template_process *t, const char *proc_root) {
                 mem->current = current;
                 mem->anon = st.anon;
                 mem->rss = mem->pss = 0;
+                if (need_tree) {
+                        struct smaps_rollup s;
+                        r = procfs_tree_memory(proc_root, t->pid, &s);
+                        if (r < 0)
+                                return r;
+                        mem->rss = s.rss;
+                        mem->pss = s.pss;
+                }
         } else {
                 struct smaps_rollup s;
                 int r = procfs_tree_memory(proc_root, t->pid, &s);
@@ -674,6 +682,22 @@ int template_process_sample(struct template_process *t, const char *proc_root) {
         }
         mem->sampled = true;
         return 0;
+}
+
+uint64_t template_process_metric(const struct template_process *t, enum memory_metric metric) {
+        if (t->pid <= 0 || !t->mem.sampled)
+                return 0;
+        switch (metric) {
+        case MEMORY_METRIC_ANON:
+                return t->mem.anon;
+        case MEMORY_METRIC_CURRENT:
+                return t->mem.current;
+        case MEMORY_METRIC_RSS:
+                return t->mem.rss;
+        case MEMORY_METRIC_PSS:
+                return t->mem.pss;
+        }
+        return t->mem.anon;
 }
 
 const char *template_process_phase(const struct template_process *t) {

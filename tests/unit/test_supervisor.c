@@ -142,12 +142,57 @@ static void test_ready_workers(void **state) {
         assert_int_equal(supervisor_ready_workers(&f->s), 7);
 }
 
+/* group_high judges what the group costs: in template mode the workers' figures are
+ * their private memory, and the template's share (the pages they all map) is added.
+ * Three workers at 100 MiB under a 400 MiB budget: not over in exec mode; over with a
+ * 150 MiB template, whose figure follows memory.metric. */
+static void test_group_high_counts_the_template(void **state) {
+        struct fixture *f = *state;
+        struct template_process t = { .pid = 4242, .generation = 1 };
+
+        f->s.n_slots = f->s.target = 3;
+        for (unsigned i = 0; i < 3; i++) {
+                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
+                f->active[i].mem.latest = 100 * MiB;
+                f->slots[i].active = &f->active[i];
+        }
+        f->s.monitor.group_high = 400 * MiB;
+
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));
+        assert_true(f->s.monitor.workers_total == 300 * MiB);
+        assert_true(f->s.monitor.templates_total == 0);
+
+        /* A template not sampled yet counts nothing; a sampled one its metric's figure. */
+        f->s.template = &t;
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));
+        t.mem = (struct template_memory) { .sampled = true, .current = 160 * MiB, .anon = 150 * MiB,
+                                           .rss = 90 * MiB, .pss = 60 * MiB };
+        f->s.config->memory.metric = MEMORY_METRIC_PSS;
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));     /* 300 + 60 */
+        assert_true(f->s.monitor.templates_total == 60 * MiB);
+        f->s.config->memory.metric = MEMORY_METRIC_ANON;
+        assert_true(supervisor_check_group_high(&f->s, NOW, true));      /* 300 + 150 */
+        assert_true(f->s.monitor.templates_total == 150 * MiB);
+        assert_true(f->s.monitor.workers_total == 300 * MiB);
+        assert_int_equal(f->active[0].recycle_reason, RECYCLE_GROUP_HIGH);
+        assert_int_equal(f->active[1].recycle_reason, RECYCLE_NONE);
+
+        /* A template that is gone counts nothing. */
+        f->active[0].recycle_reason = RECYCLE_NONE;
+        f->s.last_group_recycle = 0;
+        t.pid = 0;
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));
+        assert_true(f->s.monitor.templates_total == 0);
+        f->s.template = NULL;
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ready_workers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_victim_is_the_largest_of_all_workers, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_victim_ties_go_to_the_oldest_of_all, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_victim_behind_replacements, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_high_counts_the_template, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

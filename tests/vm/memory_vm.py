@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The scenarios behind tests/vm/test_memory_*.sh, one interpreter per VM test.
 
-    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|oom|pressure
+    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|oom|pressure|template|template_oom|template_reload
 
 Inside the VM only (they change the root cgroup). Each scenario sets memward up the way a
 systemd unit with Delegate=yes would find itself: /sys/fs/cgroup/app, a child of the root
@@ -18,6 +18,7 @@ import datetime
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -103,6 +104,15 @@ def setup_app():
     controllers = cg_read(APP + "/cgroup.controllers").split()
     check("memory" in controllers and "pids" in controllers,
           "app/cgroup.controllers lacks memory or pids: %r" % controllers)
+
+
+def reset_app():
+    """app/ as systemd hands it over, for a second memward in it: no child cgroup left,
+    no controller enabled for children."""
+    for d in os.listdir(APP):
+        if os.path.isdir(os.path.join(APP, d)):
+            os.rmdir(os.path.join(APP, d))
+    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
 
 
 def start_memward(t, cfg, name="memward"):
@@ -264,7 +274,8 @@ def scenario_template(t):
     there), the pages a worker shares with the template charged to the template's leaf,
     what a worker allocates to its own; a killed template's leaf removed and its successor
     in template-2 while the workers serve on; no leaf left after SIGTERM; the worker of a
-    spawn given up on (fork_timeout) killed with its leaf."""
+    spawn given up on (fork_timeout) killed with its leaf; memory.group_high counting the
+    template's leaf, which no worker's figure holds."""
     setup_app()
     port = t.port()
     worker = os.path.join(lib.WORKERS_DIR, "template.py")
@@ -323,10 +334,7 @@ def scenario_template(t):
     # A template that forks the worker into its leaf and never answers: after
     # fork_timeout the spawn is given up, and the worker dies with its leaf. A second
     # memward in the same app cgroup: back to how systemd hands it over first.
-    for d in os.listdir(APP):
-        if os.path.isdir(os.path.join(APP, d)):
-            os.rmdir(os.path.join(APP, d))
-    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+    reset_app()
     port = t.port()
     mw = start_memward(t, lib.config(port, count=1, command=[lib.PYTHON, worker],
                                      workers={"mode": "template", "ready_timeout": "60s", "fork_timeout": "3s",
@@ -339,6 +347,168 @@ def scenario_template(t):
     wait_until(lambda: not os.path.exists(APP + "/worker-0-1"), 10, "worker-0-1 to be removed")
     ok("a spawn given up on: its worker (pid %d) killed with its leaf worker-0-1" % forked[0])
     mw.stop(timeout=30)
+
+    # memory.group_high counts the template's leaf: its 48 MiB preload is charged there
+    # and in no worker's leaf. 2 workers of a few MiB each and the template's ~55 MiB
+    # are under 72 MiB; a worker keeping 32 MiB more is over it only with the template.
+    reset_app()
+    port = t.port()
+    mw = start_memward(t, lib.config(port, count=2, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s",
+                                              "env": {"TEST_TEMPLATE_PRELOAD_MIB": "48"}},
+                                     memory={"metric": "anon", "sample_interval": "250ms", "retained_window": "2s",
+                                             "group_high": "72MiB"},
+                                     pressure={"min_retained": "16MiB"}), name="group_high")
+    mw.wait_event("ready", count=2, timeout=90)
+    time.sleep(2)
+    check(not mw.events("group_high"), "over group_high before any allocation: %r"
+          % [e.text for e in mw.events("group_high")])
+    tanon = cg_keyed(APP + "/template-1/memory.stat")["anon"]
+    status, headers, body = lib.http_get(port, "/alloc?mib=32", timeout=60)
+    check(status == 200, "/alloc?mib=32: HTTP %d %r" % (status, body))
+    line = mw.wait_event("group_high", timeout=30)[0]
+    total, workers, template = line.int("total"), line.int("workers"), line.int("template")
+    check(total == workers + template and total > 72 * MIB and workers < 72 * MIB, "figures: %s" % line.text)
+    check(abs(template - tanon) < 8 * MIB, "template=%.1f MiB, but template-1's anon is %.1f MiB: %s"
+          % (template / MIB, tanon / MIB, line.text))
+    rec = mw.wait_event("recycle", reason="group_high", timeout=10)[0]
+    check(rec.int("pid") == lib.worker_pid_of(headers, body), "recycled %s, not the worker that kept 32 MiB" % rec.text)
+    ok("group_high counts template-1 (anon %.1f MiB): %s" % (tanon / MIB, line.text.split("event=", 1)[1]))
+    mw.stop(timeout=30)
+
+
+def scenario_template_oom(t):
+    """workers.mode: template with worker_max: 100MiB, 3 forked workers, and
+    /alloc?mib=200 on one of them: the kernel kills that worker only (memory.oom.group in
+    its leaf); the template and the other two workers keep their pids and their leaves
+    and serve on without a failed request; memward logs reason=oom and forks the
+    replacement from the same template into a fresh leaf."""
+    setup_app()
+    port = t.port()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+    mw = start_memward(t, lib.config(port, count=3, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s"},
+                                     memory={"sample_interval": "250ms", "worker_max": "100MiB"}))
+    mw.wait_event("ready", count=3, timeout=90)
+    tpid = mw.events("template_ready")[0].int("pid")
+    check(cgroup_of(tpid) == "/app/template-1", "the template (pid %d) is in %s" % (tpid, cgroup_of(tpid)))
+    workers = mw.current_workers()
+    check(len(workers) == 3, "want 3 live workers, have %r" % workers)
+    names = {pid: check_in_own_leaf(mw, pid) for pid in workers.values()}
+    for pid, leaf in names.items():
+        check(cg_int("%s/%s/memory.max" % (APP, leaf)) == 100 * MIB, "%s/memory.max is %r, want %d"
+              % (leaf, cg_read("%s/%s/memory.max" % (APP, leaf)).strip(), 100 * MIB))
+        check(cg_int("%s/%s/memory.oom.group" % (APP, leaf)) == 1, "%s/memory.oom.group is not 1" % leaf)
+    ok("template pid %d in template-1; forked workers %s with memory.max=100MiB, memory.oom.group=1"
+       % (tpid, ", ".join("%d in %s" % kv for kv in sorted(names.items()))))
+
+    load = t.load(port, threads=2, rate=20)
+    time.sleep(1.0)
+    th, res = http_in_thread(port, "/alloc?mib=200", 60)
+    t0 = time.monotonic()
+    rec = mw.wait_event("recycle", reason="oom", timeout=60)[0]
+    victim = rec.int("pid")
+    check(victim in names, "reason=oom for pid %d, not one of the workers %r" % (victim, names))
+    ex = mw.wait_event("exit", pid=victim, timeout=10)[0]
+    check(ex.get("status") == "killed" and ex.get("signal") == "SIGKILL", "OOM victim exit: %s" % ex.text)
+    th.join(30)
+    check("error" in res, "/alloc?mib=200 beyond worker_max answered: %r" % res.get("reply"))
+    tevents = cg_keyed(APP + "/template-1/memory.events")
+    check(tevents.get("oom_kill", 0) == 0, "an OOM kill in the template's leaf: %r" % tevents)
+    ok("reason=oom for pid %d (%s) %.2f s after the request, peak %.1f MiB; %s"
+       % (victim, names[victim], time.monotonic() - t0, rec.int("peak") / MIB, ex.text.split("event=", 1)[1]))
+
+    check(mw.running(), "memward died with its worker")
+    check(lib.alive(tpid) and cgroup_of(tpid) == "/app/template-1", "the template %d did not survive" % tpid)
+    survivors = [p for p in names if p != victim]
+    for p in survivors:
+        check(lib.alive(p) and cgroup_of(p) == "/app/" + names[p], "worker %d did not survive in its leaf" % p)
+    slot = rec.get("worker")
+    sp = mw.wait_event("spawn", worker=slot, generation=2, timeout=15)[0]
+    check(sp.get("template") == "1", "the replacement was not forked from template 1: %s" % sp.text)
+    rd = mw.wait_event("ready", pid=sp.int("pid"), timeout=60)[0]
+    check_in_own_leaf(mw, sp.int("pid"))
+    wait_until(lambda: not os.path.exists(os.path.join(APP, names[victim])), 5, "%s to be removed" % names[victim])
+    time.sleep(1.5)
+    load.stop()
+    load.check_no_failures()
+    for p in survivors:
+        check(load.pids.get(p, 0) > 0, "worker %d never answered: %r" % (p, load.pids))
+    others = [l for l in mw.events("exit") if l.int("pid") != victim]
+    check(not others, "other workers exited: %r" % [l.text for l in others])
+    check(not mw.events("template_exited"), "the template exited: %r" % [l.text for l in mw.events("template_exited")])
+    check(mw.events("template_ready")[-1].int("pid") == tpid, "a new template was started")
+    ok("template %d and workers %s kept their pids and served (%s); slot %s forked again from template 1 as "
+       "pid %d in %s, ready %.0f ms after the exit; load %s"
+       % (tpid, survivors, {p: load.pids.get(p, 0) for p in survivors}, slot, sp.int("pid"), sp.get("cgroup"),
+          (log_time(rd) - log_time(ex)) * 1000, load.summary()))
+    stop_and_check_no_leaves(mw)
+
+
+def scenario_template_reload(t):
+    """workers.mode: template in cgroup mode, SIGHUP under load with changed code: a new
+    template in its own leaf template-2, every worker forked from it into a fresh leaf
+    worker-<slot>-2, the old workers' leaves and template-1 removed, the response
+    changed, no failed request."""
+    setup_app()
+    port = t.port()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+    msg = t.write("message", "one\n")
+    cfg = lib.config(port, count=3, command=[lib.PYTHON, worker],
+                     workers={"mode": "template", "ready_timeout": "60s",
+                              "env": {"TEST_TEMPLATE_MESSAGE_FILE": msg}},
+                     memory={"sample_interval": "250ms"})
+    mw = start_memward(t, cfg)
+    mw.wait_event("ready", count=3, timeout=90)
+    t1 = mw.events("template_ready")[0].int("pid")
+    old = mw.current_workers()
+    old_leaves = {pid: check_in_own_leaf(mw, pid) for pid in old.values()}
+
+    def messages(n=15):
+        out = set()
+        for _ in range(n):
+            status, _, body = lib.http_get(port, "/", timeout=30)
+            check(status == 200, "answer: %d %r" % (status, body))
+            out.add(body.split("message=")[1].strip())
+        return out
+    check(messages() == {"one"}, "before the reload")
+    ok("template %d in template-1, workers %s" % (t1, ", ".join("%d in %s" % kv for kv in sorted(old_leaves.items()))))
+
+    load = t.load(port, threads=4, rate=40)
+    time.sleep(1.0)
+    t.write("message", "two\n")
+    t0 = time.monotonic()
+    mw.signal(signal.SIGHUP)
+    done = mw.wait_event("reload_done", timeout=120)[0]
+    took = time.monotonic() - t0
+    ready2 = mw.wait_event("template_ready", generation=2)[0]
+    t2 = ready2.int("pid")
+    check(cgroup_of(t2) == "/app/template-2", "template 2 (pid %d) is in %s" % (t2, cgroup_of(t2)))
+    switch = mw.wait_event("template_switch", generation=2)[0]
+    new = mw.current_workers()
+    check(len(new) == 3 and not set(new.values()) & set(old.values()), "workers after the reload: %r (before %r)"
+          % (new, old))
+    new_leaves = {pid: check_in_own_leaf(mw, pid) for pid in new.values()}
+    for e in mw.events("spawn", since=switch.t):
+        check(e.get("template") == "2", "forked by the old template after the switch: %s" % e.text)
+    check(not set(new_leaves.values()) & set(old_leaves.values()), "a leaf was reused: %r / %r"
+          % (new_leaves, old_leaves))
+    wait_until(lambda: not any(os.path.exists(os.path.join(APP, l)) for l in old_leaves.values()), 10,
+               "the old workers' leaves to be removed")
+    wait_until(lambda: not os.path.exists(APP + "/template-1"), 10, "template-1 to be removed")
+    check(not lib.alive(t1), "the old template %d still runs" % t1)
+    check(messages() == {"two"}, "after the reload")
+    time.sleep(0.5)
+    load.stop()
+    load.check_no_failures()
+    check(load.ok > 40, "too few requests: %s" % load.summary())
+    ok("SIGHUP: template %d in template-2, reload_done %.1f s later (%s); workers %s; template-1 and %s removed; "
+       "answers 'two'; load %s" % (t2, took, done.text.split("event=", 1)[1],
+                                  ", ".join("%d in %s" % kv for kv in sorted(new_leaves.items())),
+                                  " ".join(sorted(old_leaves.values())), load.summary()))
+    stop_and_check_no_leaves(mw)
+    left = sorted(d for d in os.listdir(APP) if d.startswith("template-"))
+    check(not left, "template leaves left after shutdown: %r" % left)
 
 
 def scenario_template_user(t):
@@ -429,14 +599,6 @@ def scenario_template_user(t):
     check(proc_ids(new) == [NOBODY] * 4, "replacement %d runs as %r" % (new, proc_ids(new)))
     ok("worker %d killed: its replacement %d placed by memward in /app/%s, as nobody" % (pid, new, leaf))
     stop_and_check_no_leaves(mw)
-
-
-def reset_app():
-    """Back to how systemd hands app/ over, for the next memward of a scenario."""
-    for d in os.listdir(APP):
-        if os.path.isdir(os.path.join(APP, d)):
-            os.rmdir(os.path.join(APP, d))
-    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
 
 
 def scenario_template_user_faults(t):
@@ -768,6 +930,8 @@ SCENARIOS = {
     "oom": scenario_oom,
     "pressure": scenario_pressure,
     "template": scenario_template,
+    "template_oom": scenario_template_oom,
+    "template_reload": scenario_template_reload,
     "template_user": scenario_template_user,
     "template_user_faults": scenario_template_user_faults,
 }

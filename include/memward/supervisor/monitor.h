@@ -41,6 +41,7 @@ struct monitor {
 
         uint64_t group_usage;           /* last group reading */
         uint64_t workers_total;         /* sum of the workers' metric at the last tick */
+        uint64_t templates_total;       /* the templates' share of group_high then (template mode) */
 
         struct pending_leaf *pending;   /* leaves whose rmdir said EBUSY */
 };

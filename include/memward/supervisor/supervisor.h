@@ -169,3 +169,12 @@ unsigned supervisor_slots_replacing(const struct supervisor *s);
  * was marked; quiet: no log line when none qualifies. Not static only for the unit
  * tests. */
 bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet);
+
+/* Judges memory.group_high on the tick and at request ends: the group's figure is the
+ * workers' latest readings plus, in template mode, the templates' share
+ * (template_process_metric()), which no worker's private figure counts. Over it, the
+ * victim of supervisor_group_recycle() is marked and event=group_high logs the total,
+ * the workers' and the templates' parts and the budget; returns true then. Keeps the
+ * parts in s->monitor for the recycle log line. quiet as for supervisor_group_recycle().
+ * Not static only for the unit tests. */
+bool supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet);

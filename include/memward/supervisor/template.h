@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "memward/config/config.h"
 #include "memward/linux/cgroup.h"
 #include "memward/linux/event_loop.h"
 #include "memward/linux/spawn.h"
@@ -211,8 +212,19 @@ void template_process_forward_usr1(struct template_process *t);
 /* Whether a SPAWN can be sent now: READY, none in flight, the channel open, not retired. */
 bool template_process_can_spawn(const struct template_process *t);
 
-/* Reads the template's memory into t->mem. */
-int template_process_sample(struct template_process *t, const char *proc_root);
+/* Reads the template's memory into t->mem: its leaf's charge in cgroup mode, its process
+ * tree's smaps_rollup in procfs mode, and the tree there too when need_tree (memory.metric
+ * rss or pss, which only /proc has). Returns 0, -ESRCH without a process, or the read's
+ * negative errno. */
+int template_process_sample(struct template_process *t, const char *proc_root, bool need_tree);
+
+/* What the template holds against memory.group_high, in the unit of memory.metric: the
+ * pages its forked workers share are charged to it (its leaf's, in cgroup mode) or mapped
+ * by it (procfs), and counted in no worker's figure, which is the worker's private
+ * memory (its own leaf's charge; in procfs mode its USS for anon). anon and current from
+ * its leaf, or from the tree's Anonymous and Rss; rss and pss from the tree (0 when it
+ * was not read). 0 without a process or before the first sample. */
+uint64_t template_process_metric(const struct template_process *t, enum memory_metric metric);
 
 /* "starting", "ready" (idle or spawning), "dead" (waiting for a restart), "stopping"
  * (killed or retired): the phase /status and /metrics show. */

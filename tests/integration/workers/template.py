@@ -6,7 +6,7 @@ an intermediate process that joins the leaf (CGROUP=1), forks the worker and rep
 pid through a pipe; the template reaps the intermediate and answers SPAWNED (or
 SPAWN_FAILED). The worker calls setsid(), resets its signals, closes the control fd and
 the leaf fd, sets the ENV of the request and LISTEN_PID, waits until it is re-parented to
-memward and runs the example worker's loop.
+memward, sets PR_SET_PDEATHSIG (SIGKILL) and runs the example worker's loop.
 
 Knobs (environment):
   TEST_TEMPLATE_MESSAGE_FILE  the workers' message (EXAMPLE_MESSAGE) is this file's text,
@@ -38,6 +38,7 @@ Every fork is logged on stderr as "template[PID]: forked WORKER_PID".
 """
 
 import array
+import ctypes
 import importlib.util
 import os
 import random
@@ -48,6 +49,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "examples", "python", "worker.py")
+
+
+SUPERVISOR = os.getppid()          # memward: the template is its child
 
 
 def log(msg):
@@ -110,6 +114,14 @@ def worker(mod, ctl, fds, env, intermediate):
         # The example worker exits when its parent changes: start it once memward is it.
         while os.getppid() == intermediate:
             time.sleep(0.001)
+        # Section 3 step 4.6: die with memward (the template's parent).
+        if os.getppid() != SUPERVISOR:
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0) != 0:    # PR_SET_PDEATHSIG
+            return
+        if os.getppid() != SUPERVISOR:
+            return
         code = mod.Worker().run()
     except BaseException as e:  # noqa: BLE001 -- nothing may return into the template
         log("worker: %r" % (e,))
