@@ -7,9 +7,13 @@
     sys.exit(Template(MyAdapter()).run())
 
 The template reads MEMWARD_CONTROL_FD and LISTEN_FDS (section 1), calls the adapter to
-load the app, says READY, then answers every SPAWN with SPAWNED or SPAWN_FAILED. Each
-worker is forked twice (section 3) so that it ends up memward's child; the worker's
-reset is one function, Template._become_worker, in the order of section 3 step 4.
+load the app, says READY (offering PLACE=1), then answers every SPAWN with SPAWNED or
+SPAWN_FAILED. Each worker is forked twice (section 3) so that it ends up memward's child;
+the intermediate process joins the worker's leaf itself (CGROUP=1) or, when memward asks
+to place it (PLACE=1: the template runs as a user who may not move processes between
+memward's leaves), waits on a pipe until memward has moved it (PLACE, PLACED). The
+worker's reset is one function, Template._become_worker, in the order of section 3
+step 4.
 
 The GC recipe (CPython's gc.freeze() documentation; python/README.md): gc.disable() as
 early as possible in the template so that no collection leaves freed holes in the
@@ -135,6 +139,11 @@ class SpawnRefused(Exception):
     def __init__(self, err: int, message: str) -> None:
         super().__init__(message)
         self.errno = err
+
+
+class _MemwardGone(BaseException):
+    """The control channel reached EOF in the middle of a spawn (waiting for PLACED):
+    not a failure of the spawn, the end of the template."""
 
 
 class _StopWhileLoading(BaseException):
@@ -296,7 +305,8 @@ class Template:
             if not self._load():
                 return EXIT_OK
             self._warn_threads()
-            self._send(protocol.Ready(runtime=self.adapter.runtime()))
+            # PLACE=1: this runtime can also let memward move its intermediate (section 3).
+            self._send(protocol.Ready(runtime=self.adapter.runtime(), place=True))
             return self._serve()
         except protocol.ProtocolError as e:
             self.log("malformed message from memward, exiting: %s" % e)
@@ -393,6 +403,9 @@ class Template:
         leaf_fd = fds[0] if fds else None
         try:
             self._send(self._spawn(message, leaf_fd))
+        except _MemwardGone:
+            self.log("memward closed the control channel during a spawn; exiting")
+            return False
         finally:
             _close_all(fds)
         if self.gc_freeze:
@@ -450,6 +463,8 @@ class Template:
                 self.log("forking with threads Python did not start (a C library's?): "
                          + ", ".join(others))
             return self._double_fork(spawn, leaf_fd, context)
+        except protocol.ProtocolError:
+            raise                       # memward's PLACED was malformed: section 4, exit
         except Exception as e:
             # A bug of ours or a surprise of the platform: this spawn fails, the
             # template keeps serving.
@@ -486,6 +501,10 @@ class Template:
                            context: Any) -> protocol.Message:
         report_r, report_w = os.pipe()
         os.set_blocking(report_r, False)
+        # PLACE=1: the intermediate waits for one byte on this pipe before it does
+        # anything else; EOF without it (memward could not place it, the template died)
+        # makes it exit without forking the worker.
+        release = os.pipe() if spawn.place else None
         # Every signal blocked across the fork: no handler of the template runs in the
         # intermediate or in the worker before its reset; the worker unblocks them.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
@@ -493,18 +512,30 @@ class Template:
             pid = os.fork()
         except OSError as e:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-            os.close(report_r)
-            os.close(report_w)
+            _close_all([report_r, report_w] + list(release or ()))
             return protocol.SpawnFailed(spawn.slot, spawn.generation,
                                         spawn_errno(e.errno or errno.EIO),
                                         "fork: %s" % e.strerror)
         if pid == 0:
             try:
-                self._intermediate(spawn, leaf_fd, context, report_r, report_w)
+                self._intermediate(spawn, leaf_fd, context, report_r, report_w, release)
             finally:
                 os._exit(1)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         os.close(report_w)
+        refused: Optional[protocol.Placed] = None
+        if release is not None:
+            os.close(release[0])
+            try:
+                refused = self._be_placed(spawn, pid, release[1])
+            except BaseException:
+                # memward gone or its answer malformed: the intermediate exits on the
+                # pipe's EOF, without a worker; reaped here, since the template exits.
+                os.close(release[1])
+                os.close(report_r)
+                _reap(pid)
+                raise
+            os.close(release[1])        # EOF: the intermediate goes on, or exits if refused
         try:
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
@@ -517,6 +548,12 @@ class Template:
             report = ""
         finally:
             os.close(report_r)
+        if refused is not None:
+            text = "memward could not place the intermediate process %d: %s" % (
+                pid, os.strerror(refused.errno))
+            self.log("spawn slot=%d generation=%d failed: %s"
+                     % (spawn.slot, spawn.generation, text))
+            return protocol.SpawnFailed(spawn.slot, spawn.generation, refused.errno, text)
         kind, _, rest = report.partition(" ")
         if kind == "PID" and rest.strip().isdigit():
             worker = int(rest)
@@ -536,14 +573,49 @@ class Template:
         return protocol.SpawnFailed(spawn.slot, spawn.generation, errno.ECHILD,
                                     "the intermediate process ended (%s) without a pid" % how)
 
+    def _be_placed(self, spawn: protocol.Spawn, pid: int, release_w: int
+                   ) -> Optional[protocol.Placed]:
+        """Section 3 step 2 with PLACE=1, the template's side: PLACE with the
+        intermediate's pid, wait for memward's PLACED, release the intermediate (one byte)
+        when it is in its leaf. Returns None once released, the PLACED when memward could
+        not place it (the caller then closes the pipe: the intermediate exits). Raises
+        ProtocolError for anything but the PLACED of this spawn, _MemwardGone at EOF."""
+        self._send(protocol.Place(spawn.slot, spawn.generation, pid))
+        got = self._receive()
+        if got is None:
+            raise _MemwardGone()
+        answer, fds, _ = got
+        _close_all(fds)                 # none: _receive() refuses fds on anything but SPAWN
+        if not isinstance(answer, protocol.Placed) or \
+                (answer.slot, answer.generation) != (spawn.slot, spawn.generation):
+            raise protocol.ProtocolError(
+                "%r while waiting for PLACED for slot %d generation %d"
+                % (answer, spawn.slot, spawn.generation))
+        if answer.errno != 0:
+            return answer
+        os.write(release_w, b"p")
+        return None
+
     def _intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int], context: Any,
-                      report_r: int, report_w: int) -> NoReturn:
-        """Section 3 steps 2-3, in the intermediate process: join the leaf, fork the
-        worker, wait until it has its own session, report its pid (or the errno) to the
-        template through the pipe, exit."""
+                      report_r: int, report_w: int,
+                      release: Optional[Tuple[int, int]]) -> NoReturn:
+        """Section 3 steps 2-3, in the intermediate process: join the leaf (or, with
+        PLACE=1, wait until memward has moved us into it), fork the worker, wait until it
+        has its own session, report its pid (or the errno) to the template through the
+        pipe, exit."""
         code = 1
         try:
             os.close(report_r)
+            if release is not None:
+                # Nothing of the worker's may run before we are in its leaf: the first
+                # thing is to wait for the template's byte. Signals are blocked; SIGKILL
+                # of the template's group still ends us, and its death closes the pipe.
+                os.close(release[1])
+                released = os.read(release[0], 1) == b"p"
+                os.close(release[0])
+                if not released:
+                    code = 0
+                    return              # not placed: no worker, the template answers
             # SIGCHLD is SIG_DFL here already (see _double_fork); said again for the case
             # where the template could not set it (a handler installed outside Python).
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -712,6 +784,13 @@ def _close_all(fds: List[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _wait_until_reparented(intermediate: int) -> int:

@@ -360,6 +360,26 @@ class FakeMemward:
             self.workers.append(answer.pid)
         return answer
 
+    def spawn_placed(self, slot: int = 0, generation: int = 1, env: Optional[dict] = None,
+                     errno_: int = 0, before_placed=None, timeout: float = TIMEOUT
+                     ) -> Tuple[protocol.Place, protocol.Message]:
+        """SPAWN with PLACE=1: receives the template's PLACE, calls before_placed(place)
+        (where memward would move the pid), answers PLACED (with ERRNO errno_ unless 0)
+        and returns (the PLACE, the answer to the SPAWN)."""
+        request = protocol.Spawn(slot, generation, False, tuple((env or {}).items()), place=True)
+        self.send_raw(protocol.format_message(request))
+        place = self.receive(timeout)
+        if not isinstance(place, protocol.Place):
+            raise AssertionError("expected PLACE, got %r; the template's log:\n%s"
+                                 % (place, self.log()))
+        if before_placed is not None:
+            before_placed(place)
+        self.send_raw(protocol.format_message(protocol.Placed(slot, generation, errno_)))
+        answer = self.receive(timeout)
+        if isinstance(answer, protocol.Spawned):
+            self.workers.append(answer.pid)
+        return place, answer
+
     def close_control(self) -> None:
         if self.control is not None:
             self.control.close()
@@ -416,6 +436,22 @@ class FakeMemward:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def children_of(pid: int) -> List[int]:
+    """The live children of `pid`, from /proc/PID/task/*/children."""
+    out: List[int] = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
 
 
 def is_our_child(pid: int) -> bool:

@@ -86,6 +86,66 @@ int proc_get_ppid(const char *proc_root, pid_t pid, pid_t *ret) {
         return 0;
 }
 
+/* The blank-separated unsigned decimals of s[0..n) into v[0..want); exactly want of them. */
+static int parse_u64_list(const char *s, size_t n, uint64_t *v, unsigned want) {
+        const char *p = s, *end = s + n;
+        unsigned got = 0;
+
+        for (;;) {
+                while (p < end && (*p == ' ' || *p == '\t'))
+                        p++;
+                if (p == end)
+                        break;
+                const char *value = p;
+                while (p < end && *p != ' ' && *p != '\t')
+                        p++;
+                if (got == want || parse_u64_field(value, (size_t) (p - value), &v[got]) < 0)
+                        return -EBADMSG;
+                got++;
+        }
+        return got == want ? 0 : -EBADMSG;
+}
+
+int proc_status_parse(const char *text, size_t length, struct proc_status *ret) {
+        uint64_t ppid = 0, uid[4] = {};
+        bool have_ppid = false, have_uid = false;
+
+        for (const char *p = text, *end = text + length; p < end && !(have_ppid && have_uid);) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
+                if (!have_ppid && n >= 5 && memcmp(p, "PPid:", 5) == 0) {
+                        if (parse_u64_list(p + 5, n - 5, &ppid, 1) < 0 || ppid > PID_MAX)
+                                return -EBADMSG;
+                        have_ppid = true;
+                } else if (!have_uid && n >= 4 && memcmp(p, "Uid:", 4) == 0) {
+                        if (parse_u64_list(p + 4, n - 4, uid, 4) < 0)
+                                return -EBADMSG;
+                        for (unsigned i = 0; i < 4; i++)
+                                if (uid[i] > (uid_t) -1)
+                                        return -EBADMSG;
+                        have_uid = true;
+                }
+                p += n + 1;
+        }
+        if (!have_ppid || !have_uid)
+                return -EBADMSG;
+        ret->ppid = (pid_t) ppid;
+        for (unsigned i = 0; i < 4; i++)
+                ret->uid[i] = (uid_t) uid[i];
+        return 0;
+}
+
+int proc_get_status(const char *proc_root, pid_t pid, struct proc_status *ret) {
+        char path[64], buf[4096];
+        size_t n;
+
+        snprintf(path, sizeof path, "%s/%d/status", proc_root, (int) pid);
+        int r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        return proc_status_parse(buf, n, ret);
+}
+
 int proc_self_read(const char *proc_root, struct proc_self *ret) {
         /* Boot time does not change: /proc/stat, which grows with the number of CPUs and
          * interrupts, is read once. */

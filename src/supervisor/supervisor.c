@@ -46,6 +46,9 @@
 
 static void supervisor_reconcile(struct supervisor *s);
 static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
+static struct template_process *template_by_placer(struct supervisor *s, pid_t pid);
+static void supervisor_template_act(struct supervisor *s, struct template_process *t,
+                                    const struct template_decision *d, bool reaped, int status, usec_t now);
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now);
 static void supervisor_template_reload(struct supervisor *s, usec_t now);
 static void supervisor_templates_pass(struct supervisor *s);
@@ -1086,7 +1089,11 @@ static void supervisor_reap(struct supervisor *s) {
                         supervisor_worker_exited(s, w, status, now);
                 else if ((t = template_by_pid(s, pid)))
                         supervisor_template_reaped(s, t, status, now);
-                else {
+                else if ((t = template_by_placer(s, pid))) {
+                        struct template_decision d;
+                        template_process_placer_exited(t, status, now, &d);
+                        supervisor_template_act(s, t, &d, false, 0, now);
+                } else {
                         /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
                          * still to be read: remembered for that. */
                         if (s->template)
@@ -1881,6 +1888,15 @@ static struct template_process *template_by_pid(struct supervisor *s, pid_t pid)
         return NULL;
 }
 
+/* The template whose placer (template_process_is_placer()) pid is. */
+static struct template_process *template_by_placer(struct supervisor *s, pid_t pid) {
+        struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && template_process_is_placer(ts[i], pid))
+                        return ts[i];
+        return NULL;
+}
+
 static bool supervisor_pid_in_use(void *owner, pid_t pid) {
         struct supervisor *s = owner;
         return worker_by_pid(s, pid) || template_by_pid(s, pid);
@@ -1980,11 +1996,16 @@ static void supervisor_template_adopt(struct supervisor *s, struct template_proc
         w->fork = WORKER_FORK_NONE;
         w->template_generation = t->generation;
         w->spawned_at = now;
+        char placed[64] = "";
+        if (t->state.spawn_place)
+                snprintf(placed, sizeof placed, " placed_by=memward place_time=%" PRIu64 "us", t->place_time);
+        else if (w->mem.leaf.dir_fd >= 0)
+                snprintf(placed, sizeof placed, " placed_by=template");
         log_info("spawn", "worker=%u pid=%d generation=%llu template=%llu fork=%" PRIu64 "ms request_limit=%" PRIu64
-                 " lifetime_limit=%" PRIu64 "s%s%s",
+                 " lifetime_limit=%" PRIu64 "s%s%s%s",
                  w->slot, (int) w->pid, w->generation, t->generation, (now - asked) / USEC_PER_MSEC,
                  w->request_limit, w->lifetime_limit / USEC_PER_SEC, w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "",
-                 w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "");
+                 w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "", placed);
         if (reaped) {
                 supervisor_worker_exited(s, w, status, now);
                 return;
@@ -2016,6 +2037,11 @@ static void supervisor_template_start(struct supervisor *s, struct template_proc
                 .set_umask = c->workers.umask >= 0,
                 .umask = c->workers.umask >= 0 ? (mode_t) c->workers.umask : 0,
                 .generation = ++s->template_generation,
+                /* Another uid than memward's cannot move processes between memward's
+                 * leaves (the kernel wants write access to the cgroup.procs of their common
+                 * ancestor): memward places the workers of such a template itself. */
+                .memward_places = s->switch_credentials && c->workers.credentials.set_uid &&
+                                  c->workers.credentials.uid != geteuid(),
                 .handler = on_template_channel,
                 .userdata = t,
         };
@@ -2140,9 +2166,11 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         if (r == -EBUSY)
                 return 0;
         if (r < 0) {
-                /* Our own message cannot be formatted: a bug; fail the spawn, not the template. */
-                log_error_errno(r, "spawn_failed", "worker=%u generation=%llu msg=\"cannot format SPAWN\"",
-                                pick->slot, pick->generation);
+                /* Our own message cannot be formatted (a bug), or the leaf's cgroup.procs
+                 * memward is to write cannot be opened: fail the spawn, not the template. */
+                log_error_errno(r, "spawn_failed", "worker=%u generation=%llu msg=\"%s\"", pick->slot,
+                                pick->generation,
+                                r == -EINVAL ? "cannot format SPAWN" : "cannot open the leaf's cgroup.procs");
                 s->spawn_failures++;
                 slot_note_failure(s, &s->slots[pick->slot], now);
                 supervisor_drop_unforked(s, pick);

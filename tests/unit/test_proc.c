@@ -106,6 +106,49 @@ static void test_live_self(void **state) {
         assert_int_equal(proc_self_read("/nonexistent", &self), -ENOENT);
 }
 
+static void test_status(void **state) {
+        (void) state;
+        struct proc_status st = { .ppid = -7 };
+        const char *s = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nPPid:\t4200\nTracerPid:\t0\n"
+                        "Uid:\t1000\t1001\t1002\t1003\nGid:\t5\t5\t5\t5\n";
+
+        assert_int_equal(proc_status_parse(s, strlen(s), &st), 0);
+        assert_int_equal(st.ppid, 4200);
+        assert_int_equal(st.uid[0], 1000);
+        assert_int_equal(st.uid[1], 1001);
+        assert_int_equal(st.uid[2], 1002);
+        assert_int_equal(st.uid[3], 1003);
+
+        /* A name the kernel escapes cannot forge a line; without the lines, or with
+         * malformed ones, nothing is written. */
+        static const char *const bad[] = {
+                "Name:\tx\\nPPid:\t1\nUid:\t0\t0\t0\t0\n",          /* no real PPid line */
+                "PPid:\t4200\n",                                        /* no Uid */
+                "Uid:\t0\t0\t0\t0\n",                                    /* no PPid */
+                "PPid:\t4200\nUid:\t0\t0\t0\n",                         /* three uids */
+                "PPid:\t4200\nUid:\t0\t0\t0\t0\t0\n",                     /* five */
+                "PPid:\t-1\nUid:\t0\t0\t0\t0\n",
+                "PPid:\t4194305\nUid:\t0\t0\t0\t0\n",                  /* beyond PID_MAX_LIMIT */
+                "PPid:\t1\nUid:\t0\t0\t0\t4294967296\n",               /* beyond a uid_t */
+                "PPid:\t\nUid:\t0\t0\t0\t0\n",
+                "",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                st = (struct proc_status) { .ppid = -7 };
+                if (proc_status_parse(bad[i], strlen(bad[i]), &st) != -EBADMSG)
+                        fail_msg("case %zu parsed", i);
+                assert_int_equal(st.ppid, -7);
+        }
+
+        assert_int_equal(proc_get_status("/proc", getpid(), &st), 0);
+        assert_int_equal(st.ppid, getppid());
+        assert_int_equal(st.uid[0], getuid());
+        assert_int_equal(st.uid[1], geteuid());
+        assert_int_equal(proc_get_status(FIXTURES_DIR "/proc", 4243, &st), 0);
+        assert_int_equal(st.uid[1], 0);
+        assert_int_equal(proc_get_status(FIXTURES_DIR "/proc", 999999, &st), -ESRCH);
+}
+
 static void test_fixture_tree(void **state) {
         (void) state;
         pid_t p;
@@ -121,6 +164,7 @@ int main(void) {
                 cmocka_unit_test(test_stat_garbage),
                 cmocka_unit_test(test_btime),
                 cmocka_unit_test(test_live_self),
+                cmocka_unit_test(test_status),
                 cmocka_unit_test(test_fixture_tree),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,6 +15,7 @@ step; on the first broken expectation "FAIL: ..." on stderr, memward's log, exit
 """
 
 import datetime
+import json
 import os
 import select
 import signal
@@ -71,6 +72,22 @@ def cgroup_of(pid):
     except OSError:
         return None
     return None
+
+
+NOBODY = 65534
+
+
+def proc_ids(pid):
+    """The four uids (real, effective, saved, fs) of pid's Uid: line."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    return None
+
+
+def alive_pid(pid):
+    return lib.alive(pid)
 
 
 def leaves():
@@ -494,6 +511,159 @@ def scenario_template_reload(t):
     check(not left, "template leaves left after shutdown: %r" % left)
 
 
+def scenario_template_user(t):
+    """memward as root, workers.user nobody, workers.mode template with the Python runtime
+    (memward-gunicorn), cgroup mode: the template runs as nobody in template-1 and, since
+    it may not move processes between memward's leaves, memward places every forked worker
+    itself (template_ready placement=memward, spawn placed_by=memward). Each worker runs as
+    nobody and is alone in its own worker-<slot>-<generation> leaf when gunicorn's post_fork
+    hook, its first app code, runs; 100 MiB allocated in one worker grow its leaf's
+    memory.current by 100 MiB and not the template's; a killed worker's replacement is
+    placed the same way; no leaf is left after SIGTERM."""
+    setup_app()
+    port = t.port()
+    here = os.path.join(HERE, "template_user")
+    gunicorn = os.path.join(os.path.dirname(HERE), "..", "python", "bin", "memward-gunicorn")
+    mw = start_memward(t, lib.config(port, count=2,
+                                     command=[lib.PYTHON, os.path.normpath(gunicorn), "-c", "gunicorn.conf.py",
+                                              "app:app"],
+                                     workers={"mode": "template", "directory": here, "user": "nobody",
+                                              "ready_timeout": "60s"},
+                                     memory={"sample_interval": "250ms"}))
+    # On a memward without placement the template's own move is refused (EACCES) and no
+    # worker ever comes: say so at once rather than after the ready timeout.
+    wait_until(lambda: mw.events("spawn_failed") or len(mw.events("ready")) >= 2, 90,
+               "2 workers ready (or a spawn_failed)")
+    check(not mw.events("spawn_failed"), "spawns failed: %s" % "\n".join(l.text for l in mw.events("spawn_failed")))
+    acct = mw.events("accounting")[0]
+    check(acct.get("mode") == "cgroup", "want mode=cgroup: %s" % acct.text)
+    ready = mw.events("template_ready")[0]
+    check(ready.get("placement") == "memward", "template_ready does not say placement=memward: %s" % ready.text)
+    tpid = ready.int("pid")
+    tuid = proc_ids(tpid)
+    check(tuid == [NOBODY] * 4 and cgroup_of(tpid) == "/app/template-1",
+          "the template (pid %d) runs as %r in %s" % (tpid, tuid, cgroup_of(tpid)))
+    ok("the template runs as nobody in /app/template-1 and says placement=memward")
+
+    workers = mw.current_workers()
+    check(len(workers) == 2, "want 2 live workers, have %r" % workers)
+    names = {}
+    for pid in workers.values():
+        line = [l for l in mw.events("spawn") if l.int("pid") == pid][0]
+        check(line.get("placed_by") == "memward" and line.get("place_time", "").endswith("us"),
+              "spawn line without placed_by=memward place_time=: %s" % line.text)
+        names[pid] = check_in_own_leaf(mw, pid)
+        check(proc_ids(pid) == [NOBODY] * 4, "worker %d runs as %r, want nobody" % (pid, proc_ids(pid)))
+    first = {}
+    deadline = time.monotonic() + 30
+    while set(first) != set(names) and time.monotonic() < deadline:
+        status, headers, body = lib.http_get(port, "/", timeout=30)
+        check(status == 200, "GET /: HTTP %d %r" % (status, body))
+        reply = json.loads(body)
+        first[reply["pid"]] = reply
+    check(set(first) == set(names), "not every worker answered: %r of %r" % (sorted(first), sorted(names)))
+    for pid, reply in first.items():
+        want = "/app/" + names[pid]
+        check(reply["first"].get("cgroup") == want and reply["first"].get("pid") == pid,
+              "worker %d's post_fork ran in %r, want %s" % (pid, reply["first"], want))
+        check(reply["first"].get("ruid") == NOBODY and reply["first"].get("euid") == NOBODY,
+              "worker %d's post_fork ran as %r" % (pid, reply["first"]))
+    ok("each worker as nobody, alone in its leaf, and already there when its first app code ran: %s"
+       % ", ".join("pid %d in /app/%s (place_time=%s)" % (pid, names[pid], [l for l in mw.events("spawn")
+                                                                            if l.int("pid") == pid][0].get("place_time"))
+                   for pid in sorted(names)))
+
+    time.sleep(0.5)
+    before = {pid: cg_int("%s/%s/memory.current" % (APP, leaf)) for pid, leaf in names.items()}
+    tcur = cg_int(APP + "/template-1/memory.current")
+    status, headers, body = lib.http_get(port, "/alloc?mib=100", timeout=60)
+    check(status == 200 and json.loads(body)["kept_mib"] == 100, "/alloc?mib=100: HTTP %d %r" % (status, body))
+    pid = json.loads(body)["pid"]
+    delta = cg_int("%s/%s/memory.current" % (APP, names[pid])) - before[pid]
+    check(abs(delta - 100 * MIB) <= 10 * MIB, "%s grew by %.1f MiB, want 100" % (names[pid], delta / MIB))
+    tnow = cg_int(APP + "/template-1/memory.current")
+    check(abs(tnow - tcur) < 8 * MIB, "the template's leaf moved by %.1f MiB" % ((tnow - tcur) / MIB))
+    other = [p for p in names if p != pid][0]
+    odelta = cg_int("%s/%s/memory.current" % (APP, names[other])) - before[other]
+    check(abs(odelta) < 8 * MIB, "the other worker's leaf moved by %.1f MiB" % (odelta / MIB))
+    ok("100 MiB in worker %d: its leaf +%.1f MiB, the template's %+.1f MiB, the other worker's %+.1f MiB"
+       % (pid, delta / MIB, (tnow - tcur) / MIB, odelta / MIB))
+
+    slot = [s for s, p in workers.items() if p == pid][0]
+    os.kill(pid, 9)
+    line = wait_until(lambda: [l for l in mw.events("spawn", worker=slot) if l.int("pid") != pid and alive_pid(l.int("pid"))],
+                      60, "slot %s's replacement" % slot)[-1]
+    new = line.int("pid")
+    check(line.get("placed_by") == "memward", "replacement's spawn line: %s" % line.text)
+    leaf = check_in_own_leaf(mw, new)
+    check(proc_ids(new) == [NOBODY] * 4, "replacement %d runs as %r" % (new, proc_ids(new)))
+    ok("worker %d killed: its replacement %d placed by memward in /app/%s, as nobody" % (pid, new, leaf))
+    stop_and_check_no_leaves(mw)
+
+
+def scenario_template_user_faults(t):
+    """memward as root, workers.user nobody, cgroup mode, with the minimal test template
+    (tests/integration/workers/template.py, written from docs/fork-server.md alone): with
+    PLACE=1 offered, memward places its workers (placed_by=memward, each alone in its leaf,
+    as nobody); a PLACE naming the template itself is template_protocol_error
+    reason=bad_pid and the template is restarted; a SPAWNED that skips the PLACE is
+    reason=unexpected_message and the worker it forked outside its leaf dies with the
+    template's leaf; a template that does not offer PLACE=1 gets template_cannot_place and
+    its spawns fail with EACCES, as documented."""
+    setup_app()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+
+    def start(name, count, env):
+        return start_memward(t, lib.config(t.port(), count=count, command=[lib.PYTHON, worker],
+                                           workers={"mode": "template", "user": "nobody", "ready_timeout": "60s",
+                                                    "fork_timeout": "10s", "env": env}), name=name)
+
+    mw = start("place", 2, {"TEST_TEMPLATE_PLACE": "1"})
+    wait_until(lambda: mw.events("spawn_failed") or len(mw.events("ready")) >= 2, 90,
+               "2 workers ready (or a spawn_failed)")
+    check(not mw.events("spawn_failed"), "spawns failed: %s" % "\n".join(l.text for l in mw.events("spawn_failed")))
+    check(mw.events("template_ready")[0].get("placement") == "memward", mw.events("template_ready")[0].text)
+    for slot, pid in sorted(mw.current_workers().items()):
+        line = [l for l in mw.events("spawn") if l.int("pid") == pid][0]
+        check(line.get("placed_by") == "memward", "spawn line: %s" % line.text)
+        check_in_own_leaf(mw, pid)
+        check(proc_ids(pid) == [NOBODY] * 4, "worker %d runs as %r" % (pid, proc_ids(pid)))
+    ok("the test template offering PLACE=1: both workers placed by memward, alone in their leaves, as nobody")
+    stop_and_check_no_leaves(mw)
+    reset_app()
+
+    mw = start("bad_pid", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_bad_pid"})
+    err = mw.wait_event("template_protocol_error", timeout=90)[0]
+    check(err.get("reason") == "bad_pid" and "is not the template" in err.get("detail", ""),
+          "want reason=bad_pid, its parent is not the template: %s" % err.text)
+    mw.wait_event("template_start", generation=2, timeout=30)
+    check(not mw.events("ready") and not mw.events("spawn"), "a worker came from a bad PLACE")
+    ok("a PLACE naming the template itself: %s; the template restarted, no worker" % err.get("detail"))
+    mw.stop(timeout=30)
+    reset_app()
+
+    mw = start("skip", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_skip"})
+    err = mw.wait_event("template_protocol_error", timeout=90)[0]
+    check(err.get("reason") == "unexpected_message" and "before its PLACE was answered" in err.get("detail", ""),
+          "want reason=unexpected_message, SPAWNED before its PLACE: %s" % err.text)
+    forked = [int(l.text.split("forked ")[1]) for l in mw.lines() if "]: forked " in l.text]
+    check(forked, "the template forked nothing")
+    wait_until(lambda: not lib.alive(forked[0]), 10, "the unplaced worker %d to die with the template's leaf"
+               % forked[0])
+    check(not [l for l in mw.events("spawn") if l.int("pid") == forked[0]], "memward adopted the unplaced worker")
+    ok("a SPAWNED without PLACE: %s; its worker %d, outside its leaf, killed" % (err.get("detail"), forked[0]))
+    mw.stop(timeout=30)
+    reset_app()
+
+    mw = start("no_place", 1, {})
+    warn = mw.wait_event("template_cannot_place", timeout=90)[0]
+    failed = mw.wait_event("spawn_failed", timeout=30)[0]
+    check(failed.get("error") == "Permission denied", "want EACCES: %s" % failed.text)
+    check(mw.events("template_ready")[0].get("placement") == "template", mw.events("template_ready")[0].text)
+    ok("a template that does not offer PLACE=1: %s, then %s" % (warn.event, failed.text.split("level=")[1]))
+    mw.stop(timeout=30)
+
+
 def scenario_recycle(t):
     """reason=retained (floor > retained_max) for a worker still in warmup, then
     reason=growth (floor > growth_max x baseline) for its replacement once warmed up, in
@@ -762,6 +932,8 @@ SCENARIOS = {
     "template": scenario_template,
     "template_oom": scenario_template_oom,
     "template_reload": scenario_template_reload,
+    "template_user": scenario_template_user,
+    "template_user_faults": scenario_template_user_faults,
 }
 
 

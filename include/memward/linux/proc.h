@@ -28,6 +28,21 @@ int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime);
 /* Reads PROC_ROOT/PID/stat and returns its parent pid. -ESRCH when the process is gone. */
 int proc_get_ppid(const char *proc_root, pid_t pid, pid_t *ret);
 
+/* The lines of /proc/PID/status that memward reads. */
+struct proc_status {
+        pid_t ppid;                     /* PPid: */
+        uid_t uid[4];                   /* Uid: real, effective, saved set, filesystem */
+};
+
+/* Parses the text of /proc/PID/status: the first "PPid:" and "Uid:" lines (the kernel
+ * escapes a newline in the Name: line, so a process cannot forge one). Returns 0, or
+ * -EBADMSG when either is missing, or is not (four) unsigned decimals separated by
+ * blanks, or the ppid is beyond PID_MAX_LIMIT; *ret is written only on success. */
+int proc_status_parse(const char *text, size_t length, struct proc_status *ret);
+
+/* Reads PROC_ROOT/PID/status. -ESRCH when the process is gone. */
+int proc_get_status(const char *proc_root, pid_t pid, struct proc_status *ret);
+
 /* What this process uses, for process_* metrics. */
 struct proc_self {
         uint64_t resident;              /* bytes, PROC_ROOT/self/statm */

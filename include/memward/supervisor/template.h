@@ -52,6 +52,17 @@ bool reaped_ring_take(struct reaped_ring *r, pid_t pid, int *ret_status);
 int template_check_pid(const char *proc_root, pid_t pid, pid_t self, pid_t template_pid, pid_t sender,
                        struct reaped_ring *ring, int *ret_status, char *detail, size_t detail_size);
 
+/* Whether pid, from a PLACE, is one memward may move into a worker's leaf (§3): a child
+ * of the template (PROC_ROOT/PID/status PPid: while the template has not reaped it, the
+ * number cannot go to another process) running as the template's user (the four ids of
+ * the Uid line equal the template's), so a template can never make memward move a process
+ * of someone else, or one that became another user through a set-user-ID exec. Returns 0,
+ * -ESRCH when pid does not exist (a child that died: PLACED says so, the spawn fails),
+ * -EPERM with why in detail (another parent, another user), or the negative errno of a
+ * status that cannot be read (the template's own too). */
+int template_check_place_pid(const char *proc_root, pid_t pid, pid_t template_pid, char *detail,
+                             size_t detail_size);
+
 /* Why templates were restarted, for memward_template_restarts_total{reason}: each fault
  * by its template_fault_to_string() name, an exit on its own, a start that failed. */
 struct template_counters {
@@ -93,6 +104,17 @@ struct template_process {
         usec_t channel_closed_at;       /* it closed its end while alive; 0 when not */
         usec_t kill_at;                 /* retired: SIGKILL to its group then, if it is still there */
         bool usr1_pending;              /* SIGUSR1 came before its READY: sent with the READY */
+        /* Placement (docs/fork-server.md §3). memward_places: the template runs as a user
+         * who cannot move processes between memward's leaves, so memward moves them when
+         * the template offers it (place_offered: READY said PLACE=1). place_fd: the
+         * cgroup.procs of the leaf of the SPAWN in flight, while memward is to place it. */
+        bool memward_places;
+        bool place_offered;
+        int place_fd;
+        pid_t place_pid;                /* the PLACE's pid, for the log */
+        pid_t placer_pid;               /* memward's child that writes it into the leaf; 0 when none */
+        usec_t place_started;           /* when the PLACE came */
+        usec_t place_time;              /* PLACE to the placer's exit, of the last one, for event=spawn */
         struct template_memory mem;
         struct template_counters *counters;
 };
@@ -111,6 +133,7 @@ struct template_start_args {
         bool set_umask;
         mode_t umask;
         unsigned long long generation;  /* one more for every template memward starts */
+        bool memward_places;            /* see template_process.memward_places */
         event_handler_t handler;        /* for the control channel (EPOLLIN) */
         void *userdata;
 };
@@ -141,11 +164,28 @@ int template_process_receive(struct template_process *t, const char *proc_root, 
                              usec_t now, struct template_decision *ret, bool *ret_reaped, int *ret_status);
 
 /* Sends SPAWN for slot/generation with env (NULL-terminated "NAME=VALUE") and leaf_fd
- * (-1: none, CGROUP=0). Returns 0 with *ret (send_spawn, or kill and spawn_failed when the
- * channel failed), -EBUSY when the template is not idle (nothing changed), -EINVAL for
- * arguments the formatter refuses. */
+ * (-1: none, CGROUP=0). With a leaf, template_process_placement() says who places the
+ * worker: the template (the fd attached, CGROUP=1) or memward (PLACE=1; the leaf's
+ * cgroup.procs is opened now and written when the PLACE comes). Returns 0 with *ret
+ * (send_spawn, or kill and spawn_failed when the channel failed), -EBUSY when the template
+ * is not idle (nothing changed), -EINVAL for arguments the formatter refuses, or the
+ * negative errno of opening the leaf's cgroup.procs (nothing sent). */
 int template_process_spawn(struct template_process *t, unsigned slot, uint64_t generation, char *const *env,
                            int leaf_fd, usec_t now, struct template_decision *ret);
+
+/* Who places a worker that has a leaf: memward when it must (memward_places) and the
+ * template offered it, else the template. TEMPLATE_PLACEMENT_NONE without a leaf. */
+enum template_placement template_process_placement(const struct template_process *t, bool has_leaf);
+
+/* Whether pid is the child t started to move a PLACE's pid into its leaf (memward's own
+ * write of cgroup.procs waits for the kernel's migration lock, so it is not done in the
+ * event loop). The supervisor's reaper asks it of every child it does not know. */
+bool template_process_is_placer(const struct template_process *t, pid_t pid);
+
+/* That child exited with status (0: the pid is in its leaf; else its errno): the state
+ * machine is told and PLACED is sent. *ret: a fault when PLACED cannot be sent. */
+void template_process_placer_exited(struct template_process *t, int status, usec_t now,
+                                    struct template_decision *ret);
 
 /* When template_process_timer() is due next: the state's deadline, or the grace of a
  * channel closed by a template that has not exited yet; USEC_INFINITY when none. */
