@@ -22,16 +22,22 @@ static bool field_name_valid(const char *name) {
 }
 
 int journal_entry_add(struct journal_entry *e, const char *name, const void *value, size_t value_len) {
-        size_t name_len = strlen(name);
-        bool binary = memchr(value, '\n', value_len) != NULL;
-        /* NAME=value\n, or NAME\n + le64 + value + \n */
-        size_t need = name_len + 1 + (binary ? sizeof(uint64_t) : 0) + value_len + 1;
+        size_t name_len = strlen(name), room = e->size - e->length;
         char *p = e->buf + e->length;
 
         if (!field_name_valid(name))
                 return -EINVAL;
-        if (need > e->size - e->length)
+        /* The value's length is the caller's and may be anything: compared with the room
+         * first, so that the sum below cannot wrap round to something small. The name is
+         * at most JOURNAL_FIELD_NAME_MAX, the rest a few bytes. */
+        if (value_len > room)
                 return -ENOBUFS;
+        bool binary = memchr(value, '\n', value_len) != NULL;
+        /* NAME=value\n, or NAME\n + le64 + value + \n */
+        size_t need = name_len + 1 + (binary ? sizeof(uint64_t) : 0) + 1;
+        if (need > room - value_len)
+                return -ENOBUFS;
+        need += value_len;
 
         memcpy(p, name, name_len);
         p += name_len;

@@ -64,7 +64,16 @@ def inner(t):
                       % (status, took))
                 worst, probes = max(worst, took), probes + 1
                 next_probe = time.monotonic() + 0.1
-        n = dropped(mport)
+        # memward may not have handled the last SIGUSR2s yet: the count is final once two
+        # readings 200 ms apart agree.
+        n, deadline = dropped(mport), time.monotonic() + 10
+        while True:
+            time.sleep(0.2)
+            again = dropped(mport)
+            if again == n:
+                break
+            check(time.monotonic() < deadline, "memward_log_dropped_total still rising 10 s after the signals")
+            n = again
         check(n > 0, "no entry dropped with a queue of %d not read" % qlen)
         err = b"".join(out).decode("utf-8", "replace")
         check("event=" not in err, "dropped entries went to stderr instead:\n%s" % err[-2000:])

@@ -90,12 +90,30 @@ static void test_full_buffer(void **state) {
         assert_bytes(&e, "A=1234567890\nB=\n", 16);
 }
 
+static void test_huge_length(void **state) {
+        (void) state;
+        char buf[64];
+        struct journal_entry e = journal_entry_init(buf, sizeof buf);
+
+        assert_int_equal(journal_entry_add_string(&e, "A", "x"), 0);
+        /* A length the sum of name, separators and value wraps round with: refused
+         * before a byte of the value is read (the value is shorter than it claims: the
+         * memchr() and memcpy() of the old check ran off its end, which ASan reports). */
+        assert_int_equal(journal_entry_add(&e, "B", "y", SIZE_MAX), -ENOBUFS);
+        assert_int_equal(journal_entry_add(&e, "B", "y", SIZE_MAX - 2), -ENOBUFS);
+        assert_int_equal(journal_entry_add(&e, "B", "y", SIZE_MAX - sizeof(uint64_t) - 2), -ENOBUFS);
+        assert_int_equal(journal_entry_add(&e, "B", "y", sizeof buf), -ENOBUFS);
+        assert_int_equal(e.length, 4);
+        assert_bytes(&e, "A=x\n", 4);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text_fields),
                 cmocka_unit_test(test_binary_field),
                 cmocka_unit_test(test_field_names),
                 cmocka_unit_test(test_full_buffer),
+                cmocka_unit_test(test_huge_length),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
