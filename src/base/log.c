@@ -1,4 +1,5 @@
 /* Event logging on stderr. See log.h for the contract. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -120,7 +122,8 @@ bool log_stderr_is_journal(void) {
          * stderr (systemd.exec(5)); when fd 2 is still that stream, native entries can carry
          * fields. The native socket must be there too (a chroot or mount namespace may
          * lack /run/systemd), while the stream would still have carried the text.
-         * Decided once: memward never re-opens stderr. */
+         * Decided once: memward never dup2()s another file onto fd 2 (the file description
+         * of its own that stderr_choose() opens is the same stream). */
         if (journal_state == JOURNAL_UNKNOWN) {
                 const char *e = getenv("JOURNAL_STREAM");
                 unsigned long long dev, ino;
@@ -216,8 +219,9 @@ static void journal_field_name(const char *key, char *buf, size_t size) {
         buf[n] = '\0';
 }
 
-/* Lines that could not be written without blocking, by where they were going: the
- * totals for /metrics, and those not yet told in a log_lines_dropped line. */
+/* Lines that did not go out, by where they were going: the reader could not take them at
+ * once, or the write failed (EPIPE, EIO, ...). The totals for /metrics, and those not yet
+ * told in a log_lines_dropped line. */
 static uint64_t dropped_total[_LOG_SINK_MAX], dropped_untold[_LOG_SINK_MAX];
 
 static void count_dropped(enum log_sink sink) {
@@ -301,20 +305,36 @@ static int journal_log(int level, int error, const char *event, const char *fiel
  * or a socket nobody reads (docker logs, journald's stream). O_NONBLOCK cannot be set
  * on fd 2 itself: the open file description is shared with the workers (and with
  * whoever started us), who would start failing their writes with EAGAIN. So:
- *   SEND  a socket: send() with MSG_DONTWAIT, a per-call flag.
- *   OWN   a pipe, FIFO or terminal: a file description of our own, opened through
- *         /proc/self/fd/2 with O_NONBLOCK. A write of at most PIPE_BUF (4096) bytes to
- *         a pipe is all or nothing.
- *   POLL  anything else, or no /proc: write() after poll() said POLLOUT. Between the
- *         two a worker may fill a shared pipe; this is the fallback only. A regular
- *         file never says no.
- * Decided again whenever fd 2 is another file than last time (tests swap it). */
+ *   SEND    a socket: send() with MSG_DONTWAIT, a per-call flag.
+ *   OWN     a pipe, FIFO or terminal: a file description of our own, opened through
+ *           /proc/self/fd/2 with O_NONBLOCK. A write of at most PIPE_BUF (4096) bytes
+ *           to a pipe is all or nothing.
+ *   NOWAIT  the same when that open fails: a pipe's inode is 0600 and owned by whoever
+ *           made it (memward as nobody behind root's `| cat`: EACCES), or no /proc.
+ *           pwritev2(RWF_NOWAIT) on fd 2, a per-call flag, where the kernel has it for
+ *           the file (pipes: recent kernels; terminals: none, EOPNOTSUPP).
+ *   POLL    anything else: write() after poll() said POLLOUT. Between the two a worker
+ *           may fill a shared pipe, and a terminal with some room takes all of a
+ *           blocking write only as its reader reads: may_block, told once in
+ *           event=stderr_may_block. A regular file never says no.
+ * Decided again whenever fd 2 is another file than last time (tests swap it).
+ *
+ * A terminal or a stream socket may take part of a line: the rest waits in pending, goes
+ * out before anything else, and until it has, new lines are dropped, so every line
+ * arrives whole and the log_lines_dropped line is never glued onto half of another. */
+#define STDERR_LINE_MAX 4096
+
 static struct {
         bool known;
         dev_t dev;
         ino_t ino;
-        enum { STDERR_POLL, STDERR_SEND, STDERR_OWN } how;
-        int fd; /* STDERR_OWN */
+        enum { STDERR_POLL, STDERR_SEND, STDERR_OWN, STDERR_NOWAIT } how;
+        int fd;           /* STDERR_OWN */
+        int reopen_error; /* why not STDERR_OWN, for the stderr_may_block line */
+        int nowait_error; /* why not STDERR_NOWAIT, likewise */
+        bool may_block, may_block_told;
+        size_t pending_len;
+        char pending[STDERR_LINE_MAX];
 } err_out = { .fd = -1 };
 
 static void stderr_choose(void) {
@@ -327,27 +347,47 @@ static void stderr_choose(void) {
         }
         if (err_out.known && st.st_dev == err_out.dev && st.st_ino == err_out.ino)
                 return;
+        /* The rest of a line for the file that was stderr before: that line is lost. */
+        if (err_out.pending_len > 0)
+                count_dropped(LOG_SINK_STDERR);
+        err_out.pending_len = 0;
         err_out.fd = safe_close(err_out.fd);
         err_out.known = true;
         err_out.dev = st.st_dev;
         err_out.ino = st.st_ino;
         err_out.how = STDERR_POLL;
+        err_out.reopen_error = err_out.nowait_error = 0;
+        err_out.may_block = err_out.may_block_told = false;
         if (S_ISSOCK(st.st_mode))
                 err_out.how = STDERR_SEND;
         else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode)) {
                 err_out.fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
                 if (err_out.fd >= 0)
                         err_out.how = STDERR_OWN;
+                else {
+                        err_out.reopen_error = errno;
+                        err_out.how = STDERR_NOWAIT;
+                }
         }
 }
 
-/* Writes p whole, or nothing. Returns 0, -EAGAIN when it could not go out without
- * waiting, another negative errno when it cannot go out at all. */
-static int stderr_put(const char *p, size_t n) {
+/* write() once poll() has said there is room: the fallback that may block. */
+static ssize_t poll_write(const char *p, size_t n) {
         struct pollfd pfd = { .fd = STDERR_FILENO, .events = POLLOUT };
+
+        if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT) || (pfd.revents & (POLLERR | POLLNVAL))) {
+                errno = EAGAIN;
+                return -1;
+        }
+        return write(STDERR_FILENO, p, n);
+}
+
+/* One write of p as the file allows without waiting. Returns the bytes written (maybe
+ * fewer than n), -EAGAIN when none could be, another negative errno on failure. */
+static ssize_t stderr_write(const char *p, size_t n) {
+        struct iovec iov = { .iov_base = (void *) p, .iov_len = n };
         ssize_t w;
 
-        stderr_choose();
         switch (err_out.how) {
         case STDERR_SEND:
                 w = send(STDERR_FILENO, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -355,14 +395,55 @@ static int stderr_put(const char *p, size_t n) {
         case STDERR_OWN:
                 w = write(err_out.fd, p, n);
                 break;
+        case STDERR_NOWAIT:
+                w = pwritev2(STDERR_FILENO, &iov, 1, -1, RWF_NOWAIT);
+                /* EOPNOTSUPP: not for this file on this kernel; EINVAL or ENOSYS (glibc
+                 * says EOPNOTSUPP then too): a kernel without the flag or the call. */
+                if (w < 0 && (errno == EOPNOTSUPP || errno == EINVAL || errno == ENOSYS)) {
+                        err_out.nowait_error = errno;
+                        err_out.how = STDERR_POLL;
+                        err_out.may_block = true;
+                        w = poll_write(p, n);
+                }
+                break;
         default:
-                if (poll(&pfd, 1, 0) != 1 || !(pfd.revents & POLLOUT) || (pfd.revents & (POLLERR | POLLNVAL)))
-                        return -EAGAIN;
-                w = write(STDERR_FILENO, p, n);
+                w = poll_write(p, n);
                 break;
         }
         if (w < 0)
                 return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        return w;
+}
+
+/* Writes the rest of an earlier line, then p, n <= STDERR_LINE_MAX: whole, or its head
+ * now and the rest kept for later. Returns 0 when p is written or kept; -EAGAIN when it
+ * could not go out without waiting (nothing of it was written); another negative errno
+ * when it cannot go out at all. */
+static int stderr_put(const char *p, size_t n) {
+        ssize_t w;
+
+        assert(n <= sizeof err_out.pending);
+        stderr_choose();
+        if (err_out.pending_len > 0) {
+                w = stderr_write(err_out.pending, err_out.pending_len);
+                if (w == -EAGAIN)
+                        return -EAGAIN;
+                if (w < 0) {
+                        /* The line it was the rest of was counted as written: it was not. */
+                        count_dropped(LOG_SINK_STDERR);
+                        err_out.pending_len = 0;
+                        return (int) w;
+                }
+                err_out.pending_len -= (size_t) w;
+                memmove(err_out.pending, err_out.pending + w, err_out.pending_len);
+                if (err_out.pending_len > 0)
+                        return -EAGAIN;
+        }
+        w = stderr_write(p, n);
+        if (w < 0)
+                return (int) w;
+        err_out.pending_len = n - (size_t) w;
+        memcpy(err_out.pending, p + w, err_out.pending_len);
         return 0;
 }
 
@@ -402,31 +483,59 @@ static size_t format_line(char *line, size_t size, const char *when, int level, 
         return (size_t) len;
 }
 
-/* One line on stderr, preceded by a log_lines_dropped line when earlier ones were
- * dropped; a line that cannot go out at once is dropped and counted. A line is at most
- * PIPE_BUF bytes, and goes out in a single write: lines never interleave with the
- * workers' own output on a shared stderr. A failed write cannot be reported anywhere;
- * it must not stop the caller either. */
-static void stderr_log(const char *when, int level, int error, const char *event, const char *fields) {
-        char line[4096];
+/* The lines owed before the next event on stderr: how many lines were dropped, by sink
+ * (the journal's too, when journald went away after dropping some and its events now
+ * come here), and once, that stderr is written in a way that may block. Returns 0 when
+ * all went out, else what stderr_put() returned for the one that did not. */
+static int stderr_notes(const char *when) {
+        char line[STDERR_LINE_MAX], fields[256], reopen[LOG_QUOTE_MAX];
         size_t len;
         int r;
 
-        if (dropped_untold[LOG_SINK_STDERR] > 0) {
-                char note[64];
-                snprintf(note, sizeof note, "count=%" PRIu64 " sink=stderr", dropped_untold[LOG_SINK_STDERR]);
-                len = format_line(line, sizeof line, when, LOG_WARNING, 0, "log_lines_dropped", note);
+        for (enum log_sink k = 0; k < _LOG_SINK_MAX; k++) {
+                if (dropped_untold[k] == 0)
+                        continue;
+                snprintf(fields, sizeof fields, "count=%" PRIu64 " sink=%s", dropped_untold[k], log_sink_to_string(k));
+                len = format_line(line, sizeof line, when, LOG_WARNING, 0, "log_lines_dropped", fields);
                 r = len > 0 ? stderr_put(line, len) : -ENOMEM;
-                if (r == -EAGAIN) {
-                        count_dropped(LOG_SINK_STDERR);
-                        return;
-                }
-                if (r >= 0)
-                        dropped_untold[LOG_SINK_STDERR] = 0;
+                if (r < 0)
+                        return r;
+                dropped_untold[k] = 0;
+        }
+        if (err_out.may_block && !err_out.may_block_told) {
+                snprintf(fields, sizeof fields, "reason=nowait_unsupported reopen_error=%s",
+                         log_quote(reopen, sizeof reopen, strerror(err_out.reopen_error)));
+                len = format_line(line, sizeof line, when, LOG_WARNING, err_out.nowait_error, "stderr_may_block",
+                                  fields);
+                r = len > 0 ? stderr_put(line, len) : -ENOMEM;
+                if (r < 0)
+                        return r;
+                err_out.may_block_told = true;
+        }
+        return 0;
+}
+
+/* One line on stderr, preceded by the notes above; a line that does not go out (its
+ * reader cannot take it at once, or the write fails) is dropped and counted. A line is
+ * at most PIPE_BUF bytes, and goes out in a single write: lines never interleave with the
+ * workers' own output on a shared pipe. A failed write cannot be reported anywhere but
+ * in the count; it must not stop the caller either. */
+static void stderr_log(const char *when, int level, int error, const char *event, const char *fields) {
+        char line[STDERR_LINE_MAX];
+        size_t len;
+
+        if (stderr_notes(when) < 0) {
+                count_dropped(LOG_SINK_STDERR);
+                return;
         }
         len = format_line(line, sizeof line, when, level, error, event, fields);
-        if (len > 0 && stderr_put(line, len) == -EAGAIN)
+        if (len == 0 || stderr_put(line, len) < 0) {
                 count_dropped(LOG_SINK_STDERR);
+                return;
+        }
+        /* The first line written may have found out that writing may block: said now,
+         * not only before the next event, which may be long in coming. */
+        (void) stderr_notes(when);
 }
 
 int log_emitv(int level, int error, const char *event, const char *fields_format, va_list ap) {

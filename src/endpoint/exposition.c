@@ -228,7 +228,8 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
                            s->notify_rejected[w]);
 
         family(b, "memward_log_dropped_total", "counter",
-               "Log lines dropped because their reader (stderr's pipe or socket, journald) could not take them at once.");
+               "Log lines dropped because their reader (stderr's pipe, terminal or socket, journald) could not take "
+               "them at once or the write failed.");
         for (enum log_sink k = 0; k < _LOG_SINK_MAX; k++)
                 sample_str(b, "memward_log_dropped_total", "sink", log_sink_to_string(k), log_dropped_total(k));
 

@@ -38,9 +38,14 @@ const char *log_format_to_string(enum log_format f);
 bool log_stderr_is_journal(void);
 
 /* Logging never waits for a reader. A line (or journal entry) that cannot go out at
- * once is dropped and counted, by where it was going; the next one that gets through
- * is preceded by "event=log_lines_dropped count=N sink=stderr|journal" (level warning),
- * N the lines dropped since the last such report. */
+ * once, or whose write fails (EPIPE, EIO, ...), is dropped and counted, by where it was
+ * going; the next one that gets through is preceded by "event=log_lines_dropped count=N
+ * sink=stderr|journal" (level warning), N the lines dropped since the last such report
+ * (journal drops are told on stderr when journald has gone since). A line a terminal or
+ * stream socket takes only part of is finished before anything else is written: lines
+ * arrive whole. Where stderr can only be written by poll() then write() (not reopenable
+ * and no RWF_NOWAIT for it: a terminal of another user), which may wait, that is said
+ * once: "event=stderr_may_block reason=nowait_unsupported reopen_error=... error=...". */
 enum log_sink {
         LOG_SINK_STDERR,
         LOG_SINK_JOURNAL,
