@@ -11,7 +11,9 @@ on the journal stream, gets SIGUSR2 (3 status lines) every 5 ms for 3 s. Meanwhi
 wait in sendmsg() here, and the loop with it). Then nothing of memward's went to
 stderr instead, /metrics counts the dropped entries, and once the socket is drained
 the next event is preceded by MEMWARD_EVENT=log_lines_dropped with exactly that
-count. Needs root for the mount namespace; without it, it skips with that reason."""
+count. Then journald stalls again and goes away: the next event goes to stderr,
+preceded by event=log_lines_dropped with the count of entries dropped meanwhile
+(sink=journal). Needs root for the mount namespace; without it, it skips with that reason."""
 
 import os
 import signal
@@ -33,6 +35,19 @@ def dropped(mport):
         if line.startswith('memward_log_dropped_total{sink="journal"} '):
             return int(line.split()[1])
     lib.fail("no memward_log_dropped_total{sink=\"journal\"} in /metrics")
+
+
+def settled(mport):
+    """memward may not have handled the last SIGUSR2s yet: the count is final once two
+    readings 200 ms apart agree."""
+    n, deadline = dropped(mport), time.monotonic() + 10
+    while True:
+        time.sleep(0.2)
+        again = dropped(mport)
+        if again == n:
+            return n
+        check(time.monotonic() < deadline, "memward_log_dropped_total still rising 10 s after the signals")
+        n = again
 
 
 def inner(t):
@@ -64,16 +79,7 @@ def inner(t):
                       % (status, took))
                 worst, probes = max(worst, took), probes + 1
                 next_probe = time.monotonic() + 0.1
-        # memward may not have handled the last SIGUSR2s yet: the count is final once two
-        # readings 200 ms apart agree.
-        n, deadline = dropped(mport), time.monotonic() + 10
-        while True:
-            time.sleep(0.2)
-            again = dropped(mport)
-            if again == n:
-                break
-            check(time.monotonic() < deadline, "memward_log_dropped_total still rising 10 s after the signals")
-            n = again
+        n = settled(mport)
         check(n > 0, "no entry dropped with a queue of %d not read" % qlen)
         err = b"".join(out).decode("utf-8", "replace")
         check("event=" not in err, "dropped entries went to stderr instead:\n%s" % err[-2000:])
@@ -97,6 +103,22 @@ def inner(t):
               "sink=journal" % n, "report %r, /metrics says %d" % (first, n))
         check(second.get("MEMWARD_EVENT") == "status", "after the report: %r" % second)
         check(dropped(mport) == n, "more dropped after the drain")
+
+        # Stalled again, then journald goes away for good: the entries dropped meanwhile
+        # are told on stderr, where the events go now.
+        while dropped(mport) == n:
+            for _ in range(20):
+                p.send_signal(signal.SIGUSR2)
+                time.sleep(0.005)
+        m = settled(mport) - n
+        sock.close()
+        os.unlink(tj.SOCKET_PATH)
+        p.send_signal(signal.SIGUSR2)
+        tj.wait_output(out, b" event=status ")
+        err = b"".join(out).decode("utf-8", "replace")
+        report = err.find(" level=warning event=log_lines_dropped count=%d sink=journal\n" % m)
+        check(0 <= report < err.find(" event=status "), "journald gone after %d dropped; stderr:\n%s"
+              % (m, err[-2000:]))
         check(tj.stop(p, reader) == 0, "memward did not exit 0")
         print("journald not reading for %.0fs (queue %d, %d entries queued): /healthz %d times, worst %.0f ms; "
               "%d entries dropped, counted and told" % (DURATION, qlen, queued, probes, worst * 1000, n))
