@@ -136,6 +136,25 @@ static void on_alarm(int sig) {
         _exit(1);
 }
 
+/* Logs "i=<label>" on fd 2, puts back the stderr saved, and expects in what rd reads
+ * the report of count dropped lines and then that line. Closes rd. */
+static void expect_report_then_line(int rd, int saved, unsigned count, const char *label) {
+        char buf[65536], note[128], line[128];
+
+        log_info("test_line", "i=%s", label);
+        assert_true(dup2(saved, STDERR_FILENO) >= 0);
+        safe_close(saved);
+        ssize_t n = read(rd, buf, sizeof buf - 1);
+        safe_close(rd);
+        assert_true(n > 0);
+        buf[n] = '\0';
+        snprintf(note, sizeof note, " level=warning event=log_lines_dropped count=%u sink=stderr\n", count);
+        snprintf(line, sizeof line, " level=info event=test_line i=%s\n", label);
+        const char *at_note = strstr(buf, note), *at_line = strstr(buf, line);
+        if (!at_note || !at_line || at_note > at_line)
+                fail_msg("before i=%s: %s", label, buf);
+}
+
 /* stderr (fd 2) is a pipe or a socket nobody reads, shared with the workers: lines are
  * dropped, never waited for, fd 2 stays blocking for everyone else, and once there is
  * room the next line is preceded by the count. */
@@ -160,17 +179,7 @@ static void full_stderr(int rd, int wr) {
         assert_int_equal(fcntl(rd, F_SETFL, O_NONBLOCK), 0);
         while (read(rd, buf, sizeof buf) > 0)
                 ;
-        log_info("test_line", "i=last");
-        assert_true(dup2(saved, STDERR_FILENO) >= 0);
-        safe_close(saved);
-        ssize_t n = read(rd, buf, sizeof buf - 1);
-        safe_close(rd);
-        assert_true(n > 0);
-        buf[n] = '\0';
-        const char *note = strstr(buf, " level=warning event=log_lines_dropped count=100 sink=stderr\n");
-        const char *last = strstr(buf, " level=info event=test_line i=last\n");
-        if (!note || !last || note > last)
-                fail_msg("after the drain: %s", buf);
+        expect_report_then_line(rd, saved, 100, "last");
         assert_int_equal(log_dropped_total(LOG_SINK_STDERR) - before, 100);
 }
 
@@ -191,13 +200,13 @@ static void test_stderr_socket_full(void **state) {
         full_stderr(p[0], p[1]);
 }
 
-/* Reads what arrives on fd until nothing has for 300 ms, appended to buf (NUL-terminated,
+/* Reads what arrives on fd until nothing has for 1 s, appended to buf (NUL-terminated,
  * *len bytes so far). The pty's buffers move data on in a kernel worker: a read right
  * after a write may come too early. */
 static void read_until_quiet(int fd, char *buf, size_t size, size_t *len) {
         struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
-        while (poll(&pfd, 1, 300) == 1 && (pfd.revents & POLLIN)) {
+        while (poll(&pfd, 1, 1000) == 1 && (pfd.revents & POLLIN)) {
                 assert_true(*len + 1 < size);
                 ssize_t n = read(fd, buf + *len, size - 1 - *len);
                 if (n <= 0)
@@ -205,6 +214,22 @@ static void read_until_quiet(int fd, char *buf, size_t size, size_t *len) {
                 *len += (size_t) n;
         }
         buf[*len] = '\0';
+}
+
+/* A pty in raw mode: '\n' stays '\n' (no ONLCR), so the bytes read from the master
+ * are the bytes written to the slave. */
+static void open_pty(int *master, int *slave) {
+        struct termios tio;
+
+        *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        assert_true(*master >= 0);
+        assert_int_equal(grantpt(*master), 0);
+        assert_int_equal(unlockpt(*master), 0);
+        *slave = open(ptsname(*master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+        assert_true(*slave >= 0);
+        assert_int_equal(tcgetattr(*slave, &tio), 0);
+        cfmakeraw(&tio);
+        assert_int_equal(tcsetattr(*slave, TCSANOW, &tio), 0);
 }
 
 /* A terminal nobody reads (a pty, as docker run -t or a terminal held by Ctrl-S) takes
@@ -215,21 +240,11 @@ static void test_stderr_terminal_partial(void **state) {
         enum { LINES = 200, PAD = 2000 };
         static char out[1 << 20];
         char pad[PAD + 1], want[PAD + 16];
-        struct termios tio;
         size_t len = 0;
-        int saved = dup(STDERR_FILENO);
+        int saved = dup(STDERR_FILENO), master, slave;
         uint64_t before = log_dropped_total(LOG_SINK_STDERR);
 
-        int master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-        assert_true(master >= 0);
-        assert_int_equal(grantpt(master), 0);
-        assert_int_equal(unlockpt(master), 0);
-        int slave = open(ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
-        assert_true(slave >= 0);
-        /* Raw: '\n' stays '\n' (no ONLCR), so the bytes read are the bytes written. */
-        assert_int_equal(tcgetattr(slave, &tio), 0);
-        cfmakeraw(&tio);
-        assert_int_equal(tcsetattr(slave, TCSANOW, &tio), 0);
+        open_pty(&master, &slave);
         assert_true(saved >= 0);
         assert_true(dup2(slave, STDERR_FILENO) >= 0);
         safe_close(slave);
@@ -285,7 +300,6 @@ static void test_stderr_write_error_counted(void **state) {
         (void) state;
         int saved = dup(STDERR_FILENO), p[2];
         uint64_t before = log_dropped_total(LOG_SINK_STDERR);
-        char buf[4096];
 
         assert_true(saved >= 0);
         (void) signal(SIGPIPE, SIG_IGN);
@@ -300,18 +314,8 @@ static void test_stderr_write_error_counted(void **state) {
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
         assert_true(dup2(p[1], STDERR_FILENO) >= 0);
         safe_close(p[1]);
-        log_info("test_line", "i=after");
-        assert_true(dup2(saved, STDERR_FILENO) >= 0);
-        safe_close(saved);
-        ssize_t n = read(p[0], buf, sizeof buf - 1);
-        safe_close(p[0]);
+        expect_report_then_line(p[0], saved, 5, "after");
         assert_int_equal(lost, 5);
-        assert_true(n > 0);
-        buf[n] = '\0';
-        const char *note = strstr(buf, " level=warning event=log_lines_dropped count=5 sink=stderr\n");
-        const char *after = strstr(buf, " level=info event=test_line i=after\n");
-        if (!note || !after || note > after)
-                fail_msg("after EPIPE: %s", buf);
 }
 
 /* Whether the kernel writes to a pipe with RWF_NOWAIT (EOPNOTSUPP on kernels without). */
@@ -382,15 +386,8 @@ static void child_as_nobody(int rd, int wr, bool terminal, bool nowait) {
         }
         log_info("test_line", "i=last");
         alarm(0);
-        struct pollfd pfd = { .fd = rd, .events = POLLIN };
         size_t len = 0;
-        while (poll(&pfd, 1, 300) == 1 && len + 1 < sizeof buf) {
-                ssize_t n = read(rd, buf + len, sizeof buf - 1 - len);
-                if (n <= 0)
-                        break;
-                len += (size_t) n;
-        }
-        buf[len] = '\0';
+        read_until_quiet(rd, buf, sizeof buf, &len);
         const char *note = strstr(buf, " level=warning event=log_lines_dropped count=100 sink=stderr");
         const char *last = strstr(buf, " level=info event=test_line i=last");
         const char *may_block = strstr(buf, " level=warning event=stderr_may_block reason=nowait_unsupported "
@@ -410,18 +407,9 @@ static void as_nobody(bool terminal) {
                 skip();
                 return;
         }
-        if (terminal) {
-                struct termios tio;
-                p[0] = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-                assert_true(p[0] >= 0);
-                assert_int_equal(grantpt(p[0]), 0);
-                assert_int_equal(unlockpt(p[0]), 0);
-                p[1] = open(ptsname(p[0]), O_RDWR | O_NOCTTY | O_CLOEXEC);
-                assert_true(p[1] >= 0);
-                assert_int_equal(tcgetattr(p[1], &tio), 0);
-                cfmakeraw(&tio);
-                assert_int_equal(tcsetattr(p[1], TCSANOW, &tio), 0);
-        } else
+        if (terminal)
+                open_pty(&p[0], &p[1]);
+        else
                 assert_int_equal(pipe2(p, O_CLOEXEC), 0);
         fflush(stdout);
         pid_t pid = fork();
