@@ -312,7 +312,8 @@ static int journal_log(int level, int error, const char *event, const char *fiel
  *   NOWAIT  the same when that open fails: a pipe's inode is 0600 and owned by whoever
  *           made it (memward as nobody behind root's `| cat`: EACCES), or no /proc.
  *           pwritev2(RWF_NOWAIT) on fd 2, a per-call flag, where the kernel has it for
- *           the file (pipes: recent kernels; terminals: none, EOPNOTSUPP).
+ *           the file (pipes: recent kernels, 6.18 has it, Debian 12's 6.1 not;
+ *           terminals: none; EOPNOTSUPP).
  *   POLL    anything else: write() after poll() said POLLOUT. Between the two a worker
  *           may fill a shared pipe, and a terminal with some room takes all of a
  *           blocking write only as its reader reads: may_block, told once in
