@@ -121,7 +121,8 @@ def inner(t):
               % (m, err[-2000:]))
         check(tj.stop(p, reader) == 0, "memward did not exit 0")
         print("journald not reading for %.0fs (queue %d, %d entries queued): /healthz %d times, worst %.0f ms; "
-              "%d entries dropped, counted and told" % (DURATION, qlen, queued, probes, worst * 1000, n))
+              "%d entries dropped, counted and told; then %d more, told on stderr once journald was gone"
+              % (DURATION, qlen, queued, probes, worst * 1000, n, m))
     finally:
         if p.poll() is None:
             p.kill()
