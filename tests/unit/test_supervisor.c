@@ -177,12 +177,113 @@ static void test_group_high_counts_the_template(void **state) {
         assert_int_equal(f->active[0].recycle_reason, RECYCLE_GROUP_HIGH);
         assert_int_equal(f->active[1].recycle_reason, RECYCLE_NONE);
 
+        /* A worker's Rss counts every template page it maps: the template adds only the
+         * pages it alone maps (its USS), or the 3 workers' sum would count the shared
+         * ones a fourth time. The same for current in procfs mode, which is the Rss. */
+        t.mem.uss = 4 * MiB;
+        f->active[0].recycle_reason = RECYCLE_NONE;
+        f->s.last_group_recycle = 0;
+        f->s.config->memory.metric = MEMORY_METRIC_RSS;
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));     /* 300 + 4, not 300 + 90 */
+        assert_true(f->s.monitor.templates_total == 4 * MiB);
+        f->s.config->memory.metric = MEMORY_METRIC_CURRENT;
+        assert_true(supervisor_check_group_high(&f->s, NOW, true));      /* cgroup: 300 + its leaf's 160 */
+        assert_true(f->s.monitor.templates_total == 160 * MiB);
+        f->active[0].recycle_reason = RECYCLE_NONE;
+        f->s.last_group_recycle = 0;
+        f->s.monitor.cgroup.mode = ACCOUNTING_PROCFS;
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));     /* procfs: 300 + 4 */
+        assert_true(f->s.monitor.templates_total == 4 * MiB);
+        f->s.config->memory.metric = MEMORY_METRIC_ANON;
+        assert_true(supervisor_check_group_high(&f->s, NOW, true));      /* procfs anon: the workers' USS + 150 */
+        assert_true(f->s.monitor.templates_total == 150 * MiB);
+
         /* A template that is gone counts nothing. */
         f->active[0].recycle_reason = RECYCLE_NONE;
         f->s.last_group_recycle = 0;
         t.pid = 0;
         assert_false(supervisor_check_group_high(&f->s, NOW, true));
         assert_true(f->s.monitor.templates_total == 0);
+        f->s.template = NULL;
+}
+
+/* After a reload the old template is retired, and its workers still map its pages until
+ * they are rolled: it counts while its process lives. */
+static void test_group_high_counts_a_retired_template(void **state) {
+        struct fixture *f = *state;
+        struct template_process t = { .pid = 4242, .generation = 2 }, old = { .pid = 4141, .generation = 1 };
+
+        f->s.n_slots = f->s.target = 2;
+        for (unsigned i = 0; i < 2; i++) {
+                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
+                f->active[i].mem.latest = 10 * MiB;
+                f->slots[i].active = &f->active[i];
+        }
+        f->s.monitor.group_high = 400 * MiB;
+        f->s.config->memory.metric = MEMORY_METRIC_ANON;
+        t.mem = (struct template_memory) { .sampled = true, .anon = 150 * MiB };
+        old.mem = (struct template_memory) { .sampled = true, .anon = 250 * MiB };
+        old.retired = true;
+        f->s.template = &t;
+        f->s.templates_retired = &old;
+
+        assert_true(supervisor_check_group_high(&f->s, NOW, true));      /* 20 + 150 + 250 */
+        assert_true(f->s.monitor.templates_total == 400 * MiB);
+        assert_true(f->s.monitor.workers_total == 20 * MiB);
+
+        /* Reaped: nothing of it is counted any more. */
+        f->active[0].recycle_reason = f->active[1].recycle_reason = RECYCLE_NONE;
+        f->s.last_group_recycle = 0;
+        old.pid = 0;
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));
+        assert_true(f->s.monitor.templates_total == 150 * MiB);
+        f->s.template = f->s.templates_retired = NULL;
+}
+
+/* While a reload's template starts, or workers still wait to be rolled onto the new one,
+ * group_high picks no victim: its replacement would come from the old template and be
+ * rolled again, and the roll replaces every worker anyway. Once the roll is done, it
+ * does. */
+static void test_group_high_waits_for_a_reload_roll(void **state) {
+        struct fixture *f = *state;
+        struct template_process t = { .pid = 4242, .generation = 1 }, next = { .pid = 4343, .generation = 2 };
+
+        f->s.n_slots = f->s.target = 2;
+        for (unsigned i = 0; i < 2; i++) {
+                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
+                f->active[i].mem.latest = 100 * MiB;
+                f->slots[i].active = &f->active[i];
+        }
+        f->s.monitor.group_high = 250 * MiB;
+        f->s.config->memory.metric = MEMORY_METRIC_ANON;
+        t.mem = next.mem = (struct template_memory) { .sampled = true, .anon = 60 * MiB };
+        f->s.template = &t;
+        f->s.template_next = &next;
+
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));
+        assert_true(f->s.monitor.templates_total == 120 * MiB);         /* both count */
+        assert_int_equal(f->active[0].recycle_reason, RECYCLE_NONE);
+        assert_int_equal(f->active[1].recycle_reason, RECYCLE_NONE);
+
+        /* Promoted: the old template is gone, one worker still waits for its roll (its
+         * memory about to be given back, it no longer counts): 100 + 60 > 150. */
+        f->s.template = &next;
+        f->s.template_next = NULL;
+        f->active[1].recycle_reason = RECYCLE_RELOAD;
+        f->s.monitor.group_high = 150 * MiB;
+        assert_false(supervisor_check_group_high(&f->s, NOW, false));
+        assert_int_equal(f->active[0].recycle_reason, RECYCLE_NONE);
+        assert_true(f->s.group_high_roll_noted);
+
+        /* Rolled: 100 + 100 (its replacement's) + 60 > 250. */
+        add_worker(f, &f->replacement[1], 1, 50 * S, 100 * MiB);
+        f->replacement[1].mem.latest = 100 * MiB;
+        f->active[1].state = WORKER_STOPPING;
+        f->slots[1].active = &f->replacement[1];
+        f->s.monitor.group_high = 250 * MiB;
+        assert_true(supervisor_check_group_high(&f->s, NOW, true));
+        assert_false(f->s.group_high_roll_noted);
+        assert_int_equal(f->active[0].recycle_reason, RECYCLE_GROUP_HIGH);
         f->s.template = NULL;
 }
 
@@ -193,6 +294,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_victim_ties_go_to_the_oldest_of_all, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_victim_behind_replacements, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_high_counts_the_template, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_high_counts_a_retired_template, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_high_waits_for_a_reload_roll, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
