@@ -625,8 +625,9 @@ static uint64_t supervisor_workers_total(const struct supervisor *s) {
 
 /* What the templates hold against group_high, at their last sample: what no worker's
  * figure counts (template_group_share(), the one rule). The running template, a reload's
- * new one while it starts, and the retired ones while their process lives: their workers
- * still map their pages until they are rolled. 0 in exec mode. */
+ * new one while it starts, the retired ones while their process lives, and the leaves
+ * of reaped ones while their workers live: those still map their pages until they are
+ * rolled. 0 in exec mode. */
 static uint64_t supervisor_templates_total(const struct supervisor *s) {
         enum memory_metric metric = s->config->memory.metric;
         bool leaves = s->monitor.cgroup.mode == ACCOUNTING_CGROUP;
@@ -636,6 +637,8 @@ static uint64_t supervisor_templates_total(const struct supervisor *s) {
                 total = add_saturating(total, template_process_metric(t, metric, leaves));
         for (const struct template_process *t = s->templates_retired; t; t = t->next)
                 total = add_saturating(total, template_process_metric(t, metric, leaves));
+        for (const struct template_leaf_held *h = s->template_leaves_held; h; h = h->next)
+                total = add_saturating(total, template_group_share(&h->mem, metric, leaves));
         return total;
 }
 
@@ -1518,6 +1521,39 @@ static void supervisor_leaf_lost(struct supervisor *s, struct worker *w) {
                             : "removed by someone else");
 }
 
+/* Workers forked from the template of this generation that still have a process. */
+static unsigned supervisor_workers_of_template(const struct supervisor *s, unsigned long long generation) {
+        unsigned n = 0;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->template_generation == generation && w->pid > 0)
+                        n++;
+        return n;
+}
+
+void supervisor_template_leaves_upkeep(struct supervisor *s) {
+        for (struct template_leaf_held **pp = &s->template_leaves_held; *pp;) {
+                struct template_leaf_held *h = *pp;
+                unsigned workers = supervisor_workers_of_template(s, h->generation);
+                int r = workers > 0 ? template_leaf_held_sample(h) : 0;
+                if (workers > 0 && r != -ENODEV && r != -ENOENT) {
+                        pp = &h->next;
+                        continue;
+                }
+                char name[sizeof h->leaf.name];
+                unsigned long long generation = h->generation;
+                uint64_t current = h->mem.current;
+                snprintf(name, sizeof name, "%s", h->leaf.name);
+                struct template_leaf_held *next = h->next;
+                if (template_leaf_held_release(&s->monitor.cgroup, h) < 0) {
+                        pp = &h->next; /* a process still exiting in it: next tick */
+                        continue;
+                }
+                *pp = next;
+                log_info("template_leaf_released", "generation=%llu cgroup=%s current=%" PRIu64 "%s", generation,
+                         name, current, workers > 0 ? " msg=\"removed by someone else\"" : "");
+        }
+}
+
 static void supervisor_sample(struct supervisor *s) {
         const struct memward_config *c = s->config;
         usec_t now = now_monotonic();
@@ -1534,6 +1570,7 @@ static void supervisor_sample(struct supervisor *s) {
         for (struct template_process *t = s->templates_retired; t; t = t->next)
                 if (t->pid > 0)
                         (void) template_process_sample(t, s->monitor.proc_root, need_tree);
+        supervisor_template_leaves_upkeep(s);
         for (struct worker *w = s->workers; w; w = w->next) {
                 if (w->state == WORKER_STOPPING || w->pid <= 0)
                         continue;
@@ -2344,6 +2381,14 @@ static void supervisor_sweep_orphans(struct supervisor *s) {
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {
         struct template_decision d;
 
+        /* Its workers still map pages charged to its leaf: the leaf stays, and counts
+         * against group_high, until they are gone. */
+        unsigned workers = supervisor_workers_of_template(s, t->generation);
+        if (workers > 0 && t->leaf.dir_fd >= 0 && template_process_hold_leaf(t, &s->template_leaves_held) >= 0)
+                log_info("template_leaf_kept", "generation=%llu cgroup=%s workers=%u current=%" PRIu64
+                         " msg=\"workers forked from it still map pages charged to it\"",
+                         s->template_leaves_held->generation, s->template_leaves_held->leaf.name, workers,
+                         s->template_leaves_held->mem.current);
         template_process_exited(t, status, now, &d);
         bool sweep = t->abandoned_spawn && s->monitor.cgroup.mode != ACCOUNTING_CGROUP;
         t->abandoned_spawn = false;
@@ -2665,6 +2710,14 @@ struct supervisor *supervisor_free(struct supervisor *s) {
                 struct template_process *t = s->templates_retired;
                 s->templates_retired = t->next;
                 supervisor_template_free(t);
+        }
+        while (s->template_leaves_held) {
+                struct template_leaf_held *h = s->template_leaves_held;
+                s->template_leaves_held = h->next;
+                if (template_leaf_held_release(&s->monitor.cgroup, h) < 0) {
+                        cgroup_leaf_close(&h->leaf);
+                        free(h);
+                }
         }
         monitor_done(&s->monitor);
         event_loop_free(s->loop);

@@ -709,6 +709,43 @@ uint64_t template_process_metric(const struct template_process *t, enum memory_m
         return template_group_share(&t->mem, metric, workers_in_leaves);
 }
 
+int template_process_hold_leaf(struct template_process *t, struct template_leaf_held **list) {
+        if (t->leaf.dir_fd < 0)
+                return -ENOENT;
+        struct template_leaf_held *h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        (void) cgroup_leaf_kill(t->cgroup, &t->leaf);
+        *h = (struct template_leaf_held) { .next = *list, .generation = t->generation, .leaf = t->leaf };
+        /* Its last sample until the next tick reads the leaf; nothing of its tree. */
+        h->mem = (struct template_memory) { .sampled = t->mem.sampled, .current = t->mem.current,
+                                            .anon = t->mem.anon };
+        t->leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+        *list = h;
+        return 0;
+}
+
+int template_leaf_held_sample(struct template_leaf_held *h) {
+        struct memory_stat st;
+        uint64_t current;
+        int r = cgroup_leaf_read(&h->leaf, &current, &st);
+        if (r < 0)
+                return r;
+        h->mem = (struct template_memory) { .sampled = true, .current = current, .anon = st.anon };
+        return 0;
+}
+
+int template_leaf_held_release(const struct cgroup_setup *cgroup, struct template_leaf_held *h) {
+        int r = cgroup_leaf_remove(cgroup, &h->leaf);
+        if (r == -EBUSY) {
+                (void) cgroup_leaf_kill(cgroup, &h->leaf);
+                return r;
+        }
+        cgroup_leaf_close(&h->leaf);
+        free(h);
+        return 0;
+}
+
 const char *template_process_phase(const struct template_process *t) {
         if (t->retired)
                 return "stopping";

@@ -7,9 +7,15 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "memward/supervisor/supervisor.h"
+#include "memward/supervisor/template.h"
 
 #define S USEC_PER_SEC
 #define MiB (1024ULL * 1024ULL)
@@ -287,6 +293,91 @@ static void test_group_high_waits_for_a_reload_roll(void **state) {
         f->s.template = NULL;
 }
 
+static void write_file(const char *path, const char *text) {
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        assert_true(fputs(text, fp) >= 0);
+        assert_int_equal(fclose(fp), 0);
+}
+
+/* A template reaped while its workers live (replaced by a reload, or crashed and not yet
+ * restarted) leaves the pages they share charged to its leaf: the leaf is kept and read,
+ * and counts until the last of them is gone, then it is removed. The leaf here is an
+ * empty directory in a temporary "group", its memory files beside it. */
+static void test_group_high_counts_a_reaped_templates_leaf(void **state) {
+        struct fixture *f = *state;
+        char root[] = "/tmp/memward-test-held-XXXXXX", path[128];
+        struct template_process t = { .pid = 4242, .generation = 1, .leaf = CGROUP_LEAF_INIT };
+
+        assert_non_null(mkdtemp(root));
+        snprintf(path, sizeof path, "%s/template-1", root);
+        assert_int_equal(mkdir(path, 0755), 0);
+        f->s.monitor.cgroup = (struct cgroup_setup) { .mode = ACCOUNTING_CGROUP };
+        f->s.monitor.cgroup.group_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(f->s.monitor.cgroup.group_fd >= 0);
+        t.cgroup = &f->s.monitor.cgroup;
+        snprintf(t.leaf.name, sizeof t.leaf.name, "template-1");
+        t.leaf.dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        snprintf(path, sizeof path, "%s/memory.current", root);
+        write_file(path, "52428800\n");
+        t.leaf.current_fd = open(path, O_RDONLY | O_CLOEXEC);
+        snprintf(path, sizeof path, "%s/memory.stat", root);
+        write_file(path, "anon 41943040\nfile 10485760\n");
+        t.leaf.stat_fd = open(path, O_RDONLY | O_CLOEXEC);
+        assert_true(t.leaf.dir_fd >= 0 && t.leaf.current_fd >= 0 && t.leaf.stat_fd >= 0);
+        t.mem = (struct template_memory) { .sampled = true, .current = 60 * MiB, .anon = 50 * MiB };
+
+        f->s.n_slots = f->s.target = 2;
+        for (unsigned i = 0; i < 2; i++) {
+                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
+                f->active[i].mem.latest = 10 * MiB;
+                f->active[i].template_generation = 1;
+                f->slots[i].active = &f->active[i];
+        }
+        f->s.monitor.group_high = 65 * MiB;
+        f->s.config->memory.metric = MEMORY_METRIC_ANON;
+
+        /* Reaped: its leaf moves to the held list, with its last sample. */
+        assert_int_equal(template_process_hold_leaf(&t, &f->s.template_leaves_held), 0);
+        assert_int_equal(t.leaf.dir_fd, -1);
+        t.pid = 0;
+        assert_true(supervisor_check_group_high(&f->s, NOW, true));      /* 20 + 50 */
+        assert_true(f->s.monitor.templates_total == 50 * MiB);
+
+        /* The tick reads the leaf: 40 MiB anon are still charged to it. */
+        f->active[0].recycle_reason = RECYCLE_NONE;
+        f->s.last_group_recycle = 0;
+        supervisor_template_leaves_upkeep(&f->s);
+        assert_non_null(f->s.template_leaves_held);
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));     /* 20 + 40 */
+        assert_true(f->s.monitor.templates_total == 40 * MiB);
+        f->s.config->memory.metric = MEMORY_METRIC_CURRENT;
+        assert_true(supervisor_check_group_high(&f->s, NOW, true));      /* 20 + 50 */
+        assert_true(f->s.monitor.templates_total == 50 * MiB);
+        /* With rss or pss the workers' own figures hold those pages now. */
+        f->s.config->memory.metric = MEMORY_METRIC_PSS;
+        assert_false(supervisor_check_group_high(&f->s, NOW, true));
+        assert_true(f->s.monitor.templates_total == 0);
+
+        /* One of its workers is left: still held. None: removed. */
+        f->active[0].pid = 0;
+        supervisor_template_leaves_upkeep(&f->s);
+        assert_non_null(f->s.template_leaves_held);
+        f->active[1].template_generation = 2;
+        supervisor_template_leaves_upkeep(&f->s);
+        assert_null(f->s.template_leaves_held);
+        snprintf(path, sizeof path, "%s/template-1", root);
+        assert_int_equal(access(path, F_OK), -1);
+        assert_int_equal(errno, ENOENT);
+
+        snprintf(path, sizeof path, "%s/memory.current", root);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof path, "%s/memory.stat", root);
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(root), 0);
+        close(f->s.monitor.cgroup.group_fd);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ready_workers, setup, teardown),
@@ -296,6 +387,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_group_high_counts_the_template, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_high_counts_a_retired_template, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_high_waits_for_a_reload_roll, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_high_counts_a_reaped_templates_leaf, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

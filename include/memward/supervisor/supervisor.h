@@ -127,6 +127,7 @@ struct supervisor {
         struct template_process *template;      /* the one that forks workers */
         struct template_process *template_next; /* a reload's, until it is READY */
         struct template_process *templates_retired; /* stopped, until reaped */
+        struct template_leaf_held *template_leaves_held; /* leaves of reaped templates whose workers live */
         struct event_source template_timer_source;
         char **template_env;                    /* env_template without NOTIFY_SOCKET */
         unsigned long long template_generation; /* of the last template started */
@@ -182,3 +183,9 @@ bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, 
  * s->monitor for the recycle log line. quiet as for supervisor_group_recycle().
  * Not static only for the unit tests. */
 bool supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet);
+
+/* The leaves of reaped templates (template_process_hold_leaf()): each is read for
+ * group_high while workers forked from that template live, and removed once none does
+ * (event=template_leaf_released). Called on the sample tick. Not static only for the
+ * unit tests. */
+void supervisor_template_leaves_upkeep(struct supervisor *s);

@@ -239,6 +239,32 @@ uint64_t template_group_share(const struct template_memory *mem, enum memory_met
  * sample. */
 uint64_t template_process_metric(const struct template_process *t, enum memory_metric metric, bool workers_in_leaves);
 
+/* A template's leaf kept after its process is gone (replaced by a reload, or crashed and
+ * waiting to be restarted) while workers forked from it live: cgroup v2 charges a page to
+ * the cgroup that touched it first until the page is freed, so the pages they still map
+ * stay the leaf's, in no worker's leaf. group_high counts the leaf's figure, as the
+ * template's (template_group_share()), until the last of those workers is gone. */
+struct template_leaf_held {
+        struct template_leaf_held *next;
+        unsigned long long generation;  /* the template's, and its workers' template_generation */
+        struct cgroup_leaf leaf;
+        struct template_memory mem;     /* its leaf at the last sample: current and anon */
+};
+
+/* Moves t's leaf (cgroup mode) onto *list, for a template whose process was reaped or is
+ * about to be, with workers of its generation alive: what is left running in the leaf is
+ * killed, the leaf stays with its charges. Call before template_process_exited(), which
+ * then has no leaf to remove. Returns 0, -ENOENT when t has no leaf, -ENOMEM. */
+int template_process_hold_leaf(struct template_process *t, struct template_leaf_held **list);
+
+/* Reads h's leaf into h->mem. Returns 0 or the read's negative errno (-ENODEV: removed
+ * behind our back). */
+int template_leaf_held_sample(struct template_leaf_held *h);
+
+/* Removes h's leaf and frees h: its workers are gone. Returns 0, or -EBUSY, when a
+ * process is still in it (being killed): h is kept then, to try again. */
+int template_leaf_held_release(const struct cgroup_setup *cgroup, struct template_leaf_held *h);
+
 /* "starting", "ready" (idle or spawning), "dead" (waiting for a restart), "stopping"
  * (killed or retired): the phase /status and /metrics show. */
 const char *template_process_phase(const struct template_process *t);
