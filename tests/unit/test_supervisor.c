@@ -148,6 +148,18 @@ static void test_ready_workers(void **state) {
         assert_int_equal(supervisor_ready_workers(&f->s), 7);
 }
 
+/* n ready workers in slots 0..n-1 (floor 100 MiB), each holding latest against
+ * group_high, under a budget of group_high. */
+static void add_group(struct fixture *f, unsigned n, uint64_t latest, uint64_t group_high) {
+        f->s.n_slots = f->s.target = n;
+        for (unsigned i = 0; i < n; i++) {
+                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
+                f->active[i].mem.latest = latest;
+                f->slots[i].active = &f->active[i];
+        }
+        f->s.monitor.group_high = group_high;
+}
+
 /* group_high judges what the group costs: in template mode the workers' figures are
  * their private memory, and the template's share (the pages they all map) is added.
  * Three workers at 100 MiB under a 400 MiB budget: not over in exec mode; over with a
@@ -156,13 +168,7 @@ static void test_group_high_counts_the_template(void **state) {
         struct fixture *f = *state;
         struct template_process t = { .pid = 4242, .generation = 1 };
 
-        f->s.n_slots = f->s.target = 3;
-        for (unsigned i = 0; i < 3; i++) {
-                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
-                f->active[i].mem.latest = 100 * MiB;
-                f->slots[i].active = &f->active[i];
-        }
-        f->s.monitor.group_high = 400 * MiB;
+        add_group(f, 3, 100 * MiB, 400 * MiB);
 
         assert_false(supervisor_check_group_high(&f->s, NOW, true));
         assert_true(f->s.monitor.workers_total == 300 * MiB);
@@ -219,13 +225,7 @@ static void test_group_high_counts_a_retired_template(void **state) {
         struct fixture *f = *state;
         struct template_process t = { .pid = 4242, .generation = 2 }, old = { .pid = 4141, .generation = 1 };
 
-        f->s.n_slots = f->s.target = 2;
-        for (unsigned i = 0; i < 2; i++) {
-                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
-                f->active[i].mem.latest = 10 * MiB;
-                f->slots[i].active = &f->active[i];
-        }
-        f->s.monitor.group_high = 400 * MiB;
+        add_group(f, 2, 10 * MiB, 400 * MiB);
         f->s.config->memory.metric = MEMORY_METRIC_ANON;
         t.mem = (struct template_memory) { .sampled = true, .anon = 150 * MiB };
         old.mem = (struct template_memory) { .sampled = true, .anon = 250 * MiB };
@@ -254,13 +254,7 @@ static void test_group_high_waits_for_a_reload_roll(void **state) {
         struct fixture *f = *state;
         struct template_process t = { .pid = 4242, .generation = 1 }, next = { .pid = 4343, .generation = 2 };
 
-        f->s.n_slots = f->s.target = 2;
-        for (unsigned i = 0; i < 2; i++) {
-                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
-                f->active[i].mem.latest = 100 * MiB;
-                f->slots[i].active = &f->active[i];
-        }
-        f->s.monitor.group_high = 250 * MiB;
+        add_group(f, 2, 100 * MiB, 250 * MiB);
         f->s.config->memory.metric = MEMORY_METRIC_ANON;
         t.mem = next.mem = (struct template_memory) { .sampled = true, .anon = 60 * MiB };
         f->s.template = &t;
@@ -327,14 +321,9 @@ static void test_group_high_counts_a_reaped_templates_leaf(void **state) {
         assert_true(t.leaf.dir_fd >= 0 && t.leaf.current_fd >= 0 && t.leaf.stat_fd >= 0);
         t.mem = (struct template_memory) { .sampled = true, .current = 60 * MiB, .anon = 50 * MiB };
 
-        f->s.n_slots = f->s.target = 2;
-        for (unsigned i = 0; i < 2; i++) {
-                add_worker(f, &f->active[i], i, (i + 1) * S, 100 * MiB);
-                f->active[i].mem.latest = 10 * MiB;
+        add_group(f, 2, 10 * MiB, 65 * MiB);
+        for (unsigned i = 0; i < 2; i++)
                 f->active[i].template_generation = 1;
-                f->slots[i].active = &f->active[i];
-        }
-        f->s.monitor.group_high = 65 * MiB;
         f->s.config->memory.metric = MEMORY_METRIC_ANON;
 
         /* Reaped: its leaf moves to the held list, with its last sample. */
