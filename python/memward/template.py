@@ -40,6 +40,7 @@ import random
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -200,9 +201,9 @@ class Template:
         self._loading = False
         self._reopen = False
         self._warned_threads: Tuple[str, ...] = ()
-        # memward: the template is its child (exec'd, since LISTEN_PID must be ours);
-        # each worker must end up its child too, and dies with it (section 3 step 4.7).
-        self.supervisor = os.getppid()
+        # memward's pid, from the control channel's peer credentials (_take_fds): each
+        # worker must end up its child and dies with it (section 3 step 4.6).
+        self.supervisor = 0
         self._parent_death = _ParentDeathSignal()
 
     # ------------------------------------------------------------------ start-up
@@ -239,6 +240,11 @@ class Template:
         sock.set_inheritable(False)
         del os.environ[CONTROL_FD_ENV]
         self.control = sock
+        # memward made the socketpair: its peer credentials are memward's pid, whoever
+        # our parent is (a wrapper that forks rather than execs is the parent then).
+        pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                        struct.calcsize("3i")))
+        self.supervisor = pid
 
         count = os.environ.get("LISTEN_FDS", "")
         if os.environ.get("LISTEN_PID") == str(os.getpid()) and count.isdigit():
@@ -246,6 +252,24 @@ class Template:
                                          SD_LISTEN_FDS_START + int(count)))
         if fd in self.listen_fds:
             raise TemplateError("%s=%d is one of the LISTEN_FDS" % (CONTROL_FD_ENV, fd))
+
+    def _check_parent(self) -> None:
+        """Section 1: the template is memward's child, exec'd by it. Its forked workers
+        must end up memward's children (section 3 step 4.6), and LISTEN_PID names the
+        process memward started: a wrapper that forks the template instead of exec'ing
+        it (a shell script without `exec`) breaks both, and every worker would exit."""
+        parent = os.getppid()
+        if parent == self.supervisor:
+            return
+        try:
+            with open("/proc/%d/comm" % parent) as f:
+                name = f.read().strip()
+        except OSError:
+            name = "?"
+        raise TemplateError("started by pid %d (%s), not by memward (pid %d, the control "
+                            "channel's peer): a wrapper in workers.command must exec the "
+                            "template (`exec %s ...` in a shell script), not fork it"
+                            % (parent, name, self.supervisor, os.path.basename(sys.argv[0] or "python")))
 
     def _install_signals(self) -> None:
         """SIGTERM/SIGINT stop the template, SIGUSR1 reopens logs. The handlers set a
@@ -296,6 +320,7 @@ class Template:
         """Loads the app, says READY, serves SPAWN requests until memward is gone."""
         try:
             self._take_fds()
+            self._check_parent()
         except TemplateError as e:
             self.log(str(e))
             return EXIT_USAGE

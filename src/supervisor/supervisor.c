@@ -607,6 +607,11 @@ static void supervisor_judge_worker(struct supervisor *s, struct worker *w, usec
                 worker_mark_recycle(w, v.reason, &v.figure, now);
 }
 
+/* a + b, or UINT64_MAX when that does not fit: a figure against a budget only grows. */
+static uint64_t add_saturating(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* What the workers hold against group_high: each one's latest reading, from the tick or
  * a request end. Memory about to be given back (a recycle decided) no longer counts;
  * its replacement's does. */
@@ -618,25 +623,28 @@ static uint64_t supervisor_workers_total(const struct supervisor *s) {
         return total;
 }
 
-/* What the templates hold against group_high, at their last sample: in template mode a
- * worker's figure is its private memory, and the pages the workers share are the
- * template's (template_process_metric()), part of what the group costs. The running
- * template and a reload's new one; 0 in exec mode. */
+/* What the templates hold against group_high, at their last sample: what no worker's
+ * figure counts (template_group_share(), the one rule). The running template, a reload's
+ * new one while it starts, the retired ones while their process lives, and the leaves
+ * of reaped ones while their workers live: those still map their pages until they are
+ * rolled. 0 in exec mode. */
 static uint64_t supervisor_templates_total(const struct supervisor *s) {
         enum memory_metric metric = s->config->memory.metric;
+        bool leaves = s->monitor.cgroup.mode == ACCOUNTING_CGROUP;
         uint64_t total = 0;
 
-        if (s->template)
-                total += template_process_metric(s->template, metric);
-        if (s->template_next)
-                total += template_process_metric(s->template_next, metric);
+        for (const struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
+                total = add_saturating(total, template_process_metric(t, metric, leaves));
+        for (const struct template_process *t = s->templates_retired; t; t = t->next)
+                total = add_saturating(total, template_process_metric(t, metric, leaves));
+        for (const struct template_leaf_held *h = s->template_leaves_held; h; h = h->next)
+                total = add_saturating(total, template_group_share(&h->mem, metric, leaves));
         return total;
 }
 
 /* The figure group_high judges: the workers' and the templates' totals, saturating. */
 static uint64_t supervisor_group_total(const struct supervisor *s) {
-        uint64_t workers = supervisor_workers_total(s), templates = supervisor_templates_total(s);
-        return workers > UINT64_MAX - templates ? UINT64_MAX : workers + templates;
+        return add_saturating(supervisor_workers_total(s), supervisor_templates_total(s));
 }
 
 /* A memory recycle can wait its turn (max_concurrent) for seconds: it is judged again when
@@ -703,8 +711,7 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                          f->floor, f->baseline, ratio,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,
                          m->file, m->kernel, m->peak,
-                         s->monitor.workers_total > UINT64_MAX - s->monitor.templates_total
-                                 ? UINT64_MAX : s->monitor.workers_total + s->monitor.templates_total,
+                         add_saturating(s->monitor.workers_total, s->monitor.templates_total),
                          s->monitor.templates_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
                          age_seconds(now, w->spawned_at));
         } else {
@@ -1443,16 +1450,46 @@ bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, 
         return true;
 }
 
+/* A reload rolls in template mode from the moment its template starts until the last
+ * worker of the old one is replaced. Meanwhile the group holds two templates and both
+ * generations' workers for a while, and a group_high victim would be forked from the old
+ * template and rolled again moments later: the roll replaces every worker anyway. */
+static bool supervisor_template_reload_rolling(const struct supervisor *s) {
+        if (!s->template)
+                return false;
+        if (s->template_next)
+                return true;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->recycle_reason == RECYCLE_RELOAD && w->state != WORKER_STOPPING)
+                        return true;
+        return false;
+}
+
 /* quiet: called at every request end, where "no victim" would be logged thousands of
  * times a second; the tick still says it. */
 bool supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet) {
         uint64_t workers = supervisor_workers_total(s), templates = supervisor_templates_total(s);
-        uint64_t total = supervisor_group_total(s);
+        uint64_t total = add_saturating(workers, templates);
 
         s->monitor.workers_total = workers;
         s->monitor.templates_total = templates;
-        if (!policy_group_over_high(total, 0, s->monitor.group_high) ||
-            !supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
+        bool rolling = supervisor_template_reload_rolling(s);
+        if (!rolling)
+                s->group_high_roll_noted = false;
+        if (!policy_group_over_high(total, 0, s->monitor.group_high))
+                return false;
+        if (rolling) {
+                /* Once per roll: the tick would say it every sample_interval. */
+                if (!quiet && !s->group_high_roll_noted) {
+                        s->group_high_roll_noted = true;
+                        log_info("group_high_deferred", "total=%" PRIu64 " workers=%" PRIu64 " template=%" PRIu64
+                                 " group_high=%" PRIu64 " msg=\"a reload is rolling every worker onto a new "
+                                 "template: no group_high victim until it is done\"",
+                                 total, workers, templates, s->monitor.group_high);
+                }
+                return false;
+        }
+        if (!supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
                 return false;
         log_info("group_high", "total=%" PRIu64 " workers=%" PRIu64 " template=%" PRIu64 " group_high=%" PRIu64,
                  total, workers, templates, s->monitor.group_high);
@@ -1484,6 +1521,39 @@ static void supervisor_leaf_lost(struct supervisor *s, struct worker *w) {
                             : "removed by someone else");
 }
 
+/* Workers forked from the template of this generation that still have a process. */
+static unsigned supervisor_workers_of_template(const struct supervisor *s, unsigned long long generation) {
+        unsigned n = 0;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->template_generation == generation && w->pid > 0)
+                        n++;
+        return n;
+}
+
+void supervisor_template_leaves_upkeep(struct supervisor *s) {
+        for (struct template_leaf_held **pp = &s->template_leaves_held; *pp;) {
+                struct template_leaf_held *h = *pp;
+                unsigned workers = supervisor_workers_of_template(s, h->generation);
+                int r = workers > 0 ? template_leaf_held_sample(h) : 0;
+                if (workers > 0 && r != -ENODEV && r != -ENOENT) {
+                        pp = &h->next;
+                        continue;
+                }
+                char name[sizeof h->leaf.name];
+                unsigned long long generation = h->generation;
+                uint64_t current = h->mem.current;
+                snprintf(name, sizeof name, "%s", h->leaf.name);
+                struct template_leaf_held *next = h->next;
+                if (template_leaf_held_release(&s->monitor.cgroup, h) < 0) {
+                        pp = &h->next; /* a process still exiting in it: next tick */
+                        continue;
+                }
+                *pp = next;
+                log_info("template_leaf_released", "generation=%llu cgroup=%s current=%" PRIu64 "%s", generation,
+                         name, current, workers > 0 ? " msg=\"removed by someone else\"" : "");
+        }
+}
+
 static void supervisor_sample(struct supervisor *s) {
         const struct memward_config *c = s->config;
         usec_t now = now_monotonic();
@@ -1493,11 +1563,14 @@ static void supervisor_sample(struct supervisor *s) {
         (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
         monitor_retry_removals(&s->monitor);
 
+        bool need_tree = c->memory.metric == MEMORY_METRIC_RSS || c->memory.metric == MEMORY_METRIC_PSS;
         for (struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
                 if (t->pid > 0)
-                        (void) template_process_sample(t, s->monitor.proc_root,
-                                                       c->memory.metric == MEMORY_METRIC_RSS ||
-                                                               c->memory.metric == MEMORY_METRIC_PSS);
+                        (void) template_process_sample(t, s->monitor.proc_root, need_tree);
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                if (t->pid > 0)
+                        (void) template_process_sample(t, s->monitor.proc_root, need_tree);
+        supervisor_template_leaves_upkeep(s);
         for (struct worker *w = s->workers; w; w = w->next) {
                 if (w->state == WORKER_STOPPING || w->pid <= 0)
                         continue;
@@ -1711,12 +1784,12 @@ static int supervisor_arm_sampling(struct supervisor *s) {
  * sits on a heavy request's leftovers costs its whole size in mean memory. */
 static void supervisor_request_boundary(struct supervisor *s, struct worker *w, usec_t now) {
         const struct memward_config *c = s->config;
-        uint64_t value;
+        uint64_t value, metric;
 
         /* Readings go on while a recycle waits its turn: it is judged again when it comes. */
         if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_started || s->shutting_down)
                 return;
-        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value);
+        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value, &metric);
         if (r < 0) {
                 /* retained_requests cannot judge this worker: say so, once. */
                 if (r != -ESRCH && !w->mem.boundary_error_logged) {
@@ -1728,14 +1801,18 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         }
         w->mem.last_boundary = now;
         w->mem.last_boundary_value = value;
-        w->mem.latest = value;
         boundary_floor_add(&w->mem.boundary, value);
 
         /* Every memory rule, as the tick would judge it with this reading: retained and
          * growth alike, on the same floor. */
         supervisor_judge_worker(s, w, now);
-        /* The budget too is judged the moment a request leaves memory behind, not a tick later. */
-        (void) supervisor_check_group_high(s, now, true);
+        /* The budget too is judged the moment a request leaves memory behind, not a tick
+         * later -- with the worker's figure in the unit the others' are in, the tick's: a
+         * reading without one (statm for rss, pss or current) leaves the tick's. */
+        if (r > 0) {
+                w->mem.latest = metric;
+                (void) supervisor_check_group_high(s, now, true);
+        }
 }
 
 /* What a worker said, applied to its record. */
@@ -2304,6 +2381,14 @@ static void supervisor_sweep_orphans(struct supervisor *s) {
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {
         struct template_decision d;
 
+        /* Its workers still map pages charged to its leaf: the leaf stays, and counts
+         * against group_high, until they are gone. */
+        unsigned workers = supervisor_workers_of_template(s, t->generation);
+        if (workers > 0 && t->leaf.dir_fd >= 0 && template_process_hold_leaf(t, &s->template_leaves_held) >= 0)
+                log_info("template_leaf_kept", "generation=%llu cgroup=%s workers=%u current=%" PRIu64
+                         " msg=\"workers forked from it still map pages charged to it\"",
+                         s->template_leaves_held->generation, s->template_leaves_held->leaf.name, workers,
+                         s->template_leaves_held->mem.current);
         template_process_exited(t, status, now, &d);
         bool sweep = t->abandoned_spawn && s->monitor.cgroup.mode != ACCOUNTING_CGROUP;
         t->abandoned_spawn = false;
@@ -2625,6 +2710,14 @@ struct supervisor *supervisor_free(struct supervisor *s) {
                 struct template_process *t = s->templates_retired;
                 s->templates_retired = t->next;
                 supervisor_template_free(t);
+        }
+        while (s->template_leaves_held) {
+                struct template_leaf_held *h = s->template_leaves_held;
+                s->template_leaves_held = h->next;
+                if (template_leaf_held_release(&s->monitor.cgroup, h) < 0) {
+                        cgroup_leaf_close(&h->leaf);
+                        free(h);
+                }
         }
         monitor_done(&s->monitor);
         event_loop_free(s->loop);

@@ -662,7 +662,7 @@ int template_process_sample(struct template_process *t, const char *proc_root, b
                         return r;
                 mem->current = current;
                 mem->anon = st.anon;
-                mem->rss = mem->pss = 0;
+                mem->rss = mem->pss = mem->uss = 0;
                 if (need_tree) {
                         struct smaps_rollup s;
                         r = procfs_tree_memory(proc_root, t->pid, &s);
@@ -670,6 +670,7 @@ int template_process_sample(struct template_process *t, const char *proc_root, b
                                 return r;
                         mem->rss = s.rss;
                         mem->pss = s.pss;
+                        mem->uss = s.has_private ? s.private_bytes : 0;
                 }
         } else {
                 struct smaps_rollup s;
@@ -678,26 +679,71 @@ int template_process_sample(struct template_process *t, const char *proc_root, b
                         return r;
                 mem->current = mem->rss = s.rss;
                 mem->pss = s.pss;
+                mem->uss = s.has_private ? s.private_bytes : 0;
                 mem->anon = s.anonymous;
         }
         mem->sampled = true;
         return 0;
 }
 
-uint64_t template_process_metric(const struct template_process *t, enum memory_metric metric) {
-        if (t->pid <= 0 || !t->mem.sampled)
+uint64_t template_group_share(const struct template_memory *mem, enum memory_metric metric, bool workers_in_leaves) {
+        if (!mem->sampled)
                 return 0;
         switch (metric) {
         case MEMORY_METRIC_ANON:
-                return t->mem.anon;
+                return mem->anon;
         case MEMORY_METRIC_CURRENT:
-                return t->mem.current;
+                /* In procfs mode a worker's current is its Rss, which counts what it shares. */
+                return workers_in_leaves ? mem->current : mem->uss;
         case MEMORY_METRIC_RSS:
-                return t->mem.rss;
+                return mem->uss;
         case MEMORY_METRIC_PSS:
-                return t->mem.pss;
+                return mem->pss;
         }
-        return t->mem.anon;
+        return mem->anon;
+}
+
+uint64_t template_process_metric(const struct template_process *t, enum memory_metric metric, bool workers_in_leaves) {
+        if (t->pid <= 0)
+                return 0;
+        return template_group_share(&t->mem, metric, workers_in_leaves);
+}
+
+int template_process_hold_leaf(struct template_process *t, struct template_leaf_held **list) {
+        if (t->leaf.dir_fd < 0)
+                return -ENOENT;
+        struct template_leaf_held *h = calloc(1, sizeof *h);
+        if (!h)
+                return -ENOMEM;
+        (void) cgroup_leaf_kill(t->cgroup, &t->leaf);
+        *h = (struct template_leaf_held) { .next = *list, .generation = t->generation, .leaf = t->leaf };
+        /* Its last sample until the next tick reads the leaf; nothing of its tree. */
+        h->mem = (struct template_memory) { .sampled = t->mem.sampled, .current = t->mem.current,
+                                            .anon = t->mem.anon };
+        t->leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+        *list = h;
+        return 0;
+}
+
+int template_leaf_held_sample(struct template_leaf_held *h) {
+        struct memory_stat st;
+        uint64_t current;
+        int r = cgroup_leaf_read(&h->leaf, &current, &st);
+        if (r < 0)
+                return r;
+        h->mem = (struct template_memory) { .sampled = true, .current = current, .anon = st.anon };
+        return 0;
+}
+
+int template_leaf_held_release(const struct cgroup_setup *cgroup, struct template_leaf_held *h) {
+        int r = cgroup_leaf_remove(cgroup, &h->leaf);
+        if (r == -EBUSY) {
+                (void) cgroup_leaf_kill(cgroup, &h->leaf);
+                return r;
+        }
+        cgroup_leaf_close(&h->leaf);
+        free(h);
+        return 0;
 }
 
 const char *template_process_phase(const struct template_process *t) {

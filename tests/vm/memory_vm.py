@@ -272,8 +272,8 @@ def scenario_template(t):
     """workers.mode: template in cgroup mode: the template in its own leaf template-1,
     every forked worker in its own worker-<slot>-<generation> leaf (and nothing else
     there), the pages a worker shares with the template charged to the template's leaf,
-    what a worker allocates to its own; a killed template's leaf removed and its successor
-    in template-2 while the workers serve on; no leaf left after SIGTERM; the worker of a
+    what a worker allocates to its own; a killed template's leaf kept, empty, while its
+    workers serve on, its successor in template-2; no leaf left after SIGTERM; the worker of a
     spawn given up on (fork_timeout) killed with its leaf; memory.group_high counting the
     template's leaf, which no worker's figure holds."""
     setup_app()
@@ -316,15 +316,22 @@ def scenario_template(t):
     check(abs(tnow - tcur) < 8 * MIB, "the template's leaf moved by %.1f MiB" % ((tnow - tcur) / MIB))
     ok("a worker's allocation is charged to its own leaf (+%.1f MiB), not the template's" % (delta / MIB))
 
+    # Killed, its workers serve on and still map the pages charged to template-1: the
+    # leaf stays (and counts against group_high) until they are gone.
     os.kill(tpid, 9)
     ready2 = mw.wait_event("template_ready", generation=2, timeout=60)[0]
-    wait_until(lambda: not os.path.exists(APP + "/template-1"), 10, "template-1 to be removed")
+    kept = mw.wait_event("template_leaf_kept", generation=1, timeout=10)[0]
+    check(kept.get("cgroup") == "template-1" and kept.int("workers") == 2, kept.text)
+    check(os.path.exists(APP + "/template-1") and not cg_read(APP + "/template-1/cgroup.procs").strip(),
+          "template-1 is gone, or not empty")
     check(cgroup_of(ready2.int("pid")) == "/app/template-2", "template 2 is in %s" % cgroup_of(ready2.int("pid")))
     for _ in range(5):
         status, _, _ = lib.http_get(port, "/", timeout=30)
         check(status == 200, "a request after the template died: %d" % status)
     check(all(lib.alive(p) for p in names), "a worker died with its template")
-    ok("template killed: template-1 removed, template-2 ready, the workers serve on")
+    held = cg_int(APP + "/template-1/memory.current")
+    ok("template killed: template-1 kept, empty, with %.1f MiB its 2 workers still map; template-2 ready, "
+       "the workers serve on" % (held / MIB))
 
     stop_and_check_no_leaves(mw)
     left = sorted(d for d in os.listdir(APP) if d.startswith("template-"))
@@ -448,8 +455,8 @@ def scenario_template_oom(t):
 def scenario_template_reload(t):
     """workers.mode: template in cgroup mode, SIGHUP under load with changed code: a new
     template in its own leaf template-2, every worker forked from it into a fresh leaf
-    worker-<slot>-2, the old workers' leaves and template-1 removed, the response
-    changed, no failed request."""
+    worker-<slot>-2, the old workers' leaves removed, template-1 kept until the last of
+    them exited and then removed, the response changed, no failed request."""
     setup_app()
     port = t.port()
     worker = os.path.join(lib.WORKERS_DIR, "template.py")
@@ -496,6 +503,11 @@ def scenario_template_reload(t):
     wait_until(lambda: not any(os.path.exists(os.path.join(APP, l)) for l in old_leaves.values()), 10,
                "the old workers' leaves to be removed")
     wait_until(lambda: not os.path.exists(APP + "/template-1"), 10, "template-1 to be removed")
+    kept = mw.wait_event("template_leaf_kept", generation=1)[0]
+    released = mw.wait_event("template_leaf_released", generation=1)[0]
+    last_exit = max(log_time(e) for e in mw.events("exit") if e.int("pid") in old.values())
+    check(kept.int("workers") > 0 and log_time(released) >= last_exit,
+          "template-1 released before its last worker exited: %s / %s" % (kept.text, released.text))
     check(not lib.alive(t1), "the old template %d still runs" % t1)
     check(messages() == {"two"}, "after the reload")
     time.sleep(0.5)

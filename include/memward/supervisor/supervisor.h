@@ -88,6 +88,7 @@ struct supervisor {
 
         struct monitor monitor;
         usec_t last_group_recycle;              /* pressure / group_high cooldown */
+        bool group_high_roll_noted;             /* group_high_deferred logged for this reload's roll */
         uint64_t pressure_events;
 
         struct listen_set listen;
@@ -126,6 +127,7 @@ struct supervisor {
         struct template_process *template;      /* the one that forks workers */
         struct template_process *template_next; /* a reload's, until it is READY */
         struct template_process *templates_retired; /* stopped, until reaped */
+        struct template_leaf_held *template_leaves_held; /* leaves of reaped templates whose workers live */
         struct event_source template_timer_source;
         char **template_env;                    /* env_template without NOTIFY_SOCKET */
         unsigned long long template_generation; /* of the last template started */
@@ -171,10 +173,19 @@ unsigned supervisor_slots_replacing(const struct supervisor *s);
 bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet);
 
 /* Judges memory.group_high on the tick and at request ends: the group's figure is the
- * workers' latest readings plus, in template mode, the templates' share
- * (template_process_metric()), which no worker's private figure counts. Over it, the
+ * workers' latest readings (each in memory.metric's unit) plus, in template mode, what
+ * no worker's figure counts of the templates (template_group_share()): the running one,
+ * a reload's new one and the retired ones while their process lives. Over it, the
  * victim of supervisor_group_recycle() is marked and event=group_high logs the total,
- * the workers' and the templates' parts and the budget; returns true then. Keeps the
- * parts in s->monitor for the recycle log line. quiet as for supervisor_group_recycle().
+ * the workers' and the templates' parts and the budget; returns true then. While a
+ * reload rolls in template mode (its template starting, workers still to roll) no
+ * victim is chosen; event=group_high_deferred says so once per roll. Keeps the parts in
+ * s->monitor for the recycle log line. quiet as for supervisor_group_recycle().
  * Not static only for the unit tests. */
 bool supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet);
+
+/* The leaves of reaped templates (template_process_hold_leaf()): each is read for
+ * group_high while workers forked from that template live, and removed once none does
+ * (event=template_leaf_released). Called on the sample tick. Not static only for the
+ * unit tests. */
+void supervisor_template_leaves_upkeep(struct supervisor *s);

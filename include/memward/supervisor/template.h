@@ -78,6 +78,8 @@ struct template_memory {
         uint64_t current;               /* memory.current, or Rss of the tree */
         uint64_t anon;
         uint64_t rss, pss;              /* procfs readings; 0 in cgroup mode */
+        uint64_t uss;                   /* Private_Clean + Private_Dirty of the tree, read with rss and
+                                         * pss: the pages no forked worker maps any more */
 };
 
 struct template_process {
@@ -214,17 +216,54 @@ bool template_process_can_spawn(const struct template_process *t);
 
 /* Reads the template's memory into t->mem: its leaf's charge in cgroup mode, its process
  * tree's smaps_rollup in procfs mode, and the tree there too when need_tree (memory.metric
- * rss or pss, which only /proc has). Returns 0, -ESRCH without a process, or the read's
+ * rss or pss, which only /proc has, and the USS with them). Returns 0, -ESRCH without a process, or the read's
  * negative errno. */
 int template_process_sample(struct template_process *t, const char *proc_root, bool need_tree);
 
-/* What the template holds against memory.group_high, in the unit of memory.metric: the
- * pages its forked workers share are charged to it (its leaf's, in cgroup mode) or mapped
- * by it (procfs), and counted in no worker's figure, which is the worker's private
- * memory (its own leaf's charge; in procfs mode its USS for anon). anon and current from
- * its leaf, or from the tree's Anonymous and Rss; rss and pss from the tree (0 when it
- * was not read). 0 without a process or before the first sample. */
-uint64_t template_process_metric(const struct template_process *t, enum memory_metric metric);
+/* The one rule for what a template adds to the workers' figures against
+ * memory.group_high, in the unit of memory.metric: what no worker's figure counts.
+ * workers_in_leaves: cgroup mode, each worker in a leaf of its own.
+ *   - rss, and current in procfs mode (the tree's Rss): a forked worker's figure counts
+ *     every template page it still maps, so the workers' sum counts those pages once per
+ *     worker already. The template adds only the pages it alone maps, its USS.
+ *   - pss: each shared page is split among the processes that map it; the template's
+ *     Pss is its part, the workers' Pss the rest.
+ *   - anon, and current in cgroup mode: a worker's leaf is charged for the pages it
+ *     touched first, the template's leaf for those it preloaded; in procfs mode a forked
+ *     worker's anon is its USS, and the template's Anonymous holds the pages they share.
+ *     The template adds its whole figure.
+ * Pure: mem as sampled (0 when it was not). */
+uint64_t template_group_share(const struct template_memory *mem, enum memory_metric metric, bool workers_in_leaves);
+
+/* template_group_share() of t's last sample: 0 without a process or before the first
+ * sample. */
+uint64_t template_process_metric(const struct template_process *t, enum memory_metric metric, bool workers_in_leaves);
+
+/* A template's leaf kept after its process is gone (replaced by a reload, or crashed and
+ * waiting to be restarted) while workers forked from it live: cgroup v2 charges a page to
+ * the cgroup that touched it first until the page is freed, so the pages they still map
+ * stay the leaf's, in no worker's leaf. group_high counts the leaf's figure, as the
+ * template's (template_group_share()), until the last of those workers is gone. */
+struct template_leaf_held {
+        struct template_leaf_held *next;
+        unsigned long long generation;  /* the template's, and its workers' template_generation */
+        struct cgroup_leaf leaf;
+        struct template_memory mem;     /* its leaf at the last sample: current and anon */
+};
+
+/* Moves t's leaf (cgroup mode) onto *list, for a template whose process was reaped or is
+ * about to be, with workers of its generation alive: what is left running in the leaf is
+ * killed, the leaf stays with its charges. Call before template_process_exited(), which
+ * then has no leaf to remove. Returns 0, -ENOENT when t has no leaf, -ENOMEM. */
+int template_process_hold_leaf(struct template_process *t, struct template_leaf_held **list);
+
+/* Reads h's leaf into h->mem. Returns 0 or the read's negative errno (-ENODEV: removed
+ * behind our back). */
+int template_leaf_held_sample(struct template_leaf_held *h);
+
+/* Removes h's leaf and frees h: its workers are gone. Returns 0, or -EBUSY, when a
+ * process is still in it (being killed): h is kept then, to try again. */
+int template_leaf_held_release(const struct cgroup_setup *cgroup, struct template_leaf_held *h);
 
 /* "starting", "ready" (idle or spawning), "dead" (waiting for a restart), "stopping"
  * (killed or retired): the phase /status and /metrics show. */

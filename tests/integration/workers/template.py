@@ -34,6 +34,7 @@ Knobs (environment):
   TEST_TEMPLATE_STUBBORN=1    ignores SIGTERM and stays after the channel's EOF
   TEST_TEMPLATE_PRELOAD_MIB   the "application" keeps this many MiB of anonymous memory,
                               touched in the template: every worker shares it
+  TEST_TEMPLATE_READY_DELAY_MS  waits this long after loading before READY (a slow import)
 Every fork is logged on stderr as "template[PID]: forked WORKER_PID".
 """
 
@@ -219,6 +220,7 @@ def main():
     ctl = socket.socket(fileno=int(os.environ["MEMWARD_CONTROL_FD"]))
     ctl.set_inheritable(False)
     mod = load_app()
+    time.sleep(int(os.environ.get("TEST_TEMPLATE_READY_DELAY_MS", "0") or 0) / 1000)
     if mode == "never_ready":
         while True:
             time.sleep(3600)
