@@ -30,6 +30,7 @@
 #include "memward/config/config_diff.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
+#include "memward/supervisor/orphans.h"
 #include "memward/supervisor/supervisor.h"
 
 /* A slot that has served this long since its last failure is not in a crash loop. */
@@ -41,10 +42,14 @@
 /* Procfs mode: the second look for the worker of a spawn given up on, after the first at
  * its template's exit. */
 #define ORPHAN_SWEEP_AGAIN_USEC (1 * USEC_PER_SEC)
+/* At exit: how long memward waits for the orphans it killed to be reaped (one in
+ * uninterruptible sleep can take a while), after which it exits anyway and says so. */
+#define ORPHANS_EXIT_WAIT_USEC (5 * USEC_PER_SEC)
 /* How far up the process tree a notify sender may be from its worker. */
 #define NOTIFY_ANCESTRY_MAX 32
 
 static void supervisor_reconcile(struct supervisor *s);
+static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger);
 static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now);
 static void supervisor_template_reload(struct supervisor *s, usec_t now);
@@ -1058,18 +1063,25 @@ static void supervisor_reap(struct supervisor *s) {
                         break;
                 struct worker *w = worker_by_pid(s, pid);
                 struct template_process *t;
-                if (w)
+                if (w) {
                         supervisor_worker_exited(s, w, status, now);
-                else if ((t = template_by_pid(s, pid)))
+                        /* What it started outside its process group is ours now. */
+                        s->orphan_sweep_due = true;
+                } else if ((t = template_by_pid(s, pid)))
                         supervisor_template_reaped(s, t, status, now);
                 else {
                         /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
-                         * still to be read: remembered for that. */
+                         * still to be read: remembered for that. An orphan's own children come
+                         * to us as it dies. */
                         if (s->template)
                                 reaped_ring_push(&s->reaped, pid, status);
+                        (void) orphan_set_remove(&s->orphans_dying, pid);
+                        s->orphan_sweep_due = true;
                         log_debug("reaped", "pid=%d", (int) pid);
                 }
         }
+        if (s->orphan_sweep_due)
+                supervisor_sweep_orphans(s, "reaped");
 }
 
 static void supervisor_log_status(struct supervisor *s) {
@@ -1510,6 +1522,7 @@ static int on_sample(struct event_source *src, uint32_t revents) {
         (void) !read(src->fd, &expirations, sizeof expirations);
         supervisor_retry_pressure(s);
         supervisor_sample(s);
+        supervisor_sweep_orphans(s, "tick");
         supervisor_templates_pass(s);
         supervisor_reconcile(s);
         return 0;
@@ -1835,7 +1848,6 @@ static int on_notify(struct event_source *src, uint32_t revents) {
 /* ---- template mode (docs/fork-server.md) --------------------------------- */
 
 static int on_template_channel(struct event_source *src, uint32_t revents);
-static void supervisor_sweep_orphans(struct supervisor *s);
 static void supervisor_template_act(struct supervisor *s, struct template_process *t,
                                     const struct template_decision *d, bool reaped, int status, usec_t now);
 
@@ -2186,7 +2198,7 @@ static void supervisor_templates_pass(struct supervisor *s) {
                 template_process_timer(t, now, &d); /* the SIGKILL of one that did not go */
         if (s->orphan_sweep_at > 0 && now >= s->orphan_sweep_at) {
                 s->orphan_sweep_at = 0;
-                supervisor_sweep_orphans(s);
+                supervisor_sweep_orphans(s, "template_exit");
         }
 
         /* Records given up before their SPAWN was sent (ready timeout, scale down, reload,
@@ -2217,29 +2229,61 @@ static void supervisor_templates_pass(struct supervisor *s) {
         supervisor_template_arm(s);
 }
 
-/* In procfs mode nothing but memward can find a worker forked for a SPAWN it gave up on:
- * it is re-parented to memward, in a session of its own. Once the template that might
- * have forked it is gone, every child of memward that is no worker and no template is
- * such a leftover, and goes (§4). */
-static void supervisor_sweep_orphans(struct supervisor *s) {
-        DIR *d = opendir("/proc");
-        pid_t self = getpid();
+/* orphan_classify_t for the sweeps while memward runs. */
+static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) {
+        struct supervisor *s = userdata;
 
-        if (!d)
+        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid);
+        pid_t pgid = known ? 0 : getpgid(pid);
+        return orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
+}
+
+/* orphan_classify_t at exit: no worker and no template is left to keep anything for. */
+static enum orphan_verdict classify_at_exit(void *userdata, pid_t pid) {
+        (void) userdata;
+        (void) pid;
+        return orphan_judge(false, -1, false, true);
+}
+
+static bool supervisor_spawn_in_flight(const struct supervisor *s) {
+        const struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && ts[i]->state.phase == TEMPLATE_PHASE_SPAWNING)
+                        return true;
+        return false;
+}
+
+static void log_orphans_killed(const struct orphan_sweep *sw, const char *trigger) {
+        log_warning("orphans_killed", "trigger=%s count=%u kept=%u children=%u pid=%d took=%" PRIu64 "us "
+                    "msg=\"processes re-parented to memward outside any live worker's process group\"",
+                    trigger, sw->killed, sw->kept, sw->children, (int) sw->first_killed, sw->took);
+}
+
+/* Procfs mode: kills the orphans (orphans.h) among memward's children. trigger says what
+ * made memward look: a child reaped (a worker, or an orphan whose children come to us
+ * next), the sample tick (a daemon a live worker double-forked: no event tells us of
+ * it), a template's exit (the worker of a spawn given up on). One read of memward's
+ * children file and a getpgid() per child that is no worker.
+ *
+ * Not while a template has a SPAWN in flight: the worker it forks is memward's child
+ * before its SPAWNED says its pid, and would look like an orphan; the next trigger looks
+ * again. Not in cgroup mode: there a worker's leaf holds what it started, a setsid()'d
+ * helper of a live worker included, and cgroup.kill takes it along at the worker's exit
+ * (memward sweeps there only at its own exit). */
+static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) {
+        struct orphan_sweep sw;
+
+        if (s->monitor.cgroup.mode == ACCOUNTING_CGROUP || supervisor_spawn_in_flight(s))
                 return;
-        for (struct dirent *de; (de = readdir(d));) {
-                char *end;
-                long pid = strtol(de->d_name, &end, 10);
-                pid_t ppid;
-                if (*end || pid <= 1 || proc_get_ppid("/proc", (pid_t) pid, &ppid) < 0 || ppid != self)
-                        continue;
-                if (worker_by_pid(s, (pid_t) pid) || template_by_pid(s, (pid_t) pid))
-                        continue;
-                log_warning("template_orphan_killed", "pid=%d msg=\"forked for a spawn that was given up\"", (int) pid);
-                (void) kill(-(pid_t) pid, SIGKILL);
-                (void) kill((pid_t) pid, SIGKILL);
+        s->orphan_sweep_due = false;
+        int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, &s->orphans_dying, &sw);
+        if (r < 0) {
+                log_warning_errno(r, "orphan_sweep_failed", "trigger=%s", trigger);
+                return;
         }
-        closedir(d);
+        s->orphans_killed += sw.killed;
+        if (sw.killed > 0)
+                log_orphans_killed(&sw, trigger);
 }
 
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {
@@ -2259,7 +2303,7 @@ static void supervisor_template_reaped(struct supervisor *s, struct template_pro
         } else
                 supervisor_template_act(s, t, &d, false, 0, now);
         if (sweep) {
-                supervisor_sweep_orphans(s);
+                supervisor_sweep_orphans(s, "template_exit");
                 /* Its intermediate, killed with it, may not have been reaped by the kernel
                  * yet: a worker still its child is re-parented to us a moment later. */
                 s->orphan_sweep_at = now + ORPHAN_SWEEP_AGAIN_USEC;
@@ -2568,6 +2612,7 @@ struct supervisor *supervisor_free(struct supervisor *s) {
                 supervisor_template_free(t);
         }
         monitor_done(&s->monitor);
+        orphan_set_free(&s->orphans_dying);
         event_loop_free(s->loop);
         safe_close(s->template_timer_source.fd);
         strv_free(s->template_env);
@@ -2605,6 +2650,46 @@ static void supervisor_reap_templates(struct supervisor *s) {
                         (void) kill(-t->pid, SIGKILL);
 }
 
+/* The last step before memward exits, in both modes: every child still there (an orphan
+ * found since the last sweep, one in cgroup mode that no leaf held, a template that
+ * outlived its kill) is killed and reaped, again until memward has no child left, so
+ * that nothing memward or its workers started outlives it, or keeps the listening
+ * sockets from the next memward. Bounded by ORPHANS_EXIT_WAIT_USEC. */
+static void supervisor_kill_orphans_at_exit(struct supervisor *s) {
+        usec_t deadline = now_monotonic() + ORPHANS_EXIT_WAIT_USEC;
+        struct orphan_sweep total = {};
+        usec_t started = now_monotonic();
+
+        for (;;) {
+                struct orphan_sweep sw;
+                for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;)
+                        (void) orphan_set_remove(&s->orphans_dying, pid);
+                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, NULL, &s->orphans_dying, &sw);
+                if (r < 0) {
+                        log_warning_errno(r, "orphan_sweep_failed", "trigger=exit");
+                        break;
+                }
+                total.killed += sw.killed;
+                if (!total.first_killed)
+                        total.first_killed = sw.first_killed;
+                total.children = sw.children;
+                if (sw.children == 0)
+                        break;
+                if (now_monotonic() >= deadline) {
+                        log_warning("orphans_left", "count=%u waited=%" PRIu64 "ms msg=\"killed but not reaped "
+                                    "(uninterruptible sleep?)\"",
+                                    sw.children, ORPHANS_EXIT_WAIT_USEC / USEC_PER_MSEC);
+                        break;
+                }
+                (void) usleep(10000);
+        }
+        s->orphans_killed += total.killed;
+        if (total.killed > 0) {
+                total.took = now_monotonic() - started;
+                log_orphans_killed(&total, "exit");
+        }
+}
+
 int supervisor_run(struct supervisor *s) {
         char cmd[LOG_QUOTE_MAX];
 
@@ -2632,6 +2717,7 @@ int supervisor_run(struct supervisor *s) {
         /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
          * kill, so that none outlives memward by more than that. */
         supervisor_reap_templates(s);
+        supervisor_kill_orphans_at_exit(s);
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;
 }

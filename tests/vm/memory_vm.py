@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The scenarios behind tests/vm/test_memory_*.sh, one interpreter per VM test.
 
-    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|oom|pressure
+    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|setsid|oom|pressure
 
 Inside the VM only (they change the root cgroup). Each scenario sets memward up the way a
 systemd unit with Delegate=yes would find itself: /sys/fs/cgroup/app, a child of the root
@@ -430,6 +430,20 @@ def scenario_grandchildren(t):
     ok("after shutdown the last helper %d is dead too" % g2)
 
 
+def scenario_setsid(t):
+    """issue 16 §3 in cgroup mode: a worker's 200 children that setsid(), ignore SIGTERM
+    and SIGHUP and keep the listening socket die with its leaf when it is stopped
+    (SIGTTOU), a live worker's 50 are untouched, none outlives memward's exit, and a
+    second memward binds the same port at once (tests/integration/test_orphans_setsid.py,
+    which runs the same steps in procfs mode with 1,000: TCG forks slowly)."""
+    import test_orphans_setsid
+    setup_app()
+    test_orphans_setsid.scenario(t, lambda t, cfg, name: start_memward(t, cfg, name=name), "cgroup",
+                                 big=200, small=50, bound=10.0)
+    check(not leaves(), "worker leaves left under app/: %r" % leaves())
+    ok("200 setsid'd children gone with their worker's leaf; none left after exit; the port rebound at once")
+
+
 def scenario_oom(t):
     """worker_max: 100MiB and /alloc?mib=200: the kernel kills that worker only
     (memory.oom.group in its leaf); memward survives, logs reason=oom, the other worker
@@ -587,6 +601,7 @@ SCENARIOS = {
     "cgroup": scenario_cgroup,
     "recycle": scenario_recycle,
     "grandchildren": scenario_grandchildren,
+    "setsid": scenario_setsid,
     "oom": scenario_oom,
     "pressure": scenario_pressure,
     "template": scenario_template,

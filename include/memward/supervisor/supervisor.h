@@ -15,6 +15,7 @@
 #include "memward/policy/policy.h"
 #include "memward/supervisor/history.h"
 #include "memward/supervisor/monitor.h"
+#include "memward/supervisor/orphans.h"
 #include "memward/supervisor/reconcile.h"
 #include "memward/supervisor/template.h"
 #include "memward/supervisor/worker.h"
@@ -134,6 +135,9 @@ struct supervisor {
                                                           * failed reload is no restart */
         struct reaped_ring reaped;              /* children reaped that no record knew */
         usec_t orphan_sweep_at;                 /* procfs mode: look again for a given-up spawn's worker */
+        bool orphan_sweep_due;                  /* procfs mode: a child was reaped, look for orphans */
+        struct orphan_set orphans_dying;        /* killed, not reaped yet */
+        uint64_t orphans_killed;                /* memward_orphans_killed_total */
         struct notify_early notify_early[NOTIFY_EARLY_MAX];
         unsigned n_notify_early;
 };
