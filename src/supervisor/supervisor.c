@@ -285,6 +285,16 @@ static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t no
         slot->failures++;
         slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial, s->config->workers.backoff_max,
                                                 slot->failures);
+
+        /* The start limit: judged here, acted on by the next reconcile pass (this may run
+         * in the middle of a worker's exit). */
+        s->start_failures[s->n_start_failures++ % CONFIG_START_LIMIT_BURST_MAX] = now;
+        if (!s->start_limit.hit && !s->shutting_down)
+                s->start_limit = policy_start_limit(
+                        s->config->workers.start_limit_burst, s->config->workers.start_limit_interval,
+                        s->start_failures,
+                        s->n_start_failures < CONFIG_START_LIMIT_BURST_MAX ? s->n_start_failures : CONFIG_START_LIMIT_BURST_MAX,
+                        supervisor_ready_workers(s), now);
 }
 
 /* Watches the worker's memory.events (cgroup mode). */
@@ -1017,6 +1027,19 @@ static void supervisor_carry_out(struct supervisor *s, const struct reconcile_pl
 static void supervisor_reconcile(struct supervisor *s) {
         usec_t now = now_monotonic();
         usec_t next = USEC_INFINITY;
+
+        if (s->start_limit.hit && !s->shutting_down) {
+                const struct memward_config *c = s->config;
+                char interval[FORMAT_DURATION_MAX];
+                log_error("start_limit_hit", "failures=%u within=%" PRIu64 "ms burst=%u interval=%s ready_workers=0 "
+                          "exit_code=%d msg=\"workers keep failing to start and none serves: giving up "
+                          "(workers.start_limit_burst, workers.start_limit_interval)\"",
+                          s->start_limit.failures, s->start_limit.span / USEC_PER_MSEC, c->workers.start_limit_burst,
+                          format_duration(interval, sizeof interval, c->workers.start_limit_interval),
+                          EXIT_START_LIMIT);
+                /* Fast: nothing serves, so nothing is to drain. */
+                supervisor_begin_shutdown(s, true, EXIT_START_LIMIT);
+        }
 
         for (unsigned round = 0;; round++) {
                 struct reconcile_view v;
