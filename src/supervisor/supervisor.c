@@ -6,7 +6,6 @@
  * That keeps the rules — rolling recycles, backoff, shutdown — in one function
  * that is safe to run after any event, any number of times. */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -287,14 +286,18 @@ static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t no
                                                 slot->failures);
 
         /* The start limit: judged here, acted on by the next reconcile pass (this may run
-         * in the middle of a worker's exit). */
+         * in the middle of a worker's exit). Only failures while nothing serves are
+         * recorded: a slot that crash-looped beside a serving worker for an hour must not
+         * make the first crash of that worker the last straw. */
+        unsigned ready = supervisor_ready_workers(s);
+        if (ready > 0 || s->shutting_down || s->start_limit.hit)
+                return;
         s->start_failures[s->n_start_failures++ % CONFIG_START_LIMIT_BURST_MAX] = now;
-        if (!s->start_limit.hit && !s->shutting_down)
-                s->start_limit = policy_start_limit(
-                        s->config->workers.start_limit_burst, s->config->workers.start_limit_interval,
-                        s->start_failures,
-                        s->n_start_failures < CONFIG_START_LIMIT_BURST_MAX ? s->n_start_failures : CONFIG_START_LIMIT_BURST_MAX,
-                        supervisor_ready_workers(s), now);
+        s->start_limit = policy_start_limit(s->config->workers.start_limit_burst, s->config->workers.start_limit_interval,
+                                            s->start_failures,
+                                            s->n_start_failures < CONFIG_START_LIMIT_BURST_MAX ? s->n_start_failures
+                                                                                              : CONFIG_START_LIMIT_BURST_MAX,
+                                            ready, now);
 }
 
 /* Watches the worker's memory.events (cgroup mode). */

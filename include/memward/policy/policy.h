@@ -208,7 +208,8 @@ usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures);
 /* The start limit (workers.start_limit_burst, workers.start_limit_interval): like
  * systemd's StartLimitBurst=/StartLimitIntervalSec=, but it counts failed starts only
  * (a spawn that failed, a worker that exited or was killed unasked), so that a healthy
- * fleet recycling often never trips it, and only while no worker is ready: memward
+ * fleet recycling often never trips it, and only while no worker is ready (the caller
+ * records only the failures that happen while none is): memward
  * gives up, and exits for Kubernetes or systemd to see, when it serves nothing and
  * keeps failing, never by stopping workers that serve (a slot that crash-loops beside
  * them shows in /healthz and is retried with backoff). */
