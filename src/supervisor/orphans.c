@@ -54,7 +54,7 @@ static int orphan_set_reserve(struct orphan_set *set, size_t more) {
 }
 
 int orphans_sweep(const char *proc_root, pid_t self, orphan_classify_t classify, void *userdata,
-                  struct orphan_set *killed, struct orphan_sweep *ret) {
+                  unsigned max_kill, struct orphan_set *killed, struct orphan_sweep *ret) {
         usec_t started = now_monotonic();
         _cleanup_free_ pid_t *pids = NULL;
         struct orphan_sweep sw = {};
@@ -80,6 +80,10 @@ int orphans_sweep(const char *proc_root, pid_t self, orphan_classify_t classify,
                         sw.kept++;
                         break;
                 case ORPHAN_KILL:
+                        if (sw.killed == max_kill) {
+                                sw.deferred++;
+                                break;
+                        }
                         /* Its group when it leads one (a group of another id may be one it
                          * joined, setpgid(), that is not ours to kill); itself otherwise. */
                         if (kill(-pids[i], SIGKILL) < 0)

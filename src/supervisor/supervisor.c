@@ -44,6 +44,9 @@
 /* At exit: how long memward waits for the orphans it killed to be reaped (one in
  * uninterruptible sleep can take a while), after which it exits anyway and says so. */
 #define ORPHANS_EXIT_WAIT_USEC (5 * USEC_PER_SEC)
+/* Orphans killed per sweep while memward runs: about 10 ms of kill()s (bench/orphans);
+ * the SIGCHLDs of those killed bring the next sweep, and the next batch. */
+#define ORPHANS_KILL_BATCH 256
 /* How far up the process tree a notify sender may be from its worker. */
 #define NOTIFY_ANCESTRY_MAX 32
 
@@ -2280,9 +2283,9 @@ static bool supervisor_spawn_in_flight(const struct supervisor *s) {
 }
 
 static void log_orphans_killed(const struct orphan_sweep *sw, const char *trigger) {
-        log_warning("orphans_killed", "trigger=%s count=%u kept=%u children=%u pid=%d took=%" PRIu64 "us "
+        log_warning("orphans_killed", "trigger=%s count=%u deferred=%u kept=%u children=%u pid=%d took=%" PRIu64 "us "
                     "msg=\"processes re-parented to memward outside any live worker's process group\"",
-                    trigger, sw->killed, sw->kept, sw->children, (int) sw->first_killed, sw->took);
+                    trigger, sw->killed, sw->deferred, sw->kept, sw->children, (int) sw->first_killed, sw->took);
 }
 
 /* Procfs mode: kills the orphans (orphans.h) among memward's children. trigger says what
@@ -2302,11 +2305,13 @@ static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) 
         if (s->monitor.cgroup.mode == ACCOUNTING_CGROUP || supervisor_spawn_in_flight(s))
                 return;
         s->orphan_sweep_due = false;
-        int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, &s->orphans_dying, &sw);
+        int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, ORPHANS_KILL_BATCH,
+                              &s->orphans_dying, &sw);
         if (r < 0) {
                 log_warning_errno(r, "orphan_sweep_failed", "trigger=%s", trigger);
                 return;
         }
+        s->orphan_sweep_due = sw.deferred > 0;
         s->orphans_killed += sw.killed;
         if (sw.killed > 0)
                 log_orphans_killed(&sw, trigger);
@@ -2690,7 +2695,8 @@ static void supervisor_kill_orphans_at_exit(struct supervisor *s) {
                 struct orphan_sweep sw;
                 for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;)
                         (void) orphan_set_remove(&s->orphans_dying, pid);
-                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, NULL, &s->orphans_dying, &sw);
+                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, NULL, UINT_MAX, &s->orphans_dying,
+                              &sw);
                 if (r < 0) {
                         log_warning_errno(r, "orphan_sweep_failed", "trigger=exit");
                         break;

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -59,7 +60,7 @@ static void test_sweep_live(void **state) {
         pid_t victim = fork_sleeper(true);
         keep_pid = fork_sleeper(false);
         usleep(20000); /* the victim's setsid() */
-        assert_int_equal(orphans_sweep("/proc", getpid(), classify, &asked, &killed, &sw), 0);
+        assert_int_equal(orphans_sweep("/proc", getpid(), classify, &asked, UINT_MAX, &killed, &sw), 0);
         assert_int_equal(sw.children, 2);
         assert_int_equal(sw.killed, 1);
         assert_int_equal(sw.kept, 1);
@@ -69,7 +70,7 @@ static void test_sweep_live(void **state) {
 
         /* Not reaped yet: listed again, neither asked about nor killed twice. */
         asked = 0;
-        assert_int_equal(orphans_sweep("/proc", getpid(), classify, &asked, &killed, &sw), 0);
+        assert_int_equal(orphans_sweep("/proc", getpid(), classify, &asked, UINT_MAX, &killed, &sw), 0);
         assert_int_equal(sw.killed, 0);
         assert_int_equal(sw.dying, 1);
         assert_int_equal(asked, 1);
@@ -90,7 +91,8 @@ static enum orphan_verdict kill_all(void *userdata, pid_t pid) {
         return ORPHAN_KILL;
 }
 
-/* Many at once: the set grows and stays sorted for the lookups. */
+/* Many at once, in batches: the set grows and stays sorted for the lookups, and those
+ * of the first batch, not reaped yet, are not killed again by the second. */
 static void test_sweep_many(void **state) {
         (void) state;
         enum { N = 200 };
@@ -99,8 +101,12 @@ static void test_sweep_many(void **state) {
 
         for (int i = 0; i < N; i++)
                 (void) fork_sleeper(i % 2 == 0);
-        assert_int_equal(orphans_sweep("/proc", getpid(), kill_all, NULL, &killed, &sw), 0);
-        assert_int_equal(sw.killed, N);
+        assert_int_equal(orphans_sweep("/proc", getpid(), kill_all, NULL, 64, &killed, &sw), 0);
+        assert_int_equal(sw.killed, 64);
+        assert_int_equal(sw.deferred, N - 64);
+        assert_int_equal(orphans_sweep("/proc", getpid(), kill_all, NULL, UINT_MAX, &killed, &sw), 0);
+        assert_true(sw.killed == N - 64 && sw.deferred == 0);
+        assert_true(sw.dying + sw.killed <= N && sw.dying <= 64);
         assert_int_equal(killed.n, N);
         for (size_t i = 1; i < killed.n; i++)
                 assert_true(killed.pids[i - 1] < killed.pids[i]);
@@ -118,7 +124,7 @@ static void test_sweep_bad_root(void **state) {
         (void) state;
         struct orphan_set killed = {};
         struct orphan_sweep sw = { .killed = 77 };
-        assert_int_equal(orphans_sweep("/nonexistent", getpid(), kill_all, NULL, &killed, &sw), -ENOENT);
+        assert_int_equal(orphans_sweep("/nonexistent", getpid(), kill_all, NULL, UINT_MAX, &killed, &sw), -ENOENT);
         assert_int_equal(sw.killed, 77);
         orphan_set_free(&killed);
 }

@@ -54,6 +54,7 @@ struct orphan_sweep {
         unsigned killed;        /* now */
         unsigned dying;         /* killed before, not reaped yet */
         unsigned kept;          /* orphans left alone: in a live worker's process group, or gone */
+        unsigned deferred;      /* to kill, beyond max_kill: for the next sweep */
         pid_t first_killed;     /* one of them, to name in the log; 0 for none */
         usec_t took;            /* listing and killing, CLOCK_MONOTONIC */
 };
@@ -63,7 +64,9 @@ typedef enum orphan_verdict (*orphan_classify_t)(void *userdata, pid_t pid);
 
 /* Lists the children of self under proc_root (proc_list_children(): one read of
  * self's children file) and SIGKILLs each child classify says ORPHAN_KILL, and its
- * process group when it leads one, adding it to killed. Children in killed already are
+ * process group when it leads one, adding it to killed; at most max_kill of them (a
+ * kill costs 3 to 45 us, bench/orphans: a thousand at once would hold the caller's loop
+ * for 40 ms), the others counted as deferred. Children in killed already are
  * not asked about. It never waits: the killed are reaped by the caller's SIGCHLD
  * handling (which removes them from killed), and an orphan's own children, re-parented
  * to self when it dies, are found by the next sweep. Safe against pid reuse: a child is
@@ -71,4 +74,4 @@ typedef enum orphan_verdict (*orphan_classify_t)(void *userdata, pid_t pid);
  * meanwhile. Returns 0 with *ret filled, -ENOMEM (what was killed is in the set), or
  * the errno of listing the children. */
 int orphans_sweep(const char *proc_root, pid_t self, orphan_classify_t classify, void *userdata,
-                  struct orphan_set *killed, struct orphan_sweep *ret);
+                  unsigned max_kill, struct orphan_set *killed, struct orphan_sweep *ret);
