@@ -352,9 +352,11 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
         };
 
         int cgroup_fd = monitor_worker_prepare(&s->monitor, w, c);
-        if (cgroup_fd < -1)
+        if (cgroup_fd < -1) {
                 log_warning_errno(cgroup_fd, "cgroup_leaf_failed",
                                   "worker=%u msg=\"accounting this worker through /proc\"", slot_index);
+                s->leafless_workers = true;
+        }
 
         if (s->template) {
                 /* Template mode: the record now, the process when the template forks it
@@ -402,6 +404,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                                   "this worker through /proc\"",
                                   slot_index, w->mem.leaf.name);
                 supervisor_release_worker(s, w);
+                s->leafless_workers = true;
         }
         if (r < 0) {
                 supervisor_release_worker(s, w);
@@ -2264,7 +2267,14 @@ static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) 
 
         bool known = worker_by_pid(s, pid) || template_by_pid(s, pid);
         pid_t pgid = known ? 0 : getpgid(pid);
-        return orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
+        enum orphan_verdict v =
+                orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
+        /* Cgroup mode (a worker ran outside a leaf): one in a leaf goes with that leaf,
+         * whose worker may well live (its daemon). */
+        if (v == ORPHAN_KILL && s->monitor.cgroup.mode == ACCOUNTING_CGROUP &&
+            cgroup_process_in_leaf(s->monitor.proc_root, pid) != 0)
+                v = ORPHAN_KEEP;
+        return v;
 }
 
 /* orphan_classify_t at exit: no worker and no template is left to keep anything for. */
@@ -2296,13 +2306,14 @@ static void log_orphans_killed(const struct orphan_sweep *sw, const char *trigge
  *
  * Not while a template has a SPAWN in flight: the worker it forks is memward's child
  * before its SPAWNED says its pid, and would look like an orphan; the next trigger looks
- * again. Not in cgroup mode: there a worker's leaf holds what it started, a setsid()'d
- * helper of a live worker included, and cgroup.kill takes it along at the worker's exit
- * (memward sweeps there only at its own exit). */
+ * again. In cgroup mode only once a worker ran outside a leaf (cgroup_leaf_failed,
+ * cgroup_placement_failed), and then only orphans outside every leaf: a leaf holds what
+ * its worker started, a setsid()'d helper of a live worker included, and cgroup.kill
+ * takes it along at the worker's exit. */
 static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) {
         struct orphan_sweep sw;
 
-        if (s->monitor.cgroup.mode == ACCOUNTING_CGROUP || supervisor_spawn_in_flight(s))
+        if ((s->monitor.cgroup.mode == ACCOUNTING_CGROUP && !s->leafless_workers) || supervisor_spawn_in_flight(s))
                 return;
         s->orphan_sweep_due = false;
         int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, ORPHANS_KILL_BATCH,

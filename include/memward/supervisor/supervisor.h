@@ -138,6 +138,8 @@ struct supervisor {
         struct reaped_ring reaped;              /* children reaped that no record knew */
         usec_t orphan_sweep_at;                 /* procfs mode: look again for a given-up spawn's worker */
         bool orphan_sweep_due;                  /* procfs mode: a child was reaped, look for orphans */
+        bool leafless_workers;                  /* cgroup mode: a worker ran outside a leaf; its orphans
+                                                 * are swept as in procfs mode */
         struct orphan_set orphans_dying;        /* killed, not reaped yet */
         usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: times of failed starts */
         unsigned n_start_failures;              /* ever recorded (the ring holds the last ones) */
