@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The scenarios behind tests/vm/test_memory_*.sh, one interpreter per VM test.
 
-    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|oom|pressure|template|template_oom|template_reload
+    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|setsid|oom|pressure|template|template_oom|template_reload
 
 Inside the VM only (they change the root cgroup). Each scenario sets memward up the way a
 systemd unit with Delegate=yes would find itself: /sys/fs/cgroup/app, a child of the root
@@ -782,6 +782,55 @@ def scenario_grandchildren(t):
     ok("after shutdown the last helper %d is dead too" % g2)
 
 
+def scenario_setsid(t):
+    """issue 16 §3 in cgroup mode: a worker's 200 children that setsid(), ignore SIGTERM
+    and SIGHUP and keep the listening socket die with its leaf when it is stopped
+    (SIGTTOU), a live worker's 50 are untouched, none outlives memward's exit, and a
+    second memward binds the same port at once (tests/integration/test_orphans_setsid.py,
+    which runs the same steps in procfs mode with 1,000: TCG forks slowly). Then a worker
+    that gets no leaf (cgroup.max.descendants reached) runs in memward's cgroup: its 50
+    children are killed as orphans when it stops."""
+    import test_orphans_setsid
+
+    def start(t, cfg, name):
+        if name == "second":
+            reset_app()
+        return start_memward(t, cfg, name=name)
+    setup_app()
+    test_orphans_setsid.scenario(t, start, "cgroup", big=200, small=50, bound=10.0)
+    check(not leaves(), "worker leaves left under app/: %r" % leaves())
+    ok("200 setsid'd children gone with their worker's leaf; none left after exit; the port rebound at once")
+
+    # A worker that gets no leaf (cgroup.max.descendants reached: cgroup_leaf_failed)
+    # runs in memward's own cgroup; its children are swept as in procfs mode.
+    reset_app()
+    mw = start_memward(t, lib.config(t.port(), count=1, command=lib.test_worker("setsider.py"),
+                                     workers={"ready_timeout": "120s", "env": {"SETSIDERS_1": "50"}}), name="leafless")
+    mw.wait_event("ready", count=1, timeout=60)
+    stat = dict(line.split() for line in cg_read(APP + "/cgroup.stat").splitlines())
+    cg_write(APP + "/cgroup.max.descendants", stat["nr_descendants"])
+    try:
+        mw.signal(signal.SIGTTIN)
+        mw.wait_event("cgroup_leaf_failed", worker=1, timeout=20)
+        w1 = mw.wait_event("ready", worker=1, timeout=120)[0].int("pid")
+        kids = test_orphans_setsid.setsid_children(w1)
+        check(len(kids) == 50, "the leafless worker has %d setsid'd children, want 50" % len(kids))
+        where = cgroup_of(kids[0])
+        check(not any(cgroup_of(k).rsplit("/", 1)[-1].startswith("worker-") for k in kids),
+              "children of the leafless worker in a leaf: %s" % where)
+        mw.signal(signal.SIGTTOU)
+        ex = mw.wait_event("exit", pid=w1, timeout=30)[0]
+        gone = test_orphans_setsid.wait_gone(kids, 10.0, "children of the leafless worker")
+        killed = sum(int(l.get("count")) for l in mw.events("orphans_killed"))
+        check(killed == 50, "orphans_killed counts %d, want 50: %s" % (killed, mw.events("orphans_killed")))
+        check(mw.running(), "memward exited")
+    finally:
+        cg_write(APP + "/cgroup.max.descendants", "max")
+    check(mw.stop(timeout=60) == 0, "memward's exit code")
+    ok("a worker with no leaf (in %s): its 50 setsid'd children gone %.2fs after its exit line (orphans_killed)"
+       % (where, gone - ex.t))
+
+
 def scenario_oom(t):
     """worker_max: 100MiB and /alloc?mib=200: the kernel kills that worker only
     (memory.oom.group in its leaf); memward survives, logs reason=oom, the other worker
@@ -939,6 +988,7 @@ SCENARIOS = {
     "cgroup": scenario_cgroup,
     "recycle": scenario_recycle,
     "grandchildren": scenario_grandchildren,
+    "setsid": scenario_setsid,
     "oom": scenario_oom,
     "pressure": scenario_pressure,
     "template": scenario_template,
