@@ -54,6 +54,23 @@ class RequestCounter:
             await self.app(scope, receive, send)
 
 
+async def stop_accepting_and_wait(server: Any) -> None:
+    """The graceful-shutdown fix for a uvicorn Server (0.17.6) that is about to shut
+    down: uvicorn stops accepting and at once closes every connection that has not sent
+    its request yet, including one accepted a moment ago, so under memward's recycles
+    that client gets an empty reply. This stops accepting first and waits until each
+    accepted connection has sent its request (at most FRESH_CONNECTION_GRACE); uvicorn's
+    own shutdown then finishes those requests as usual. Used by memward-asgi's workers
+    and by gunicorn's UvicornWorker under memward-gunicorn."""
+    for listener in getattr(server, "servers", []):
+        listener.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FRESH_CONNECTION_GRACE
+    while (loop.time() < deadline and
+           any(getattr(c, "cycle", False) is None for c in list(server.server_state.connections))):
+        await asyncio.sleep(0.02)
+
+
 def _server_class() -> type:
     """uvicorn's Server with memward's reporting and a graceful-shutdown fix."""
     import uvicorn
@@ -71,20 +88,8 @@ def _server_class() -> type:
             return await super().on_tick(counter)
 
         async def shutdown(self, sockets: Optional[list] = None) -> None:
-            """uvicorn 0.17.6 stops accepting and at once closes every connection that
-            has not sent its request yet, including one accepted a moment ago: under
-            memward's recycles that client gets an empty reply. Stop accepting first,
-            wait until each accepted connection has sent its request (at most
-            FRESH_CONNECTION_GRACE), then let uvicorn finish as usual."""
             self.reporter.stopping()
-            for server in getattr(self, "servers", []):
-                server.close()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + FRESH_CONNECTION_GRACE
-            while (loop.time() < deadline and
-                   any(getattr(c, "cycle", False) is None
-                       for c in list(self.server_state.connections))):
-                await asyncio.sleep(0.02)
+            await stop_accepting_and_wait(self)
             await super().shutdown(sockets=sockets)
 
     return MemwardServer

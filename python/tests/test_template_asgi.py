@@ -6,7 +6,7 @@ import unittest
 
 from tests.fakememward import (python_default_ignored, BIN_ASGI, PYTHON, http_get, is_our_child, proc_status,
                                python_has, signal_bits)
-from tests.test_template_gunicorn import TemplateCase, fd_links
+from tests.test_template_gunicorn import TemplateCase, assert_fresh_connection_answered, fd_links
 from tests import test_template_gunicorn
 
 setUpModule = test_template_gunicorn.setUpModule
@@ -63,6 +63,9 @@ class AsgiTest(TemplateCase):
         os.kill(mw.pid, signal.SIGTERM)
         self.assert_exits(mw, 0)
         self.assertIn(http_get(mw.port)[1]["pid"], pids)   # workers outlive the template
+
+    def test_a_connection_accepted_before_the_stop_is_answered(self):
+        assert_fresh_connection_answered(self, self.start())
 
     def test_gc_recipe_off(self):
         mw = self.start(argv=[BIN_ASGI, "--no-gc-freeze", "asgi_app:app"])

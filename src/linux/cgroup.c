@@ -52,6 +52,26 @@ int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t
         return -ENOENT;
 }
 
+bool cgroup_path_is_leaf(const char *path) {
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        return startswith_lit(base, "worker-") || startswith_lit(base, "template-");
+}
+
+int cgroup_process_in_leaf(const char *proc_root, pid_t pid) {
+        char path[96], text[PATH_MAX], cgroup[PATH_MAX];
+        size_t n;
+
+        snprintf(path, sizeof path, "%s/%d/cgroup", proc_root, (int) pid);
+        int r = read_small_file_at(AT_FDCWD, path, text, sizeof text, &n);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        r = cgroup_parse_self_v2(text, n, cgroup, sizeof cgroup);
+        if (r < 0)
+                return r;
+        return cgroup_path_is_leaf(cgroup);
+}
+
 int cgroup_parse_self_v1(const char *text, size_t length, const char *controller, char *ret_path, size_t size) {
         size_t cl = strlen(controller);
 

@@ -216,34 +216,47 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
 }
 
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
-                                 uint64_t *ret) {
+                                 uint64_t *ret, uint64_t *ret_metric) {
         struct worker_memory *mem = &w->mem;
+        enum memory_metric metric = c->memory.metric;
+        bool procfs = mem->leaf.dir_fd < 0;
 
-        if (mem->leaf.dir_fd >= 0 && c->memory.metric != MEMORY_METRIC_RSS && c->memory.metric != MEMORY_METRIC_PSS) {
+        if (!procfs && metric != MEMORY_METRIC_RSS && metric != MEMORY_METRIC_PSS) {
                 struct memory_stat st;
                 uint64_t current;
                 int r = cgroup_leaf_read(&mem->leaf, &current, &st);
                 if (r < 0)
                         return r == -ENOENT || r == -ENODEV ? -ESRCH : r;
-                *ret = c->memory.metric == MEMORY_METRIC_CURRENT ? current : st.anon;
-                return 0;
+                *ret = *ret_metric = metric == MEMORY_METRIC_CURRENT ? current : st.anon;
+                return 1;
         }
         if (w->template_generation > 0) {
                 /* Forked from a template: statm's resident minus shared would count every
                  * page the worker still shares with the template (anonymous, so not
                  * "shared" there), the whole preloaded application. Its USS instead, at
                  * the price of a page walk (smaps_rollup), which boundary_min_interval
-                 * bounds. */
+                 * bounds. The walk has the metric's figure too, as the tick reads it. */
                 struct smaps_rollup t;
                 int r = procfs_tree_memory(m->proc_root, w->pid, &t);
                 if (r < 0)
                         return r;
                 if (t.has_private) {
                         *ret = t.private_bytes;
-                        return 0;
+                        /* current comes here in procfs mode only, where it is the Rss. */
+                        *ret_metric = metric == MEMORY_METRIC_PSS ? t.pss
+                                      : metric == MEMORY_METRIC_ANON ? t.private_bytes : t.rss;
+                        return 1;
                 }
         }
-        return procfs_private_memory(m->proc_root, w->pid, ret);
+        int r = procfs_private_memory(m->proc_root, w->pid, ret);
+        if (r < 0)
+                return r;
+        /* Resident minus shared is the tree's resident anonymous memory, the tick's anon
+         * in procfs mode; the other metrics need the page walk this path avoids. */
+        if (!procfs || metric != MEMORY_METRIC_ANON)
+                return 0;
+        *ret_metric = *ret;
+        return 1;
 }
 
 void monitor_worker_forget_leaf(struct monitor *m, struct worker *w) {

@@ -34,9 +34,12 @@ TOTAL = 200
 EXTRA, EXTRA_FOR = 50, 20.0
 
 
-def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=100):
+def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=100, mode=None):
+    """mode: workers.mode (template: `command` is the template, every worker its fork)."""
     port = t.port()
     workers = {"ready": "notify", "ready_timeout": ready_timeout, "graceful_timeout": "10s"}
+    if mode:
+        workers["mode"] = mode
     if directory:
         workers["directory"] = directory
     if env:

@@ -295,8 +295,24 @@ static void test_group_limit_cgroup_v1(void **state) {
         cgroup_setup_done(&s);
 }
 
+/* Whether an orphan is in one of memward's leaves (cgroup mode: the leaf's kill takes it). */
+static void test_process_in_leaf(void **state) {
+        (void) state;
+        assert_true(cgroup_path_is_leaf("/app/worker-0-1"));
+        assert_true(cgroup_path_is_leaf("/system.slice/app.service/template-3"));
+        assert_false(cgroup_path_is_leaf("/app/init"));
+        assert_false(cgroup_path_is_leaf("/app/worker"));
+        assert_false(cgroup_path_is_leaf("/worker-0-1/init"));
+        assert_false(cgroup_path_is_leaf("/"));
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4242), 1);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4200), 0);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 999999), -ESRCH);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc-scan", 4242), -ESRCH);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_process_in_leaf),
                 cmocka_unit_test_setup_teardown(test_tree_counts_children_of_every_thread, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_request_end_reading_includes_children, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vanished_processes, setup, teardown),

@@ -4,7 +4,8 @@
  * running values alone. No root: the proc root is a temporary directory.
  * And the re-registration of a lost PSI trigger: due at once, then one sample interval
  * later, doubling up to PSI_RETRY_MAX_USEC, while the pressure file is missing.
- * And what sampling a worker whose /proc files cannot be read returns. */
+ * And what sampling a worker whose /proc files cannot be read returns, and the figure a
+ * request end's reading gives for group_high. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -202,6 +203,77 @@ static void test_sample_unreadable_worker(void **state) {
         config_free(c);
 }
 
+static void write_text(const char *path, const char *text) {
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        assert_true(fputs(text, fp) >= 0);
+        assert_int_equal(fclose(fp), 0);
+}
+
+/* A worker's figure against group_high must be in memory.metric's unit whether the tick
+ * or a request end read it last, or the group's sum mixes units. A worker forked from a
+ * template (procfs mode): 60 MiB resident, 58 of it anonymous and most of that the
+ * template's, 25 MiB Pss, 2 MiB its own (USS). The request end's reading for
+ * retained_requests is the USS in every metric; the figure it gives for group_high is
+ * the tick's. An exec'd worker's statm reading has the tick's figure for anon only. */
+static void test_boundary_read_gives_the_ticks_figure(void **state) {
+        struct fixture *f = *state;
+        struct memward_config *c = NULL;
+        struct monitor m = { .proc_root = f->proc, .psi_fd = -1 };
+        struct worker w = { .pid = 78, .spawned_at = USEC_PER_SEC, .template_generation = 1 };
+        char path[192];
+        const enum memory_metric metrics[] = { MEMORY_METRIC_ANON, MEMORY_METRIC_CURRENT, MEMORY_METRIC_RSS,
+                                                MEMORY_METRIC_PSS };
+
+        assert_int_equal(config_new_default(&c), 0);
+        m.cgroup = (struct cgroup_setup) { .mode = ACCOUNTING_PROCFS, .group_fd = -1 };
+        assert_int_equal(monitor_worker_prepare(&m, &w, c), -1);
+        snprintf(path, sizeof path, "%s/78", f->proc);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof path, "%s/78/smaps_rollup", f->proc);
+        write_text(path, "00400000-7fff00000000 ---p 00000000 00:00 0                          [rollup]\n"
+                         "Rss:               61440 kB\nPss:               25600 kB\nShared_Clean:       2048 kB\n"
+                         "Shared_Dirty:      57344 kB\nPrivate_Clean:         0 kB\nPrivate_Dirty:      2048 kB\n"
+                         "Anonymous:         59392 kB\n");
+        /* resident 15360 pages (60 MiB), shared (file) 512 */
+        snprintf(path, sizeof path, "%s/78/statm", f->proc);
+        write_text(path, "99999 15360 512 10 0 5000 0\n");
+
+        for (size_t i = 0; i < ELEMENTSOF(metrics); i++) {
+                uint64_t value = 0, metric = 0;
+                c->memory.metric = metrics[i];
+                w.template_generation = 1;
+                assert_int_equal(monitor_worker_sample(&m, &w, c, (2 + i) * USEC_PER_SEC), 0);
+                assert_int_equal(monitor_worker_boundary_read(&m, &w, c, &value, &metric), 1);
+                assert_true(value == 2 * MiB);
+                assert_true(metric == w.mem.metric);
+                assert_true(metric == (metrics[i] == MEMORY_METRIC_PSS    ? 25 * MiB
+                                       : metrics[i] == MEMORY_METRIC_ANON ? 2 * MiB
+                                                                          : 60 * MiB));
+
+                /* Exec'd: statm's resident minus shared, no page walk. */
+                w.template_generation = 0;
+                assert_int_equal(monitor_worker_sample(&m, &w, c, (2 + i) * USEC_PER_SEC), 0);
+                metric = 12345;
+                int r = monitor_worker_boundary_read(&m, &w, c, &value, &metric);
+                assert_true(value == 58 * MiB);
+                if (metrics[i] == MEMORY_METRIC_ANON) {
+                        assert_int_equal(r, 1);
+                        assert_true(metric == 58 * MiB && w.mem.metric == 58 * MiB);
+                } else {
+                        assert_int_equal(r, 0);
+                        assert_true(metric == 12345);
+                }
+        }
+        snprintf(path, sizeof path, "%s/78/smaps_rollup", f->proc);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof path, "%s/78/statm", f->proc);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof path, "%s/78", f->proc);
+        assert_int_equal(rmdir(path), 0);
+        config_free(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unknown_limit_absolute_sizes, setup, teardown),
@@ -209,6 +281,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_limit_lost_on_reload, setup, teardown),
                 cmocka_unit_test(test_pressure_retry_backoff),
                 cmocka_unit_test_setup_teardown(test_sample_unreadable_worker, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_boundary_read_gives_the_ticks_figure, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

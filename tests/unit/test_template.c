@@ -1,6 +1,7 @@
 /* template.c's pure parts: the ring of reaped pids and the check of a SPAWNED's PID
- * (docs/fork-server.md §3), against the fixture /proc tree (tests/fixtures/proc: pid 4242,
- * whose parent is 4200). */
+ * and of a PLACE's PID (docs/fork-server.md §3), against the fixture /proc tree
+ * (tests/fixtures/proc: pid 4242, whose parent is the template 4200, both nobody; 4243,
+ * 4200's child with euid 0; 4244, init's child). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -70,10 +71,35 @@ static void test_check_pid(void **state) {
         assert_int_equal(template_check_pid(PROC, 999999, 1, 2, 3, &r, &status, detail, sizeof detail), -EPERM);
 }
 
+/* A PLACE's PID: the template's own child (PPid), of the template's user (all four uids). */
+static void test_check_place_pid(void **state) {
+        (void) state;
+        char detail[TEMPLATE_DETAIL_MAX] = "";
+
+        /* 4242: a child of the template 4200, both nobody. */
+        assert_int_equal(template_check_place_pid(PROC, 4242, 4200, detail, sizeof detail), 0);
+
+        /* Someone else's child, or the template's child from another template's view. */
+        assert_int_equal(template_check_place_pid(PROC, 4244, 4200, detail, sizeof detail), -EPERM);
+        assert_non_null(strstr(detail, "its parent 1 is not the template (4200)"));
+        assert_int_equal(template_check_place_pid(PROC, 4242, 4100, detail, sizeof detail), -EPERM);
+
+        /* The template's child that became root through a set-user-ID program. */
+        assert_int_equal(template_check_place_pid(PROC, 4243, 4200, detail, sizeof detail), -EPERM);
+        assert_non_null(strstr(detail, "runs as uid 65534/0/0/0, the template (4200) as 65534/65534/65534/65534"));
+
+        /* Gone: not the template's fault, the placement fails. */
+        assert_int_equal(template_check_place_pid(PROC, 999999, 4200, detail, sizeof detail), -ESRCH);
+        assert_non_null(strstr(detail, "no such process"));
+        /* The template's own status missing: not a verdict on the child. */
+        assert_int_equal(template_check_place_pid(PROC, 4244, 1, detail, sizeof detail), -EIO);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_ring),
                 cmocka_unit_test(test_check_pid),
+                cmocka_unit_test(test_check_place_pid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,6 +40,15 @@ struct cgroup_setup {
  * Returns 0, -ENOENT when there is no v2 line. */
 int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t size);
 
+/* Whether a cgroup v2 path ("/app/worker-3-7") names one of memward's leaves: its last
+ * component is worker-* or template-* (the names cgroup_leaf_create() gives). */
+bool cgroup_path_is_leaf(const char *path);
+
+/* Whether process pid is in one of memward's leaves, from PROC_ROOT/PID/cgroup: 1 or 0;
+ * -ESRCH when the process is gone, -ENOENT when it has no v2 line, or the errno of the
+ * read. */
+int cgroup_process_in_leaf(const char *proc_root, pid_t pid);
+
 /* The v1 path of one controller ("4:memory:/docker/abc") from /proc/self/cgroup text. */
 int cgroup_parse_self_v1(const char *text, size_t length, const char *controller, char *ret_path, size_t size);
 

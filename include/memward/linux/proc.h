@@ -28,6 +28,37 @@ int proc_stat_btime_parse(const char *text, size_t length, uint64_t *ret_btime);
 /* Reads PROC_ROOT/PID/stat and returns its parent pid. -ESRCH when the process is gone. */
 int proc_get_ppid(const char *proc_root, pid_t pid, pid_t *ret);
 
+/* The lines of /proc/PID/status that memward reads. */
+struct proc_status {
+        pid_t ppid;                     /* PPid: */
+        uid_t uid[4];                   /* Uid: real, effective, saved set, filesystem */
+};
+
+/* Parses the text of /proc/PID/status: the first "PPid:" and "Uid:" lines (the kernel
+ * escapes a newline in the Name: line, so a process cannot forge one). Returns 0, or
+ * -EBADMSG when either is missing, or is not (four) unsigned decimals separated by
+ * blanks, or the ppid is beyond PID_MAX_LIMIT; *ret is written only on success. */
+int proc_status_parse(const char *text, size_t length, struct proc_status *ret);
+
+/* Reads PROC_ROOT/PID/status. -ESRCH when the process is gone. */
+int proc_get_status(const char *proc_root, pid_t pid, struct proc_status *ret);
+
+/* Parses the text of /proc/PID/task/TID/children: decimal pids, each followed by one
+ * space ("12 345 "). Returns the number of pids (0 for empty text) and *ret, a new array
+ * the caller frees (NULL when there are none); -EBADMSG when a word is not a pid in
+ * 1..PID_MAX_LIMIT; -ENOMEM. *ret is written only on success. */
+int proc_children_parse(const char *text, size_t length, pid_t **ret);
+
+/* The children of pid, for finding the orphans re-parented to memward without a walk
+ * of every process on the machine: PROC_ROOT/PID/task/PID/children, one read whatever
+ * the number of processes (the children of pid's main thread: memward has no other).
+ * On a kernel without that file (CONFIG_PROC_CHILDREN=n), every PROC_ROOT/N/stat whose
+ * ppid is pid. Either may miss a child forked, re-parented or reaped while it is read
+ * (the kernel says so of the children file): callers that must catch every child look
+ * again. Returns the number of children and *ret (caller frees; NULL when none);
+ * -ENOMEM, -EBADMSG, or the errno of reading the proc root. */
+int proc_list_children(const char *proc_root, pid_t pid, pid_t **ret);
+
 /* What this process uses, for process_* metrics. */
 struct proc_self {
         uint64_t resident;              /* bytes, PROC_ROOT/self/statm */

@@ -41,6 +41,7 @@ struct monitor {
 
         uint64_t group_usage;           /* last group reading */
         uint64_t workers_total;         /* sum of the workers' metric at the last tick */
+        uint64_t templates_total;       /* the templates' share of group_high then (template mode) */
 
         struct pending_leaf *pending;   /* leaves whose rmdir said EBUSY */
 };
@@ -99,9 +100,14 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
  * resident minus shared from /proc/PID/statm summed over its process tree in procfs
  * mode (no page walk, so it stays cheap at thousands of requests a second) -- but for a
  * worker forked from a template, its USS (smaps_rollup's Private_*), since statm counts
- * the template's anonymous pages it shares as its own. */
+ * the template's anonymous pages it shares as its own. *ret is what retained_requests
+ * judges. *ret_metric is the worker's figure in memory.metric's unit, as the tick reads
+ * it (its share against group_high), when this reading has it: always from a leaf; from
+ * a forked worker's smaps_rollup (Rss, Pss; current in procfs mode is its Rss, anon its
+ * USS); from statm for anon only. Returns 1 when *ret_metric was written, 0 when it was
+ * not (the tick's figure stands), or a negative errno (-ESRCH: the worker is gone). */
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
-                                 uint64_t *ret);
+                                 uint64_t *ret, uint64_t *ret_metric);
 
 /* The worker's leaf was removed by someone else (reads through its fds fail with
  * ENODEV). Closes what is left of it, so the worker is accounted through /proc from
