@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,12 +38,19 @@ static usec_t median(usec_t *v, size_t n) {
         return v[n / 2];
 }
 
+/* Each child dies with the bench: in a session of its own, pausing forever, it would
+ * outlive a bench that is interrupted (^C, a timeout) or fails before its sweep kills
+ * them. PR_SET_PDEATHSIG survives setsid(); the getppid() check covers a parent that
+ * died before the prctl. */
 static int fork_children(unsigned n) {
+        pid_t parent = getpid();
         for (unsigned i = 0; i < n; i++) {
                 pid_t pid = fork();
                 if (pid < 0)
                         return -errno;
                 if (pid == 0) {
+                        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                                _exit(1);
                         (void) setsid();
                         for (;;)
                                 pause();

@@ -10,8 +10,9 @@ Once it has started its servers (and load generator), the runner alone gets SIGT
 as from `kill` or a timeout; it must exit within 60 s and leave no tagged process
 behind. Runners: bench/footprint (memward, 4 workers), bench/seed/run (setup d:
 memward + hey), bench/keepalive/run (gunicorn standalone and behind memward + wrk),
-tests/integration/run (test_soak_short: memward, 4 workers, load threads). SIGINT is
-checked once, on bench/footprint. tests/vm/run-all and tests/fuzz/run-fuzz forward
+tests/integration/run (test_soak_short: memward, 4 workers, load threads),
+bench/orphans/run (a C program with up to 4,000 children in sessions of their own).
+SIGINT is checked once, on bench/footprint. tests/vm/run-all and tests/fuzz/run-fuzz forward
 the signal the same way (a trap), checked by hand: they need QEMU and clang."""
 
 import os
@@ -93,6 +94,9 @@ def test(t):
               dict(memward, BENCH_EXAMPLES="gunicorn", BENCH_SECONDS="60"), lambda names: "wrk" in names)
     interrupt(t, "integration", [os.path.join(lib.REPO, "tests", "integration", "run"), "soak_short"], memward,
               lambda names: "memward" in names and names.count("python3") >= 5)
+    # Children in sessions of their own, pausing forever, between its fork and its sweep.
+    interrupt(t, "orphans", [os.path.join(lib.REPO, "bench", "orphans", "run")], {},
+              lambda names: names.count("bench-orphans") >= 100)
 
 
 if __name__ == "__main__":

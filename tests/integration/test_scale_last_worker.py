@@ -44,7 +44,8 @@ def test_only_ready_worker(t):
     os.mkdir(d)
     cfg = lib.config(t.port(), count=2, command=["/bin/sh", "-c", SCRIPT], listen=[],
                      workers={"ready": "300ms", "env": {"DIR": d},
-                              "restart_backoff": {"initial": "200ms", "max": "400ms"}})
+                              "restart_backoff": {"initial": "200ms", "max": "400ms"},
+                              "start_limit_burst": 0})      # the crash loop is the point: no start limit
     mw = t.memward(cfg, name="crashloop")
     last = int(mw.wait_event("ready", worker=1)[0].get("pid"))
     mw.wait_event("exit", count=2, worker=0, timeout=10)        # slot 0 is crash-looping
