@@ -284,8 +284,15 @@ void monitor_worker_release(struct monitor *m, struct worker *w) {
         if (cgroup_leaf_read_peak(l, &peak) >= 0)
                 w->mem.peak = peak;
 
+        monitor_leaf_release(m, l);
+}
+
+void monitor_leaf_release(struct monitor *m, struct cgroup_leaf *l) {
+        if (l->dir_fd < 0)
+                return;
         if (try_remove(m, l)) {
                 cgroup_leaf_close(l);
+                *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
                 return;
         }
         /* Processes killed through cgroup.kill are still exiting (or are zombies we have
@@ -293,6 +300,7 @@ void monitor_worker_release(struct monitor *m, struct worker *w) {
         struct pending_leaf *p = calloc(1, sizeof *p);
         if (!p) {
                 cgroup_leaf_close(l);
+                *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
                 return;
         }
         p->leaf = *l;

@@ -1091,8 +1091,13 @@ static void supervisor_reap(struct supervisor *s) {
                         supervisor_template_reaped(s, t, status, now);
                 else if ((t = template_by_placer(s, pid))) {
                         struct template_decision d;
+                        (void) helper_pids_remove(&s->helpers, pid);
                         template_process_placer_exited(t, status, now, &d);
                         supervisor_template_act(s, t, &d, false, 0, now);
+                } else if (helper_pids_remove(&s->helpers, pid)) {
+                        /* A placer of a spawn given up on: its leaf was removed (empty, a
+                         * write into it then fails) or is being killed; nothing to do. */
+                        log_debug("helper_reaped", "pid=%d kind=placer status=%d", (int) pid, status);
                 } else {
                         /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
                          * still to be read: remembered for that. */
@@ -1897,9 +1902,22 @@ static struct template_process *template_by_placer(struct supervisor *s, pid_t p
         return NULL;
 }
 
+/* Whether pid is a child memward started for itself (a placer, running or given up on),
+ * which no sweep may take for an orphan: its exit is reaped as that. */
+static bool supervisor_is_own_helper(struct supervisor *s, pid_t pid) {
+        return helper_pids_contains(&s->helpers, pid) || template_by_placer(s, pid);
+}
+
+/* release_leaf of a template: as a worker's, its leaf goes to the monitor's removals. */
+static void supervisor_template_leaf_release(void *owner, struct cgroup_leaf *leaf) {
+        struct supervisor *s = owner;
+        monitor_leaf_release(&s->monitor, leaf);
+}
+
 static bool supervisor_pid_in_use(void *owner, pid_t pid) {
         struct supervisor *s = owner;
-        return worker_by_pid(s, pid) || template_by_pid(s, pid);
+        /* A placer is memward's child too: no SPAWNED may pass it off as a worker. */
+        return worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
 }
 
 static struct template_process *supervisor_template_new(struct supervisor *s) {
@@ -1916,6 +1934,8 @@ static struct template_process *supervisor_template_new(struct supervisor *s) {
         template_process_init(t, &timing, s->loop, &s->monitor.cgroup, &s->template_counters);
         t->owner = s;
         t->pid_in_use = supervisor_pid_in_use;
+        t->helpers = &s->helpers;
+        t->release_leaf = supervisor_template_leaf_release;
         return t;
 }
 
@@ -1948,6 +1968,27 @@ static void supervisor_drop_unforked(struct supervisor *s, struct worker *w) {
         free(w);
 }
 
+/* The placer of this record's spawn moved a pid it could not confirm was the process
+ * checked (template.h, TEMPLATE_PLACER_EXIT_GONE): its number may have gone to a process
+ * of someone else, now in this leaf. No cgroup.kill: the leaf is removed if it is empty,
+ * else left as it is, named in the log for whoever looks. */
+static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_process *t, struct worker *w) {
+        if (w->mem.leaf.dir_fd < 0)
+                return;
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        char name[sizeof w->mem.leaf.name];
+        memcpy(name, w->mem.leaf.name, sizeof name);
+        int r = cgroup_leaf_remove(&s->monitor.cgroup, &w->mem.leaf);
+        log_warning("placement_suspect", "worker=%u generation=%llu template=%llu pid=%d cgroup=%s removed=%s "
+                    "msg=\"the pid memward moved may not have been the template's child: the leaf is not "
+                    "killed%s\"",
+                    w->slot, w->generation, t->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "no",
+                    r >= 0 ? "" : "; it holds a process that is left as it is");
+        monitor_worker_forget_leaf(&s->monitor, w);
+}
+
 /* The template could not fork this slot's worker: a failed spawn, with the slot's backoff,
  * as for an exec that failed. -ECANCELED: the template was retired on purpose (a reload),
  * not the slot's failure; the slot is simply asked for again. */
@@ -1956,6 +1997,8 @@ static void supervisor_template_spawn_failed(struct supervisor *s, struct templa
         struct worker *w = worker_by_fork(s, slot_index, generation);
         if (!w)
                 return;
+        if (t->place_suspect)
+                supervisor_spare_suspect_leaf(s, t, w);
         if (error == -ECANCELED || s->shutting_down || w->state == WORKER_STOPPING) {
                 log_info("spawn_cancelled", "worker=%u generation=%llu template=%llu", w->slot, w->generation,
                          t->generation);
@@ -2162,7 +2205,8 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         }
 
         struct template_decision d;
-        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, now, &d);
+        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, pick->mem.leaf.name,
+                                       now, &d);
         if (r == -EBUSY)
                 return 0;
         if (r < 0) {

@@ -248,6 +248,48 @@ static void test_group_limit_is_the_smallest_above(void **state) {
         assert_string_equal(source, expected);
 }
 
+/* A template's worker after SPAWNED: in its leaf directly under memward's group, or not. */
+static void test_path_is_leaf(void **state) {
+        (void) state;
+        const char *group = "/sys/fs/cgroup/system.slice/app.service";
+        char where[256];
+
+#define LINE(path) "0::" path "\n", sizeof "0::" path "\n" - 1
+        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/worker-1-2"), group, "worker-1-2", where,
+                                             sizeof where),
+                         1);
+        /* Still in the template's leaf: the template did not place it. */
+        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/template-1"), group, "worker-1-2", where,
+                                             sizeof where),
+                         0);
+        assert_string_equal(where, "/system.slice/app.service/template-1");
+        /* Another slot's leaf, a leaf of that name elsewhere, a name that only ends alike. */
+        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/worker-0-2"), group, "worker-1-2", where,
+                                             sizeof where),
+                         0);
+        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/other.service/worker-1-2"), group, "worker-1-2", where,
+                                             sizeof where),
+                         0);
+        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/xapp.service/worker-1-2"), "/sys/fs/cgroup/app.service",
+                                             "worker-1-2", where, sizeof where),
+                         0);
+        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/xworker-1-2"), group, "worker-1-2", where,
+                                             sizeof where),
+                         0);
+        /* Below its leaf is not in it (nothing accounts a sub-cgroup's limit for it). */
+        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/worker-1-2/sub"), group, "worker-1-2",
+                                             where, sizeof where),
+                         0);
+        /* memward's group at the root of the hierarchy (a container's namespace). */
+        assert_int_equal(cgroup_path_is_leaf(LINE("/worker-1-2"), "/sys/fs/cgroup", "worker-1-2", where, sizeof where), 1);
+        /* v1 lines first, as on a hybrid system; no v2 line at all. */
+        assert_int_equal(cgroup_path_is_leaf(LINE("4:memory:/x\n0::/system.slice/app.service/worker-1-2"), group,
+                                             "worker-1-2", where, sizeof where),
+                         1);
+        assert_int_equal(cgroup_path_is_leaf(LINE("4:memory:/x"), group, "worker-1-2", where, sizeof where), -ENOENT);
+#undef LINE
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_tree_counts_children_of_every_thread, setup, teardown),
@@ -256,6 +298,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_long_mountinfo, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file_is_not_a_vanished_process, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_limit_is_the_smallest_above, setup, teardown),
+                cmocka_unit_test(test_path_is_leaf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
