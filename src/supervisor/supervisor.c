@@ -2723,18 +2723,19 @@ int supervisor_run(struct supervisor *s) {
                         return 1;
                 }
         }
-        /* Leaves of killed workers disappear once their last process is reaped. */
-        for (int i = 0; i < 100 && monitor_pending_removals(&s->monitor) > 0; i++) {
+        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
+         * kill, so that none outlives memward by more than that. */
+        supervisor_reap_templates(s);
+        /* Leaves of killed workers and templates disappear once their last process is
+         * reaped (a template killed just now included). */
+        for (int i = 0; i < 100 && (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s)); i++) {
                 supervisor_reap(s);
                 monitor_retry_removals(&s->monitor);
-                if (monitor_pending_removals(&s->monitor) > 0)
+                if (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s))
                         (void) usleep(20000);
         }
         if (monitor_pending_removals(&s->monitor) > 0)
                 log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
-        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
-         * kill, so that none outlives memward by more than that. */
-        supervisor_reap_templates(s);
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;
 }

@@ -634,7 +634,11 @@ int template_process_receive(struct template_process *t, const char *proc_root, 
                         return 1;
                 }
                 *ret_reaped = r > 0;
-                if (r == 0 && t->spawn_leaf[0] && !worker_in_leaf(t, proc_root, m.pid, detail, sizeof detail)) {
+                /* Only for a SPAWNED the state machine takes (one that skips or follows a
+                 * failed placement is condemned there, as unexpected). */
+                bool acceptable = !t->state.spawn_place || (t->state.placed && t->state.place_error == 0);
+                if (r == 0 && acceptable && t->spawn_leaf[0] &&
+                    !worker_in_leaf(t, proc_root, m.pid, detail, sizeof detail)) {
                         /* Nothing would account or limit it: it goes, and so does the
                          * template that put it there. */
                         (void) kill(-m.pid, SIGKILL);
