@@ -1970,8 +1970,8 @@ static void supervisor_drop_unforked(struct supervisor *s, struct worker *w) {
 
 /* The placer of this record's spawn moved a pid it could not confirm was the process
  * checked (template.h, TEMPLATE_PLACER_EXIT_GONE): its number may have gone to a process
- * of someone else, now in this leaf. No cgroup.kill: the leaf is removed if it is empty,
- * else left as it is, named in the log for whoever looks. */
+ * of someone else, now in this leaf. No cgroup.kill: the leaf is removed once empty (the
+ * template's intermediate, when that is what it holds, exits on its own). */
 static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_process *t, struct worker *w) {
         if (w->mem.leaf.dir_fd < 0)
                 return;
@@ -1980,13 +1980,12 @@ static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_
         w->mem.events_source.fd = -1;
         char name[sizeof w->mem.leaf.name];
         memcpy(name, w->mem.leaf.name, sizeof name);
-        int r = cgroup_leaf_remove(&s->monitor.cgroup, &w->mem.leaf);
+        int r = monitor_leaf_release_spare(&s->monitor, &w->mem.leaf);
         log_warning("placement_suspect", "worker=%u generation=%llu template=%llu pid=%d cgroup=%s removed=%s "
                     "msg=\"the pid memward moved may not have been the template's child: the leaf is not "
                     "killed%s\"",
-                    w->slot, w->generation, t->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "no",
-                    r >= 0 ? "" : "; it holds a process that is left as it is");
-        monitor_worker_forget_leaf(&s->monitor, w);
+                    w->slot, w->generation, t->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later",
+                    r >= 0 ? "" : ", it is removed once what is in it has gone");
 }
 
 /* The template could not fork this slot's worker: a failed spawn, with the slot's backoff,

@@ -85,11 +85,13 @@ int template_check_place_pid(const char *proc_root, pid_t pid, pid_t self, pid_t
                 return r;
         }
         if (child.ppid == self && self != template_pid) {
-                /* Re-parented to memward, the subreaper: the template died after its PLACE
-                 * and before memward read it. Its exit, reaped next, is what happened. */
-                snprintf(detail, detail_size, "PID %d: its parent is memward (%d), the template (%d) is gone",
-                         (int) pid, (int) self, (int) template_pid);
-                return -ESRCH;
+                /* memward's own child: a worker, a placer, the template itself, or the
+                 * template's child re-parented to memward, the subreaper, because the
+                 * template died after its PLACE; the caller tells the last case apart
+                 * (template_child_has_exited()). */
+                snprintf(detail, detail_size, "PID %d: its parent %d is memward, which is not the template (%d)", (int) pid,
+                         (int) self, (int) template_pid);
+                return -EPERM;
         }
         if (child.ppid != template_pid) {
                 snprintf(detail, detail_size, "PID %d: its parent %d is not the template (%d)", (int) pid,

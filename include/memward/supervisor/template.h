@@ -59,10 +59,11 @@ int template_check_pid(const char *proc_root, pid_t pid, pid_t self, pid_t templ
  * before this reading, and asks it afterwards whether the process still lives: only then
  * is the reading that process's and not another's that got its number. Returns 0 with
  * *ret_child (may be NULL) the reading, for the check after the move; -ESRCH when pid
- * does not exist, or when its parent is memward (self): the template died and its child
- * was re-parented (a crash right after PLACE, no fault: its exit is on its way); -EPERM
- * with why in detail (another parent, another user), or the negative errno of a status
- * that cannot be read (the template's own too). */
+ * does not exist; -EPERM with why in detail (another parent, memward (self) included,
+ * another user), or the negative errno of a status that cannot be read (the template's
+ * own too). A template that died after its PLACE leaves its child to memward, the
+ * subreaper: -EPERM too, which the caller turns into -ESRCH (no fault, its exit is on its
+ * way) when template_child_has_exited() says so. */
 int template_check_place_pid(const char *proc_root, pid_t pid, pid_t self, pid_t template_pid,
                              struct proc_status *ret_child, char *detail, size_t detail_size);
 
