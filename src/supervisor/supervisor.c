@@ -1969,9 +1969,10 @@ static void supervisor_drop_unforked(struct supervisor *s, struct worker *w) {
 }
 
 /* The placer of this record's spawn moved a pid it could not confirm was the process
- * checked (template.h, TEMPLATE_PLACER_EXIT_GONE): its number may have gone to a process
- * of someone else, now in this leaf. No cgroup.kill: the leaf is removed once empty (the
- * template's intermediate, when that is what it holds, exits on its own). */
+ * checked (template.h, TEMPLATE_PLACER_EXIT_GONE), or was still running when the spawn
+ * ended: its number may have gone to a process of someone else, now in this leaf. No
+ * cgroup.kill: the leaf is removed once empty (the template's intermediate, when that is
+ * what it holds, exits on its own: the release pipe's EOF, or its group's SIGKILL). */
 static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_process *t, struct worker *w) {
         if (w->mem.leaf.dir_fd < 0)
                 return;
@@ -1981,6 +1982,11 @@ static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_
         char name[sizeof w->mem.leaf.name];
         memcpy(name, w->mem.leaf.name, sizeof name);
         int r = monitor_leaf_release_spare(&s->monitor, &w->mem.leaf);
+        if (!t->place_suspect) {
+                log_debug("placement_abandoned", "worker=%u generation=%llu pid=%d cgroup=%s removed=%s", w->slot,
+                          w->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later");
+                return;
+        }
         log_warning("placement_suspect", "worker=%u generation=%llu template=%llu pid=%d cgroup=%s removed=%s "
                     "msg=\"the pid memward moved may not have been the template's child: the leaf is not "
                     "killed%s\"",
@@ -1996,7 +2002,7 @@ static void supervisor_template_spawn_failed(struct supervisor *s, struct templa
         struct worker *w = worker_by_fork(s, slot_index, generation);
         if (!w)
                 return;
-        if (t->place_suspect)
+        if (t->place_suspect || t->place_abandoned)
                 supervisor_spare_suspect_leaf(s, t, w);
         if (error == -ECANCELED || s->shutting_down || w->state == WORKER_STOPPING) {
                 log_info("spawn_cancelled", "worker=%u generation=%llu template=%llu", w->slot, w->generation,

@@ -268,6 +268,7 @@ static void feed(struct template_process *t, const struct template_event *e, str
          * any unknown child's). */
         if (t->state.phase != TEMPLATE_PHASE_SPAWNING || !t->state.spawn_place) {
                 t->place_fd = safe_close(t->place_fd);
+                t->place_abandoned = t->place_abandoned || t->placer_pid > 0;
                 t->placer_pid = 0;
         }
         apply(t, &d, e->now);
@@ -682,7 +683,7 @@ int template_process_spawn(struct template_process *t, unsigned slot, uint64_t g
                 return -EBUSY;
         t->place_fd = TAKE_FD(place_fd);
         t->place_time = 0;
-        t->place_suspect = false;
+        t->place_suspect = t->place_abandoned = false;
         snprintf(t->spawn_leaf, sizeof t->spawn_leaf, "%s", leaf_fd >= 0 && leaf_name ? leaf_name : "");
         r = template_channel_send(t->control_fd, buf, length,
                                   placement == TEMPLATE_PLACEMENT_TEMPLATE ? leaf_fd : -1);
@@ -809,6 +810,7 @@ void template_process_retire(struct template_process *t, int sig, const char *wh
         t->retired = true;
         close_channel(t);
         t->place_fd = safe_close(t->place_fd);
+        t->place_abandoned = t->place_abandoned || t->placer_pid > 0;
         t->placer_pid = 0;
         if (t->pid > 0) {
                 log_info("template_stop", "pid=%d generation=%llu signal=%s reason=%s", (int) t->pid, t->generation,

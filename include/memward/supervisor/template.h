@@ -158,6 +158,10 @@ struct template_process {
          * process checked: the leaf of that SPAWN may hold someone else's process and is
          * removed, not killed. Until the next SPAWN. */
         bool place_suspect;
+        /* The SPAWN ended while its placer still ran (a timeout, the template's death, a
+         * retire): whether and what it moves is not known, so its leaf is not killed
+         * either, only removed once empty. Until the next SPAWN. */
+        bool place_abandoned;
         struct helper_pids *helpers;    /* the owner's: placers until reaped; NULL: not tracked */
         char spawn_leaf[48];            /* the leaf of the SPAWN in flight; "" when none */
         /* The owner's: takes the template's leaf when its process is reaped (kills what is
