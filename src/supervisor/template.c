@@ -281,11 +281,6 @@ static void fault(struct template_process *t, enum template_fault f, const char 
              ret);
 }
 
-void template_process_fault(struct template_process *t, enum template_fault f, const char *detail, usec_t now,
-                            struct template_decision *ret) {
-        fault(t, f, detail, now, ret);
-}
-
 int template_process_start(struct template_process *t, const struct template_start_args *a, usec_t now,
                            struct template_decision *ret) {
         char control[48], generation[64], cmd[LOG_QUOTE_MAX];
@@ -485,8 +480,9 @@ static void place(struct template_process *t, const struct template_message *m, 
                         r = -ESRCH;
                 }
                 if (r == -EPERM && template_child_has_exited(t->pid)) {
-                        /* Its parent is neither: the template died and its child went to
-                         * another subreaper, or is gone. Its exit is reaped next. */
+                        /* Its parent is not the template because the template died: its
+                         * child went to memward, the subreaper, or is gone. The template's
+                         * exit, reaped next, is the news, not a bad pid. */
                         snprintf(detail + strlen(detail), sizeof detail - strlen(detail), " (the template has exited)");
                         r = -ESRCH;
                 }

@@ -237,14 +237,13 @@ enum template_placement template_process_placement(const struct template_process
  * event loop). The supervisor's reaper asks it of every child it does not know. */
 bool template_process_is_placer(const struct template_process *t, pid_t pid);
 
-/* That child exited with status (0: the pid is in its leaf; else its errno): the state
- * machine is told and PLACED is sent. *ret: a fault when PLACED cannot be sent. */
+/* That child exited with status (template_placer_result()): the state machine is told
+ * and PLACED is sent. When the placer could not confirm what it moved, place_suspect is
+ * set and, while the template lives, *ret is a bad_pid fault instead (no PLACED); once
+ * the template has exited, PLACED ERRNO=ESRCH. *ret: a fault also when PLACED cannot be
+ * sent. */
 void template_process_placer_exited(struct template_process *t, int status, usec_t now,
                                     struct template_decision *ret);
-
-/* A fault the owner found (template_state's FAULT event): logged, the template killed. */
-void template_process_fault(struct template_process *t, enum template_fault f, const char *detail, usec_t now,
-                            struct template_decision *ret);
 
 /* When template_process_timer() is due next: the state's deadline, or the grace of a
  * channel closed by a template that has not exited yet; USEC_INFINITY when none. */
