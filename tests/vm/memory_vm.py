@@ -606,7 +606,8 @@ def scenario_template_user_faults(t):
     (tests/integration/workers/template.py, written from docs/fork-server.md alone): with
     PLACE=1 offered, memward places its workers (placed_by=memward, each alone in its leaf,
     as nobody); a PLACE naming the template itself is template_protocol_error
-    reason=bad_pid and the template is restarted; a SPAWNED that skips the PLACE is
+    reason=bad_pid and the template is restarted; a template that dies right after its
+    PLACE is no protocol error and leaves no leaf behind; a SPAWNED that skips the PLACE is
     reason=unexpected_message and the worker it forked outside its leaf dies with the
     template's leaf; a template that does not offer PLACE=1 gets template_cannot_place and
     its spawns fail with EACCES, as documented."""
