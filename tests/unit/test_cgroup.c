@@ -251,43 +251,39 @@ static void test_group_limit_is_the_smallest_above(void **state) {
 /* A template's worker after SPAWNED: in its leaf directly under memward's group, or not. */
 static void test_path_is_leaf(void **state) {
         (void) state;
-        const char *group = "/sys/fs/cgroup/system.slice/app.service";
+        static const struct {
+                const char *text, *group;
+                int want;
+        } cases[] = {
+                { "0::/system.slice/app.service/worker-1-2\n", NULL, 1 },
+                /* Still in the template's leaf: the template did not place it. */
+                { "0::/system.slice/app.service/template-1\n", NULL, 0 },
+                /* Another slot's leaf, a leaf of that name elsewhere, a name that only ends alike. */
+                { "0::/system.slice/app.service/worker-0-2\n", NULL, 0 },
+                { "0::/system.slice/other.service/worker-1-2\n", NULL, 0 },
+                { "0::/system.slice/xapp.service/worker-1-2\n", "/sys/fs/cgroup/app.service", 0 },
+                { "0::/system.slice/app.service/xworker-1-2\n", NULL, 0 },
+                /* Below its leaf is not in it (nothing accounts a sub-cgroup's limit for it). */
+                { "0::/system.slice/app.service/worker-1-2/sub\n", NULL, 0 },
+                /* memward's group at the root of the hierarchy (a container's namespace). */
+                { "0::/worker-1-2\n", "/sys/fs/cgroup", 1 },
+                /* v1 lines first, as on a hybrid system; no v2 line at all. */
+                { "4:memory:/x\n0::/system.slice/app.service/worker-1-2", NULL, 1 },
+                { "4:memory:/x", NULL, -ENOENT },
+        };
         char where[256];
 
-#define LINE(path) "0::" path "\n", sizeof "0::" path "\n" - 1
-        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/worker-1-2"), group, "worker-1-2", where,
-                                             sizeof where),
-                         1);
-        /* Still in the template's leaf: the template did not place it. */
-        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/template-1"), group, "worker-1-2", where,
-                                             sizeof where),
-                         0);
-        assert_string_equal(where, "/system.slice/app.service/template-1");
-        /* Another slot's leaf, a leaf of that name elsewhere, a name that only ends alike. */
-        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/worker-0-2"), group, "worker-1-2", where,
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                const char *group = cases[i].group ?: "/sys/fs/cgroup/system.slice/app.service";
+                int r = cgroup_path_is_leaf(cases[i].text, strlen(cases[i].text), group, "worker-1-2", where,
+                                            sizeof where);
+                if (r != cases[i].want)
+                        fail_msg("case %zu (%s): %d, want %d", i, cases[i].text, r, cases[i].want);
+        }
+        assert_int_equal(cgroup_path_is_leaf("0::/a/template-1\n", 17, "/sys/fs/cgroup/a", "worker-1-2", where,
                                              sizeof where),
                          0);
-        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/other.service/worker-1-2"), group, "worker-1-2", where,
-                                             sizeof where),
-                         0);
-        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/xapp.service/worker-1-2"), "/sys/fs/cgroup/app.service",
-                                             "worker-1-2", where, sizeof where),
-                         0);
-        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/xworker-1-2"), group, "worker-1-2", where,
-                                             sizeof where),
-                         0);
-        /* Below its leaf is not in it (nothing accounts a sub-cgroup's limit for it). */
-        assert_int_equal(cgroup_path_is_leaf(LINE("/system.slice/app.service/worker-1-2/sub"), group, "worker-1-2",
-                                             where, sizeof where),
-                         0);
-        /* memward's group at the root of the hierarchy (a container's namespace). */
-        assert_int_equal(cgroup_path_is_leaf(LINE("/worker-1-2"), "/sys/fs/cgroup", "worker-1-2", where, sizeof where), 1);
-        /* v1 lines first, as on a hybrid system; no v2 line at all. */
-        assert_int_equal(cgroup_path_is_leaf(LINE("4:memory:/x\n0::/system.slice/app.service/worker-1-2"), group,
-                                             "worker-1-2", where, sizeof where),
-                         1);
-        assert_int_equal(cgroup_path_is_leaf(LINE("4:memory:/x"), group, "worker-1-2", where, sizeof where), -ENOENT);
-#undef LINE
+        assert_string_equal(where, "/a/template-1");
 }
 
 int main(void) {
