@@ -37,7 +37,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-leak
+.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-leak bench-recycle
 
 all: $(BUILD)/memward
 
@@ -170,6 +170,12 @@ bench-keepalive: $(BUILD)/memward
 # memward's memory policy, exec and template (bench/leak/README.md); ~5 minutes.
 bench-leak: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/leak/run
+
+# Requests lost per worker recycle under wrk -c32 keep-alive: memward (exec and
+# template) against gunicorn's UvicornWorker and uWSGI (bench/recycle-loss/README.md);
+# ~4 minutes.
+bench-recycle: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/recycle-loss/run
 
 # Debian's python3 reads /usr/lib/python3/dist-packages (PREFIX=/usr, the .deb) and
 # /usr/local/lib/python3.X/dist-packages (PREFIX=/usr/local).
