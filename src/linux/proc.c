@@ -2,10 +2,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "memward/base/macro.h"
@@ -217,6 +219,30 @@ int proc_list_children(const char *proc_root, pid_t pid, pid_t **ret) {
         if (r < 0)
                 return r;
         return proc_children_parse(text, n, ret);
+}
+
+bool proc_status_same(const struct proc_status *a, const struct proc_status *b) {
+        return a->ppid == b->ppid && memcmp(a->uid, b->uid, sizeof a->uid) == 0;
+}
+
+int proc_pidfd_open(pid_t pid) {
+        if (pid <= 0)
+                return -ESRCH;
+        /* pidfd_open(2) always returns a close-on-exec fd. */
+        long fd = syscall(SYS_pidfd_open, pid, 0);
+        if (fd < 0)
+                return errno == EINVAL ? -ESRCH : -errno;
+        return (int) fd;
+}
+
+int proc_pidfd_exited(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int n = poll(&p, 1, 0);
+        if (n < 0)
+                return -errno;
+        if (p.revents & (POLLERR | POLLNVAL))
+                return -EBADF;
+        return n > 0 && (p.revents & POLLIN) ? 1 : 0;
 }
 
 int proc_self_read(const char *proc_root, struct proc_self *ret) {

@@ -1137,8 +1137,13 @@ static void supervisor_reap(struct supervisor *s) {
                         supervisor_template_reaped(s, t, status, now);
                 else if ((t = template_by_placer(s, pid))) {
                         struct template_decision d;
+                        (void) helper_pids_remove(&s->helpers, pid);
                         template_process_placer_exited(t, status, now, &d);
                         supervisor_template_act(s, t, &d, false, 0, now);
+                } else if (helper_pids_remove(&s->helpers, pid)) {
+                        /* A placer of a spawn given up on: its leaf was removed (empty, a
+                         * write into it then fails) or is being killed; nothing to do. */
+                        log_debug("helper_reaped", "pid=%d kind=placer status=%d", (int) pid, status);
                 } else {
                         /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
                          * still to be read: remembered for that. An orphan's own children come
@@ -2022,9 +2027,22 @@ static struct template_process *template_by_placer(struct supervisor *s, pid_t p
         return NULL;
 }
 
+/* Whether pid is a child memward started for itself (a placer, running or given up on),
+ * which no sweep may take for an orphan: its exit is reaped as that. */
+static bool supervisor_is_own_helper(struct supervisor *s, pid_t pid) {
+        return helper_pids_contains(&s->helpers, pid) || template_by_placer(s, pid);
+}
+
+/* release_leaf of a template: as a worker's, its leaf goes to the monitor's removals. */
+static void supervisor_template_leaf_release(void *owner, struct cgroup_leaf *leaf) {
+        struct supervisor *s = owner;
+        monitor_leaf_release(&s->monitor, leaf);
+}
+
 static bool supervisor_pid_in_use(void *owner, pid_t pid) {
         struct supervisor *s = owner;
-        return worker_by_pid(s, pid) || template_by_pid(s, pid);
+        /* A placer is memward's child too: no SPAWNED may pass it off as a worker. */
+        return worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
 }
 
 static struct template_process *supervisor_template_new(struct supervisor *s) {
@@ -2041,6 +2059,8 @@ static struct template_process *supervisor_template_new(struct supervisor *s) {
         template_process_init(t, &timing, s->loop, &s->monitor.cgroup, &s->template_counters);
         t->owner = s;
         t->pid_in_use = supervisor_pid_in_use;
+        t->helpers = &s->helpers;
+        t->release_leaf = supervisor_template_leaf_release;
         return t;
 }
 
@@ -2073,6 +2093,32 @@ static void supervisor_drop_unforked(struct supervisor *s, struct worker *w) {
         free(w);
 }
 
+/* The placer of this record's spawn moved a pid it could not confirm was the process
+ * checked (template.h, TEMPLATE_PLACER_EXIT_GONE), or was still running when the spawn
+ * ended: its number may have gone to a process of someone else, now in this leaf. No
+ * cgroup.kill: the leaf is removed once empty (the template's intermediate, when that is
+ * what it holds, exits on its own: the release pipe's EOF, or its group's SIGKILL). */
+static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_process *t, struct worker *w) {
+        if (w->mem.leaf.dir_fd < 0)
+                return;
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        char name[sizeof w->mem.leaf.name];
+        memcpy(name, w->mem.leaf.name, sizeof name);
+        int r = monitor_leaf_release_spare(&s->monitor, &w->mem.leaf);
+        if (!t->place_suspect) {
+                log_debug("placement_abandoned", "worker=%u generation=%llu pid=%d cgroup=%s removed=%s", w->slot,
+                          w->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later");
+                return;
+        }
+        log_warning("placement_suspect", "worker=%u generation=%llu template=%llu pid=%d cgroup=%s removed=%s "
+                    "msg=\"the pid memward moved may not have been the template's child: the leaf is not "
+                    "killed%s\"",
+                    w->slot, w->generation, t->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later",
+                    r >= 0 ? "" : ", it is removed once what is in it has gone");
+}
+
 /* The template could not fork this slot's worker: a failed spawn, with the slot's backoff,
  * as for an exec that failed. -ECANCELED: the template was retired on purpose (a reload),
  * not the slot's failure; the slot is simply asked for again. */
@@ -2081,6 +2127,8 @@ static void supervisor_template_spawn_failed(struct supervisor *s, struct templa
         struct worker *w = worker_by_fork(s, slot_index, generation);
         if (!w)
                 return;
+        if (t->place_suspect || t->place_abandoned)
+                supervisor_spare_suspect_leaf(s, t, w);
         if (error == -ECANCELED || s->shutting_down || w->state == WORKER_STOPPING) {
                 log_info("spawn_cancelled", "worker=%u generation=%llu template=%llu", w->slot, w->generation,
                          t->generation);
@@ -2287,7 +2335,8 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         }
 
         struct template_decision d;
-        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, now, &d);
+        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, pick->mem.leaf.name,
+                                       now, &d);
         if (r == -EBUSY)
                 return 0;
         if (r < 0) {
@@ -2405,7 +2454,8 @@ static void supervisor_templates_pass(struct supervisor *s) {
 static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) {
         struct supervisor *s = userdata;
 
-        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid);
+        /* A placer is memward's own child, never an orphan (supervisor_is_own_helper). */
+        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
         pid_t pgid = known ? 0 : getpgid(pid);
         enum orphan_verdict v =
                 orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
@@ -2904,18 +2954,19 @@ int supervisor_run(struct supervisor *s) {
                         return 1;
                 }
         }
-        /* Leaves of killed workers disappear once their last process is reaped. */
-        for (int i = 0; i < 100 && monitor_pending_removals(&s->monitor) > 0; i++) {
+        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
+         * kill, so that none outlives memward by more than that. */
+        supervisor_reap_templates(s);
+        /* Leaves of killed workers and templates disappear once their last process is
+         * reaped (a template killed just now included). */
+        for (int i = 0; i < 100 && (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s)); i++) {
                 supervisor_reap(s);
                 monitor_retry_removals(&s->monitor);
-                if (monitor_pending_removals(&s->monitor) > 0)
+                if (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s))
                         (void) usleep(20000);
         }
         if (monitor_pending_removals(&s->monitor) > 0)
                 log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
-        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
-         * kill, so that none outlives memward by more than that. */
-        supervisor_reap_templates(s);
         supervisor_kill_orphans_at_exit(s);
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;

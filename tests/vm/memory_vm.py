@@ -618,7 +618,8 @@ def scenario_template_user_faults(t):
     (tests/integration/workers/template.py, written from docs/fork-server.md alone): with
     PLACE=1 offered, memward places its workers (placed_by=memward, each alone in its leaf,
     as nobody); a PLACE naming the template itself is template_protocol_error
-    reason=bad_pid and the template is restarted; a SPAWNED that skips the PLACE is
+    reason=bad_pid and the template is restarted; a template that dies right after its
+    PLACE is no protocol error and leaves no leaf behind; a SPAWNED that skips the PLACE is
     reason=unexpected_message and the worker it forked outside its leaf dies with the
     template's leaf; a template that does not offer PLACE=1 gets template_cannot_place and
     its spawns fail with EACCES, as documented."""
@@ -651,6 +652,30 @@ def scenario_template_user_faults(t):
     mw.wait_event("template_start", generation=2, timeout=30)
     check(not mw.events("ready") and not mw.events("spawn"), "a worker came from a bad PLACE")
     ok("a PLACE naming the template itself: %s; the template restarted, no worker" % err.get("detail"))
+    mw.stop(timeout=30)
+    reset_app()
+
+    # A template that dies right after its PLACE: its intermediate is re-parented to
+    # memward or gone by the time memward reads the PLACE. That is the template's exit,
+    # not a bad pid; and the leaf of each dead template goes, even when its last process
+    # (the intermediate, memward's to reap now) was still in it at the template's exit.
+    mw = start("crash", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_crash"})
+    mw.wait_event("template_start", generation=4, timeout=90)
+    exits = mw.events("template_exited")
+    check(len(exits) >= 3 and all(l.get("code") == "5" for l in exits[:3]),
+          "want 3 template exits with code 5: %s" % "\n".join(l.text for l in exits))
+    errors = mw.events("template_protocol_error")
+    check(not errors, "a template that died after its PLACE was called a protocol error: %s"
+          % "\n".join(l.text for l in errors))
+    check(not mw.events("spawn"), "a worker came from a template that died before PLACED")
+    def template_leaves():
+        return sorted(d for d in os.listdir(APP) if d.startswith("template-"))
+    gen = max(l.int("generation") for l in mw.events("template_start"))
+    wait_until(lambda: all(int(d.split("-")[1]) >= gen - 1 for d in template_leaves()), 10,
+               "the leaves of the dead templates to be removed (have %r)" % template_leaves())
+    ok("templates dying right after PLACE: %d exits with code 5, %d spawns failed, no protocol error; "
+       "template leaves left: %r (the live one, generation %d, and maybe the one dying)"
+       % (len(exits), len(mw.events("spawn_failed")), template_leaves(), gen))
     mw.stop(timeout=30)
     reset_app()
 

@@ -2,6 +2,7 @@
  * ("/proc", or a fixture tree in tests) so nothing is tied to the live system. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -58,6 +59,21 @@ int proc_children_parse(const char *text, size_t length, pid_t **ret);
  * again. Returns the number of children and *ret (caller frees; NULL when none);
  * -ENOMEM, -EBADMSG, or the errno of reading the proc root. */
 int proc_list_children(const char *proc_root, pid_t pid, pid_t **ret);
+
+/* Whether two readings of one process's status agree on its parent and its four uids:
+ * what a process to be moved is checked for before and after the move. */
+bool proc_status_same(const struct proc_status *a, const struct proc_status *b);
+
+/* A pidfd (O_CLOEXEC) for pid: it names that process, not the number, for as long as
+ * it is open, so a reading of /proc/PID taken while proc_pidfd_exited() still says
+ * false is that process's. Returns the fd, -ESRCH when there is no such process, or the
+ * negative errno of pidfd_open(2) (-ENOSYS before Linux 5.3). */
+int proc_pidfd_open(pid_t pid);
+
+/* 1 when the process of pidfd has exited (a zombie counts: its number may be handed
+ * out again once it is reaped), 0 when it is alive, a negative errno when the fd cannot
+ * be polled. Never waits. */
+int proc_pidfd_exited(int pidfd);
 
 /* What this process uses, for process_* metrics. */
 struct proc_self {

@@ -138,6 +138,7 @@ struct supervisor {
         struct template_counters template_next_counters; /* a reload's template's, until it takes over: a
                                                           * failed reload is no restart */
         struct reaped_ring reaped;              /* children reaped that no record knew */
+        struct helper_pids helpers;             /* memward's own placers, until reaped: no orphans */
         usec_t orphan_sweep_at;                 /* procfs mode: look again for a given-up spawn's worker */
         bool orphan_sweep_due;                  /* procfs mode: a child was reaped, look for orphans */
         bool leafless_workers;                  /* cgroup mode: a worker ran outside a leaf; its orphans
