@@ -13,7 +13,6 @@ memward recycles it for max_requests at once. So the foreign datagrams were igno
 because of who sent them, not because of what they said. A worker's own grandchild is
 trusted too (the gunicorn case; see test_gunicorn)."""
 
-import os
 import signal
 import socket
 import time

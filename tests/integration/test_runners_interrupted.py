@@ -10,10 +10,12 @@ Once it has started its servers (and load generator), the runner alone gets SIGT
 as from `kill` or a timeout; it must exit within 60 s and leave no tagged process
 behind. Runners: bench/footprint (memward, 4 workers), bench/seed/run (setup d:
 memward + hey), bench/keepalive/run (gunicorn standalone and behind memward + wrk),
+bench/recycle-loss/run (memward with uvicorn workers + wrk),
 tests/integration/run (test_soak_short: memward, 4 workers, load threads),
 bench/orphans/run (a C program with up to 4,000 children in sessions of their own).
-SIGINT is checked once, on bench/footprint. tests/vm/run-all and tests/fuzz/run-fuzz forward
-the signal the same way (a trap), checked by hand: they need QEMU and clang."""
+SIGINT is checked once, on bench/footprint. Checked by hand: bench/leak (it needs
+Flask, a bench dependency; it uses bench/lib as recycle-loss does), tests/vm/run-all
+and tests/fuzz/run-fuzz (they forward the signal from a trap; they need QEMU, clang)."""
 
 import os
 import signal
@@ -92,6 +94,8 @@ def test(t):
               lambda names: "hey" in names)
     interrupt(t, "keepalive", [os.path.join(lib.REPO, "bench", "keepalive", "run")],
               dict(memward, BENCH_EXAMPLES="gunicorn", BENCH_SECONDS="60"), lambda names: "wrk" in names)
+    interrupt(t, "recycle-loss", [os.path.join(lib.REPO, "bench", "recycle-loss", "run")],
+              dict(memward, BENCH_SETUPS="mw-uvicorn", BENCH_SECONDS="60"), lambda names: "wrk" in names)
     interrupt(t, "integration", [os.path.join(lib.REPO, "tests", "integration", "run"), "soak_short"], memward,
               lambda names: "memward" in names and names.count("python3") >= 5)
     # Children in sessions of their own, pausing forever, between its fork and its sweep.
