@@ -95,13 +95,15 @@ int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct mem
 int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now);
 
 /* Reads the worker's memory right after it reported the end of a request: the
- * configured metric from its leaf in cgroup mode (memory.current and memory.stat),
- * resident minus shared from /proc/PID/statm summed over its process tree in procfs
- * mode (no page walk, so it stays cheap at thousands of requests a second) -- but for a
- * worker forked from a template, its USS (smaps_rollup's Private_*), since statm counts
- * the template's anonymous pages it shares as its own. */
+ * configured metric from its leaf in cgroup mode (memory.current and memory.stat); in
+ * procfs mode the same anonymous figure as the sample tick: resident minus shared from
+ * /proc/PID/statm for a worker of one process (equal to its Pss_Anon, and no page walk,
+ * so it stays cheap at thousands of requests a second), the sum of Pss_Anon over a tree
+ * of several (statm would count their copy-on-write pages in each), and for a worker
+ * forked from a template its USS (smaps_rollup's Private_*), since statm counts the
+ * template's anonymous pages it shares as its own. *ret_from says which. */
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
-                                 uint64_t *ret);
+                                 uint64_t *ret, enum memory_reading *ret_from);
 
 /* The worker's leaf was removed by someone else (reads through its fds fail with
  * ENODEV). Closes what is left of it, so the worker is accounted through /proc from
