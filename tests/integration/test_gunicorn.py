@@ -3,12 +3,14 @@
 Each slot runs `gunicorn -w 1 --bind fd://3 -c gunicorn.conf.py app:app` from
 examples/gunicorn; the post_request hook reports X_REQUESTS and post_worker_init
 says READY=1 (from gunicorn's worker, a grandchild of memward). Under a paced load
-the slots are recycled several times with zero failed requests."""
+the slots are recycled several times with zero failed requests, and the example's
+memory: policy, in force, recycles none of them."""
 
 import os
 
 import lib
 from lib import check
+from example_run import check_no_memory_recycle, example_policy
 
 GUNICORN = "/usr/bin/gunicorn"
 EXAMPLE = os.path.join(lib.REPO, "examples", "gunicorn")
@@ -23,7 +25,8 @@ def test(t):
                               "-c", "gunicorn.conf.py", "app:app"],
                      workers={"directory": EXAMPLE, "ready_timeout": "30s",
                               "graceful_timeout": "10s"},
-                     recycle={"max_requests": 20, "max_requests_jitter": 5})
+                     recycle={"max_requests": 20, "max_requests_jitter": 5},
+                     memory=example_policy("gunicorn"))
     mw = t.memward(cfg)
     mw.wait_event("ready", count=2, timeout=30)
     status, _, body = lib.http_get(port, "/hello")
@@ -46,6 +49,8 @@ def test(t):
     check(exits, "no exit line for any recycled gunicorn")
     for e in exits:
         check(e.get("code") == "0", "a recycled gunicorn did not exit 0: %s" % e.text)
+
+    check_no_memory_recycle(mw, cfg["memory"])
 
     rc = mw.stop(timeout=30)
     check(rc == 0, "memward exited %s after SIGTERM" % rc)
