@@ -717,6 +717,9 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
                 sum->rss += r.rss;
                 sum->pss += r.pss;
                 sum->anonymous += r.anonymous;
+                /* Like the USS below: the tree's Pss_Anon only if every process has one. */
+                sum->has_pss_anon = sum->has_pss_anon && r.has_pss_anon;
+                sum->pss_anon += r.pss_anon;
                 /* The tree has a USS only if every process in it has one. */
                 sum->has_private = sum->has_private && r.has_private;
                 sum->private_bytes += r.private_bytes;
@@ -725,7 +728,7 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
 }
 
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret) {
-        struct smaps_rollup sum = { .has_private = true };
+        struct smaps_rollup sum = { .has_private = true, .has_pss_anon = true };
 
         int r = tree_walk(proc_root, pid, visit_smaps_rollup, &sum);
         if (r < 0)
@@ -734,8 +737,14 @@ int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *re
         return 0;
 }
 
+struct statm_sum {
+        uint64_t bytes;
+        unsigned processes;
+};
+
 static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
-        uint64_t *sum = userdata, resident, shared;
+        struct statm_sum *sum = userdata;
+        uint64_t resident, shared;
         char buf[256];
 
         size_t n;
@@ -745,16 +754,19 @@ static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
         r = statm_parse(buf, n, (uint64_t) sysconf(_SC_PAGESIZE), &resident, &shared);
         if (r < 0)
                 return r;
-        *sum += resident > shared ? resident - shared : 0;
+        sum->bytes += resident > shared ? resident - shared : 0;
+        sum->processes++;
         return 0;
 }
 
-int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret) {
-        uint64_t sum = 0;
+int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret, unsigned *ret_processes) {
+        struct statm_sum sum = {};
 
         int r = tree_walk(proc_root, pid, visit_statm, &sum);
         if (r < 0)
                 return r;
-        *ret = sum;
+        *ret = sum.bytes;
+        if (ret_processes)
+                *ret_processes = sum.processes;
         return 0;
 }

@@ -701,16 +701,17 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                         snprintf(ratio, sizeof ratio, " ratio=%.2f", f->ratio);
                 log_info("recycle",
                          "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 "%s"
-                         " window=%s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64
+                         " window=%s current=%" PRIu64 " anon=%" PRIu64 " anon_from=%s file=%" PRIu64 " kernel=%" PRIu64
                          " peak=%" PRIu64 " group=%" PRIu64 " template=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64
                          " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
                          policy_floor_source_to_string(f->source),
-                         request_end && m->leaf.dir_fd < 0 ? (w->template_generation > 0 ? "uss" : "statm_private")
-                                                           : memory_metric_to_string(s->config->memory.metric),
+                         request_end && m->boundary_from != MEMORY_READING_CGROUP
+                                 ? memory_reading_to_string(m->boundary_from)
+                                 : memory_metric_to_string(s->config->memory.metric),
                          f->floor, f->baseline, ratio,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,
-                         m->file, m->kernel, m->peak,
+                         memory_reading_to_string(m->anon_from), m->file, m->kernel, m->peak,
                          add_saturating(s->monitor.workers_total, s->monitor.templates_total),
                          s->monitor.templates_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
                          age_seconds(now, w->spawned_at));
@@ -1784,12 +1785,13 @@ static int supervisor_arm_sampling(struct supervisor *s) {
  * sits on a heavy request's leftovers costs its whole size in mean memory. */
 static void supervisor_request_boundary(struct supervisor *s, struct worker *w, usec_t now) {
         const struct memward_config *c = s->config;
+        enum memory_reading from;
         uint64_t value, metric;
 
         /* Readings go on while a recycle waits its turn: it is judged again when it comes. */
         if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_started || s->shutting_down)
                 return;
-        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value, &metric);
+        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value, &from, &metric);
         if (r < 0) {
                 /* retained_requests cannot judge this worker: say so, once. */
                 if (r != -ESRCH && !w->mem.boundary_error_logged) {
@@ -1801,6 +1803,7 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         }
         w->mem.last_boundary = now;
         w->mem.last_boundary_value = value;
+        w->mem.boundary_from = from;
         boundary_floor_add(&w->mem.boundary, value);
 
         /* Every memory rule, as the tick would judge it with this reading: retained and

@@ -102,11 +102,11 @@ static void test_tree_counts_children_of_every_thread(void **state) {
 
         uint64_t private_bytes;
         long page = sysconf(_SC_PAGESIZE);
-        assert_int_equal(procfs_private_memory(f->root, 100, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 100, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (2560ULL + 51200 + 256) * (uint64_t) page);
 
         /* A subtree on its own: the child's memory without its parent's. */
-        assert_int_equal(procfs_private_memory(f->root, 200, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 200, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (51200ULL + 256) * (uint64_t) page);
 }
 
@@ -123,9 +123,12 @@ static void test_request_end_reading_includes_children(void **state) {
         add_process(f, 11, 153600, 38400, worker_tids, none, 1);
 
         uint64_t private_bytes;
+        unsigned processes;
         long page = sysconf(_SC_PAGESIZE);
-        assert_int_equal(procfs_private_memory(f->root, 10, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 10, &private_bytes, &processes), 0);
         assert_int_equal(private_bytes, (5120ULL + 38400) * (uint64_t) page);
+        /* Two processes: the caller knows their copy-on-write pages may be in both. */
+        assert_int_equal(processes, 2);
 }
 
 /* The worker itself gone: -ESRCH, whatever is left of its children. A child that
@@ -140,13 +143,13 @@ static void test_vanished_processes(void **state) {
         struct smaps_rollup sum;
         uint64_t private_bytes;
         assert_int_equal(procfs_tree_memory(f->root, 40, &sum), -ESRCH);
-        assert_int_equal(procfs_private_memory(f->root, 40, &private_bytes), -ESRCH);
+        assert_int_equal(procfs_private_memory(f->root, 40, &private_bytes, NULL), -ESRCH);
 
         add_process(f, 50, 4096, 1024, tids, children, 1);
         add_process(f, 52, 2048, 512, child_tids, none, 1);     /* 51 is gone */
         assert_int_equal(procfs_tree_memory(f->root, 50, &sum), 0);
         assert_int_equal(sum.anonymous, (4096 + 2048) * KiB);
-        assert_int_equal(procfs_private_memory(f->root, 50, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 50, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (1024ULL + 512) * (uint64_t) sysconf(_SC_PAGESIZE));
 }
 
@@ -206,7 +209,7 @@ static void test_missing_file_is_not_a_vanished_process(void **state) {
         assert_int_equal(procfs_tree_memory(f->root, 60, &sum), -ENOENT);
         /* statm, which every kernel has, still works. */
         uint64_t private_bytes;
-        assert_int_equal(procfs_private_memory(f->root, 60, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 60, &private_bytes, NULL), 0);
 }
 
 /* A cgroup directory below the fixture root with memory.max max_text ("max", a number,

@@ -111,12 +111,19 @@ void cgroup_leaf_close(struct cgroup_leaf *l);
 
 /* Sums /proc/PID/smaps_rollup over pid and all its descendants (via
  * /proc/PID/task/TID/children of every thread); has_private only when every process's
- * file has Private_Clean and Private_Dirty. Returns 0, -ESRCH when pid is gone, or
+ * file has Private_Clean and Private_Dirty, has_pss_anon only when every one has
+ * Pss_Anon (5.3+). Summed over the tree, Pss_Anon counts a page that several of its
+ * processes map (a gunicorn arbiter's copy-on-write pages in its worker) once, where
+ * Anonymous counts it in each. Returns 0, -ESRCH when pid is gone, or
  * another negative errno when pid is there but its file cannot be read: -ENOENT before
  * 4.14, which has no smaps_rollup, -EACCES for a process that is not dumpable. */
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret);
 
 /* Resident minus shared from /proc/PID/statm, summed over pid and its descendants like
  * procfs_tree_memory(): O(processes), no page walk. A gunicorn arbiter run as the worker
- * has its memory in the child that serves the requests. -ESRCH when pid is gone. */
-int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret);
+ * has its memory in the child that serves the requests. "Shared" there is the resident
+ * file and shmem pages, so each term is the process's resident anonymous memory: a page
+ * two processes of the tree share copy-on-write is in both. *ret_processes (may be NULL)
+ * is how many processes were summed, for the caller to tell when that can happen.
+ * -ESRCH when pid is gone. */
+int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret, unsigned *ret_processes);
