@@ -37,7 +37,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive
+.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-orphans
 
 all: $(BUILD)/memward
 
@@ -160,6 +160,10 @@ test-all:
 # BENCH_VM=1 runs it inside the tests/vm kernel instead.
 bench-seed: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/seed/run
+
+# What finding and killing orphans costs the loop (bench/orphans/README.md); ~1 minute.
+bench-orphans: $(BUILD)/memward
+	BUILD=$(BUILD) bench/orphans/run
 
 # One keep-alive connection (wrk -c1) to each example, on its own port and behind
 # memward (bench/keepalive/README.md); ~2 minutes.

@@ -490,6 +490,10 @@ class Template:
             return self._double_fork(spawn, leaf_fd, context)
         except protocol.ProtocolError:
             raise                       # memward's PLACED was malformed: section 4, exit
+        except OSError as e:
+            # Out of fds for the pipes (EMFILE) or the like: its errno is the answer.
+            self.log("spawn failed:\n" + traceback.format_exc())
+            return failed(e.errno or errno.EIO, "%s: %s" % (type(e).__name__, e))
         except Exception as e:
             # A bug of ours or a surprise of the platform: this spawn fails, the
             # template keeps serving.
@@ -525,11 +529,15 @@ class Template:
     def _fork_intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int],
                            context: Any) -> protocol.Message:
         report_r, report_w = os.pipe()
-        os.set_blocking(report_r, False)
-        # PLACE=1: the intermediate waits for one byte on this pipe before it does
-        # anything else; EOF without it (memward could not place it, the template died)
-        # makes it exit without forking the worker.
-        release = os.pipe() if spawn.place else None
+        try:
+            os.set_blocking(report_r, False)
+            # PLACE=1: the intermediate waits for one byte on this pipe before it does
+            # anything else; EOF without it (memward could not place it, the template
+            # died) makes it exit without forking the worker.
+            release = os.pipe() if spawn.place else None
+        except BaseException:
+            _close_all([report_r, report_w])    # EMFILE on the second pipe: none leaks
+            raise
         # Every signal blocked across the fork: no handler of the template runs in the
         # intermediate or in the worker before its reset; the worker unblocks them.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
@@ -636,7 +644,7 @@ class Template:
                 # thing is to wait for the template's byte. Signals are blocked; SIGKILL
                 # of the template's group still ends us, and its death closes the pipe.
                 os.close(release[1])
-                released = os.read(release[0], 1) == b"p"
+                released = len(os.read(release[0], 1)) == 1     # any byte (section 3.1)
                 os.close(release[0])
                 if not released:
                     code = 0

@@ -98,6 +98,29 @@ class ChannelTest(unittest.TestCase):
         self.assertIn("CGROUP=1 carries 2 fds", answer.message)
         self.assertEqual(open_fds(), before)
 
+    def test_no_second_pipe_leaks_the_first(self):
+        """PLACE=1 needs two pipes: when the second cannot be had (EMFILE), the spawn
+        fails with that errno and the first pipe is closed, spawn after spawn."""
+        real_pipe = os.pipe
+        calls = []
+
+        def pipe():
+            calls.append(1)
+            if len(calls) % 2 == 0:
+                raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+            return real_pipe()
+
+        before = open_fds()
+        with mock.patch("os.pipe", pipe), contextlib.redirect_stderr(io.StringIO()):
+            for generation in (1, 2, 3):
+                self.send(protocol.format_message(protocol.Spawn(0, generation, False, place=True)))
+                self.assertTrue(self.template._receive_and_spawn())
+                answer = self.answer()
+                self.assertIsInstance(answer, protocol.SpawnFailed)
+                self.assertEqual((answer.generation, answer.errno), (generation, errno.EMFILE))
+        self.assertEqual(len(calls), 6)
+        self.assertEqual(open_fds(), before)
+
     def test_more_fds_than_fit_are_closed(self):
         r, w = os.pipe()
         self.addCleanup(os.close, r)

@@ -186,6 +186,9 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
 
         family(b, "memward_spawn_failures_total", "counter", "Worker spawns that failed (fork, exec, cgroup).");
         text_buffer_printf(b, "memward_spawn_failures_total %" PRIu64 "\n", s->spawn_failures);
+        family(b, "memward_orphans_killed_total", "counter",
+               "Processes re-parented to memward that no live worker's process group held, killed.");
+        text_buffer_printf(b, "memward_orphans_killed_total %" PRIu64 "\n", s->orphans_killed);
 
         if (s->template)
                 render_template(s, b);

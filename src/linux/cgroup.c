@@ -52,6 +52,40 @@ int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t
         return -ENOENT;
 }
 
+bool cgroup_path_is_leaf(const char *path) {
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        return startswith_lit(base, "worker-") || startswith_lit(base, "template-");
+}
+
+int cgroup_process_in_leaf(const char *proc_root, pid_t pid) {
+        char path[96], text[PATH_MAX], cgroup[PATH_MAX];
+        size_t n;
+
+        snprintf(path, sizeof path, "%s/%d/cgroup", proc_root, (int) pid);
+        int r = read_small_file_at(AT_FDCWD, path, text, sizeof text, &n);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        r = cgroup_parse_self_v2(text, n, cgroup, sizeof cgroup);
+        if (r < 0)
+                return r;
+        return cgroup_path_is_leaf(cgroup);
+}
+
+int cgroup_text_in_leaf(const char *text, size_t length, const char *group_path, const char *leaf_name,
+                        char *ret_path, size_t size) {
+        int r = cgroup_parse_self_v2(text, length, ret_path, size);
+        if (r < 0)
+                return r;
+        size_t n = strlen(ret_path), ln = strlen(leaf_name), gl = strlen(group_path);
+        if (ln == 0 || n < ln + 1 || ret_path[n - ln - 1] != '/' || strcmp(ret_path + n - ln, leaf_name) != 0)
+                return 0;
+        /* The parent's path: "" for the root, else "/a/b", whose leading '/' makes the
+         * comparison with the end of group_path stop at a component's boundary. */
+        size_t pl = n - ln - 1;
+        return gl >= pl && memcmp(group_path + gl - pl, ret_path, pl) == 0 ? 1 : 0;
+}
+
 int cgroup_parse_self_v1(const char *text, size_t length, const char *controller, char *ret_path, size_t size) {
         size_t cl = strlen(controller);
 

@@ -14,6 +14,7 @@ struct pending_leaf {
         struct pending_leaf *next;
         struct cgroup_leaf leaf;
         unsigned tries;
+        bool spare;                     /* removed once empty, never killed (monitor_leaf_release_spare()) */
 };
 
 /* Give up on a leaf after this many attempts; its processes are stuck (D state). */
@@ -319,8 +320,9 @@ int monitor_worker_events(struct monitor *m, struct worker *w) {
         return oom;
 }
 
-static bool try_remove(struct monitor *m, struct cgroup_leaf *l) {
-        (void) cgroup_leaf_kill(&m->cgroup, l);
+static bool try_remove(struct monitor *m, struct cgroup_leaf *l, bool spare) {
+        if (!spare)
+                (void) cgroup_leaf_kill(&m->cgroup, l);
         int r = cgroup_leaf_remove(&m->cgroup, l);
         return r != -EBUSY;
 }
@@ -335,18 +337,28 @@ void monitor_worker_release(struct monitor *m, struct worker *w) {
         if (cgroup_leaf_read_peak(l, &peak) >= 0)
                 w->mem.peak = peak;
 
-        if (try_remove(m, l)) {
+        monitor_leaf_release(m, l);
+}
+
+/* Returns true when the leaf is gone now (or there was none), false when it was queued. */
+static bool leaf_release(struct monitor *m, struct cgroup_leaf *l, bool spare) {
+        if (l->dir_fd < 0)
+                return true;
+        if (try_remove(m, l, spare)) {
                 cgroup_leaf_close(l);
-                return;
+                *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+                return true;
         }
         /* Processes killed through cgroup.kill are still exiting (or are zombies we have
          * yet to reap as subreaper): try again later. */
         struct pending_leaf *p = calloc(1, sizeof *p);
         if (!p) {
                 cgroup_leaf_close(l);
-                return;
+                *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+                return false;
         }
         p->leaf = *l;
+        p->spare = spare;
         /* Only the directory fd is needed to kill what is left. */
         p->leaf.current_fd = safe_close(p->leaf.current_fd);
         p->leaf.stat_fd = safe_close(p->leaf.stat_fd);
@@ -355,12 +367,21 @@ void monitor_worker_release(struct monitor *m, struct worker *w) {
         *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
         p->next = m->pending;
         m->pending = p;
+        return false;
+}
+
+void monitor_leaf_release(struct monitor *m, struct cgroup_leaf *l) {
+        (void) leaf_release(m, l, false);
+}
+
+int monitor_leaf_release_spare(struct monitor *m, struct cgroup_leaf *l) {
+        return leaf_release(m, l, true) ? 0 : -EBUSY;
 }
 
 void monitor_retry_removals(struct monitor *m) {
         for (struct pending_leaf **pp = &m->pending; *pp;) {
                 struct pending_leaf *p = *pp;
-                if (try_remove(m, &p->leaf) || ++p->tries > PENDING_TRIES_MAX) {
+                if (try_remove(m, &p->leaf, p->spare) || ++p->tries > PENDING_TRIES_MAX) {
                         *pp = p->next;
                         cgroup_leaf_close(&p->leaf);
                         free(p);

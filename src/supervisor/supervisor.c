@@ -6,7 +6,6 @@
  * That keeps the rules — rolling recycles, backoff, shutdown — in one function
  * that is safe to run after any event, any number of times. */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,6 +29,7 @@
 #include "memward/config/config_diff.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
+#include "memward/supervisor/orphans.h"
 #include "memward/supervisor/supervisor.h"
 
 /* A slot that has served this long since its last failure is not in a crash loop. */
@@ -41,10 +41,17 @@
 /* Procfs mode: the second look for the worker of a spawn given up on, after the first at
  * its template's exit. */
 #define ORPHAN_SWEEP_AGAIN_USEC (1 * USEC_PER_SEC)
+/* At exit: how long memward waits for the orphans it killed to be reaped (one in
+ * uninterruptible sleep can take a while), after which it exits anyway and says so. */
+#define ORPHANS_EXIT_WAIT_USEC (5 * USEC_PER_SEC)
+/* Orphans killed per sweep while memward runs: about 10 ms of kill()s (bench/orphans);
+ * the SIGCHLDs of those killed bring the next sweep, and the next batch. */
+#define ORPHANS_KILL_BATCH 256
 /* How far up the process tree a notify sender may be from its worker. */
 #define NOTIFY_ANCESTRY_MAX 32
 
 static void supervisor_reconcile(struct supervisor *s);
+static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger);
 static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
 static struct template_process *template_by_placer(struct supervisor *s, pid_t pid);
 static void supervisor_template_act(struct supervisor *s, struct template_process *t,
@@ -283,6 +290,20 @@ static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t no
         slot->failures++;
         slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial, s->config->workers.backoff_max,
                                                 slot->failures);
+
+        /* The start limit: judged here, acted on by the next reconcile pass (this may run
+         * in the middle of a worker's exit). Only failures while nothing serves are
+         * recorded: a slot that crash-looped beside a serving worker for an hour must not
+         * make the first crash of that worker the last straw. */
+        unsigned ready = supervisor_ready_workers(s);
+        if (ready > 0 || s->shutting_down || s->start_limit.hit)
+                return;
+        s->start_failures[s->n_start_failures++ % CONFIG_START_LIMIT_BURST_MAX] = now;
+        s->start_limit = policy_start_limit(s->config->workers.start_limit_burst, s->config->workers.start_limit_interval,
+                                            s->start_failures,
+                                            s->n_start_failures < CONFIG_START_LIMIT_BURST_MAX ? s->n_start_failures
+                                                                                              : CONFIG_START_LIMIT_BURST_MAX,
+                                            ready, now);
 }
 
 /* Watches the worker's memory.events (cgroup mode). */
@@ -334,9 +355,11 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
         };
 
         int cgroup_fd = monitor_worker_prepare(&s->monitor, w, c);
-        if (cgroup_fd < -1)
+        if (cgroup_fd < -1) {
                 log_warning_errno(cgroup_fd, "cgroup_leaf_failed",
                                   "worker=%u msg=\"accounting this worker through /proc\"", slot_index);
+                s->leafless_workers = true;
+        }
 
         if (s->template) {
                 /* Template mode: the record now, the process when the template forks it
@@ -384,6 +407,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                                   "this worker through /proc\"",
                                   slot_index, w->mem.leaf.name);
                 supervisor_release_worker(s, w);
+                s->leafless_workers = true;
         }
         if (r < 0) {
                 supervisor_release_worker(s, w);
@@ -1048,6 +1072,19 @@ static void supervisor_reconcile(struct supervisor *s) {
         usec_t now = now_monotonic();
         usec_t next = USEC_INFINITY;
 
+        if (s->start_limit.hit && !s->shutting_down) {
+                const struct memward_config *c = s->config;
+                char interval[FORMAT_DURATION_MAX];
+                log_error("start_limit_hit", "failures=%u within=%" PRIu64 "ms burst=%u interval=%s ready_workers=0 "
+                          "exit_code=%d msg=\"workers keep failing to start and none serves: giving up "
+                          "(workers.start_limit_burst, workers.start_limit_interval)\"",
+                          s->start_limit.failures, s->start_limit.span / USEC_PER_MSEC, c->workers.start_limit_burst,
+                          format_duration(interval, sizeof interval, c->workers.start_limit_interval),
+                          EXIT_START_LIMIT);
+                /* Fast: nothing serves, so nothing is to drain. */
+                supervisor_begin_shutdown(s, true, EXIT_START_LIMIT);
+        }
+
         for (unsigned round = 0;; round++) {
                 struct reconcile_view v;
                 int r = supervisor_build_view(s, now, &v);
@@ -1093,22 +1130,34 @@ static void supervisor_reap(struct supervisor *s) {
                         break;
                 struct worker *w = worker_by_pid(s, pid);
                 struct template_process *t;
-                if (w)
+                if (w) {
                         supervisor_worker_exited(s, w, status, now);
-                else if ((t = template_by_pid(s, pid)))
+                        /* What it started outside its process group is ours now. */
+                        s->orphan_sweep_due = true;
+                } else if ((t = template_by_pid(s, pid)))
                         supervisor_template_reaped(s, t, status, now);
                 else if ((t = template_by_placer(s, pid))) {
                         struct template_decision d;
+                        (void) helper_pids_remove(&s->helpers, pid);
                         template_process_placer_exited(t, status, now, &d);
                         supervisor_template_act(s, t, &d, false, 0, now);
+                } else if (helper_pids_remove(&s->helpers, pid)) {
+                        /* A placer of a spawn given up on: its leaf was removed (empty, a
+                         * write into it then fails) or is being killed; nothing to do. */
+                        log_debug("helper_reaped", "pid=%d kind=placer status=%d", (int) pid, status);
                 } else {
                         /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
-                         * still to be read: remembered for that. */
+                         * still to be read: remembered for that. An orphan's own children come
+                         * to us as it dies. */
                         if (s->template)
                                 reaped_ring_push(&s->reaped, pid, status);
+                        (void) orphan_set_remove(&s->orphans_dying, pid);
+                        s->orphan_sweep_due = true;
                         log_debug("reaped", "pid=%d", (int) pid);
                 }
         }
+        if (s->orphan_sweep_due)
+                supervisor_sweep_orphans(s, "reaped");
 }
 
 static void supervisor_log_status(struct supervisor *s) {
@@ -1622,6 +1671,7 @@ static int on_sample(struct event_source *src, uint32_t revents) {
         (void) !read(src->fd, &expirations, sizeof expirations);
         supervisor_retry_pressure(s);
         supervisor_sample(s);
+        supervisor_sweep_orphans(s, "tick");
         supervisor_templates_pass(s);
         supervisor_reconcile(s);
         return 0;
@@ -1953,7 +2003,6 @@ static int on_notify(struct event_source *src, uint32_t revents) {
 /* ---- template mode (docs/fork-server.md) --------------------------------- */
 
 static int on_template_channel(struct event_source *src, uint32_t revents);
-static void supervisor_sweep_orphans(struct supervisor *s);
 static void supervisor_template_act(struct supervisor *s, struct template_process *t,
                                     const struct template_decision *d, bool reaped, int status, usec_t now);
 
@@ -1977,9 +2026,22 @@ static struct template_process *template_by_placer(struct supervisor *s, pid_t p
         return NULL;
 }
 
+/* Whether pid is a child memward started for itself (a placer, running or given up on),
+ * which no sweep may take for an orphan: its exit is reaped as that. */
+static bool supervisor_is_own_helper(struct supervisor *s, pid_t pid) {
+        return helper_pids_contains(&s->helpers, pid) || template_by_placer(s, pid);
+}
+
+/* release_leaf of a template: as a worker's, its leaf goes to the monitor's removals. */
+static void supervisor_template_leaf_release(void *owner, struct cgroup_leaf *leaf) {
+        struct supervisor *s = owner;
+        monitor_leaf_release(&s->monitor, leaf);
+}
+
 static bool supervisor_pid_in_use(void *owner, pid_t pid) {
         struct supervisor *s = owner;
-        return worker_by_pid(s, pid) || template_by_pid(s, pid);
+        /* A placer is memward's child too: no SPAWNED may pass it off as a worker. */
+        return worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
 }
 
 static struct template_process *supervisor_template_new(struct supervisor *s) {
@@ -1996,6 +2058,8 @@ static struct template_process *supervisor_template_new(struct supervisor *s) {
         template_process_init(t, &timing, s->loop, &s->monitor.cgroup, &s->template_counters);
         t->owner = s;
         t->pid_in_use = supervisor_pid_in_use;
+        t->helpers = &s->helpers;
+        t->release_leaf = supervisor_template_leaf_release;
         return t;
 }
 
@@ -2028,6 +2092,32 @@ static void supervisor_drop_unforked(struct supervisor *s, struct worker *w) {
         free(w);
 }
 
+/* The placer of this record's spawn moved a pid it could not confirm was the process
+ * checked (template.h, TEMPLATE_PLACER_EXIT_GONE), or was still running when the spawn
+ * ended: its number may have gone to a process of someone else, now in this leaf. No
+ * cgroup.kill: the leaf is removed once empty (the template's intermediate, when that is
+ * what it holds, exits on its own: the release pipe's EOF, or its group's SIGKILL). */
+static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_process *t, struct worker *w) {
+        if (w->mem.leaf.dir_fd < 0)
+                return;
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        char name[sizeof w->mem.leaf.name];
+        memcpy(name, w->mem.leaf.name, sizeof name);
+        int r = monitor_leaf_release_spare(&s->monitor, &w->mem.leaf);
+        if (!t->place_suspect) {
+                log_debug("placement_abandoned", "worker=%u generation=%llu pid=%d cgroup=%s removed=%s", w->slot,
+                          w->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later");
+                return;
+        }
+        log_warning("placement_suspect", "worker=%u generation=%llu template=%llu pid=%d cgroup=%s removed=%s "
+                    "msg=\"the pid memward moved may not have been the template's child: the leaf is not "
+                    "killed%s\"",
+                    w->slot, w->generation, t->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later",
+                    r >= 0 ? "" : ", it is removed once what is in it has gone");
+}
+
 /* The template could not fork this slot's worker: a failed spawn, with the slot's backoff,
  * as for an exec that failed. -ECANCELED: the template was retired on purpose (a reload),
  * not the slot's failure; the slot is simply asked for again. */
@@ -2036,6 +2126,8 @@ static void supervisor_template_spawn_failed(struct supervisor *s, struct templa
         struct worker *w = worker_by_fork(s, slot_index, generation);
         if (!w)
                 return;
+        if (t->place_suspect || t->place_abandoned)
+                supervisor_spare_suspect_leaf(s, t, w);
         if (error == -ECANCELED || s->shutting_down || w->state == WORKER_STOPPING) {
                 log_info("spawn_cancelled", "worker=%u generation=%llu template=%llu", w->slot, w->generation,
                          t->generation);
@@ -2242,7 +2334,8 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         }
 
         struct template_decision d;
-        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, now, &d);
+        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, pick->mem.leaf.name,
+                                       now, &d);
         if (r == -EBUSY)
                 return 0;
         if (r < 0) {
@@ -2325,7 +2418,7 @@ static void supervisor_templates_pass(struct supervisor *s) {
                 template_process_timer(t, now, &d); /* the SIGKILL of one that did not go */
         if (s->orphan_sweep_at > 0 && now >= s->orphan_sweep_at) {
                 s->orphan_sweep_at = 0;
-                supervisor_sweep_orphans(s);
+                supervisor_sweep_orphans(s, "template_exit");
         }
 
         /* Records given up before their SPAWN was sent (ready timeout, scale down, reload,
@@ -2356,29 +2449,72 @@ static void supervisor_templates_pass(struct supervisor *s) {
         supervisor_template_arm(s);
 }
 
-/* In procfs mode nothing but memward can find a worker forked for a SPAWN it gave up on:
- * it is re-parented to memward, in a session of its own. Once the template that might
- * have forked it is gone, every child of memward that is no worker and no template is
- * such a leftover, and goes (§4). */
-static void supervisor_sweep_orphans(struct supervisor *s) {
-        DIR *d = opendir("/proc");
-        pid_t self = getpid();
+/* orphan_classify_t for the sweeps while memward runs. */
+static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) {
+        struct supervisor *s = userdata;
 
-        if (!d)
+        /* A placer is memward's own child, never an orphan (supervisor_is_own_helper). */
+        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
+        pid_t pgid = known ? 0 : getpgid(pid);
+        enum orphan_verdict v =
+                orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
+        /* Cgroup mode (a worker ran outside a leaf): one in a leaf goes with that leaf,
+         * whose worker may well live (its daemon). */
+        if (v == ORPHAN_KILL && s->monitor.cgroup.mode == ACCOUNTING_CGROUP &&
+            cgroup_process_in_leaf(s->monitor.proc_root, pid) != 0)
+                v = ORPHAN_KEEP;
+        return v;
+}
+
+/* orphan_classify_t at exit: no worker and no template is left to keep anything for. */
+static enum orphan_verdict classify_at_exit(void *userdata, pid_t pid) {
+        (void) userdata;
+        (void) pid;
+        return orphan_judge(false, -1, false, true);
+}
+
+static bool supervisor_spawn_in_flight(const struct supervisor *s) {
+        const struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && ts[i]->state.phase == TEMPLATE_PHASE_SPAWNING)
+                        return true;
+        return false;
+}
+
+static void log_orphans_killed(const struct orphan_sweep *sw, const char *trigger) {
+        log_warning("orphans_killed", "trigger=%s count=%u deferred=%u kept=%u children=%u pid=%d took=%" PRIu64 "us "
+                    "msg=\"processes re-parented to memward outside any live worker's process group\"",
+                    trigger, sw->killed, sw->deferred, sw->kept, sw->children, (int) sw->first_killed, sw->took);
+}
+
+/* Procfs mode: kills the orphans (orphans.h) among memward's children. trigger says what
+ * made memward look: a child reaped (a worker, or an orphan whose children come to us
+ * next), the sample tick (a daemon a live worker double-forked: no event tells us of
+ * it), a template's exit (the worker of a spawn given up on). One read of memward's
+ * children file and a getpgid() per child that is no worker.
+ *
+ * Not while a template has a SPAWN in flight: the worker it forks is memward's child
+ * before its SPAWNED says its pid, and would look like an orphan; the next trigger looks
+ * again. In cgroup mode only once a worker ran outside a leaf (cgroup_leaf_failed,
+ * cgroup_placement_failed), and then only orphans outside every leaf: a leaf holds what
+ * its worker started, a setsid()'d helper of a live worker included, and cgroup.kill
+ * takes it along at the worker's exit. */
+static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) {
+        struct orphan_sweep sw;
+
+        if ((s->monitor.cgroup.mode == ACCOUNTING_CGROUP && !s->leafless_workers) || supervisor_spawn_in_flight(s))
                 return;
-        for (struct dirent *de; (de = readdir(d));) {
-                char *end;
-                long pid = strtol(de->d_name, &end, 10);
-                pid_t ppid;
-                if (*end || pid <= 1 || proc_get_ppid("/proc", (pid_t) pid, &ppid) < 0 || ppid != self)
-                        continue;
-                if (worker_by_pid(s, (pid_t) pid) || template_by_pid(s, (pid_t) pid))
-                        continue;
-                log_warning("template_orphan_killed", "pid=%d msg=\"forked for a spawn that was given up\"", (int) pid);
-                (void) kill(-(pid_t) pid, SIGKILL);
-                (void) kill((pid_t) pid, SIGKILL);
+        s->orphan_sweep_due = false;
+        int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, ORPHANS_KILL_BATCH,
+                              &s->orphans_dying, &sw);
+        if (r < 0) {
+                log_warning_errno(r, "orphan_sweep_failed", "trigger=%s", trigger);
+                return;
         }
-        closedir(d);
+        s->orphan_sweep_due = sw.deferred > 0;
+        s->orphans_killed += sw.killed;
+        if (sw.killed > 0)
+                log_orphans_killed(&sw, trigger);
 }
 
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {
@@ -2406,7 +2542,7 @@ static void supervisor_template_reaped(struct supervisor *s, struct template_pro
         } else
                 supervisor_template_act(s, t, &d, false, 0, now);
         if (sweep) {
-                supervisor_sweep_orphans(s);
+                supervisor_sweep_orphans(s, "template_exit");
                 /* Its intermediate, killed with it, may not have been reaped by the kernel
                  * yet: a worker still its child is re-parented to us a moment later. */
                 s->orphan_sweep_at = now + ORPHAN_SWEEP_AGAIN_USEC;
@@ -2723,6 +2859,7 @@ struct supervisor *supervisor_free(struct supervisor *s) {
                 }
         }
         monitor_done(&s->monitor);
+        orphan_set_free(&s->orphans_dying);
         event_loop_free(s->loop);
         safe_close(s->template_timer_source.fd);
         strv_free(s->template_env);
@@ -2760,6 +2897,47 @@ static void supervisor_reap_templates(struct supervisor *s) {
                         (void) kill(-t->pid, SIGKILL);
 }
 
+/* The last step before memward exits, in both modes: every child still there (an orphan
+ * found since the last sweep, one in cgroup mode that no leaf held, a template that
+ * outlived its kill) is killed and reaped, again until memward has no child left, so
+ * that nothing memward or its workers started outlives it, or keeps the listening
+ * sockets from the next memward. Bounded by ORPHANS_EXIT_WAIT_USEC. */
+static void supervisor_kill_orphans_at_exit(struct supervisor *s) {
+        usec_t deadline = now_monotonic() + ORPHANS_EXIT_WAIT_USEC;
+        struct orphan_sweep total = {};
+        usec_t started = now_monotonic();
+
+        for (;;) {
+                struct orphan_sweep sw;
+                for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;)
+                        (void) orphan_set_remove(&s->orphans_dying, pid);
+                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, NULL, UINT_MAX, &s->orphans_dying,
+                              &sw);
+                if (r < 0) {
+                        log_warning_errno(r, "orphan_sweep_failed", "trigger=exit");
+                        break;
+                }
+                total.killed += sw.killed;
+                if (!total.first_killed)
+                        total.first_killed = sw.first_killed;
+                total.children = sw.children;
+                if (sw.children == 0)
+                        break;
+                if (now_monotonic() >= deadline) {
+                        log_warning("orphans_left", "count=%u waited=%" PRIu64 "ms msg=\"killed but not reaped "
+                                    "(uninterruptible sleep?)\"",
+                                    sw.children, ORPHANS_EXIT_WAIT_USEC / USEC_PER_MSEC);
+                        break;
+                }
+                (void) usleep(10000);
+        }
+        s->orphans_killed += total.killed;
+        if (total.killed > 0) {
+                total.took = now_monotonic() - started;
+                log_orphans_killed(&total, "exit");
+        }
+}
+
 int supervisor_run(struct supervisor *s) {
         char cmd[LOG_QUOTE_MAX];
 
@@ -2775,18 +2953,20 @@ int supervisor_run(struct supervisor *s) {
                         return 1;
                 }
         }
-        /* Leaves of killed workers disappear once their last process is reaped. */
-        for (int i = 0; i < 100 && monitor_pending_removals(&s->monitor) > 0; i++) {
+        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
+         * kill, so that none outlives memward by more than that. */
+        supervisor_reap_templates(s);
+        /* Leaves of killed workers and templates disappear once their last process is
+         * reaped (a template killed just now included). */
+        for (int i = 0; i < 100 && (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s)); i++) {
                 supervisor_reap(s);
                 monitor_retry_removals(&s->monitor);
-                if (monitor_pending_removals(&s->monitor) > 0)
+                if (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s))
                         (void) usleep(20000);
         }
         if (monitor_pending_removals(&s->monitor) > 0)
                 log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
-        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
-         * kill, so that none outlives memward by more than that. */
-        supervisor_reap_templates(s);
+        supervisor_kill_orphans_at_exit(s);
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;
 }

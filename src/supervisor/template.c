@@ -12,6 +12,7 @@
 
 #include "memward/base/log.h"
 #include "memward/base/macro.h"
+#include "memward/base/read_file.h"
 #include "memward/base/signal_name.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
@@ -69,8 +70,8 @@ int template_check_pid(const char *proc_root, pid_t pid, pid_t self, pid_t templ
         return -EPERM;
 }
 
-int template_check_place_pid(const char *proc_root, pid_t pid, pid_t template_pid, char *detail,
-                             size_t detail_size) {
+int template_check_place_pid(const char *proc_root, pid_t pid, pid_t self, pid_t template_pid,
+                             struct proc_status *ret_child, char *detail, size_t detail_size) {
         struct proc_status child, template;
         int r;
 
@@ -82,6 +83,15 @@ int template_check_place_pid(const char *proc_root, pid_t pid, pid_t template_pi
         if (r < 0) {
                 snprintf(detail, detail_size, "PID %d: cannot read its status", (int) pid);
                 return r;
+        }
+        if (child.ppid == self && self != template_pid) {
+                /* memward's own child: a worker, a placer, the template itself, or the
+                 * template's child re-parented to memward, the subreaper, because the
+                 * template died after its PLACE; the caller tells the last case apart
+                 * (template_child_has_exited()). */
+                snprintf(detail, detail_size, "PID %d: its parent %d is memward, which is not the template (%d)", (int) pid,
+                         (int) self, (int) template_pid);
+                return -EPERM;
         }
         if (child.ppid != template_pid) {
                 snprintf(detail, detail_size, "PID %d: its parent %d is not the template (%d)", (int) pid,
@@ -100,7 +110,62 @@ int template_check_place_pid(const char *proc_root, pid_t pid, pid_t template_pi
                          (unsigned) template.uid[1], (unsigned) template.uid[2], (unsigned) template.uid[3]);
                 return -EPERM;
         }
+        if (ret_child)
+                *ret_child = child;
         return 0;
+}
+
+bool template_child_has_exited(pid_t pid) {
+        siginfo_t info = {};
+
+        if (pid <= 0)
+                return false;
+        if (waitid(P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+                return errno == ECHILD; /* reaped already */
+        return info.si_pid == pid;
+}
+
+int template_placer_result(int status, bool *ret_identity_lost) {
+        *ret_identity_lost = false;
+        if (!WIFEXITED(status))
+                return -EIO;
+        int code = WEXITSTATUS(status);
+        if (code == TEMPLATE_PLACER_EXIT_GONE || code == TEMPLATE_PLACER_EXIT_CHANGED) {
+                *ret_identity_lost = true;
+                return -ESTALE;
+        }
+        return code == 0 ? 0 : code < 126 ? -code : -EIO;
+}
+
+int helper_pids_add(struct helper_pids *h, pid_t pid) {
+        assert(h);
+        assert(pid > 0);
+        for (unsigned i = 0; i < TEMPLATE_HELPERS_MAX; i++)
+                if (h->pids[i] == 0) {
+                        h->pids[i] = pid;
+                        return 0;
+                }
+        return -ENOSPC;
+}
+
+bool helper_pids_contains(const struct helper_pids *h, pid_t pid) {
+        if (!h || pid <= 0)
+                return false;
+        for (unsigned i = 0; i < TEMPLATE_HELPERS_MAX; i++)
+                if (h->pids[i] == pid)
+                        return true;
+        return false;
+}
+
+bool helper_pids_remove(struct helper_pids *h, pid_t pid) {
+        if (!h || pid <= 0)
+                return false;
+        for (unsigned i = 0; i < TEMPLATE_HELPERS_MAX; i++)
+                if (h->pids[i] == pid) {
+                        h->pids[i] = 0;
+                        return true;
+                }
+        return false;
 }
 
 void template_process_init(struct template_process *t, const struct template_timing *timing,
@@ -129,6 +194,11 @@ static void close_channel(struct template_process *t) {
 static void release_leaf(struct template_process *t) {
         if (t->leaf.dir_fd < 0)
                 return;
+        if (t->release_leaf) {
+                t->release_leaf(t->owner, &t->leaf);
+                t->leaf = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+                return;
+        }
         (void) cgroup_leaf_kill(t->cgroup, &t->leaf);
         /* Its last process may still be exiting: then the leaf stays, empty, and is removed
          * as a stale one at the next start. Nothing is charged to an empty leaf. */
@@ -198,6 +268,7 @@ static void feed(struct template_process *t, const struct template_event *e, str
          * any unknown child's). */
         if (t->state.phase != TEMPLATE_PHASE_SPAWNING || !t->state.spawn_place) {
                 t->place_fd = safe_close(t->place_fd);
+                t->place_abandoned = t->place_abandoned || t->placer_pid > 0;
                 t->placer_pid = 0;
         }
         apply(t, &d, e->now);
@@ -328,10 +399,19 @@ fail:
  * may not (moving a process needs write access to cgroup.procs of the common ancestor of
  * both cgroups, which is memward's). Not in the event loop: that write takes the kernel's
  * cgroup_threadgroup_rwsem for writing, which first waits for an RCU grace period: 1 to
- * 160 ms, median 23 ms, measured in the test VM (Linux 6.1, 2 vCPUs, TCG). The child only
- * writes and exits, both async-signal-safe; its exit reaches
- * template_process_placer_exited(). */
-static int placer_start(int place_fd, pid_t pid, pid_t *ret_pid) {
+ * 160 ms, median 23 ms, measured in the test VM (Linux 6.1, 2 vCPUs, TCG).
+ *
+ * cgroup.procs takes a number, not a pidfd, and the number was checked before the fork:
+ * in between, the process may have died and been reaped by the template, and its number
+ * gone to a process of someone else, or it may have exec'd a set-user-ID program. So
+ * after its write the child checks, in this order, that the status of pid shows the
+ * parent and uids checked before (*before) and that pidfd (opened before that check)
+ * says the process has not exited: alive now, it was alive at the write, so the number
+ * written was its. Otherwise it exits TEMPLATE_PLACER_EXIT_GONE or _CHANGED. memward is
+ * single-threaded: the child may call anything; it reads one small file and exits. Its
+ * exit reaches template_process_placer_exited(). */
+static int placer_start(int place_fd, int pidfd, pid_t pid, const char *proc_root, const struct proc_status *before,
+                        pid_t *ret_pid) {
         char buf[16];
         int n = snprintf(buf, sizeof buf, "%d", (int) pid);
 
@@ -341,8 +421,14 @@ static int placer_start(int place_fd, pid_t pid, pid_t *ret_pid) {
         if (child < 0)
                 return negative_errno();
         if (child == 0) {
+                struct proc_status after;
                 ssize_t w = write(place_fd, buf, (size_t) n);
-                _exit(w == n ? 0 : w >= 0 ? EIO : errno > 0 && errno < 126 ? errno : EIO);
+                if (w != n)
+                        _exit(w >= 0 ? EIO : errno > 0 && errno < 126 ? errno : EIO);
+                int r = proc_get_status(proc_root, pid, &after);
+                if (proc_pidfd_exited(pidfd) != 0 || r == -ESRCH)
+                        _exit(TEMPLATE_PLACER_EXIT_GONE);
+                _exit(r == 0 && proc_status_same(before, &after) ? 0 : TEMPLATE_PLACER_EXIT_CHANGED);
         }
         *ret_pid = child;
         return 0;
@@ -374,12 +460,33 @@ static void place_done(struct template_process *t, int error, usec_t now, struct
 /* A PLACE for the SPAWN in flight, whose SPAWN said PLACE=1 (§3): check its PID, start
  * the placer. A PID that is not the template's own child of its own user is a fault
  * (bad_pid); one that is gone, or that the kernel does not move, gets PLACED with ERRNO,
- * and the template answers SPAWN_FAILED. */
-static void place(struct template_process *t, const struct template_message *m, const char *proc_root, usec_t now,
-                  struct template_decision *ret) {
+ * and the template answers SPAWN_FAILED. The pidfd is opened first: the check below is
+ * of that process only while the pidfd says it lives (template_check_place_pid()). */
+static void place(struct template_process *t, const struct template_message *m, const char *proc_root, pid_t self,
+                  usec_t now, struct template_decision *ret) {
         char detail[TEMPLATE_DETAIL_MAX] = "", buf[LOG_QUOTE_MAX];
+        _cleanup_close_ int pidfd = proc_pidfd_open(m->pid);
+        int r = pidfd;
 
-        int r = template_check_place_pid(proc_root, m->pid, t->pid, detail, sizeof detail);
+        if (pidfd == -ESRCH)
+                snprintf(detail, sizeof detail, "PID %d: no such process", (int) m->pid);
+        else if (pidfd < 0)
+                snprintf(detail, sizeof detail, "PID %d: pidfd_open: %s", (int) m->pid, strerror(-pidfd));
+        else {
+                r = template_check_place_pid(proc_root, m->pid, self, t->pid, &t->place_status, detail, sizeof detail);
+                if (r != -ESRCH && proc_pidfd_exited(pidfd) != 0) {
+                        /* What was read may be of another process that got the number. */
+                        snprintf(detail, sizeof detail, "PID %d exited while it was checked", (int) m->pid);
+                        r = -ESRCH;
+                }
+                if (r == -EPERM && template_child_has_exited(t->pid)) {
+                        /* Its parent is not the template because the template died: its
+                         * child went to memward, the subreaper, or is gone. The template's
+                         * exit, reaped next, is the news, not a bad pid. */
+                        snprintf(detail + strlen(detail), sizeof detail - strlen(detail), " (the template has exited)");
+                        r = -ESRCH;
+                }
+        }
         if (r == -EPERM) {
                 fault(t, TEMPLATE_FAULT_BAD_PID, detail, now, ret);
                 return;
@@ -390,9 +497,12 @@ static void place(struct template_process *t, const struct template_message *m, 
         t->place_pid = m->pid;
         t->place_started = now;
         if (r == 0)
-                r = placer_start(t->place_fd, m->pid, &t->placer_pid);
-        if (r == 0)
+                r = placer_start(t->place_fd, pidfd, m->pid, proc_root, &t->place_status, &t->placer_pid);
+        if (r == 0) {
+                if (t->helpers)
+                        (void) helper_pids_add(t->helpers, t->placer_pid);
                 return; /* PLACED once the placer has exited */
+        }
         log_warning_errno(r, "placement_failed", "pid=%d worker=%u generation=%" PRIu64 " template=%llu%s%s",
                           (int) m->pid, m->slot, m->generation, t->generation, detail[0] ? " detail=" : "",
                           detail[0] ? log_quote(buf, sizeof buf, detail) : "");
@@ -405,14 +515,55 @@ bool template_process_is_placer(const struct template_process *t, pid_t pid) {
 
 void template_process_placer_exited(struct template_process *t, int status, usec_t now,
                                     struct template_decision *ret) {
-        int error = WIFEXITED(status) ? -WEXITSTATUS(status) : -EIO;
+        char detail[TEMPLATE_DETAIL_MAX], quoted[LOG_QUOTE_MAX];
+        bool identity_lost;
+        int error = template_placer_result(status, &identity_lost);
 
         *ret = (struct template_decision) { .restart_at = USEC_INFINITY };
         t->place_time = now - t->place_started;
+        if (identity_lost) {
+                /* The pid written may have been someone else's by then: whatever is in the
+                 * leaf now is not killed (the supervisor removes it only if empty). */
+                t->place_suspect = true;
+                snprintf(detail, sizeof detail, "PID %d %s while memward moved it into its leaf", (int) t->place_pid,
+                         WEXITSTATUS(status) == TEMPLATE_PLACER_EXIT_GONE ? "exited"
+                                                                          : "changed its parent or user");
+                if (!template_child_has_exited(t->pid)) {
+                        t->placer_pid = 0;
+                        fault(t, TEMPLATE_FAULT_BAD_PID, detail, now, ret);
+                        return;
+                }
+                /* The template died first (its child was re-parented, or exited with it):
+                 * no fault, its exit is reaped next and fails the spawn. */
+                error = -ESRCH;
+        }
         if (error < 0)
-                log_warning_errno(error, "placement_failed", "pid=%d worker=%u generation=%" PRIu64 " template=%llu",
-                                  (int) t->place_pid, t->state.spawn_slot, t->state.spawn_generation, t->generation);
+                log_warning_errno(error, "placement_failed", "pid=%d worker=%u generation=%" PRIu64 " template=%llu%s%s",
+                                  (int) t->place_pid, t->state.spawn_slot, t->state.spawn_generation, t->generation,
+                                  identity_lost ? " suspect=yes detail=" : "",
+                                  identity_lost ? log_quote(quoted, sizeof quoted, detail) : "");
         place_done(t, error, now, ret);
+}
+
+/* Whether the worker pid of a SPAWNED runs in the leaf of its SPAWN: one read of
+ * PROC_ROOT/PID/cgroup. A worker that exited already (the read fails) is let through: its
+ * exit is reaped as a worker's, and its leaf killed with it. */
+static bool worker_in_leaf(const struct template_process *t, const char *proc_root, pid_t pid, char *detail,
+                           size_t detail_size) {
+        char path[64], buf[1024], where[PATH_MAX / 4];
+        size_t n;
+
+        if (!t->cgroup)
+                return true;
+        snprintf(path, sizeof path, "%s/%d/cgroup", proc_root, (int) pid);
+        if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n) < 0)
+                return true;
+        int r = cgroup_text_in_leaf(buf, n, t->cgroup->group_path, t->spawn_leaf, where, sizeof where);
+        if (r != 0)
+                return true; /* 1, or no v2 line: not a cgroup v2 system after all */
+        snprintf(detail, detail_size, "worker PID %d runs in cgroup %.96s, not in its leaf %s", (int) pid, where,
+                 t->spawn_leaf);
+        return false;
 }
 
 /* One packet at a time, 64 KiB: static, memward is single-threaded. */
@@ -465,7 +616,7 @@ int template_process_receive(struct template_process *t, const char *proc_root, 
         }
         if (m.type == TEMPLATE_PLACE && t->state.phase == TEMPLATE_PHASE_SPAWNING && t->state.spawn_place &&
             t->state.place_pid == 0 && m.slot == t->state.spawn_slot && m.generation == t->state.spawn_generation) {
-                place(t, &m, proc_root, now, ret);
+                place(t, &m, proc_root, self, now, ret);
                 return 1;
         }
         if (m.type == TEMPLATE_SPAWNED && t->state.phase == TEMPLATE_PHASE_SPAWNING &&
@@ -482,13 +633,25 @@ int template_process_receive(struct template_process *t, const char *proc_root, 
                         return 1;
                 }
                 *ret_reaped = r > 0;
+                /* Only for a SPAWNED the state machine takes (one that skips or follows a
+                 * failed placement is condemned there, as unexpected). */
+                bool acceptable = !t->state.spawn_place || (t->state.placed && t->state.place_error == 0);
+                if (r == 0 && acceptable && t->spawn_leaf[0] &&
+                    !worker_in_leaf(t, proc_root, m.pid, detail, sizeof detail)) {
+                        /* Nothing would account or limit it: it goes, and so does the
+                         * template that put it there. */
+                        (void) kill(-m.pid, SIGKILL);
+                        (void) kill(m.pid, SIGKILL);
+                        fault(t, TEMPLATE_FAULT_BAD_PID, detail, now, ret);
+                        return 1;
+                }
         }
         feed(t, &(struct template_event) { .type = TEMPLATE_EVENT_MESSAGE, .now = now, .message = &m }, ret);
         return 1;
 }
 
 int template_process_spawn(struct template_process *t, unsigned slot, uint64_t generation, char *const *env,
-                           int leaf_fd, usec_t now, struct template_decision *ret) {
+                           int leaf_fd, const char *leaf_name, usec_t now, struct template_decision *ret) {
         static char buf[TEMPLATE_MESSAGE_MAX];
         size_t length;
         char detail[TEMPLATE_DETAIL_MAX];
@@ -516,6 +679,8 @@ int template_process_spawn(struct template_process *t, unsigned slot, uint64_t g
                 return -EBUSY;
         t->place_fd = TAKE_FD(place_fd);
         t->place_time = 0;
+        t->place_suspect = t->place_abandoned = false;
+        snprintf(t->spawn_leaf, sizeof t->spawn_leaf, "%s", leaf_fd >= 0 && leaf_name ? leaf_name : "");
         r = template_channel_send(t->control_fd, buf, length,
                                   placement == TEMPLATE_PLACEMENT_TEMPLATE ? leaf_fd : -1);
         if (r < 0) {
@@ -641,6 +806,7 @@ void template_process_retire(struct template_process *t, int sig, const char *wh
         t->retired = true;
         close_channel(t);
         t->place_fd = safe_close(t->place_fd);
+        t->place_abandoned = t->place_abandoned || t->placer_pid > 0;
         t->placer_pid = 0;
         if (t->pid > 0) {
                 log_info("template_stop", "pid=%d generation=%llu signal=%s reason=%s", (int) t->pid, t->generation,

@@ -199,6 +199,15 @@ static void on_message(struct template_state *s, const struct template_message *
                         d->generation = s->spawn_generation;
                         return;
                 }
+                if (m->type == TEMPLATE_SPAWN_FAILED && s->spawn_place && s->place_pid != 0 && !s->placed) {
+                        /* memward's placer may still be moving the pid: the template waits
+                         * for its PLACED (§3.1 step 3), so that the answer for the spawn
+                         * is the last word on it. */
+                        set_detail(d, "SPAWN_FAILED for slot %u generation %" PRIu64 " before its PLACE was answered",
+                                   m->slot, m->generation);
+                        condemn(s, d, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, -EPROTO);
+                        return;
+                }
                 if (m->type == TEMPLATE_SPAWNED && s->spawn_place && (!s->placed || s->place_error < 0)) {
                         /* Its worker would run outside its leaf: what PLACE=1 is there to prevent. */
                         set_detail(d, "SPAWNED for slot %u generation %" PRIu64 " %s", m->slot, m->generation,

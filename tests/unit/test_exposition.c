@@ -127,6 +127,7 @@ static void test_exposition(void **state) {
         assert_line(text, "memward_worker_exits_total{how=\"signal\"} 0");
         assert_line(text, "memward_worker_exits_total{how=\"oom\"} 1");
         assert_line(text, "memward_spawn_failures_total 2");
+        assert_line(text, "memward_orphans_killed_total 1000");
         assert_line(text, "memward_config_last_reload_successful 0");
         assert_line(text, "memward_config_last_reload_success_timestamp_seconds 1700000000.000");
         assert_line(text, "memward_config_reloads_total{result=\"success\"} 1");

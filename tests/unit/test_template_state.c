@@ -749,6 +749,46 @@ static void test_place_out_of_turn(void **state) {
         assert_int_equal(d.fault, TEMPLATE_FAULT_UNEXPECTED_MESSAGE);
 }
 
+/* SPAWN_FAILED while memward's placer is still moving the PLACE's pid (no PLACED yet):
+ * the template must wait for the PLACED (§3.1), or memward could be writing a pid the
+ * template has already reaped. A fault; before any PLACE (its fork failed) and after a
+ * PLACED with ERRNO it is the normal answer. */
+static void test_spawn_failed_before_placed(void **state) {
+        (void) state;
+        struct template_state s;
+        struct template_decision d;
+
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        feed(&s, want_placed(1 * SEC, 3, 7));
+        assert_true(place(&s, 2 * SEC, 3, 7, 4100).place);
+        d = spawn_failed(&s, 3 * SEC, 3, 7, EAGAIN);
+        assert_true(d.kill && d.spawn_failed);
+        assert_int_equal(d.fault, TEMPLATE_FAULT_UNEXPECTED_MESSAGE);
+        assert_int_equal(d.error, -EPROTO);
+        assert_non_null(strstr(d.detail, "SPAWN_FAILED for slot 3 generation 7 before its PLACE was answered"));
+
+        /* Before any PLACE: the intermediate could not be forked. */
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        feed(&s, want_placed(1 * SEC, 3, 7));
+        d = spawn_failed(&s, 2 * SEC, 3, 7, EAGAIN);
+        assert_false(d.kill);
+        assert_true(d.spawn_failed && d.idle);
+        assert_int_equal(d.error, -EAGAIN);
+
+        /* After a PLACED with ERRNO: the answer it owes. */
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        feed(&s, want_placed(1 * SEC, 3, 7));
+        place(&s, 2 * SEC, 3, 7, 4100);
+        placed(&s, 2 * SEC, -ESRCH);
+        d = spawn_failed(&s, 3 * SEC, 3, 7, ESRCH);
+        assert_false(d.kill);
+        assert_true(d.spawn_failed);
+        assert_int_equal(d.error, -ESRCH);
+}
+
 static void test_refused_events(void **state) {
         (void) state;
         struct template_state s;
@@ -851,6 +891,7 @@ int main(void) {
                 cmocka_unit_test(test_place_timeout),
                 cmocka_unit_test(test_place_bad_pid),
                 cmocka_unit_test(test_place_out_of_turn),
+                cmocka_unit_test(test_spawn_failed_before_placed),
                 cmocka_unit_test(test_refused_events),
                 cmocka_unit_test(test_infinite_timeouts),
                 cmocka_unit_test(test_names),

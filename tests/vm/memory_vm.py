@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The scenarios behind tests/vm/test_memory_*.sh, one interpreter per VM test.
 
-    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|oom|pressure|template|template_oom|template_reload|slot_modes
+    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|setsid|oom|pressure|template|template_oom|template_reload|slot_modes
 
 Inside the VM only (they change the root cgroup). Each scenario sets memward up the way a
 systemd unit with Delegate=yes would find itself: /sys/fs/cgroup/app, a child of the root
@@ -618,7 +618,8 @@ def scenario_template_user_faults(t):
     (tests/integration/workers/template.py, written from docs/fork-server.md alone): with
     PLACE=1 offered, memward places its workers (placed_by=memward, each alone in its leaf,
     as nobody); a PLACE naming the template itself is template_protocol_error
-    reason=bad_pid and the template is restarted; a SPAWNED that skips the PLACE is
+    reason=bad_pid and the template is restarted; a template that dies right after its
+    PLACE is no protocol error and leaves no leaf behind; a SPAWNED that skips the PLACE is
     reason=unexpected_message and the worker it forked outside its leaf dies with the
     template's leaf; a template that does not offer PLACE=1 gets template_cannot_place and
     its spawns fail with EACCES, as documented."""
@@ -651,6 +652,30 @@ def scenario_template_user_faults(t):
     mw.wait_event("template_start", generation=2, timeout=30)
     check(not mw.events("ready") and not mw.events("spawn"), "a worker came from a bad PLACE")
     ok("a PLACE naming the template itself: %s; the template restarted, no worker" % err.get("detail"))
+    mw.stop(timeout=30)
+    reset_app()
+
+    # A template that dies right after its PLACE: its intermediate is re-parented to
+    # memward or gone by the time memward reads the PLACE. That is the template's exit,
+    # not a bad pid; and the leaf of each dead template goes, even when its last process
+    # (the intermediate, memward's to reap now) was still in it at the template's exit.
+    mw = start("crash", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_crash"})
+    mw.wait_event("template_start", generation=4, timeout=90)
+    exits = mw.events("template_exited")
+    check(len(exits) >= 3 and all(l.get("code") == "5" for l in exits[:3]),
+          "want 3 template exits with code 5: %s" % "\n".join(l.text for l in exits))
+    errors = mw.events("template_protocol_error")
+    check(not errors, "a template that died after its PLACE was called a protocol error: %s"
+          % "\n".join(l.text for l in errors))
+    check(not mw.events("spawn"), "a worker came from a template that died before PLACED")
+    def template_leaves():
+        return sorted(d for d in os.listdir(APP) if d.startswith("template-"))
+    gen = max(l.int("generation") for l in mw.events("template_start"))
+    wait_until(lambda: all(int(d.split("-")[1]) >= gen - 1 for d in template_leaves()), 10,
+               "the leaves of the dead templates to be removed (have %r)" % template_leaves())
+    ok("templates dying right after PLACE: %d exits with code 5, %d spawns failed, no protocol error; "
+       "template leaves left: %r (the live one, generation %d, and maybe the one dying)"
+       % (len(exits), len(mw.events("spawn_failed")), template_leaves(), gen))
     mw.stop(timeout=30)
     reset_app()
 
@@ -780,6 +805,55 @@ def scenario_grandchildren(t):
     stop_and_check_no_leaves(mw)
     check(not lib.alive(g2), "helper %d of the last worker survived memward's shutdown" % g2)
     ok("after shutdown the last helper %d is dead too" % g2)
+
+
+def scenario_setsid(t):
+    """issue 16 §3 in cgroup mode: a worker's 200 children that setsid(), ignore SIGTERM
+    and SIGHUP and keep the listening socket die with its leaf when it is stopped
+    (SIGTTOU), a live worker's 50 are untouched, none outlives memward's exit, and a
+    second memward binds the same port at once (tests/integration/test_orphans_setsid.py,
+    which runs the same steps in procfs mode with 1,000: TCG forks slowly). Then a worker
+    that gets no leaf (cgroup.max.descendants reached) runs in memward's cgroup: its 50
+    children are killed as orphans when it stops."""
+    import test_orphans_setsid
+
+    def start(t, cfg, name):
+        if name == "second":
+            reset_app()
+        return start_memward(t, cfg, name=name)
+    setup_app()
+    test_orphans_setsid.scenario(t, start, "cgroup", big=200, small=50, bound=10.0)
+    check(not leaves(), "worker leaves left under app/: %r" % leaves())
+    ok("200 setsid'd children gone with their worker's leaf; none left after exit; the port rebound at once")
+
+    # A worker that gets no leaf (cgroup.max.descendants reached: cgroup_leaf_failed)
+    # runs in memward's own cgroup; its children are swept as in procfs mode.
+    reset_app()
+    mw = start_memward(t, lib.config(t.port(), count=1, command=lib.test_worker("setsider.py"),
+                                     workers={"ready_timeout": "120s", "env": {"SETSIDERS_1": "50"}}), name="leafless")
+    mw.wait_event("ready", count=1, timeout=60)
+    stat = dict(line.split() for line in cg_read(APP + "/cgroup.stat").splitlines())
+    cg_write(APP + "/cgroup.max.descendants", stat["nr_descendants"])
+    try:
+        mw.signal(signal.SIGTTIN)
+        mw.wait_event("cgroup_leaf_failed", worker=1, timeout=20)
+        w1 = mw.wait_event("ready", worker=1, timeout=120)[0].int("pid")
+        kids = test_orphans_setsid.setsid_children(w1)
+        check(len(kids) == 50, "the leafless worker has %d setsid'd children, want 50" % len(kids))
+        where = cgroup_of(kids[0])
+        check(not any(cgroup_of(k).rsplit("/", 1)[-1].startswith("worker-") for k in kids),
+              "children of the leafless worker in a leaf: %s" % where)
+        mw.signal(signal.SIGTTOU)
+        ex = mw.wait_event("exit", pid=w1, timeout=30)[0]
+        gone = test_orphans_setsid.wait_gone(kids, 10.0, "children of the leafless worker")
+        killed = sum(int(l.get("count")) for l in mw.events("orphans_killed"))
+        check(killed == 50, "orphans_killed counts %d, want 50: %s" % (killed, mw.events("orphans_killed")))
+        check(mw.running(), "memward exited")
+    finally:
+        cg_write(APP + "/cgroup.max.descendants", "max")
+    check(mw.stop(timeout=60) == 0, "memward's exit code")
+    ok("a worker with no leaf (in %s): its 50 setsid'd children gone %.2fs after its exit line (orphans_killed)"
+       % (where, gone - ex.t))
 
 
 def scenario_oom(t):
@@ -992,6 +1066,7 @@ SCENARIOS = {
     "cgroup": scenario_cgroup,
     "recycle": scenario_recycle,
     "grandchildren": scenario_grandchildren,
+    "setsid": scenario_setsid,
     "oom": scenario_oom,
     "pressure": scenario_pressure,
     "template": scenario_template,

@@ -40,6 +40,23 @@ struct cgroup_setup {
  * Returns 0, -ENOENT when there is no v2 line. */
 int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t size);
 
+/* Whether a cgroup v2 path ("/app/worker-3-7") names one of memward's leaves: its last
+ * component is worker-* or template-* (the names cgroup_leaf_create() gives). */
+bool cgroup_path_is_leaf(const char *path);
+
+/* Whether process pid is in one of memward's leaves, from PROC_ROOT/PID/cgroup: 1 or 0;
+ * -ESRCH when the process is gone, -ENOENT when it has no v2 line, or the errno of the
+ * read. */
+int cgroup_process_in_leaf(const char *proc_root, pid_t pid);
+
+/* Whether the v2 line of /proc/PID/cgroup text names the leaf leaf_name directly under
+ * group_path (the mount point followed by the group's own path, as cgroup_setup_init()
+ * makes it): the path must be "<group's path>/<leaf_name>", and group_path end with the
+ * group's path. Returns 1 when it does, 0 when the process is in another cgroup (its path
+ * then in ret_path), -ENOENT when there is no v2 line, -ENAMETOOLONG for a path over size. */
+int cgroup_text_in_leaf(const char *text, size_t length, const char *group_path, const char *leaf_name,
+                        char *ret_path, size_t size);
+
 /* The v1 path of one controller ("4:memory:/docker/abc") from /proc/self/cgroup text. */
 int cgroup_parse_self_v1(const char *text, size_t length, const char *controller, char *ret_path, size_t size);
 

@@ -125,6 +125,16 @@ int monitor_worker_events(struct monitor *m, struct worker *w);
  * kills leftovers (cgroup.kill) and removes the leaf, or queues it for removal. */
 void monitor_worker_release(struct monitor *m, struct worker *w);
 
+/* Kills what is in leaf (cgroup.kill) and removes it, or queues it for the retries of
+ * monitor_retry_removals() while its processes exit: a template's leaf at its exit, as a
+ * worker's. Takes the leaf (*leaf is reset). */
+void monitor_leaf_release(struct monitor *m, struct cgroup_leaf *leaf);
+
+/* The same without cgroup.kill, ever: for a leaf that may hold a process that is not
+ * ours (template.h, place_suspect). Removed now when empty (0), else queued and removed
+ * once its processes have left or exited (-EBUSY). */
+int monitor_leaf_release_spare(struct monitor *m, struct cgroup_leaf *leaf);
+
 /* Retries removing leaves whose processes were still exiting. */
 void monitor_retry_removals(struct monitor *m);
 unsigned monitor_pending_removals(const struct monitor *m);

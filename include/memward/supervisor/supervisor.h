@@ -15,6 +15,7 @@
 #include "memward/policy/policy.h"
 #include "memward/supervisor/history.h"
 #include "memward/supervisor/monitor.h"
+#include "memward/supervisor/orphans.h"
 #include "memward/supervisor/reconcile.h"
 #include "memward/supervisor/template.h"
 #include "memward/supervisor/worker.h"
@@ -22,6 +23,8 @@
 /* Bad usage or configuration (memward(8)): what systemd's RestartPreventExitStatus=
  * lists, since starting again cannot fix it. */
 #define EXIT_USAGE 2
+/* workers.start_limit_burst failed starts within start_limit_interval, no worker ready. */
+#define EXIT_START_LIMIT 3
 
 /* Loads the configuration again for SIGHUP: the file plus the command-line overrides,
  * validated. Prints its own diagnostics; returns 0 or a negative errno. */
@@ -135,7 +138,16 @@ struct supervisor {
         struct template_counters template_next_counters; /* a reload's template's, until it takes over: a
                                                           * failed reload is no restart */
         struct reaped_ring reaped;              /* children reaped that no record knew */
+        struct helper_pids helpers;             /* memward's own placers, until reaped: no orphans */
         usec_t orphan_sweep_at;                 /* procfs mode: look again for a given-up spawn's worker */
+        bool orphan_sweep_due;                  /* procfs mode: a child was reaped, look for orphans */
+        bool leafless_workers;                  /* cgroup mode: a worker ran outside a leaf; its orphans
+                                                 * are swept as in procfs mode */
+        struct orphan_set orphans_dying;        /* killed, not reaped yet */
+        usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: times of failed starts */
+        unsigned n_start_failures;              /* ever recorded (the ring holds the last ones) */
+        struct policy_start_limit_verdict start_limit; /* .hit: memward is to exit (EXIT_START_LIMIT) */
+        uint64_t orphans_killed;                /* memward_orphans_killed_total */
         struct notify_early notify_early[NOTIFY_EARLY_MAX];
         unsigned n_notify_early;
 };

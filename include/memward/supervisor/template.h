@@ -19,6 +19,7 @@
 #include "memward/config/config.h"
 #include "memward/linux/cgroup.h"
 #include "memward/linux/event_loop.h"
+#include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
 #include "memward/supervisor/template_state.h"
 
@@ -53,15 +54,52 @@ int template_check_pid(const char *proc_root, pid_t pid, pid_t self, pid_t templ
                        struct reaped_ring *ring, int *ret_status, char *detail, size_t detail_size);
 
 /* Whether pid, from a PLACE, is one memward may move into a worker's leaf (§3): a child
- * of the template (PROC_ROOT/PID/status PPid: while the template has not reaped it, the
- * number cannot go to another process) running as the template's user (the four ids of
- * the Uid line equal the template's), so a template can never make memward move a process
- * of someone else, or one that became another user through a set-user-ID exec. Returns 0,
- * -ESRCH when pid does not exist (a child that died: PLACED says so, the spawn fails),
- * -EPERM with why in detail (another parent, another user), or the negative errno of a
- * status that cannot be read (the template's own too). */
-int template_check_place_pid(const char *proc_root, pid_t pid, pid_t template_pid, char *detail,
-                             size_t detail_size);
+ * of the template (PROC_ROOT/PID/status PPid:) running as the template's user (the four
+ * ids of the Uid line equal the template's). The caller holds a pidfd of pid, opened
+ * before this reading, and asks it afterwards whether the process still lives: only then
+ * is the reading that process's and not another's that got its number. Returns 0 with
+ * *ret_child (may be NULL) the reading, for the check after the move; -ESRCH when pid
+ * does not exist; -EPERM with why in detail (another parent, memward (self) included,
+ * another user), or the negative errno of a status that cannot be read (the template's
+ * own too). A template that died after its PLACE leaves its child to memward, the
+ * subreaper: -EPERM too, which the caller turns into -ESRCH (no fault, its exit is on its
+ * way) when template_child_has_exited() says so. */
+int template_check_place_pid(const char *proc_root, pid_t pid, pid_t self, pid_t template_pid,
+                             struct proc_status *ret_child, char *detail, size_t detail_size);
+
+/* Whether the process pid, a child of the caller, has exited (a zombie not reaped yet):
+ * waitid(WNOWAIT), which leaves it to the reaper. */
+bool template_child_has_exited(pid_t pid);
+
+/* How memward's placer (the child that writes a PLACE's pid into the leaf) ended. After
+ * its write it checks that the pid still named the process checked before: the pidfd
+ * says it has not exited, and its status shows the same parent and uids. Exit codes
+ * below 126 are the errno of the write (nothing was moved). */
+#define TEMPLATE_PLACER_EXIT_GONE 200    /* the process exited: the number written may have been another's */
+#define TEMPLATE_PLACER_EXIT_CHANGED 201 /* another parent or other uids after the move */
+
+/* The wait status of a placer: 0 (moved, and the same process), the negative errno of a
+ * write that failed (-EIO for a placer killed by a signal), or -ESTALE with
+ * *ret_identity_lost when the process moved may not be the one checked (then the leaf
+ * may hold a process that is not the template's, and must not be killed blindly). */
+int template_placer_result(int status, bool *ret_identity_lost);
+
+/* A small set of memward's own helper processes (placers) until they are reaped: a
+ * placer given up on (its SPAWN failed, timed out, its template died or was retired)
+ * still runs for a while, and its exit must not be taken for an orphan's. Bounded: one
+ * placer per template at a time, and a template that loses several in a row is killed;
+ * a full set forgets nothing, it refuses the new one (-ENOSPC) and that exit is reaped
+ * as an unknown child's. */
+#define TEMPLATE_HELPERS_MAX 16U
+
+struct helper_pids {
+        pid_t pids[TEMPLATE_HELPERS_MAX];
+};
+
+int helper_pids_add(struct helper_pids *h, pid_t pid);
+bool helper_pids_contains(const struct helper_pids *h, pid_t pid);
+/* Forgets pid, reaped. Returns whether it was there. */
+bool helper_pids_remove(struct helper_pids *h, pid_t pid);
 
 /* Why templates were restarted, for memward_template_restarts_total{reason}: each fault
  * by its template_fault_to_string() name, an exit on its own, a start that failed. */
@@ -117,6 +155,21 @@ struct template_process {
         pid_t placer_pid;               /* memward's child that writes it into the leaf; 0 when none */
         usec_t place_started;           /* when the PLACE came */
         usec_t place_time;              /* PLACE to the placer's exit, of the last one, for event=spawn */
+        struct proc_status place_status; /* the PLACE's pid as checked, for the placer's check after the move */
+        /* The placer of the SPAWN in flight could not confirm that what it moved was the
+         * process checked: the leaf of that SPAWN may hold someone else's process and is
+         * removed, not killed. Until the next SPAWN. */
+        bool place_suspect;
+        /* The SPAWN ended while its placer still ran (a timeout, the template's death, a
+         * retire): whether and what it moves is not known, so its leaf is not killed
+         * either, only removed once empty. Until the next SPAWN. */
+        bool place_abandoned;
+        struct helper_pids *helpers;    /* the owner's: placers until reaped; NULL: not tracked */
+        char spawn_leaf[48];            /* the leaf of the SPAWN in flight; "" when none */
+        /* The owner's: takes the template's leaf when its process is reaped (kills what is
+         * left, removes it now or, while its last processes exit, later). NULL: killed and
+         * removed once, here. */
+        void (*release_leaf)(void *owner, struct cgroup_leaf *leaf);
         struct template_memory mem;
         struct template_counters *counters;
 };
@@ -166,14 +219,16 @@ int template_process_receive(struct template_process *t, const char *proc_root, 
                              usec_t now, struct template_decision *ret, bool *ret_reaped, int *ret_status);
 
 /* Sends SPAWN for slot/generation with env (NULL-terminated "NAME=VALUE") and leaf_fd
- * (-1: none, CGROUP=0). With a leaf, template_process_placement() says who places the
+ * (-1: none, CGROUP=0), whose name (leaf_name) the SPAWNED's worker is checked to be in
+ * (PROC_ROOT/PID/cgroup, one read): a worker outside its leaf is killed and the template
+ * condemned (bad_pid), since nothing would account or limit it. With a leaf, template_process_placement() says who places the
  * worker: the template (the fd attached, CGROUP=1) or memward (PLACE=1; the leaf's
  * cgroup.procs is opened now and written when the PLACE comes). Returns 0 with *ret
  * (send_spawn, or kill and spawn_failed when the channel failed), -EBUSY when the template
  * is not idle (nothing changed), -EINVAL for arguments the formatter refuses, or the
  * negative errno of opening the leaf's cgroup.procs (nothing sent). */
 int template_process_spawn(struct template_process *t, unsigned slot, uint64_t generation, char *const *env,
-                           int leaf_fd, usec_t now, struct template_decision *ret);
+                           int leaf_fd, const char *leaf_name, usec_t now, struct template_decision *ret);
 
 /* Who places a worker that has a leaf: memward when it must (memward_places) and the
  * template offered it, else the template. TEMPLATE_PLACEMENT_NONE without a leaf. */
@@ -184,8 +239,11 @@ enum template_placement template_process_placement(const struct template_process
  * event loop). The supervisor's reaper asks it of every child it does not know. */
 bool template_process_is_placer(const struct template_process *t, pid_t pid);
 
-/* That child exited with status (0: the pid is in its leaf; else its errno): the state
- * machine is told and PLACED is sent. *ret: a fault when PLACED cannot be sent. */
+/* That child exited with status (template_placer_result()): the state machine is told
+ * and PLACED is sent. When the placer could not confirm what it moved, place_suspect is
+ * set and, while the template lives, *ret is a bad_pid fault instead (no PLACED); once
+ * the template has exited, PLACED ERRNO=ESRCH. *ret: a fault also when PLACED cannot be
+ * sent. */
 void template_process_placer_exited(struct template_process *t, int status, usec_t now,
                                     struct template_decision *ret);
 

@@ -24,6 +24,8 @@ Knobs (environment):
                                              PLACE=1 by a PLACE naming itself, not its child
                               place_skip     (with TEST_TEMPLATE_PLACE=1) forks the worker of a
                                              SPAWN with PLACE=1 without a PLACE and answers SPAWNED
+                              place_crash    (with TEST_TEMPLATE_PLACE=1) exits (code 5) right
+                                             after its PLACE, before memward's PLACED
   TEST_TEMPLATE_PLACE=1       offers PLACE=1 in READY and, for a SPAWN with PLACE=1, lets
                               memward place the intermediate (docs/fork-server.md 3.1): it
                               waits on a release pipe until the template has PLACED
@@ -186,6 +188,8 @@ def spawn(mod, ctl, fields, env, fds, mode=""):
     if place:
         os.close(release_r)
         ctl.send(("PLACE\n" + head + "PID=%d\n" % pid).encode())
+        if mode == "place_crash":
+            os._exit(5)         # the intermediate reads EOF and exits, unplaced
         err = placed(ctl, head)
         if err == 0:
             os.write(release_w, b"p")
