@@ -37,7 +37,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-orphans
+.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-orphans bench-leak bench-recycle
 
 all: $(BUILD)/memward
 
@@ -169,6 +169,17 @@ bench-orphans: $(BUILD)/memward
 # memward (bench/keepalive/README.md); ~2 minutes.
 bench-keepalive: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/keepalive/run
+
+# A Flask app leaking through lru_cache(maxsize=None): gunicorn --max-requests against
+# memward's memory policy, exec and template (bench/leak/README.md); ~5 minutes.
+bench-leak: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/leak/run
+
+# Requests lost per worker recycle under wrk -c32 keep-alive: memward (exec and
+# template) against gunicorn's UvicornWorker and uWSGI (bench/recycle-loss/README.md);
+# ~4 minutes.
+bench-recycle: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/recycle-loss/run
 
 # Debian's python3 reads /usr/lib/python3/dist-packages (PREFIX=/usr, the .deb) and
 # /usr/local/lib/python3.X/dist-packages (PREFIX=/usr/local).

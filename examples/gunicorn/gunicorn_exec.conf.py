@@ -24,7 +24,9 @@ _NOTIFY_ENV = "MEMWARD_NOTIFY_SOCKET"
 _counter = None
 
 
-def _notify(message):
+def _notify(message, wait=0.0):
+    """Sends one datagram; without `wait` it is dropped if memward's queue is full
+    (the next X_REQUESTS carries the new total), with it the send waits that long."""
     addr = os.environ.get(_NOTIFY_ENV) or os.environ.get("NOTIFY_SOCKET")
     if not addr or addr[0] not in "/@":
         return
@@ -32,7 +34,10 @@ def _notify(message):
         addr = "\0" + addr[1:]
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
-            s.setblocking(False)
+            if wait:
+                s.settimeout(wait)
+            else:
+                s.setblocking(False)
             s.sendto(message.encode(), addr)
     except OSError:
         pass            # memward is gone or busy: never fail a request over this
@@ -63,7 +68,9 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    _notify("READY=1\nSTATUS=gunicorn worker %d accepting" % os.getpid())
+    # Said once, so it waits for room: under load the other workers' X_REQUESTS fill
+    # memward's queue, and a dropped READY=1 would leave this slot never ready.
+    _notify("READY=1\nSTATUS=gunicorn worker %d accepting" % os.getpid(), wait=5.0)
 
 
 def post_request(worker, req, environ, resp):

@@ -117,7 +117,7 @@ class WorkerReporter:
 
     heartbeat() is called by the server's loop whenever it comes round (gunicorn
     workers call notify() there, uvicorn calls its tick): the first call says READY=1,
-    the worker now accepts; later calls say WATCHDOG=1, at most once per quarter of
+    the worker now accepts (again on the next calls until that datagram went out); later calls say WATCHDOG=1, at most once per quarter of
     the watchdog interval, so a busy loop does not flood memward.
     request_started()/request_finished() bracket every request, from any thread.
     """
@@ -143,9 +143,13 @@ class WorkerReporter:
 
     def heartbeat(self) -> None:
         if not self.ready_sent:
-            self.ready_sent = True
-            self._last_ping = time.monotonic()
-            self.notifier.ready("%s %d accepting" % (self.name, os.getpid()))
+            # Until READY=1 has gone out: under load memward's notify queue is often
+            # full of the other workers' X_REQUESTS, and a READY=1 dropped there would
+            # leave this worker never ready in memward's eyes (not recycled at its
+            # limits, killed at workers.ready_timeout). The next heartbeat tries again.
+            if self.notifier.ready("%s %d accepting" % (self.name, os.getpid())):
+                self.ready_sent = True
+                self._last_ping = time.monotonic()
             return
         interval = self.ping_interval()
         if interval is None:

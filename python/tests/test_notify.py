@@ -66,6 +66,27 @@ class NotifierTest(unittest.TestCase):
             self.assertFalse(sender.watchdog())
         self.assertEqual(stderr.getvalue().count("sd_notify"), 1)      # said once
 
+    def test_ready_goes_out_on_a_later_heartbeat_when_memwards_queue_was_full(self):
+        # Under load memward's notify queue fills with the workers' X_REQUESTS; a
+        # READY=1 dropped there must be sent again, or memward never sees the worker
+        # ready (issue 17: workers served 25,000 requests past a limit of 2,000).
+        receiver = NotifySocket(True, self.tmp.name)
+        self.addCleanup(receiver.close)
+        sender = notify.Notifier(environ={"NOTIFY_SOCKET": receiver.name})
+        self.addCleanup(sender.close)
+        reporter = notify.WorkerReporter(sender)
+        queued = 0
+        while sender.requests(queued + 1) and queued < 100000:
+            queued += 1         # until the queue is full (net.unix.max_dgram_qlen)
+        reporter.heartbeat()
+        self.assertFalse(reporter.ready_sent)
+        while receiver._receive(0):
+            pass                # memward reads its queue
+        self.assertNotIn("READY=1", [text for _, text in receiver.received])
+        reporter.heartbeat()
+        self.assertTrue(reporter.ready_sent)
+        receiver.wait_for(os.getpid(), "READY=1", timeout=5)
+
 
 class ReporterTest(unittest.TestCase):
     class Recorder:
@@ -74,6 +95,7 @@ class ReporterTest(unittest.TestCase):
 
         def ready(self, status=None):
             self.sent.append("READY=1")
+            return True
 
         def watchdog(self):
             self.sent.append("WATCHDOG=1")
