@@ -1152,6 +1152,7 @@ static void supervisor_reap(struct supervisor *s) {
                         if (s->template)
                                 reaped_ring_push(&s->reaped, pid, status);
                         (void) orphan_set_remove(&s->orphans_dying, pid);
+                        (void) orphan_set_remove(&s->inherited, pid);
                         s->orphan_sweep_due = true;
                         log_debug("reaped", "pid=%d", (int) pid);
                 }
@@ -2453,8 +2454,10 @@ static void supervisor_templates_pass(struct supervisor *s) {
 static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) {
         struct supervisor *s = userdata;
 
-        /* A placer is memward's own child, never an orphan (supervisor_is_own_helper). */
-        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
+        /* A placer is memward's own child, never an orphan (supervisor_is_own_helper);
+         * so is a child memward had at start. */
+        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid) ||
+                     orphan_set_contains(&s->inherited, pid);
         pid_t pgid = known ? 0 : getpgid(pid);
         enum orphan_verdict v =
                 orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
@@ -2669,6 +2672,29 @@ static int supervisor_check_fd_limit(struct supervisor *s, const struct memward_
         return 0;
 }
 
+/* The children memward has before it starts any: a shell's `cron & exec memward` (the
+ * usual container entrypoint), whatever PID 1 inherits. They are no worker's orphans
+ * and are left alone while memward runs (their pids are not reused before memward
+ * reaps them, which forgets them); at memward's own exit they go with everything else. */
+static int supervisor_note_inherited(struct supervisor *s) {
+        _cleanup_free_ pid_t *pids = NULL;
+        int n = proc_list_children(s->monitor.proc_root, getpid(), &pids);
+        if (n < 0) {
+                /* Not fatal: without the list they are judged like any other child. */
+                log_warning_errno(n, "inherited_children_unknown", NULL);
+                return 0;
+        }
+        for (int i = 0; i < n; i++) {
+                int r = orphan_set_add(&s->inherited, pids[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (n > 0)
+                log_info("inherited_children", "count=%d pid=%d msg=\"children memward had at start: "
+                         "not swept as orphans\"", n, (int) pids[0]);
+        return 0;
+}
+
 int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
                    void *reload_userdata, struct supervisor **ret) {
         struct supervisor *s;
@@ -2801,6 +2827,10 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         if (r < 0)
                 goto fail;
 
+        r = supervisor_note_inherited(s);
+        if (r < 0)
+                goto fail;
+
         if (config->workers.mode == WORKERS_TEMPLATE) {
                 s->template_timer_source = (struct event_source) {
                         .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
@@ -2860,6 +2890,7 @@ struct supervisor *supervisor_free(struct supervisor *s) {
         }
         monitor_done(&s->monitor);
         orphan_set_free(&s->orphans_dying);
+        orphan_set_free(&s->inherited);
         event_loop_free(s->loop);
         safe_close(s->template_timer_source.fd);
         strv_free(s->template_env);

@@ -7,7 +7,11 @@ live until they exit about a second later, reaps all of them, and keeps running.
 
 Daemons (ORPHAN_SETSID=1: the sleepers setsid() first) have left their worker's process
 group: memward cannot tell whose they are and kills them at its next sample tick, with
-one orphans_killed line, while their worker keeps serving."""
+one orphans_killed line, while their worker keeps serving.
+
+Children memward had before it started any (`sh -c 'sleep 300 & exec memward'`, the
+container entrypoint `cron & exec memward`) are its own: several sample ticks later the
+sidecar still runs and no orphans_killed was logged."""
 
 import time
 
@@ -73,9 +77,26 @@ def daemons(t):
           % (killed.t - ready.t, killed.get("trigger")))
 
 
+def inherited(t):
+    port = t.port()
+    cfg = lib.config(port, count=1, memory={"sample_interval": "200ms", "retained_window": "2s"})
+    mw = t.memward(cfg, name="inherited", prefix=["/bin/sh", "-c", 'sleep 300 & exec "$0" "$@"'])
+    worker = mw.wait_event("ready", count=1)[0].int("pid")
+    sidecars = [p for p in lib.children_map().get(mw.pid, []) if p != worker]
+    check(len(sidecars) == 1, "want the one inherited sleep among memward's children: %s" % sidecars)
+    noted = mw.events("inherited_children")
+    check(len(noted) == 1 and noted[0].get("count") == "1", "inherited_children: %s" % noted)
+    time.sleep(2)  # 10 sample ticks
+    check(lib.alive(sidecars[0]), "the inherited sidecar was killed: %s" % mw.events("orphans_killed"))
+    check(not mw.events("orphans_killed"), "orphans_killed: %s" % mw.events("orphans_killed"))
+    check(mw.stop() == 0, "memward's exit code")
+    print("inherited sidecar pid %d alive after 10 sample ticks, no orphans_killed" % sidecars[0])
+
+
 def both(t):
     test(t)
     daemons(t)
+    inherited(t)
 
 
 if __name__ == "__main__":

@@ -44,6 +44,8 @@ struct orphan_set {
 };
 
 bool orphan_set_contains(const struct orphan_set *set, pid_t pid);
+/* Adds pid, kept sorted (a pid there already is left alone). Returns 0 or -ENOMEM. */
+int orphan_set_add(struct orphan_set *set, pid_t pid);
 /* Forgets pid, reaped. Returns whether it was there. */
 bool orphan_set_remove(struct orphan_set *set, pid_t pid);
 void orphan_set_free(struct orphan_set *set);

@@ -144,6 +144,8 @@ struct supervisor {
         bool leafless_workers;                  /* cgroup mode: a worker ran outside a leaf; its orphans
                                                  * are swept as in procfs mode */
         struct orphan_set orphans_dying;        /* killed, not reaped yet */
+        struct orphan_set inherited;            /* children memward had at start (`cron & exec memward`,
+                                                 * PID 1's): its own, never swept, until reaped */
         usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: times of failed starts */
         unsigned n_start_failures;              /* ever recorded (the ring holds the last ones) */
         struct policy_start_limit_verdict start_limit; /* .hit: memward is to exit (EXIT_START_LIMIT) */
