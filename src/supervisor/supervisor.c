@@ -294,10 +294,18 @@ static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t no
         /* The start limit: judged here, acted on by the next reconcile pass (this may run
          * in the middle of a worker's exit). Only failures while nothing serves are
          * recorded: a slot that crash-looped beside a serving worker for an hour must not
-         * make the first crash of that worker the last straw. */
+         * make the first crash of that worker the last straw. And they are counted per
+         * slot, one backoff round at a time: the ring gets a time only when a slot fails
+         * more often than any other did, so that 6 workers failing at once on a dependency
+         * down for a second are one failed start, not 6, and the limit is reached only
+         * after as much backoff as for a single worker. */
         unsigned ready = supervisor_ready_workers(s);
         if (ready > 0 || s->shutting_down || s->start_limit.hit)
                 return;
+        slot->start_failures++;
+        if (slot->start_failures <= s->start_failures_deepest)
+                return;
+        s->start_failures_deepest = slot->start_failures;
         s->start_failures[s->n_start_failures++ % CONFIG_START_LIMIT_BURST_MAX] = now;
         s->start_limit = policy_start_limit(s->config->workers.start_limit_burst, s->config->workers.start_limit_interval,
                                             s->start_failures,

@@ -35,6 +35,8 @@ struct slot {
         struct worker *replacement;     /* starting, takes over when ready */
         unsigned long long generation;  /* of the last spawn */
         unsigned failures;              /* consecutive, for backoff */
+        unsigned start_failures;        /* failed starts while no worker was ready, since one last was
+                                         * (the start limit's count) */
         usec_t ready_since;             /* a worker became ready here after the last failure; 0: none yet */
         usec_t respawn_at;              /* no spawn into this slot before */
         enum recycle_reason last_recycle; /* for /status; NONE until the first */
@@ -146,8 +148,10 @@ struct supervisor {
         struct orphan_set orphans_dying;        /* killed, not reaped yet */
         struct orphan_set inherited;            /* children memward had at start (`cron & exec memward`,
                                                  * PID 1's): its own, never swept, until reaped */
-        usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: times of failed starts */
+        usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: when some slot first reached
+                                                 * 1, 2, ... failed starts (slot.start_failures) */
         unsigned n_start_failures;              /* ever recorded (the ring holds the last ones) */
+        unsigned start_failures_deepest;        /* the most failed starts of one slot, none ready since */
         struct policy_start_limit_verdict start_limit; /* .hit: memward is to exit (EXIT_START_LIMIT) */
         uint64_t orphans_killed;                /* memward_orphans_killed_total */
         struct notify_early notify_early[NOTIFY_EARLY_MAX];
