@@ -279,6 +279,16 @@ static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
 
 static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now);
 
+/* A worker is ready, or a reload went through: the failed starts before it are history,
+ * and only a new run of them, with none ready, may reach the start limit. */
+static void supervisor_start_limit_forget(struct supervisor *s) {
+        s->n_start_failures = 0;
+        s->start_failures_deepest = 0;
+        s->start_limit = (struct policy_start_limit_verdict) {};
+        for (unsigned i = 0; i < s->n_slots; i++)
+                s->slots[i].start_failures = 0;
+}
+
 /* Counts a failure of the slot (a spawn that failed, a worker that died unexpectedly) and
  * sets its backoff. A slot that has served for a while since its last failure has a new
  * problem, not more of the same one: it starts again at the initial delay, even when its
@@ -492,6 +502,7 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         w->state = WORKER_READY;
         w->ready_at = w->last_watchdog = now;
         s->ever_ready = true;
+        supervisor_start_limit_forget(s);
         log_info("ready", "worker=%u pid=%d generation=%llu startup=%" PRIu64 "ms", w->slot, (int) w->pid,
                  w->generation, (now - w->spawned_at) / USEC_PER_MSEC);
         if (w->usr1_pending) {
@@ -1241,6 +1252,7 @@ static void supervisor_reload_succeeded(struct supervisor *s) {
         s->reload.last_successful = true;
         s->reload.last_success = s->reload.last_attempt;
         s->reload.successes++;
+        supervisor_start_limit_forget(s);
         s->reload.last_error[0] = '\0';
 }
 

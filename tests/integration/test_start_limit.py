@@ -9,6 +9,8 @@
                slot fails at once, again and again, and memward retries them all until the
                dependency is back (a round of 6 simultaneous failures counts once): all 6
                ready, no start_limit_hit.
+  forgotten    burst 3 within 60 s: the worker fails twice at boot, then serves; killed
+               once, it is respawned: the failures before it was ready are forgotten.
   recycling    a healthy worker recycled 20 times (max_lifetime 200 ms) with
                start_limit_burst: 2 within 60 s: recycles are no failed starts, nothing
                trips, memward stops on SIGTERM with 0.
@@ -72,6 +74,29 @@ def outage(t):
           "no start_limit_hit" % (failed, took))
 
 
+# Fails its first two starts (a counter in $COUNTER), then serves.
+FAILS_TWICE = ["/bin/sh", "-c", 'n=$(cat "$COUNTER" 2>/dev/null || echo 0); echo $((n + 1)) > "$COUNTER"; '
+               '[ "$n" -ge 2 ] || exit 1; exec "$0" "$@"'] + lib.EXAMPLE_COMMAND
+
+
+def forgotten(t):
+    cfg = lib.config(t.port(), count=1, command=FAILS_TWICE,
+                     workers={"start_limit_burst": 3, "start_limit_interval": "60s",
+                              "env": {"COUNTER": os.path.join(t.dir, "starts")}})
+    mw = t.memward(cfg, name="forgotten")
+    pid = mw.wait_event("ready", timeout=20)[0].int("pid")
+    check(len([e for e in mw.events("exit") if e.get("unexpected")]) == 2, "want 2 failures at boot: %s"
+          % mw.events("exit"))
+    time.sleep(1)
+    os.kill(pid, signal.SIGKILL)
+    mw.wait_event("ready", count=2, timeout=20)
+    time.sleep(0.5)
+    check(mw.running(), "memward exited %s after one crash of a worker that served" % mw.proc.poll())
+    check(not mw.events("start_limit_hit"), "the start limit tripped: %s" % mw.events("start_limit_hit"))
+    check(mw.stop() == 0, "memward's exit code after SIGTERM")
+    print("forgotten: 2 failures at boot, served, killed once: respawned, no start_limit_hit (burst 3)")
+
+
 def recycling(t):
     port = t.port()
     cfg = lib.config(port, count=1, workers={"start_limit_burst": 2, "start_limit_interval": "60s"},
@@ -114,6 +139,7 @@ def serving(t):
 def test(t):
     crash_loop(t)
     outage(t)
+    forgotten(t)
     recycling(t)
     serving(t)
 
