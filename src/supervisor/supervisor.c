@@ -1139,6 +1139,19 @@ static void supervisor_reconcile(struct supervisor *s) {
 
 /* ---- event handlers ------------------------------------------------------ */
 
+void supervisor_reaped_unknown(struct supervisor *s, pid_t pid, int status) {
+        /* An orphan killed by a sweep, or a child memward had at start, is no worker of a
+         * template: neither is remembered, lest a burst of them evicts from the ring the
+         * exit of a worker whose SPAWNED is still to be read. */
+        bool killed = orphan_set_remove(&s->orphans_dying, pid);
+        bool inherited = orphan_set_remove(&s->inherited, pid);
+        if (!killed && !inherited && s->template)
+                reaped_ring_push(&s->reaped, pid, status);
+        /* An orphan's own children come to us as it dies. */
+        s->orphan_sweep_due = true;
+        log_debug("reaped", "pid=%d", (int) pid);
+}
+
 static void supervisor_reap(struct supervisor *s) {
         usec_t now = now_monotonic();
 
@@ -1164,17 +1177,8 @@ static void supervisor_reap(struct supervisor *s) {
                         /* A placer of a spawn given up on: its leaf was removed (empty, a
                          * write into it then fails) or is being killed; nothing to do. */
                         log_debug("helper_reaped", "pid=%d kind=placer status=%d", (int) pid, status);
-                } else {
-                        /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
-                         * still to be read: remembered for that. An orphan's own children come
-                         * to us as it dies. */
-                        if (s->template)
-                                reaped_ring_push(&s->reaped, pid, status);
-                        (void) orphan_set_remove(&s->orphans_dying, pid);
-                        (void) orphan_set_remove(&s->inherited, pid);
-                        s->orphan_sweep_due = true;
-                        log_debug("reaped", "pid=%d", (int) pid);
-                }
+                } else
+                        supervisor_reaped_unknown(s, pid, status);
         }
         if (s->orphan_sweep_due)
                 supervisor_sweep_orphans(s, "reaped");

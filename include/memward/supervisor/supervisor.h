@@ -175,6 +175,12 @@ int supervisor_run(struct supervisor *s);
  * yet does not count, so no slot counts twice. */
 unsigned supervisor_ready_workers(const struct supervisor *s);
 
+/* A child reaped that is no worker, template or placer memward knows: an orphan (one a
+ * sweep killed, or not), a child memward had at start, or a worker a template forked
+ * whose SPAWNED is still to be read. Only the last kind can be: the others are not
+ * remembered in s->reaped (TEMPLATE_REAPED_MAX entries), which they would evict. */
+void supervisor_reaped_unknown(struct supervisor *s, pid_t pid, int status);
+
 /* The slots up to the target without a ready worker that memward is replacing on
  * purpose: its worker was stopped first (memory_stop_first, or at its max_requests
  * before the replacement was ready) and a replacement is starting there. /healthz counts
