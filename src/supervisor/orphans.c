@@ -94,6 +94,9 @@ int orphans_sweep(const char *proc_root, pid_t self, orphan_classify_t classify,
                 case ORPHAN_KEEP:
                         sw.kept++;
                         break;
+                case ORPHAN_DYING:
+                        sw.dying++;
+                        break;
                 case ORPHAN_KILL:
                         if (sw.killed == max_kill) {
                                 sw.deferred++;

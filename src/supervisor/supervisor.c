@@ -52,6 +52,7 @@
 
 static void supervisor_reconcile(struct supervisor *s);
 static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger);
+static bool supervisor_sweeps(const struct supervisor *s);
 static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
 static struct template_process *template_by_placer(struct supervisor *s, pid_t pid);
 static void supervisor_template_act(struct supervisor *s, struct template_process *t,
@@ -554,7 +555,11 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
         /* The group dies with its leader: leftovers of a worker must not serve, or hold
          * memory, unsupervised. In cgroup mode the leaf is killed too (cgroup.kill), which
          * also reaches processes that left the group. */
-        (void) worker_kill_group(w);
+        /* Its group's members (a worker shell's `cmd &`) are memward's children now,
+         * killed here: the sweep that follows must not kill and count them again. Only
+         * while memward sweeps: the sweeps forget the groups they no longer meet. */
+        if (worker_kill_group(w) >= 0 && supervisor_sweeps(s))
+                (void) orphan_set_add(&s->dying_groups, w->pid);
         supervisor_release_worker(s, w);
         /* Only now: the release reads memory.events a last time, and may be the first
          * to see the kill. */
@@ -2474,6 +2479,17 @@ static void supervisor_templates_pass(struct supervisor *s) {
         supervisor_template_arm(s);
 }
 
+/* Whether pgid is the group of a worker killed at its exit (its members got the SIGKILL
+ * already); noted as met, so that the group is remembered for the next sweep. The group
+ * is remembered only while a member is memward's child: a member is re-parented to it
+ * before its parent can be reaped, so a sweep that meets none has seen the last. */
+static bool supervisor_in_dying_group(struct supervisor *s, pid_t pgid) {
+        if (pgid <= 0 || !orphan_set_contains(&s->dying_groups, pgid))
+                return false;
+        (void) orphan_set_add(&s->dying_groups_seen, pgid);
+        return true;
+}
+
 /* orphan_classify_t for the sweeps while memward runs. */
 static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) {
         struct supervisor *s = userdata;
@@ -2483,6 +2499,8 @@ static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) 
         bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid) ||
                      orphan_set_contains(&s->inherited, pid);
         pid_t pgid = known ? 0 : getpgid(pid);
+        if (supervisor_in_dying_group(s, pgid))
+                return ORPHAN_DYING;
         enum orphan_verdict v =
                 orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
         /* Cgroup mode (a worker ran outside a leaf): one in a leaf goes with that leaf,
@@ -2493,11 +2511,19 @@ static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) 
         return v;
 }
 
-/* orphan_classify_t at exit: no worker and no template is left to keep anything for. */
+/* orphan_classify_t at exit: no worker and no template is left to keep anything for;
+ * the members of a worker's group killed at its exit are only waited for. */
 static enum orphan_verdict classify_at_exit(void *userdata, pid_t pid) {
-        (void) userdata;
-        (void) pid;
+        struct supervisor *s = userdata;
+        if (supervisor_in_dying_group(s, getpgid(pid)))
+                return ORPHAN_DYING;
         return orphan_judge(false, -1, false, true);
+}
+
+/* Whether memward sweeps for orphans while it runs: in procfs mode, and in cgroup mode
+ * once a worker ran outside a leaf. */
+static bool supervisor_sweeps(const struct supervisor *s) {
+        return s->monitor.cgroup.mode != ACCOUNTING_CGROUP || s->leafless_workers;
 }
 
 static bool supervisor_spawn_in_flight(const struct supervisor *s) {
@@ -2529,15 +2555,20 @@ static void log_orphans_killed(const struct orphan_sweep *sw, const char *trigge
 static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) {
         struct orphan_sweep sw;
 
-        if ((s->monitor.cgroup.mode == ACCOUNTING_CGROUP && !s->leafless_workers) || supervisor_spawn_in_flight(s))
+        if (!supervisor_sweeps(s) || supervisor_spawn_in_flight(s))
                 return;
         s->orphan_sweep_due = false;
+        s->dying_groups_seen.n = 0;
         int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, ORPHANS_KILL_BATCH,
                               &s->orphans_dying, &sw);
         if (r < 0) {
                 log_warning_errno(r, "orphan_sweep_failed", "trigger=%s", trigger);
                 return;
         }
+        /* The groups it met are all that is left of them. */
+        struct orphan_set met = s->dying_groups_seen;
+        s->dying_groups_seen = s->dying_groups;
+        s->dying_groups = met;
         s->orphan_sweep_due = sw.deferred > 0;
         s->orphans_killed += sw.killed;
         if (sw.killed > 0)
@@ -2915,6 +2946,8 @@ struct supervisor *supervisor_free(struct supervisor *s) {
         monitor_done(&s->monitor);
         orphan_set_free(&s->orphans_dying);
         orphan_set_free(&s->inherited);
+        orphan_set_free(&s->dying_groups);
+        orphan_set_free(&s->dying_groups_seen);
         event_loop_free(s->loop);
         safe_close(s->template_timer_source.fd);
         strv_free(s->template_env);
@@ -2966,7 +2999,7 @@ static void supervisor_kill_orphans_at_exit(struct supervisor *s) {
                 struct orphan_sweep sw;
                 for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;)
                         (void) orphan_set_remove(&s->orphans_dying, pid);
-                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, NULL, UINT_MAX, &s->orphans_dying,
+                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, s, UINT_MAX, &s->orphans_dying,
                               &sw);
                 if (r < 0) {
                         log_warning_errno(r, "orphan_sweep_failed", "trigger=exit");

@@ -26,6 +26,7 @@ enum orphan_verdict {
         ORPHAN_OURS,            /* a worker or template: not an orphan */
         ORPHAN_KEEP,            /* its worker lives and will take it along, or it is gone */
         ORPHAN_KILL,
+        ORPHAN_DYING,           /* killed already, with its worker's process group: not again */
 };
 
 /* The rule above, for a child of memward. known: it is a worker's or template's pid.
@@ -54,7 +55,7 @@ void orphan_set_free(struct orphan_set *set);
 struct orphan_sweep {
         unsigned children;      /* memward's children it looked at */
         unsigned killed;        /* now */
-        unsigned dying;         /* killed before, not reaped yet */
+        unsigned dying;         /* killed before (by a sweep, or with its worker's group), not reaped yet */
         unsigned kept;          /* orphans left alone: in a live worker's process group, or gone */
         unsigned deferred;      /* to kill, beyond max_kill: for the next sweep */
         pid_t first_killed;     /* one of them, to name in the log; 0 for none */

@@ -146,6 +146,9 @@ struct supervisor {
         bool leafless_workers;                  /* cgroup mode: a worker ran outside a leaf; its orphans
                                                  * are swept as in procfs mode */
         struct orphan_set orphans_dying;        /* killed, not reaped yet */
+        struct orphan_set dying_groups;         /* process groups of workers killed at their exit while
+                                                 * a member is still memward's child: not orphans */
+        struct orphan_set dying_groups_seen;    /* scratch: those a sweep met */
         struct orphan_set inherited;            /* children memward had at start (`cron & exec memward`,
                                                  * PID 1's): its own, never swept, until reaped */
         usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: when some slot first reached
