@@ -52,13 +52,15 @@ int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t
         return -ENOENT;
 }
 
-bool cgroup_path_is_leaf(const char *path) {
-        const char *slash = strrchr(path, '/');
-        const char *base = slash ? slash + 1 : path;
-        return startswith_lit(base, "worker-") || startswith_lit(base, "template-");
+bool cgroup_path_is_leaf(const char *group, const char *path) {
+        size_t gl = strlen(group);
+        if (strncmp(path, group, gl) != 0 || path[gl] != '/')
+                return false;
+        const char *child = path + gl + 1;
+        return startswith_lit(child, "worker-") || startswith_lit(child, "template-");
 }
 
-int cgroup_process_in_leaf(const char *proc_root, pid_t pid) {
+int cgroup_process_in_leaf(const char *proc_root, const char *group, pid_t pid) {
         char path[96], text[PATH_MAX], cgroup[PATH_MAX];
         size_t n;
 
@@ -69,7 +71,7 @@ int cgroup_process_in_leaf(const char *proc_root, pid_t pid) {
         r = cgroup_parse_self_v2(text, n, cgroup, sizeof cgroup);
         if (r < 0)
                 return r;
-        return cgroup_path_is_leaf(cgroup);
+        return cgroup_path_is_leaf(group, cgroup);
 }
 
 int cgroup_text_in_leaf(const char *text, size_t length, const char *group_path, const char *leaf_name,
@@ -353,6 +355,7 @@ void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root) {
         if (sl > 11 && strcmp(self + sl - 11, "/supervisor") == 0)
                 self[sl - 11] = '\0';
         snprintf(s->group_path, sizeof s->group_path, "%s%s", mount, strcmp(self, "/") == 0 ? "" : self);
+        snprintf(s->group_cgroup, sizeof s->group_cgroup, "%s", strcmp(self, "/") == 0 ? "" : self);
 
         snprintf(path, sizeof path, "%s/cgroup.controllers", s->group_path);
         if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, NULL) < 0)

@@ -2506,7 +2506,7 @@ static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) 
         /* Cgroup mode (a worker ran outside a leaf): one in a leaf goes with that leaf,
          * whose worker may well live (its daemon). */
         if (v == ORPHAN_KILL && s->monitor.cgroup.mode == ACCOUNTING_CGROUP &&
-            cgroup_process_in_leaf(s->monitor.proc_root, pid) != 0)
+            cgroup_process_in_leaf(s->monitor.proc_root, s->monitor.cgroup.group_cgroup, pid) != 0)
                 v = ORPHAN_KEEP;
         return v;
 }

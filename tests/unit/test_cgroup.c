@@ -254,16 +254,25 @@ static void test_group_limit_is_the_smallest_above(void **state) {
 /* Whether an orphan is in one of memward's leaves (cgroup mode: the leaf's kill takes it). */
 static void test_process_in_leaf(void **state) {
         (void) state;
-        assert_true(cgroup_path_is_leaf("/app/worker-0-1"));
-        assert_true(cgroup_path_is_leaf("/system.slice/app.service/template-3"));
-        assert_false(cgroup_path_is_leaf("/app/init"));
-        assert_false(cgroup_path_is_leaf("/app/worker"));
-        assert_false(cgroup_path_is_leaf("/worker-0-1/init"));
-        assert_false(cgroup_path_is_leaf("/"));
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4242), 1);
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4200), 0);
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 999999), -ESRCH);
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc-scan", 4242), -ESRCH);
+        assert_true(cgroup_path_is_leaf("/app", "/app/worker-0-1"));
+        assert_true(cgroup_path_is_leaf("/system.slice/app.service", "/system.slice/app.service/template-3"));
+        /* A sub-cgroup a worker made in its leaf goes with the leaf. */
+        assert_true(cgroup_path_is_leaf("/app", "/app/worker-0-1/sub"));
+        assert_true(cgroup_path_is_leaf("/app", "/app/template-2/a/b"));
+        assert_true(cgroup_path_is_leaf("", "/worker-0-1"));
+        assert_true(cgroup_path_is_leaf("", "/worker-0-1/init"));
+        assert_false(cgroup_path_is_leaf("/app", "/app/init"));
+        assert_false(cgroup_path_is_leaf("/app", "/app/worker"));
+        assert_false(cgroup_path_is_leaf("/app", "/app/init/worker-0-1"));
+        assert_false(cgroup_path_is_leaf("/app", "/other/worker-0-1"));
+        assert_false(cgroup_path_is_leaf("/app", "/apple/worker-0-1"));
+        assert_false(cgroup_path_is_leaf("/app", "/app"));
+        assert_false(cgroup_path_is_leaf("/app", "/"));
+        assert_false(cgroup_path_is_leaf("", "/"));
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", "/app", 4242), 1);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", "/app", 4200), 0);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", "/app", 999999), -ESRCH);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc-scan", "/app", 4242), -ESRCH);
 }
 
 /* A template's worker after SPAWNED: in its leaf directly under memward's group, or not. */

@@ -27,6 +27,8 @@ struct cgroup_setup {
         enum accounting_mode mode;
         char reason[160];               /* why this mode, for the start-up log line */
         char group_path[PATH_MAX / 2];      /* cgroup mode: the directory that holds the worker leaves */
+        char group_cgroup[PATH_MAX / 2];    /* cgroup mode: the same as /proc/PID/cgroup names it
+                                             * ("/system.slice/app.service"; "" for the root) */
         int group_fd;                   /* cgroup mode: O_DIRECTORY fd of group_path, else -1 */
         char pressure_path[PATH_MAX / 2 + 64];   /* the group's memory.pressure, or /proc/pressure/memory */
         char v1_memory_path[PATH_MAX / 2];  /* procfs mode: our v1 memory cgroup directory, "" when none */
@@ -40,14 +42,17 @@ struct cgroup_setup {
  * Returns 0, -ENOENT when there is no v2 line. */
 int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t size);
 
-/* Whether a cgroup v2 path ("/app/worker-3-7") names one of memward's leaves: its last
- * component is worker-* or template-* (the names cgroup_leaf_create() gives). */
-bool cgroup_path_is_leaf(const char *path);
+/* Whether a cgroup v2 path ("/app/worker-3-7", "/app/worker-3-7/sub") is in one of
+ * memward's leaves: the component right under group (memward's own cgroup, as
+ * cgroup_setup.group_cgroup: "/app"; "" for the root) is worker-* or template-* (the
+ * names cgroup_leaf_create() gives); what is below it (a sub-cgroup a worker made in its
+ * leaf) is in that leaf too, and goes with the leaf's kill. */
+bool cgroup_path_is_leaf(const char *group, const char *path);
 
-/* Whether process pid is in one of memward's leaves, from PROC_ROOT/PID/cgroup: 1 or 0;
- * -ESRCH when the process is gone, -ENOENT when it has no v2 line, or the errno of the
- * read. */
-int cgroup_process_in_leaf(const char *proc_root, pid_t pid);
+/* Whether process pid is in one of memward's leaves under group (as above), from
+ * PROC_ROOT/PID/cgroup: 1 or 0; -ESRCH when the process is gone, -ENOENT when it has
+ * no v2 line, or the errno of the read. */
+int cgroup_process_in_leaf(const char *proc_root, const char *group, pid_t pid);
 
 /* Whether the v2 line of /proc/PID/cgroup text names the leaf leaf_name directly under
  * group_path (the mount point followed by the group's own path, as cgroup_setup_init()
