@@ -1096,14 +1096,18 @@ static void supervisor_reconcile(struct supervisor *s) {
         usec_t now = now_monotonic();
         usec_t next = USEC_INFINITY;
 
+        /* Judged at a failure, acted on here: again only if still no worker is ready. */
+        unsigned ready = s->start_limit.hit ? supervisor_ready_workers(s) : 0;
+        if (s->start_limit.hit && ready > 0)
+                supervisor_start_limit_forget(s);
         if (s->start_limit.hit && !s->shutting_down) {
                 const struct memward_config *c = s->config;
                 char interval[FORMAT_DURATION_MAX];
-                log_error("start_limit_hit", "failures=%u within=%" PRIu64 "ms burst=%u interval=%s ready_workers=0 "
+                log_error("start_limit_hit", "failures=%u within=%" PRIu64 "ms burst=%u interval=%s ready_workers=%u "
                           "exit_code=%d msg=\"workers keep failing to start and none serves: giving up "
                           "(workers.start_limit_burst, workers.start_limit_interval)\"",
                           s->start_limit.failures, s->start_limit.span / USEC_PER_MSEC, c->workers.start_limit_burst,
-                          format_duration(interval, sizeof interval, c->workers.start_limit_interval),
+                          format_duration(interval, sizeof interval, c->workers.start_limit_interval), ready,
                           EXIT_START_LIMIT);
                 /* Fast: nothing serves, so nothing is to drain. */
                 supervisor_begin_shutdown(s, true, EXIT_START_LIMIT);
@@ -2573,6 +2577,10 @@ static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) 
         s->orphans_killed += sw.killed;
         if (sw.killed > 0)
                 log_orphans_killed(&sw, trigger);
+        /* The stable name of this case (memward(8), EVENTS) before orphans_killed existed. */
+        if (sw.killed > 0 && streq(trigger, "template_exit"))
+                log_warning("template_orphan_killed", "pid=%d count=%u msg=\"forked for a spawn that was given up\"",
+                            (int) sw.first_killed, sw.killed);
 }
 
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {

@@ -14,7 +14,11 @@
  * ignores SIGTERM (the case that matters) would only hold the port a while longer.
  *
  * In cgroup mode a worker's leaf holds all it started, and cgroup.kill at its exit
- * reaches them: memward sweeps for orphans only at its own exit there. */
+ * reaches them: memward sweeps there at its own exit, and while it runs only once a
+ * worker ran outside a leaf (cgroup_leaf_failed, cgroup_placement_failed), then for
+ * orphans outside every leaf. Never an orphan: a child memward had at start (the
+ * caller's set of inherited pids), nor a member of a worker's process group killed
+ * with that worker (ORPHAN_DYING: killed once, counted nowhere). */
 #pragma once
 
 #include <stdbool.h>
