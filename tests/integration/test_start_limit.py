@@ -11,9 +11,10 @@
                ready, no start_limit_hit.
   forgotten    burst 3 within 60 s: the worker fails twice at boot, then serves; killed
                once, it is respawned: the failures before it was ready are forgotten.
-  recycling    a healthy worker recycled 20 times (max_lifetime 200 ms) with
-               start_limit_burst: 2 within 60 s: recycles are no failed starts, nothing
-               trips, memward stops on SIGTERM with 0.
+  recycling    a healthy worker recycled 20 times (max_requests 1, one worker: stopped
+               at its limit before its replacement is ready, so its exit comes while
+               none is) with start_limit_burst: 1 within 60 s: recycles are no failed
+               starts, nothing trips, memward stops on SIGTERM with 0.
   serving      one slot crash-loops while the other serves, burst 10 within 60 s: no
                exit (the failing slot is retried; /healthz says 503 for it). After 9
                such failures the serving worker is killed: its one crash is no last straw
@@ -99,18 +100,37 @@ def forgotten(t):
 
 def recycling(t):
     port = t.port()
-    cfg = lib.config(port, count=1, workers={"start_limit_burst": 2, "start_limit_interval": "60s"},
-                     recycle={"max_lifetime": "200ms"})
+    # max_requests 1 with one worker: each request stops the worker at its limit before
+    # its replacement is ready, so its exit comes while no worker is ready: were recycles
+    # counted as failed starts, the first would trip a limit of 1 (a ready worker forgets
+    # the count, so a larger burst would not show it).
+    cfg = lib.config(port, count=1, workers={"start_limit_burst": 1, "start_limit_interval": "60s"},
+                     recycle={"max_requests": 1})
     mw = t.memward(cfg, name="recycling")
     t0 = time.monotonic()
-    mw.wait_event("recycle", count=20, timeout=60, reason="max_lifetime")
+    for i in range(20):
+        mw.wait_event("ready", count=i + 1, timeout=20)
+        status, _, _ = lib.http_get(port, "/")
+        check(status == 200, "request %d: %d" % (i, status))
     mw.wait_event("ready", count=21, timeout=20)
     took = time.monotonic() - t0
+    # How many old workers exited while none was ready (between their exit and the next ready).
+    unserved = 0
+    ready_workers = 0
+    for line in mw.lines():
+        if line.get("event") == "ready":
+            ready_workers += 1
+        elif line.get("event") == "exit":
+            ready_workers -= 1
+            if ready_workers == 0:
+                unserved += 1
+    check(unserved >= 1, "only %d recycles stopped the worker before its replacement was ready" % unserved)
     check(mw.running(), "memward exited %s" % mw.proc.poll())
     check(not mw.events("start_limit_hit"), "the start limit tripped: %s" % mw.events("start_limit_hit"))
     check(not [e for e in mw.events("exit") if e.get("unexpected")], "a worker failed: %s" % mw.events("exit"))
     check(mw.stop() == 0, "memward's exit code after SIGTERM")
-    print("recycling: 20 recycles in %.1fs with start_limit_burst 2 / 60s, no start_limit_hit, exit 0" % took)
+    print("recycling: 20 stop-first recycles (max_requests 1) in %.1fs, %d exits with no worker ready, "
+          "start_limit_burst 1 / 60s: no start_limit_hit, exit 0" % (took, unserved))
 
 
 def serving(t):
