@@ -3,7 +3,7 @@
 restart_backoff {initial: 100ms, max: 2s}: over 5 s there are only a handful of
 spawns (0, .1, .3, .7, 1.5, 3.1, 5.1 s -> about 7), the gaps grow, memward keeps
 running (an exit status of 1 is a crash, not a command that cannot be executed; the
-start limit, which would end it after 5 failures, is off here: test_start_limit)."""
+start limit, which would end it after 8 failures, is off here: test_start_limit)."""
 
 import time
 
