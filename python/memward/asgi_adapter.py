@@ -28,6 +28,9 @@ from memward import notify, protocol, template
 # How long a stopping worker waits for its connections to be answered and closed:
 # uvicorn's default keep-alive timeout, which closes the idle ones meanwhile.
 DRAIN_GRACE = 5.0
+# How long a stopping worker whose app memward does not wrap waits for each accepted
+# connection's request; Go's net/http Shutdown waits as long.
+FRESH_CONNECTION_GRACE = 5.0
 
 
 CLOSE_HEADER = (b"connection", b"close")

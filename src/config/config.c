@@ -47,10 +47,12 @@
 #define DEFAULT_GRACEFUL_TIMEOUT (30 * USEC_PER_SEC)
 #define DEFAULT_BACKOFF_INITIAL (100 * USEC_PER_MSEC)
 #define DEFAULT_BACKOFF_MAX (30 * USEC_PER_SEC)
-/* Five failed starts in five minutes, while no worker serves: an app that fails at once
- * gets there in 1.5 s (backoff 0.1, 0.2, 0.4, 0.8 s), one that fails after a 30 s import
- * in about 2.5 minutes; a dependency down for a few seconds at start-up is retried. */
-#define DEFAULT_START_LIMIT_BURST 5
+/* Eight failed starts of one slot in five minutes, while no worker serves (one backoff
+ * round of every slot failing counts once): an app that fails at once gets there 12.7 s
+ * after its first failure (backoff 0.1 + 0.2 + 0.4 + 0.8 + 1.6 + 3.2 + 6.4 s), plus its
+ * 8 start-ups, so a dependency down for up to about 12 s at start-up is retried; one
+ * that fails after a 30 s import gets there in about 4.2 minutes, within the interval. */
+#define DEFAULT_START_LIMIT_BURST 8
 #define DEFAULT_START_LIMIT_INTERVAL (5 * 60 * USEC_PER_SEC)
 #define DEFAULT_BACKLOG 1024
 #define DEFAULT_SAMPLE_INTERVAL USEC_PER_SEC

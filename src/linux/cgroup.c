@@ -52,13 +52,15 @@ int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t
         return -ENOENT;
 }
 
-bool cgroup_path_is_leaf(const char *path) {
-        const char *slash = strrchr(path, '/');
-        const char *base = slash ? slash + 1 : path;
-        return startswith_lit(base, "worker-") || startswith_lit(base, "template-");
+bool cgroup_path_is_leaf(const char *group, const char *path) {
+        size_t gl = strlen(group);
+        if (strncmp(path, group, gl) != 0 || path[gl] != '/')
+                return false;
+        const char *child = path + gl + 1;
+        return startswith_lit(child, "worker-") || startswith_lit(child, "template-");
 }
 
-int cgroup_process_in_leaf(const char *proc_root, pid_t pid) {
+int cgroup_process_in_leaf(const char *proc_root, const char *group, pid_t pid) {
         char path[96], text[PATH_MAX], cgroup[PATH_MAX];
         size_t n;
 
@@ -69,7 +71,7 @@ int cgroup_process_in_leaf(const char *proc_root, pid_t pid) {
         r = cgroup_parse_self_v2(text, n, cgroup, sizeof cgroup);
         if (r < 0)
                 return r;
-        return cgroup_path_is_leaf(cgroup);
+        return cgroup_path_is_leaf(group, cgroup);
 }
 
 int cgroup_text_in_leaf(const char *text, size_t length, const char *group_path, const char *leaf_name,
@@ -353,6 +355,7 @@ void cgroup_setup_init(struct cgroup_setup *s, const char *proc_root) {
         if (sl > 11 && strcmp(self + sl - 11, "/supervisor") == 0)
                 self[sl - 11] = '\0';
         snprintf(s->group_path, sizeof s->group_path, "%s%s", mount, strcmp(self, "/") == 0 ? "" : self);
+        snprintf(s->group_cgroup, sizeof s->group_cgroup, "%s", strcmp(self, "/") == 0 ? "" : self);
 
         snprintf(path, sizeof path, "%s/cgroup.controllers", s->group_path);
         if (read_small_file_at(AT_FDCWD, path, buf, sizeof buf, NULL) < 0)
@@ -751,6 +754,9 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
                 sum->rss += r.rss;
                 sum->pss += r.pss;
                 sum->anonymous += r.anonymous;
+                /* Like the USS below: the tree's Pss_Anon only if every process has one. */
+                sum->has_pss_anon = sum->has_pss_anon && r.has_pss_anon;
+                sum->pss_anon += r.pss_anon;
                 /* The tree has a USS only if every process in it has one. */
                 sum->has_private = sum->has_private && r.has_private;
                 sum->private_bytes += r.private_bytes;
@@ -759,7 +765,7 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
 }
 
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret) {
-        struct smaps_rollup sum = { .has_private = true };
+        struct smaps_rollup sum = { .has_private = true, .has_pss_anon = true };
 
         int r = tree_walk(proc_root, pid, visit_smaps_rollup, &sum);
         if (r < 0)
@@ -768,8 +774,14 @@ int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *re
         return 0;
 }
 
+struct statm_sum {
+        uint64_t bytes;
+        unsigned processes;
+};
+
 static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
-        uint64_t *sum = userdata, resident, shared;
+        struct statm_sum *sum = userdata;
+        uint64_t resident, shared;
         char buf[256];
 
         size_t n;
@@ -779,16 +791,19 @@ static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
         r = statm_parse(buf, n, (uint64_t) sysconf(_SC_PAGESIZE), &resident, &shared);
         if (r < 0)
                 return r;
-        *sum += resident > shared ? resident - shared : 0;
+        sum->bytes += resident > shared ? resident - shared : 0;
+        sum->processes++;
         return 0;
 }
 
-int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret) {
-        uint64_t sum = 0;
+int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret, unsigned *ret_processes) {
+        struct statm_sum sum = {};
 
         int r = tree_walk(proc_root, pid, visit_statm, &sum);
         if (r < 0)
                 return r;
-        *ret = sum;
+        *ret = sum.bytes;
+        if (ret_processes)
+                *ret_processes = sum.processes;
         return 0;
 }

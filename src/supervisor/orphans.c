@@ -53,6 +53,21 @@ static int orphan_set_reserve(struct orphan_set *set, size_t more) {
         return 0;
 }
 
+int orphan_set_add(struct orphan_set *set, pid_t pid) {
+        size_t i = 0;
+        while (i < set->n && set->pids[i] < pid)
+                i++;
+        if (i < set->n && set->pids[i] == pid)
+                return 0;
+        int r = orphan_set_reserve(set, 1);
+        if (r < 0)
+                return r;
+        memmove(set->pids + i + 1, set->pids + i, (set->n - i) * sizeof *set->pids);
+        set->pids[i] = pid;
+        set->n++;
+        return 0;
+}
+
 int orphans_sweep(const char *proc_root, pid_t self, orphan_classify_t classify, void *userdata,
                   unsigned max_kill, struct orphan_set *killed, struct orphan_sweep *ret) {
         usec_t started = now_monotonic();
@@ -78,6 +93,9 @@ int orphans_sweep(const char *proc_root, pid_t self, orphan_classify_t classify,
                         break;
                 case ORPHAN_KEEP:
                         sw.kept++;
+                        break;
+                case ORPHAN_DYING:
+                        sw.dying++;
                         break;
                 case ORPHAN_KILL:
                         if (sw.killed == max_kill) {

@@ -52,6 +52,7 @@
 
 static void supervisor_reconcile(struct supervisor *s);
 static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger);
+static bool supervisor_sweeps(const struct supervisor *s);
 static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
 static struct template_process *template_by_placer(struct supervisor *s, pid_t pid);
 static void supervisor_template_act(struct supervisor *s, struct template_process *t,
@@ -279,6 +280,16 @@ static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
 
 static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now);
 
+/* A worker is ready, or a reload went through: the failed starts before it are history,
+ * and only a new run of them, with none ready, may reach the start limit. */
+static void supervisor_start_limit_forget(struct supervisor *s) {
+        s->n_start_failures = 0;
+        s->start_failures_deepest = 0;
+        s->start_limit = (struct policy_start_limit_verdict) {};
+        for (unsigned i = 0; i < s->n_slots; i++)
+                s->slots[i].start_failures = 0;
+}
+
 /* Counts a failure of the slot (a spawn that failed, a worker that died unexpectedly) and
  * sets its backoff. A slot that has served for a while since its last failure has a new
  * problem, not more of the same one: it starts again at the initial delay, even when its
@@ -294,10 +305,18 @@ static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t no
         /* The start limit: judged here, acted on by the next reconcile pass (this may run
          * in the middle of a worker's exit). Only failures while nothing serves are
          * recorded: a slot that crash-looped beside a serving worker for an hour must not
-         * make the first crash of that worker the last straw. */
+         * make the first crash of that worker the last straw. And they are counted per
+         * slot, one backoff round at a time: the ring gets a time only when a slot fails
+         * more often than any other did, so that 6 workers failing at once on a dependency
+         * down for a second are one failed start, not 6, and the limit is reached only
+         * after as much backoff as for a single worker. */
         unsigned ready = supervisor_ready_workers(s);
         if (ready > 0 || s->shutting_down || s->start_limit.hit)
                 return;
+        slot->start_failures++;
+        if (slot->start_failures <= s->start_failures_deepest)
+                return;
+        s->start_failures_deepest = slot->start_failures;
         s->start_failures[s->n_start_failures++ % CONFIG_START_LIMIT_BURST_MAX] = now;
         s->start_limit = policy_start_limit(s->config->workers.start_limit_burst, s->config->workers.start_limit_interval,
                                             s->start_failures,
@@ -484,6 +503,7 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         w->state = WORKER_READY;
         w->ready_at = w->last_watchdog = now;
         s->ever_ready = true;
+        supervisor_start_limit_forget(s);
         log_info("ready", "worker=%u pid=%d generation=%llu startup=%" PRIu64 "ms", w->slot, (int) w->pid,
                  w->generation, (now - w->spawned_at) / USEC_PER_MSEC);
         if (w->usr1_pending) {
@@ -535,7 +555,11 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
         /* The group dies with its leader: leftovers of a worker must not serve, or hold
          * memory, unsupervised. In cgroup mode the leaf is killed too (cgroup.kill), which
          * also reaches processes that left the group. */
-        (void) worker_kill_group(w);
+        /* Its group's members (a worker shell's `cmd &`) are memward's children now,
+         * killed here: the sweep that follows must not kill and count them again. Only
+         * while memward sweeps: the sweeps forget the groups they no longer meet. */
+        if (worker_kill_group(w) >= 0 && supervisor_sweeps(s))
+                (void) orphan_set_add(&s->dying_groups, w->pid);
         supervisor_release_worker(s, w);
         /* Only now: the release reads memory.events a last time, and may be the first
          * to see the kill. */
@@ -725,16 +749,17 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                         snprintf(ratio, sizeof ratio, " ratio=%.2f", f->ratio);
                 log_info("recycle",
                          "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 "%s"
-                         " window=%s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64
+                         " window=%s current=%" PRIu64 " anon=%" PRIu64 " anon_from=%s file=%" PRIu64 " kernel=%" PRIu64
                          " peak=%" PRIu64 " group=%" PRIu64 " template=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64
                          " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
                          policy_floor_source_to_string(f->source),
-                         request_end && m->leaf.dir_fd < 0 ? (w->template_generation > 0 ? "uss" : "statm_private")
-                                                           : memory_metric_to_string(s->config->memory.metric),
+                         request_end && m->boundary_from != MEMORY_READING_CGROUP
+                                 ? memory_reading_to_string(m->boundary_from)
+                                 : memory_metric_to_string(s->config->memory.metric),
                          f->floor, f->baseline, ratio,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,
-                         m->file, m->kernel, m->peak,
+                         memory_reading_to_string(m->anon_from), m->file, m->kernel, m->peak,
                          add_saturating(s->monitor.workers_total, s->monitor.templates_total),
                          s->monitor.templates_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
                          age_seconds(now, w->spawned_at));
@@ -1071,14 +1096,18 @@ static void supervisor_reconcile(struct supervisor *s) {
         usec_t now = now_monotonic();
         usec_t next = USEC_INFINITY;
 
+        /* Judged at a failure, acted on here: again only if still no worker is ready. */
+        unsigned ready = s->start_limit.hit ? supervisor_ready_workers(s) : 0;
+        if (s->start_limit.hit && ready > 0)
+                supervisor_start_limit_forget(s);
         if (s->start_limit.hit && !s->shutting_down) {
                 const struct memward_config *c = s->config;
                 char interval[FORMAT_DURATION_MAX];
-                log_error("start_limit_hit", "failures=%u within=%" PRIu64 "ms burst=%u interval=%s ready_workers=0 "
+                log_error("start_limit_hit", "failures=%u within=%" PRIu64 "ms burst=%u interval=%s ready_workers=%u "
                           "exit_code=%d msg=\"workers keep failing to start and none serves: giving up "
                           "(workers.start_limit_burst, workers.start_limit_interval)\"",
                           s->start_limit.failures, s->start_limit.span / USEC_PER_MSEC, c->workers.start_limit_burst,
-                          format_duration(interval, sizeof interval, c->workers.start_limit_interval),
+                          format_duration(interval, sizeof interval, c->workers.start_limit_interval), ready,
                           EXIT_START_LIMIT);
                 /* Fast: nothing serves, so nothing is to drain. */
                 supervisor_begin_shutdown(s, true, EXIT_START_LIMIT);
@@ -1119,6 +1148,19 @@ static void supervisor_reconcile(struct supervisor *s) {
 
 /* ---- event handlers ------------------------------------------------------ */
 
+void supervisor_reaped_unknown(struct supervisor *s, pid_t pid, int status) {
+        /* An orphan killed by a sweep, or a child memward had at start, is no worker of a
+         * template: neither is remembered, lest a burst of them evicts from the ring the
+         * exit of a worker whose SPAWNED is still to be read. */
+        bool killed = orphan_set_remove(&s->orphans_dying, pid);
+        bool inherited = orphan_set_remove(&s->inherited, pid);
+        if (!killed && !inherited && s->template)
+                reaped_ring_push(&s->reaped, pid, status);
+        /* An orphan's own children come to us as it dies. */
+        s->orphan_sweep_due = true;
+        log_debug("reaped", "pid=%d", (int) pid);
+}
+
 static void supervisor_reap(struct supervisor *s) {
         usec_t now = now_monotonic();
 
@@ -1144,16 +1186,8 @@ static void supervisor_reap(struct supervisor *s) {
                         /* A placer of a spawn given up on: its leaf was removed (empty, a
                          * write into it then fails) or is being killed; nothing to do. */
                         log_debug("helper_reaped", "pid=%d kind=placer status=%d", (int) pid, status);
-                } else {
-                        /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
-                         * still to be read: remembered for that. An orphan's own children come
-                         * to us as it dies. */
-                        if (s->template)
-                                reaped_ring_push(&s->reaped, pid, status);
-                        (void) orphan_set_remove(&s->orphans_dying, pid);
-                        s->orphan_sweep_due = true;
-                        log_debug("reaped", "pid=%d", (int) pid);
-                }
+                } else
+                        supervisor_reaped_unknown(s, pid, status);
         }
         if (s->orphan_sweep_due)
                 supervisor_sweep_orphans(s, "reaped");
@@ -1231,6 +1265,7 @@ static void supervisor_reload_succeeded(struct supervisor *s) {
         s->reload.last_successful = true;
         s->reload.last_success = s->reload.last_attempt;
         s->reload.successes++;
+        supervisor_start_limit_forget(s);
         s->reload.last_error[0] = '\0';
 }
 
@@ -1838,12 +1873,13 @@ static int supervisor_arm_sampling(struct supervisor *s) {
  * sits on a heavy request's leftovers costs its whole size in mean memory. */
 static void supervisor_request_boundary(struct supervisor *s, struct worker *w, usec_t now) {
         const struct memward_config *c = s->config;
+        enum memory_reading from;
         uint64_t value, metric;
 
         /* Readings go on while a recycle waits its turn: it is judged again when it comes. */
         if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_started || s->shutting_down)
                 return;
-        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value, &metric);
+        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value, &from, &metric);
         if (r < 0) {
                 /* retained_requests cannot judge this worker: say so, once. */
                 if (r != -ESRCH && !w->mem.boundary_error_logged) {
@@ -1855,6 +1891,7 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         }
         w->mem.last_boundary = now;
         w->mem.last_boundary_value = value;
+        w->mem.boundary_from = from;
         boundary_floor_add(&w->mem.boundary, value);
 
         /* Every memory rule, as the tick would judge it with this reading: retained and
@@ -2450,28 +2487,51 @@ static void supervisor_templates_pass(struct supervisor *s) {
         supervisor_template_arm(s);
 }
 
+/* Whether pgid is the group of a worker killed at its exit (its members got the SIGKILL
+ * already); noted as met, so that the group is remembered for the next sweep. The group
+ * is remembered only while a member is memward's child: a member is re-parented to it
+ * before its parent can be reaped, so a sweep that meets none has seen the last. */
+static bool supervisor_in_dying_group(struct supervisor *s, pid_t pgid) {
+        if (pgid <= 0 || !orphan_set_contains(&s->dying_groups, pgid))
+                return false;
+        (void) orphan_set_add(&s->dying_groups_seen, pgid);
+        return true;
+}
+
 /* orphan_classify_t for the sweeps while memward runs. */
 static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) {
         struct supervisor *s = userdata;
 
-        /* A placer is memward's own child, never an orphan (supervisor_is_own_helper). */
-        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
+        /* A placer is memward's own child, never an orphan (supervisor_is_own_helper);
+         * so is a child memward had at start. */
+        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid) ||
+                     orphan_set_contains(&s->inherited, pid);
         pid_t pgid = known ? 0 : getpgid(pid);
+        if (supervisor_in_dying_group(s, pgid))
+                return ORPHAN_DYING;
         enum orphan_verdict v =
                 orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
         /* Cgroup mode (a worker ran outside a leaf): one in a leaf goes with that leaf,
          * whose worker may well live (its daemon). */
         if (v == ORPHAN_KILL && s->monitor.cgroup.mode == ACCOUNTING_CGROUP &&
-            cgroup_process_in_leaf(s->monitor.proc_root, pid) != 0)
+            cgroup_process_in_leaf(s->monitor.proc_root, s->monitor.cgroup.group_cgroup, pid) != 0)
                 v = ORPHAN_KEEP;
         return v;
 }
 
-/* orphan_classify_t at exit: no worker and no template is left to keep anything for. */
+/* orphan_classify_t at exit: no worker and no template is left to keep anything for;
+ * the members of a worker's group killed at its exit are only waited for. */
 static enum orphan_verdict classify_at_exit(void *userdata, pid_t pid) {
-        (void) userdata;
-        (void) pid;
+        struct supervisor *s = userdata;
+        if (supervisor_in_dying_group(s, getpgid(pid)))
+                return ORPHAN_DYING;
         return orphan_judge(false, -1, false, true);
+}
+
+/* Whether memward sweeps for orphans while it runs: in procfs mode, and in cgroup mode
+ * once a worker ran outside a leaf. */
+static bool supervisor_sweeps(const struct supervisor *s) {
+        return s->monitor.cgroup.mode != ACCOUNTING_CGROUP || s->leafless_workers;
 }
 
 static bool supervisor_spawn_in_flight(const struct supervisor *s) {
@@ -2503,19 +2563,28 @@ static void log_orphans_killed(const struct orphan_sweep *sw, const char *trigge
 static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) {
         struct orphan_sweep sw;
 
-        if ((s->monitor.cgroup.mode == ACCOUNTING_CGROUP && !s->leafless_workers) || supervisor_spawn_in_flight(s))
+        if (!supervisor_sweeps(s) || supervisor_spawn_in_flight(s))
                 return;
         s->orphan_sweep_due = false;
+        s->dying_groups_seen.n = 0;
         int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, ORPHANS_KILL_BATCH,
                               &s->orphans_dying, &sw);
         if (r < 0) {
                 log_warning_errno(r, "orphan_sweep_failed", "trigger=%s", trigger);
                 return;
         }
+        /* The groups it met are all that is left of them. */
+        struct orphan_set met = s->dying_groups_seen;
+        s->dying_groups_seen = s->dying_groups;
+        s->dying_groups = met;
         s->orphan_sweep_due = sw.deferred > 0;
         s->orphans_killed += sw.killed;
         if (sw.killed > 0)
                 log_orphans_killed(&sw, trigger);
+        /* The stable name of this case (memward(8), EVENTS) before orphans_killed existed. */
+        if (sw.killed > 0 && streq(trigger, "template_exit"))
+                log_warning("template_orphan_killed", "pid=%d count=%u msg=\"forked for a spawn that was given up\"",
+                            (int) sw.first_killed, sw.killed);
 }
 
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {
@@ -2670,6 +2739,29 @@ static int supervisor_check_fd_limit(struct supervisor *s, const struct memward_
         return 0;
 }
 
+/* The children memward has before it starts any: a shell's `cron & exec memward` (the
+ * usual container entrypoint), whatever PID 1 inherits. They are no worker's orphans
+ * and are left alone while memward runs (their pids are not reused before memward
+ * reaps them, which forgets them); at memward's own exit they go with everything else. */
+static int supervisor_note_inherited(struct supervisor *s) {
+        _cleanup_free_ pid_t *pids = NULL;
+        int n = proc_list_children(s->monitor.proc_root, getpid(), &pids);
+        if (n < 0) {
+                /* Not fatal: without the list they are judged like any other child. */
+                log_warning_errno(n, "inherited_children_unknown", NULL);
+                return 0;
+        }
+        for (int i = 0; i < n; i++) {
+                int r = orphan_set_add(&s->inherited, pids[i]);
+                if (r < 0)
+                        return r;
+        }
+        if (n > 0)
+                log_info("inherited_children", "count=%d pid=%d msg=\"children memward had at start: "
+                         "not swept as orphans\"", n, (int) pids[0]);
+        return 0;
+}
+
 int supervisor_new(struct memward_config *config, struct listen_set *listen, config_loader_t reload,
                    void *reload_userdata, struct supervisor **ret) {
         struct supervisor *s;
@@ -2802,6 +2894,10 @@ int supervisor_new(struct memward_config *config, struct listen_set *listen, con
         if (r < 0)
                 goto fail;
 
+        r = supervisor_note_inherited(s);
+        if (r < 0)
+                goto fail;
+
         if (config->workers.mode == WORKERS_TEMPLATE) {
                 s->template_timer_source = (struct event_source) {
                         .fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC),
@@ -2861,6 +2957,9 @@ struct supervisor *supervisor_free(struct supervisor *s) {
         }
         monitor_done(&s->monitor);
         orphan_set_free(&s->orphans_dying);
+        orphan_set_free(&s->inherited);
+        orphan_set_free(&s->dying_groups);
+        orphan_set_free(&s->dying_groups_seen);
         event_loop_free(s->loop);
         safe_close(s->template_timer_source.fd);
         strv_free(s->template_env);
@@ -2912,7 +3011,7 @@ static void supervisor_kill_orphans_at_exit(struct supervisor *s) {
                 struct orphan_sweep sw;
                 for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;)
                         (void) orphan_set_remove(&s->orphans_dying, pid);
-                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, NULL, UINT_MAX, &s->orphans_dying,
+                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, s, UINT_MAX, &s->orphans_dying,
                               &sw);
                 if (r < 0) {
                         log_warning_errno(r, "orphan_sweep_failed", "trigger=exit");

@@ -22,6 +22,9 @@ if the machine is so busy that no replacement was ready in time), and checks tha
     keep-alive connections at shutdown drops the request a keep-alive client happens
     to be sending then, during every recycle (issue 17: ~12 per recycle under wrk);
   * memward stops with exit code 0 on SIGTERM.
+
+With policy=NAME the run carries the memory: section of examples/NAME/memward.yaml, the
+policy the example ships, and checks that it recycled nothing under this light load.
 """
 
 import collections
@@ -40,7 +43,24 @@ TOTAL = 200
 EXTRA, EXTRA_FOR = 50, 20.0
 
 
-def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=100, mode=None,
+MEMORY_REASONS = ("retained", "growth", "group_high", "pressure", "oom")
+
+
+def example_policy(name, config="memward.yaml"):
+    """The memory: section of examples/NAME/CONFIG."""
+    import yaml
+    with open(os.path.join(lib.REPO, "examples", name, config)) as f:
+        memory = yaml.safe_load(f).get("memory")
+    check(memory, "examples/%s/%s has no memory: policy" % (name, config))
+    return memory
+
+
+def check_no_memory_recycle(mw, policy):
+    bad = [r.text for r in mw.events("recycle") if r.get("reason") in MEMORY_REASONS]
+    check(not bad, "the policy %r recycled under a light load: %s" % (policy, bad[:3]))
+
+
+def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=100, mode=None, policy=None,
                 keepalive_stop=False):
     """mode: workers.mode (template: `command` is the template, every worker its fork)."""
     port = t.port()
@@ -51,9 +71,11 @@ def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=
         workers["directory"] = directory
     if env:
         workers["env"] = env
+    memory = example_policy(policy) if policy else None
+    sections = {"memory": memory} if memory else {}
     mw = t.memward(lib.config(port, count=SLOTS, command=command, workers=workers,
                               recycle={"max_requests": MAX_REQUESTS,
-                                       "max_requests_jitter": JITTER}))
+                                       "max_requests_jitter": JITTER}, **sections))
     mw.wait_event("ready", count=SLOTS, timeout=30)
 
     status, headers, body = lib.http_get(port, "/hello")
@@ -80,6 +102,8 @@ def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=
         per_slot = collections.Counter(r.get("worker") for r in recycles)
         if ((len(per_slot) >= SLOTS and len(pids) > SLOTS) or time.monotonic() > deadline):
             break
+    if memory:
+        check_no_memory_recycle(mw, memory)
     for slot in range(SLOTS):
         check(per_slot[str(slot)] >= 1, "slot %d was never recycled for max_requests; per slot: %r"
               % (slot, dict(per_slot)))

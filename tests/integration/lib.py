@@ -422,10 +422,11 @@ class Memward:
     """One memward process: stderr is read line by line (arrival time kept) and
     copied to <name>.log in the test's directory."""
 
-    def __init__(self, ctx, args, env, cwd, name):
+    def __init__(self, ctx, args, env, cwd, name, prefix=()):
         self.ctx = ctx
         self.name = name
-        self.args = [MEMWARD] + list(args)
+        # prefix: what execs memward, e.g. a shell's `cmd & exec "$0" "$@"` (the pid stays).
+        self.args = list(prefix) + [MEMWARD] + list(args)
         self.log_path = os.path.join(ctx.dir, name + ".log")
         self.stdout_path = os.path.join(ctx.dir, name + ".stdout")
         self._lines = []
@@ -580,13 +581,13 @@ class Context:
     def write_config(self, cfg, name="memward.yaml"):
         return self.write(name, cfg if isinstance(cfg, str) else yaml_dump(cfg))
 
-    def memward(self, cfg=None, args=(), env=None, cwd=None, name=None, config_name=None):
+    def memward(self, cfg=None, args=(), env=None, cwd=None, name=None, config_name=None, prefix=()):
         """Starts memward; cfg (dict or YAML text) is written and passed with -c."""
         name = name or "memward%d" % len(self.memwards)
         argv = []
         if cfg is not None:
             argv += ["-c", self.write_config(cfg, config_name or name + ".yaml")]
-        mw = Memward(self, argv + list(args), env, cwd, name)
+        mw = Memward(self, argv + list(args), env, cwd, name, prefix)
         self.memwards.append(mw)
         return mw
 

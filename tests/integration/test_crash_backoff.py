@@ -6,7 +6,7 @@ and memward's own clock (the time= of the exit and of the next spawn) shows it w
 that long: never less (but for the few ms between the decision and its log line),
 and not much more. The test's clock judges nothing, so a busy machine cannot make
 0.1 s look like 0.2 s. memward keeps running (an exit status of 1 is a crash, not a
-command that cannot be executed; the start limit, which would end it after 5
+command that cannot be executed; the start limit, which would end it after 8
 failures, is off here: test_start_limit)."""
 
 import datetime

@@ -49,7 +49,7 @@ def test(t):
         lib.skip("no systemd-notify, which server.js sends notifications with (apt-get install systemd)")
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
     check(version.startswith("v"), "node --version said %r" % version)
-    mw = run_example(t, [node, "server.js"], directory=EXAMPLE)
+    mw = run_example(t, [node, "server.js"], directory=EXAMPLE, policy="node")
     problems = [l.text for l in mw.lines() if "systemd-notify" in l.text]
     check(not problems, "server.js could not notify: %s" % problems[:3])
     check_backlog(t, node)

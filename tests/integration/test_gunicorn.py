@@ -12,7 +12,8 @@
     and post_worker_init says READY=1 (from gunicorn's worker, a grandchild of memward).
     Under a paced load the slots are recycled several times with zero failed requests.
 
-Skips when Debian's gunicorn is not installed."""
+Both run with the memory: policy of their config in force, which must recycle none of
+the workers. Skips when Debian's gunicorn is not installed."""
 
 import os
 
@@ -20,7 +21,7 @@ import yaml
 
 import lib
 from lib import check
-from example_run import run_example
+from example_run import check_no_memory_recycle, example_policy, run_example
 
 GUNICORN = "/usr/bin/gunicorn"
 EXAMPLE = os.path.join(lib.REPO, "examples", "gunicorn")
@@ -34,7 +35,7 @@ def example_workers(name):
 def template(t):
     w = example_workers("memward.yaml")
     check(w.get("mode") == "template", "examples/gunicorn/memward.yaml is not in template mode: %r" % w)
-    mw = run_example(t, w["command"], directory=EXAMPLE, mode="template", ready_timeout="30s")
+    mw = run_example(t, w["command"], directory=EXAMPLE, mode="template", ready_timeout="30s", policy="gunicorn")
     started = mw.events("template_ready")
     check(started and "gunicorn" in started[0].get("runtime", ""),
           "no template_ready from memward-gunicorn: %r" % [l.text for l in started])
@@ -53,7 +54,8 @@ def exec_path(t):
     cfg = lib.config(port, count=2, command=w["command"],
                      workers={"directory": EXAMPLE, "ready_timeout": "30s",
                               "graceful_timeout": "10s"},
-                     recycle={"max_requests": 20, "max_requests_jitter": 5})
+                     recycle={"max_requests": 20, "max_requests_jitter": 5},
+                     memory=example_policy("gunicorn", "memward-exec.yaml"))
     mw = t.memward(cfg, name="exec")
     mw.wait_event("ready", count=2, timeout=30)
     status, _, body = lib.http_get(port, "/hello")
@@ -76,6 +78,8 @@ def exec_path(t):
     check(exits, "no exit line for any recycled gunicorn")
     for e in exits:
         check(e.get("code") == "0", "a recycled gunicorn did not exit 0: %s" % e.text)
+
+    check_no_memory_recycle(mw, cfg["memory"])
 
     rc = mw.stop(timeout=30)
     check(rc == 0, "memward exited %s after SIGTERM" % rc)

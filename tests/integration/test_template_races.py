@@ -8,7 +8,8 @@
     for that pid), not a protocol error.
   * The template forks a worker and never answers: after fork_timeout memward logs
     template_timeout reason=fork_timeout, kills the template, fails the spawn, and kills
-    the worker it forked, which nobody supervises (procfs mode: template_orphan_killed;
+    the worker it forked, which nobody supervises (procfs mode: template_orphan_killed
+    pid= that worker, the stable name, besides orphans_killed trigger=template_exit;
     cgroup mode: its leaf is killed)."""
 
 import re
@@ -62,6 +63,10 @@ def fork_and_hang(t):
     while time.monotonic() < deadline and lib.alive(forked[0]):
         time.sleep(0.1)
     check(not lib.alive(forked[0]), "the worker of a spawn given up on lives on unsupervised (pid %d)" % forked[0])
+    if mw.events("accounting")[0].get("mode") == "procfs":
+        killed = mw.events("template_orphan_killed")
+        check(killed and killed[0].int("pid") == forked[0], "want template_orphan_killed pid=%d (its stable name): %s"
+              % (forked[0], killed or mw.events("orphans_killed")))
     check(mw.stop() == 0, "memward exit code")
 
 

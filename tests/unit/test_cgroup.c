@@ -103,11 +103,11 @@ static void test_tree_counts_children_of_every_thread(void **state) {
 
         uint64_t private_bytes;
         long page = sysconf(_SC_PAGESIZE);
-        assert_int_equal(procfs_private_memory(f->root, 100, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 100, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (2560ULL + 51200 + 256) * (uint64_t) page);
 
         /* A subtree on its own: the child's memory without its parent's. */
-        assert_int_equal(procfs_private_memory(f->root, 200, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 200, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (51200ULL + 256) * (uint64_t) page);
 }
 
@@ -124,9 +124,12 @@ static void test_request_end_reading_includes_children(void **state) {
         add_process(f, 11, 153600, 38400, worker_tids, none, 1);
 
         uint64_t private_bytes;
+        unsigned processes;
         long page = sysconf(_SC_PAGESIZE);
-        assert_int_equal(procfs_private_memory(f->root, 10, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 10, &private_bytes, &processes), 0);
         assert_int_equal(private_bytes, (5120ULL + 38400) * (uint64_t) page);
+        /* Two processes: the caller knows their copy-on-write pages may be in both. */
+        assert_int_equal(processes, 2);
 }
 
 /* The worker itself gone: -ESRCH, whatever is left of its children. A child that
@@ -141,13 +144,13 @@ static void test_vanished_processes(void **state) {
         struct smaps_rollup sum;
         uint64_t private_bytes;
         assert_int_equal(procfs_tree_memory(f->root, 40, &sum), -ESRCH);
-        assert_int_equal(procfs_private_memory(f->root, 40, &private_bytes), -ESRCH);
+        assert_int_equal(procfs_private_memory(f->root, 40, &private_bytes, NULL), -ESRCH);
 
         add_process(f, 50, 4096, 1024, tids, children, 1);
         add_process(f, 52, 2048, 512, child_tids, none, 1);     /* 51 is gone */
         assert_int_equal(procfs_tree_memory(f->root, 50, &sum), 0);
         assert_int_equal(sum.anonymous, (4096 + 2048) * KiB);
-        assert_int_equal(procfs_private_memory(f->root, 50, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 50, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (1024ULL + 512) * (uint64_t) sysconf(_SC_PAGESIZE));
 }
 
@@ -207,7 +210,7 @@ static void test_missing_file_is_not_a_vanished_process(void **state) {
         assert_int_equal(procfs_tree_memory(f->root, 60, &sum), -ENOENT);
         /* statm, which every kernel has, still works. */
         uint64_t private_bytes;
-        assert_int_equal(procfs_private_memory(f->root, 60, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 60, &private_bytes, NULL), 0);
 }
 
 /* A cgroup directory below the fixture root with memory.max max_text ("max", a number,
@@ -298,16 +301,25 @@ static void test_group_limit_cgroup_v1(void **state) {
 /* Whether an orphan is in one of memward's leaves (cgroup mode: the leaf's kill takes it). */
 static void test_process_in_leaf(void **state) {
         (void) state;
-        assert_true(cgroup_path_is_leaf("/app/worker-0-1"));
-        assert_true(cgroup_path_is_leaf("/system.slice/app.service/template-3"));
-        assert_false(cgroup_path_is_leaf("/app/init"));
-        assert_false(cgroup_path_is_leaf("/app/worker"));
-        assert_false(cgroup_path_is_leaf("/worker-0-1/init"));
-        assert_false(cgroup_path_is_leaf("/"));
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4242), 1);
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4200), 0);
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 999999), -ESRCH);
-        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc-scan", 4242), -ESRCH);
+        assert_true(cgroup_path_is_leaf("/app", "/app/worker-0-1"));
+        assert_true(cgroup_path_is_leaf("/system.slice/app.service", "/system.slice/app.service/template-3"));
+        /* A sub-cgroup a worker made in its leaf goes with the leaf. */
+        assert_true(cgroup_path_is_leaf("/app", "/app/worker-0-1/sub"));
+        assert_true(cgroup_path_is_leaf("/app", "/app/template-2/a/b"));
+        assert_true(cgroup_path_is_leaf("", "/worker-0-1"));
+        assert_true(cgroup_path_is_leaf("", "/worker-0-1/init"));
+        assert_false(cgroup_path_is_leaf("/app", "/app/init"));
+        assert_false(cgroup_path_is_leaf("/app", "/app/worker"));
+        assert_false(cgroup_path_is_leaf("/app", "/app/init/worker-0-1"));
+        assert_false(cgroup_path_is_leaf("/app", "/other/worker-0-1"));
+        assert_false(cgroup_path_is_leaf("/app", "/apple/worker-0-1"));
+        assert_false(cgroup_path_is_leaf("/app", "/app"));
+        assert_false(cgroup_path_is_leaf("/app", "/"));
+        assert_false(cgroup_path_is_leaf("", "/"));
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", "/app", 4242), 1);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", "/app", 4200), 0);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", "/app", 999999), -ESRCH);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc-scan", "/app", 4242), -ESRCH);
 }
 
 /* A template's worker after SPAWNED: in its leaf directly under memward's group, or not. */

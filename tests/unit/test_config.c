@@ -226,7 +226,7 @@ static void assert_defaults(const struct memward_config *c) {
         assert_true(c->workers.watchdog == 0);
         assert_true(c->workers.backoff_initial == 100 * USEC_PER_MSEC);
         assert_true(c->workers.backoff_max == 30 * USEC_PER_SEC);
-        assert_int_equal(c->workers.start_limit_burst, 5);
+        assert_int_equal(c->workers.start_limit_burst, 8);
         assert_true(c->workers.start_limit_interval == 300 * USEC_PER_SEC);
         assert_int_equal(c->n_listen, 0);
         assert_true(c->recycle.max_requests == 0);

@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "memward/base/macro.h"
 #include "memward/supervisor/orphans.h"
 
 static void test_judge(void **state) {
@@ -129,12 +130,32 @@ static void test_sweep_bad_root(void **state) {
         orphan_set_free(&killed);
 }
 
+/* The inherited children: added in any order, found by bsearch, each once. */
+static void test_set_add(void **state) {
+        (void) state;
+        struct orphan_set set = {};
+        const pid_t pids[] = { 300, 7, 4000, 7, 55, 1 };
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++)
+                assert_int_equal(orphan_set_add(&set, pids[i]), 0);
+        assert_int_equal(set.n, 5);
+        for (size_t i = 0; i + 1 < set.n; i++)
+                assert_true(set.pids[i] < set.pids[i + 1]);
+        for (size_t i = 0; i < ELEMENTSOF(pids); i++)
+                assert_true(orphan_set_contains(&set, pids[i]));
+        assert_false(orphan_set_contains(&set, 8));
+        assert_true(orphan_set_remove(&set, 55));
+        assert_false(orphan_set_contains(&set, 55));
+        assert_true(orphan_set_contains(&set, 4000));
+        orphan_set_free(&set);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_judge),
                 cmocka_unit_test(test_sweep_live),
                 cmocka_unit_test(test_sweep_many),
                 cmocka_unit_test(test_sweep_bad_root),
+                cmocka_unit_test(test_set_add),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

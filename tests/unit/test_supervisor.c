@@ -367,6 +367,33 @@ static void test_group_high_counts_a_reaped_templates_leaf(void **state) {
         close(f->s.monitor.cgroup.group_fd);
 }
 
+/* 40 orphans killed by a sweep are reaped right after a worker a template forked died
+ * before its SPAWNED was read: its exit is still remembered for the SPAWNED. */
+static void test_killed_orphans_leave_the_reaped_ring_alone(void **state) {
+        struct fixture *f = *state;
+        struct template_process t = {};
+        f->s.template = &t;
+        reaped_ring_push(&f->s.reaped, 77, 9);
+        for (pid_t pid = 5000; pid < 5040; pid++)
+                assert_int_equal(orphan_set_add(&f->s.orphans_dying, pid), 0);
+        assert_int_equal(orphan_set_add(&f->s.inherited, 6000), 0);
+        for (pid_t pid = 5000; pid < 5040; pid++)
+                supervisor_reaped_unknown(&f->s, pid, 9);
+        supervisor_reaped_unknown(&f->s, 6000, 0);
+        assert_int_equal(f->s.orphans_dying.n, 0);
+        assert_int_equal(f->s.inherited.n, 0);
+        int status = -1;
+        assert_true(reaped_ring_take(&f->s.reaped, 77, &status));
+        assert_int_equal(status, 9);
+        assert_false(reaped_ring_take(&f->s.reaped, 5039, NULL));
+        /* One no sweep killed may be a worker: remembered. */
+        supervisor_reaped_unknown(&f->s, 88, 0);
+        assert_true(reaped_ring_take(&f->s.reaped, 88, NULL));
+        orphan_set_free(&f->s.orphans_dying);
+        orphan_set_free(&f->s.inherited);
+        f->s.template = NULL;
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_ready_workers, setup, teardown),
@@ -377,6 +404,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_group_high_counts_a_retired_template, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_high_waits_for_a_reload_roll, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_high_counts_a_reaped_templates_leaf, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_killed_orphans_leave_the_reaped_ring_alone, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

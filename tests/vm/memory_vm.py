@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The scenarios behind tests/vm/test_memory_*.sh, one interpreter per VM test.
 
-    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|setsid|oom|pressure|template|template_oom|template_reload
+    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|setsid|oom|pressure|template|template_oom|template_reload|slot_modes
 
 Inside the VM only (they change the root cgroup). Each scenario sets memward up the way a
 systemd unit with Delegate=yes would find itself: /sys/fs/cgroup/app, a child of the root
@@ -115,14 +115,14 @@ def reset_app():
     cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
 
 
-def start_memward(t, cfg, name="memward"):
+def start_memward(t, cfg, name="memward", cgroup=APP):
     """memward inside APP, like `sh -c 'echo $$ > app/cgroup.procs; exec memward -c CFG'`."""
     path = t.write_config(cfg, name + ".yaml")
     real = lib.MEMWARD
     lib.MEMWARD = "/bin/sh"
     try:
         return t.memward(None, name=name, args=[
-            "-c", 'echo $$ > "$0/cgroup.procs" || exit 125; exec "$@"', APP, real, "-c", path])
+            "-c", 'echo $$ > "$0/cgroup.procs" || exit 125; exec "$@"', cgroup, real, "-c", path])
     finally:
         lib.MEMWARD = real
 
@@ -1009,7 +1009,60 @@ def scenario_pressure(t):
     stop_and_check_no_leaves(mw)
 
 
+def gunicorn_slot(t, cgroup, name):
+    """One slot of examples/gunicorn's exec-mode command line (arbiter + sync worker)
+    under a memward started in cgroup, after 20 requests: (accounting mode, the slot's
+    /status memory, the tree's Anonymous summed as memward summed it before)."""
+    port, mport = t.port(), t.port()
+    cfg = lib.config(port, count=1,
+                     command=["/usr/bin/gunicorn", "-w", "1", "--bind", "fd://3", "-c", "gunicorn_exec.conf.py",
+                              "app:app"],
+                     workers={"directory": os.path.join(lib.REPO, "examples", "gunicorn"), "ready_timeout": "60s",
+                              "graceful_timeout": "10s"},
+                     memory={"metric": "anon", "sample_interval": "250ms"},
+                     metrics={"listen": "127.0.0.1:%d" % mport})
+    mw = start_memward(t, cfg, name=name, cgroup=cgroup)
+    arbiter = mw.wait_event("ready", timeout=60)[0].int("pid")
+    for i in range(20):
+        status, _, body = lib.http_get(port, "/", timeout=30)
+        check(status == 200, "request %d: %d %r" % (i, status, body))
+    time.sleep(1.5)
+    status, _, body = lib.http_get(mport, "/status", timeout=30)
+    check(status == 200, "/status: %d" % status)
+    mem = json.loads(body)["workers"][0]["memory"]
+    anonymous = 0
+    for pid in [arbiter] + lib.descendants(arbiter):
+        for line in cg_read("/proc/%d/smaps_rollup" % pid).splitlines():
+            if line.startswith("Anonymous:"):
+                anonymous += int(line.split()[1]) * 1024
+    mode = mw.events("accounting")[0].get("mode")
+    check(mw.stop(timeout=30) == 0, "memward (%s) did not exit 0" % name)
+    return mode, mem, anonymous
+
+
+def scenario_slot_modes(t):
+    """a gunicorn slot's anon is the same figure in cgroup mode (its leaf's memory.stat) and in procfs mode (Pss_Anon summed over arbiter and worker), not the old sum of Anonymous"""
+    setup_app()
+    # A cgroup without the memory controller: plain/ enables nothing for its children.
+    plain = CG + "/plain/memward"
+    os.makedirs(plain, exist_ok=True)
+    check("memory" not in cg_read(plain + "/cgroup.controllers").split(), "plain/memward has a memory controller")
+
+    mode_c, cg, _ = gunicorn_slot(t, APP, "cgroup")
+    mode_p, pr, anonymous = gunicorn_slot(t, plain, "procfs")
+    check(mode_c == "cgroup" and cg.get("anon_from") == "memory.stat",
+          "first run: %s, anon from %s" % (mode_c, cg.get("anon_from")))
+    check(mode_p == "procfs" and pr.get("anon_from") == "pss_anon",
+          "second run: %s, anon from %s" % (mode_p, pr.get("anon_from")))
+    report = ("cgroup mode %.1f MiB, procfs mode %.1f MiB, the slot's Anonymous summed %.1f MiB"
+              % (cg["anon"] / MIB, pr["anon"] / MIB, anonymous / MIB))
+    check(abs(pr["anon"] - cg["anon"]) <= 0.15 * cg["anon"], "the modes disagree: %s" % report)
+    check(pr["anon"] <= 0.75 * anonymous, "procfs mode counts shared pages twice: %s" % report)
+    ok(report)
+
+
 SCENARIOS = {
+    "slot_modes": scenario_slot_modes,
     "cgroup": scenario_cgroup,
     "recycle": scenario_recycle,
     "grandchildren": scenario_grandchildren,

@@ -220,8 +220,10 @@ struct policy_start_limit_verdict {
 };
 
 /* failed_at: the CLOCK_MONOTONIC times of recent failed starts, in any order (n of
- * them; those older than interval are not counted). burst 0 turns the limit off. Hit
- * when no worker is ready and at least burst failed starts fall in (now - interval,
- * now]. */
+ * them; those older than interval are not counted). The caller counts per slot, one per
+ * backoff round: a time for each new record of one slot's failures in a row, none ready
+ * (so that N slots failing at once are one), forgotten when a worker is ready. burst 0
+ * turns the limit off. Hit when no worker is ready and at least burst failed starts fall
+ * in (now - interval, now]. */
 struct policy_start_limit_verdict policy_start_limit(unsigned burst, usec_t interval, const usec_t *failed_at,
                                                      size_t n, unsigned ready_workers, usec_t now);

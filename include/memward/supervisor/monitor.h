@@ -96,18 +96,20 @@ int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct mem
 int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now);
 
 /* Reads the worker's memory right after it reported the end of a request: the
- * configured metric from its leaf in cgroup mode (memory.current and memory.stat),
- * resident minus shared from /proc/PID/statm summed over its process tree in procfs
- * mode (no page walk, so it stays cheap at thousands of requests a second) -- but for a
- * worker forked from a template, its USS (smaps_rollup's Private_*), since statm counts
- * the template's anonymous pages it shares as its own. *ret is what retained_requests
- * judges. *ret_metric is the worker's figure in memory.metric's unit, as the tick reads
- * it (its share against group_high), when this reading has it: always from a leaf; from
- * a forked worker's smaps_rollup (Rss, Pss; current in procfs mode is its Rss, anon its
- * USS); from statm for anon only. Returns 1 when *ret_metric was written, 0 when it was
- * not (the tick's figure stands), or a negative errno (-ESRCH: the worker is gone). */
+ * configured metric from its leaf in cgroup mode (memory.current and memory.stat); in
+ * procfs mode the same anonymous figure as the sample tick: resident minus shared from
+ * /proc/PID/statm for a worker of one process (equal to its Pss_Anon, and no page walk,
+ * so it stays cheap at thousands of requests a second), the sum of Pss_Anon over a tree
+ * of several (statm would count their copy-on-write pages in each), and for a worker
+ * forked from a template its USS (smaps_rollup's Private_*), since statm counts the
+ * template's anonymous pages it shares as its own. *ret_from says which. *ret is what
+ * retained_requests judges. *ret_metric is the worker's figure in memory.metric's unit,
+ * as the tick reads it (its share against group_high), when this reading has it: always
+ * from a leaf; from a smaps_rollup walk (Rss, Pss; current in procfs mode is its Rss,
+ * anon what *ret is); from statm for anon only. Returns 1 when *ret_metric was written,
+ * 0 when it was not (the tick's figure stands), or a negative errno (-ESRCH: gone). */
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
-                                 uint64_t *ret, uint64_t *ret_metric);
+                                 uint64_t *ret, enum memory_reading *ret_from, uint64_t *ret_metric);
 
 /* The worker's leaf was removed by someone else (reads through its fds fail with
  * ENODEV). Closes what is left of it, so the worker is accounted through /proc from

@@ -14,7 +14,11 @@
  * ignores SIGTERM (the case that matters) would only hold the port a while longer.
  *
  * In cgroup mode a worker's leaf holds all it started, and cgroup.kill at its exit
- * reaches them: memward sweeps for orphans only at its own exit there. */
+ * reaches them: memward sweeps there at its own exit, and while it runs only once a
+ * worker ran outside a leaf (cgroup_leaf_failed, cgroup_placement_failed), then for
+ * orphans outside every leaf. Never an orphan: a child memward had at start (the
+ * caller's set of inherited pids), nor a member of a worker's process group killed
+ * with that worker (ORPHAN_DYING: killed once, counted nowhere). */
 #pragma once
 
 #include <stdbool.h>
@@ -26,6 +30,7 @@ enum orphan_verdict {
         ORPHAN_OURS,            /* a worker or template: not an orphan */
         ORPHAN_KEEP,            /* its worker lives and will take it along, or it is gone */
         ORPHAN_KILL,
+        ORPHAN_DYING,           /* killed already, with its worker's process group: not again */
 };
 
 /* The rule above, for a child of memward. known: it is a worker's or template's pid.
@@ -44,6 +49,8 @@ struct orphan_set {
 };
 
 bool orphan_set_contains(const struct orphan_set *set, pid_t pid);
+/* Adds pid, kept sorted (a pid there already is left alone). Returns 0 or -ENOMEM. */
+int orphan_set_add(struct orphan_set *set, pid_t pid);
 /* Forgets pid, reaped. Returns whether it was there. */
 bool orphan_set_remove(struct orphan_set *set, pid_t pid);
 void orphan_set_free(struct orphan_set *set);
@@ -52,7 +59,7 @@ void orphan_set_free(struct orphan_set *set);
 struct orphan_sweep {
         unsigned children;      /* memward's children it looked at */
         unsigned killed;        /* now */
-        unsigned dying;         /* killed before, not reaped yet */
+        unsigned dying;         /* killed before (by a sweep, or with its worker's group), not reaped yet */
         unsigned kept;          /* orphans left alone: in a live worker's process group, or gone */
         unsigned deferred;      /* to kill, beyond max_kill: for the next sweep */
         pid_t first_killed;     /* one of them, to name in the log; 0 for none */

@@ -35,6 +35,8 @@ struct slot {
         struct worker *replacement;     /* starting, takes over when ready */
         unsigned long long generation;  /* of the last spawn */
         unsigned failures;              /* consecutive, for backoff */
+        unsigned start_failures;        /* failed starts while no worker was ready, since one last was
+                                         * (the start limit's count) */
         usec_t ready_since;             /* a worker became ready here after the last failure; 0: none yet */
         usec_t respawn_at;              /* no spawn into this slot before */
         enum recycle_reason last_recycle; /* for /status; NONE until the first */
@@ -144,8 +146,15 @@ struct supervisor {
         bool leafless_workers;                  /* cgroup mode: a worker ran outside a leaf; its orphans
                                                  * are swept as in procfs mode */
         struct orphan_set orphans_dying;        /* killed, not reaped yet */
-        usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: times of failed starts */
+        struct orphan_set dying_groups;         /* process groups of workers killed at their exit while
+                                                 * a member is still memward's child: not orphans */
+        struct orphan_set dying_groups_seen;    /* scratch: those a sweep met */
+        struct orphan_set inherited;            /* children memward had at start (`cron & exec memward`,
+                                                 * PID 1's): its own, never swept, until reaped */
+        usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: when some slot first reached
+                                                 * 1, 2, ... failed starts (slot.start_failures) */
         unsigned n_start_failures;              /* ever recorded (the ring holds the last ones) */
+        unsigned start_failures_deepest;        /* the most failed starts of one slot, none ready since */
         struct policy_start_limit_verdict start_limit; /* .hit: memward is to exit (EXIT_START_LIMIT) */
         uint64_t orphans_killed;                /* memward_orphans_killed_total */
         struct notify_early notify_early[NOTIFY_EARLY_MAX];
@@ -168,6 +177,12 @@ int supervisor_run(struct supervisor *s);
  * /healthz and /status count. A ready replacement that has not taken over its slot
  * yet does not count, so no slot counts twice. */
 unsigned supervisor_ready_workers(const struct supervisor *s);
+
+/* A child reaped that is no worker, template or placer memward knows: an orphan (one a
+ * sweep killed, or not), a child memward had at start, or a worker a template forked
+ * whose SPAWNED is still to be read. Only the last kind can be: the others are not
+ * remembered in s->reaped (TEMPLATE_REAPED_MAX entries), which they would evict. */
+void supervisor_reaped_unknown(struct supervisor *s, pid_t pid, int status);
 
 /* The slots up to the target without a ready worker that memward is replacing on
  * purpose: its worker was stopped first (memory_stop_first, or at its max_requests
