@@ -176,7 +176,7 @@ bench-keepalive: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/keepalive/run
 
 # A Flask app leaking through lru_cache(maxsize=None): gunicorn --max-requests against
-# memward's memory policy, exec and template (bench/leak/README.md); ~5 minutes.
+# the memory policies of examples/gunicorn, exec and template (bench/leak/README.md); ~7 minutes.
 bench-leak: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/leak/run
 
