@@ -2,7 +2,8 @@
 
 At import (in the template) it changes the template's own signal state, which the
 worker's reset must undo: SIGHUP ignored, SIGUSR2 blocked. TEST_TABLE_SIZE=N builds a
-table of N small objects (the GC test); TEST_START_THREAD=1 starts a Python thread
+table of N small objects (the GC test), TEST_HEAP_HOLES=N leaves holes in the malloc heap
+(the shared-state test); TEST_START_THREAD=1 starts a Python thread
 that runs until the template gets SIGALRM.
 
     GET /          {"pid", "ppid", "env", "post_fork", "gc_enabled", "frozen"}
@@ -27,6 +28,13 @@ POST_FORK = {}          # filled in the worker by gunicorn.conf.py's post_fork
 
 TABLE = [{"id": i, "name": "row %d" % i, "tags": [i, i + 1]}
          for i in range(int(os.environ.get("TEST_TABLE_SIZE", "0")))]
+
+# TEST_HEAP_HOLES=N: N malloc'd blocks of 1,000 bytes (above pymalloc's 512), every
+# other one freed again, so that the template's malloc heap has a hole on every page,
+# as a real app's has after its imports (the shared-state test).
+_blocks = [b"%d" % i + bytes(1000) for i in range(int(os.environ.get("TEST_HEAP_HOLES", "0")))]
+KEPT = _blocks[::2]
+del _blocks
 
 _stop = threading.Event()
 if os.environ.get("TEST_START_THREAD") == "1":
