@@ -117,7 +117,8 @@ class WorkerReporter:
 
     heartbeat() is called by the server's loop whenever it comes round (gunicorn
     workers call notify() there, uvicorn calls its tick): the first call says READY=1,
-    the worker now accepts; later calls say WATCHDOG=1, at most once per quarter of
+    the worker now accepts (the next calls again, until it went out); later calls say
+    WATCHDOG=1, at most once per quarter of
     the watchdog interval, so a busy loop does not flood memward.
     request_started()/request_finished() bracket every request, from any thread.
     """
@@ -143,9 +144,15 @@ class WorkerReporter:
 
     def heartbeat(self) -> None:
         if not self.ready_sent:
-            self.ready_sent = True
-            self._last_ping = time.monotonic()
-            self.notifier.ready("%s %d accepting" % (self.name, os.getpid()))
+            # Said again at every heartbeat until it has gone out: memward's queue holds
+            # net.unix.max_dgram_qlen datagrams (10 by default), which busy workers' X_REQUESTS
+            # fill for a moment at a thousand requests/s, and sendto() then fails with EAGAIN.
+            # An X_REQUESTS lost is made good by the next (it is a total); a READY=1 lost
+            # left the worker never ready, and the recycles of every slot waiting for it.
+            sent = self.notifier.ready("%s %d accepting" % (self.name, os.getpid()))
+            if sent or not self.notifier.enabled:
+                self.ready_sent = True
+                self._last_ping = time.monotonic()
             return
         interval = self.ping_interval()
         if interval is None:

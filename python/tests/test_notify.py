@@ -3,6 +3,7 @@
 import contextlib
 import io
 import os
+import socket
 import tempfile
 import threading
 import unittest
@@ -69,11 +70,14 @@ class NotifierTest(unittest.TestCase):
 
 class ReporterTest(unittest.TestCase):
     class Recorder:
+        enabled = True
+
         def __init__(self):
             self.sent = []
 
         def ready(self, status=None):
             self.sent.append("READY=1")
+            return True
 
         def watchdog(self):
             self.sent.append("WATCHDOG=1")
@@ -90,6 +94,34 @@ class ReporterTest(unittest.TestCase):
         for _ in range(5):
             reporter.heartbeat()
         self.assertEqual(recorder.sent, ["READY=1"])
+
+    def test_ready_is_said_again_until_it_goes_out(self):
+        # memward's queue full (busy workers' X_REQUESTS): the first READY=1 meets EAGAIN.
+        receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(receiver.close)
+        name = "memward-test-full-%d" % os.getpid()
+        receiver.bind("\0" + name)
+        filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(filler.close)
+        filler.setblocking(False)
+        queued = 0
+        with self.assertRaises(BlockingIOError):
+            for queued in range(100000):
+                filler.sendto(b"X_REQUESTS=%d" % queued, receiver.getsockname())
+        sender = notify.Notifier(environ={"NOTIFY_SOCKET": "@" + name})
+        self.addCleanup(sender.close)
+        reporter = notify.WorkerReporter(sender)
+        reporter.heartbeat()                    # EAGAIN: nothing went out
+        receiver.setblocking(False)
+        for _ in range(queued):
+            self.assertTrue(receiver.recv(64).startswith(b"X_REQUESTS="))
+        with self.assertRaises(BlockingIOError):
+            receiver.recv(64)
+        reporter.heartbeat()                    # the loop comes round: READY=1 now
+        reporter.heartbeat()                    # and once only
+        self.assertTrue(receiver.recv(256).startswith(b"READY=1\n"))
+        with self.assertRaises(BlockingIOError):
+            receiver.recv(256)
 
     def test_watchdog_pings_are_paced(self):
         recorder = self.Recorder()
