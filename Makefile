@@ -37,7 +37,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-fork
+.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-orphans bench-leak bench-recycle bench-fork
 
 all: $(BUILD)/memward
 
@@ -161,10 +161,25 @@ test-all:
 bench-seed: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/seed/run
 
+# What finding and killing orphans costs the loop (bench/orphans/README.md); ~1 minute.
+bench-orphans: $(BUILD)/memward
+	BUILD=$(BUILD) bench/orphans/run
+
 # One keep-alive connection (wrk -c1) to each example, on its own port and behind
 # memward (bench/keepalive/README.md); ~2 minutes.
 bench-keepalive: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/keepalive/run
+
+# A Flask app leaking through lru_cache(maxsize=None): gunicorn --max-requests against
+# memward's memory policy, exec and template (bench/leak/README.md); ~5 minutes.
+bench-leak: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/leak/run
+
+# Requests lost per worker recycle under wrk -c32 keep-alive: memward (exec and
+# template) against gunicorn's UvicornWorker and uWSGI (bench/recycle-loss/README.md);
+# ~4 minutes.
+bench-recycle: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/recycle-loss/run
 
 # Template ("fork-server") mode against gunicorn and uWSGI: memory of the whole tree,
 # replacement latency, max_requests at ~1,000 requests/s (bench/fork/README.md); ~6 minutes.

@@ -18,9 +18,9 @@ The datagrams are sent without blocking; if memward's queue is full a report is
 dropped rather than delaying a request (the next one carries the new total).
 Without NOTIFY_SOCKET (not under memward) nothing is sent.
 
-When uvicorn is the server loading the app, the middleware also fixes one thing in
-uvicorn's graceful shutdown (see fix_uvicorn_shutdown), which rolling restarts
-would otherwise hit. Standard library only.
+When uvicorn is the server loading the app, the middleware also fixes uvicorn's
+graceful shutdown for keep-alive clients (see fix_uvicorn_shutdown), which rolling
+restarts would otherwise hit. Standard library only.
 """
 
 import asyncio
@@ -28,7 +28,14 @@ import os
 import socket
 import sys
 
-FRESH_CONNECTION_GRACE = 5.0    # seconds; Go's net/http Shutdown waits as long
+# How long a stopping worker waits for its connections to be answered and closed:
+# uvicorn's default keep-alive timeout, which closes the idle ones meanwhile.
+DRAIN_GRACE = 5.0
+CLOSE_HEADER = (b"connection", b"close")
+
+# Set when this process's uvicorn begins its graceful shutdown (fix_uvicorn_shutdown);
+# from then on every response says Connection: close (MemwardMiddleware).
+draining = False
 
 
 class Notifier:
@@ -53,17 +60,25 @@ class Notifier:
             sys.stderr.write("memward_asgi: sd_notify(%r): %s\n" % (message, e))
 
 
-def fix_uvicorn_shutdown(grace=FRESH_CONNECTION_GRACE):
-    """Makes uvicorn's graceful shutdown wait for requests already on their way.
+def fix_uvicorn_shutdown(grace=DRAIN_GRACE):
+    """Makes uvicorn's graceful shutdown drop no request of a keep-alive client.
 
     On SIGTERM, uvicorn (seen in Debian 12's 0.17.6) stops accepting and then at once
-    closes every connection that is not in the middle of a request, including one it
-    accepted a moment ago whose request it has not read yet: that client gets an
-    empty reply. Under load, and memward recycles under load, that happens now and
-    then. This wraps uvicorn.server.Server.shutdown: stop accepting first (our fd
-    only; connections still in the shared backlog go to the other workers), wait
-    until every accepted connection has sent its request (at most `grace` seconds),
-    then let uvicorn's own shutdown finish those requests and exit.
+    closes every connection that is not in the middle of a request: one it accepted a
+    moment ago whose request it has not read yet (that client gets an empty reply),
+    and every idle keep-alive connection, on which the client may be sending its next
+    request right then (it reads a reset or an EOF). A response still in flight goes
+    out without `Connection: close` and the connection is closed after it, so the
+    client's next request on it fails the same way. Under load, and memward recycles
+    under load, that is a request or more lost per keep-alive connection per recycle.
+
+    This wraps uvicorn.server.Server.shutdown: stop accepting first (our fd only;
+    connections still in the shared backlog go to the other workers), answer every
+    request from now on with `Connection: close` (MemwardMiddleware adds it), and wait
+    until every connection has been answered that way and closed by uvicorn, at most
+    `grace` seconds; an idle connection that sends nothing is closed by uvicorn's
+    keep-alive timeout meanwhile, as it would be without a stop. Then uvicorn's own
+    shutdown closes whatever is left and finishes.
 
     Does nothing unless uvicorn.server is loaded (another ASGI server runs the app).
     Returns whether uvicorn's Server is patched.
@@ -77,14 +92,14 @@ def fix_uvicorn_shutdown(grace=FRESH_CONNECTION_GRACE):
         return True
 
     async def shutdown(self, sockets=None):
+        global draining
+        draining = True
         for server in getattr(self, "servers", []):
             server.close()
         state = getattr(self, "server_state", None)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
-        # A protocol whose `cycle` is None has not read a request yet.
-        while (state is not None and loop.time() < deadline and
-               any(getattr(c, "cycle", False) is None for c in list(state.connections))):
+        while state is not None and loop.time() < deadline and state.connections:
             await asyncio.sleep(0.02)
         await original(self, sockets)
 
@@ -93,12 +108,24 @@ def fix_uvicorn_shutdown(grace=FRESH_CONNECTION_GRACE):
     return True
 
 
+def closing_send(send):
+    """Wraps an HTTP request's ASGI `send`: once the worker is draining, the response
+    that starts carries `Connection: close` (unless the app set a Connection header),
+    so the client sends its next request on a new connection, to another worker."""
+    async def send_(message):
+        if draining and message.get("type") == "http.response.start":
+            headers = list(message.get("headers") or [])
+            if not any(bytes(name).lower() == b"connection" for name, _ in headers):
+                message = dict(message, headers=headers + [CLOSE_HEADER])
+        await send(message)
+    return send_
+
+
 class MemwardMiddleware:
     def __init__(self, app, fix_shutdown=True):
         self.app = app
         self.notifier = Notifier()
-        if fix_shutdown:
-            fix_uvicorn_shutdown()
+        self.fix_shutdown = fix_shutdown and fix_uvicorn_shutdown()
         self.requests = 0
         self.inflight = 0
 
@@ -113,7 +140,7 @@ class MemwardMiddleware:
     async def _http(self, scope, receive, send):
         self.inflight += 1
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, closing_send(send) if self.fix_shutdown else send)
         finally:
             # After the last body chunk went out (or the app failed): one request done.
             self.inflight -= 1

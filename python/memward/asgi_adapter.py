@@ -25,22 +25,47 @@ from typing import Any, Callable, List, Optional
 
 from memward import notify, protocol, template
 
-FRESH_CONNECTION_GRACE = 5.0    # seconds; Go's net/http Shutdown waits as long
+# How long a stopping worker waits for its connections to be answered and closed:
+# uvicorn's default keep-alive timeout, which closes the idle ones meanwhile.
+DRAIN_GRACE = 5.0
+# How long a stopping worker whose app memward does not wrap waits for each accepted
+# connection's request; Go's net/http Shutdown waits as long.
+FRESH_CONNECTION_GRACE = 5.0
+
+
+CLOSE_HEADER = (b"connection", b"close")
+
+
+def closing_send(send: Callable, draining: Callable[[], bool]) -> Callable:
+    """Wraps an HTTP request's ASGI `send`: while draining() is true, the response
+    that starts carries `Connection: close` (unless the app set a Connection header
+    itself), so that the client opens a new connection for its next request instead
+    of sending it on one this worker is about to close. uvicorn closes the
+    connection after such a response (h11: MUST_CLOSE; httptools: keep_alive off)."""
+    async def send_(message: dict) -> None:
+        if message.get("type") == "http.response.start" and draining():
+            headers = list(message.get("headers") or [])
+            if not any(bytes(name).lower() == b"connection" for name, _ in headers):
+                message = dict(message, headers=headers + [CLOSE_HEADER])
+        await send(message)
+    return send_
 
 
 class RequestCounter:
-    """ASGI 3 middleware: brackets each HTTP request for a WorkerReporter, and says
-    STOPPING=1 when the lifespan shutdown begins."""
+    """ASGI 3 middleware: brackets each HTTP request for a WorkerReporter, says
+    STOPPING=1 when the lifespan shutdown begins, and once `draining` is set (the
+    worker is stopping) answers with `Connection: close` (closing_send)."""
 
     def __init__(self, app: Any, reporter: notify.WorkerReporter) -> None:
         self.app = app
         self.reporter = reporter
+        self.draining = False
 
     async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
         if scope["type"] == "http":
             self.reporter.request_started()
             try:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, closing_send(send, lambda: self.draining))
             finally:
                 self.reporter.request_finished()
         elif scope["type"] == "lifespan":
@@ -54,12 +79,47 @@ class RequestCounter:
             await self.app(scope, receive, send)
 
 
+async def stop_accepting_and_wait(server: Any, counter: Optional["RequestCounter"] = None) -> None:
+    """The graceful-shutdown fix for a uvicorn Server (0.17.6) that is about to shut
+    down. uvicorn stops accepting and at once closes every connection that is not in
+    the middle of a request: one accepted a moment ago whose request it has not read yet
+    (that client gets an empty reply), and every idle keep-alive connection, on which
+    the client may be sending its next request right then (it reads a reset or an EOF);
+    a response in flight goes out without `Connection: close` and the connection is
+    closed after it, so the client's next request on it fails the same way.
+
+    This stops accepting first (our fds only: connections still in the shared backlog
+    go to the other workers). With the app's RequestCounter, every request from now on
+    is answered with `Connection: close` and it waits until every connection has been
+    answered that way and closed by uvicorn, at most DRAIN_GRACE (an idle connection
+    that sends nothing is closed by uvicorn's keep-alive timeout meanwhile, as it would
+    be without a stop). Without one (gunicorn's UvicornWorker, whose app memward does
+    not wrap) it waits until each accepted connection has sent its request, at most
+    FRESH_CONNECTION_GRACE. uvicorn's own shutdown then finishes as usual. Used by
+    memward-asgi's workers and by gunicorn's UvicornWorker under memward-gunicorn."""
+    if counter is not None:
+        counter.draining = True
+    for listener in getattr(server, "servers", []):
+        listener.close()
+    loop = asyncio.get_running_loop()
+    if counter is not None:
+        deadline = loop.time() + DRAIN_GRACE
+        while loop.time() < deadline and server.server_state.connections:
+            await asyncio.sleep(0.02)
+        return
+    deadline = loop.time() + FRESH_CONNECTION_GRACE
+    while (loop.time() < deadline and
+           any(getattr(c, "cycle", False) is None for c in list(server.server_state.connections))):
+        await asyncio.sleep(0.02)
+
+
 def _server_class() -> type:
     """uvicorn's Server with memward's reporting and a graceful-shutdown fix."""
     import uvicorn
 
     class MemwardServer(uvicorn.Server):
         reporter: notify.WorkerReporter
+        counter: RequestCounter
 
         async def startup(self, sockets: Optional[list] = None) -> None:
             await super().startup(sockets=sockets)
@@ -71,20 +131,8 @@ def _server_class() -> type:
             return await super().on_tick(counter)
 
         async def shutdown(self, sockets: Optional[list] = None) -> None:
-            """uvicorn 0.17.6 stops accepting and at once closes every connection that
-            has not sent its request yet, including one accepted a moment ago: under
-            memward's recycles that client gets an empty reply. Stop accepting first,
-            wait until each accepted connection has sent its request (at most
-            FRESH_CONNECTION_GRACE), then let uvicorn finish as usual."""
             self.reporter.stopping()
-            for server in getattr(self, "servers", []):
-                server.close()
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + FRESH_CONNECTION_GRACE
-            while (loop.time() < deadline and
-                   any(getattr(c, "cycle", False) is None
-                       for c in list(self.server_state.connections))):
-                await asyncio.sleep(0.02)
+            await stop_accepting_and_wait(self, self.counter)
             await super().shutdown(sockets=sockets)
 
     return MemwardServer
@@ -140,9 +188,11 @@ class AsgiAdapter(template.Adapter):
         if self.post_fork_hook is not None:
             self.post_fork_hook()
         reporter = notify.WorkerReporter.from_environ("uvicorn worker")
-        self.config.loaded_app = RequestCounter(self.config.loaded_app, reporter)
+        counter = RequestCounter(self.config.loaded_app, reporter)
+        self.config.loaded_app = counter
         server = _server_class()(self.config)
         server.reporter = reporter
+        server.counter = counter
         # Duplicates, so that fd 3... stay open as LISTEN_FDS says after uvicorn closes
         # its sockets at shutdown.
         sockets = [socket.socket(fileno=os.dup(fd)) for fd in self.listen_fds]

@@ -53,8 +53,11 @@ def _uvicorn_server_class() -> type:
         async def shutdown(self, sockets: Optional[list] = None) -> None:
             # STOPPING=1 whatever the app: uvicorn installs its own SIGTERM handler
             # (the worker's handle_exit never runs), and an app without lifespan never
-            # sees lifespan.shutdown.
+            # sees lifespan.shutdown. Then memward-asgi's graceful-shutdown fix: a
+            # connection accepted just before the stop is answered, not reset.
+            from memward.asgi_adapter import stop_accepting_and_wait
             self.reporter.stopping()
+            await stop_accepting_and_wait(self)
             await super().shutdown(sockets=sockets)
 
     return WorkerServer

@@ -117,8 +117,7 @@ class WorkerReporter:
 
     heartbeat() is called by the server's loop whenever it comes round (gunicorn
     workers call notify() there, uvicorn calls its tick): the first call says READY=1,
-    the worker now accepts (the next calls again, until it went out); later calls say
-    WATCHDOG=1, at most once per quarter of
+    the worker now accepts (again on the next calls until that datagram went out); later calls say WATCHDOG=1, at most once per quarter of
     the watchdog interval, so a busy loop does not flood memward.
     request_started()/request_finished() bracket every request, from any thread.
     """
@@ -144,13 +143,11 @@ class WorkerReporter:
 
     def heartbeat(self) -> None:
         if not self.ready_sent:
-            # Said again at every heartbeat until it has gone out: memward's queue holds
-            # net.unix.max_dgram_qlen datagrams (10 by default), which busy workers' X_REQUESTS
-            # fill for a moment at a thousand requests/s, and sendto() then fails with EAGAIN.
-            # An X_REQUESTS lost is made good by the next (it is a total); a READY=1 lost
-            # left the worker never ready, and the recycles of every slot waiting for it.
-            sent = self.notifier.ready("%s %d accepting" % (self.name, os.getpid()))
-            if sent or not self.notifier.enabled:
+            # Until READY=1 has gone out: under load memward's notify queue is often
+            # full of the other workers' X_REQUESTS, and a READY=1 dropped there would
+            # leave this worker never ready in memward's eyes (not recycled at its
+            # limits, killed at workers.ready_timeout). The next heartbeat tries again.
+            if self.notifier.ready("%s %d accepting" % (self.name, os.getpid())):
                 self.ready_sent = True
                 self._last_ping = time.monotonic()
             return

@@ -46,6 +46,7 @@ class Spawn:
     generation: int
     cgroup: bool                                # a leaf directory fd is attached
     env: Tuple[Tuple[str, str], ...] = ()       # (NAME, VALUE) in the order sent
+    place: bool = False                         # memward places the intermediate (PLACE)
 
     TYPE = "SPAWN"
 
@@ -55,6 +56,7 @@ class Ready:
     """template -> memward: the application is loaded."""
     protocol: int = PROTOCOL_VERSION
     runtime: Optional[str] = None
+    place: bool = False                         # takes SPAWN with PLACE=1
 
     TYPE = "READY"
 
@@ -80,8 +82,29 @@ class SpawnFailed:
     TYPE = "SPAWN_FAILED"
 
 
-Message = Union[Spawn, Ready, Spawned, SpawnFailed]
-_TYPES = {cls.TYPE: cls for cls in (Spawn, Ready, Spawned, SpawnFailed)}
+@dataclasses.dataclass(frozen=True)
+class Place:
+    """template -> memward: move `pid` (the intermediate) into the SPAWN's leaf."""
+    slot: int
+    generation: int
+    pid: int
+
+    TYPE = "PLACE"
+
+
+@dataclasses.dataclass(frozen=True)
+class Placed:
+    """memward -> template: the answer to a PLACE; errno 0 when the process is in its
+    leaf, else why memward could not move it."""
+    slot: int
+    generation: int
+    errno: int = 0
+
+    TYPE = "PLACED"
+
+
+Message = Union[Spawn, Ready, Spawned, SpawnFailed, Place, Placed]
+_TYPES = {cls.TYPE: cls for cls in (Spawn, Ready, Spawned, SpawnFailed, Place, Placed)}
 
 
 # ------------------------------------------------------------------------ parsing
@@ -108,11 +131,21 @@ def _env_pair(value: str) -> Tuple[str, str]:
 # The keys each type defines: these may appear once (ENV repeats); any other key is
 # ignored however often it appears, so that later versions can add keys.
 _KEYS = {
-    "SPAWN": {"SLOT", "GENERATION", "CGROUP", "ENV"},
-    "READY": {"PROTOCOL", "RUNTIME"},
+    "SPAWN": {"SLOT", "GENERATION", "CGROUP", "ENV", "PLACE"},
+    "READY": {"PROTOCOL", "RUNTIME", "PLACE"},
     "SPAWNED": {"SLOT", "GENERATION", "PID"},
     "SPAWN_FAILED": {"SLOT", "GENERATION", "ERRNO", "MESSAGE"},
+    "PLACE": {"SLOT", "GENERATION", "PID"},
+    "PLACED": {"SLOT", "GENERATION", "ERRNO"},
 }
+
+
+def _flag(fields: Dict[str, str], key: str) -> bool:
+    """An optional 0/1 key; absent is 0."""
+    value = fields.get(key, "0")
+    if value not in ("0", "1"):
+        raise ProtocolError("%s=%r is neither 0 nor 1" % (key, value[:40]))
+    return value == "1"
 
 
 def parse_message(data: bytes) -> Message:
@@ -161,12 +194,23 @@ def parse_message(data: bytes) -> Message:
         if fields.get("CGROUP", "0") not in ("0", "1"):
             raise ProtocolError("CGROUP=%r is neither 0 nor 1" % fields["CGROUP"][:40])
         _number(fields, "CGROUP", 0, 1)                 # required
+        place = _flag(fields, "PLACE")
+        if place and fields["CGROUP"] == "1":
+            raise ProtocolError("SPAWN with both CGROUP=1 and PLACE=1")
         return Spawn(slot=_number(fields, "SLOT", 0, SLOT_MAX),
                      generation=_number(fields, "GENERATION", 1, GENERATION_MAX),
-                     cgroup=fields["CGROUP"] == "1", env=tuple(env))
+                     cgroup=fields["CGROUP"] == "1", env=tuple(env), place=place)
     if cls is Ready:
         return Ready(protocol=_number(fields, "PROTOCOL", PROTOCOL_VERSION, PROTOCOL_VERSION),
-                     runtime=fields.get("RUNTIME"))
+                     runtime=fields.get("RUNTIME"), place=_flag(fields, "PLACE"))
+    if cls is Place:
+        return Place(slot=_number(fields, "SLOT", 0, SLOT_MAX),
+                     generation=_number(fields, "GENERATION", 1, GENERATION_MAX),
+                     pid=_number(fields, "PID", PID_MIN, PID_MAX))
+    if cls is Placed:
+        return Placed(slot=_number(fields, "SLOT", 0, SLOT_MAX),
+                      generation=_number(fields, "GENERATION", 1, GENERATION_MAX),
+                      errno=_number(fields, "ERRNO", 1, ERRNO_MAX) if "ERRNO" in fields else 0)
     if cls is Spawned:
         return Spawned(slot=_number(fields, "SLOT", 0, SLOT_MAX),
                        generation=_number(fields, "GENERATION", 1, GENERATION_MAX),
@@ -203,6 +247,10 @@ def format_message(message: Message) -> bytes:
         lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
                   "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX),
                   "CGROUP=" + ("1" if message.cgroup else "0")]
+        if message.place:
+            if message.cgroup:
+                raise ValueError("SPAWN with both cgroup and place")
+            lines.append("PLACE=1")
         if len(message.env) > MAX_ENV:
             raise ValueError("%d ENV lines, more than %d" % (len(message.env), MAX_ENV))
         for name, value in message.env:
@@ -214,10 +262,17 @@ def format_message(message: Message) -> bytes:
                                           PROTOCOL_VERSION, PROTOCOL_VERSION))
         if message.runtime is not None:
             lines.append("RUNTIME=" + one_line(message.runtime, MAX_RUNTIME))
-    elif isinstance(message, Spawned):
+        if message.place:
+            lines.append("PLACE=1")
+    elif isinstance(message, (Spawned, Place)):
         lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
                   "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX),
                   "PID=" + _check(message.pid, "PID", PID_MIN, PID_MAX)]
+    elif isinstance(message, Placed):
+        lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
+                  "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX)]
+        if message.errno != 0:
+            lines.append("ERRNO=" + _check(message.errno, "ERRNO", 1, ERRNO_MAX))
     elif isinstance(message, SpawnFailed):
         lines += ["SLOT=" + _check(message.slot, "SLOT", 0, SLOT_MAX),
                   "GENERATION=" + _check(message.generation, "GENERATION", 1, GENERATION_MAX),

@@ -7,9 +7,13 @@
     sys.exit(Template(MyAdapter()).run())
 
 The template reads MEMWARD_CONTROL_FD and LISTEN_FDS (section 1), calls the adapter to
-load the app, says READY, then answers every SPAWN with SPAWNED or SPAWN_FAILED. Each
-worker is forked twice (section 3) so that it ends up memward's child; the worker's
-reset is one function, Template._become_worker, in the order of section 3 step 4.
+load the app, says READY (offering PLACE=1), then answers every SPAWN with SPAWNED or
+SPAWN_FAILED. Each worker is forked twice (section 3) so that it ends up memward's child;
+the intermediate process joins the worker's leaf itself (CGROUP=1) or, when memward asks
+to place it (PLACE=1: the template runs as a user who may not move processes between
+memward's leaves), waits on a pipe until memward has moved it (PLACE, PLACED). The
+worker's reset is one function, Template._become_worker, in the order of section 3
+step 4.
 
 The GC recipe (CPython's gc.freeze() documentation; python/README.md): gc.disable() as
 early as possible in the template so that no collection leaves freed holes in the
@@ -28,6 +32,7 @@ EXIT_USAGE when it was not started as a template or for another protocol version
 from __future__ import annotations
 
 import array
+import ctypes
 import errno
 import gc
 import os
@@ -35,6 +40,7 @@ import random
 import select
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -53,6 +59,32 @@ EXIT_USAGE = 2                      # not started by memward as a template
 EXIT_PROTOCOL = 76                  # sysexits.h EX_PROTOCOL: memward sent a malformed message
 
 _OFF = ("0", "no", "false", "off")
+
+_PR_SET_PDEATHSIG = 1               # <linux/prctl.h>
+
+
+class _ParentDeathSignal:
+    """prctl(PR_SET_PDEATHSIG) through libc, looked up once in the template so that a
+    worker calls it without a dlopen() after the fork."""
+
+    def __init__(self) -> None:
+        self._prctl: Any = None
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            self._prctl = libc.prctl
+        except (OSError, AttributeError):
+            pass                    # set() says so, in the worker, where it matters
+        else:
+            self._prctl.restype = ctypes.c_int
+
+    def set(self, sig: int) -> None:
+        """The calling process gets `sig` when its parent dies. OSError when it cannot."""
+        if self._prctl is None:
+            raise OSError(errno.ENOSYS, "prctl() not found in the C library")
+        if self._prctl(ctypes.c_int(_PR_SET_PDEATHSIG), ctypes.c_ulong(sig), ctypes.c_ulong(0),
+                       ctypes.c_ulong(0), ctypes.c_ulong(0)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "prctl(PR_SET_PDEATHSIG): %s" % os.strerror(err))
 
 
 def gc_freeze_wanted(environ: Mapping[str, str] = os.environ) -> bool:
@@ -110,6 +142,11 @@ class SpawnRefused(Exception):
         self.errno = err
 
 
+class _MemwardGone(BaseException):
+    """The control channel reached EOF in the middle of a spawn (waiting for PLACED):
+    not a failure of the spawn, the end of the template."""
+
+
 class _StopWhileLoading(BaseException):
     """Raised by the SIGTERM/SIGINT handler into the app's loading: the template
     exits 0 without waiting for the rest of the import."""
@@ -164,6 +201,10 @@ class Template:
         self._loading = False
         self._reopen = False
         self._warned_threads: Tuple[str, ...] = ()
+        # memward's pid, from the control channel's peer credentials (_take_fds): each
+        # worker must end up its child and dies with it (section 3 step 4.6).
+        self.supervisor = 0
+        self._parent_death = _ParentDeathSignal()
         self._ssl_primed = False
 
     # ------------------------------------------------------------------ start-up
@@ -200,6 +241,11 @@ class Template:
         sock.set_inheritable(False)
         del os.environ[CONTROL_FD_ENV]
         self.control = sock
+        # memward made the socketpair: its peer credentials are memward's pid, whoever
+        # our parent is (a wrapper that forks rather than execs is the parent then).
+        pid, _, _ = struct.unpack("3i", sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
+                                                        struct.calcsize("3i")))
+        self.supervisor = pid
 
         count = os.environ.get("LISTEN_FDS", "")
         if os.environ.get("LISTEN_PID") == str(os.getpid()) and count.isdigit():
@@ -207,6 +253,24 @@ class Template:
                                          SD_LISTEN_FDS_START + int(count)))
         if fd in self.listen_fds:
             raise TemplateError("%s=%d is one of the LISTEN_FDS" % (CONTROL_FD_ENV, fd))
+
+    def _check_parent(self) -> None:
+        """Section 1: the template is memward's child, exec'd by it. Its forked workers
+        must end up memward's children (section 3 step 4.6), and LISTEN_PID names the
+        process memward started: a wrapper that forks the template instead of exec'ing
+        it (a shell script without `exec`) breaks both, and every worker would exit."""
+        parent = os.getppid()
+        if parent == self.supervisor:
+            return
+        try:
+            with open("/proc/%d/comm" % parent) as f:
+                name = f.read().strip()
+        except OSError:
+            name = "?"
+        raise TemplateError("started by pid %d (%s), not by memward (pid %d, the control "
+                            "channel's peer): a wrapper in workers.command must exec the "
+                            "template (`exec %s ...` in a shell script), not fork it"
+                            % (parent, name, self.supervisor, os.path.basename(sys.argv[0] or "python")))
 
     def _install_signals(self) -> None:
         """SIGTERM/SIGINT stop the template, SIGUSR1 reopens logs. The handlers set a
@@ -257,6 +321,7 @@ class Template:
         """Loads the app, says READY, serves SPAWN requests until memward is gone."""
         try:
             self._take_fds()
+            self._check_parent()
         except TemplateError as e:
             self.log(str(e))
             return EXIT_USAGE
@@ -266,7 +331,8 @@ class Template:
             if not self._load():
                 return EXIT_OK
             self._warn_threads()
-            self._send(protocol.Ready(runtime=self.adapter.runtime()))
+            # PLACE=1: this runtime can also let memward move its intermediate (section 3).
+            self._send(protocol.Ready(runtime=self.adapter.runtime(), place=True))
             return self._serve()
         except protocol.ProtocolError as e:
             self.log("malformed message from memward, exiting: %s" % e)
@@ -363,6 +429,9 @@ class Template:
         leaf_fd = fds[0] if fds else None
         try:
             self._send(self._spawn(message, leaf_fd))
+        except _MemwardGone:
+            self.log("memward closed the control channel during a spawn; exiting")
+            return False
         finally:
             _close_all(fds)
         if self.gc_freeze:
@@ -421,6 +490,12 @@ class Template:
                 self.log("forking with threads Python did not start (a C library's?): "
                          + ", ".join(others))
             return self._double_fork(spawn, leaf_fd, context)
+        except protocol.ProtocolError:
+            raise                       # memward's PLACED was malformed: section 4, exit
+        except OSError as e:
+            # Out of fds for the pipes (EMFILE) or the like: its errno is the answer.
+            self.log("spawn failed:\n" + traceback.format_exc())
+            return failed(e.errno or errno.EIO, "%s: %s" % (type(e).__name__, e))
         except Exception as e:
             # A bug of ours or a surprise of the platform: this spawn fails, the
             # template keeps serving.
@@ -472,7 +547,15 @@ class Template:
     def _fork_intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int],
                            context: Any) -> protocol.Message:
         report_r, report_w = os.pipe()
-        os.set_blocking(report_r, False)
+        try:
+            os.set_blocking(report_r, False)
+            # PLACE=1: the intermediate waits for one byte on this pipe before it does
+            # anything else; EOF without it (memward could not place it, the template
+            # died) makes it exit without forking the worker.
+            release = os.pipe() if spawn.place else None
+        except BaseException:
+            _close_all([report_r, report_w])    # EMFILE on the second pipe: none leaks
+            raise
         # Every signal blocked across the fork: no handler of the template runs in the
         # intermediate or in the worker before its reset; the worker unblocks them.
         old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
@@ -480,18 +563,30 @@ class Template:
             pid = os.fork()
         except OSError as e:
             signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
-            os.close(report_r)
-            os.close(report_w)
+            _close_all([report_r, report_w] + list(release or ()))
             return protocol.SpawnFailed(spawn.slot, spawn.generation,
                                         spawn_errno(e.errno or errno.EIO),
                                         "fork: %s" % e.strerror)
         if pid == 0:
             try:
-                self._intermediate(spawn, leaf_fd, context, report_r, report_w)
+                self._intermediate(spawn, leaf_fd, context, report_r, report_w, release)
             finally:
                 os._exit(1)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         os.close(report_w)
+        refused: Optional[protocol.Placed] = None
+        if release is not None:
+            os.close(release[0])
+            try:
+                refused = self._be_placed(spawn, pid, release[1])
+            except BaseException:
+                # memward gone or its answer malformed: the intermediate exits on the
+                # pipe's EOF, without a worker; reaped here, since the template exits.
+                os.close(release[1])
+                os.close(report_r)
+                _reap(pid)
+                raise
+            os.close(release[1])        # EOF: the intermediate goes on, or exits if refused
         try:
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:
@@ -504,6 +599,12 @@ class Template:
             report = ""
         finally:
             os.close(report_r)
+        if refused is not None:
+            text = "memward could not place the intermediate process %d: %s" % (
+                pid, os.strerror(refused.errno))
+            self.log("spawn slot=%d generation=%d failed: %s"
+                     % (spawn.slot, spawn.generation, text))
+            return protocol.SpawnFailed(spawn.slot, spawn.generation, refused.errno, text)
         kind, _, rest = report.partition(" ")
         if kind == "PID" and rest.strip().isdigit():
             worker = int(rest)
@@ -523,14 +624,49 @@ class Template:
         return protocol.SpawnFailed(spawn.slot, spawn.generation, errno.ECHILD,
                                     "the intermediate process ended (%s) without a pid" % how)
 
+    def _be_placed(self, spawn: protocol.Spawn, pid: int, release_w: int
+                   ) -> Optional[protocol.Placed]:
+        """Section 3 step 2 with PLACE=1, the template's side: PLACE with the
+        intermediate's pid, wait for memward's PLACED, release the intermediate (one byte)
+        when it is in its leaf. Returns None once released, the PLACED when memward could
+        not place it (the caller then closes the pipe: the intermediate exits). Raises
+        ProtocolError for anything but the PLACED of this spawn, _MemwardGone at EOF."""
+        self._send(protocol.Place(spawn.slot, spawn.generation, pid))
+        got = self._receive()
+        if got is None:
+            raise _MemwardGone()
+        answer, fds, _ = got
+        _close_all(fds)                 # none: _receive() refuses fds on anything but SPAWN
+        if not isinstance(answer, protocol.Placed) or \
+                (answer.slot, answer.generation) != (spawn.slot, spawn.generation):
+            raise protocol.ProtocolError(
+                "%r while waiting for PLACED for slot %d generation %d"
+                % (answer, spawn.slot, spawn.generation))
+        if answer.errno != 0:
+            return answer
+        os.write(release_w, b"p")
+        return None
+
     def _intermediate(self, spawn: protocol.Spawn, leaf_fd: Optional[int], context: Any,
-                      report_r: int, report_w: int) -> NoReturn:
-        """Section 3 steps 2-3, in the intermediate process: join the leaf, fork the
-        worker, wait until it has its own session, report its pid (or the errno) to the
-        template through the pipe, exit."""
+                      report_r: int, report_w: int,
+                      release: Optional[Tuple[int, int]]) -> NoReturn:
+        """Section 3 steps 2-3, in the intermediate process: join the leaf (or, with
+        PLACE=1, wait until memward has moved us into it), fork the worker, wait until it
+        has its own session, report its pid (or the errno) to the template through the
+        pipe, exit."""
         code = 1
         try:
             os.close(report_r)
+            if release is not None:
+                # Nothing of the worker's may run before we are in its leaf: the first
+                # thing is to wait for the template's byte. Signals are blocked; SIGKILL
+                # of the template's group still ends us, and its death closes the pipe.
+                os.close(release[1])
+                released = len(os.read(release[0], 1)) == 1     # any byte (section 3.1)
+                os.close(release[0])
+                if not released:
+                    code = 0
+                    return              # not placed: no worker, the template answers
             # SIGCHLD is SIG_DFL here already (see _double_fork); said again for the case
             # where the template could not set it (a handler installed outside Python).
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -659,12 +795,31 @@ class Template:
             #    when it changes).
             ppid = _wait_until_reparented(intermediate)
 
-            # 7. The GC recipe's last step: collections again, for the worker's own
+            # 7. Die with memward, as its exec'd workers do (PR_SET_PDEATHSIG, SIGKILL, set
+            #    by memward between their fork and exec): a SIGKILLed memward must not
+            #    leave forked workers serving unsupervised. The fork cleared what the
+            #    template had; SIGKILL, not the stop signal, because a worker that ignores
+            #    SIGTERM would otherwise outlive it. The signal is tied to the parent, so
+            #    it is set once memward is the parent; had memward died before, we were
+            #    re-parented to someone else: exit. Checked again after the prctl, which
+            #    closes the race with memward dying in between.
+            if ppid != self.supervisor:
+                sys.stderr.write("%s[%d]: memward (pid %d) is gone before the worker became its "
+                                 "child (parent %d); exiting\n"
+                                 % (self.name, os.getpid(), self.supervisor, ppid))
+                code = 1
+                return
+            self._parent_death.set(signal.SIGKILL)
+            if os.getppid() != self.supervisor:
+                code = 1
+                return
+
+            # 8. The GC recipe's last step: collections again, for the worker's own
             #    objects only (the template's are frozen).
             if self.gc_freeze:
                 gc.enable()
 
-            # 8. The worker.
+            # 9. The worker.
             code = self.adapter.run_worker(context, spawn, ppid)
         except SystemExit as e:
             code = _exit_code(e)
@@ -681,6 +836,13 @@ def _close_all(fds: List[int]) -> None:
             os.close(fd)
         except OSError:
             pass
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
 
 
 def _wait_until_reparented(intermediate: int) -> int:

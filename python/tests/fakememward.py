@@ -146,6 +146,37 @@ def http_get(port: int, path: str = "/", timeout: float = TIMEOUT) -> Tuple[int,
         conn.close()
 
 
+def wait_accepted(sock: socket.socket, timeout: float = TIMEOUT) -> None:
+    """Returns once a server has accept()ed our TCP connection `sock` (127.0.0.1): its
+    end has an inode in /proc/net/tcp, which one still in the listen backlog has not."""
+    ours = "%08X:%04X" % (0x0100007F, sock.getsockname()[1])
+    peer = "%08X:%04X" % (0x0100007F, sock.getpeername()[1])
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open("/proc/net/tcp") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[1] == peer and fields[2] == ours and fields[9] != "0":
+                    return
+        time.sleep(0.01)
+    raise AssertionError("no server accepted the connection within %.0f s" % timeout)
+
+
+def http_on(sock: socket.socket, path: str = "/") -> bytes:
+    """Sends one GET with Connection: close on `sock` and returns the whole reply."""
+    sock.sendall(b"GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" % path.encode())
+    reply = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
 class NotifySocket:
     """A unix datagram socket standing for memward's notify socket, with the sender's
     pid from SCM_CREDENTIALS on every datagram."""
@@ -329,6 +360,26 @@ class FakeMemward:
             self.workers.append(answer.pid)
         return answer
 
+    def spawn_placed(self, slot: int = 0, generation: int = 1, env: Optional[dict] = None,
+                     errno_: int = 0, before_placed=None, timeout: float = TIMEOUT
+                     ) -> Tuple[protocol.Place, protocol.Message]:
+        """SPAWN with PLACE=1: receives the template's PLACE, calls before_placed(place)
+        (where memward would move the pid), answers PLACED (with ERRNO errno_ unless 0)
+        and returns (the PLACE, the answer to the SPAWN)."""
+        request = protocol.Spawn(slot, generation, False, tuple((env or {}).items()), place=True)
+        self.send_raw(protocol.format_message(request))
+        place = self.receive(timeout)
+        if not isinstance(place, protocol.Place):
+            raise AssertionError("expected PLACE, got %r; the template's log:\n%s"
+                                 % (place, self.log()))
+        if before_placed is not None:
+            before_placed(place)
+        self.send_raw(protocol.format_message(protocol.Placed(slot, generation, errno_)))
+        answer = self.receive(timeout)
+        if isinstance(answer, protocol.Spawned):
+            self.workers.append(answer.pid)
+        return place, answer
+
     def close_control(self) -> None:
         if self.control is not None:
             self.control.close()
@@ -385,6 +436,22 @@ class FakeMemward:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def children_of(pid: int) -> List[int]:
+    """The live children of `pid`, from /proc/PID/task/*/children."""
+    out: List[int] = []
+    try:
+        tasks = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
 
 
 def is_our_child(pid: int) -> bool:

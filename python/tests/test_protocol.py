@@ -3,7 +3,7 @@
 import unittest
 
 from memward import protocol
-from memward.protocol import (ProtocolError, Ready, Spawn, SpawnFailed, Spawned,
+from memward.protocol import (Place, Placed, ProtocolError, Ready, Spawn, SpawnFailed, Spawned,
                               format_message, parse_message)
 
 SPAWN = b"SPAWN\nSLOT=3\nGENERATION=7\nCGROUP=1\nENV=NOTIFY_SOCKET=@mw\nENV=A=b=c\nENV=EMPTY=\n"
@@ -32,6 +32,16 @@ class ParseTest(unittest.TestCase):
                          SpawnFailed(1, 2, 11, "fork: Resource temporarily unavailable"))
         self.assertEqual(parse_message(b"SPAWN_FAILED\nSLOT=1\nGENERATION=2\nERRNO=11\n"),
                          SpawnFailed(1, 2, 11, None))
+
+    def test_placement_by_memward(self):
+        # Section 3: READY offers it, SPAWN asks for it, PLACE names the pid, PLACED answers.
+        self.assertEqual(parse_message(b"READY\nPROTOCOL=1\nPLACE=1\n"), Ready(1, None, True))
+        self.assertEqual(parse_message(b"READY\nPROTOCOL=1\nPLACE=0\n"), Ready(1, None, False))
+        self.assertEqual(parse_message(b"SPAWN\nSLOT=3\nGENERATION=7\nCGROUP=0\nPLACE=1\nENV=A=b\n"),
+                         Spawn(3, 7, False, (("A", "b"),), place=True))
+        self.assertEqual(parse_message(b"PLACE\nSLOT=3\nGENERATION=7\nPID=4100\n"), Place(3, 7, 4100))
+        self.assertEqual(parse_message(b"PLACED\nSLOT=3\nGENERATION=7\n"), Placed(3, 7, 0))
+        self.assertEqual(parse_message(b"PLACED\nSLOT=3\nGENERATION=7\nERRNO=13\n"), Placed(3, 7, 13))
 
     def test_empty_value_and_keys_in_any_order(self):
         self.assertEqual(parse_message(b"SPAWN_FAILED\nERRNO=5\nMESSAGE=\nGENERATION=2\nSLOT=1\n"),
@@ -131,6 +141,14 @@ class MalformedTest(unittest.TestCase):
         "SPAWN_FAILED with ERRNO 0": b"SPAWN_FAILED\nSLOT=0\nGENERATION=1\nERRNO=0\n",
         "SPAWN_FAILED with ERRNO 4096": b"SPAWN_FAILED\nSLOT=0\nGENERATION=1\nERRNO=4096\n",
         "SPAWN_FAILED with negative ERRNO": b"SPAWN_FAILED\nSLOT=0\nGENERATION=1\nERRNO=-5\n",
+        "SPAWN with CGROUP=1 and PLACE=1": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=1\nPLACE=1\n",
+        "SPAWN with PLACE 2": b"SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\nPLACE=2\n",
+        "READY with PLACE yes": b"READY\nPROTOCOL=1\nPLACE=yes\n",
+        "PLACE without PID": b"PLACE\nSLOT=0\nGENERATION=1\n",
+        "PLACE with PID 1": b"PLACE\nSLOT=0\nGENERATION=1\nPID=1\n",
+        "PLACED without GENERATION": b"PLACED\nSLOT=0\n",
+        "PLACED with ERRNO 0": b"PLACED\nSLOT=0\nGENERATION=1\nERRNO=0\n",
+        "PLACED with ERRNO twice": b"PLACED\nSLOT=0\nGENERATION=1\nERRNO=1\nERRNO=1\n",
     }
 
     def test_each_case(self):
@@ -159,7 +177,9 @@ class FormatTest(unittest.TestCase):
                         Spawn(0, 1, False),
                         Ready(1, "python/3.11.2 gunicorn/20.1.0 sync"), Ready(),
                         Spawned(4095, 2**64 - 1, 12345),
-                        SpawnFailed(1, 2, 35, "refusing to fork"), SpawnFailed(1, 2, 1)):
+                        SpawnFailed(1, 2, 35, "refusing to fork"), SpawnFailed(1, 2, 1),
+                        Ready(runtime="x", place=True), Spawn(3, 7, False, (("A", "b"),), place=True),
+                        Place(3, 7, 4100), Placed(3, 7), Placed(4095, 2**64 - 1, 4095)):
             with self.subTest(message=message):
                 self.assertEqual(parse_message(format_message(message)), message)
 
@@ -171,6 +191,12 @@ class FormatTest(unittest.TestCase):
         self.assertEqual(format_message(SpawnFailed(0, 1, 35)),
                          b"SPAWN_FAILED\nSLOT=0\nGENERATION=1\nERRNO=35\n")
         self.assertEqual(parse_message(SPAWN), parse_message(format_message(parse_message(SPAWN))))
+        self.assertEqual(format_message(Ready(place=True)), b"READY\nPROTOCOL=1\nPLACE=1\n")
+        self.assertEqual(format_message(Spawn(1, 2, False, place=True)),
+                         b"SPAWN\nSLOT=1\nGENERATION=2\nCGROUP=0\nPLACE=1\n")
+        self.assertEqual(format_message(Place(1, 2, 99)), b"PLACE\nSLOT=1\nGENERATION=2\nPID=99\n")
+        self.assertEqual(format_message(Placed(1, 2)), b"PLACED\nSLOT=1\nGENERATION=2\n")
+        self.assertEqual(format_message(Placed(1, 2, 13)), b"PLACED\nSLOT=1\nGENERATION=2\nERRNO=13\n")
 
     def test_free_text_is_flattened(self):
         data = format_message(SpawnFailed(0, 1, 5, "line one\nline two\r\n\0end"))
@@ -188,7 +214,9 @@ class FormatTest(unittest.TestCase):
                         Spawn(0, 1, False, (("", "x"),)), Spawn(0, 1, False, (("A=B", "x"),)),
                         Spawn(0, 1, False, (("A", "x" * protocol.MAX_MESSAGE),)),
                         Spawn(0, 1, False, (("A", "1"),) * 65),
-                        Spawned(True, 1, 1)):
+                        Spawned(True, 1, 1),
+                        Spawn(0, 1, True, place=True), Place(0, 1, 1), Placed(0, 1, 4096),
+                        Placed(0, 1, -1)):
             with self.subTest(message=message):
                 with self.assertRaises(ValueError):
                     format_message(message)

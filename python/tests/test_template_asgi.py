@@ -1,12 +1,15 @@
 """memward-asgi end to end, without memward: the test plays memward (fakememward)."""
 
+import http.client
+import json
 import os
 import signal
+import time
 import unittest
 
 from tests.fakememward import (python_default_ignored, BIN_ASGI, PYTHON, http_get, is_our_child, proc_status,
                                python_has, signal_bits)
-from tests.test_template_gunicorn import TemplateCase, fd_links
+from tests.test_template_gunicorn import TemplateCase, assert_fresh_connection_answered, fd_links
 from tests import test_template_gunicorn
 
 setUpModule = test_template_gunicorn.setUpModule
@@ -63,6 +66,36 @@ class AsgiTest(TemplateCase):
         os.kill(mw.pid, signal.SIGTERM)
         self.assert_exits(mw, 0)
         self.assertIn(http_get(mw.port)[1]["pid"], pids)   # workers outlive the template
+
+    def test_a_connection_accepted_before_the_stop_is_answered(self):
+        assert_fresh_connection_answered(self, self.start())
+
+    def test_a_stopping_worker_answers_the_next_request_on_a_kept_alive_connection(self):
+        """A client that keeps its connection alive sends its next request whenever it
+        likes; if the worker closed the idle connection at its stop, that request
+        would fail. It gets an answer, with Connection: close, and then the close."""
+        mw = self.start()
+        pid = self.spawn(mw)
+        self.notify.wait_for(pid, "READY=1")
+        conn = http.client.HTTPConnection("127.0.0.1", mw.port, timeout=10)
+        self.addCleanup(conn.close)
+        conn.request("GET", "/")
+        first = conn.getresponse()
+        first.read()
+        self.assertEqual((first.status, first.will_close), (200, False))
+
+        os.killpg(pid, signal.SIGTERM)              # as memward stops a worker
+        self.notify.wait_for(pid, "STOPPING=1")
+        time.sleep(0.3)                             # uvicorn's shutdown has begun
+        started = time.monotonic()
+        conn.request("GET", "/")
+        second = conn.getresponse()
+        body = second.read()
+        self.assertEqual(second.status, 200)
+        self.assertEqual(second.getheader("connection"), "close")
+        self.assertEqual(json.loads(body)["pid"], pid)
+        self.assertEqual(mw.stop_worker(pid), 0)     # and it exits as soon as that is done
+        self.assertLess(time.monotonic() - started, 3.0)
 
     def test_gc_recipe_off(self):
         mw = self.start(argv=[BIN_ASGI, "--no-gc-freeze", "asgi_app:app"])

@@ -8,13 +8,14 @@ checks each worker as memward would see it.
 import errno
 import os
 import signal
+import socket
 import tempfile
 import time
 import unittest
 
 from tests.fakememward import (python_default_ignored, APPS, BIN_GUNICORN, PYTHON, TIMEOUT, FakeMemward, NotifySocket,
                                become_subreaper, http_get, python_has, is_our_child, proc_status,
-                               signal_bits, wait_pid)
+                               signal_bits, wait_accepted, wait_pid, http_on)
 from memward import protocol
 
 def setUpModule():
@@ -352,6 +353,24 @@ class GthreadWorkerTest(TemplateCase):
         assert_watchdog_paced(self, self.start())
 
 
+def assert_fresh_connection_answered(test, mw):
+    """uvicorn 0.17.6 closes, at shutdown, every connection that has not sent its
+    request yet, one accepted a moment before the SIGTERM too: under memward's recycles
+    that client got an empty reply. A connection the worker accepted, then SIGTERM, then
+    the request: the stopping worker answers it."""
+    pid = test.spawn(mw)
+    test.notify.wait_for(pid, "READY=1")
+    with socket.create_connection(("127.0.0.1", mw.port), timeout=TIMEOUT) as sock:
+        wait_accepted(sock)
+        os.killpg(pid, signal.SIGTERM)
+        test.notify.wait_for(pid, "STOPPING=1", timeout=5)
+        time.sleep(0.2)                 # uvicorn's shutdown runs meanwhile
+        reply = http_on(sock)
+    test.assertTrue(reply.startswith(b"HTTP/1.1 200"), reply[:200])
+    test.assertIn(b'"pid": %d' % pid, reply)
+    test.assertEqual(mw.stop_worker(pid), 0)         # stopping already: reaps it
+
+
 class UvicornWorkerTest(TemplateCase):
     argv = [BIN_GUNICORN, "-c", "gunicorn.conf.py", "-k", "uvicorn.workers.UvicornWorker",
             "asgi_app:app"]
@@ -385,6 +404,10 @@ class UvicornWorkerTest(TemplateCase):
         self.notify.wait_for(pid, "READY=1")
         self.assertEqual(http_get(mw.port), (200, {"raw": b"asgi2"}), mw.log()[-1500:])
         self.notify.wait_for(pid, "X_REQUESTS=1")
+
+    def test_a_connection_accepted_before_the_stop_is_answered(self):
+        # memward-asgi's graceful-shutdown fix, here too.
+        assert_fresh_connection_answered(self, self.start())
 
     def test_stopping_without_lifespan(self):
         # uvicorn's own SIGTERM handler replaces the worker's: STOPPING=1 came only

@@ -15,7 +15,7 @@ import unittest
 from unittest import mock
 
 from memward import protocol, template
-from tests.fakememward import PYTHON, PYTHON_DIR, TIMEOUT
+from tests.fakememward import PYTHON, PYTHON_DIR, TIMEOUT, FakeMemward
 
 
 class NoAdapter(template.Adapter):
@@ -96,6 +96,29 @@ class ChannelTest(unittest.TestCase):
         answer = self.answer()
         self.assertEqual(answer.errno, errno.EBADF)
         self.assertIn("CGROUP=1 carries 2 fds", answer.message)
+        self.assertEqual(open_fds(), before)
+
+    def test_no_second_pipe_leaks_the_first(self):
+        """PLACE=1 needs two pipes: when the second cannot be had (EMFILE), the spawn
+        fails with that errno and the first pipe is closed, spawn after spawn."""
+        real_pipe = os.pipe
+        calls = []
+
+        def pipe():
+            calls.append(1)
+            if len(calls) % 2 == 0:
+                raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+            return real_pipe()
+
+        before = open_fds()
+        with mock.patch("os.pipe", pipe), contextlib.redirect_stderr(io.StringIO()):
+            for generation in (1, 2, 3):
+                self.send(protocol.format_message(protocol.Spawn(0, generation, False, place=True)))
+                self.assertTrue(self.template._receive_and_spawn())
+                answer = self.answer()
+                self.assertIsInstance(answer, protocol.SpawnFailed)
+                self.assertEqual((answer.generation, answer.errno), (generation, errno.EMFILE))
+        self.assertEqual(len(calls), 6)
         self.assertEqual(open_fds(), before)
 
     def test_more_fds_than_fit_are_closed(self):
@@ -209,6 +232,9 @@ class WorkerResetTest(unittest.TestCase):
                 return 0
 
         t = template.Template(Worker(), gc_freeze=False)
+        # This process forks the workers and plays memward, unless argv[2] names
+        # another pid as memward's (one that is gone, as far as the workers can tell).
+        t.supervisor = int(sys.argv[2]) if len(sys.argv) > 2 else os.getpid()
         for _ in range(2):
             pid = os.fork()
             if pid == 0:
@@ -227,6 +253,15 @@ class WorkerResetTest(unittest.TestCase):
         workers = [line.split() for line in done.stdout.splitlines()]
         self.assertEqual(len(workers), 2, done.stderr)
         self.assertGreater(len(set(workers[0] + workers[1])), 1, workers)
+
+    def test_a_worker_whose_parent_is_not_memward_exits(self):
+        # memward died before the worker was re-parented to it: the parent-death signal
+        # would be tied to someone else, and the worker would serve unsupervised.
+        done = subprocess.run([PYTHON, "-c", self.SCRIPT, PYTHON_DIR, "1"], capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        self.assertEqual(done.stdout, "", "a worker ran")
+        self.assertEqual(done.stderr.count("memward (pid 1) is gone before the worker became "
+                                           "its child"), 2, done.stderr)
 
 
 class StartUpTest(unittest.TestCase):
@@ -281,6 +316,42 @@ class StartUpTest(unittest.TestCase):
             self.addCleanup(t.control.close)
             b.detach()
             self.assertEqual(t.listen_fds, [])
+
+    def test_memwards_pid_is_the_channels_peer(self):
+        # memward made the socketpair: SO_PEERCRED names it, whoever the parent is. Here
+        # this process made it, and is not its own parent.
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.addCleanup(a.close)
+        with mock.patch.dict(os.environ, {"MEMWARD_CONTROL_FD": str(b.fileno())}):
+            t = template.Template(NoAdapter(), gc_freeze=False)
+            t._take_fds()
+            self.addCleanup(t.control.close)
+            b.detach()
+        self.assertEqual(t.supervisor, os.getpid())
+        with self.assertRaises(template.TemplateError) as caught:
+            t._check_parent()
+        self.assertIn("started by pid %d" % os.getppid(), str(caught.exception))
+        self.assertIn("not by memward (pid %d" % os.getpid(), str(caught.exception))
+        with mock.patch("os.getppid", return_value=os.getpid()):
+            t._check_parent()
+
+    def test_a_wrapper_that_forks_the_template_fails_at_start(self):
+        # `sh -c "memward-gunicorn ..."` without exec: the template's parent is the
+        # wrapper, memward is the channel's peer. It used to start, and every worker it
+        # forked exited 1 with "memward (pid WRAPPER) is gone".
+        script = ("import sys; sys.path.insert(0, %r)\n"
+                  "from memward import template\n"
+                  "sys.exit(template.Template(template.Adapter(), gc_freeze=False).run())\n"
+                  % PYTHON_DIR)
+        wrapper = ("import subprocess, sys; sys.exit(subprocess.call([sys.executable, '-c', %r], "
+                   "pass_fds=(3, 4)))" % script)
+        mw = FakeMemward(["-c", wrapper])
+        self.addCleanup(mw.cleanup)
+        mw.start()
+        self.assertEqual(mw.wait_exit(), template.EXIT_USAGE, mw.log())
+        self.assertIn("not by memward (pid %d, the control channel's peer)" % os.getpid(), mw.log())
+        self.assertIn("(python3)", mw.log())
+        self.assertIn("must exec the template", mw.log())
 
     def test_gc_switch(self):
         self.assertTrue(template.gc_freeze_wanted({}))

@@ -47,6 +47,11 @@
 #define DEFAULT_GRACEFUL_TIMEOUT (30 * USEC_PER_SEC)
 #define DEFAULT_BACKOFF_INITIAL (100 * USEC_PER_MSEC)
 #define DEFAULT_BACKOFF_MAX (30 * USEC_PER_SEC)
+/* Five failed starts in five minutes, while no worker serves: an app that fails at once
+ * gets there in 1.5 s (backoff 0.1, 0.2, 0.4, 0.8 s), one that fails after a 30 s import
+ * in about 2.5 minutes; a dependency down for a few seconds at start-up is retried. */
+#define DEFAULT_START_LIMIT_BURST 5
+#define DEFAULT_START_LIMIT_INTERVAL (5 * 60 * USEC_PER_SEC)
 #define DEFAULT_BACKLOG 1024
 #define DEFAULT_SAMPLE_INTERVAL USEC_PER_SEC
 #define DEFAULT_RETAINED_WINDOW (60 * USEC_PER_SEC)
@@ -66,7 +71,7 @@
 #define LISTEN_NAME_MAX 255U
 #define QUOTE_CHARS_MAX 48U /* characters of a bad value quoted in a message */
 #define PATH_BUF 256        /* "workers.restart_backoff.initial", "listen[3].name", ... */
-#define FIELDS_MAX 16       /* entries in one table */
+#define FIELDS_MAX 24       /* entries in one table */
 
 /* Value nodes remembered for the rules that span several keys. */
 enum track {
@@ -1697,6 +1702,10 @@ static const struct field workers_fields[] = {
         { .key = "fork_timeout", .parse = field_duration, .offset = CFG(workers.fork_timeout),
           .min = USEC_PER_MSEC, .max = DURATION_MAX },
         { .key = "restart_backoff", .parse = field_section, .sub = backoff_fields },
+        { .key = "start_limit_burst", .parse = field_unsigned, .offset = CFG(workers.start_limit_burst),
+          .max = CONFIG_START_LIMIT_BURST_MAX },
+        { .key = "start_limit_interval", .parse = field_duration, .offset = CFG(workers.start_limit_interval),
+          .min = USEC_PER_MSEC, .max = DURATION_MAX },
         { .key = "user", .parse = field_user, .track = TRACK_USER },
         { .key = "group", .parse = field_group, .track = TRACK_GROUP },
         { .key = "umask", .parse = field_umask, .offset = CFG(workers.umask) },
@@ -2079,6 +2088,8 @@ static void set_defaults(struct memward_config *c) {
         c->workers.fork_timeout = DEFAULT_FORK_TIMEOUT;
         c->workers.backoff_initial = DEFAULT_BACKOFF_INITIAL;
         c->workers.backoff_max = DEFAULT_BACKOFF_MAX;
+        c->workers.start_limit_burst = DEFAULT_START_LIMIT_BURST;
+        c->workers.start_limit_interval = DEFAULT_START_LIMIT_INTERVAL;
 
         c->recycle.max_concurrent = 1;
 
@@ -2583,6 +2594,9 @@ int config_dump(const struct memward_config *c, FILE *f) {
         fprintf(f, "  restart_backoff: {initial: %s, max: %s}\n",
                 format_duration(a, sizeof a, c->workers.backoff_initial),
                 format_duration(b, sizeof b, c->workers.backoff_max));
+        fprintf(f, "  start_limit_burst: %u%s\n", c->workers.start_limit_burst,
+                c->workers.start_limit_burst ? "" : "  # off");
+        fprintf(f, "  start_limit_interval: %s\n", format_duration(a, sizeof a, c->workers.start_limit_interval));
         const struct spawn_credentials *cr = &c->workers.credentials;
         dump_id(f, "  ", "user", c->workers.user, "uid", (unsigned) cr->uid);
         fputs("  group: ", f);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <inttypes.h>
 
+#include "memward/base/log.h"
 #include "memward/base/macro.h"
 #include "memward/base/text_buffer.h"
 #include "memward/endpoint/exposition.h"
@@ -185,6 +186,9 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
 
         family(b, "memward_spawn_failures_total", "counter", "Worker spawns that failed (fork, exec, cgroup).");
         text_buffer_printf(b, "memward_spawn_failures_total %" PRIu64 "\n", s->spawn_failures);
+        family(b, "memward_orphans_killed_total", "counter",
+               "Processes re-parented to memward that no live worker's process group held, killed.");
+        text_buffer_printf(b, "memward_orphans_killed_total %" PRIu64 "\n", s->orphans_killed);
 
         if (s->template)
                 render_template(s, b);
@@ -225,6 +229,12 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
         for (unsigned w = 0; w < _NOTIFY_REJECT_MAX; w++)
                 sample_str(b, "memward_notify_rejected_total", "why", notify_reject_reason_to_string(w),
                            s->notify_rejected[w]);
+
+        family(b, "memward_log_dropped_total", "counter",
+               "Log lines dropped because their reader (stderr's pipe, terminal or socket, journald) could not take "
+               "them at once or the write failed.");
+        for (enum log_sink k = 0; k < _LOG_SINK_MAX; k++)
+                sample_str(b, "memward_log_dropped_total", "sink", log_sink_to_string(k), log_dropped_total(k));
 
         if (self) {
                 family(b, "process_resident_memory_bytes", "gauge", "Resident memory of the memward process.");

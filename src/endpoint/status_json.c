@@ -103,6 +103,7 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         text_buffer_printf(b, "%s", m->sampled ? "true" : "false");
         json_u64(b, &mfirst, "current", m->current);
         json_u64(b, &mfirst, "anon", m->anon);
+        json_str(b, &mfirst, "anon_from", m->sampled ? memory_reading_to_string(m->anon_from) : NULL);
         json_u64(b, &mfirst, "file", m->file);
         json_u64(b, &mfirst, "kernel", m->kernel);
         json_u64(b, &mfirst, "peak", m->peak);

@@ -52,6 +52,40 @@ int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t
         return -ENOENT;
 }
 
+bool cgroup_path_is_leaf(const char *path) {
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        return startswith_lit(base, "worker-") || startswith_lit(base, "template-");
+}
+
+int cgroup_process_in_leaf(const char *proc_root, pid_t pid) {
+        char path[96], text[PATH_MAX], cgroup[PATH_MAX];
+        size_t n;
+
+        snprintf(path, sizeof path, "%s/%d/cgroup", proc_root, (int) pid);
+        int r = read_small_file_at(AT_FDCWD, path, text, sizeof text, &n);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        r = cgroup_parse_self_v2(text, n, cgroup, sizeof cgroup);
+        if (r < 0)
+                return r;
+        return cgroup_path_is_leaf(cgroup);
+}
+
+int cgroup_text_in_leaf(const char *text, size_t length, const char *group_path, const char *leaf_name,
+                        char *ret_path, size_t size) {
+        int r = cgroup_parse_self_v2(text, length, ret_path, size);
+        if (r < 0)
+                return r;
+        size_t n = strlen(ret_path), ln = strlen(leaf_name), gl = strlen(group_path);
+        if (ln == 0 || n < ln + 1 || ret_path[n - ln - 1] != '/' || strcmp(ret_path + n - ln, leaf_name) != 0)
+                return 0;
+        /* The parent's path: "" for the root, else "/a/b", whose leading '/' makes the
+         * comparison with the end of group_path stop at a component's boundary. */
+        size_t pl = n - ln - 1;
+        return gl >= pl && memcmp(group_path + gl - pl, ret_path, pl) == 0 ? 1 : 0;
+}
+
 int cgroup_parse_self_v1(const char *text, size_t length, const char *controller, char *ret_path, size_t size) {
         size_t cl = strlen(controller);
 
@@ -717,6 +751,9 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
                 sum->rss += r.rss;
                 sum->pss += r.pss;
                 sum->anonymous += r.anonymous;
+                /* Like the USS below: the tree's Pss_Anon only if every process has one. */
+                sum->has_pss_anon = sum->has_pss_anon && r.has_pss_anon;
+                sum->pss_anon += r.pss_anon;
                 /* The tree has a USS only if every process in it has one. */
                 sum->has_private = sum->has_private && r.has_private;
                 sum->private_bytes += r.private_bytes;
@@ -725,7 +762,7 @@ static int visit_smaps_rollup(const char *proc_root, pid_t pid, void *userdata) 
 }
 
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret) {
-        struct smaps_rollup sum = { .has_private = true };
+        struct smaps_rollup sum = { .has_private = true, .has_pss_anon = true };
 
         int r = tree_walk(proc_root, pid, visit_smaps_rollup, &sum);
         if (r < 0)
@@ -734,8 +771,14 @@ int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *re
         return 0;
 }
 
+struct statm_sum {
+        uint64_t bytes;
+        unsigned processes;
+};
+
 static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
-        uint64_t *sum = userdata, resident, shared;
+        struct statm_sum *sum = userdata;
+        uint64_t resident, shared;
         char buf[256];
 
         size_t n;
@@ -745,16 +788,19 @@ static int visit_statm(const char *proc_root, pid_t pid, void *userdata) {
         r = statm_parse(buf, n, (uint64_t) sysconf(_SC_PAGESIZE), &resident, &shared);
         if (r < 0)
                 return r;
-        *sum += resident > shared ? resident - shared : 0;
+        sum->bytes += resident > shared ? resident - shared : 0;
+        sum->processes++;
         return 0;
 }
 
-int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret) {
-        uint64_t sum = 0;
+int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret, unsigned *ret_processes) {
+        struct statm_sum sum = {};
 
         int r = tree_walk(proc_root, pid, visit_statm, &sum);
         if (r < 0)
                 return r;
-        *ret = sum;
+        *ret = sum.bytes;
+        if (ret_processes)
+                *ret_processes = sum.processes;
         return 0;
 }

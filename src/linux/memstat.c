@@ -135,6 +135,8 @@ static void on_smaps(const char *key, size_t n, uint64_t v, void *userdata) {
                 a->r.pss = v * 1024, a->seen |= 2;
         else if (KEY_IS(key, n, "Anonymous"))
                 a->r.anonymous = v * 1024, a->seen |= 4;
+        else if (KEY_IS(key, n, "Pss_Anon"))
+                a->r.pss_anon = v * 1024, a->r.has_pss_anon = true;
         else if (KEY_IS(key, n, "Private_Clean"))
                 a->r.private_bytes += v * 1024, a->private_seen |= 1;
         else if (KEY_IS(key, n, "Private_Dirty"))

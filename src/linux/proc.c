@@ -1,10 +1,13 @@
 /* See proc.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "memward/base/macro.h"
@@ -84,6 +87,162 @@ int proc_get_ppid(const char *proc_root, pid_t pid, pid_t *ret) {
                 return r;
         *ret = st.ppid;
         return 0;
+}
+
+/* The blank-separated unsigned decimals of s[0..n) into v[0..want); exactly want of them. */
+static int parse_u64_list(const char *s, size_t n, uint64_t *v, unsigned want) {
+        const char *p = s, *end = s + n;
+        unsigned got = 0;
+
+        for (;;) {
+                while (p < end && (*p == ' ' || *p == '\t'))
+                        p++;
+                if (p == end)
+                        break;
+                const char *value = p;
+                while (p < end && *p != ' ' && *p != '\t')
+                        p++;
+                if (got == want || parse_u64_field(value, (size_t) (p - value), &v[got]) < 0)
+                        return -EBADMSG;
+                got++;
+        }
+        return got == want ? 0 : -EBADMSG;
+}
+
+int proc_status_parse(const char *text, size_t length, struct proc_status *ret) {
+        uint64_t ppid = 0, uid[4] = {};
+        bool have_ppid = false, have_uid = false;
+
+        for (const char *p = text, *end = text + length; p < end && !(have_ppid && have_uid);) {
+                const char *nl = memchr(p, '\n', (size_t) (end - p));
+                size_t n = nl ? (size_t) (nl - p) : (size_t) (end - p);
+                if (!have_ppid && n >= 5 && memcmp(p, "PPid:", 5) == 0) {
+                        if (parse_u64_list(p + 5, n - 5, &ppid, 1) < 0 || ppid > PID_MAX)
+                                return -EBADMSG;
+                        have_ppid = true;
+                } else if (!have_uid && n >= 4 && memcmp(p, "Uid:", 4) == 0) {
+                        if (parse_u64_list(p + 4, n - 4, uid, 4) < 0)
+                                return -EBADMSG;
+                        for (unsigned i = 0; i < 4; i++)
+                                if (uid[i] > (uid_t) -1)
+                                        return -EBADMSG;
+                        have_uid = true;
+                }
+                p += n + 1;
+        }
+        if (!have_ppid || !have_uid)
+                return -EBADMSG;
+        ret->ppid = (pid_t) ppid;
+        for (unsigned i = 0; i < 4; i++)
+                ret->uid[i] = (uid_t) uid[i];
+        return 0;
+}
+
+int proc_get_status(const char *proc_root, pid_t pid, struct proc_status *ret) {
+        char path[64], buf[4096];
+        size_t n;
+
+        snprintf(path, sizeof path, "%s/%d/status", proc_root, (int) pid);
+        int r = read_small_file_at(AT_FDCWD, path, buf, sizeof buf, &n);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        return proc_status_parse(buf, n, ret);
+}
+
+int proc_children_parse(const char *text, size_t length, pid_t **ret) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0, allocated = 0;
+
+        for (const char *p = text, *end = text + length; p < end;) {
+                const char *space = memchr(p, ' ', (size_t) (end - p));
+                size_t len = space ? (size_t) (space - p) : (size_t) (end - p);
+                uint64_t v;
+                if (len == 1 && *p == '\n' && p + 1 == end)
+                        break; /* a newline after the last space, as some kernels write */
+                if (parse_u64_field(p, len, &v) < 0 || v == 0 || v > PID_MAX)
+                        return -EBADMSG;
+                if (n == allocated) {
+                        allocated = allocated ? 2 * allocated : 64;
+                        pid_t *grown = reallocarray(pids, allocated, sizeof *pids);
+                        if (!grown)
+                                return -ENOMEM;
+                        pids = grown;
+                }
+                pids[n++] = (pid_t) v;
+                p += len + (space ? 1 : 0);
+        }
+        *ret = TAKE_PTR(pids);
+        return (int) n;
+}
+
+/* The fallback of proc_list_children(): every process's stat, a few microseconds each. */
+static int proc_scan_children(const char *proc_root, pid_t parent, pid_t **ret) {
+        _cleanup_free_ pid_t *pids = NULL;
+        size_t n = 0, allocated = 0;
+        DIR *d = opendir(proc_root);
+
+        if (!d)
+                return negative_errno();
+        for (struct dirent *de; (de = readdir(d));) {
+                char *end;
+                long pid = strtol(de->d_name, &end, 10);
+                pid_t ppid;
+                if (*end || pid <= 0 || pid > PID_MAX || proc_get_ppid(proc_root, (pid_t) pid, &ppid) < 0 ||
+                    ppid != parent)
+                        continue;
+                if (n == allocated) {
+                        allocated = allocated ? 2 * allocated : 64;
+                        pid_t *grown = reallocarray(pids, allocated, sizeof *pids);
+                        if (!grown) {
+                                closedir(d);
+                                return -ENOMEM;
+                        }
+                        pids = grown;
+                }
+                pids[n++] = (pid_t) pid;
+        }
+        closedir(d);
+        *ret = TAKE_PTR(pids);
+        return (int) n;
+}
+
+int proc_list_children(const char *proc_root, pid_t pid, pid_t **ret) {
+        _cleanup_free_ char *text = NULL;
+        char path[128];
+        size_t n;
+
+        snprintf(path, sizeof path, "%s/%d/task/%d/children", proc_root, (int) pid, (int) pid);
+        /* At most PID_MAX pids of 7 digits and a space. */
+        int r = read_full_file_at(AT_FDCWD, path, (size_t) PID_MAX * 8, &text, &n);
+        if (r == -ENOENT)
+                return proc_scan_children(proc_root, pid, ret);
+        if (r < 0)
+                return r;
+        return proc_children_parse(text, n, ret);
+}
+
+bool proc_status_same(const struct proc_status *a, const struct proc_status *b) {
+        return a->ppid == b->ppid && memcmp(a->uid, b->uid, sizeof a->uid) == 0;
+}
+
+int proc_pidfd_open(pid_t pid) {
+        if (pid <= 0)
+                return -ESRCH;
+        /* pidfd_open(2) always returns a close-on-exec fd. */
+        long fd = syscall(SYS_pidfd_open, pid, 0);
+        if (fd < 0)
+                return errno == EINVAL ? -ESRCH : -errno;
+        return (int) fd;
+}
+
+int proc_pidfd_exited(int pidfd) {
+        struct pollfd p = { .fd = pidfd, .events = POLLIN };
+        int n = poll(&p, 1, 0);
+        if (n < 0)
+                return -errno;
+        if (p.revents & (POLLERR | POLLNVAL))
+                return -EBADF;
+        return n > 0 && (p.revents & POLLIN) ? 1 : 0;
 }
 
 int proc_self_read(const char *proc_root, struct proc_self *ret) {

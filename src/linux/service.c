@@ -18,6 +18,11 @@ void service_init(struct service *s, usec_t now) {
         }
 }
 
+/* sd_notify() (libsystemd 252) sends on a blocking socket, without MSG_DONTWAIT, like
+ * sd_journal_sendv() did for our log lines; unlike journald, the reader here is the
+ * service manager itself. systemd reads NOTIFY_SOCKET ahead of everything else in its
+ * loop, so its queue fills only when PID 1 is stuck, and then no watchdog would
+ * restart us anyway. Kept, as one datagram every WatchdogSec/2 and on state changes. */
 static void service_notify(struct service *s, const char *text) {
         if (!s->enabled)
                 return;

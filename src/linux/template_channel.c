@@ -16,6 +16,7 @@ static const char *const type_names[_TEMPLATE_MESSAGE_TYPE_MAX] = {
         [TEMPLATE_READY] = "READY",
         [TEMPLATE_SPAWNED] = "SPAWNED",
         [TEMPLATE_SPAWN_FAILED] = "SPAWN_FAILED",
+        [TEMPLATE_PLACE] = "PLACE",
 };
 
 const char *template_message_type_to_string(enum template_message_type t) {
@@ -37,6 +38,7 @@ enum key {
         KEY_MESSAGE,
         KEY_CGROUP,
         KEY_ENV,
+        KEY_PLACE,
         _KEY_MAX,
 };
 
@@ -44,33 +46,43 @@ static const char *const key_names[_KEY_MAX] = {
         [KEY_PROTOCOL] = "PROTOCOL", [KEY_RUNTIME] = "RUNTIME", [KEY_SLOT] = "SLOT",
         [KEY_GENERATION] = "GENERATION", [KEY_PID] = "PID", [KEY_ERRNO] = "ERRNO",
         [KEY_MESSAGE] = "MESSAGE", [KEY_CGROUP] = "CGROUP", [KEY_ENV] = "ENV",
+        [KEY_PLACE] = "PLACE",
 };
 
 #define BIT(k) (1U << (k))
 
-/* The four types of §2: which keys each defines, which it requires. A key another type
+/* The types of §2: which keys each defines, which it requires. A key another type
  * defines is an unknown key here, ignored like any other. */
-enum kind { KIND_READY, KIND_SPAWNED, KIND_SPAWN_FAILED, KIND_SPAWN, _KIND_MAX };
+enum kind { KIND_READY, KIND_SPAWNED, KIND_SPAWN_FAILED, KIND_PLACE, KIND_SPAWN, KIND_PLACED, _KIND_MAX };
 
 static const struct {
         const char *name;
         unsigned defined, required;
 } kinds[_KIND_MAX] = {
-        [KIND_READY] = { "READY", BIT(KEY_PROTOCOL) | BIT(KEY_RUNTIME), BIT(KEY_PROTOCOL) },
+        [KIND_READY] = { "READY", BIT(KEY_PROTOCOL) | BIT(KEY_RUNTIME) | BIT(KEY_PLACE), BIT(KEY_PROTOCOL) },
         [KIND_SPAWNED] = { "SPAWNED", BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_PID),
                            BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_PID) },
         [KIND_SPAWN_FAILED] = { "SPAWN_FAILED",
                                 BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_ERRNO) | BIT(KEY_MESSAGE),
                                 BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_ERRNO) },
-        [KIND_SPAWN] = { "SPAWN", BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_CGROUP) | BIT(KEY_ENV),
+        [KIND_PLACE] = { "PLACE", BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_PID),
+                         BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_PID) },
+        [KIND_SPAWN] = { "SPAWN",
+                         BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_CGROUP) | BIT(KEY_ENV) | BIT(KEY_PLACE),
                          BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_CGROUP) },
+        [KIND_PLACED] = { "PLACED", BIT(KEY_SLOT) | BIT(KEY_GENERATION) | BIT(KEY_ERRNO),
+                          BIT(KEY_SLOT) | BIT(KEY_GENERATION) },
 };
 
-/* What either parser produces, before it is copied out on success. */
+/* The kinds each public parser accepts: the rest are unknown types to it. */
+#define KINDS_FROM_TEMPLATE (BIT(KIND_READY) | BIT(KIND_SPAWNED) | BIT(KIND_SPAWN_FAILED) | BIT(KIND_PLACE))
+
+/* What any parser produces, before it is copied out on success. */
 struct parsed {
         enum kind kind;
         struct template_message message;
         struct template_spawn spawn;
+        struct template_placed placed;
 };
 
 /* Sender's bytes quoted in an error text are cut to this, between characters. */
@@ -208,13 +220,13 @@ static int parse_value(struct parsed *p, enum key k, const char *value, size_t n
                 ok = parse_decimal(value, n, &v) && v <= TEMPLATE_SLOT_MAX;
                 if (!ok)
                         break;
-                p->message.slot = p->spawn.slot = (unsigned) v;
+                p->message.slot = p->spawn.slot = p->placed.slot = (unsigned) v;
                 return 0;
         case KEY_GENERATION:
                 ok = parse_decimal(value, n, &v) && v >= 1;
                 if (!ok)
                         break;
-                p->message.generation = p->spawn.generation = v;
+                p->message.generation = p->spawn.generation = p->placed.generation = v;
                 return 0;
         case KEY_PID:
                 /* pid 1 is init (or memward itself as PID 1): never a worker. */
@@ -227,7 +239,13 @@ static int parse_value(struct parsed *p, enum key k, const char *value, size_t n
                 ok = parse_decimal(value, n, &v) && v >= 1 && v <= TEMPLATE_ERRNO_MAX;
                 if (!ok)
                         break;
-                p->message.error = (int) v;
+                p->message.error = p->placed.error = (int) v;
+                return 0;
+        case KEY_PLACE:
+                ok = n == 1 && (value[0] == '0' || value[0] == '1');
+                if (!ok)
+                        break;
+                p->message.place = p->spawn.place = value[0] == '1';
                 return 0;
         case KEY_CGROUP:
                 ok = n == 1 && (value[0] == '0' || value[0] == '1');
@@ -251,9 +269,9 @@ static int parse_value(struct parsed *p, enum key k, const char *value, size_t n
                     quote_len(value, n), value);
 }
 
-/* The parser of both directions: to_template picks which types exist. p is the caller's
- * scratch, written whatever the outcome. */
-static int parse(const char *buf, size_t length, bool to_template, struct parsed *p,
+/* The parser of both directions: accepted (BIT(kind)s) picks which types exist. p is the
+ * caller's scratch, written whatever the outcome. */
+static int parse(const char *buf, size_t length, unsigned accepted, struct parsed *p,
                  struct template_parse_error *error) {
         const char *nul;
         size_t pos = 0;
@@ -272,7 +290,7 @@ static int parse(const char *buf, size_t length, bool to_template, struct parsed
         size_t type_len = next_line(buf, length, &pos);
         bool known = false;
         for (enum kind k = 0; k < _KIND_MAX; k++)
-                if ((k == KIND_SPAWN) == to_template && is(type, type_len, kinds[k].name)) {
+                if ((accepted & BIT(k)) && is(type, type_len, kinds[k].name)) {
                         p->kind = k;
                         known = true;
                 }
@@ -318,6 +336,9 @@ static int parse(const char *buf, size_t length, bool to_template, struct parsed
         if (missing != 0)
                 return fail(error, -EBADMSG, "missing_key", "%s without %s", kinds[p->kind].name,
                             key_names[__builtin_ctz(missing)]);
+        /* The fd and memward's own move are two answers to one question: who places. */
+        if (p->kind == KIND_SPAWN && p->spawn.cgroup && p->spawn.place)
+                return fail(error, -EBADMSG, "conflicting_keys", "SPAWN with both CGROUP=1 and PLACE=1");
 
         if (p->kind == KIND_READY)
                 p->message.type = TEMPLATE_READY;
@@ -325,6 +346,8 @@ static int parse(const char *buf, size_t length, bool to_template, struct parsed
                 p->message.type = TEMPLATE_SPAWNED;
         else if (p->kind == KIND_SPAWN_FAILED)
                 p->message.type = TEMPLATE_SPAWN_FAILED;
+        else if (p->kind == KIND_PLACE)
+                p->message.type = TEMPLATE_PLACE;
         return 0;
 }
 
@@ -333,7 +356,7 @@ int template_message_parse(const char *buf, size_t length, struct template_messa
         struct parsed p;
         int r;
 
-        r = parse(buf, length, false, &p, error);
+        r = parse(buf, length, KINDS_FROM_TEMPLATE, &p, error);
         if (r < 0)
                 return r;
         *ret = p.message;
@@ -345,10 +368,22 @@ int template_spawn_parse(const char *buf, size_t length, struct template_spawn *
         struct parsed p;
         int r;
 
-        r = parse(buf, length, true, &p, error);
+        r = parse(buf, length, BIT(KIND_SPAWN), &p, error);
         if (r < 0)
                 return r;
         *ret = p.spawn;
+        return 0;
+}
+
+int template_placed_parse(const char *buf, size_t length, struct template_placed *ret,
+                          struct template_parse_error *error) {
+        struct parsed p;
+        int r;
+
+        r = parse(buf, length, BIT(KIND_PLACED), &p, error);
+        if (r < 0)
+                return r;
+        *ret = p.placed;
         return 0;
 }
 
@@ -381,8 +416,12 @@ static void putf(struct writer *w, const char *format, ...) {
         put(w, tmp, (size_t) n);
 }
 
-static void write_spawn(struct writer *w, unsigned slot, uint64_t generation, bool cgroup, char *const *env) {
-        putf(w, "SPAWN\nSLOT=%u\nGENERATION=%" PRIu64 "\nCGROUP=%d\n", slot, generation, cgroup ? 1 : 0);
+static void write_spawn(struct writer *w, unsigned slot, uint64_t generation, enum template_placement placement,
+                        char *const *env) {
+        putf(w, "SPAWN\nSLOT=%u\nGENERATION=%" PRIu64 "\nCGROUP=%d\n", slot, generation,
+             placement == TEMPLATE_PLACEMENT_TEMPLATE ? 1 : 0);
+        if (placement == TEMPLATE_PLACEMENT_MEMWARD)
+                put(w, "PLACE=1\n", 8);
         for (char *const *e = env; e && *e; e++) {
                 put(w, "ENV=", 4);
                 put(w, *e, strlen(*e));
@@ -400,13 +439,13 @@ static int finish(struct writer *w, size_t size, size_t *ret_length) {
         return 0;
 }
 
-int template_spawn_format(unsigned slot, uint64_t generation, bool cgroup, char *const *env, char *buf,
-                          size_t size, size_t *ret_length) {
+int template_spawn_format(unsigned slot, uint64_t generation, enum template_placement placement, char *const *env,
+                          char *buf, size_t size, size_t *ret_length) {
         struct writer w = {};
         size_t n_env = 0;
         int r;
 
-        if (slot > TEMPLATE_SLOT_MAX || generation == 0)
+        if (slot > TEMPLATE_SLOT_MAX || generation == 0 || (unsigned) placement > TEMPLATE_PLACEMENT_MEMWARD)
                 return -EINVAL;
         for (char *const *e = env; e && *e; e++, n_env++) {
                 size_t n = strlen(*e);
@@ -416,12 +455,33 @@ int template_spawn_format(unsigned slot, uint64_t generation, bool cgroup, char 
         if (n_env > TEMPLATE_SPAWN_ENV_MAX)
                 return -E2BIG;
 
-        write_spawn(&w, slot, generation, cgroup, env);
+        write_spawn(&w, slot, generation, placement, env);
         r = finish(&w, size, ret_length);
         if (r < 0)
                 return r;
         w = (struct writer) { .buf = buf, .size = size };
-        write_spawn(&w, slot, generation, cgroup, env);
+        write_spawn(&w, slot, generation, placement, env);
+        return 0;
+}
+
+static void write_placed(struct writer *w, const struct template_placed *p) {
+        putf(w, "PLACED\nSLOT=%u\nGENERATION=%" PRIu64 "\n", p->slot, p->generation);
+        if (p->error != 0)
+                putf(w, "ERRNO=%d\n", p->error);
+}
+
+int template_placed_format(const struct template_placed *p, char *buf, size_t size, size_t *ret_length) {
+        struct writer w = {};
+        int r;
+
+        if (p->slot > TEMPLATE_SLOT_MAX || p->generation == 0 || p->error < 0 || p->error > TEMPLATE_ERRNO_MAX)
+                return -EINVAL;
+        write_placed(&w, p);
+        r = finish(&w, size, ret_length);
+        if (r < 0)
+                return r;
+        w = (struct writer) { .buf = buf, .size = size };
+        write_placed(&w, p);
         return 0;
 }
 
@@ -442,8 +502,11 @@ static void write_message(struct writer *w, const struct template_message *m) {
                         put(w, m->runtime, strlen(m->runtime));
                         put(w, "\n", 1);
                 }
+                if (m->place)
+                        put(w, "PLACE=1\n", 8);
                 break;
         case TEMPLATE_SPAWNED:
+        case TEMPLATE_PLACE:
                 putf(w, "SLOT=%u\nGENERATION=%" PRIu64 "\nPID=%d\n", m->slot, m->generation, (int) m->pid);
                 break;
         case TEMPLATE_SPAWN_FAILED:
@@ -469,6 +532,7 @@ int template_message_format(const struct template_message *m, char *buf, size_t 
                         return -EINVAL;
                 break;
         case TEMPLATE_SPAWNED:
+        case TEMPLATE_PLACE:
                 if (m->slot > TEMPLATE_SLOT_MAX || m->generation == 0 || m->pid <= 1)
                         return -EINVAL;
                 break;

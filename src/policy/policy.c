@@ -118,6 +118,22 @@ usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures) {
         return d < max ? d : max;
 }
 
+struct policy_start_limit_verdict policy_start_limit(unsigned burst, usec_t interval, const usec_t *failed_at,
+                                                     size_t n, unsigned ready_workers, usec_t now) {
+        struct policy_start_limit_verdict v = {};
+        usec_t oldest = now;
+
+        for (size_t i = 0; i < n; i++)
+                if (failed_at[i] <= now && now - failed_at[i] < interval) {
+                        v.failures++;
+                        if (failed_at[i] < oldest)
+                                oldest = failed_at[i];
+                }
+        v.span = v.failures > 0 ? now - oldest : 0;
+        v.hit = burst > 0 && ready_workers == 0 && v.failures >= burst;
+        return v;
+}
+
 static const char *const floor_source_names[_POLICY_FLOOR_SOURCE_MAX] = {
         [POLICY_FLOOR_NONE] = "none",
         [POLICY_FLOOR_WINDOW] = "window",

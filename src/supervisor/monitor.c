@@ -14,6 +14,7 @@ struct pending_leaf {
         struct pending_leaf *next;
         struct cgroup_leaf leaf;
         unsigned tries;
+        bool spare;                     /* removed once empty, never killed (monitor_leaf_release_spare()) */
 };
 
 /* Give up on a leaf after this many attempts; its processes are stuck (D state). */
@@ -171,6 +172,7 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
                         return r == -ENOENT ? -ESRCH : r;
                 }
                 mem->anon = st.anon;
+                mem->anon_from = MEMORY_READING_CGROUP;
                 mem->file = st.file;
                 mem->kernel = st.kernel;
                 mem->shmem = st.shmem;
@@ -191,15 +193,34 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
                 mem->pss = t.pss;
                 if (procfs) {
                         /* Without a cgroup, "current" is what the tree has resident and
-                         * "anon" its anonymous pages: the part a restart gives back. */
+                         * "anon" its anonymous pages: the part a restart gives back,
+                         * counted as a leaf's memory.stat anon would count it, so that
+                         * one threshold means the same in both modes:
+                         *   - exec'd: the sum of Pss_Anon. A gunicorn arbiter and its
+                         *     worker share their copy-on-write pages; Anonymous counts
+                         *     such a page in both (40 MiB for a 24 MiB slot), Pss_Anon
+                         *     half in each, so once, as the leaf that holds both does.
+                         *     The USS would count it in neither (7 MiB), though it goes
+                         *     with the slot. Exec'd slots share no anonymous page with
+                         *     each other, so nothing is split across slots.
+                         *   - forked from a template: the USS. It maps the template's
+                         *     pages until it writes to them; a restart gives none back
+                         *     and cgroup mode charges them to the template's leaf (it
+                         *     touched them first). Its Pss_Anon would charge it a share
+                         *     of them that changes with the number of workers.
+                         *   - a kernel before 5.3 has no Pss_Anon: Anonymous, which
+                         *     counts pages shared inside the slot in each process. */
                         mem->current = t.rss;
-                        mem->anon = t.anonymous;
-                        /* A worker forked from a template maps the template's anonymous
-                         * pages until it writes to them: counted in its Anonymous, they
-                         * are not its own, and a restart gives none of them back. What
-                         * it alone maps (its USS) is what it keeps. */
-                        if (w->template_generation > 0 && t.has_private)
+                        if (w->template_generation > 0 && t.has_private) {
                                 mem->anon = t.private_bytes;
+                                mem->anon_from = MEMORY_READING_USS;
+                        } else if (t.has_pss_anon) {
+                                mem->anon = t.pss_anon;
+                                mem->anon_from = MEMORY_READING_PSS_ANON;
+                        } else {
+                                mem->anon = t.anonymous;
+                                mem->anon_from = MEMORY_READING_ANONYMOUS;
+                        }
                         mem->file = t.rss > t.anonymous ? t.rss - t.anonymous : 0;
                         mem->kernel = mem->shmem = mem->sock = 0;
                 }
@@ -216,34 +237,65 @@ int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memw
 }
 
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
-                                 uint64_t *ret) {
+                                 uint64_t *ret, enum memory_reading *ret_from, uint64_t *ret_metric) {
         struct worker_memory *mem = &w->mem;
+        enum memory_metric metric = c->memory.metric;
+        bool procfs = mem->leaf.dir_fd < 0;
+        struct smaps_rollup t;
+        uint64_t private_bytes;
+        unsigned processes;
+        int r;
 
-        if (mem->leaf.dir_fd >= 0 && c->memory.metric != MEMORY_METRIC_RSS && c->memory.metric != MEMORY_METRIC_PSS) {
+        if (!procfs && metric != MEMORY_METRIC_RSS && metric != MEMORY_METRIC_PSS) {
                 struct memory_stat st;
                 uint64_t current;
-                int r = cgroup_leaf_read(&mem->leaf, &current, &st);
+                r = cgroup_leaf_read(&mem->leaf, &current, &st);
                 if (r < 0)
                         return r == -ENOENT || r == -ENODEV ? -ESRCH : r;
-                *ret = c->memory.metric == MEMORY_METRIC_CURRENT ? current : st.anon;
-                return 0;
+                *ret = *ret_metric = metric == MEMORY_METRIC_CURRENT ? current : st.anon;
+                *ret_from = MEMORY_READING_CGROUP;
+                return 1;
         }
         if (w->template_generation > 0) {
                 /* Forked from a template: statm's resident minus shared would count every
                  * page the worker still shares with the template (anonymous, so not
                  * "shared" there), the whole preloaded application. Its USS instead, at
                  * the price of a page walk (smaps_rollup), which boundary_min_interval
-                 * bounds. */
-                struct smaps_rollup t;
-                int r = procfs_tree_memory(m->proc_root, w->pid, &t);
+                 * bounds. The walk has the metric's figure too, as the tick reads it. */
+                r = procfs_tree_memory(m->proc_root, w->pid, &t);
                 if (r < 0)
                         return r;
                 if (t.has_private) {
                         *ret = t.private_bytes;
-                        return 0;
+                        *ret_from = MEMORY_READING_USS;
+                        /* current comes here in procfs mode only, where it is the Rss. */
+                        *ret_metric = metric == MEMORY_METRIC_PSS ? t.pss
+                                      : metric == MEMORY_METRIC_ANON ? t.private_bytes : t.rss;
+                        return 1;
                 }
         }
-        return procfs_private_memory(m->proc_root, w->pid, ret);
+        r = procfs_private_memory(m->proc_root, w->pid, &private_bytes, &processes);
+        if (r < 0)
+                return r;
+        /* One exec'd process shares no anonymous page with anyone, so its resident minus
+         * shared is its Pss_Anon, read without a page walk. A tree of several (a gunicorn
+         * arbiter and its worker) has each copy-on-write page in every process's statm:
+         * the sum of Pss_Anon instead, the figure the sample tick judges, at the price of
+         * a page walk that boundary_min_interval bounds. */
+        if (processes > 1 && w->template_generation == 0 && procfs_tree_memory(m->proc_root, w->pid, &t) >= 0 &&
+            t.has_pss_anon) {
+                *ret = t.pss_anon;
+                *ret_from = MEMORY_READING_PSS_ANON;
+        } else {
+                *ret = private_bytes;
+                *ret_from = MEMORY_READING_STATM;
+        }
+        /* Either is the tick's anon in procfs mode; the other metrics need the page walk
+         * this path avoids. */
+        if (!procfs || metric != MEMORY_METRIC_ANON)
+                return 0;
+        *ret_metric = *ret;
+        return 1;
 }
 
 void monitor_worker_forget_leaf(struct monitor *m, struct worker *w) {
@@ -268,8 +320,9 @@ int monitor_worker_events(struct monitor *m, struct worker *w) {
         return oom;
 }
 
-static bool try_remove(struct monitor *m, struct cgroup_leaf *l) {
-        (void) cgroup_leaf_kill(&m->cgroup, l);
+static bool try_remove(struct monitor *m, struct cgroup_leaf *l, bool spare) {
+        if (!spare)
+                (void) cgroup_leaf_kill(&m->cgroup, l);
         int r = cgroup_leaf_remove(&m->cgroup, l);
         return r != -EBUSY;
 }
@@ -284,18 +337,28 @@ void monitor_worker_release(struct monitor *m, struct worker *w) {
         if (cgroup_leaf_read_peak(l, &peak) >= 0)
                 w->mem.peak = peak;
 
-        if (try_remove(m, l)) {
+        monitor_leaf_release(m, l);
+}
+
+/* Returns true when the leaf is gone now (or there was none), false when it was queued. */
+static bool leaf_release(struct monitor *m, struct cgroup_leaf *l, bool spare) {
+        if (l->dir_fd < 0)
+                return true;
+        if (try_remove(m, l, spare)) {
                 cgroup_leaf_close(l);
-                return;
+                *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+                return true;
         }
         /* Processes killed through cgroup.kill are still exiting (or are zombies we have
          * yet to reap as subreaper): try again later. */
         struct pending_leaf *p = calloc(1, sizeof *p);
         if (!p) {
                 cgroup_leaf_close(l);
-                return;
+                *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
+                return false;
         }
         p->leaf = *l;
+        p->spare = spare;
         /* Only the directory fd is needed to kill what is left. */
         p->leaf.current_fd = safe_close(p->leaf.current_fd);
         p->leaf.stat_fd = safe_close(p->leaf.stat_fd);
@@ -304,12 +367,21 @@ void monitor_worker_release(struct monitor *m, struct worker *w) {
         *l = (struct cgroup_leaf) CGROUP_LEAF_INIT;
         p->next = m->pending;
         m->pending = p;
+        return false;
+}
+
+void monitor_leaf_release(struct monitor *m, struct cgroup_leaf *l) {
+        (void) leaf_release(m, l, false);
+}
+
+int monitor_leaf_release_spare(struct monitor *m, struct cgroup_leaf *l) {
+        return leaf_release(m, l, true) ? 0 : -EBUSY;
 }
 
 void monitor_retry_removals(struct monitor *m) {
         for (struct pending_leaf **pp = &m->pending; *pp;) {
                 struct pending_leaf *p = *pp;
-                if (try_remove(m, &p->leaf) || ++p->tries > PENDING_TRIES_MAX) {
+                if (try_remove(m, &p->leaf, p->spare) || ++p->tries > PENDING_TRIES_MAX) {
                         *pp = p->next;
                         cgroup_leaf_close(&p->leaf);
                         free(p);

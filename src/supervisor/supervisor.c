@@ -6,7 +6,6 @@
  * That keeps the rules — rolling recycles, backoff, shutdown — in one function
  * that is safe to run after any event, any number of times. */
 #include <assert.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -30,6 +29,7 @@
 #include "memward/config/config_diff.h"
 #include "memward/linux/proc.h"
 #include "memward/linux/spawn.h"
+#include "memward/supervisor/orphans.h"
 #include "memward/supervisor/supervisor.h"
 
 /* A slot that has served this long since its last failure is not in a crash loop. */
@@ -41,11 +41,21 @@
 /* Procfs mode: the second look for the worker of a spawn given up on, after the first at
  * its template's exit. */
 #define ORPHAN_SWEEP_AGAIN_USEC (1 * USEC_PER_SEC)
+/* At exit: how long memward waits for the orphans it killed to be reaped (one in
+ * uninterruptible sleep can take a while), after which it exits anyway and says so. */
+#define ORPHANS_EXIT_WAIT_USEC (5 * USEC_PER_SEC)
+/* Orphans killed per sweep while memward runs: about 10 ms of kill()s (bench/orphans);
+ * the SIGCHLDs of those killed bring the next sweep, and the next batch. */
+#define ORPHANS_KILL_BATCH 256
 /* How far up the process tree a notify sender may be from its worker. */
 #define NOTIFY_ANCESTRY_MAX 32
 
 static void supervisor_reconcile(struct supervisor *s);
+static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger);
 static struct template_process *template_by_pid(struct supervisor *s, pid_t pid);
+static struct template_process *template_by_placer(struct supervisor *s, pid_t pid);
+static void supervisor_template_act(struct supervisor *s, struct template_process *t,
+                                    const struct template_decision *d, bool reaped, int status, usec_t now);
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now);
 static void supervisor_template_reload(struct supervisor *s, usec_t now);
 static void supervisor_templates_pass(struct supervisor *s);
@@ -280,6 +290,20 @@ static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t no
         slot->failures++;
         slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial, s->config->workers.backoff_max,
                                                 slot->failures);
+
+        /* The start limit: judged here, acted on by the next reconcile pass (this may run
+         * in the middle of a worker's exit). Only failures while nothing serves are
+         * recorded: a slot that crash-looped beside a serving worker for an hour must not
+         * make the first crash of that worker the last straw. */
+        unsigned ready = supervisor_ready_workers(s);
+        if (ready > 0 || s->shutting_down || s->start_limit.hit)
+                return;
+        s->start_failures[s->n_start_failures++ % CONFIG_START_LIMIT_BURST_MAX] = now;
+        s->start_limit = policy_start_limit(s->config->workers.start_limit_burst, s->config->workers.start_limit_interval,
+                                            s->start_failures,
+                                            s->n_start_failures < CONFIG_START_LIMIT_BURST_MAX ? s->n_start_failures
+                                                                                              : CONFIG_START_LIMIT_BURST_MAX,
+                                            ready, now);
 }
 
 /* Watches the worker's memory.events (cgroup mode). */
@@ -331,9 +355,11 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
         };
 
         int cgroup_fd = monitor_worker_prepare(&s->monitor, w, c);
-        if (cgroup_fd < -1)
+        if (cgroup_fd < -1) {
                 log_warning_errno(cgroup_fd, "cgroup_leaf_failed",
                                   "worker=%u msg=\"accounting this worker through /proc\"", slot_index);
+                s->leafless_workers = true;
+        }
 
         if (s->template) {
                 /* Template mode: the record now, the process when the template forks it
@@ -381,6 +407,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                                   "this worker through /proc\"",
                                   slot_index, w->mem.leaf.name);
                 supervisor_release_worker(s, w);
+                s->leafless_workers = true;
         }
         if (r < 0) {
                 supervisor_release_worker(s, w);
@@ -604,6 +631,11 @@ static void supervisor_judge_worker(struct supervisor *s, struct worker *w, usec
                 worker_mark_recycle(w, v.reason, &v.figure, now);
 }
 
+/* a + b, or UINT64_MAX when that does not fit: a figure against a budget only grows. */
+static uint64_t add_saturating(uint64_t a, uint64_t b) {
+        return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 /* What the workers hold against group_high: each one's latest reading, from the tick or
  * a request end. Memory about to be given back (a recycle decided) no longer counts;
  * its replacement's does. */
@@ -613,6 +645,30 @@ static uint64_t supervisor_workers_total(const struct supervisor *s) {
                 if (w->state != WORKER_STOPPING && w->recycle_reason == RECYCLE_NONE)
                         total += w->mem.latest;
         return total;
+}
+
+/* What the templates hold against group_high, at their last sample: what no worker's
+ * figure counts (template_group_share(), the one rule). The running template, a reload's
+ * new one while it starts, the retired ones while their process lives, and the leaves
+ * of reaped ones while their workers live: those still map their pages until they are
+ * rolled. 0 in exec mode. */
+static uint64_t supervisor_templates_total(const struct supervisor *s) {
+        enum memory_metric metric = s->config->memory.metric;
+        bool leaves = s->monitor.cgroup.mode == ACCOUNTING_CGROUP;
+        uint64_t total = 0;
+
+        for (const struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
+                total = add_saturating(total, template_process_metric(t, metric, leaves));
+        for (const struct template_process *t = s->templates_retired; t; t = t->next)
+                total = add_saturating(total, template_process_metric(t, metric, leaves));
+        for (const struct template_leaf_held *h = s->template_leaves_held; h; h = h->next)
+                total = add_saturating(total, template_group_share(&h->mem, metric, leaves));
+        return total;
+}
+
+/* The figure group_high judges: the workers' and the templates' totals, saturating. */
+static uint64_t supervisor_group_total(const struct supervisor *s) {
+        return add_saturating(supervisor_workers_total(s), supervisor_templates_total(s));
 }
 
 /* A memory recycle can wait its turn (max_concurrent) for seconds: it is judged again when
@@ -628,7 +684,7 @@ static bool supervisor_recycle_still_due(const struct supervisor *s, const struc
         case RECYCLE_GROWTH:
                 return worker_judge_memory(s, w, now).reason != RECYCLE_NONE;
         case RECYCLE_GROUP_HIGH: {
-                uint64_t total = supervisor_workers_total(s);
+                uint64_t total = supervisor_group_total(s);
                 total = total > UINT64_MAX - extra ? UINT64_MAX : total + extra;
                 return policy_group_over_high(total, w->mem.latest, s->monitor.group_high);
         }
@@ -642,9 +698,9 @@ static void supervisor_cancel_recycle(struct supervisor *s, struct worker *w, us
         if (w->recycle_reason == RECYCLE_RETAINED || w->recycle_reason == RECYCLE_GROWTH)
                 w->figure = worker_judge_memory(s, w, now).figure;     /* what the worker holds now, for the reports */
         log_info("recycle_cancelled", "worker=%u pid=%d reason=%s latest=%" PRIu64 " group=%" PRIu64
-                 " msg=\"no longer over the limit when its turn came\"",
+                 " template=%" PRIu64 " msg=\"no longer over the limit when its turn came\"",
                  w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason), w->mem.latest,
-                 supervisor_workers_total(s));
+                 supervisor_group_total(s), supervisor_templates_total(s));
         w->recycle_reason = RECYCLE_NONE;
         w->recycle_due_at = 0;
         w->limit_expected_at = 0;
@@ -669,16 +725,19 @@ static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec
                         snprintf(ratio, sizeof ratio, " ratio=%.2f", f->ratio);
                 log_info("recycle",
                          "worker=%u pid=%d reason=%s source=%s metric=%s floor=%" PRIu64 " baseline=%" PRIu64 "%s"
-                         " window=%s current=%" PRIu64 " anon=%" PRIu64 " file=%" PRIu64 " kernel=%" PRIu64
-                         " peak=%" PRIu64 " group=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64 " age=%" PRIu64 "s",
+                         " window=%s current=%" PRIu64 " anon=%" PRIu64 " anon_from=%s file=%" PRIu64 " kernel=%" PRIu64
+                         " peak=%" PRIu64 " group=%" PRIu64 " template=%" PRIu64 " psi_some_avg10=%.2f requests=%" PRIu64
+                         " age=%" PRIu64 "s",
                          w->slot, (int) w->pid, recycle_reason_to_string(w->recycle_reason),
                          policy_floor_source_to_string(f->source),
-                         request_end && m->leaf.dir_fd < 0 ? (w->template_generation > 0 ? "uss" : "statm_private")
-                                                           : memory_metric_to_string(s->config->memory.metric),
+                         request_end && m->boundary_from != MEMORY_READING_CGROUP
+                                 ? memory_reading_to_string(m->boundary_from)
+                                 : memory_metric_to_string(s->config->memory.metric),
                          f->floor, f->baseline, ratio,
                          format_duration(window, sizeof window, s->config->memory.retained_window), m->current, m->anon,
-                         m->file, m->kernel, m->peak, s->monitor.workers_total,
-                         s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
+                         memory_reading_to_string(m->anon_from), m->file, m->kernel, m->peak,
+                         add_saturating(s->monitor.workers_total, s->monitor.templates_total),
+                         s->monitor.templates_total, s->monitor.has_psi ? s->monitor.psi.some.avg10 : 0.0, w->requests,
                          age_seconds(now, w->spawned_at));
         } else {
                 /* A max_requests recycle started ahead of its limit, so that the replacement
@@ -1013,6 +1072,19 @@ static void supervisor_reconcile(struct supervisor *s) {
         usec_t now = now_monotonic();
         usec_t next = USEC_INFINITY;
 
+        if (s->start_limit.hit && !s->shutting_down) {
+                const struct memward_config *c = s->config;
+                char interval[FORMAT_DURATION_MAX];
+                log_error("start_limit_hit", "failures=%u within=%" PRIu64 "ms burst=%u interval=%s ready_workers=0 "
+                          "exit_code=%d msg=\"workers keep failing to start and none serves: giving up "
+                          "(workers.start_limit_burst, workers.start_limit_interval)\"",
+                          s->start_limit.failures, s->start_limit.span / USEC_PER_MSEC, c->workers.start_limit_burst,
+                          format_duration(interval, sizeof interval, c->workers.start_limit_interval),
+                          EXIT_START_LIMIT);
+                /* Fast: nothing serves, so nothing is to drain. */
+                supervisor_begin_shutdown(s, true, EXIT_START_LIMIT);
+        }
+
         for (unsigned round = 0;; round++) {
                 struct reconcile_view v;
                 int r = supervisor_build_view(s, now, &v);
@@ -1058,18 +1130,34 @@ static void supervisor_reap(struct supervisor *s) {
                         break;
                 struct worker *w = worker_by_pid(s, pid);
                 struct template_process *t;
-                if (w)
+                if (w) {
                         supervisor_worker_exited(s, w, status, now);
-                else if ((t = template_by_pid(s, pid)))
+                        /* What it started outside its process group is ours now. */
+                        s->orphan_sweep_due = true;
+                } else if ((t = template_by_pid(s, pid)))
                         supervisor_template_reaped(s, t, status, now);
-                else {
+                else if ((t = template_by_placer(s, pid))) {
+                        struct template_decision d;
+                        (void) helper_pids_remove(&s->helpers, pid);
+                        template_process_placer_exited(t, status, now, &d);
+                        supervisor_template_act(s, t, &d, false, 0, now);
+                } else if (helper_pids_remove(&s->helpers, pid)) {
+                        /* A placer of a spawn given up on: its leaf was removed (empty, a
+                         * write into it then fails) or is being killed; nothing to do. */
+                        log_debug("helper_reaped", "pid=%d kind=placer status=%d", (int) pid, status);
+                } else {
                         /* An orphan we inherited as reaper, or a forked worker whose SPAWNED is
-                         * still to be read: remembered for that. */
+                         * still to be read: remembered for that. An orphan's own children come
+                         * to us as it dies. */
                         if (s->template)
                                 reaped_ring_push(&s->reaped, pid, status);
+                        (void) orphan_set_remove(&s->orphans_dying, pid);
+                        s->orphan_sweep_due = true;
                         log_debug("reaped", "pid=%d", (int) pid);
                 }
         }
+        if (s->orphan_sweep_due)
+                supervisor_sweep_orphans(s, "reaped");
 }
 
 static void supervisor_log_status(struct supervisor *s) {
@@ -1412,15 +1500,50 @@ bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, 
         return true;
 }
 
+/* A reload rolls in template mode from the moment its template starts until the last
+ * worker of the old one is replaced. Meanwhile the group holds two templates and both
+ * generations' workers for a while, and a group_high victim would be forked from the old
+ * template and rolled again moments later: the roll replaces every worker anyway. */
+static bool supervisor_template_reload_rolling(const struct supervisor *s) {
+        if (!s->template)
+                return false;
+        if (s->template_next)
+                return true;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->recycle_reason == RECYCLE_RELOAD && w->state != WORKER_STOPPING)
+                        return true;
+        return false;
+}
+
 /* quiet: called at every request end, where "no victim" would be logged thousands of
  * times a second; the tick still says it. */
-static void supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet) {
-        uint64_t total = supervisor_workers_total(s);
+bool supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet) {
+        uint64_t workers = supervisor_workers_total(s), templates = supervisor_templates_total(s);
+        uint64_t total = add_saturating(workers, templates);
 
-        s->monitor.workers_total = total;
-        if (policy_group_over_high(total, 0, s->monitor.group_high) &&
-            supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
-                log_info("group_high", "total=%" PRIu64 " group_high=%" PRIu64, total, s->monitor.group_high);
+        s->monitor.workers_total = workers;
+        s->monitor.templates_total = templates;
+        bool rolling = supervisor_template_reload_rolling(s);
+        if (!rolling)
+                s->group_high_roll_noted = false;
+        if (!policy_group_over_high(total, 0, s->monitor.group_high))
+                return false;
+        if (rolling) {
+                /* Once per roll: the tick would say it every sample_interval. */
+                if (!quiet && !s->group_high_roll_noted) {
+                        s->group_high_roll_noted = true;
+                        log_info("group_high_deferred", "total=%" PRIu64 " workers=%" PRIu64 " template=%" PRIu64
+                                 " group_high=%" PRIu64 " msg=\"a reload is rolling every worker onto a new "
+                                 "template: no group_high victim until it is done\"",
+                                 total, workers, templates, s->monitor.group_high);
+                }
+                return false;
+        }
+        if (!supervisor_group_recycle(s, RECYCLE_GROUP_HIGH, now, quiet))
+                return false;
+        log_info("group_high", "total=%" PRIu64 " workers=%" PRIu64 " template=%" PRIu64 " group_high=%" PRIu64,
+                 total, workers, templates, s->monitor.group_high);
+        return true;
 }
 
 /* The worker's leaf was removed behind our back (an admin moved the worker elsewhere
@@ -1448,6 +1571,39 @@ static void supervisor_leaf_lost(struct supervisor *s, struct worker *w) {
                             : "removed by someone else");
 }
 
+/* Workers forked from the template of this generation that still have a process. */
+static unsigned supervisor_workers_of_template(const struct supervisor *s, unsigned long long generation) {
+        unsigned n = 0;
+        for (const struct worker *w = s->workers; w; w = w->next)
+                if (w->template_generation == generation && w->pid > 0)
+                        n++;
+        return n;
+}
+
+void supervisor_template_leaves_upkeep(struct supervisor *s) {
+        for (struct template_leaf_held **pp = &s->template_leaves_held; *pp;) {
+                struct template_leaf_held *h = *pp;
+                unsigned workers = supervisor_workers_of_template(s, h->generation);
+                int r = workers > 0 ? template_leaf_held_sample(h) : 0;
+                if (workers > 0 && r != -ENODEV && r != -ENOENT) {
+                        pp = &h->next;
+                        continue;
+                }
+                char name[sizeof h->leaf.name];
+                unsigned long long generation = h->generation;
+                uint64_t current = h->mem.current;
+                snprintf(name, sizeof name, "%s", h->leaf.name);
+                struct template_leaf_held *next = h->next;
+                if (template_leaf_held_release(&s->monitor.cgroup, h) < 0) {
+                        pp = &h->next; /* a process still exiting in it: next tick */
+                        continue;
+                }
+                *pp = next;
+                log_info("template_leaf_released", "generation=%llu cgroup=%s current=%" PRIu64 "%s", generation,
+                         name, current, workers > 0 ? " msg=\"removed by someone else\"" : "");
+        }
+}
+
 static void supervisor_sample(struct supervisor *s) {
         const struct memward_config *c = s->config;
         usec_t now = now_monotonic();
@@ -1457,9 +1613,14 @@ static void supervisor_sample(struct supervisor *s) {
         (void) cgroup_group_usage(&s->monitor.cgroup, s->monitor.proc_root, &s->monitor.group_usage);
         monitor_retry_removals(&s->monitor);
 
+        bool need_tree = c->memory.metric == MEMORY_METRIC_RSS || c->memory.metric == MEMORY_METRIC_PSS;
         for (struct template_process *t = s->template; t; t = t == s->template ? s->template_next : NULL)
                 if (t->pid > 0)
-                        (void) template_process_sample(t, s->monitor.proc_root);
+                        (void) template_process_sample(t, s->monitor.proc_root, need_tree);
+        for (struct template_process *t = s->templates_retired; t; t = t->next)
+                if (t->pid > 0)
+                        (void) template_process_sample(t, s->monitor.proc_root, need_tree);
+        supervisor_template_leaves_upkeep(s);
         for (struct worker *w = s->workers; w; w = w->next) {
                 if (w->state == WORKER_STOPPING || w->pid <= 0)
                         continue;
@@ -1488,7 +1649,7 @@ static void supervisor_sample(struct supervisor *s) {
 
         if (s->shutting_down)
                 return;
-        supervisor_check_group_high(s, now, false);
+        (void) supervisor_check_group_high(s, now, false);
 
         /* No trigger could be registered: judge the same threshold from avg10. */
         if (s->monitor.psi_polling && s->monitor.has_psi) {
@@ -1510,6 +1671,7 @@ static int on_sample(struct event_source *src, uint32_t revents) {
         (void) !read(src->fd, &expirations, sizeof expirations);
         supervisor_retry_pressure(s);
         supervisor_sample(s);
+        supervisor_sweep_orphans(s, "tick");
         supervisor_templates_pass(s);
         supervisor_reconcile(s);
         return 0;
@@ -1673,12 +1835,13 @@ static int supervisor_arm_sampling(struct supervisor *s) {
  * sits on a heavy request's leftovers costs its whole size in mean memory. */
 static void supervisor_request_boundary(struct supervisor *s, struct worker *w, usec_t now) {
         const struct memward_config *c = s->config;
-        uint64_t value;
+        enum memory_reading from;
+        uint64_t value, metric;
 
         /* Readings go on while a recycle waits its turn: it is judged again when it comes. */
         if (c->memory.retained_requests == 0 || w->state != WORKER_READY || w->recycle_started || s->shutting_down)
                 return;
-        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value);
+        int r = monitor_worker_boundary_read(&s->monitor, w, c, &value, &from, &metric);
         if (r < 0) {
                 /* retained_requests cannot judge this worker: say so, once. */
                 if (r != -ESRCH && !w->mem.boundary_error_logged) {
@@ -1690,14 +1853,19 @@ static void supervisor_request_boundary(struct supervisor *s, struct worker *w, 
         }
         w->mem.last_boundary = now;
         w->mem.last_boundary_value = value;
-        w->mem.latest = value;
+        w->mem.boundary_from = from;
         boundary_floor_add(&w->mem.boundary, value);
 
         /* Every memory rule, as the tick would judge it with this reading: retained and
          * growth alike, on the same floor. */
         supervisor_judge_worker(s, w, now);
-        /* The budget too is judged the moment a request leaves memory behind, not a tick later. */
-        supervisor_check_group_high(s, now, true);
+        /* The budget too is judged the moment a request leaves memory behind, not a tick
+         * later -- with the worker's figure in the unit the others' are in, the tick's: a
+         * reading without one (statm for rss, pss or current) leaves the tick's. */
+        if (r > 0) {
+                w->mem.latest = metric;
+                (void) supervisor_check_group_high(s, now, true);
+        }
 }
 
 /* What a worker said, applied to its record. */
@@ -1846,7 +2014,6 @@ static int on_notify(struct event_source *src, uint32_t revents) {
 /* ---- template mode (docs/fork-server.md) --------------------------------- */
 
 static int on_template_channel(struct event_source *src, uint32_t revents);
-static void supervisor_sweep_orphans(struct supervisor *s);
 static void supervisor_template_act(struct supervisor *s, struct template_process *t,
                                     const struct template_decision *d, bool reaped, int status, usec_t now);
 
@@ -1861,9 +2028,31 @@ static struct template_process *template_by_pid(struct supervisor *s, pid_t pid)
         return NULL;
 }
 
+/* The template whose placer (template_process_is_placer()) pid is. */
+static struct template_process *template_by_placer(struct supervisor *s, pid_t pid) {
+        struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && template_process_is_placer(ts[i], pid))
+                        return ts[i];
+        return NULL;
+}
+
+/* Whether pid is a child memward started for itself (a placer, running or given up on),
+ * which no sweep may take for an orphan: its exit is reaped as that. */
+static bool supervisor_is_own_helper(struct supervisor *s, pid_t pid) {
+        return helper_pids_contains(&s->helpers, pid) || template_by_placer(s, pid);
+}
+
+/* release_leaf of a template: as a worker's, its leaf goes to the monitor's removals. */
+static void supervisor_template_leaf_release(void *owner, struct cgroup_leaf *leaf) {
+        struct supervisor *s = owner;
+        monitor_leaf_release(&s->monitor, leaf);
+}
+
 static bool supervisor_pid_in_use(void *owner, pid_t pid) {
         struct supervisor *s = owner;
-        return worker_by_pid(s, pid) || template_by_pid(s, pid);
+        /* A placer is memward's child too: no SPAWNED may pass it off as a worker. */
+        return worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
 }
 
 static struct template_process *supervisor_template_new(struct supervisor *s) {
@@ -1880,6 +2069,8 @@ static struct template_process *supervisor_template_new(struct supervisor *s) {
         template_process_init(t, &timing, s->loop, &s->monitor.cgroup, &s->template_counters);
         t->owner = s;
         t->pid_in_use = supervisor_pid_in_use;
+        t->helpers = &s->helpers;
+        t->release_leaf = supervisor_template_leaf_release;
         return t;
 }
 
@@ -1912,6 +2103,32 @@ static void supervisor_drop_unforked(struct supervisor *s, struct worker *w) {
         free(w);
 }
 
+/* The placer of this record's spawn moved a pid it could not confirm was the process
+ * checked (template.h, TEMPLATE_PLACER_EXIT_GONE), or was still running when the spawn
+ * ended: its number may have gone to a process of someone else, now in this leaf. No
+ * cgroup.kill: the leaf is removed once empty (the template's intermediate, when that is
+ * what it holds, exits on its own: the release pipe's EOF, or its group's SIGKILL). */
+static void supervisor_spare_suspect_leaf(struct supervisor *s, struct template_process *t, struct worker *w) {
+        if (w->mem.leaf.dir_fd < 0)
+                return;
+        if (w->mem.events_source.fd >= 0)
+                (void) event_loop_remove(s->loop, &w->mem.events_source);
+        w->mem.events_source.fd = -1;
+        char name[sizeof w->mem.leaf.name];
+        memcpy(name, w->mem.leaf.name, sizeof name);
+        int r = monitor_leaf_release_spare(&s->monitor, &w->mem.leaf);
+        if (!t->place_suspect) {
+                log_debug("placement_abandoned", "worker=%u generation=%llu pid=%d cgroup=%s removed=%s", w->slot,
+                          w->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later");
+                return;
+        }
+        log_warning("placement_suspect", "worker=%u generation=%llu template=%llu pid=%d cgroup=%s removed=%s "
+                    "msg=\"the pid memward moved may not have been the template's child: the leaf is not "
+                    "killed%s\"",
+                    w->slot, w->generation, t->generation, (int) t->place_pid, name, r >= 0 ? "yes" : "later",
+                    r >= 0 ? "" : ", it is removed once what is in it has gone");
+}
+
 /* The template could not fork this slot's worker: a failed spawn, with the slot's backoff,
  * as for an exec that failed. -ECANCELED: the template was retired on purpose (a reload),
  * not the slot's failure; the slot is simply asked for again. */
@@ -1920,6 +2137,8 @@ static void supervisor_template_spawn_failed(struct supervisor *s, struct templa
         struct worker *w = worker_by_fork(s, slot_index, generation);
         if (!w)
                 return;
+        if (t->place_suspect || t->place_abandoned)
+                supervisor_spare_suspect_leaf(s, t, w);
         if (error == -ECANCELED || s->shutting_down || w->state == WORKER_STOPPING) {
                 log_info("spawn_cancelled", "worker=%u generation=%llu template=%llu", w->slot, w->generation,
                          t->generation);
@@ -1960,11 +2179,16 @@ static void supervisor_template_adopt(struct supervisor *s, struct template_proc
         w->fork = WORKER_FORK_NONE;
         w->template_generation = t->generation;
         w->spawned_at = now;
+        char placed[64] = "";
+        if (t->state.spawn_place)
+                snprintf(placed, sizeof placed, " placed_by=memward place_time=%" PRIu64 "us", t->place_time);
+        else if (w->mem.leaf.dir_fd >= 0)
+                snprintf(placed, sizeof placed, " placed_by=template");
         log_info("spawn", "worker=%u pid=%d generation=%llu template=%llu fork=%" PRIu64 "ms request_limit=%" PRIu64
-                 " lifetime_limit=%" PRIu64 "s%s%s",
+                 " lifetime_limit=%" PRIu64 "s%s%s%s",
                  w->slot, (int) w->pid, w->generation, t->generation, (now - asked) / USEC_PER_MSEC,
                  w->request_limit, w->lifetime_limit / USEC_PER_SEC, w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "",
-                 w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "");
+                 w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "", placed);
         if (reaped) {
                 supervisor_worker_exited(s, w, status, now);
                 return;
@@ -1996,6 +2220,11 @@ static void supervisor_template_start(struct supervisor *s, struct template_proc
                 .set_umask = c->workers.umask >= 0,
                 .umask = c->workers.umask >= 0 ? (mode_t) c->workers.umask : 0,
                 .generation = ++s->template_generation,
+                /* Another uid than memward's cannot move processes between memward's
+                 * leaves (the kernel wants write access to the cgroup.procs of their common
+                 * ancestor): memward places the workers of such a template itself. */
+                .memward_places = s->switch_credentials && c->workers.credentials.set_uid &&
+                                  c->workers.credentials.uid != geteuid(),
                 .handler = on_template_channel,
                 .userdata = t,
         };
@@ -2116,13 +2345,16 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         }
 
         struct template_decision d;
-        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, now, &d);
+        int r = template_process_spawn(t, pick->slot, pick->generation, env, pick->mem.leaf.dir_fd, pick->mem.leaf.name,
+                                       now, &d);
         if (r == -EBUSY)
                 return 0;
         if (r < 0) {
-                /* Our own message cannot be formatted: a bug; fail the spawn, not the template. */
-                log_error_errno(r, "spawn_failed", "worker=%u generation=%llu msg=\"cannot format SPAWN\"",
-                                pick->slot, pick->generation);
+                /* Our own message cannot be formatted (a bug), or the leaf's cgroup.procs
+                 * memward is to write cannot be opened: fail the spawn, not the template. */
+                log_error_errno(r, "spawn_failed", "worker=%u generation=%llu msg=\"%s\"", pick->slot,
+                                pick->generation,
+                                r == -EINVAL ? "cannot format SPAWN" : "cannot open the leaf's cgroup.procs");
                 s->spawn_failures++;
                 slot_note_failure(s, &s->slots[pick->slot], now);
                 supervisor_drop_unforked(s, pick);
@@ -2197,7 +2429,7 @@ static void supervisor_templates_pass(struct supervisor *s) {
                 template_process_timer(t, now, &d); /* the SIGKILL of one that did not go */
         if (s->orphan_sweep_at > 0 && now >= s->orphan_sweep_at) {
                 s->orphan_sweep_at = 0;
-                supervisor_sweep_orphans(s);
+                supervisor_sweep_orphans(s, "template_exit");
         }
 
         /* Records given up before their SPAWN was sent (ready timeout, scale down, reload,
@@ -2228,34 +2460,85 @@ static void supervisor_templates_pass(struct supervisor *s) {
         supervisor_template_arm(s);
 }
 
-/* In procfs mode nothing but memward can find a worker forked for a SPAWN it gave up on:
- * it is re-parented to memward, in a session of its own. Once the template that might
- * have forked it is gone, every child of memward that is no worker and no template is
- * such a leftover, and goes (§4). */
-static void supervisor_sweep_orphans(struct supervisor *s) {
-        DIR *d = opendir("/proc");
-        pid_t self = getpid();
+/* orphan_classify_t for the sweeps while memward runs. */
+static enum orphan_verdict supervisor_classify_child(void *userdata, pid_t pid) {
+        struct supervisor *s = userdata;
 
-        if (!d)
+        /* A placer is memward's own child, never an orphan (supervisor_is_own_helper). */
+        bool known = worker_by_pid(s, pid) || template_by_pid(s, pid) || supervisor_is_own_helper(s, pid);
+        pid_t pgid = known ? 0 : getpgid(pid);
+        enum orphan_verdict v =
+                orphan_judge(known, pgid, pgid > 0 && (worker_by_pid(s, pgid) || template_by_pid(s, pgid)), false);
+        /* Cgroup mode (a worker ran outside a leaf): one in a leaf goes with that leaf,
+         * whose worker may well live (its daemon). */
+        if (v == ORPHAN_KILL && s->monitor.cgroup.mode == ACCOUNTING_CGROUP &&
+            cgroup_process_in_leaf(s->monitor.proc_root, pid) != 0)
+                v = ORPHAN_KEEP;
+        return v;
+}
+
+/* orphan_classify_t at exit: no worker and no template is left to keep anything for. */
+static enum orphan_verdict classify_at_exit(void *userdata, pid_t pid) {
+        (void) userdata;
+        (void) pid;
+        return orphan_judge(false, -1, false, true);
+}
+
+static bool supervisor_spawn_in_flight(const struct supervisor *s) {
+        const struct template_process *ts[2] = { s->template, s->template_next };
+        for (size_t i = 0; i < ELEMENTSOF(ts); i++)
+                if (ts[i] && ts[i]->state.phase == TEMPLATE_PHASE_SPAWNING)
+                        return true;
+        return false;
+}
+
+static void log_orphans_killed(const struct orphan_sweep *sw, const char *trigger) {
+        log_warning("orphans_killed", "trigger=%s count=%u deferred=%u kept=%u children=%u pid=%d took=%" PRIu64 "us "
+                    "msg=\"processes re-parented to memward outside any live worker's process group\"",
+                    trigger, sw->killed, sw->deferred, sw->kept, sw->children, (int) sw->first_killed, sw->took);
+}
+
+/* Procfs mode: kills the orphans (orphans.h) among memward's children. trigger says what
+ * made memward look: a child reaped (a worker, or an orphan whose children come to us
+ * next), the sample tick (a daemon a live worker double-forked: no event tells us of
+ * it), a template's exit (the worker of a spawn given up on). One read of memward's
+ * children file and a getpgid() per child that is no worker.
+ *
+ * Not while a template has a SPAWN in flight: the worker it forks is memward's child
+ * before its SPAWNED says its pid, and would look like an orphan; the next trigger looks
+ * again. In cgroup mode only once a worker ran outside a leaf (cgroup_leaf_failed,
+ * cgroup_placement_failed), and then only orphans outside every leaf: a leaf holds what
+ * its worker started, a setsid()'d helper of a live worker included, and cgroup.kill
+ * takes it along at the worker's exit. */
+static void supervisor_sweep_orphans(struct supervisor *s, const char *trigger) {
+        struct orphan_sweep sw;
+
+        if ((s->monitor.cgroup.mode == ACCOUNTING_CGROUP && !s->leafless_workers) || supervisor_spawn_in_flight(s))
                 return;
-        for (struct dirent *de; (de = readdir(d));) {
-                char *end;
-                long pid = strtol(de->d_name, &end, 10);
-                pid_t ppid;
-                if (*end || pid <= 1 || proc_get_ppid("/proc", (pid_t) pid, &ppid) < 0 || ppid != self)
-                        continue;
-                if (worker_by_pid(s, (pid_t) pid) || template_by_pid(s, (pid_t) pid))
-                        continue;
-                log_warning("template_orphan_killed", "pid=%d msg=\"forked for a spawn that was given up\"", (int) pid);
-                (void) kill(-(pid_t) pid, SIGKILL);
-                (void) kill((pid_t) pid, SIGKILL);
+        s->orphan_sweep_due = false;
+        int r = orphans_sweep(s->monitor.proc_root, getpid(), supervisor_classify_child, s, ORPHANS_KILL_BATCH,
+                              &s->orphans_dying, &sw);
+        if (r < 0) {
+                log_warning_errno(r, "orphan_sweep_failed", "trigger=%s", trigger);
+                return;
         }
-        closedir(d);
+        s->orphan_sweep_due = sw.deferred > 0;
+        s->orphans_killed += sw.killed;
+        if (sw.killed > 0)
+                log_orphans_killed(&sw, trigger);
 }
 
 static void supervisor_template_reaped(struct supervisor *s, struct template_process *t, int status, usec_t now) {
         struct template_decision d;
 
+        /* Its workers still map pages charged to its leaf: the leaf stays, and counts
+         * against group_high, until they are gone. */
+        unsigned workers = supervisor_workers_of_template(s, t->generation);
+        if (workers > 0 && t->leaf.dir_fd >= 0 && template_process_hold_leaf(t, &s->template_leaves_held) >= 0)
+                log_info("template_leaf_kept", "generation=%llu cgroup=%s workers=%u current=%" PRIu64
+                         " msg=\"workers forked from it still map pages charged to it\"",
+                         s->template_leaves_held->generation, s->template_leaves_held->leaf.name, workers,
+                         s->template_leaves_held->mem.current);
         template_process_exited(t, status, now, &d);
         bool sweep = t->abandoned_spawn && s->monitor.cgroup.mode != ACCOUNTING_CGROUP;
         t->abandoned_spawn = false;
@@ -2270,7 +2553,7 @@ static void supervisor_template_reaped(struct supervisor *s, struct template_pro
         } else
                 supervisor_template_act(s, t, &d, false, 0, now);
         if (sweep) {
-                supervisor_sweep_orphans(s);
+                supervisor_sweep_orphans(s, "template_exit");
                 /* Its intermediate, killed with it, may not have been reaped by the kernel
                  * yet: a worker still its child is re-parented to us a moment later. */
                 s->orphan_sweep_at = now + ORPHAN_SWEEP_AGAIN_USEC;
@@ -2578,7 +2861,16 @@ struct supervisor *supervisor_free(struct supervisor *s) {
                 s->templates_retired = t->next;
                 supervisor_template_free(t);
         }
+        while (s->template_leaves_held) {
+                struct template_leaf_held *h = s->template_leaves_held;
+                s->template_leaves_held = h->next;
+                if (template_leaf_held_release(&s->monitor.cgroup, h) < 0) {
+                        cgroup_leaf_close(&h->leaf);
+                        free(h);
+                }
+        }
         monitor_done(&s->monitor);
+        orphan_set_free(&s->orphans_dying);
         event_loop_free(s->loop);
         safe_close(s->template_timer_source.fd);
         strv_free(s->template_env);
@@ -2616,6 +2908,47 @@ static void supervisor_reap_templates(struct supervisor *s) {
                         (void) kill(-t->pid, SIGKILL);
 }
 
+/* The last step before memward exits, in both modes: every child still there (an orphan
+ * found since the last sweep, one in cgroup mode that no leaf held, a template that
+ * outlived its kill) is killed and reaped, again until memward has no child left, so
+ * that nothing memward or its workers started outlives it, or keeps the listening
+ * sockets from the next memward. Bounded by ORPHANS_EXIT_WAIT_USEC. */
+static void supervisor_kill_orphans_at_exit(struct supervisor *s) {
+        usec_t deadline = now_monotonic() + ORPHANS_EXIT_WAIT_USEC;
+        struct orphan_sweep total = {};
+        usec_t started = now_monotonic();
+
+        for (;;) {
+                struct orphan_sweep sw;
+                for (pid_t pid; (pid = waitpid(-1, NULL, WNOHANG)) > 0;)
+                        (void) orphan_set_remove(&s->orphans_dying, pid);
+                int r = orphans_sweep(s->monitor.proc_root, getpid(), classify_at_exit, NULL, UINT_MAX, &s->orphans_dying,
+                              &sw);
+                if (r < 0) {
+                        log_warning_errno(r, "orphan_sweep_failed", "trigger=exit");
+                        break;
+                }
+                total.killed += sw.killed;
+                if (!total.first_killed)
+                        total.first_killed = sw.first_killed;
+                total.children = sw.children;
+                if (sw.children == 0)
+                        break;
+                if (now_monotonic() >= deadline) {
+                        log_warning("orphans_left", "count=%u waited=%" PRIu64 "ms msg=\"killed but not reaped "
+                                    "(uninterruptible sleep?)\"",
+                                    sw.children, ORPHANS_EXIT_WAIT_USEC / USEC_PER_MSEC);
+                        break;
+                }
+                (void) usleep(10000);
+        }
+        s->orphans_killed += total.killed;
+        if (total.killed > 0) {
+                total.took = now_monotonic() - started;
+                log_orphans_killed(&total, "exit");
+        }
+}
+
 int supervisor_run(struct supervisor *s) {
         char cmd[LOG_QUOTE_MAX];
 
@@ -2631,18 +2964,20 @@ int supervisor_run(struct supervisor *s) {
                         return 1;
                 }
         }
-        /* Leaves of killed workers disappear once their last process is reaped. */
-        for (int i = 0; i < 100 && monitor_pending_removals(&s->monitor) > 0; i++) {
+        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
+         * kill, so that none outlives memward by more than that. */
+        supervisor_reap_templates(s);
+        /* Leaves of killed workers and templates disappear once their last process is
+         * reaped (a template killed just now included). */
+        for (int i = 0; i < 100 && (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s)); i++) {
                 supervisor_reap(s);
                 monitor_retry_removals(&s->monitor);
-                if (monitor_pending_removals(&s->monitor) > 0)
+                if (monitor_pending_removals(&s->monitor) > 0 || templates_alive(s))
                         (void) usleep(20000);
         }
         if (monitor_pending_removals(&s->monitor) > 0)
                 log_warning("cgroup_leaves_left", "count=%u", monitor_pending_removals(&s->monitor));
-        /* The templates got SIGTERM with the shutdown: a moment for them to go, then the
-         * kill, so that none outlives memward by more than that. */
-        supervisor_reap_templates(s);
+        supervisor_kill_orphans_at_exit(s);
         log_info("exit_supervisor", "code=%d", s->exit_code);
         return s->exit_code;
 }

@@ -184,6 +184,37 @@ static void on_message(struct template_state *s, const struct template_message *
                                 -EPROTO);
                         return;
                 }
+                if (m->type == TEMPLATE_PLACE) {
+                        if (!s->spawn_place || s->place_pid != 0) {
+                                set_detail(d, "PLACE for slot %u generation %" PRIu64 "%s", m->slot, m->generation,
+                                           s->spawn_place ? " again" : ", whose SPAWN did not say PLACE=1");
+                                condemn(s, d, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, -EPROTO);
+                                return;
+                        }
+                        /* The answer (PLACED) is the caller's, once it has tried. */
+                        s->place_pid = m->pid;
+                        d->place = true;
+                        d->pid = m->pid;
+                        d->slot = s->spawn_slot;
+                        d->generation = s->spawn_generation;
+                        return;
+                }
+                if (m->type == TEMPLATE_SPAWN_FAILED && s->spawn_place && s->place_pid != 0 && !s->placed) {
+                        /* memward's placer may still be moving the pid: the template waits
+                         * for its PLACED (§3.1 step 3), so that the answer for the spawn
+                         * is the last word on it. */
+                        set_detail(d, "SPAWN_FAILED for slot %u generation %" PRIu64 " before its PLACE was answered",
+                                   m->slot, m->generation);
+                        condemn(s, d, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, -EPROTO);
+                        return;
+                }
+                if (m->type == TEMPLATE_SPAWNED && s->spawn_place && (!s->placed || s->place_error < 0)) {
+                        /* Its worker would run outside its leaf: what PLACE=1 is there to prevent. */
+                        set_detail(d, "SPAWNED for slot %u generation %" PRIu64 " %s", m->slot, m->generation,
+                                   !s->placed ? "before its PLACE was answered" : "after its placement failed");
+                        condemn(s, d, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, -EPROTO);
+                        return;
+                }
                 d->slot = s->spawn_slot;
                 d->generation = s->spawn_generation;
                 if (m->type == TEMPLATE_SPAWNED) {
@@ -229,6 +260,11 @@ static int check(const struct template_state *s, const struct template_event *e)
                 if (e->slot > TEMPLATE_SLOT_MAX || e->generation == 0)
                         return -EINVAL;
                 return s->phase == TEMPLATE_PHASE_IDLE ? 0 : -EBUSY;
+        case TEMPLATE_EVENT_PLACED:
+                return s->phase == TEMPLATE_PHASE_SPAWNING && s->spawn_place && s->place_pid != 0 && !s->placed &&
+                                       e->error <= 0
+                               ? 0
+                               : -EINVAL;
         default:
                 return -EINVAL;
         }
@@ -292,10 +328,21 @@ int template_state_handle(struct template_state *s, const struct template_event 
                 s->phase = TEMPLATE_PHASE_SPAWNING;
                 s->spawn_slot = e->slot;
                 s->spawn_generation = e->generation;
+                s->spawn_place = e->place;
+                s->place_pid = 0;
+                s->placed = false;
+                s->place_error = 0;
                 s->deadline = add(e->now, s->timing.fork_timeout);
                 d.send_spawn = true;
                 d.slot = e->slot;
                 d.generation = e->generation;
+                break;
+
+        case TEMPLATE_EVENT_PLACED:
+                /* Either way the template answers next: SPAWNED once placed, SPAWN_FAILED
+                 * after a failure (on_message() holds it to that). */
+                s->placed = true;
+                s->place_error = e->error;
                 break;
 
         default:

@@ -18,6 +18,21 @@ const char *worker_state_to_string(enum worker_state s) {
         return state_names[s];
 }
 
+static const char *const reading_names[_MEMORY_READING_MAX] = {
+        [MEMORY_READING_NONE] = "none",
+        [MEMORY_READING_CGROUP] = "memory.stat",
+        [MEMORY_READING_PSS_ANON] = "pss_anon",
+        [MEMORY_READING_USS] = "uss",
+        [MEMORY_READING_ANONYMOUS] = "anonymous",
+        [MEMORY_READING_STATM] = "statm_private",
+};
+
+const char *memory_reading_to_string(enum memory_reading r) {
+        if ((unsigned) r >= _MEMORY_READING_MAX)
+                return "unknown";
+        return reading_names[r];
+}
+
 /* The worker is our unreaped child, so its pid cannot have been reused: kill() is safe. */
 int worker_signal(const struct worker *w, int sig) {
         if (w->pid <= 0)

@@ -1,8 +1,8 @@
 /* Fork-server control messages (docs/fork-server.md §2), as a template sends them to
- * memward and as memward sends SPAWN to a template: both pure parsers, then the
- * formatters on what they parsed.
+ * memward and as memward sends SPAWN and PLACED to a template: the three pure parsers,
+ * then the formatters on what they parsed.
  *
- * The input is one packet, as is; both parsers see it (its type line picks the one that
+ * The input is one packet, as is; every parser sees it (its type line picks the one that
  * accepts it). Checked, besides sanitizer reports:
  *   - only the documented errnos, each with its fault token; *ret untouched on failure,
  *     the error untouched on success; error texts NUL-terminated within their array, and
@@ -41,6 +41,7 @@ static bool terminated_utf8(const char *s, size_t size) {
 static const char *const faults[] = {
         "oversized",   "nul_byte",   "unknown_type", "no_equals",           "bad_key",
         "repeated_key", "bad_value", "missing_key",  "unsupported_protocol", "too_many_env",
+        "conflicting_keys",
 };
 
 static void check_error(int r, const struct template_parse_error *e, bool utf8) {
@@ -120,12 +121,13 @@ static void check_message(const char *data, size_t size, bool utf8) {
                 FUZZ_CHECK(m.slot == 0 && m.generation == 0 && m.pid == 0 && m.error == 0 && !m.message[0]);
                 break;
         case TEMPLATE_SPAWNED:
+        case TEMPLATE_PLACE:
                 FUZZ_CHECK(m.slot <= TEMPLATE_SLOT_MAX && m.generation >= 1 && m.pid > 1);
-                FUZZ_CHECK(m.error == 0 && !m.runtime[0] && !m.message[0]);
+                FUZZ_CHECK(m.error == 0 && !m.runtime[0] && !m.message[0] && !m.place);
                 break;
         case TEMPLATE_SPAWN_FAILED:
                 FUZZ_CHECK(m.slot <= TEMPLATE_SLOT_MAX && m.generation >= 1 && m.pid == 0);
-                FUZZ_CHECK(m.error >= 1 && m.error <= TEMPLATE_ERRNO_MAX && !m.runtime[0]);
+                FUZZ_CHECK(m.error >= 1 && m.error <= TEMPLATE_ERRNO_MAX && !m.runtime[0] && !m.place);
                 break;
         default:
                 FUZZ_CHECK(!"a type out of the enum");
@@ -144,9 +146,14 @@ struct spawn_call {
         char **env;
 };
 
+static enum template_placement placement_of(const struct template_spawn *sp) {
+        return sp->cgroup ? TEMPLATE_PLACEMENT_TEMPLATE : sp->place ? TEMPLATE_PLACEMENT_MEMWARD : TEMPLATE_PLACEMENT_NONE;
+}
+
 static int format_spawn(const void *what, char *buf, size_t size, size_t *ret_length) {
         const struct spawn_call *c = what;
-        return template_spawn_format(c->sp->slot, c->sp->generation, c->sp->cgroup, c->env, buf, size, ret_length);
+        return template_spawn_format(c->sp->slot, c->sp->generation, placement_of(c->sp), c->env, buf, size,
+                                     ret_length);
 }
 
 static void check_spawn(const char *data, size_t size, bool utf8) {
@@ -173,6 +180,7 @@ static void check_spawn(const char *data, size_t size, bool utf8) {
         FUZZ_CHECK(r == 0);
         FUZZ_CHECK(memcmp(&e, &e_poison, sizeof e) == 0);
         FUZZ_CHECK(sp.slot <= TEMPLATE_SLOT_MAX && sp.generation >= 1 && sp.n_env <= TEMPLATE_SPAWN_ENV_MAX);
+        FUZZ_CHECK(!(sp.cgroup && sp.place));
         for (size_t i = 0; i < sp.n_env; i++) {
                 const struct template_env *v = &sp.env[i];
                 FUZZ_CHECK(v->entry >= data && v->length <= size && v->entry + v->length <= data + size);
@@ -184,13 +192,14 @@ static void check_spawn(const char *data, size_t size, bool utf8) {
         env[sp.n_env] = NULL;
 
         /* Canonical lines are never longer than the ones read; only a missing last '\n' grows. */
-        r = template_spawn_format(sp.slot, sp.generation, sp.cgroup, env, out, sizeof out, &n);
+        r = template_spawn_format(sp.slot, sp.generation, placement_of(&sp), env, out, sizeof out, &n);
         FUZZ_CHECK(r == 0 || (r == -EMSGSIZE && size + 1 > TEMPLATE_MESSAGE_MAX));
         if (r == 0) {
                 FUZZ_CHECK(n <= size + 1);
                 memset(&back, FUZZ_POISON, sizeof back);
                 FUZZ_CHECK(template_spawn_parse(out, n, &back, NULL) == 0);
-                FUZZ_CHECK(back.slot == sp.slot && back.generation == sp.generation && back.cgroup == sp.cgroup);
+                FUZZ_CHECK(back.slot == sp.slot && back.generation == sp.generation && back.cgroup == sp.cgroup &&
+                           back.place == sp.place);
                 FUZZ_CHECK(back.n_env == sp.n_env);
                 for (size_t i = 0; i < sp.n_env; i++)
                         FUZZ_CHECK(back.env[i].length == sp.env[i].length &&
@@ -202,11 +211,48 @@ static void check_spawn(const char *data, size_t size, bool utf8) {
                 free(env[i]);
 }
 
+static int format_placed(const void *what, char *buf, size_t size, size_t *ret_length) {
+        return template_placed_format(what, buf, size, ret_length);
+}
+
+static void check_placed(const char *data, size_t size, bool utf8) {
+        struct template_placed pl, back, poison;
+        struct template_parse_error e, e_poison;
+        char out[128];
+        size_t n;
+
+        memset(&pl, FUZZ_POISON, sizeof pl);
+        memset(&poison, FUZZ_POISON, sizeof poison);
+        memset(&e, FUZZ_POISON, sizeof e);
+        e_poison = e;
+
+        int r = template_placed_parse(data, size, &pl, &e);
+        if (r < 0) {
+                FUZZ_CHECK(r == -EBADMSG || r == -EMSGSIZE);
+                FUZZ_CHECK((r == -EMSGSIZE) == (size > TEMPLATE_MESSAGE_MAX));
+                FUZZ_CHECK(memcmp(&pl, &poison, sizeof pl) == 0);
+                check_error(r, &e, utf8);
+                FUZZ_CHECK(template_placed_parse(data, size, &pl, NULL) == r);
+                return;
+        }
+        FUZZ_CHECK(r == 0);
+        FUZZ_CHECK(memcmp(&e, &e_poison, sizeof e) == 0);
+        FUZZ_CHECK(pl.slot <= TEMPLATE_SLOT_MAX && pl.generation >= 1 && pl.error >= 0 &&
+                   pl.error <= TEMPLATE_ERRNO_MAX);
+        /* PLACED has no free text: its canonical form always fits a small buffer. */
+        FUZZ_CHECK(template_placed_format(&pl, out, sizeof out, &n) == 0);
+        memset(&back, FUZZ_POISON, sizeof back);
+        FUZZ_CHECK(template_placed_parse(out, n, &back, NULL) == 0);
+        FUZZ_CHECK(memcmp(&back, &pl, sizeof pl) == 0);
+        check_buffer_sizes(format_placed, &pl, n);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *s = (const char *) data;
         bool utf8 = !memchr(s, '\0', size) && valid_utf8(s, size);
 
         check_message(s, size, utf8);
         check_spawn(s, size, utf8);
+        check_placed(s, size, utf8);
         return 0;
 }

@@ -16,10 +16,19 @@ if the machine is so busy that no replacement was ready in time), and checks tha
     but that arrives after, is still answered by that worker (a SIGHUP rolls the
     workers while the request is held back): servers that close such "fresh"
     connections at shutdown drop a request now and then during every recycle;
+  * with keepalive_stop=True (servers that keep connections alive: uvicorn), a
+    request sent on a kept-alive connection after its worker was told to stop is
+    answered by that worker, with `Connection: close`: a server that closes idle
+    keep-alive connections at shutdown drops the request a keep-alive client happens
+    to be sending then, during every recycle (issue 17: ~12 per recycle under wrk);
   * memward stops with exit code 0 on SIGTERM.
+
+With policy=NAME the run carries the memory: section of examples/NAME/memward.yaml, the
+policy the example ships, and checks that it recycled nothing under this light load.
 """
 
 import collections
+import http.client
 import os
 import signal
 import socket
@@ -34,16 +43,39 @@ TOTAL = 200
 EXTRA, EXTRA_FOR = 50, 20.0
 
 
-def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=100):
+MEMORY_REASONS = ("retained", "growth", "group_high", "pressure", "oom")
+
+
+def example_policy(name, config="memward.yaml"):
+    """The memory: section of examples/NAME/CONFIG."""
+    import yaml
+    with open(os.path.join(lib.REPO, "examples", name, config)) as f:
+        memory = yaml.safe_load(f).get("memory")
+    check(memory, "examples/%s/%s has no memory: policy" % (name, config))
+    return memory
+
+
+def check_no_memory_recycle(mw, policy):
+    bad = [r.text for r in mw.events("recycle") if r.get("reason") in MEMORY_REASONS]
+    check(not bad, "the policy %r recycled under a light load: %s" % (policy, bad[:3]))
+
+
+def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=100, mode=None, policy=None,
+                keepalive_stop=False):
+    """mode: workers.mode (template: `command` is the template, every worker its fork)."""
     port = t.port()
     workers = {"ready": "notify", "ready_timeout": ready_timeout, "graceful_timeout": "10s"}
+    if mode:
+        workers["mode"] = mode
     if directory:
         workers["directory"] = directory
     if env:
         workers["env"] = env
+    memory = example_policy(policy) if policy else None
+    sections = {"memory": memory} if memory else {}
     mw = t.memward(lib.config(port, count=SLOTS, command=command, workers=workers,
                               recycle={"max_requests": MAX_REQUESTS,
-                                       "max_requests_jitter": JITTER}))
+                                       "max_requests_jitter": JITTER}, **sections))
     mw.wait_event("ready", count=SLOTS, timeout=30)
 
     status, headers, body = lib.http_get(port, "/hello")
@@ -70,6 +102,8 @@ def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=
         per_slot = collections.Counter(r.get("worker") for r in recycles)
         if ((len(per_slot) >= SLOTS and len(pids) > SLOTS) or time.monotonic() > deadline):
             break
+    if memory:
+        check_no_memory_recycle(mw, memory)
     for slot in range(SLOTS):
         check(per_slot[str(slot)] >= 1, "slot %d was never recycled for max_requests; per slot: %r"
               % (slot, dict(per_slot)))
@@ -91,6 +125,8 @@ def run_example(t, command, directory=None, env=None, ready_timeout="20s", rate=
               "a recycled worker did not exit 0 by itself: %s" % e.text)
 
     late_request(mw, port)
+    if keepalive_stop:
+        kept_alive_request(mw, port)
 
     rc = mw.stop(timeout=20)
     check(rc == 0, "memward exited %s after SIGTERM" % rc)
@@ -172,7 +208,49 @@ def late_request(mw, port):
     answered_by = lib.worker_pid_of(headers, body)
     check(answered_by == holder, "the late request was answered by %s, not by %s, the stopped "
           "worker holding its connection" % (answered_by, holder))
+    old_workers_exit_0(mw, old)
 
+
+def kept_alive_request(mw, port):
+    """One request on a keep-alive connection, then the worker holding it is stopped
+    (SIGHUP rolls every worker), then a second request on the same connection: the
+    stopping worker answers it with Connection: close, where a server that closes its
+    idle connections at shutdown would drop it."""
+    old = set(mw.current_workers().values())
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", "/first")
+        first = conn.getresponse()
+        first.read()
+        check(first.status == 200 and not first.will_close,
+              "the first request got %d, will_close=%s" % (first.status, first.will_close))
+        holder = connection_owner(conn.sock)
+        check(holder in old, "our connection was accepted by %d, not by a current worker %r"
+              % (holder, sorted(old)))
+        mw.signal(signal.SIGHUP)
+        mw.wait_event("stop", pid=holder, timeout=30)
+        time.sleep(0.3)                 # the stop signal has reached it
+        try:
+            conn.request("GET", "/second")
+            second = conn.getresponse()
+            body = second.read().decode("latin-1")
+        except (OSError, http.client.HTTPException) as e:
+            lib.fail("the request on the kept-alive connection of a stopping worker failed: %r" % e)
+        headers = {k.lower(): v for k, v in second.getheaders()}
+    finally:
+        conn.close()
+    check(second.status == 200, "the request after the stop got %d %r" % (second.status, body[:200]))
+    check(headers.get("connection", "").lower() == "close",
+          "the stopping worker's answer does not say Connection: close: %r" % headers)
+    answered_by = lib.worker_pid_of(headers, body)
+    check(answered_by == holder, "the request after the stop was answered by %s, not by %s, the "
+          "stopped worker holding its connection" % (answered_by, holder))
+    old_workers_exit_0(mw, old)
+
+
+def old_workers_exit_0(mw, old):
+    """Waits for the exit of every pid in `old` (the workers before a SIGHUP); each
+    must have exited 0 by itself."""
     def all_exited(lines):
         exits = [l for l in lines if l.event == "exit" and l.get("pid", "").isdigit()
                  and int(l.get("pid")) in old]

@@ -31,6 +31,7 @@ REQUIRED_FAMILIES = {
     "memward_group_memory_bytes": "gauge",
     "memward_group_memory_limit_bytes": "gauge",
     "memward_notify_rejected_total": "counter",
+    "memward_log_dropped_total": "counter",
     "memward_mode_info": "gauge",
     "memward_build_info": "gauge",
     "process_resident_memory_bytes": "gauge",

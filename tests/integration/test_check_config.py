@@ -31,7 +31,8 @@ def test(t):
     check(rc == 0, "--check-config on a good file: exit %s\n%s" % (rc, err))
     check(re.search(r"^workers:", out, re.M), "no workers: section in\n%s" % out)
     for key in ("count", "command", "graceful_timeout", "ready_timeout", "max_requests",
-                "max_requests_jitter", "max_concurrent", "restart_backoff"):
+                "max_requests_jitter", "max_concurrent", "restart_backoff", "start_limit_burst",
+                "start_limit_interval"):
         check(re.search(r"^\s*%s:" % key, out, re.M), "%s missing from the dump\n%s" % (key, out))
     if yaml:
         doc = yaml.safe_load(out)

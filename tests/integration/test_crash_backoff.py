@@ -2,7 +2,8 @@
 
 restart_backoff {initial: 100ms, max: 2s}: over 5 s there are only a handful of
 spawns (0, .1, .3, .7, 1.5, 3.1, 5.1 s -> about 7), the gaps grow, memward keeps
-running (an exit status of 1 is a crash, not a command that cannot be executed)."""
+running (an exit status of 1 is a crash, not a command that cannot be executed; the
+start limit, which would end it after 5 failures, is off here: test_start_limit)."""
 
 import time
 
@@ -15,7 +16,7 @@ WINDOW = 5.0
 def test(t):
     port = t.port()
     cfg = lib.config(port, count=1, command=["/bin/false"],
-                     workers={"restart_backoff": {"initial": "100ms", "max": "2s"}})
+                     workers={"restart_backoff": {"initial": "100ms", "max": "2s"}, "start_limit_burst": 0})
     mw = t.memward(cfg)
     first = mw.wait_event("spawn", timeout=10)[0].t
     time.sleep(WINDOW - (time.monotonic() - first) + 0.05)

@@ -33,7 +33,7 @@ def test(t):
     p = subprocess.run([go, "build", "-o", binary, "."], cwd=EXAMPLE, env=env,
                        capture_output=True, text=True, timeout=120)
     check(p.returncode == 0, "go build failed (%d):\n%s%s" % (p.returncode, p.stdout, p.stderr))
-    run_example(t, [binary])
+    run_example(t, [binary], policy="go")
 
 
 if __name__ == "__main__":

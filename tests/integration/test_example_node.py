@@ -49,7 +49,7 @@ def test(t):
     version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip()
     check(version.startswith("v"), "node --version said %r" % version)
     check_backlog(t, node)
-    mw = run_example(t, [node, "server.js"], directory=EXAMPLE)
+    mw = run_example(t, [node, "server.js"], directory=EXAMPLE, policy="node")
     problems = [l.text for l in mw.lines() if "systemd-notify" in l.text]
     check(not problems, "server.js could not notify: %s" % problems[:3])
     print("node %s" % version)

@@ -22,7 +22,7 @@ def test(t):
         lib.skip("uvicorn is not installed for %s (apt-get install python3-uvicorn, "
                  "or packaging/install-deps test)" % lib.PYTHON)
     mw = run_example(t, [lib.PYTHON, "-m", "uvicorn", "--fd", "3", "--no-access-log", "app:app"],
-                     directory=EXAMPLE)
+                     directory=EXAMPLE, policy="uvicorn", keepalive_stop=True)
     problems = [l.text for l in mw.lines() if "sd_notify(" in l.text or "Traceback" in l.text]
     check(not problems, "errors in the workers' output: %s" % problems[:3])
     print("uvicorn %s" % p.stdout.strip())

@@ -11,7 +11,7 @@ EXAMPLE = os.path.join(lib.REPO, "examples", "wsgi")
 
 
 def test(t):
-    mw = run_example(t, [lib.PYTHON, "serve.py", "app:app"], directory=EXAMPLE)
+    mw = run_example(t, [lib.PYTHON, "serve.py", "app:app"], directory=EXAMPLE, policy="wsgi")
     problems = [l.text for l in mw.lines() if "sd_notify(" in l.text or "Traceback" in l.text]
     check(not problems, "errors in the workers' output: %s" % problems[:3])
 

@@ -1,6 +1,6 @@
 """gunicorn (Debian's 20.1) as the worker, recycled for the memory a request left.
 
-Each slot runs `gunicorn -w 1` with examples/gunicorn's hooks and bench/seed's app,
+Each slot runs `gunicorn -w 1` with examples/gunicorn/gunicorn_exec.conf.py and bench/seed's app,
 whose every 4th request builds ~120 MiB of small objects and keeps one in 2,000, so
 pymalloc keeps nearly all of it. memward's worker is the gunicorn arbiter; the app and
 its memory live in the arbiter's child. With `retained_requests: 1` the request-end
@@ -15,7 +15,7 @@ import lib
 from lib import check
 
 GUNICORN = "/usr/bin/gunicorn"
-HOOKS = os.path.join(lib.REPO, "examples", "gunicorn", "gunicorn.conf.py")
+HOOKS = os.path.join(lib.REPO, "examples", "gunicorn", "gunicorn_exec.conf.py")
 APP_DIR = os.path.join(lib.REPO, "bench", "seed")
 MIB = 1 << 20
 

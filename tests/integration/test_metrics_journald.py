@@ -182,18 +182,20 @@ def inner(t):
     print("%d native journal entries; fallbacks to stderr work" % n_journal)
 
 
-def outer(t):
+def run_in_namespace(t, script, inner_var):
+    """Runs script again, as root, in a private mount namespace with a tmpfs on /run and
+    inner_var set in its environment; its output is this test's."""
     if os.geteuid() != 0:
         lib.skip("needs root for a private mount namespace")
     env = dict(os.environ)
-    env[INNER] = "1"
+    env[inner_var] = "1"
     # The inner test kills whatever carries its tag when it ends; with ours it would kill
     # this process too. Its own tag, and the same check the runner makes, here.
     inner_tag = t.tag + "-inner"
     env[lib.TAG_VAR] = inner_tag
-    script = ("mount -t tmpfs -o mode=0755 memward-test /run && exec %s %s"
-              % (lib.PYTHON, os.path.abspath(__file__)))
-    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+    shell = ("mount -t tmpfs -o mode=0755 memward-test /run && exec %s %s"
+              % (lib.PYTHON, os.path.abspath(script)))
+    p = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", shell],
                        env=env, capture_output=True, timeout=60)
     out = (p.stdout + p.stderr).decode("utf-8", "replace")
     left = lib.pids_with_env(lib.TAG_VAR, inner_tag)
@@ -206,6 +208,10 @@ def outer(t):
         lib.skip("no mount namespace here: %s" % out.strip())
     check(p.returncode == 0, "inside the mount namespace (exit %d):\n%s" % (p.returncode, out))
     sys.stdout.write(out)
+
+
+def outer(t):
+    run_in_namespace(t, __file__, INNER)
 
 
 if __name__ == "__main__":

@@ -75,6 +75,7 @@ static inline int setup(void **state) {
         s->exits[WORKER_EXIT_EXIT] = 4;
         s->exits[WORKER_EXIT_OOM] = 1;
         s->spawn_failures = 2;
+        s->orphans_killed = 1000;
         s->reload = (struct reload_record) { .last_successful = false, .last_success = 1700000000 * S,
                                              .last_attempt = 1700000100 * S, .successes = 1, .failures = 2 };
         snprintf(s->reload.last_error, sizeof s->reload.last_error, "config");

@@ -102,11 +102,11 @@ static void test_tree_counts_children_of_every_thread(void **state) {
 
         uint64_t private_bytes;
         long page = sysconf(_SC_PAGESIZE);
-        assert_int_equal(procfs_private_memory(f->root, 100, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 100, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (2560ULL + 51200 + 256) * (uint64_t) page);
 
         /* A subtree on its own: the child's memory without its parent's. */
-        assert_int_equal(procfs_private_memory(f->root, 200, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 200, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (51200ULL + 256) * (uint64_t) page);
 }
 
@@ -123,9 +123,12 @@ static void test_request_end_reading_includes_children(void **state) {
         add_process(f, 11, 153600, 38400, worker_tids, none, 1);
 
         uint64_t private_bytes;
+        unsigned processes;
         long page = sysconf(_SC_PAGESIZE);
-        assert_int_equal(procfs_private_memory(f->root, 10, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 10, &private_bytes, &processes), 0);
         assert_int_equal(private_bytes, (5120ULL + 38400) * (uint64_t) page);
+        /* Two processes: the caller knows their copy-on-write pages may be in both. */
+        assert_int_equal(processes, 2);
 }
 
 /* The worker itself gone: -ESRCH, whatever is left of its children. A child that
@@ -140,13 +143,13 @@ static void test_vanished_processes(void **state) {
         struct smaps_rollup sum;
         uint64_t private_bytes;
         assert_int_equal(procfs_tree_memory(f->root, 40, &sum), -ESRCH);
-        assert_int_equal(procfs_private_memory(f->root, 40, &private_bytes), -ESRCH);
+        assert_int_equal(procfs_private_memory(f->root, 40, &private_bytes, NULL), -ESRCH);
 
         add_process(f, 50, 4096, 1024, tids, children, 1);
         add_process(f, 52, 2048, 512, child_tids, none, 1);     /* 51 is gone */
         assert_int_equal(procfs_tree_memory(f->root, 50, &sum), 0);
         assert_int_equal(sum.anonymous, (4096 + 2048) * KiB);
-        assert_int_equal(procfs_private_memory(f->root, 50, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 50, &private_bytes, NULL), 0);
         assert_int_equal(private_bytes, (1024ULL + 512) * (uint64_t) sysconf(_SC_PAGESIZE));
 }
 
@@ -206,7 +209,7 @@ static void test_missing_file_is_not_a_vanished_process(void **state) {
         assert_int_equal(procfs_tree_memory(f->root, 60, &sum), -ENOENT);
         /* statm, which every kernel has, still works. */
         uint64_t private_bytes;
-        assert_int_equal(procfs_private_memory(f->root, 60, &private_bytes), 0);
+        assert_int_equal(procfs_private_memory(f->root, 60, &private_bytes, NULL), 0);
 }
 
 /* A cgroup directory below the fixture root with memory.max max_text ("max", a number,
@@ -248,14 +251,69 @@ static void test_group_limit_is_the_smallest_above(void **state) {
         assert_string_equal(source, expected);
 }
 
+/* Whether an orphan is in one of memward's leaves (cgroup mode: the leaf's kill takes it). */
+static void test_process_in_leaf(void **state) {
+        (void) state;
+        assert_true(cgroup_path_is_leaf("/app/worker-0-1"));
+        assert_true(cgroup_path_is_leaf("/system.slice/app.service/template-3"));
+        assert_false(cgroup_path_is_leaf("/app/init"));
+        assert_false(cgroup_path_is_leaf("/app/worker"));
+        assert_false(cgroup_path_is_leaf("/worker-0-1/init"));
+        assert_false(cgroup_path_is_leaf("/"));
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4242), 1);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 4200), 0);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc", 999999), -ESRCH);
+        assert_int_equal(cgroup_process_in_leaf(FIXTURES_DIR "/proc-scan", 4242), -ESRCH);
+}
+
+/* A template's worker after SPAWNED: in its leaf directly under memward's group, or not. */
+static void test_text_in_leaf(void **state) {
+        (void) state;
+        static const struct {
+                const char *text, *group;
+                int want;
+        } cases[] = {
+                { "0::/system.slice/app.service/worker-1-2\n", NULL, 1 },
+                /* Still in the template's leaf: the template did not place it. */
+                { "0::/system.slice/app.service/template-1\n", NULL, 0 },
+                /* Another slot's leaf, a leaf of that name elsewhere, a name that only ends alike. */
+                { "0::/system.slice/app.service/worker-0-2\n", NULL, 0 },
+                { "0::/system.slice/other.service/worker-1-2\n", NULL, 0 },
+                { "0::/system.slice/xapp.service/worker-1-2\n", "/sys/fs/cgroup/app.service", 0 },
+                { "0::/system.slice/app.service/xworker-1-2\n", NULL, 0 },
+                /* Below its leaf is not in it (nothing accounts a sub-cgroup's limit for it). */
+                { "0::/system.slice/app.service/worker-1-2/sub\n", NULL, 0 },
+                /* memward's group at the root of the hierarchy (a container's namespace). */
+                { "0::/worker-1-2\n", "/sys/fs/cgroup", 1 },
+                /* v1 lines first, as on a hybrid system; no v2 line at all. */
+                { "4:memory:/x\n0::/system.slice/app.service/worker-1-2", NULL, 1 },
+                { "4:memory:/x", NULL, -ENOENT },
+        };
+        char where[256];
+
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+                const char *group = cases[i].group ?: "/sys/fs/cgroup/system.slice/app.service";
+                int r = cgroup_text_in_leaf(cases[i].text, strlen(cases[i].text), group, "worker-1-2", where,
+                                            sizeof where);
+                if (r != cases[i].want)
+                        fail_msg("case %zu (%s): %d, want %d", i, cases[i].text, r, cases[i].want);
+        }
+        assert_int_equal(cgroup_text_in_leaf("0::/a/template-1\n", 17, "/sys/fs/cgroup/a", "worker-1-2", where,
+                                             sizeof where),
+                         0);
+        assert_string_equal(where, "/a/template-1");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_process_in_leaf),
                 cmocka_unit_test_setup_teardown(test_tree_counts_children_of_every_thread, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_request_end_reading_includes_children, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vanished_processes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_long_mountinfo, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_file_is_not_a_vanished_process, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_limit_is_the_smallest_above, setup, teardown),
+                cmocka_unit_test(test_text_in_leaf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

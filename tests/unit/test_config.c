@@ -119,6 +119,8 @@ static void assert_config_equal(const struct memward_config *a, const struct mem
         assert_true(a->workers.watchdog == b->workers.watchdog);
         assert_true(a->workers.backoff_initial == b->workers.backoff_initial);
         assert_true(a->workers.backoff_max == b->workers.backoff_max);
+        assert_int_equal(a->workers.start_limit_burst, b->workers.start_limit_burst);
+        assert_true(a->workers.start_limit_interval == b->workers.start_limit_interval);
 
         assert_int_equal(a->n_listen, b->n_listen);
         for (size_t i = 0; i < a->n_listen; i++) {
@@ -222,6 +224,8 @@ static void assert_defaults(const struct memward_config *c) {
         assert_true(c->workers.watchdog == 0);
         assert_true(c->workers.backoff_initial == 100 * USEC_PER_MSEC);
         assert_true(c->workers.backoff_max == 30 * USEC_PER_SEC);
+        assert_int_equal(c->workers.start_limit_burst, 5);
+        assert_true(c->workers.start_limit_interval == 300 * USEC_PER_SEC);
         assert_int_equal(c->n_listen, 0);
         assert_true(c->recycle.max_requests == 0);
         assert_true(c->recycle.max_requests_jitter == 0);
@@ -561,6 +565,16 @@ static void test_errors_durations(void **state) {
                       "2:20: memory.retained_window: expected a duration in 100ms..1h, got \"2h\"");
         assert_errors("workers:\n  restart_backoff: {initial: 0}\n",
                       "2:30: workers.restart_backoff.initial: expected a duration in 1ms..8760h, got \"0\"");
+        assert_errors("workers:\n  start_limit_burst: 1001\n",
+                      "2:22: workers.start_limit_burst: expected an integer in 0..1000, got \"1001\"");
+        assert_errors("workers:\n  start_limit_burst: -1\n",
+                      "2:22: workers.start_limit_burst: expected an integer >= 0, got \"-1\"");
+        assert_errors("workers:\n  start_limit_burst: 5x\n",
+                      "2:22: workers.start_limit_burst: expected an integer >= 0, got \"5x\"");
+        assert_errors("workers:\n  start_limit_interval: 0\n",
+                      "2:25: workers.start_limit_interval: expected a duration in 1ms..8760h, got \"0\"");
+        assert_errors("workers:\n  start_limit_interval: soon\n",
+                      "2:25: workers.start_limit_interval: expected a duration with a unit (ms, s, m, h), got \"soon\"");
         assert_errors("workers:\n  ready: 5 s\n",
                       "2:10: workers.ready: expected notify, immediate or a duration (e.g. 5s), got \"5 s\"");
         assert_errors("workers:\n  ready: 9000h\n",

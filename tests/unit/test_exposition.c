@@ -127,6 +127,7 @@ static void test_exposition(void **state) {
         assert_line(text, "memward_worker_exits_total{how=\"signal\"} 0");
         assert_line(text, "memward_worker_exits_total{how=\"oom\"} 1");
         assert_line(text, "memward_spawn_failures_total 2");
+        assert_line(text, "memward_orphans_killed_total 1000");
         assert_line(text, "memward_config_last_reload_successful 0");
         assert_line(text, "memward_config_last_reload_success_timestamp_seconds 1700000000.000");
         assert_line(text, "memward_config_reloads_total{result=\"success\"} 1");
@@ -140,6 +141,8 @@ static void test_exposition(void **state) {
         assert_line(text, "memward_group_memory_limit_bytes 1073741824");
         assert_line(text, "memward_notify_rejected_total{why=\"foreign\"} 7");
         assert_line(text, "memward_notify_rejected_total{why=\"malformed\"} 0");
+        assert_line(text, "# TYPE memward_log_dropped_total counter");
+        assert_line(text, "memward_log_dropped_total{sink=\"journal\"} 0");
         assert_line(text, "process_resident_memory_bytes 716800");
         assert_line(text, "process_cpu_seconds_total 1.50");
         assert_line(text, "process_start_time_seconds 1699990000.25");

@@ -84,6 +84,8 @@ static void test_smaps_rollup(void **state) {
         assert_true(r.rss == 214532ULL * 1024);
         assert_true(r.pss == 210112ULL * 1024);
         assert_true(r.anonymous == 204876ULL * 1024);
+        assert_true(r.has_pss_anon);
+        assert_true(r.pss_anon == 204876ULL * 1024);
         assert_true(r.has_private);
         assert_true(r.private_bytes == (1024ULL + 209088ULL) * 1024);
         /* Without Private_Clean/Private_Dirty (only one of them): no USS, not half of one. */
@@ -91,6 +93,7 @@ static void test_smaps_rollup(void **state) {
         assert_int_equal(smaps_rollup_parse(partial, strlen(partial), &r), 0);
         assert_false(r.has_private);
         assert_true(r.private_bytes == 0);
+        assert_false(r.has_pss_anon);           /* before 5.3 */
         /* Pss_Anon must not be taken for Pss, nor a truncated file accepted. */
         assert_int_equal(smaps_rollup_parse(t, 120, &r), -EBADMSG);
         free(t);

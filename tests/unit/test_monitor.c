@@ -202,6 +202,179 @@ static void test_sample_unreadable_worker(void **state) {
         config_free(c);
 }
 
+/* A gunicorn slot as this host's kernel (6.18) showed it, arbiter 6943 and its sync
+ * worker 6948 (tests/fixtures/proc): they share 16,752 kB of copy-on-write pages, which
+ * each one's Anonymous and statm count again. */
+#define FIXTURE_PROC FIXTURES_DIR "/proc"
+#define KIB 1024ULL
+#define SLOT_PSS_ANON ((11954 + 11994) * KIB)
+#define SLOT_ANONYMOUS ((20328 + 20368) * KIB)
+#define SLOT_USS ((3580 + 3624) * KIB)
+
+static void sample_fixture(pid_t pid, unsigned long long template_generation, struct worker_memory *ret) {
+        struct memward_config *c = NULL;
+        struct monitor m = { .proc_root = FIXTURE_PROC, .psi_fd = -1 };
+        struct worker w = { .pid = pid, .spawned_at = USEC_PER_SEC, .template_generation = template_generation };
+
+        assert_int_equal(config_new_default(&c), 0);
+        m.cgroup = (struct cgroup_setup) { .mode = ACCOUNTING_PROCFS, .group_fd = -1 };
+        assert_int_equal(monitor_worker_prepare(&m, &w, c), -1);
+        assert_int_equal(monitor_worker_sample(&m, &w, c, 2 * USEC_PER_SEC), 0);
+        assert_true(w.mem.sampled);
+        /* The figure the policies judge is the one reported as anon. */
+        assert_true(w.mem.metric == w.mem.anon);
+        *ret = w.mem;
+        config_free(c);
+}
+
+/* Exec'd: what the slot costs, each shared page once (Pss_Anon summed), not each
+ * process's Anonymous added up (the figure before), nor the USS, which leaves the
+ * shared pages out altogether. */
+static void test_sample_exec_slot_counts_shared_pages_once(void **state) {
+        struct worker_memory mem;
+        (void) state;
+
+        sample_fixture(6943, 0, &mem);
+        assert_int_equal(mem.anon_from, MEMORY_READING_PSS_ANON);
+        assert_true(mem.anon == SLOT_PSS_ANON);
+        assert_true(mem.anon < SLOT_ANONYMOUS * 6 / 10);
+        assert_true(mem.anon > SLOT_USS + 16000 * KIB);
+        assert_true(mem.current == (30120 + 26064) * KIB);
+        assert_string_equal(memory_reading_to_string(mem.anon_from), "pss_anon");
+}
+
+/* Forked from a template: still its USS (docs/fork-server.md §6). */
+static void test_sample_forked_worker_keeps_uss(void **state) {
+        struct worker_memory mem;
+        (void) state;
+
+        sample_fixture(6943, 1, &mem);
+        assert_int_equal(mem.anon_from, MEMORY_READING_USS);
+        assert_true(mem.anon == SLOT_USS);
+}
+
+/* A kernel before 5.3 (the same slot, its Pss_* lines taken out): Anonymous, named. */
+static void test_sample_without_pss_anon(void **state) {
+        struct worker_memory mem;
+        (void) state;
+
+        sample_fixture(16943, 0, &mem);
+        assert_int_equal(mem.anon_from, MEMORY_READING_ANONYMOUS);
+        assert_true(mem.anon == SLOT_ANONYMOUS);
+        assert_string_equal(memory_reading_to_string(mem.anon_from), "anonymous");
+}
+
+/* Request ends read the figure the tick reads: statm for one process (no page walk, and
+ * the same number), Pss_Anon summed for a tree of several, the USS when forked. */
+static void test_boundary_reading_matches_sample(void **state) {
+        struct memward_config *c = NULL;
+        struct monitor m = { .proc_root = FIXTURE_PROC, .psi_fd = -1 };
+        struct worker w = { .pid = 6943 };
+        enum memory_reading from;
+        uint64_t value, metric;
+        (void) state;
+
+        assert_int_equal(config_new_default(&c), 0);
+        m.cgroup = (struct cgroup_setup) { .mode = ACCOUNTING_PROCFS, .group_fd = -1 };
+        assert_int_equal(monitor_worker_prepare(&m, &w, c), -1);
+
+        assert_int_equal(monitor_worker_boundary_read(&m, &w, c, &value, &from, &metric), 1);
+        assert_int_equal(from, MEMORY_READING_PSS_ANON);
+        assert_true(value == SLOT_PSS_ANON);
+
+        /* The worker process alone: its statm's resident - shared, its Anonymous. */
+        w.pid = 6948;
+        assert_int_equal(monitor_worker_boundary_read(&m, &w, c, &value, &from, &metric), 1);
+        assert_int_equal(from, MEMORY_READING_STATM);
+        assert_true(value == 20368 * KIB);
+
+        w.pid = 6943;
+        w.template_generation = 1;
+        assert_int_equal(monitor_worker_boundary_read(&m, &w, c, &value, &from, &metric), 1);
+        assert_int_equal(from, MEMORY_READING_USS);
+        assert_true(value == SLOT_USS);
+
+        /* No Pss_Anon: statm's sum, which the tick's Anonymous equals. */
+        w.pid = 16943;
+        w.template_generation = 0;
+        assert_int_equal(monitor_worker_boundary_read(&m, &w, c, &value, &from, &metric), 1);
+        assert_int_equal(from, MEMORY_READING_STATM);
+        assert_true(value == SLOT_ANONYMOUS);
+        config_free(c);
+}
+
+static void write_text(const char *path, const char *text) {
+        FILE *fp = fopen(path, "we");
+        assert_non_null(fp);
+        assert_true(fputs(text, fp) >= 0);
+        assert_int_equal(fclose(fp), 0);
+}
+
+/* A worker's figure against group_high must be in memory.metric's unit whether the tick
+ * or a request end read it last, or the group's sum mixes units. A worker forked from a
+ * template (procfs mode): 60 MiB resident, 58 of it anonymous and most of that the
+ * template's, 25 MiB Pss, 2 MiB its own (USS). The request end's reading for
+ * retained_requests is the USS in every metric; the figure it gives for group_high is
+ * the tick's. An exec'd worker's statm reading has the tick's figure for anon only. */
+static void test_boundary_read_gives_the_ticks_figure(void **state) {
+        struct fixture *f = *state;
+        struct memward_config *c = NULL;
+        struct monitor m = { .proc_root = f->proc, .psi_fd = -1 };
+        struct worker w = { .pid = 78, .spawned_at = USEC_PER_SEC, .template_generation = 1 };
+        char path[192];
+        const enum memory_metric metrics[] = { MEMORY_METRIC_ANON, MEMORY_METRIC_CURRENT, MEMORY_METRIC_RSS,
+                                                MEMORY_METRIC_PSS };
+
+        assert_int_equal(config_new_default(&c), 0);
+        m.cgroup = (struct cgroup_setup) { .mode = ACCOUNTING_PROCFS, .group_fd = -1 };
+        assert_int_equal(monitor_worker_prepare(&m, &w, c), -1);
+        snprintf(path, sizeof path, "%s/78", f->proc);
+        assert_int_equal(mkdir(path, 0755), 0);
+        snprintf(path, sizeof path, "%s/78/smaps_rollup", f->proc);
+        write_text(path, "00400000-7fff00000000 ---p 00000000 00:00 0                          [rollup]\n"
+                         "Rss:               61440 kB\nPss:               25600 kB\nShared_Clean:       2048 kB\n"
+                         "Shared_Dirty:      57344 kB\nPrivate_Clean:         0 kB\nPrivate_Dirty:      2048 kB\n"
+                         "Anonymous:         59392 kB\n");
+        /* resident 15360 pages (60 MiB), shared (file) 512 */
+        snprintf(path, sizeof path, "%s/78/statm", f->proc);
+        write_text(path, "99999 15360 512 10 0 5000 0\n");
+
+        for (size_t i = 0; i < ELEMENTSOF(metrics); i++) {
+                enum memory_reading from;
+                uint64_t value = 0, metric = 0;
+                c->memory.metric = metrics[i];
+                w.template_generation = 1;
+                assert_int_equal(monitor_worker_sample(&m, &w, c, (2 + i) * USEC_PER_SEC), 0);
+                assert_int_equal(monitor_worker_boundary_read(&m, &w, c, &value, &from, &metric), 1);
+                assert_true(value == 2 * MiB);
+                assert_true(metric == w.mem.metric);
+                assert_true(metric == (metrics[i] == MEMORY_METRIC_PSS    ? 25 * MiB
+                                       : metrics[i] == MEMORY_METRIC_ANON ? 2 * MiB
+                                                                          : 60 * MiB));
+
+                /* Exec'd: statm's resident minus shared, no page walk. */
+                w.template_generation = 0;
+                assert_int_equal(monitor_worker_sample(&m, &w, c, (2 + i) * USEC_PER_SEC), 0);
+                metric = 12345;
+                int r = monitor_worker_boundary_read(&m, &w, c, &value, &from, &metric);
+                assert_true(value == 58 * MiB);
+                if (metrics[i] == MEMORY_METRIC_ANON) {
+                        assert_int_equal(r, 1);
+                        assert_true(metric == 58 * MiB && w.mem.metric == 58 * MiB);
+                } else {
+                        assert_int_equal(r, 0);
+                        assert_true(metric == 12345);
+                }
+        }
+        snprintf(path, sizeof path, "%s/78/smaps_rollup", f->proc);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof path, "%s/78/statm", f->proc);
+        assert_int_equal(unlink(path), 0);
+        snprintf(path, sizeof path, "%s/78", f->proc);
+        assert_int_equal(rmdir(path), 0);
+        config_free(c);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_unknown_limit_absolute_sizes, setup, teardown),
@@ -209,6 +382,11 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_limit_lost_on_reload, setup, teardown),
                 cmocka_unit_test(test_pressure_retry_backoff),
                 cmocka_unit_test_setup_teardown(test_sample_unreadable_worker, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_boundary_read_gives_the_ticks_figure, setup, teardown),
+                cmocka_unit_test(test_sample_exec_slot_counts_shared_pages_once),
+                cmocka_unit_test(test_sample_forked_worker_keeps_uss),
+                cmocka_unit_test(test_sample_without_pss_anon),
+                cmocka_unit_test(test_boundary_reading_matches_sample),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

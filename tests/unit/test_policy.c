@@ -158,6 +158,46 @@ static void test_backoff(void **state) {
         assert_true(policy_backoff(100 * ms, 2000 * ms, 1000) == 2000 * ms);
 }
 
+static void test_start_limit(void **state) {
+        (void) state;
+        usec_t s = USEC_PER_SEC, now = 100 * s;
+        /* A worker that exits 1 at once, backoff 100 ms doubling: 5 failures in 1.5 s. */
+        usec_t crash_loop[] = { now - 1500000, now - 1400000, now - 1200000, now - 800000, now };
+        struct policy_start_limit_verdict v;
+
+        v = policy_start_limit(5, 10 * s, crash_loop, 5, 0, now);
+        assert_true(v.hit);
+        assert_int_equal(v.failures, 5);
+        assert_true(v.span == 1500000);
+        /* One fewer: not yet. */
+        v = policy_start_limit(5, 10 * s, crash_loop + 1, 4, 0, now);
+        assert_false(v.hit);
+        assert_int_equal(v.failures, 4);
+        /* A worker that serves: never, however many failures (a slot failing beside it). */
+        v = policy_start_limit(5, 10 * s, crash_loop, 5, 1, now);
+        assert_false(v.hit);
+        assert_int_equal(v.failures, 5);
+        /* Off. */
+        assert_false(policy_start_limit(0, 10 * s, crash_loop, 5, 0, now).hit);
+        /* Spread out more than the interval: only those within it count; the bound is
+         * open (exactly interval ago is out). */
+        usec_t spread[] = { now - 10 * s, now - 9 * s, now - 6 * s, now - 3 * s, now };
+        v = policy_start_limit(5, 10 * s, spread, 5, 0, now);
+        assert_false(v.hit);
+        assert_int_equal(v.failures, 4);
+        assert_true(v.span == 9 * s);
+        /* Any order; a time after now (cannot be) is ignored. */
+        usec_t shuffled[] = { now, now - 2 * s, now + s, now - s };
+        v = policy_start_limit(3, 10 * s, shuffled, 4, 0, now);
+        assert_true(v.hit);
+        assert_int_equal(v.failures, 3);
+        assert_true(v.span == 2 * s);
+        /* None. */
+        v = policy_start_limit(5, 10 * s, NULL, 0, 0, now);
+        assert_false(v.hit);
+        assert_true(v.failures == 0 && v.span == 0);
+}
+
 static void test_reason_names(void **state) {
         (void) state;
         assert_string_equal(recycle_reason_to_string(RECYCLE_MAX_REQUESTS), "max_requests");
@@ -504,6 +544,7 @@ int main(void) {
                 cmocka_unit_test(test_draw_limit_bounds),
                 cmocka_unit_test(test_draw_limit_distribution),
                 cmocka_unit_test(test_backoff),
+                cmocka_unit_test(test_start_limit),
                 cmocka_unit_test(test_reason_names),
                 cmocka_unit_test(test_memory_needs_a_floor),
                 cmocka_unit_test(test_floor_prefers_fresh_request_end),

@@ -6,8 +6,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "memward/base/macro.h"
@@ -106,12 +110,136 @@ static void test_live_self(void **state) {
         assert_int_equal(proc_self_read("/nonexistent", &self), -ENOENT);
 }
 
+static void test_status(void **state) {
+        (void) state;
+        struct proc_status st = { .ppid = -7 };
+        const char *s = "Name:\tpython3\nUmask:\t0022\nState:\tS (sleeping)\nPPid:\t4200\nTracerPid:\t0\n"
+                        "Uid:\t1000\t1001\t1002\t1003\nGid:\t5\t5\t5\t5\n";
+
+        assert_int_equal(proc_status_parse(s, strlen(s), &st), 0);
+        assert_int_equal(st.ppid, 4200);
+        assert_int_equal(st.uid[0], 1000);
+        assert_int_equal(st.uid[1], 1001);
+        assert_int_equal(st.uid[2], 1002);
+        assert_int_equal(st.uid[3], 1003);
+
+        /* A name the kernel escapes cannot forge a line; without the lines, or with
+         * malformed ones, nothing is written. */
+        static const char *const bad[] = {
+                "Name:\tx\\nPPid:\t1\nUid:\t0\t0\t0\t0\n",          /* no real PPid line */
+                "PPid:\t4200\n",                                        /* no Uid */
+                "Uid:\t0\t0\t0\t0\n",                                    /* no PPid */
+                "PPid:\t4200\nUid:\t0\t0\t0\n",                         /* three uids */
+                "PPid:\t4200\nUid:\t0\t0\t0\t0\t0\n",                     /* five */
+                "PPid:\t-1\nUid:\t0\t0\t0\t0\n",
+                "PPid:\t4194305\nUid:\t0\t0\t0\t0\n",                  /* beyond PID_MAX_LIMIT */
+                "PPid:\t1\nUid:\t0\t0\t0\t4294967296\n",               /* beyond a uid_t */
+                "PPid:\t\nUid:\t0\t0\t0\t0\n",
+                "",
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                st = (struct proc_status) { .ppid = -7 };
+                if (proc_status_parse(bad[i], strlen(bad[i]), &st) != -EBADMSG)
+                        fail_msg("case %zu parsed", i);
+                assert_int_equal(st.ppid, -7);
+        }
+
+        assert_int_equal(proc_get_status("/proc", getpid(), &st), 0);
+        assert_int_equal(st.ppid, getppid());
+        assert_int_equal(st.uid[0], getuid());
+        assert_int_equal(st.uid[1], geteuid());
+        assert_int_equal(proc_get_status(FIXTURES_DIR "/proc", 4243, &st), 0);
+        assert_int_equal(st.uid[1], 0);
+        assert_int_equal(proc_get_status(FIXTURES_DIR "/proc", 999999, &st), -ESRCH);
+}
+
 static void test_fixture_tree(void **state) {
         (void) state;
         pid_t p;
         assert_int_equal(proc_get_ppid(FIXTURES_DIR "/proc", 4242, &p), 0);
         assert_int_equal(p, 4200);
         assert_int_equal(proc_get_ppid(FIXTURES_DIR "/proc", 999999, &p), -ESRCH);
+}
+
+static void test_children_parse(void **state) {
+        (void) state;
+        _cleanup_free_ pid_t *pids = NULL;
+        pid_t *none = (pid_t *) 1;
+
+        assert_int_equal(proc_children_parse("", 0, &none), 0);
+        assert_null(none);
+        assert_int_equal(proc_children_parse("12 4194304 7 ", 13, &pids), 3);
+        assert_int_equal(pids[0], 12);
+        assert_int_equal(pids[1], 4194304);
+        assert_int_equal(pids[2], 7);
+        free(TAKE_PTR(pids));
+        assert_int_equal(proc_children_parse("12 \n", 4, &pids), 1);
+        assert_int_equal(pids[0], 12);
+
+        const char *bad[] = { "12  7 ", "0 ", "4194305 ", "-3 ", "12x ", " ", "\n\n" };
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
+                pid_t *untouched = (pid_t *) 1;
+                assert_int_equal(proc_children_parse(bad[i], strlen(bad[i]), &untouched), -EBADMSG);
+                assert_ptr_equal(untouched, (pid_t *) 1);
+        }
+}
+
+/* Many children: the array grows past its first allocation. */
+static void test_children_parse_many(void **state) {
+        (void) state;
+        char text[8 * 1000 + 1], *p = text;
+        _cleanup_free_ pid_t *pids = NULL;
+
+        for (int i = 1; i <= 1000; i++)
+                p += sprintf(p, "%d ", 100000 + i);
+        assert_int_equal(proc_children_parse(text, (size_t) (p - text), &pids), 1000);
+        assert_int_equal(pids[999], 101000);
+}
+
+static int compare_pids(const void *a, const void *b) {
+        return *(const pid_t *) a - *(const pid_t *) b;
+}
+
+static void test_list_children(void **state) {
+        (void) state;
+        _cleanup_free_ pid_t *pids = NULL;
+
+        /* The children file. */
+        assert_int_equal(proc_list_children(FIXTURES_DIR "/proc", 4200, &pids), 2);
+        assert_int_equal(pids[0], 4242);
+        assert_int_equal(pids[1], 4243);
+        free(TAKE_PTR(pids));
+
+        /* No children file: every stat is read; 4243 is init's, "self" no pid. */
+        assert_int_equal(proc_list_children(FIXTURES_DIR "/proc-scan", 4200, &pids), 2);
+        qsort(pids, 2, sizeof *pids, compare_pids);
+        assert_int_equal(pids[0], 4242);
+        assert_int_equal(pids[1], 4244);
+        free(TAKE_PTR(pids));
+        assert_int_equal(proc_list_children(FIXTURES_DIR "/proc-scan", 77, &pids), 0);
+        assert_null(pids);
+        assert_int_equal(proc_list_children("/nonexistent", 77, &pids), -ENOENT);
+}
+
+/* The live file agrees with what we forked. */
+static void test_list_children_live(void **state) {
+        (void) state;
+        _cleanup_free_ pid_t *pids = NULL;
+        pid_t child = fork();
+
+        assert_true(child >= 0);
+        if (child == 0) {
+                pause();
+                _exit(0);
+        }
+        int n = proc_list_children("/proc", getpid(), &pids);
+        (void) kill(child, SIGKILL);
+        (void) waitpid(child, NULL, 0);
+        assert_true(n >= 1);
+        bool found = false;
+        for (int i = 0; i < n; i++)
+                found = found || pids[i] == child;
+        assert_true(found);
 }
 
 int main(void) {
@@ -121,7 +249,12 @@ int main(void) {
                 cmocka_unit_test(test_stat_garbage),
                 cmocka_unit_test(test_btime),
                 cmocka_unit_test(test_live_self),
+                cmocka_unit_test(test_status),
                 cmocka_unit_test(test_fixture_tree),
+                cmocka_unit_test(test_children_parse),
+                cmocka_unit_test(test_children_parse_many),
+                cmocka_unit_test(test_list_children),
+                cmocka_unit_test(test_list_children_live),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

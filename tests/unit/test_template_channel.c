@@ -376,7 +376,7 @@ static void test_spawn_format(void **state) {
         const char *want = "SPAWN\nSLOT=3\nGENERATION=12\nCGROUP=1\nENV=NOTIFY_SOCKET=@memward/42/00ff\n"
                            "ENV=MEMWARD_WORKER_ID=3\nENV=MEMWARD_WORKER_GENERATION=12\nENV=EMPTY=\n";
 
-        assert_int_equal(template_spawn_format(3, 12, true, env, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, sizeof buf, &n), 0);
         assert_int_equal(n, strlen(want));
         assert_memory_equal(buf, want, n);
 
@@ -393,20 +393,20 @@ static void test_spawn_format(void **state) {
         }
 
         /* No env, no cgroup; an exact fit; one byte short leaves buf and n alone. */
-        assert_int_equal(template_spawn_format(0, 1, false, NULL, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(0, 1, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), 0);
         assert_int_equal(n, strlen("SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n"));
         assert_memory_equal(buf, "SPAWN\nSLOT=0\nGENERATION=1\nCGROUP=0\n", n);
         size_t exact = strlen(want);
         memset(buf, '#', sizeof buf);
-        assert_int_equal(template_spawn_format(3, 12, true, env, buf, exact, &n), 0);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, exact, &n), 0);
         assert_int_equal(n, exact);
         assert_int_equal(buf[exact], '#');
         memset(buf, '#', sizeof buf);
         n = 777;
-        assert_int_equal(template_spawn_format(3, 12, true, env, buf, exact - 1, &n), -ENOBUFS);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, exact - 1, &n), -ENOBUFS);
         assert_int_equal(n, 777);
         assert_int_equal(buf[0], '#');
-        assert_int_equal(template_spawn_format(3, 12, true, env, NULL, 0, &n), -ENOBUFS);
+        assert_int_equal(template_spawn_format(3, 12, TEMPLATE_PLACEMENT_TEMPLATE, env, NULL, 0, &n), -ENOBUFS);
 }
 
 static void test_spawn_format_refused(void **state) {
@@ -418,19 +418,19 @@ static void test_spawn_format_refused(void **state) {
         char *no_name[] = { (char *) "=x", NULL };
         char *empty[] = { (char *) "", NULL };
 
-        assert_int_equal(template_spawn_format(1, 1, false, newline, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 1, false, no_equals, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 1, false, no_name, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 1, false, empty, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(TEMPLATE_SLOT_MAX + 1, 1, false, NULL, buf, sizeof buf, &n), -EINVAL);
-        assert_int_equal(template_spawn_format(1, 0, false, NULL, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, newline, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, no_equals, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, no_name, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, empty, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(TEMPLATE_SLOT_MAX + 1, 1, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), -EINVAL);
+        assert_int_equal(template_spawn_format(1, 0, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), -EINVAL);
         assert_int_equal(n, 777);
 
         char *many[TEMPLATE_SPAWN_ENV_MAX + 2];
         for (size_t i = 0; i <= TEMPLATE_SPAWN_ENV_MAX; i++)
                 many[i] = (char *) "A=1";
         many[TEMPLATE_SPAWN_ENV_MAX + 1] = NULL;
-        assert_int_equal(template_spawn_format(1, 1, false, many, buf, sizeof buf, &n), -E2BIG);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, many, buf, sizeof buf, &n), -E2BIG);
 
         /* Longer than any peer accepts, even into a buffer that would hold it. */
         size_t big = TEMPLATE_MESSAGE_MAX + 100;
@@ -443,7 +443,7 @@ static void test_spawn_format_refused(void **state) {
         value[1] = '=';
         value[big] = '\0';
         char *huge[] = { value, NULL };
-        assert_int_equal(template_spawn_format(1, 1, false, huge, out, big * 2, &n), -EMSGSIZE);
+        assert_int_equal(template_spawn_format(1, 1, TEMPLATE_PLACEMENT_NONE, huge, out, big * 2, &n), -EMSGSIZE);
         assert_int_equal(n, 777);
 }
 
@@ -455,6 +455,117 @@ static void round_trip(const struct template_message *m) {
         assert_int_equal(template_message_format(m, buf, sizeof buf, &n), 0);
         assert_int_equal(template_message_parse(buf, n, &back, NULL), 0);
         assert_memory_equal(&back, m, sizeof back);
+}
+
+/* Placement by memward (§3): READY's PLACE=1, SPAWN's PLACE=1, PLACE and PLACED. */
+static void test_place_messages(void **state) {
+        (void) state;
+        struct template_message m;
+        struct template_spawn sp;
+        struct template_placed pl;
+        struct template_parse_error e;
+        char buf[256];
+        size_t n = 0;
+
+        assert_int_equal(parse("READY\nPROTOCOL=1\nPLACE=1\n", &m), 0);
+        assert_true(m.place);
+        assert_int_equal(parse("READY\nPROTOCOL=1\nPLACE=0\n", &m), 0);
+        assert_false(m.place);
+        assert_int_equal(parse("READY\nPROTOCOL=1\n", &m), 0);
+        assert_false(m.place);
+        REFUSED("READY\nPROTOCOL=1\nPLACE=2\n", -EBADMSG, "bad_value");
+        REFUSED("READY\nPROTOCOL=1\nPLACE=yes\n", -EBADMSG, "bad_value");
+        REFUSED("READY\nPROTOCOL=1\nPLACE=1\nPLACE=1\n", -EBADMSG, "repeated_key");
+
+        assert_int_equal(parse("PLACE\nSLOT=3\nGENERATION=7\nPID=4100\n", &m), 0);
+        assert_int_equal(m.type, TEMPLATE_PLACE);
+        assert_int_equal(m.slot, 3);
+        assert_true(m.generation == 7);
+        assert_int_equal(m.pid, 4100);
+        assert_false(m.place);
+        assert_string_equal(template_message_type_to_string(TEMPLATE_PLACE), "PLACE");
+        REFUSED("PLACE\nSLOT=3\nGENERATION=7\n", -EBADMSG, "missing_key");
+        REFUSED("PLACE\nSLOT=3\nGENERATION=7\nPID=1\n", -EBADMSG, "bad_value");
+        /* PLACED is memward's: an unknown type from a template. */
+        REFUSED("PLACED\nSLOT=3\nGENERATION=7\n", -EBADMSG, "unknown_type");
+
+        const char *s = "SPAWN\nSLOT=2\nGENERATION=9\nCGROUP=0\nPLACE=1\nENV=A=b\n";
+        assert_int_equal(template_spawn_parse(s, strlen(s), &sp, NULL), 0);
+        assert_false(sp.cgroup);
+        assert_true(sp.place);
+        assert_int_equal(sp.n_env, 1);
+        s = "SPAWN\nSLOT=2\nGENERATION=9\nCGROUP=1\nPLACE=1\n";
+        memset(&sp, 0xA5, sizeof sp);
+        assert_int_equal(template_spawn_parse(s, strlen(s), &sp, &e), -EBADMSG);
+        assert_string_equal(e.what, "conflicting_keys");
+        assert_int_equal(sp.slot, 0xA5A5A5A5);
+        s = "SPAWN\nSLOT=2\nGENERATION=9\nCGROUP=1\nPLACE=0\n";
+        assert_int_equal(template_spawn_parse(s, strlen(s), &sp, NULL), 0);
+        assert_true(sp.cgroup);
+        assert_false(sp.place);
+        /* A PLACED is not a SPAWN, and a SPAWN not a PLACED. */
+        s = "PLACED\nSLOT=2\nGENERATION=9\n";
+        assert_int_equal(template_spawn_parse(s, strlen(s), &sp, &e), -EBADMSG);
+        assert_string_equal(e.what, "unknown_type");
+        s = "SPAWN\nSLOT=2\nGENERATION=9\nCGROUP=0\n";
+        assert_int_equal(template_placed_parse(s, strlen(s), &pl, &e), -EBADMSG);
+        assert_string_equal(e.what, "unknown_type");
+
+        s = "PLACED\nSLOT=2\nGENERATION=9\n";
+        assert_int_equal(template_placed_parse(s, strlen(s), &pl, NULL), 0);
+        assert_int_equal(pl.slot, 2);
+        assert_true(pl.generation == 9);
+        assert_int_equal(pl.error, 0);
+        s = "PLACED\nSLOT=2\nGENERATION=9\nERRNO=3\nLATER=x\n";
+        assert_int_equal(template_placed_parse(s, strlen(s), &pl, NULL), 0);
+        assert_int_equal(pl.error, ESRCH);
+        s = "PLACED\nSLOT=2\nGENERATION=9\nERRNO=0\n";
+        assert_int_equal(template_placed_parse(s, strlen(s), &pl, &e), -EBADMSG);
+        assert_string_equal(e.what, "bad_value");
+        s = "PLACED\nSLOT=2\n";
+        assert_int_equal(template_placed_parse(s, strlen(s), &pl, &e), -EBADMSG);
+        assert_string_equal(e.what, "missing_key");
+
+        /* The formatters, and their round trips. */
+        char *env[] = { (char *) "A=b", NULL };
+        assert_int_equal(template_spawn_format(2, 9, TEMPLATE_PLACEMENT_MEMWARD, env, buf, sizeof buf, &n), 0);
+        assert_memory_equal(buf, "SPAWN\nSLOT=2\nGENERATION=9\nCGROUP=0\nPLACE=1\nENV=A=b\n", n);
+        assert_int_equal(template_spawn_parse(buf, n, &sp, NULL), 0);
+        assert_true(sp.place && !sp.cgroup);
+        assert_int_equal(template_spawn_format(2, 9, (enum template_placement) 3, env, buf, sizeof buf, &n), -EINVAL);
+
+        pl = (struct template_placed) { .slot = 4095, .generation = UINT64_MAX };
+        assert_int_equal(template_placed_format(&pl, buf, sizeof buf, &n), 0);
+        assert_memory_equal(buf, "PLACED\nSLOT=4095\nGENERATION=18446744073709551615\n", n);
+        pl.error = EACCES;
+        assert_int_equal(template_placed_format(&pl, buf, sizeof buf, &n), 0);
+        assert_memory_equal(buf, "PLACED\nSLOT=4095\nGENERATION=18446744073709551615\nERRNO=13\n", n);
+        struct template_placed back;
+        assert_int_equal(template_placed_parse(buf, n, &back, NULL), 0);
+        assert_memory_equal(&back, &pl, sizeof pl);
+        size_t exact = n;
+        n = 777;
+        assert_int_equal(template_placed_format(&pl, buf, exact - 1, &n), -ENOBUFS);
+        assert_int_equal(n, 777);
+        struct template_placed bad_placed[] = {
+                { .slot = 4096, .generation = 1 },
+                { .slot = 1, .generation = 0 },
+                { .slot = 1, .generation = 1, .error = -1 },
+                { .slot = 1, .generation = 1, .error = 4096 },
+        };
+        for (size_t i = 0; i < ELEMENTSOF(bad_placed); i++)
+                assert_int_equal(template_placed_format(&bad_placed[i], buf, sizeof buf, &n), -EINVAL);
+
+        m = (struct template_message) { .type = TEMPLATE_READY, .place = true };
+        assert_int_equal(template_message_format(&m, buf, sizeof buf, &n), 0);
+        assert_memory_equal(buf, "READY\nPROTOCOL=1\nPLACE=1\n", n);
+        round_trip(&m);
+        m = (struct template_message) { .type = TEMPLATE_PLACE, .slot = 3, .generation = 7, .pid = 4100 };
+        assert_int_equal(template_message_format(&m, buf, sizeof buf, &n), 0);
+        assert_memory_equal(buf, "PLACE\nSLOT=3\nGENERATION=7\nPID=4100\n", n);
+        round_trip(&m);
+        m.pid = 1;
+        assert_int_equal(template_message_format(&m, buf, sizeof buf, &n), -EINVAL);
 }
 
 static void test_message_format(void **state) {
@@ -555,9 +666,9 @@ static void test_channel_spawn_with_fd(void **state) {
         _cleanup_close_ int leaf = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_true(leaf >= 0);
 
-        assert_int_equal(template_spawn_format(5, 2, true, env, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(5, 2, TEMPLATE_PLACEMENT_TEMPLATE, env, buf, sizeof buf, &n), 0);
         assert_int_equal(template_channel_send(ours, buf, n, leaf), 0);
-        assert_int_equal(template_spawn_format(6, 1, false, NULL, buf, sizeof buf, &n), 0);
+        assert_int_equal(template_spawn_format(6, 1, TEMPLATE_PLACEMENT_NONE, NULL, buf, sizeof buf, &n), 0);
         assert_int_equal(template_channel_send(ours, buf, n, -1), 0);
 
         for (int round = 0; round < 2; round++) {
@@ -758,6 +869,7 @@ int main(void) {
                 cmocka_unit_test(test_spawn_parse_env_limit),
                 cmocka_unit_test(test_spawn_format),
                 cmocka_unit_test(test_spawn_format_refused),
+                cmocka_unit_test(test_place_messages),
                 cmocka_unit_test(test_message_format),
                 cmocka_unit_test(test_channel_open),
                 cmocka_unit_test(test_channel_spawn_with_fd),

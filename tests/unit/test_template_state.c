@@ -1,7 +1,8 @@
 /* The template's lifecycle as a pure state machine: a spawn request and its answer, the
  * two timeouts, the template's death with and without a SPAWN in flight, protocol errors,
  * the restart backoff growing and reset by READY, answers for another slot or generation,
- * and SPAWN_FAILED, which keeps the template. Time is whatever the test says it is. */
+ * and SPAWN_FAILED, which keeps the template; memward's placement of a SPAWN with PLACE=1
+ * (PLACE, PLACED, and what may not come out of order). Time is whatever the test says it is. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,6 +81,21 @@ static struct template_decision spawn_failed(struct template_state *s, usec_t no
                                                             .generation = generation, .error = error });
 }
 
+static struct template_decision place(struct template_state *s, usec_t now, unsigned slot, uint64_t generation,
+                                      pid_t pid) {
+        return message(s, now,
+                       (struct template_message) { .type = TEMPLATE_PLACE, .slot = slot, .generation = generation, .pid = pid });
+}
+
+static struct template_decision placed(struct template_state *s, usec_t now, int error) {
+        return feed(s, (struct template_event) { .type = TEMPLATE_EVENT_PLACED, .now = now, .error = error });
+}
+
+static struct template_event want_placed(usec_t now, unsigned slot, uint64_t generation) {
+        return (struct template_event) { .type = TEMPLATE_EVENT_SPAWN_WANTED, .now = now, .slot = slot,
+                                         .generation = generation, .place = true };
+}
+
 static struct template_event want(usec_t now, unsigned slot, uint64_t generation) {
         return (struct template_event) { .type = TEMPLATE_EVENT_SPAWN_WANTED, .now = now, .slot = slot, .generation = generation };
 }
@@ -90,7 +106,8 @@ static struct template_decision fault(struct template_state *s, usec_t now, enum
 
 /* A decision that says nothing at all. */
 static void assert_nothing(const struct template_decision *d) {
-        assert_false(d->spawn_failed || d->spawned || d->kill || d->ready || d->send_spawn || d->idle || d->start);
+        assert_false(d->spawn_failed || d->spawned || d->kill || d->ready || d->send_spawn || d->idle || d->start ||
+                     d->place);
         assert_true(d->restart_at == USEC_INFINITY);
 }
 
@@ -106,6 +123,13 @@ static void bring_up(struct template_state *s, usec_t at) {
         d = ready(s, at + 1);
         assert_true(d.ready && d.idle);
         assert_int_equal(s->phase, TEMPLATE_PHASE_IDLE);
+}
+
+/* A template up and a SPAWN with PLACE=1 for slot 3 generation 7 in flight since 1 s. */
+static void bring_up_placing(struct template_state *s) {
+        template_state_init(s, &timing);
+        bring_up(s, 0);
+        assert_true(feed(s, want_placed(1 * SEC, 3, 7)).send_spawn);
 }
 
 static void test_first_start(void **state) {
@@ -552,6 +576,219 @@ static void test_backoff_grows_and_resets_after_spawned(void **state) {
         assert_int_equal(s.failures, 1);
 }
 
+/* SPAWN with PLACE=1: PLACE, memward moves the pid, PLACED, SPAWNED; one fork_timeout
+ * for all of it. */
+static void test_place_and_answer(void **state) {
+        (void) state;
+        struct template_state s;
+        struct template_decision d;
+
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        d = feed(&s, want_placed(1 * SEC, 3, 7));
+        assert_true(d.send_spawn);
+        assert_true(s.spawn_place);
+        assert_true(template_state_next_deadline(&s) == 11 * SEC);
+
+        d = place(&s, 2 * SEC, 3, 7, 4100);
+        assert_true(d.place);
+        assert_int_equal(d.pid, 4100);
+        assert_int_equal(d.slot, 3);
+        assert_true(d.generation == 7);
+        assert_false(d.spawned || d.spawn_failed || d.kill || d.idle || d.send_spawn);
+        assert_int_equal(s.phase, TEMPLATE_PHASE_SPAWNING);
+        /* The exchange does not buy the template more time. */
+        assert_true(template_state_next_deadline(&s) == 11 * SEC);
+        /* Nothing is offered while the placement is open. */
+        assert_int_equal(feed_refused(&s, want(2 * SEC, 4, 1)), -EBUSY);
+
+        d = placed(&s, 2 * SEC, 0);
+        assert_nothing(&d);
+        assert_int_equal(s.phase, TEMPLATE_PHASE_SPAWNING);
+
+        d = spawned(&s, 3 * SEC, 3, 7, 4101);
+        assert_true(d.spawned && d.idle);
+        assert_false(d.place || d.kill);
+        assert_int_equal(d.pid, 4101);
+        assert_int_equal(s.phase, TEMPLATE_PHASE_IDLE);
+
+        /* The next SPAWN starts afresh: one without PLACE=1 takes no PLACE. */
+        d = feed(&s, want(4 * SEC, 4, 1));
+        assert_true(d.send_spawn);
+        assert_false(s.spawn_place);
+        assert_int_equal(s.place_pid, 0);
+        assert_false(s.placed);
+        d = spawned(&s, 5 * SEC, 4, 1, 4102);
+        assert_true(d.spawned);
+}
+
+/* memward could not move it (it died, the kernel refused): PLACED says so, the template
+ * answers SPAWN_FAILED and stays; a SPAWNED instead would be a worker outside its leaf. */
+static void test_place_failed(void **state) {
+        (void) state;
+        struct template_state s;
+        struct template_decision d;
+
+        bring_up_placing(&s);
+        place(&s, 2 * SEC, 3, 7, 4100);
+        d = placed(&s, 2 * SEC, -ESRCH);
+        assert_nothing(&d);
+        d = spawn_failed(&s, 3 * SEC, 3, 7, ESRCH);
+        assert_true(d.spawn_failed && d.idle);
+        assert_int_equal(d.error, -ESRCH);
+        assert_false(d.kill);
+        assert_int_equal(s.phase, TEMPLATE_PHASE_IDLE);
+
+        feed(&s, want_placed(4 * SEC, 3, 8));
+        place(&s, 5 * SEC, 3, 8, 4103);
+        placed(&s, 5 * SEC, -EACCES);
+        d = spawned(&s, 6 * SEC, 3, 8, 4104);
+        assert_true(d.kill && d.spawn_failed);
+        assert_false(d.spawned);
+        assert_int_equal(d.fault, TEMPLATE_FAULT_UNEXPECTED_MESSAGE);
+        assert_int_equal(d.error, -EPROTO);
+        assert_non_null(strstr(d.detail, "after its placement failed"));
+        assert_int_equal(s.phase, TEMPLATE_PHASE_KILLED);
+}
+
+/* fork_timeout runs from the SPAWN: a PLACE that never comes, or a SPAWNED that never
+ * follows PLACED, is the same timeout. */
+static void test_place_timeout(void **state) {
+        (void) state;
+        struct template_state s;
+        struct template_decision d;
+
+        bring_up_placing(&s);
+        d = timer(&s, 11 * SEC - 1);
+        assert_nothing(&d);
+        d = timer(&s, 11 * SEC);
+        assert_true(d.kill && d.spawn_failed);
+        assert_int_equal(d.fault, TEMPLATE_FAULT_FORK_TIMEOUT);
+        assert_int_equal(d.error, -ETIMEDOUT);
+
+        exited(&s, 12 * SEC);
+        bring_up(&s, 13 * SEC);
+        feed(&s, want_placed(14 * SEC, 3, 8));
+        place(&s, 15 * SEC, 3, 8, 4100);
+        placed(&s, 15 * SEC, 0);
+        d = timer(&s, 24 * SEC - 1);
+        assert_nothing(&d);
+        d = timer(&s, 24 * SEC);
+        assert_true(d.kill && d.spawn_failed);
+        assert_int_equal(d.fault, TEMPLATE_FAULT_FORK_TIMEOUT);
+        assert_int_equal(d.slot, 3);
+        assert_true(d.generation == 8);
+}
+
+/* A PLACE whose PID is not the template's own child of its own user: the caller feeds
+ * it as bad_pid, and the SPAWN fails with the template. */
+static void test_place_bad_pid(void **state) {
+        (void) state;
+        struct template_state s;
+        struct template_decision d;
+
+        bring_up_placing(&s);
+        d = fault(&s, 2 * SEC, TEMPLATE_FAULT_BAD_PID, "PID 1: its parent 0 is not the template (4000)");
+        assert_true(d.kill && d.spawn_failed);
+        assert_false(d.place);
+        assert_int_equal(d.fault, TEMPLATE_FAULT_BAD_PID);
+        assert_int_equal(d.error, -EPROTO);
+        assert_int_equal(d.slot, 3);
+        assert_string_equal(d.detail, "PID 1: its parent 0 is not the template (4000)");
+        assert_int_equal(s.phase, TEMPLATE_PHASE_KILLED);
+        /* Nothing more to place for a condemned template. */
+        assert_int_equal(feed_refused(&s, (struct template_event) { .type = TEMPLATE_EVENT_PLACED, .now = 3 * SEC }),
+                         -EINVAL);
+}
+
+/* PLACE out of turn: for a SPAWN without PLACE=1, twice, with no SPAWN in flight, for
+ * another slot; and a SPAWNED that skips the PLACE. Each condemns the template. */
+static void test_place_out_of_turn(void **state) {
+        (void) state;
+        static const struct {
+                bool place;             /* the SPAWN said PLACE=1 */
+                bool first_place;       /* a PLACE came and was placed before */
+                enum template_message_type type;
+                unsigned slot;
+                enum template_fault fault;
+                const char *detail;
+        } cases[] = {
+                { false, false, TEMPLATE_PLACE, 3, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, "did not say PLACE=1" },
+                { true, true, TEMPLATE_PLACE, 3, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, "PLACE for slot 3 generation 7 again" },
+                { true, false, TEMPLATE_SPAWNED, 3, TEMPLATE_FAULT_UNEXPECTED_MESSAGE, "before its PLACE was answered" },
+                { true, false, TEMPLATE_PLACE, 4, TEMPLATE_FAULT_WRONG_SLOT, "SPAWN in flight is slot 3" },
+        };
+        struct template_state s;
+        struct template_decision d;
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                template_state_init(&s, &timing);
+                bring_up(&s, 0);
+                feed(&s, cases[i].place ? want_placed(1 * SEC, 3, 7) : want(1 * SEC, 3, 7));
+                if (cases[i].first_place) {
+                        place(&s, 2 * SEC, 3, 7, 4100);
+                        placed(&s, 2 * SEC, 0);
+                }
+                d = message(&s, 3 * SEC,
+                            (struct template_message) { .type = cases[i].type, .slot = cases[i].slot, .generation = 7,
+                                                        .pid = 4101 });
+                assert_true(d.kill && d.spawn_failed);
+                assert_false(d.place || d.spawned);
+                assert_int_equal(d.fault, cases[i].fault);
+                assert_int_equal(d.error, -EPROTO);
+                if (!strstr(d.detail, cases[i].detail))
+                        fail_msg("case %zu: detail \"%s\" lacks \"%s\"", i, d.detail, cases[i].detail);
+        }
+
+        /* With no SPAWN in flight at all. */
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        d = place(&s, 1 * SEC, 3, 7, 4100);
+        assert_true(d.kill);
+        assert_false(d.spawn_failed || d.place);
+        assert_int_equal(d.fault, TEMPLATE_FAULT_UNEXPECTED_MESSAGE);
+}
+
+/* SPAWN_FAILED while memward's placer is still moving the PLACE's pid (no PLACED yet):
+ * the template must wait for the PLACED (§3.1), or memward could be writing a pid the
+ * template has already reaped. A fault; before any PLACE (its fork failed) and after a
+ * PLACED with ERRNO it is the normal answer. */
+static void test_spawn_failed_before_placed(void **state) {
+        (void) state;
+        struct template_state s;
+        struct template_decision d;
+
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        feed(&s, want_placed(1 * SEC, 3, 7));
+        assert_true(place(&s, 2 * SEC, 3, 7, 4100).place);
+        d = spawn_failed(&s, 3 * SEC, 3, 7, EAGAIN);
+        assert_true(d.kill && d.spawn_failed);
+        assert_int_equal(d.fault, TEMPLATE_FAULT_UNEXPECTED_MESSAGE);
+        assert_int_equal(d.error, -EPROTO);
+        assert_non_null(strstr(d.detail, "SPAWN_FAILED for slot 3 generation 7 before its PLACE was answered"));
+
+        /* Before any PLACE: the intermediate could not be forked. */
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        feed(&s, want_placed(1 * SEC, 3, 7));
+        d = spawn_failed(&s, 2 * SEC, 3, 7, EAGAIN);
+        assert_false(d.kill);
+        assert_true(d.spawn_failed && d.idle);
+        assert_int_equal(d.error, -EAGAIN);
+
+        /* After a PLACED with ERRNO: the answer it owes. */
+        template_state_init(&s, &timing);
+        bring_up(&s, 0);
+        feed(&s, want_placed(1 * SEC, 3, 7));
+        place(&s, 2 * SEC, 3, 7, 4100);
+        placed(&s, 2 * SEC, -ESRCH);
+        d = spawn_failed(&s, 3 * SEC, 3, 7, ESRCH);
+        assert_false(d.kill);
+        assert_true(d.spawn_failed);
+        assert_int_equal(d.error, -ESRCH);
+}
+
 static void test_refused_events(void **state) {
         (void) state;
         struct template_state s;
@@ -581,6 +818,20 @@ static void test_refused_events(void **state) {
         assert_int_equal(feed_refused(&s, (struct template_event) { .type = TEMPLATE_EVENT_MESSAGE, .message = &bad }),
                          -EINVAL);
         assert_int_equal(s.phase, TEMPLATE_PHASE_IDLE);
+
+        /* PLACED only once, right after a decision with .place, with 0 or a negative errno. */
+        const struct template_event placed_ok = { .type = TEMPLATE_EVENT_PLACED };
+        assert_int_equal(feed_refused(&s, placed_ok), -EINVAL);          /* IDLE */
+        feed(&s, want(1, 3, 7));
+        assert_int_equal(feed_refused(&s, placed_ok), -EINVAL);          /* a SPAWN without PLACE=1 */
+        spawned(&s, 2, 3, 7, 4100);
+        feed(&s, want_placed(3, 3, 8));
+        assert_int_equal(feed_refused(&s, placed_ok), -EINVAL);          /* before its PLACE */
+        place(&s, 4, 3, 8, 4101);
+        assert_int_equal(feed_refused(&s, (struct template_event) { .type = TEMPLATE_EVENT_PLACED, .error = EIO }),
+                         -EINVAL);
+        placed(&s, 5, 0);
+        assert_int_equal(feed_refused(&s, placed_ok), -EINVAL);          /* twice */
 }
 
 /* A timeout of "forever" never wraps around to a deadline in the past. */
@@ -635,6 +886,12 @@ int main(void) {
                 cmocka_unit_test(test_unexpected_messages),
                 cmocka_unit_test(test_wrong_slot_or_generation),
                 cmocka_unit_test(test_backoff_grows_and_resets_after_spawned),
+                cmocka_unit_test(test_place_and_answer),
+                cmocka_unit_test(test_place_failed),
+                cmocka_unit_test(test_place_timeout),
+                cmocka_unit_test(test_place_bad_pid),
+                cmocka_unit_test(test_place_out_of_turn),
+                cmocka_unit_test(test_spawn_failed_before_placed),
                 cmocka_unit_test(test_refused_events),
                 cmocka_unit_test(test_infinite_timeouts),
                 cmocka_unit_test(test_names),

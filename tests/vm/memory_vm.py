@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """The scenarios behind tests/vm/test_memory_*.sh, one interpreter per VM test.
 
-    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|oom|pressure
+    /usr/bin/python3 tests/vm/memory_vm.py cgroup|recycle|grandchildren|setsid|oom|pressure|template|template_oom|template_reload|slot_modes
 
 Inside the VM only (they change the root cgroup). Each scenario sets memward up the way a
 systemd unit with Delegate=yes would find itself: /sys/fs/cgroup/app, a child of the root
@@ -15,8 +15,10 @@ step; on the first broken expectation "FAIL: ..." on stderr, memward's log, exit
 """
 
 import datetime
+import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -72,6 +74,22 @@ def cgroup_of(pid):
     return None
 
 
+NOBODY = 65534
+
+
+def proc_ids(pid):
+    """The four uids (real, effective, saved, fs) of pid's Uid: line."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return [int(x) for x in line.split()[1:]]
+    return None
+
+
+def alive_pid(pid):
+    return lib.alive(pid)
+
+
 def leaves():
     return sorted(d for d in os.listdir(APP) if d.startswith("worker-") and os.path.isdir(os.path.join(APP, d)))
 
@@ -88,14 +106,23 @@ def setup_app():
           "app/cgroup.controllers lacks memory or pids: %r" % controllers)
 
 
-def start_memward(t, cfg, name="memward"):
+def reset_app():
+    """app/ as systemd hands it over, for a second memward in it: no child cgroup left,
+    no controller enabled for children."""
+    for d in os.listdir(APP):
+        if os.path.isdir(os.path.join(APP, d)):
+            os.rmdir(os.path.join(APP, d))
+    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+
+
+def start_memward(t, cfg, name="memward", cgroup=APP):
     """memward inside APP, like `sh -c 'echo $$ > app/cgroup.procs; exec memward -c CFG'`."""
     path = t.write_config(cfg, name + ".yaml")
     real = lib.MEMWARD
     lib.MEMWARD = "/bin/sh"
     try:
         return t.memward(None, name=name, args=[
-            "-c", 'echo $$ > "$0/cgroup.procs" || exit 125; exec "$@"', APP, real, "-c", path])
+            "-c", 'echo $$ > "$0/cgroup.procs" || exit 125; exec "$@"', cgroup, real, "-c", path])
     finally:
         lib.MEMWARD = real
 
@@ -245,9 +272,10 @@ def scenario_template(t):
     """workers.mode: template in cgroup mode: the template in its own leaf template-1,
     every forked worker in its own worker-<slot>-<generation> leaf (and nothing else
     there), the pages a worker shares with the template charged to the template's leaf,
-    what a worker allocates to its own; a killed template's leaf removed and its successor
-    in template-2 while the workers serve on; no leaf left after SIGTERM; the worker of a
-    spawn given up on (fork_timeout) killed with its leaf."""
+    what a worker allocates to its own; a killed template's leaf kept, empty, while its
+    workers serve on, its successor in template-2; no leaf left after SIGTERM; the worker of a
+    spawn given up on (fork_timeout) killed with its leaf; memory.group_high counting the
+    template's leaf, which no worker's figure holds."""
     setup_app()
     port = t.port()
     worker = os.path.join(lib.WORKERS_DIR, "template.py")
@@ -288,15 +316,22 @@ def scenario_template(t):
     check(abs(tnow - tcur) < 8 * MIB, "the template's leaf moved by %.1f MiB" % ((tnow - tcur) / MIB))
     ok("a worker's allocation is charged to its own leaf (+%.1f MiB), not the template's" % (delta / MIB))
 
+    # Killed, its workers serve on and still map the pages charged to template-1: the
+    # leaf stays (and counts against group_high) until they are gone.
     os.kill(tpid, 9)
     ready2 = mw.wait_event("template_ready", generation=2, timeout=60)[0]
-    wait_until(lambda: not os.path.exists(APP + "/template-1"), 10, "template-1 to be removed")
+    kept = mw.wait_event("template_leaf_kept", generation=1, timeout=10)[0]
+    check(kept.get("cgroup") == "template-1" and kept.int("workers") == 2, kept.text)
+    check(os.path.exists(APP + "/template-1") and not cg_read(APP + "/template-1/cgroup.procs").strip(),
+          "template-1 is gone, or not empty")
     check(cgroup_of(ready2.int("pid")) == "/app/template-2", "template 2 is in %s" % cgroup_of(ready2.int("pid")))
     for _ in range(5):
         status, _, _ = lib.http_get(port, "/", timeout=30)
         check(status == 200, "a request after the template died: %d" % status)
     check(all(lib.alive(p) for p in names), "a worker died with its template")
-    ok("template killed: template-1 removed, template-2 ready, the workers serve on")
+    held = cg_int(APP + "/template-1/memory.current")
+    ok("template killed: template-1 kept, empty, with %.1f MiB its 2 workers still map; template-2 ready, "
+       "the workers serve on" % (held / MIB))
 
     stop_and_check_no_leaves(mw)
     left = sorted(d for d in os.listdir(APP) if d.startswith("template-"))
@@ -306,10 +341,7 @@ def scenario_template(t):
     # A template that forks the worker into its leaf and never answers: after
     # fork_timeout the spawn is given up, and the worker dies with its leaf. A second
     # memward in the same app cgroup: back to how systemd hands it over first.
-    for d in os.listdir(APP):
-        if os.path.isdir(os.path.join(APP, d)):
-            os.rmdir(os.path.join(APP, d))
-    cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
+    reset_app()
     port = t.port()
     mw = start_memward(t, lib.config(port, count=1, command=[lib.PYTHON, worker],
                                      workers={"mode": "template", "ready_timeout": "60s", "fork_timeout": "3s",
@@ -321,6 +353,351 @@ def scenario_template(t):
     wait_until(lambda: not lib.alive(forked[0]), 10, "the abandoned worker %d to die with its leaf" % forked[0])
     wait_until(lambda: not os.path.exists(APP + "/worker-0-1"), 10, "worker-0-1 to be removed")
     ok("a spawn given up on: its worker (pid %d) killed with its leaf worker-0-1" % forked[0])
+    mw.stop(timeout=30)
+
+    # memory.group_high counts the template's leaf: its 48 MiB preload is charged there
+    # and in no worker's leaf. 2 workers of a few MiB each and the template's ~55 MiB
+    # are under 72 MiB; a worker keeping 32 MiB more is over it only with the template.
+    reset_app()
+    port = t.port()
+    mw = start_memward(t, lib.config(port, count=2, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s",
+                                              "env": {"TEST_TEMPLATE_PRELOAD_MIB": "48"}},
+                                     memory={"metric": "anon", "sample_interval": "250ms", "retained_window": "2s",
+                                             "group_high": "72MiB"},
+                                     pressure={"min_retained": "16MiB"}), name="group_high")
+    mw.wait_event("ready", count=2, timeout=90)
+    time.sleep(2)
+    check(not mw.events("group_high"), "over group_high before any allocation: %r"
+          % [e.text for e in mw.events("group_high")])
+    tanon = cg_keyed(APP + "/template-1/memory.stat")["anon"]
+    status, headers, body = lib.http_get(port, "/alloc?mib=32", timeout=60)
+    check(status == 200, "/alloc?mib=32: HTTP %d %r" % (status, body))
+    line = mw.wait_event("group_high", timeout=30)[0]
+    total, workers, template = line.int("total"), line.int("workers"), line.int("template")
+    check(total == workers + template and total > 72 * MIB and workers < 72 * MIB, "figures: %s" % line.text)
+    check(abs(template - tanon) < 8 * MIB, "template=%.1f MiB, but template-1's anon is %.1f MiB: %s"
+          % (template / MIB, tanon / MIB, line.text))
+    rec = mw.wait_event("recycle", reason="group_high", timeout=10)[0]
+    check(rec.int("pid") == lib.worker_pid_of(headers, body), "recycled %s, not the worker that kept 32 MiB" % rec.text)
+    ok("group_high counts template-1 (anon %.1f MiB): %s" % (tanon / MIB, line.text.split("event=", 1)[1]))
+    mw.stop(timeout=30)
+
+
+def scenario_template_oom(t):
+    """workers.mode: template with worker_max: 100MiB, 3 forked workers, and
+    /alloc?mib=200 on one of them: the kernel kills that worker only (memory.oom.group in
+    its leaf); the template and the other two workers keep their pids and their leaves
+    and serve on without a failed request; memward logs reason=oom and forks the
+    replacement from the same template into a fresh leaf."""
+    setup_app()
+    port = t.port()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+    mw = start_memward(t, lib.config(port, count=3, command=[lib.PYTHON, worker],
+                                     workers={"mode": "template", "ready_timeout": "60s"},
+                                     memory={"sample_interval": "250ms", "worker_max": "100MiB"}))
+    mw.wait_event("ready", count=3, timeout=90)
+    tpid = mw.events("template_ready")[0].int("pid")
+    check(cgroup_of(tpid) == "/app/template-1", "the template (pid %d) is in %s" % (tpid, cgroup_of(tpid)))
+    workers = mw.current_workers()
+    check(len(workers) == 3, "want 3 live workers, have %r" % workers)
+    names = {pid: check_in_own_leaf(mw, pid) for pid in workers.values()}
+    for pid, leaf in names.items():
+        check(cg_int("%s/%s/memory.max" % (APP, leaf)) == 100 * MIB, "%s/memory.max is %r, want %d"
+              % (leaf, cg_read("%s/%s/memory.max" % (APP, leaf)).strip(), 100 * MIB))
+        check(cg_int("%s/%s/memory.oom.group" % (APP, leaf)) == 1, "%s/memory.oom.group is not 1" % leaf)
+    ok("template pid %d in template-1; forked workers %s with memory.max=100MiB, memory.oom.group=1"
+       % (tpid, ", ".join("%d in %s" % kv for kv in sorted(names.items()))))
+
+    load = t.load(port, threads=2, rate=20)
+    time.sleep(1.0)
+    th, res = http_in_thread(port, "/alloc?mib=200", 60)
+    t0 = time.monotonic()
+    rec = mw.wait_event("recycle", reason="oom", timeout=60)[0]
+    victim = rec.int("pid")
+    check(victim in names, "reason=oom for pid %d, not one of the workers %r" % (victim, names))
+    ex = mw.wait_event("exit", pid=victim, timeout=10)[0]
+    check(ex.get("status") == "killed" and ex.get("signal") == "SIGKILL", "OOM victim exit: %s" % ex.text)
+    th.join(30)
+    check("error" in res, "/alloc?mib=200 beyond worker_max answered: %r" % res.get("reply"))
+    tevents = cg_keyed(APP + "/template-1/memory.events")
+    check(tevents.get("oom_kill", 0) == 0, "an OOM kill in the template's leaf: %r" % tevents)
+    ok("reason=oom for pid %d (%s) %.2f s after the request, peak %.1f MiB; %s"
+       % (victim, names[victim], time.monotonic() - t0, rec.int("peak") / MIB, ex.text.split("event=", 1)[1]))
+
+    check(mw.running(), "memward died with its worker")
+    check(lib.alive(tpid) and cgroup_of(tpid) == "/app/template-1", "the template %d did not survive" % tpid)
+    survivors = [p for p in names if p != victim]
+    for p in survivors:
+        check(lib.alive(p) and cgroup_of(p) == "/app/" + names[p], "worker %d did not survive in its leaf" % p)
+    slot = rec.get("worker")
+    sp = mw.wait_event("spawn", worker=slot, generation=2, timeout=15)[0]
+    check(sp.get("template") == "1", "the replacement was not forked from template 1: %s" % sp.text)
+    rd = mw.wait_event("ready", pid=sp.int("pid"), timeout=60)[0]
+    check_in_own_leaf(mw, sp.int("pid"))
+    wait_until(lambda: not os.path.exists(os.path.join(APP, names[victim])), 5, "%s to be removed" % names[victim])
+    time.sleep(1.5)
+    load.stop()
+    load.check_no_failures()
+    for p in survivors:
+        check(load.pids.get(p, 0) > 0, "worker %d never answered: %r" % (p, load.pids))
+    others = [l for l in mw.events("exit") if l.int("pid") != victim]
+    check(not others, "other workers exited: %r" % [l.text for l in others])
+    check(not mw.events("template_exited"), "the template exited: %r" % [l.text for l in mw.events("template_exited")])
+    check(mw.events("template_ready")[-1].int("pid") == tpid, "a new template was started")
+    ok("template %d and workers %s kept their pids and served (%s); slot %s forked again from template 1 as "
+       "pid %d in %s, ready %.0f ms after the exit; load %s"
+       % (tpid, survivors, {p: load.pids.get(p, 0) for p in survivors}, slot, sp.int("pid"), sp.get("cgroup"),
+          (log_time(rd) - log_time(ex)) * 1000, load.summary()))
+    stop_and_check_no_leaves(mw)
+
+
+def scenario_template_reload(t):
+    """workers.mode: template in cgroup mode, SIGHUP under load with changed code: a new
+    template in its own leaf template-2, every worker forked from it into a fresh leaf
+    worker-<slot>-2, the old workers' leaves removed, template-1 kept until the last of
+    them exited and then removed, the response changed, no failed request."""
+    setup_app()
+    port = t.port()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+    msg = t.write("message", "one\n")
+    cfg = lib.config(port, count=3, command=[lib.PYTHON, worker],
+                     workers={"mode": "template", "ready_timeout": "60s",
+                              "env": {"TEST_TEMPLATE_MESSAGE_FILE": msg}},
+                     memory={"sample_interval": "250ms"})
+    mw = start_memward(t, cfg)
+    mw.wait_event("ready", count=3, timeout=90)
+    t1 = mw.events("template_ready")[0].int("pid")
+    old = mw.current_workers()
+    old_leaves = {pid: check_in_own_leaf(mw, pid) for pid in old.values()}
+
+    def messages(n=15):
+        out = set()
+        for _ in range(n):
+            status, _, body = lib.http_get(port, "/", timeout=30)
+            check(status == 200, "answer: %d %r" % (status, body))
+            out.add(body.split("message=")[1].strip())
+        return out
+    check(messages() == {"one"}, "before the reload")
+    ok("template %d in template-1, workers %s" % (t1, ", ".join("%d in %s" % kv for kv in sorted(old_leaves.items()))))
+
+    load = t.load(port, threads=4, rate=40)
+    time.sleep(1.0)
+    t.write("message", "two\n")
+    t0 = time.monotonic()
+    mw.signal(signal.SIGHUP)
+    done = mw.wait_event("reload_done", timeout=120)[0]
+    took = time.monotonic() - t0
+    ready2 = mw.wait_event("template_ready", generation=2)[0]
+    t2 = ready2.int("pid")
+    check(cgroup_of(t2) == "/app/template-2", "template 2 (pid %d) is in %s" % (t2, cgroup_of(t2)))
+    switch = mw.wait_event("template_switch", generation=2)[0]
+    new = mw.current_workers()
+    check(len(new) == 3 and not set(new.values()) & set(old.values()), "workers after the reload: %r (before %r)"
+          % (new, old))
+    new_leaves = {pid: check_in_own_leaf(mw, pid) for pid in new.values()}
+    for e in mw.events("spawn", since=switch.t):
+        check(e.get("template") == "2", "forked by the old template after the switch: %s" % e.text)
+    check(not set(new_leaves.values()) & set(old_leaves.values()), "a leaf was reused: %r / %r"
+          % (new_leaves, old_leaves))
+    wait_until(lambda: not any(os.path.exists(os.path.join(APP, l)) for l in old_leaves.values()), 10,
+               "the old workers' leaves to be removed")
+    wait_until(lambda: not os.path.exists(APP + "/template-1"), 10, "template-1 to be removed")
+    kept = mw.wait_event("template_leaf_kept", generation=1)[0]
+    released = mw.wait_event("template_leaf_released", generation=1)[0]
+    last_exit = max(log_time(e) for e in mw.events("exit") if e.int("pid") in old.values())
+    check(kept.int("workers") > 0 and log_time(released) >= last_exit,
+          "template-1 released before its last worker exited: %s / %s" % (kept.text, released.text))
+    check(not lib.alive(t1), "the old template %d still runs" % t1)
+    check(messages() == {"two"}, "after the reload")
+    time.sleep(0.5)
+    load.stop()
+    load.check_no_failures()
+    check(load.ok > 40, "too few requests: %s" % load.summary())
+    ok("SIGHUP: template %d in template-2, reload_done %.1f s later (%s); workers %s; template-1 and %s removed; "
+       "answers 'two'; load %s" % (t2, took, done.text.split("event=", 1)[1],
+                                  ", ".join("%d in %s" % kv for kv in sorted(new_leaves.items())),
+                                  " ".join(sorted(old_leaves.values())), load.summary()))
+    stop_and_check_no_leaves(mw)
+    left = sorted(d for d in os.listdir(APP) if d.startswith("template-"))
+    check(not left, "template leaves left after shutdown: %r" % left)
+
+
+def scenario_template_user(t):
+    """memward as root, workers.user nobody, workers.mode template with the Python runtime
+    (memward-gunicorn), cgroup mode: the template runs as nobody in template-1 and, since
+    it may not move processes between memward's leaves, memward places every forked worker
+    itself (template_ready placement=memward, spawn placed_by=memward). Each worker runs as
+    nobody and is alone in its own worker-<slot>-<generation> leaf when gunicorn's post_fork
+    hook, its first app code, runs; 100 MiB allocated in one worker grow its leaf's
+    memory.current by 100 MiB and not the template's; a killed worker's replacement is
+    placed the same way; no leaf is left after SIGTERM."""
+    setup_app()
+    port = t.port()
+    here = os.path.join(HERE, "template_user")
+    gunicorn = os.path.join(os.path.dirname(HERE), "..", "python", "bin", "memward-gunicorn")
+    mw = start_memward(t, lib.config(port, count=2,
+                                     command=[lib.PYTHON, os.path.normpath(gunicorn), "-c", "gunicorn.conf.py",
+                                              "app:app"],
+                                     workers={"mode": "template", "directory": here, "user": "nobody",
+                                              "ready_timeout": "60s"},
+                                     memory={"sample_interval": "250ms"}))
+    # On a memward without placement the template's own move is refused (EACCES) and no
+    # worker ever comes: say so at once rather than after the ready timeout.
+    wait_until(lambda: mw.events("spawn_failed") or len(mw.events("ready")) >= 2, 90,
+               "2 workers ready (or a spawn_failed)")
+    check(not mw.events("spawn_failed"), "spawns failed: %s" % "\n".join(l.text for l in mw.events("spawn_failed")))
+    acct = mw.events("accounting")[0]
+    check(acct.get("mode") == "cgroup", "want mode=cgroup: %s" % acct.text)
+    ready = mw.events("template_ready")[0]
+    check(ready.get("placement") == "memward", "template_ready does not say placement=memward: %s" % ready.text)
+    tpid = ready.int("pid")
+    tuid = proc_ids(tpid)
+    check(tuid == [NOBODY] * 4 and cgroup_of(tpid) == "/app/template-1",
+          "the template (pid %d) runs as %r in %s" % (tpid, tuid, cgroup_of(tpid)))
+    ok("the template runs as nobody in /app/template-1 and says placement=memward")
+
+    workers = mw.current_workers()
+    check(len(workers) == 2, "want 2 live workers, have %r" % workers)
+    names = {}
+    for pid in workers.values():
+        line = [l for l in mw.events("spawn") if l.int("pid") == pid][0]
+        check(line.get("placed_by") == "memward" and line.get("place_time", "").endswith("us"),
+              "spawn line without placed_by=memward place_time=: %s" % line.text)
+        names[pid] = check_in_own_leaf(mw, pid)
+        check(proc_ids(pid) == [NOBODY] * 4, "worker %d runs as %r, want nobody" % (pid, proc_ids(pid)))
+    first = {}
+    deadline = time.monotonic() + 30
+    while set(first) != set(names) and time.monotonic() < deadline:
+        status, headers, body = lib.http_get(port, "/", timeout=30)
+        check(status == 200, "GET /: HTTP %d %r" % (status, body))
+        reply = json.loads(body)
+        first[reply["pid"]] = reply
+    check(set(first) == set(names), "not every worker answered: %r of %r" % (sorted(first), sorted(names)))
+    for pid, reply in first.items():
+        want = "/app/" + names[pid]
+        check(reply["first"].get("cgroup") == want and reply["first"].get("pid") == pid,
+              "worker %d's post_fork ran in %r, want %s" % (pid, reply["first"], want))
+        check(reply["first"].get("ruid") == NOBODY and reply["first"].get("euid") == NOBODY,
+              "worker %d's post_fork ran as %r" % (pid, reply["first"]))
+    ok("each worker as nobody, alone in its leaf, and already there when its first app code ran: %s"
+       % ", ".join("pid %d in /app/%s (place_time=%s)" % (pid, names[pid], [l for l in mw.events("spawn")
+                                                                            if l.int("pid") == pid][0].get("place_time"))
+                   for pid in sorted(names)))
+
+    time.sleep(0.5)
+    before = {pid: cg_int("%s/%s/memory.current" % (APP, leaf)) for pid, leaf in names.items()}
+    tcur = cg_int(APP + "/template-1/memory.current")
+    status, headers, body = lib.http_get(port, "/alloc?mib=100", timeout=60)
+    check(status == 200 and json.loads(body)["kept_mib"] == 100, "/alloc?mib=100: HTTP %d %r" % (status, body))
+    pid = json.loads(body)["pid"]
+    delta = cg_int("%s/%s/memory.current" % (APP, names[pid])) - before[pid]
+    check(abs(delta - 100 * MIB) <= 10 * MIB, "%s grew by %.1f MiB, want 100" % (names[pid], delta / MIB))
+    tnow = cg_int(APP + "/template-1/memory.current")
+    check(abs(tnow - tcur) < 8 * MIB, "the template's leaf moved by %.1f MiB" % ((tnow - tcur) / MIB))
+    other = [p for p in names if p != pid][0]
+    odelta = cg_int("%s/%s/memory.current" % (APP, names[other])) - before[other]
+    check(abs(odelta) < 8 * MIB, "the other worker's leaf moved by %.1f MiB" % (odelta / MIB))
+    ok("100 MiB in worker %d: its leaf +%.1f MiB, the template's %+.1f MiB, the other worker's %+.1f MiB"
+       % (pid, delta / MIB, (tnow - tcur) / MIB, odelta / MIB))
+
+    slot = [s for s, p in workers.items() if p == pid][0]
+    os.kill(pid, 9)
+    line = wait_until(lambda: [l for l in mw.events("spawn", worker=slot) if l.int("pid") != pid and alive_pid(l.int("pid"))],
+                      60, "slot %s's replacement" % slot)[-1]
+    new = line.int("pid")
+    check(line.get("placed_by") == "memward", "replacement's spawn line: %s" % line.text)
+    leaf = check_in_own_leaf(mw, new)
+    check(proc_ids(new) == [NOBODY] * 4, "replacement %d runs as %r" % (new, proc_ids(new)))
+    ok("worker %d killed: its replacement %d placed by memward in /app/%s, as nobody" % (pid, new, leaf))
+    stop_and_check_no_leaves(mw)
+
+
+def scenario_template_user_faults(t):
+    """memward as root, workers.user nobody, cgroup mode, with the minimal test template
+    (tests/integration/workers/template.py, written from docs/fork-server.md alone): with
+    PLACE=1 offered, memward places its workers (placed_by=memward, each alone in its leaf,
+    as nobody); a PLACE naming the template itself is template_protocol_error
+    reason=bad_pid and the template is restarted; a template that dies right after its
+    PLACE is no protocol error and leaves no leaf behind; a SPAWNED that skips the PLACE is
+    reason=unexpected_message and the worker it forked outside its leaf dies with the
+    template's leaf; a template that does not offer PLACE=1 gets template_cannot_place and
+    its spawns fail with EACCES, as documented."""
+    setup_app()
+    worker = os.path.join(lib.WORKERS_DIR, "template.py")
+
+    def start(name, count, env):
+        return start_memward(t, lib.config(t.port(), count=count, command=[lib.PYTHON, worker],
+                                           workers={"mode": "template", "user": "nobody", "ready_timeout": "60s",
+                                                    "fork_timeout": "10s", "env": env}), name=name)
+
+    mw = start("place", 2, {"TEST_TEMPLATE_PLACE": "1"})
+    wait_until(lambda: mw.events("spawn_failed") or len(mw.events("ready")) >= 2, 90,
+               "2 workers ready (or a spawn_failed)")
+    check(not mw.events("spawn_failed"), "spawns failed: %s" % "\n".join(l.text for l in mw.events("spawn_failed")))
+    check(mw.events("template_ready")[0].get("placement") == "memward", mw.events("template_ready")[0].text)
+    for slot, pid in sorted(mw.current_workers().items()):
+        line = [l for l in mw.events("spawn") if l.int("pid") == pid][0]
+        check(line.get("placed_by") == "memward", "spawn line: %s" % line.text)
+        check_in_own_leaf(mw, pid)
+        check(proc_ids(pid) == [NOBODY] * 4, "worker %d runs as %r" % (pid, proc_ids(pid)))
+    ok("the test template offering PLACE=1: both workers placed by memward, alone in their leaves, as nobody")
+    stop_and_check_no_leaves(mw)
+    reset_app()
+
+    mw = start("bad_pid", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_bad_pid"})
+    err = mw.wait_event("template_protocol_error", timeout=90)[0]
+    check(err.get("reason") == "bad_pid" and "is not the template" in err.get("detail", ""),
+          "want reason=bad_pid, its parent is not the template: %s" % err.text)
+    mw.wait_event("template_start", generation=2, timeout=30)
+    check(not mw.events("ready") and not mw.events("spawn"), "a worker came from a bad PLACE")
+    ok("a PLACE naming the template itself: %s; the template restarted, no worker" % err.get("detail"))
+    mw.stop(timeout=30)
+    reset_app()
+
+    # A template that dies right after its PLACE: its intermediate is re-parented to
+    # memward or gone by the time memward reads the PLACE. That is the template's exit,
+    # not a bad pid; and the leaf of each dead template goes, even when its last process
+    # (the intermediate, memward's to reap now) was still in it at the template's exit.
+    mw = start("crash", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_crash"})
+    mw.wait_event("template_start", generation=4, timeout=90)
+    exits = mw.events("template_exited")
+    check(len(exits) >= 3 and all(l.get("code") == "5" for l in exits[:3]),
+          "want 3 template exits with code 5: %s" % "\n".join(l.text for l in exits))
+    errors = mw.events("template_protocol_error")
+    check(not errors, "a template that died after its PLACE was called a protocol error: %s"
+          % "\n".join(l.text for l in errors))
+    check(not mw.events("spawn"), "a worker came from a template that died before PLACED")
+    def template_leaves():
+        return sorted(d for d in os.listdir(APP) if d.startswith("template-"))
+    gen = max(l.int("generation") for l in mw.events("template_start"))
+    wait_until(lambda: all(int(d.split("-")[1]) >= gen - 1 for d in template_leaves()), 10,
+               "the leaves of the dead templates to be removed (have %r)" % template_leaves())
+    ok("templates dying right after PLACE: %d exits with code 5, %d spawns failed, no protocol error; "
+       "template leaves left: %r (the live one, generation %d, and maybe the one dying)"
+       % (len(exits), len(mw.events("spawn_failed")), template_leaves(), gen))
+    mw.stop(timeout=30)
+    reset_app()
+
+    mw = start("skip", 1, {"TEST_TEMPLATE_PLACE": "1", "TEST_TEMPLATE_MODE": "place_skip"})
+    err = mw.wait_event("template_protocol_error", timeout=90)[0]
+    check(err.get("reason") == "unexpected_message" and "before its PLACE was answered" in err.get("detail", ""),
+          "want reason=unexpected_message, SPAWNED before its PLACE: %s" % err.text)
+    forked = [int(l.text.split("forked ")[1]) for l in mw.lines() if "]: forked " in l.text]
+    check(forked, "the template forked nothing")
+    wait_until(lambda: not lib.alive(forked[0]), 10, "the unplaced worker %d to die with the template's leaf"
+               % forked[0])
+    check(not [l for l in mw.events("spawn") if l.int("pid") == forked[0]], "memward adopted the unplaced worker")
+    ok("a SPAWNED without PLACE: %s; its worker %d, outside its leaf, killed" % (err.get("detail"), forked[0]))
+    mw.stop(timeout=30)
+    reset_app()
+
+    mw = start("no_place", 1, {})
+    warn = mw.wait_event("template_cannot_place", timeout=90)[0]
+    failed = mw.wait_event("spawn_failed", timeout=30)[0]
+    check(failed.get("error") == "Permission denied", "want EACCES: %s" % failed.text)
+    check(mw.events("template_ready")[0].get("placement") == "template", mw.events("template_ready")[0].text)
+    ok("a template that does not offer PLACE=1: %s, then %s" % (warn.event, failed.text.split("level=")[1]))
     mw.stop(timeout=30)
 
 
@@ -428,6 +805,55 @@ def scenario_grandchildren(t):
     stop_and_check_no_leaves(mw)
     check(not lib.alive(g2), "helper %d of the last worker survived memward's shutdown" % g2)
     ok("after shutdown the last helper %d is dead too" % g2)
+
+
+def scenario_setsid(t):
+    """issue 16 §3 in cgroup mode: a worker's 200 children that setsid(), ignore SIGTERM
+    and SIGHUP and keep the listening socket die with its leaf when it is stopped
+    (SIGTTOU), a live worker's 50 are untouched, none outlives memward's exit, and a
+    second memward binds the same port at once (tests/integration/test_orphans_setsid.py,
+    which runs the same steps in procfs mode with 1,000: TCG forks slowly). Then a worker
+    that gets no leaf (cgroup.max.descendants reached) runs in memward's cgroup: its 50
+    children are killed as orphans when it stops."""
+    import test_orphans_setsid
+
+    def start(t, cfg, name):
+        if name == "second":
+            reset_app()
+        return start_memward(t, cfg, name=name)
+    setup_app()
+    test_orphans_setsid.scenario(t, start, "cgroup", big=200, small=50, bound=10.0)
+    check(not leaves(), "worker leaves left under app/: %r" % leaves())
+    ok("200 setsid'd children gone with their worker's leaf; none left after exit; the port rebound at once")
+
+    # A worker that gets no leaf (cgroup.max.descendants reached: cgroup_leaf_failed)
+    # runs in memward's own cgroup; its children are swept as in procfs mode.
+    reset_app()
+    mw = start_memward(t, lib.config(t.port(), count=1, command=lib.test_worker("setsider.py"),
+                                     workers={"ready_timeout": "120s", "env": {"SETSIDERS_1": "50"}}), name="leafless")
+    mw.wait_event("ready", count=1, timeout=60)
+    stat = dict(line.split() for line in cg_read(APP + "/cgroup.stat").splitlines())
+    cg_write(APP + "/cgroup.max.descendants", stat["nr_descendants"])
+    try:
+        mw.signal(signal.SIGTTIN)
+        mw.wait_event("cgroup_leaf_failed", worker=1, timeout=20)
+        w1 = mw.wait_event("ready", worker=1, timeout=120)[0].int("pid")
+        kids = test_orphans_setsid.setsid_children(w1)
+        check(len(kids) == 50, "the leafless worker has %d setsid'd children, want 50" % len(kids))
+        where = cgroup_of(kids[0])
+        check(not any(cgroup_of(k).rsplit("/", 1)[-1].startswith("worker-") for k in kids),
+              "children of the leafless worker in a leaf: %s" % where)
+        mw.signal(signal.SIGTTOU)
+        ex = mw.wait_event("exit", pid=w1, timeout=30)[0]
+        gone = test_orphans_setsid.wait_gone(kids, 10.0, "children of the leafless worker")
+        killed = sum(int(l.get("count")) for l in mw.events("orphans_killed"))
+        check(killed == 50, "orphans_killed counts %d, want 50: %s" % (killed, mw.events("orphans_killed")))
+        check(mw.running(), "memward exited")
+    finally:
+        cg_write(APP + "/cgroup.max.descendants", "max")
+    check(mw.stop(timeout=60) == 0, "memward's exit code")
+    ok("a worker with no leaf (in %s): its 50 setsid'd children gone %.2fs after its exit line (orphans_killed)"
+       % (where, gone - ex.t))
 
 
 def scenario_oom(t):
@@ -583,13 +1009,71 @@ def scenario_pressure(t):
     stop_and_check_no_leaves(mw)
 
 
+def gunicorn_slot(t, cgroup, name):
+    """One slot of examples/gunicorn's exec-mode command line (arbiter + sync worker)
+    under a memward started in cgroup, after 20 requests: (accounting mode, the slot's
+    /status memory, the tree's Anonymous summed as memward summed it before)."""
+    port, mport = t.port(), t.port()
+    cfg = lib.config(port, count=1,
+                     command=["/usr/bin/gunicorn", "-w", "1", "--bind", "fd://3", "-c", "gunicorn_exec.conf.py",
+                              "app:app"],
+                     workers={"directory": os.path.join(lib.REPO, "examples", "gunicorn"), "ready_timeout": "60s",
+                              "graceful_timeout": "10s"},
+                     memory={"metric": "anon", "sample_interval": "250ms"},
+                     metrics={"listen": "127.0.0.1:%d" % mport})
+    mw = start_memward(t, cfg, name=name, cgroup=cgroup)
+    arbiter = mw.wait_event("ready", timeout=60)[0].int("pid")
+    for i in range(20):
+        status, _, body = lib.http_get(port, "/", timeout=30)
+        check(status == 200, "request %d: %d %r" % (i, status, body))
+    time.sleep(1.5)
+    status, _, body = lib.http_get(mport, "/status", timeout=30)
+    check(status == 200, "/status: %d" % status)
+    mem = json.loads(body)["workers"][0]["memory"]
+    anonymous = 0
+    for pid in [arbiter] + lib.descendants(arbiter):
+        for line in cg_read("/proc/%d/smaps_rollup" % pid).splitlines():
+            if line.startswith("Anonymous:"):
+                anonymous += int(line.split()[1]) * 1024
+    mode = mw.events("accounting")[0].get("mode")
+    check(mw.stop(timeout=30) == 0, "memward (%s) did not exit 0" % name)
+    return mode, mem, anonymous
+
+
+def scenario_slot_modes(t):
+    """a gunicorn slot's anon is the same figure in cgroup mode (its leaf's memory.stat) and in procfs mode (Pss_Anon summed over arbiter and worker), not the old sum of Anonymous"""
+    setup_app()
+    # A cgroup without the memory controller: plain/ enables nothing for its children.
+    plain = CG + "/plain/memward"
+    os.makedirs(plain, exist_ok=True)
+    check("memory" not in cg_read(plain + "/cgroup.controllers").split(), "plain/memward has a memory controller")
+
+    mode_c, cg, _ = gunicorn_slot(t, APP, "cgroup")
+    mode_p, pr, anonymous = gunicorn_slot(t, plain, "procfs")
+    check(mode_c == "cgroup" and cg.get("anon_from") == "memory.stat",
+          "first run: %s, anon from %s" % (mode_c, cg.get("anon_from")))
+    check(mode_p == "procfs" and pr.get("anon_from") == "pss_anon",
+          "second run: %s, anon from %s" % (mode_p, pr.get("anon_from")))
+    report = ("cgroup mode %.1f MiB, procfs mode %.1f MiB, the slot's Anonymous summed %.1f MiB"
+              % (cg["anon"] / MIB, pr["anon"] / MIB, anonymous / MIB))
+    check(abs(pr["anon"] - cg["anon"]) <= 0.15 * cg["anon"], "the modes disagree: %s" % report)
+    check(pr["anon"] <= 0.75 * anonymous, "procfs mode counts shared pages twice: %s" % report)
+    ok(report)
+
+
 SCENARIOS = {
+    "slot_modes": scenario_slot_modes,
     "cgroup": scenario_cgroup,
     "recycle": scenario_recycle,
     "grandchildren": scenario_grandchildren,
+    "setsid": scenario_setsid,
     "oom": scenario_oom,
     "pressure": scenario_pressure,
     "template": scenario_template,
+    "template_oom": scenario_template_oom,
+    "template_reload": scenario_template_reload,
+    "template_user": scenario_template_user,
+    "template_user_faults": scenario_template_user_faults,
 }
 
 

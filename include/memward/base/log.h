@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <syslog.h>
 
 #include "memward/base/macro.h"
@@ -28,11 +29,33 @@ int log_format_from_string(const char *s);
 const char *log_format_to_string(enum log_format f);
 
 /* True when stderr is the stream systemd connected to journald (JOURNAL_STREAM matches
- * fd 2) and journald's native socket exists. Then every event is sent as a native journal entry instead of a line on stderr:
- * MESSAGE= the logfmt text, PRIORITY=, SYSLOG_IDENTIFIER=memward, MEMWARD_EVENT=, and
- * MEMWARD_<KEY>= for every field (worker= becomes MEMWARD_SLOT=), ERRNO= with an error.
- * log.format then does not matter; if a send fails the line goes to stderr as usual. */
+ * fd 2) and journald's native socket exists. Then every event is sent as a native
+ * journal entry (journal.h) instead of a line on stderr: MESSAGE= the logfmt text,
+ * PRIORITY=, SYSLOG_IDENTIFIER=memward, MEMWARD_EVENT=, and MEMWARD_<KEY>= for every
+ * field (worker= becomes MEMWARD_SLOT=), ERRNO= and MEMWARD_ERROR= with an error.
+ * log.format then does not matter. An entry journald cannot take at once is dropped
+ * (below); when no journald listens the line goes to stderr as usual. */
 bool log_stderr_is_journal(void);
+
+/* Logging never waits for a reader. A line (or journal entry) that cannot go out at
+ * once, or whose write fails (EPIPE, EIO, ...), is dropped and counted, by where it was
+ * going; the next one that gets through is preceded by "event=log_lines_dropped count=N
+ * sink=stderr|journal" (level warning), N the lines dropped since the last such report
+ * (journal drops are told on stderr when journald has gone since). A line a terminal or
+ * stream socket takes only part of is finished before anything else is written: lines
+ * arrive whole. Where stderr can only be written by poll() then write() (not reopenable
+ * and no RWF_NOWAIT for it: a terminal of another user), which may wait, that is said
+ * once: "event=stderr_may_block reason=nowait_unsupported reopen_error=... error=...". */
+enum log_sink {
+        LOG_SINK_STDERR,
+        LOG_SINK_JOURNAL,
+        _LOG_SINK_MAX,
+};
+
+const char *log_sink_to_string(enum log_sink sink);
+
+/* Lines dropped since start (memward_log_dropped_total{sink}). */
+uint64_t log_dropped_total(enum log_sink sink);
 
 /* Emits one event. When error != 0 an "error=" field with strerror is appended.
  * Returns -abs(error) so callers can `return log_error_errno(r, ...)`. */

@@ -17,6 +17,8 @@
 #include "memward/linux/spawn.h"
 
 #define CONFIG_WORKERS_MAX 1024U
+/* workers.start_limit_burst: memward keeps the times of this many failed starts. */
+#define CONFIG_START_LIMIT_BURST_MAX 1000U
 #define CONFIG_LISTEN_MAX 16U
 #define CONFIG_RETAINED_REQUESTS_MAX 64U
 #define CONFIG_FILE_SIZE_MAX (1024U * 1024U)
@@ -77,6 +79,8 @@ struct memward_config {
                 usec_t fork_timeout;    /* template mode: the answer to a SPAWN */
                 usec_t backoff_initial;
                 usec_t backoff_max;
+                unsigned start_limit_burst;     /* 0 = off (policy_start_limit()) */
+                usec_t start_limit_interval;
                 char *user;             /* workers.user as written; NULL = memward's own */
                 char *group;            /* workers.group as written; NULL = the user's primary group */
                 struct spawn_credentials credentials; /* both resolved at load; nothing set when neither is */

@@ -40,6 +40,23 @@ struct cgroup_setup {
  * Returns 0, -ENOENT when there is no v2 line. */
 int cgroup_parse_self_v2(const char *text, size_t length, char *ret_path, size_t size);
 
+/* Whether a cgroup v2 path ("/app/worker-3-7") names one of memward's leaves: its last
+ * component is worker-* or template-* (the names cgroup_leaf_create() gives). */
+bool cgroup_path_is_leaf(const char *path);
+
+/* Whether process pid is in one of memward's leaves, from PROC_ROOT/PID/cgroup: 1 or 0;
+ * -ESRCH when the process is gone, -ENOENT when it has no v2 line, or the errno of the
+ * read. */
+int cgroup_process_in_leaf(const char *proc_root, pid_t pid);
+
+/* Whether the v2 line of /proc/PID/cgroup text names the leaf leaf_name directly under
+ * group_path (the mount point followed by the group's own path, as cgroup_setup_init()
+ * makes it): the path must be "<group's path>/<leaf_name>", and group_path end with the
+ * group's path. Returns 1 when it does, 0 when the process is in another cgroup (its path
+ * then in ret_path), -ENOENT when there is no v2 line, -ENAMETOOLONG for a path over size. */
+int cgroup_text_in_leaf(const char *text, size_t length, const char *group_path, const char *leaf_name,
+                        char *ret_path, size_t size);
+
 /* The v1 path of one controller ("4:memory:/docker/abc") from /proc/self/cgroup text. */
 int cgroup_parse_self_v1(const char *text, size_t length, const char *controller, char *ret_path, size_t size);
 
@@ -111,12 +128,19 @@ void cgroup_leaf_close(struct cgroup_leaf *l);
 
 /* Sums /proc/PID/smaps_rollup over pid and all its descendants (via
  * /proc/PID/task/TID/children of every thread); has_private only when every process's
- * file has Private_Clean and Private_Dirty. Returns 0, -ESRCH when pid is gone, or
+ * file has Private_Clean and Private_Dirty, has_pss_anon only when every one has
+ * Pss_Anon (5.3+). Summed over the tree, Pss_Anon counts a page that several of its
+ * processes map (a gunicorn arbiter's copy-on-write pages in its worker) once, where
+ * Anonymous counts it in each. Returns 0, -ESRCH when pid is gone, or
  * another negative errno when pid is there but its file cannot be read: -ENOENT before
  * 4.14, which has no smaps_rollup, -EACCES for a process that is not dumpable. */
 int procfs_tree_memory(const char *proc_root, pid_t pid, struct smaps_rollup *ret);
 
 /* Resident minus shared from /proc/PID/statm, summed over pid and its descendants like
  * procfs_tree_memory(): O(processes), no page walk. A gunicorn arbiter run as the worker
- * has its memory in the child that serves the requests. -ESRCH when pid is gone. */
-int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret);
+ * has its memory in the child that serves the requests. "Shared" there is the resident
+ * file and shmem pages, so each term is the process's resident anonymous memory: a page
+ * two processes of the tree share copy-on-write is in both. *ret_processes (may be NULL)
+ * is how many processes were summed, for the caller to tell when that can happen.
+ * -ESRCH when pid is gone. */
+int procfs_private_memory(const char *proc_root, pid_t pid, uint64_t *ret, unsigned *ret_processes);

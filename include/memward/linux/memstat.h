@@ -34,6 +34,11 @@ struct smaps_rollup {
         uint64_t rss;
         uint64_t pss;
         uint64_t anonymous;
+        /* Pss_Anon (Linux 5.3+, optional: has_pss_anon): the anonymous pages, each divided
+         * by the number of processes that map it. Summed over the processes that share a
+         * page, it counts the page once. */
+        bool has_pss_anon;
+        uint64_t pss_anon;
         /* Private_Clean + Private_Dirty: the USS, pages only this process maps. Optional
          * (has_private): a forked worker's private memory, without what it shares with
          * its template. */

@@ -30,19 +30,21 @@ enum template_message_type {
         TEMPLATE_READY,
         TEMPLATE_SPAWNED,
         TEMPLATE_SPAWN_FAILED,
+        TEMPLATE_PLACE,                 /* §3: put PID (the intermediate) into the SPAWN's leaf */
         _TEMPLATE_MESSAGE_TYPE_MAX,
 };
 
-/* "READY", "SPAWNED", "SPAWN_FAILED"; "unknown" out of range. */
+/* "READY", "SPAWNED", "SPAWN_FAILED", "PLACE"; "unknown" out of range. */
 const char *template_message_type_to_string(enum template_message_type t);
 
 /* One template → memward message. Fields that its type does not carry are 0 or "". */
 struct template_message {
         enum template_message_type type;
         char runtime[TEMPLATE_RUNTIME_MAX];     /* READY: RUNTIME, cut between characters; "" when absent */
-        unsigned slot;                          /* SPAWNED, SPAWN_FAILED: 0 … TEMPLATE_SLOT_MAX */
-        uint64_t generation;                    /* SPAWNED, SPAWN_FAILED: ≥ 1 */
-        pid_t pid;                              /* SPAWNED: > 1 */
+        bool place;                             /* READY: PLACE=1, the template takes SPAWN with PLACE=1 */
+        unsigned slot;                          /* SPAWNED, SPAWN_FAILED, PLACE: 0 … TEMPLATE_SLOT_MAX */
+        uint64_t generation;                    /* SPAWNED, SPAWN_FAILED, PLACE: ≥ 1 */
+        pid_t pid;                              /* SPAWNED, PLACE: > 1 */
         int error;                              /* SPAWN_FAILED: ERRNO, a positive errno, 1 … TEMPLATE_ERRNO_MAX */
         char message[TEMPLATE_TEXT_MAX];        /* SPAWN_FAILED: MESSAGE, cut between characters; "" when absent */
 };
@@ -54,25 +56,45 @@ struct template_env {
         size_t length;
 };
 
+/* Who puts a forked worker into its cgroup leaf (§2 SPAWN's CGROUP and PLACE, §3). */
+enum template_placement {
+        TEMPLATE_PLACEMENT_NONE,        /* CGROUP=0: no leaf (procfs mode) */
+        TEMPLATE_PLACEMENT_TEMPLATE,    /* CGROUP=1: the leaf's directory fd is attached, the
+                                         * intermediate joins it itself */
+        TEMPLATE_PLACEMENT_MEMWARD,     /* CGROUP=0 PLACE=1: the template sends PLACE with the
+                                         * intermediate's pid, memward moves it, answers PLACED */
+};
+
 /* One memward → template SPAWN. */
 struct template_spawn {
         unsigned slot;                          /* 0 … TEMPLATE_SLOT_MAX */
         uint64_t generation;                    /* ≥ 1 */
         bool cgroup;                            /* CGROUP=1: a leaf's directory fd is attached */
+        bool place;                             /* PLACE=1: memward places the intermediate (never
+                                                 * with CGROUP=1) */
         size_t n_env;
         struct template_env env[TEMPLATE_SPAWN_ENV_MAX]; /* in the order of the message */
+};
+
+/* One memward → template PLACED: the answer to a PLACE. */
+struct template_placed {
+        unsigned slot;                          /* 0 … TEMPLATE_SLOT_MAX */
+        uint64_t generation;                    /* ≥ 1 */
+        int error;                              /* ERRNO, 1 … TEMPLATE_ERRNO_MAX: memward could not move
+                                                 * the process; 0 (no ERRNO line): it is in the leaf */
 };
 
 /* Why a message did not parse, for the log line of the protocol error. */
 struct template_parse_error {
         const char *what;                       /* static token: "oversized", "nul_byte", "unknown_type",
                                                  * "no_equals", "bad_key", "repeated_key", "bad_value",
-                                                 * "missing_key", "unsupported_protocol", "too_many_env" */
+                                                 * "missing_key", "unsupported_protocol", "too_many_env",
+                                                 * "conflicting_keys" */
         char text[TEMPLATE_PARSE_ERROR_MAX];    /* e.g. "line 3: SLOT repeated"; quotes the sender's bytes,
                                                  * cut between characters: log_quote() it */
 };
 
-/* Parses one template → memward message (READY, SPAWNED, SPAWN_FAILED) of length bytes;
+/* Parses one template → memward message (READY, SPAWNED, SPAWN_FAILED, PLACE) of length bytes;
  * buf need not be NUL-terminated. The grammar is §2's: the first line is the type, every
  * further line KEY=VALUE with KEY [A-Z0-9_]+; a last line without '\n' is taken as if it
  * had one, an empty line is a line without '='. Keys this version does not define for the
@@ -89,38 +111,52 @@ struct template_parse_error {
  *   -EBADMSG           anything else malformed: a NUL byte, an unknown type (SPAWN too: it
  *                      is memward's), a line without '=', a bad key, a defined key twice, a
  *                      required key missing, a value out of range (SLOT 0…4095, GENERATION
- *                      1…2^64-1, PID 2…INT32_MAX, ERRNO 1…4095, PROTOCOL not a decimal).
+ *                      1…2^64-1, PID 2…INT32_MAX, ERRNO 1…4095, PROTOCOL not a decimal,
+ *                      PLACE neither 0 nor 1).
  * When error is not NULL it is filled on failure, and left untouched on success. */
 int template_message_parse(const char *buf, size_t length, struct template_message *ret,
                            struct template_parse_error *error);
 
 /* Parses one memward → template SPAWN, with the grammar and errors of
- * template_message_parse() (READY, SPAWNED, SPAWN_FAILED are the unknown types here;
- * no -EPROTONOSUPPORT). CGROUP is "0" or "1"; each ENV value must be NAME=VALUE with a
- * NAME that is not empty. ret->env points into buf. Besides those errnos, -E2BIG when the
+ * template_message_parse() (every other type is an unknown type here; no
+ * -EPROTONOSUPPORT). CGROUP and PLACE are "0" or "1", not both "1" (-EBADMSG,
+ * "conflicting_keys"); each ENV value must be NAME=VALUE with a NAME that is not empty.
+ * ret->env points into buf. Besides those errnos, -E2BIG when the
  * message holds more than TEMPLATE_SPAWN_ENV_MAX ENV lines (not malformed: more than this
  * parser keeps; a template answers SPAWN_FAILED ERRNO=E2BIG). Whether an fd came with it
  * is the socket's business, not the text's. */
 int template_spawn_parse(const char *buf, size_t length, struct template_spawn *ret,
                          struct template_parse_error *error);
 
+/* Parses one memward → template PLACED (every other type is an unknown type here), with
+ * the grammar and errors of template_message_parse(): SLOT and GENERATION required,
+ * ERRNO 1…4095 when present. */
+int template_placed_parse(const char *buf, size_t length, struct template_placed *ret,
+                          struct template_parse_error *error);
+
 /* Formats a SPAWN into buf:
- *   SPAWN\nSLOT=<slot>\nGENERATION=<generation>\nCGROUP=<0|1>\nENV=<entry>\n…
+ *   SPAWN\nSLOT=<slot>\nGENERATION=<generation>\nCGROUP=<0|1>\n[PLACE=1\n]ENV=<entry>\n…
+ * CGROUP=1 for TEMPLATE_PLACEMENT_TEMPLATE, PLACE=1 for TEMPLATE_PLACEMENT_MEMWARD.
  * env is a NULL-terminated list of "NAME=VALUE" strings (NULL: none), written in order.
  * Returns 0 and the length (no NUL is written after it) in *ret_length, or, with buf's
  * contents untouched and *ret_length too:
- *   -EINVAL    slot > TEMPLATE_SLOT_MAX, generation 0, or an entry with '\n' or without
+ *   -EINVAL    slot > TEMPLATE_SLOT_MAX, generation 0, a placement out of the enum, an entry with '\n' or without
  *              a '=' after a non-empty NAME (a C string cannot hold a NUL: it ends there);
  *   -E2BIG     more than TEMPLATE_SPAWN_ENV_MAX entries;
  *   -EMSGSIZE  the message would be longer than TEMPLATE_MESSAGE_MAX, which no peer accepts;
  *   -ENOBUFS   it does not fit in size bytes. */
-int template_spawn_format(unsigned slot, uint64_t generation, bool cgroup, char *const *env, char *buf,
-                          size_t size, size_t *ret_length);
+int template_spawn_format(unsigned slot, uint64_t generation, enum template_placement placement, char *const *env,
+                          char *buf, size_t size, size_t *ret_length);
+
+/* Formats a PLACED: SLOT, GENERATION, and ERRNO when p->error is not 0. Returns 0 and
+ * *ret_length, or, with buf and *ret_length untouched: -EINVAL (a field out of the
+ * parser's range), -ENOBUFS when it does not fit in size bytes. */
+int template_placed_format(const struct template_placed *p, char *buf, size_t size, size_t *ret_length);
 
 /* Formats a template → memward message, the other direction: what a template written in
- * C sends, and what tests feed the parser. READY gets PROTOCOL=1 and RUNTIME= when runtime
- * is not empty; SPAWNED SLOT, GENERATION, PID; SPAWN_FAILED SLOT, GENERATION, ERRNO and
- * MESSAGE= when message is not empty. Returns 0 and *ret_length, or, with buf and
+ * C sends, and what tests feed the parser. READY gets PROTOCOL=1, RUNTIME= when runtime
+ * is not empty and PLACE=1 when place; SPAWNED and PLACE SLOT, GENERATION, PID;
+ * SPAWN_FAILED SLOT, GENERATION, ERRNO and MESSAGE= when message is not empty. Returns 0 and *ret_length, or, with buf and
  * *ret_length untouched: -EINVAL (a field out of the parser's range, a text with '\n' or
  * not NUL-terminated within its array), -ENOBUFS when it does not fit in size bytes.
  * template_message_parse() of the result gives m back. */

@@ -204,3 +204,24 @@ bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_s
 
 /* Exponential restart backoff: initial, doubling per consecutive failure, capped at max. */
 usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures);
+
+/* The start limit (workers.start_limit_burst, workers.start_limit_interval): like
+ * systemd's StartLimitBurst=/StartLimitIntervalSec=, but it counts failed starts only
+ * (a spawn that failed, a worker that exited or was killed unasked), so that a healthy
+ * fleet recycling often never trips it, and only while no worker is ready (the caller
+ * records only the failures that happen while none is): memward
+ * gives up, and exits for Kubernetes or systemd to see, when it serves nothing and
+ * keeps failing, never by stopping workers that serve (a slot that crash-loops beside
+ * them shows in /healthz and is retried with backoff). */
+struct policy_start_limit_verdict {
+        bool hit;
+        unsigned failures;      /* failed starts within the interval before now */
+        usec_t span;            /* from the oldest of them to now; 0 when none */
+};
+
+/* failed_at: the CLOCK_MONOTONIC times of recent failed starts, in any order (n of
+ * them; those older than interval are not counted). burst 0 turns the limit off. Hit
+ * when no worker is ready and at least burst failed starts fall in (now - interval,
+ * now]. */
+struct policy_start_limit_verdict policy_start_limit(unsigned burst, usec_t interval, const usec_t *failed_at,
+                                                     size_t n, unsigned ready_workers, usec_t now);

@@ -41,6 +41,7 @@ struct monitor {
 
         uint64_t group_usage;           /* last group reading */
         uint64_t workers_total;         /* sum of the workers' metric at the last tick */
+        uint64_t templates_total;       /* the templates' share of group_high then (template mode) */
 
         struct pending_leaf *pending;   /* leaves whose rmdir said EBUSY */
 };
@@ -95,13 +96,20 @@ int monitor_worker_prepare(struct monitor *m, struct worker *w, const struct mem
 int monitor_worker_sample(struct monitor *m, struct worker *w, const struct memward_config *c, usec_t now);
 
 /* Reads the worker's memory right after it reported the end of a request: the
- * configured metric from its leaf in cgroup mode (memory.current and memory.stat),
- * resident minus shared from /proc/PID/statm summed over its process tree in procfs
- * mode (no page walk, so it stays cheap at thousands of requests a second) -- but for a
- * worker forked from a template, its USS (smaps_rollup's Private_*), since statm counts
- * the template's anonymous pages it shares as its own. */
+ * configured metric from its leaf in cgroup mode (memory.current and memory.stat); in
+ * procfs mode the same anonymous figure as the sample tick: resident minus shared from
+ * /proc/PID/statm for a worker of one process (equal to its Pss_Anon, and no page walk,
+ * so it stays cheap at thousands of requests a second), the sum of Pss_Anon over a tree
+ * of several (statm would count their copy-on-write pages in each), and for a worker
+ * forked from a template its USS (smaps_rollup's Private_*), since statm counts the
+ * template's anonymous pages it shares as its own. *ret_from says which. *ret is what
+ * retained_requests judges. *ret_metric is the worker's figure in memory.metric's unit,
+ * as the tick reads it (its share against group_high), when this reading has it: always
+ * from a leaf; from a smaps_rollup walk (Rss, Pss; current in procfs mode is its Rss,
+ * anon what *ret is); from statm for anon only. Returns 1 when *ret_metric was written,
+ * 0 when it was not (the tick's figure stands), or a negative errno (-ESRCH: gone). */
 int monitor_worker_boundary_read(struct monitor *m, struct worker *w, const struct memward_config *c,
-                                 uint64_t *ret);
+                                 uint64_t *ret, enum memory_reading *ret_from, uint64_t *ret_metric);
 
 /* The worker's leaf was removed by someone else (reads through its fds fail with
  * ENODEV). Closes what is left of it, so the worker is accounted through /proc from
@@ -116,6 +124,16 @@ int monitor_worker_events(struct monitor *m, struct worker *w);
 /* After the worker's main process was reaped: records OOM and peak from the leaf,
  * kills leftovers (cgroup.kill) and removes the leaf, or queues it for removal. */
 void monitor_worker_release(struct monitor *m, struct worker *w);
+
+/* Kills what is in leaf (cgroup.kill) and removes it, or queues it for the retries of
+ * monitor_retry_removals() while its processes exit: a template's leaf at its exit, as a
+ * worker's. Takes the leaf (*leaf is reset). */
+void monitor_leaf_release(struct monitor *m, struct cgroup_leaf *leaf);
+
+/* The same without cgroup.kill, ever: for a leaf that may hold a process that is not
+ * ours (template.h, place_suspect). Removed now when empty (0), else queued and removed
+ * once its processes have left or exited (-EBUSY). */
+int monitor_leaf_release_spare(struct monitor *m, struct cgroup_leaf *leaf);
 
 /* Retries removing leaves whose processes were still exiting. */
 void monitor_retry_removals(struct monitor *m);

@@ -15,6 +15,7 @@
 #include "memward/policy/policy.h"
 #include "memward/supervisor/history.h"
 #include "memward/supervisor/monitor.h"
+#include "memward/supervisor/orphans.h"
 #include "memward/supervisor/reconcile.h"
 #include "memward/supervisor/template.h"
 #include "memward/supervisor/worker.h"
@@ -22,6 +23,8 @@
 /* Bad usage or configuration (memward(8)): what systemd's RestartPreventExitStatus=
  * lists, since starting again cannot fix it. */
 #define EXIT_USAGE 2
+/* workers.start_limit_burst failed starts within start_limit_interval, no worker ready. */
+#define EXIT_START_LIMIT 3
 
 /* Loads the configuration again for SIGHUP: the file plus the command-line overrides,
  * validated. Prints its own diagnostics; returns 0 or a negative errno. */
@@ -88,6 +91,7 @@ struct supervisor {
 
         struct monitor monitor;
         usec_t last_group_recycle;              /* pressure / group_high cooldown */
+        bool group_high_roll_noted;             /* group_high_deferred logged for this reload's roll */
         uint64_t pressure_events;
 
         struct listen_set listen;
@@ -126,6 +130,7 @@ struct supervisor {
         struct template_process *template;      /* the one that forks workers */
         struct template_process *template_next; /* a reload's, until it is READY */
         struct template_process *templates_retired; /* stopped, until reaped */
+        struct template_leaf_held *template_leaves_held; /* leaves of reaped templates whose workers live */
         struct event_source template_timer_source;
         char **template_env;                    /* env_template without NOTIFY_SOCKET */
         unsigned long long template_generation; /* of the last template started */
@@ -133,7 +138,16 @@ struct supervisor {
         struct template_counters template_next_counters; /* a reload's template's, until it takes over: a
                                                           * failed reload is no restart */
         struct reaped_ring reaped;              /* children reaped that no record knew */
+        struct helper_pids helpers;             /* memward's own placers, until reaped: no orphans */
         usec_t orphan_sweep_at;                 /* procfs mode: look again for a given-up spawn's worker */
+        bool orphan_sweep_due;                  /* procfs mode: a child was reaped, look for orphans */
+        bool leafless_workers;                  /* cgroup mode: a worker ran outside a leaf; its orphans
+                                                 * are swept as in procfs mode */
+        struct orphan_set orphans_dying;        /* killed, not reaped yet */
+        usec_t start_failures[CONFIG_START_LIMIT_BURST_MAX]; /* a ring: times of failed starts */
+        unsigned n_start_failures;              /* ever recorded (the ring holds the last ones) */
+        struct policy_start_limit_verdict start_limit; /* .hit: memward is to exit (EXIT_START_LIMIT) */
+        uint64_t orphans_killed;                /* memward_orphans_killed_total */
         struct notify_early notify_early[NOTIFY_EARLY_MAX];
         unsigned n_notify_early;
 };
@@ -169,3 +183,21 @@ unsigned supervisor_slots_replacing(const struct supervisor *s);
  * was marked; quiet: no log line when none qualifies. Not static only for the unit
  * tests. */
 bool supervisor_group_recycle(struct supervisor *s, enum recycle_reason reason, usec_t now, bool quiet);
+
+/* Judges memory.group_high on the tick and at request ends: the group's figure is the
+ * workers' latest readings (each in memory.metric's unit) plus, in template mode, what
+ * no worker's figure counts of the templates (template_group_share()): the running one,
+ * a reload's new one and the retired ones while their process lives. Over it, the
+ * victim of supervisor_group_recycle() is marked and event=group_high logs the total,
+ * the workers' and the templates' parts and the budget; returns true then. While a
+ * reload rolls in template mode (its template starting, workers still to roll) no
+ * victim is chosen; event=group_high_deferred says so once per roll. Keeps the parts in
+ * s->monitor for the recycle log line. quiet as for supervisor_group_recycle().
+ * Not static only for the unit tests. */
+bool supervisor_check_group_high(struct supervisor *s, usec_t now, bool quiet);
+
+/* The leaves of reaped templates (template_process_hold_leaf()): each is read for
+ * group_high while workers forked from that template live, and removed once none does
+ * (event=template_leaf_released). Called on the sample tick. Not static only for the
+ * unit tests. */
+void supervisor_template_leaves_upkeep(struct supervisor *s);

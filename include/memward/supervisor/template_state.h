@@ -11,12 +11,20 @@
  *   DEAD      START_FAILED                            DEAD        restart_at
  *   STARTING  READY                                   IDLE        ready, idle
  *   IDLE      SPAWN_WANTED                            SPAWNING    send_spawn
+ *   SPAWNING  PLACE for it (SPAWN_WANTED said place)  SPAWNING    place
+ *   SPAWNING  PLACED (the caller moved it, or not)    SPAWNING
  *   SPAWNING  SPAWNED / SPAWN_FAILED for it           IDLE        spawned / spawn_failed, idle
  *   live      TIMER past the deadline, FAULT, a       KILLED      kill, fault, detail (and
  *             message this phase does not expect                  spawn_failed when SPAWNING)
  *   live      EXITED                                  DEAD        restart_at (and spawn_failed)
  *   KILLED    EXITED                                  DEAD        restart_at
  * ("live" is STARTING, IDLE or SPAWNING.)
+ *
+ * A SPAWN with PLACE=1 (docs/fork-server.md §3: the template runs as a user that may not
+ * move processes between memward's leaves, so memward moves the intermediate itself) is
+ * answered by one PLACE, which memward answers with PLACED, before the SPAWNED: a SPAWNED
+ * before the PLACE, or after a placement that failed, would bring a worker that is not in
+ * its leaf, and is a protocol error. fork_timeout covers the whole exchange.
  *
  * One SPAWN at a time, as §2 says. A slot that wants a worker while the template is not
  * IDLE is the caller's to remember: TEMPLATE_EVENT_SPAWN_WANTED then returns -EBUSY and
@@ -97,6 +105,10 @@ struct template_state {
         unsigned failures;              /* consecutive, for the backoff; 0 after a SPAWNED */
         unsigned spawn_slot;            /* SPAWNING: the SPAWN in flight */
         uint64_t spawn_generation;
+        bool spawn_place;               /* … was sent with PLACE=1: memward places its intermediate */
+        pid_t place_pid;                /* … the PID of its PLACE; 0 before it came */
+        bool placed;                    /* … PLACED was fed: the placement is over */
+        int place_error;                /* … how it went: 0, or the negative errno PLACED carried */
 };
 
 enum template_event_type {
@@ -106,7 +118,9 @@ enum template_event_type {
         TEMPLATE_EVENT_MESSAGE,         /* a packet that parsed: .message */
         TEMPLATE_EVENT_FAULT,           /* the channel's own verdict: .fault, .detail */
         TEMPLATE_EVENT_EXITED,          /* the template process was reaped (not in DEAD) */
-        TEMPLATE_EVENT_SPAWN_WANTED,    /* a slot wants a worker: .slot, .generation */
+        TEMPLATE_EVENT_SPAWN_WANTED,    /* a slot wants a worker: .slot, .generation, .place */
+        TEMPLATE_EVENT_PLACED,          /* the caller moved the PLACE's pid into the leaf (.error 0)
+                                         * or could not (.error a negative errno): PLACED goes out */
         _TEMPLATE_EVENT_MAX,
 };
 
@@ -114,12 +128,14 @@ struct template_event {
         enum template_event_type type;
         usec_t now;
         pid_t pid;                              /* STARTED: > 0 */
-        int error;                              /* START_FAILED: a negative errno, for the decision */
+        int error;                              /* START_FAILED: a negative errno, for the decision;
+                                                 * PLACED: 0 or a negative errno */
         const struct template_message *message; /* MESSAGE */
         enum template_fault fault;              /* FAULT */
         const char *detail;                     /* FAULT: for the log, may be NULL; copied, cut to fit */
         unsigned slot;                          /* SPAWN_WANTED: 0 … TEMPLATE_SLOT_MAX */
         uint64_t generation;                    /* SPAWN_WANTED: ≥ 1 */
+        bool place;                             /* SPAWN_WANTED: the SPAWN says PLACE=1 */
 };
 
 #define TEMPLATE_DETAIL_MAX 192U
@@ -131,6 +147,9 @@ struct template_decision {
                                          * restart backoff, as for an exec that failed (§4) */
         int error;                      /* … why: -ERRNO of SPAWN_FAILED; -ETIMEDOUT fork_timeout;
                                          * -EPROTO a protocol fault; -ESRCH the template exited */
+        bool place;                     /* move .pid (the intermediate of .slot/.generation's SPAWN) into
+                                         * that worker's leaf now, feed TEMPLATE_EVENT_PLACED with how
+                                         * it went, and send PLACED */
         bool spawned;                   /* .slot/.generation's worker is .pid: adopt it */
         pid_t pid;
         unsigned slot;
@@ -162,13 +181,15 @@ void template_state_init(struct template_state *s, const struct template_timing 
  *   -EBUSY     SPAWN_WANTED while the template is not IDLE: keep the request, offer it on
  *              the next decision with .idle;
  *   -EINVAL    an event this phase cannot have (STARTED or START_FAILED outside DEAD, EXITED
- *              in DEAD), or arguments out of range (slot > TEMPLATE_SLOT_MAX, generation 0,
+ *              in DEAD, PLACED other than once after a decision with .place, or with .error > 0),
+ *              or arguments out of range (slot > TEMPLATE_SLOT_MAX, generation 0,
  *              pid ≤ 0, START_FAILED error ≥ 0, no message, unknown type or fault): the
  *              caller's bug, worth a log line, and the machine stays as it was.
  * Only TIMER looks at deadlines: a READY or an answer that arrives after its deadline but
  * before the timer fired is taken, since it did come. A SPAWNED whose PID fails the check
  * of §3 is fed as a FAULT with TEMPLATE_FAULT_BAD_PID, not as a MESSAGE, so that the SPAWN
- * in flight fails with it; so is a SPAWN that template_channel_send() could not send
+ * in flight fails with it, and so is a PLACE whose PID is not the template's own child
+ * of the template's user; so is a SPAWN that template_channel_send() could not send
  * (TEMPLATE_FAULT_CHANNEL_ERROR: -EAGAIN, it does not read; -EPIPE, it is gone). */
 int template_state_handle(struct template_state *s, const struct template_event *e, struct template_decision *ret);
 

@@ -30,6 +30,23 @@ enum worker_fork {
         WORKER_FORK_SENT,       /* its SPAWN is in flight */
 };
 
+/* Where a worker's anonymous-memory figure came from: the reports name it next to the
+ * figure (anon_from in /status and on recycle lines), so that one is never mistaken for
+ * another. monitor_worker_sample() and monitor_worker_boundary_read() say why each is
+ * the slot's cost. */
+enum memory_reading {
+        MEMORY_READING_NONE,            /* not read yet */
+        MEMORY_READING_CGROUP,          /* its leaf: memory.stat anon (memory.current for metric current) */
+        MEMORY_READING_PSS_ANON,        /* Pss_Anon summed over its process tree */
+        MEMORY_READING_USS,             /* Private_Clean + Private_Dirty over its tree: forked from a template */
+        MEMORY_READING_ANONYMOUS,       /* Anonymous summed over its tree: a kernel without Pss_Anon (< 5.3) */
+        MEMORY_READING_STATM,           /* resident - shared of statm, summed: request ends without a page walk */
+        _MEMORY_READING_MAX,
+};
+
+/* "memory.stat", "pss_anon", "uss", "anonymous", "statm_private"; "none". */
+const char *memory_reading_to_string(enum memory_reading r);
+
 /* What memward knows about a worker's memory, from its last sample. */
 struct worker_memory {
         struct cgroup_leaf leaf;        /* cgroup mode; dir_fd -1 in procfs mode */
@@ -37,6 +54,7 @@ struct worker_memory {
         bool sampled;
         uint64_t current;               /* memory.current, or Rss of the process tree */
         uint64_t anon, file, kernel, shmem, sock;
+        enum memory_reading anon_from;  /* how anon was read */
         uint64_t rss, pss;              /* procfs readings (procfs mode, or metric rss/pss) */
         uint64_t peak;                  /* memory.peak, or the largest current seen */
         uint64_t metric;                /* the configured memory.metric */
@@ -46,6 +64,7 @@ struct worker_memory {
         struct boundary_floor boundary; /* readings taken when a request ended */
         usec_t last_boundary;           /* time of the last boundary reading */
         uint64_t last_boundary_value;
+        enum memory_reading boundary_from; /* how last_boundary_value was read */
         uint64_t latest;                /* the newest reading, tick or request end: its share against group_high */
         bool oom_kill_seen;             /* memory.events oom_kill rose: some process in the leaf, maybe not the worker */
         bool sample_error_logged;       /* warned that it cannot be read: once per worker */

@@ -6,7 +6,7 @@ an intermediate process that joins the leaf (CGROUP=1), forks the worker and rep
 pid through a pipe; the template reaps the intermediate and answers SPAWNED (or
 SPAWN_FAILED). The worker calls setsid(), resets its signals, closes the control fd and
 the leaf fd, sets the ENV of the request and LISTEN_PID, waits until it is re-parented to
-memward and runs the example worker's loop.
+memward, sets PR_SET_PDEATHSIG (SIGKILL) and runs the example worker's loop.
 
 Knobs (environment):
   TEST_TEMPLATE_MESSAGE_FILE  the workers' message (EXAMPLE_MESSAGE) is this file's text,
@@ -20,6 +20,15 @@ Knobs (environment):
                               claim_self     answers SPAWNED with its own pid
                               close_channel  READY, then closes the channel and lives on
                               protocol2      says READY with PROTOCOL=2
+                              place_bad_pid  (with TEST_TEMPLATE_PLACE=1) answers a SPAWN with
+                                             PLACE=1 by a PLACE naming itself, not its child
+                              place_skip     (with TEST_TEMPLATE_PLACE=1) forks the worker of a
+                                             SPAWN with PLACE=1 without a PLACE and answers SPAWNED
+                              place_crash    (with TEST_TEMPLATE_PLACE=1) exits (code 5) right
+                                             after its PLACE, before memward's PLACED
+  TEST_TEMPLATE_PLACE=1       offers PLACE=1 in READY and, for a SPAWN with PLACE=1, lets
+                              memward place the intermediate (docs/fork-server.md 3.1): it
+                              waits on a release pipe until the template has PLACED
   TEST_TEMPLATE_N             see exit_on_spawn (default 2)
   TEST_TEMPLATE_ANSWER_DELAY_MS  waits this long before each SPAWNED, while the worker
                               already runs: its READY=1 (or its exit) comes first
@@ -27,10 +36,12 @@ Knobs (environment):
   TEST_TEMPLATE_STUBBORN=1    ignores SIGTERM and stays after the channel's EOF
   TEST_TEMPLATE_PRELOAD_MIB   the "application" keeps this many MiB of anonymous memory,
                               touched in the template: every worker shares it
+  TEST_TEMPLATE_READY_DELAY_MS  waits this long after loading before READY (a slow import)
 Every fork is logged on stderr as "template[PID]: forked WORKER_PID".
 """
 
 import array
+import ctypes
 import importlib.util
 import os
 import random
@@ -41,6 +52,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXAMPLE = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(HERE))), "examples", "python", "worker.py")
+
+
+SUPERVISOR = os.getppid()          # memward: the template is its child
 
 
 def log(msg):
@@ -103,6 +117,14 @@ def worker(mod, ctl, fds, env, intermediate):
         # The example worker exits when its parent changes: start it once memward is it.
         while os.getppid() == intermediate:
             time.sleep(0.001)
+        # Section 3 step 4.6: die with memward (the template's parent).
+        if os.getppid() != SUPERVISOR:
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(1, ctypes.c_ulong(signal.SIGKILL), 0, 0, 0) != 0:    # PR_SET_PDEATHSIG
+            return
+        if os.getppid() != SUPERVISOR:
+            return
         code = mod.Worker().run()
     except BaseException as e:  # noqa: BLE001 -- nothing may return into the template
         log("worker: %r" % (e,))
@@ -110,20 +132,42 @@ def worker(mod, ctl, fds, env, intermediate):
         os._exit(code or 0)
 
 
-def spawn(mod, ctl, fields, env, fds):
+def placed(ctl, head):
+    """Waits for memward's PLACED; its ERRNO, 0 when placed."""
+    data = ctl.recv(65536)
+    kind, fields, _ = parse(data)
+    if kind != "PLACED" or "SLOT=%s\nGENERATION=%s\n" % (fields.get("SLOT"), fields.get("GENERATION")) != head:
+        log("unexpected %r while waiting for PLACED" % data)
+        os._exit(76)
+    return int(fields.get("ERRNO", "0"))
+
+
+def spawn(mod, ctl, fields, env, fds, mode=""):
     """Forks one worker; returns the answer to send."""
     slot, generation = fields.get("SLOT", "0"), fields.get("GENERATION", "1")
     head = "SLOT=%s\nGENERATION=%s\n" % (slot, generation)
     cgroup = fields.get("CGROUP") == "1"
+    place = fields.get("PLACE") == "1" and mode != "place_skip"
     if cgroup != (len(fds) == 1):
         for fd in fds:
             os.close(fd)
         return "SPAWN_FAILED\n" + head + "ERRNO=9\nMESSAGE=CGROUP and fds disagree\n"
+    if place and mode == "place_bad_pid":
+        ctl.send(("PLACE\n" + head + "PID=%d\n" % os.getpid()).encode())
+        placed(ctl, head)
+        return "SPAWN_FAILED\n" + head + "ERRNO=1\n"
     r, w = os.pipe()
+    release_r, release_w = os.pipe() if place else (-1, -1)
     pid = os.fork()
     if pid == 0:
         try:
             os.close(r)
+            if place:
+                # Nothing before memward has moved us into the worker's leaf.
+                os.close(release_w)
+                if os.read(release_r, 1) != b"p":
+                    os._exit(0)
+                os.close(release_r)
             if cgroup:
                 try:
                     fd = os.open("cgroup.procs", os.O_WRONLY, dir_fd=fds[0])
@@ -141,6 +185,19 @@ def spawn(mod, ctl, fields, env, fds):
         finally:
             os._exit(0)
     os.close(w)
+    if place:
+        os.close(release_r)
+        ctl.send(("PLACE\n" + head + "PID=%d\n" % pid).encode())
+        if mode == "place_crash":
+            os._exit(5)         # the intermediate reads EOF and exits, unplaced
+        err = placed(ctl, head)
+        if err == 0:
+            os.write(release_w, b"p")
+        os.close(release_w)
+        if err:
+            os.waitpid(pid, 0)
+            os.close(r)
+            return "SPAWN_FAILED\n" + head + "ERRNO=%d\nMESSAGE=memward could not place it\n" % err
     os.waitpid(pid, 0)
     answer = os.read(r, 64).decode()
     os.close(r)
@@ -167,11 +224,13 @@ def main():
     ctl = socket.socket(fileno=int(os.environ["MEMWARD_CONTROL_FD"]))
     ctl.set_inheritable(False)
     mod = load_app()
+    time.sleep(int(os.environ.get("TEST_TEMPLATE_READY_DELAY_MS", "0") or 0) / 1000)
     if mode == "never_ready":
         while True:
             time.sleep(3600)
-    ctl.send(b"READY\nPROTOCOL=%d\nRUNTIME=test-template/1 python/%d.%d\n"
-             % ((2 if mode == "protocol2" else 1,) + sys.version_info[:2]))
+    ctl.send(b"READY\nPROTOCOL=%d\nRUNTIME=test-template/1 python/%d.%d\n%s"
+             % ((2 if mode == "protocol2" else 1,) + sys.version_info[:2]
+                + (b"PLACE=1\n" if os.environ.get("TEST_TEMPLATE_PLACE") == "1" else b"",)))
     if mode == "close_channel":
         ctl.close()
         while True:
@@ -210,7 +269,7 @@ def main():
             ctl.send(("SPAWN_FAILED\nSLOT=%s\nGENERATION=%s\nERRNO=12\nMESSAGE=test\n"
                       % (fields["SLOT"], fields["GENERATION"])).encode())
             continue
-        answer = spawn(mod, ctl, fields, env, list(fds))
+        answer = spawn(mod, ctl, fields, env, list(fds), mode)
         if mode == "fork_and_hang":
             while True:
                 time.sleep(3600)
