@@ -37,7 +37,7 @@ LIB_OBJS := $(filter-out $(BUILD)/obj/cli/main.o,$(OBJS))
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-orphans bench-leak bench-recycle
+.PHONY: all check layers unit python-check integration asan vm-check install uninstall deb clean deps run test-all bench-seed bench-keepalive bench-orphans bench-leak bench-recycle bench-fork
 
 all: $(BUILD)/memward
 
@@ -185,6 +185,11 @@ bench-leak: $(BUILD)/memward
 # ~4 minutes.
 bench-recycle: $(BUILD)/memward
 	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/recycle-loss/run
+
+# Template ("fork-server") mode against gunicorn and uWSGI: memory of the whole tree,
+# replacement latency, max_requests at ~1,000 requests/s (bench/fork/README.md); ~6 minutes.
+bench-fork: $(BUILD)/memward
+	MEMWARD=$(CURDIR)/$(BUILD)/memward bench/fork/run
 
 # Debian's python3 reads /usr/lib/python3/dist-packages (PREFIX=/usr, the .deb) and
 # /usr/local/lib/python3.X/dist-packages (PREFIX=/usr/local).

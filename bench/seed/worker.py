@@ -127,10 +127,16 @@ def read_request(conn):
     return method, target, version, headers, body[:int(length)]
 
 
+def load_app():
+    """The WSGI callable named by WSGI_APP (imported once: template.py does it before
+    the forks)."""
+    module, _, name = os.environ.get("WSGI_APP", "app:app").partition(":")
+    return getattr(importlib.import_module(module), name or "app")
+
+
 class Worker:
     def __init__(self):
-        module, _, name = os.environ.get("WSGI_APP", "app:app").partition(":")
-        self.app = getattr(importlib.import_module(module), name or "app")
+        self.app = load_app()
         self.requests = 0
         self.stopping = False
         self.parent = os.getppid()

@@ -26,9 +26,12 @@ STOPPING=1 when it begins to stop.
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import os
 import sys
 import traceback
+import types
 from typing import Any, List, Optional
 
 from memward import notify, protocol, template
@@ -58,6 +61,55 @@ def _uvicorn_server_class() -> type:
             await super().shutdown(sockets=sockets)
 
     return WorkerServer
+
+
+class _DeferredModule(types.ModuleType):
+    """Stands in sys.modules for a module not run yet, and runs it at the first access
+    to an attribute the module itself defines (or to __path__: a submodule's import).
+
+    importlib.util.LazyLoader cannot do this for a module imported twice: from 3.11 on,
+    `import name` reads sys.modules[name].__spec__, and any attribute access loads its
+    lazy module. Here __spec__, __name__ and __file__ are plain attributes."""
+
+    def __getattr__(self, attr: str) -> Any:
+        name = self.__name__
+        if sys.modules.get(name) is self:
+            del sys.modules[name]
+        try:
+            real = importlib.import_module(name)
+        except BaseException:
+            sys.modules.setdefault(name, self)
+            raise
+        # Whoever holds this object (gunicorn.util's global) sees the real module's names.
+        self.__dict__.update(real.__dict__)
+        return getattr(real, attr)
+
+
+def defer_pkg_resources() -> bool:
+    """Puts off pkg_resources until something uses it.
+
+    gunicorn 20.1's util imports it at the top for one purpose, worker classes named
+    by entry point (`-k egg:dist#name`, or a name it does not know), which its config
+    resolves in the template. Run for nothing otherwise, it scans every installed
+    distribution: ~12 MiB of the template's memory on Debian 12, more than gunicorn
+    itself, and so of the tree it shares with its workers. Whoever uses it (the config,
+    the app, a hook) runs it then, in the template when that is where it is used.
+    Returns False, and changes nothing, when it is imported already or not installed."""
+    if "pkg_resources" in sys.modules:
+        return False
+    try:
+        spec = importlib.util.find_spec("pkg_resources")
+    except (ImportError, ValueError):
+        return False
+    if spec is None or spec.loader is None:
+        return False
+    module = _DeferredModule("pkg_resources")
+    module.__spec__ = spec
+    module.__loader__ = spec.loader
+    if spec.origin:
+        module.__file__ = spec.origin
+    sys.modules["pkg_resources"] = module
+    return True
 
 
 class _CappedSelector:
@@ -171,6 +223,7 @@ class GunicornAdapter(template.Adapter):
     def load(self, listen_fds: List[int]) -> None:
         """gunicorn's start-up up to the point where its arbiter would fork workers:
         Application.run() and Arbiter.start(), without pidfile, daemon, signals or loop."""
+        defer_pkg_resources()
         from gunicorn import sock
         from gunicorn.app.wsgiapp import WSGIApplication
         from gunicorn.arbiter import Arbiter

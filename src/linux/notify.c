@@ -104,6 +104,27 @@ int notify_message_parse(const char *buf, size_t length, struct notify_message *
         return 0;
 }
 
+void notify_message_merge(struct notify_message *into, const struct notify_message *later) {
+        into->ready = into->ready || later->ready;
+        into->watchdog = into->watchdog || later->watchdog;
+        into->stopping = into->stopping || later->stopping;
+        if (later->has_status) {
+                memcpy(into->status, later->status, sizeof into->status);
+                into->has_status = true;
+        }
+        if (later->has_requests) {
+                into->requests = later->requests;
+                into->has_requests = true;
+        }
+        /* X_INFLIGHT describes the moment of its datagram's X_REQUESTS: never paired with
+         * an older count. */
+        if (later->has_requests || later->has_inflight) {
+                into->inflight = later->inflight;
+                into->has_inflight = later->has_inflight;
+        }
+        into->bad_lines += later->bad_lines;
+}
+
 int notify_socket_open(char *ret_address, size_t size) {
         _cleanup_close_ int fd = -1;
         struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -1926,8 +1926,9 @@ static void supervisor_apply_notify(struct supervisor *s, struct worker *w, cons
 }
 
 /* Keeps a datagram of an unknown sender for a SPAWNED that may name it soon: only while a
- * worker waits for its fork to be answered (or was just adopted), and only the newest
- * NOTIFY_EARLY_MAX. Returns true when kept. */
+ * worker waits for its fork to be answered (or was just adopted), one record per sender
+ * (its datagrams folded together), and only the newest NOTIFY_EARLY_MAX senders. Returns
+ * true when kept. */
 static bool supervisor_keep_early_notify(struct supervisor *s, pid_t pid, const struct notify_message *m, usec_t now) {
         bool waiting = false;
         for (struct worker *w = s->workers; w && !waiting; w = w->next)
@@ -1940,6 +1941,16 @@ static bool supervisor_keep_early_notify(struct supervisor *s, pid_t pid, const 
                 if (now - s->notify_early[i].at < NOTIFY_EARLY_USEC)
                         s->notify_early[n++] = s->notify_early[i];
         s->n_notify_early = n;
+        /* A worker under load serves requests before its SPAWNED is read: at 1,000 requests/s
+         * its READY=1 was followed by more X_REQUESTS datagrams than there are records, and
+         * dropping the oldest dropped the READY=1: never ready, the slot's recycles stuck. */
+        for (unsigned i = 0; i < n; i++)
+                if (s->notify_early[i].pid == pid) {
+                        notify_message_merge(&s->notify_early[i].message, m);
+                        s->notify_early[i].at = now;
+                        log_debug("notify_early", "sender=%d msg=\"folded into what it said before\"", (int) pid);
+                        return true;
+                }
         if (n == NOTIFY_EARLY_MAX) {
                 memmove(s->notify_early, s->notify_early + 1, (n - 1) * sizeof s->notify_early[0]);
                 s->n_notify_early = --n;

@@ -3,6 +3,10 @@
   * The worker says READY=1 before its SPAWNED is read (the test template waits 300 ms
     before answering): memward keeps the datagram and applies it once the SPAWNED names
     the worker, so the worker becomes ready without waiting for a second READY=1.
+  * Under load the worker serves many requests before its SPAWNED is read: its READY=1 is
+    followed by more X_REQUESTS datagrams than memward keeps records of early senders;
+    they are folded into one record per sender, so READY=1 is not pushed out (it was: the
+    worker never became ready, and its slot's recycles stopped) and the count is the last.
   * The worker exits before its SPAWNED is read: memward reaps an unknown pid, and the
     SPAWNED that names it later is a worker that exited at once (exit ... unexpected=yes
     for that pid), not a protocol error.
@@ -36,6 +40,21 @@ def early_ready(t):
     check(status == 200, "answer: %d" % status)
     check(not mw.events("template_protocol_error"), "a protocol error")
     check(mw.stop() == 0, "memward exit code")
+
+
+def early_ready_then_requests(t):
+    # 40 requests: more datagrams than memward's 16 records of early senders.
+    port, mw = start(t, {"TEST_TEMPLATE_ANSWER_DELAY_MS": "2000"}, ready_timeout="60s")
+    mw.wait_event("template_ready", timeout=20)
+    for _ in range(40):
+        status, _, _ = lib.http_get(port, "/")
+        check(status == 200, "answer: %d" % status)
+    ready = mw.wait_event("ready", timeout=20)[0]
+    spawn = mw.events("spawn")[0]
+    check(ready.get("pid") == spawn.get("pid"), "ready for another pid: %s / %s" % (ready.text, spawn.text))
+    check(mw.stop() == 0, "memward exit code")
+    exits = [e for e in mw.events("exit") if e.get("pid") == spawn.get("pid")]
+    check(exits and int(exits[0].get("requests")) >= 40, "requests counted: %s" % [e.text for e in exits])
 
 
 def exit_before_spawned(t):
@@ -72,6 +91,7 @@ def fork_and_hang(t):
 
 def test(t):
     early_ready(t)
+    early_ready_then_requests(t)
     exit_before_spawned(t)
     fork_and_hang(t)
 

@@ -95,6 +95,32 @@ static void test_parse_max_counter(void **state) {
         assert_true(m.requests == UINT64_MAX);
 }
 
+/* What an early sender said in three datagrams, folded into one: READY=1 survives the
+ * X_REQUESTS that came after it, the counts are the last ones. */
+static void test_merge_keeps_ready_and_latest_counts(void **state) {
+        (void) state;
+        struct notify_message m, later;
+        assert_int_equal(parse("READY=1\nSTATUS=booted", &m), 0);
+        assert_int_equal(parse("X_REQUESTS=1\nX_INFLIGHT=1\nbogus", &later), 0);
+        notify_message_merge(&m, &later);
+        assert_int_equal(parse("X_REQUESTS=2\nWATCHDOG=1", &later), 0);
+        notify_message_merge(&m, &later);
+        assert_true(m.ready);
+        assert_true(m.watchdog);
+        assert_false(m.stopping);
+        assert_true(m.has_status);
+        assert_string_equal(m.status, "booted");
+        assert_true(m.has_requests);
+        assert_true(m.requests == 2);
+        assert_false(m.has_inflight);   /* the last count came without one */
+        assert_int_equal(m.bad_lines, 1);
+        assert_int_equal(parse("STATUS=serving\nSTOPPING=1", &later), 0);
+        notify_message_merge(&m, &later);
+        assert_string_equal(m.status, "serving");
+        assert_true(m.stopping);
+        assert_true(m.requests == 2);
+}
+
 static void test_parse_embedded_nul(void **state) {
         (void) state;
         struct notify_message m;
@@ -227,6 +253,7 @@ int main(void) {
                 cmocka_unit_test(test_parse_unknown_keys_ignored),
                 cmocka_unit_test(test_parse_malformed),
                 cmocka_unit_test(test_parse_max_counter),
+                cmocka_unit_test(test_merge_keeps_ready_and_latest_counts),
                 cmocka_unit_test(test_parse_embedded_nul),
                 cmocka_unit_test(test_parse_long_status_truncated),
                 cmocka_unit_test(test_parse_long_status_cut_between_characters),

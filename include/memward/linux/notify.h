@@ -46,6 +46,12 @@ const char *notify_reject_reason_to_string(enum notify_reject_reason r);
  * early and so cannot be read line by line with confidence (ret is then undefined). */
 int notify_message_parse(const char *buf, size_t length, struct notify_message *ret);
 
+/* Folds `later`, a message the same sender sent after `into`, into `into`, so that applying
+ * the result once does what applying both in order would: READY=1, WATCHDOG=1 and
+ * STOPPING=1 stay said, STATUS= and the cumulative X_REQUESTS= (with its X_INFLIGHT=) are
+ * the later ones when it has them, bad_lines add up. */
+void notify_message_merge(struct notify_message *into, const struct notify_message *later);
+
 struct notify_datagram {
         char data[NOTIFY_DATAGRAM_MAX];
         size_t length;
