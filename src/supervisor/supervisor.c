@@ -280,8 +280,9 @@ static void supervisor_release_worker(struct supervisor *s, struct worker *w) {
 
 static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now);
 
-/* A worker is ready, or a reload went through: the failed starts before it are history,
- * and only a new run of them, with none ready, may reach the start limit. */
+/* A slot served for CRASH_LOOP_FORGIVE_USEC, or a reload went through: the failed
+ * starts before it are history, and only a new run of them, with none ready, may reach
+ * the start limit. */
 static void supervisor_start_limit_forget(struct supervisor *s) {
         s->n_start_failures = 0;
         s->start_failures_deepest = 0;
@@ -295,8 +296,14 @@ static void supervisor_start_limit_forget(struct supervisor *s) {
  * problem, not more of the same one: it starts again at the initial delay, even when its
  * workers are recycled faster than that and none of them lived as long. */
 static void slot_note_failure(struct supervisor *s, struct slot *slot, usec_t now) {
-        if (slot->ready_since && now - slot->ready_since >= CRASH_LOOP_FORGIVE_USEC)
+        /* One rule for both the backoff and the start limit: a slot that stayed ready for
+         * CRASH_LOOP_FORGIVE_USEC has a new problem. Not at READY itself: with `ready:
+         * immediate` (or a delay) every spawn is "ready", and a worker that says READY=1
+         * and dies a second later is crash-looping all the same. */
+        if (slot->ready_since && now - slot->ready_since >= CRASH_LOOP_FORGIVE_USEC) {
                 slot->failures = 0;
+                supervisor_start_limit_forget(s);
+        }
         slot->ready_since = 0;
         slot->failures++;
         slot->respawn_at = now + policy_backoff(s->config->workers.backoff_initial, s->config->workers.backoff_max,
@@ -503,7 +510,6 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         w->state = WORKER_READY;
         w->ready_at = w->last_watchdog = now;
         s->ever_ready = true;
-        supervisor_start_limit_forget(s);
         log_info("ready", "worker=%u pid=%d generation=%llu startup=%" PRIu64 "ms", w->slot, (int) w->pid,
                  w->generation, (now - w->spawned_at) / USEC_PER_MSEC);
         if (w->usr1_pending) {

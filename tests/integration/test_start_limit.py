@@ -5,12 +5,14 @@
                that decided (failures=8, within= what its own clock measured, burst,
                interval, ready_workers=0) and exits 3, about 12.7 s after the first spawn
                (0.1+0.2+0.4+0.8+1.6+3.2+6.4 s of backoff), for Kubernetes or systemd to see.
+               The same with `ready: immediate`, where every spawn is ready at once.
   outage       6 workers whose dependency is down for 2.5 s at start-up, defaults: every
                slot fails at once, again and again, and memward retries them all until the
                dependency is back (a round of 6 simultaneous failures counts once): all 6
                ready, no start_limit_hit.
-  forgotten    burst 3 within 60 s: the worker fails twice at boot, then serves; killed
-               once, it is respawned: the failures before it was ready are forgotten.
+  forgotten    burst 3 within 60 s: the worker fails twice at boot, then serves for 10.5 s
+               (the backoff's CRASH_LOOP_FORGIVE); killed once, it is respawned: the
+               failures before it served that long are forgotten.
   recycling    a healthy worker recycled 20 times (max_requests 1, one worker: stopped
                at its limit before its replacement is ready, so its exit comes while
                none is) with start_limit_burst: 1 within 60 s: recycles are no failed
@@ -31,10 +33,11 @@ FAIL_SLOT_1 = ["/bin/sh", "-c", 'if [ "$MEMWARD_WORKER_ID" = 1 ]; then exit 1; f
     + lib.EXAMPLE_COMMAND
 
 
-def crash_loop(t):
+def crash_loop(t, ready="notify"):
+    # ready: immediate makes every spawn "ready" at once: that must not forget the failures.
     cfg = lib.config(t.port(), count=1, command=["/bin/sh", "-c", "exit 1"],
-                     workers={"restart_backoff": {"initial": "100ms", "max": "30s"}})
-    mw = t.memward(cfg, name="crash_loop")
+                     workers={"restart_backoff": {"initial": "100ms", "max": "30s"}, "ready": ready})
+    mw = t.memward(cfg, name="crash_loop_" + ready)
     first = mw.wait_event("spawn", timeout=10)[0]
     rc = mw.wait_exit(timeout=40)
     check(rc == 3, "memward exited %s, want 3" % rc)
@@ -48,7 +51,8 @@ def crash_loop(t):
     check(12600 <= within <= 20000, "8 failures within %d ms, want about 12700" % within)
     check(len(mw.events("spawn")) == 8, "%d spawns, want 8" % len(mw.events("spawn")))
     took = h.t - first.t
-    print("crash loop: start_limit_hit failures=8 within=%dms, exit 3 %.2fs after the first spawn" % (within, took))
+    print("crash loop (ready: %s): start_limit_hit failures=8 within=%dms, exit 3 %.2fs after the first spawn"
+          % (ready, within, took))
 
 
 # Exits 1 while the file $DEPENDENCY does not exist: a database not up yet.
@@ -88,7 +92,7 @@ def forgotten(t):
     pid = mw.wait_event("ready", timeout=20)[0].int("pid")
     check(len([e for e in mw.events("exit") if e.get("unexpected")]) == 2, "want 2 failures at boot: %s"
           % mw.events("exit"))
-    time.sleep(1)
+    time.sleep(10.5)                # CRASH_LOOP_FORGIVE_USEC: served long enough to be forgiven
     os.kill(pid, signal.SIGKILL)
     mw.wait_event("ready", count=2, timeout=20)
     time.sleep(0.5)
@@ -158,6 +162,7 @@ def serving(t):
 
 def test(t):
     crash_loop(t)
+    crash_loop(t, ready="immediate")
     outage(t)
     forgotten(t)
     recycling(t)
