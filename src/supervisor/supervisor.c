@@ -1154,13 +1154,18 @@ static void supervisor_reconcile(struct supervisor *s) {
 
 /* ---- event handlers ------------------------------------------------------ */
 
+static bool supervisor_spawn_in_flight(const struct supervisor *s);
+
 void supervisor_reaped_unknown(struct supervisor *s, pid_t pid, int status) {
         /* An orphan killed by a sweep, or a child memward had at start, is no worker of a
          * template: neither is remembered, lest a burst of them evicts from the ring the
          * exit of a worker whose SPAWNED is still to be read. */
         bool killed = orphan_set_remove(&s->orphans_dying, pid);
         bool inherited = orphan_set_remove(&s->inherited, pid);
-        if (!killed && !inherited && s->template)
+        /* And only while a SPAWN is in flight: a worker whose SPAWNED is unread dies then,
+         * and the children of a recycled worker's process group (a pool of 32 or more)
+         * reaped at another time must not evict it either. */
+        if (!killed && !inherited && s->template && supervisor_spawn_in_flight(s))
                 reaped_ring_push(&s->reaped, pid, status);
         /* An orphan's own children come to us as it dies. */
         s->orphan_sweep_due = true;
