@@ -118,7 +118,7 @@ void notify_message_merge(struct notify_message *into, const struct notify_messa
         }
         /* X_INFLIGHT describes the moment of its datagram's X_REQUESTS: never paired with
          * an older count. */
-        if (later->has_requests || later->has_inflight) {
+        if (later->has_requests) {
                 into->inflight = later->inflight;
                 into->has_inflight = later->has_inflight;
         }

@@ -1957,8 +1957,13 @@ static bool supervisor_keep_early_notify(struct supervisor *s, pid_t pid, const 
          * dropping the oldest dropped the READY=1: never ready, the slot's recycles stuck. */
         for (unsigned i = 0; i < n; i++)
                 if (s->notify_early[i].pid == pid) {
-                        notify_message_merge(&s->notify_early[i].message, m);
-                        s->notify_early[i].at = now;
+                        /* Merged and moved to the end: at capacity the sender heard from
+                         * longest ago goes, not a pending worker that keeps talking. */
+                        struct notify_early e = s->notify_early[i];
+                        notify_message_merge(&e.message, m);
+                        e.at = now;
+                        memmove(s->notify_early + i, s->notify_early + i + 1, (n - i - 1) * sizeof e);
+                        s->notify_early[n - 1] = e;
                         log_debug("notify_early", "sender=%d msg=\"folded into what it said before\"", (int) pid);
                         return true;
                 }

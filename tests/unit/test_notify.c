@@ -119,6 +119,11 @@ static void test_merge_keeps_ready_and_latest_counts(void **state) {
         assert_string_equal(m.status, "serving");
         assert_true(m.stopping);
         assert_true(m.requests == 2);
+        /* An X_INFLIGHT without its X_REQUESTS is never paired with an older count. */
+        assert_int_equal(parse("X_INFLIGHT=3", &later), 0);
+        notify_message_merge(&m, &later);
+        assert_true(m.requests == 2);
+        assert_false(m.has_inflight);
 }
 
 static void test_parse_embedded_nul(void **state) {
