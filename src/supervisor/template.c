@@ -436,6 +436,17 @@ static int placer_start(int place_fd, int pidfd, pid_t pid, const char *proc_roo
 
 /* The placement of the SPAWN in flight is over (error 0: its intermediate is in the leaf):
  * tell the state machine, answer PLACED. */
+/* The template closed its end (a receive says ECONNRESET, a send EPIPE): it is exiting,
+ * most likely. Its exit, reaped within the grace, says how; template_process_timer()
+ * calls it a fault otherwise. Not a fault at once: a template that dies while memward
+ * has an answer for it (a PLACED after the placer's move) is an exit, not a protocol
+ * error. */
+static void channel_peer_gone(struct template_process *t, usec_t now) {
+        close_channel(t);
+        t->abandoned_spawn = t->abandoned_spawn || t->state.phase == TEMPLATE_PHASE_SPAWNING;
+        t->channel_closed_at = now;
+}
+
 static void place_done(struct template_process *t, int error, usec_t now, struct template_decision *ret) {
         unsigned slot = t->state.spawn_slot;
         uint64_t generation = t->state.spawn_generation;
@@ -450,6 +461,10 @@ static void place_done(struct template_process *t, int error, usec_t now, struct
         int r = template_placed_format(&answer, buf, sizeof buf, &length);
         if (r >= 0)
                 r = template_channel_send(t->control_fd, buf, length, -1);
+        if (r == -EPIPE || r == -ECONNRESET) {
+                channel_peer_gone(t, now);
+                return;
+        }
         if (r < 0) {
                 snprintf(detail, sizeof detail, "cannot send PLACED for slot %u generation %" PRIu64 ": %s", slot,
                          generation, r == -EAGAIN ? "the template does not read" : strerror(-r));
@@ -583,11 +598,7 @@ int template_process_receive(struct template_process *t, const char *proc_root, 
         if (r == -EAGAIN)
                 return 0;
         if (r == -ECONNRESET) {
-                /* It closed its end: it is exiting, most likely. Its exit, reaped within the
-                 * grace, says how; template_process_timer() calls it a fault otherwise. */
-                close_channel(t);
-                t->abandoned_spawn = t->abandoned_spawn || t->state.phase == TEMPLATE_PHASE_SPAWNING;
-                t->channel_closed_at = now;
+                channel_peer_gone(t, now);
                 return 0;
         }
         if (r < 0) {
@@ -683,6 +694,10 @@ int template_process_spawn(struct template_process *t, unsigned slot, uint64_t g
         snprintf(t->spawn_leaf, sizeof t->spawn_leaf, "%s", leaf_fd >= 0 && leaf_name ? leaf_name : "");
         r = template_channel_send(t->control_fd, buf, length,
                                   placement == TEMPLATE_PLACEMENT_TEMPLATE ? leaf_fd : -1);
+        if (r == -EPIPE || r == -ECONNRESET) {
+                channel_peer_gone(t, now);
+                return 0;
+        }
         if (r < 0) {
                 snprintf(detail, sizeof detail, "cannot send SPAWN for slot %u generation %" PRIu64 ": %s", slot,
                          generation, r == -EAGAIN ? "the template does not read" : strerror(-r));
