@@ -49,6 +49,15 @@ def watchdog_seconds(environ: Mapping[str, str] = os.environ, pid: Optional[int]
     return int(usec) / 1e6
 
 
+def max_requests(environ: Mapping[str, str] = os.environ) -> Optional[int]:
+    """The request limit memward drew for this worker (MEMWARD_MAX_REQUESTS): after that
+    many requests the worker may stop by itself, gracefully, which memward counts as a
+    max_requests recycle (docs/fork-server.md §2). 0: memward set none. None: not run by
+    a memward that says (or a value that is no count): the runtime keeps its own."""
+    text = environ.get("MEMWARD_MAX_REQUESTS", "")
+    return int(text) if text.isdigit() else None
+
+
 class Notifier:
     """One unix datagram socket to memward. Thread-safe: sendto() is one syscall."""
 
