@@ -541,7 +541,10 @@ static void test_exit_at_request_limit_is_a_recycle(void **state) {
         assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 31, 30));
         /* Its last report lost on a full notify socket. */
         assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 29, 30));
-        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 0, 1));
+        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 1, 1));
+        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 1, 2));
+        /* Nothing served: a worker that exits at once is no recycle, whatever the limit. */
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 0, 1));
         /* Short of the limit: an unexpected exit. */
         assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 28, 30));
         assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 0, 30));

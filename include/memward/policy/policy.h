@@ -207,7 +207,9 @@ bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_s
  * recycle, not a failure. It exited with code 0 (a graceful stop's exit) after it reported
  * requests >= request_limit - 1: the one report it may lack is its last, lost on a full
  * notify socket (datagrams are sent without blocking) — one still in flight is read before
- * the exit is judged. request_limit 0 (none): never. */
+ * the exit is judged. Never before a first request: a worker that exits 0 at once, again
+ * and again, is a failure with its backoff also under max_requests 1. request_limit 0
+ * (none): never. */
 bool policy_exit_at_request_limit(int wait_status, uint64_t requests, uint64_t request_limit);
 
 /* Exponential restart backoff: initial, doubling per consecutive failure, capped at max. */
