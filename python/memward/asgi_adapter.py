@@ -188,6 +188,11 @@ class AsgiAdapter(template.Adapter):
         if self.post_fork_hook is not None:
             self.post_fork_hook()
         reporter = notify.WorkerReporter.from_environ("uvicorn worker")
+        # memward's drawn request limit: uvicorn stops gracefully once it has served that
+        # many (it checks on its 0.1 s tick, so a busy worker may serve a few more).
+        limit = notify.max_requests()
+        if limit is not None:
+            self.config.limit_max_requests = limit if limit > 0 else None
         counter = RequestCounter(self.config.loaded_app, reporter)
         self.config.loaded_app = counter
         server = _server_class()(self.config)

@@ -199,6 +199,24 @@ def _worker_subclass(base: type) -> type:
     return type(base.__name__, (base,), namespace)
 
 
+def use_request_limit(worker: Any, environ: Optional[dict] = None) -> Optional[int]:
+    """Makes the worker stop by itself after exactly the number of requests memward drew
+    for it (MEMWARD_MAX_REQUESTS; 0: none), in place of gunicorn's max_requests plus its
+    own jitter, which Worker.__init__ drew: gunicorn's workers count self.nr against
+    self.max_requests and finish the request at the limit ("Autorestarting worker after
+    current request"); UvicornWorker gave the same number to uvicorn's Config
+    (limit_max_requests) when it was made. Returns the limit set, None when memward set
+    none (gunicorn's own max_requests then stands)."""
+    limit = notify.max_requests(os.environ if environ is None else environ)
+    if limit is None:
+        return None
+    worker.max_requests = limit if limit > 0 else sys.maxsize
+    config = getattr(worker, "config", None)
+    if config is not None and hasattr(config, "limit_max_requests"):
+        config.limit_max_requests = worker.max_requests
+    return limit
+
+
 class GunicornAdapter(template.Adapter):
     """gunicorn in memward's template. argv is gunicorn's command line (without argv[0])."""
 
@@ -334,6 +352,7 @@ class GunicornAdapter(template.Adapter):
         worker.pid = os.getpid()
         worker.ppid = ppid              # memward: the worker exits if that changes
         worker.memward = notify.WorkerReporter.from_environ("gunicorn worker")
+        use_request_limit(worker)
         try:
             util._setproctitle("worker [%s]" % self.arbiter.proc_name)
             self.log.info("Booting worker with pid: %s", worker.pid)

@@ -21,6 +21,7 @@ import threading
 import time
 from typing import Mapping, Optional
 
+LAST_REPORT_WAIT = 1.0          # seconds the report at the request limit may wait for room
 MAX_STATUS = 512                # characters of STATUS= we send; memward logs it
 
 
@@ -49,6 +50,15 @@ def watchdog_seconds(environ: Mapping[str, str] = os.environ, pid: Optional[int]
     return int(usec) / 1e6
 
 
+def max_requests(environ: Mapping[str, str] = os.environ) -> Optional[int]:
+    """The request limit memward drew for this worker (MEMWARD_MAX_REQUESTS): after that
+    many requests the worker may stop by itself, gracefully, which memward counts as a
+    max_requests recycle (docs/fork-server.md §2). 0: memward set none. None: not run by
+    a memward that says (or a value that is no count): the runtime keeps its own."""
+    text = environ.get("MEMWARD_MAX_REQUESTS", "")
+    return int(text) if text.isdigit() else None
+
+
 class Notifier:
     """One unix datagram socket to memward. Thread-safe: sendto() is one syscall."""
 
@@ -66,21 +76,29 @@ class Notifier:
     def enabled(self) -> bool:
         return self._sock is not None
 
-    def send(self, *lines: str) -> bool:
-        """Sends the lines as one datagram; True when it went out."""
+    def send(self, *lines: str, wait: float = 0.0) -> bool:
+        """Sends the lines as one datagram; True when it went out. On memward's full
+        queue (net.unix.max_dgram_qlen datagrams, 10 by default) it is dropped at once,
+        or tried again every millisecond for up to `wait` seconds."""
         if self._sock is None:
             return False
         data = "\n".join(lines).encode("utf-8", "replace")
-        try:
-            self._sock.sendto(data, socket.MSG_DONTWAIT, self.address)
-            return True
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.ENOBUFS) and not self._warned:
-                # Said once: memward gone or the address wrong. Never fail a request.
-                self._warned = True
-                sys.stderr.write("memward: sd_notify to %r failed: %s\n"
-                                 % (os.environ.get("NOTIFY_SOCKET"), e))
-            return False
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self._sock.sendto(data, socket.MSG_DONTWAIT, self.address)
+                return True
+            except OSError as e:
+                full = e.errno in (errno.EAGAIN, errno.ENOBUFS)
+                if full and time.monotonic() < deadline:
+                    time.sleep(0.001)
+                    continue
+                if not full and not self._warned:
+                    # Said once: memward gone or the address wrong. Never fail a request.
+                    self._warned = True
+                    sys.stderr.write("memward: sd_notify to %r failed: %s\n"
+                                     % (os.environ.get("NOTIFY_SOCKET"), e))
+                return False
 
     def ready(self, status: Optional[str] = None) -> bool:
         return self.send("READY=1", *self._status(status))
@@ -94,11 +112,11 @@ class Notifier:
     def stopping(self, status: Optional[str] = None) -> bool:
         return self.send("STOPPING=1", *self._status(status))
 
-    def requests(self, total: int, inflight: Optional[int] = None) -> bool:
+    def requests(self, total: int, inflight: Optional[int] = None, wait: float = 0.0) -> bool:
         lines = ["X_REQUESTS=%d" % total]
         if inflight is not None:
             lines.append("X_INFLIGHT=%d" % inflight)
-        return self.send(*lines)
+        return self.send(*lines, wait=wait)
 
     def close(self) -> None:
         if self._sock is not None:
@@ -123,9 +141,10 @@ class WorkerReporter:
     """
 
     def __init__(self, notifier: Notifier, watchdog: Optional[float] = None,
-                 name: str = "python worker") -> None:
+                 name: str = "python worker", limit: Optional[int] = None) -> None:
         self.notifier = notifier
         self.watchdog = watchdog
+        self.limit = limit or None      # MEMWARD_MAX_REQUESTS: the worker stops there
         self.name = name
         self.ready_sent = False
         self.requests = 0
@@ -135,7 +154,7 @@ class WorkerReporter:
 
     @classmethod
     def from_environ(cls, name: str = "python worker") -> "WorkerReporter":
-        return cls(Notifier(), watchdog_seconds(), name)
+        return cls(Notifier(), watchdog_seconds(), name, max_requests())
 
     def ping_interval(self) -> Optional[float]:
         """Seconds between watchdog pings; a server's loop must come round this often."""
@@ -170,7 +189,11 @@ class WorkerReporter:
         with self._lock:
             self.inflight -= 1
             self.requests += 1
-            self.notifier.requests(self.requests, self.inflight)
+            # The count at the request limit is the one memward judges the worker's exit
+            # by (a recycle, not a crash): it must not be dropped on a full queue, and the
+            # worker exits right after it. Waits up to LAST_REPORT_WAIT.
+            last = self.limit is not None and self.requests >= self.limit
+            self.notifier.requests(self.requests, self.inflight, wait=LAST_REPORT_WAIT if last else 0.0)
 
     def stopping(self) -> None:
         self.notifier.stopping("%s %d stopping" % (self.name, os.getpid()))

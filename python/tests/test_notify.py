@@ -5,6 +5,7 @@ import io
 import os
 import tempfile
 import threading
+import time
 import unittest
 
 from tests.fakememward import NotifySocket
@@ -88,6 +89,36 @@ class NotifierTest(unittest.TestCase):
         receiver.wait_for(os.getpid(), "READY=1", timeout=5)
 
 
+    def test_the_count_at_the_request_limit_waits_for_room(self):
+        # The report memward judges a worker's own exit by (MEMWARD_MAX_REQUESTS) is not
+        # dropped on a full queue: it goes out once memward has read some of it.
+        receiver = NotifySocket(True, self.tmp.name)
+        self.addCleanup(receiver.close)
+        sender = notify.Notifier(environ={"NOTIFY_SOCKET": receiver.name})
+        self.addCleanup(sender.close)
+        reporter = notify.WorkerReporter(sender, limit=2)
+        queued = 0
+        while sender.watchdog() and queued < 100000:
+            queued += 1         # until the queue is full (net.unix.max_dgram_qlen)
+        reporter.request_started()
+        reporter.request_finished()             # X_REQUESTS=1: dropped
+        reader = threading.Timer(0.2, lambda: [receiver._receive(0) for _ in range(queued)])
+        reader.start()
+        self.addCleanup(reader.join)
+        reporter.request_started()
+        t0 = time.monotonic()
+        reporter.request_finished()             # X_REQUESTS=2: waits for memward
+        self.assertGreater(time.monotonic() - t0, 0.1)
+        receiver.wait_for(os.getpid(), "X_REQUESTS=2", timeout=5)
+        self.assertNotIn("X_REQUESTS=1", [text.split("\n")[0] for _, text in receiver.received])
+
+    def test_the_limit_comes_from_memward(self):
+        self.assertEqual(notify.max_requests({"MEMWARD_MAX_REQUESTS": "30"}), 30)
+        self.assertEqual(notify.max_requests({"MEMWARD_MAX_REQUESTS": "0"}), 0)
+        self.assertIsNone(notify.max_requests({}))
+        self.assertIsNone(notify.max_requests({"MEMWARD_MAX_REQUESTS": "-1"}))
+
+
 class ReporterTest(unittest.TestCase):
     class Recorder:
         def __init__(self):
@@ -100,7 +131,7 @@ class ReporterTest(unittest.TestCase):
         def watchdog(self):
             self.sent.append("WATCHDOG=1")
 
-        def requests(self, total, inflight=None):
+        def requests(self, total, inflight=None, wait=0.0):
             self.sent.append("X_REQUESTS=%d X_INFLIGHT=%d" % (total, inflight))
 
         def stopping(self, status=None):
@@ -143,7 +174,7 @@ class ReporterTest(unittest.TestCase):
         release_a = threading.Event()
 
         class SlowFirst(self.Recorder):
-            def requests(self, total, inflight=None):
+            def requests(self, total, inflight=None, wait=0.0):
                 if not sent and not a_counted.is_set():
                     a_counted.set()
                     release_a.wait(10)

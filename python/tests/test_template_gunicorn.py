@@ -92,6 +92,20 @@ def assert_watchdog_paced(test, mw):
     return gaps
 
 
+def assert_stops_at_memwards_limit(test, mw, limit=3):
+    """MEMWARD_MAX_REQUESTS=3 and gunicorn's own --max-requests 100 with jitter: the
+    worker serves exactly memward's 3 and exits 0 by itself, its 3rd X_REQUESTS sent
+    before it exits (memward judges the exit by that count)."""
+    pid = test.spawn(mw, MEMWARD_MAX_REQUESTS=str(limit))
+    test.notify.wait_for(pid, "READY=1")
+    for n in range(1, limit + 1):
+        test.assertEqual(wait_pid(pid, 0), None, "exited after %d requests" % (n - 1))
+        test.assertEqual(http_get(mw.port)[1]["pid"], pid)
+        test.notify.wait_for(pid, "X_REQUESTS=%d" % n)
+    test.assertEqual(wait_pid(pid, TIMEOUT), 0, mw.log())
+    mw.workers.remove(pid)
+
+
 class SyncWorkerTest(TemplateCase):
     """The whole contract on gunicorn's default worker class."""
 
@@ -174,6 +188,10 @@ class SyncWorkerTest(TemplateCase):
         for pid in pids:
             self.assertTrue(is_our_child(pid))
         self.assertIn(http_get(mw.port)[1]["pid"], pids)
+
+    def test_stops_itself_at_memwards_request_limit(self):
+        assert_stops_at_memwards_limit(self, self.start("--max-requests", "100",
+                                                        "--max-requests-jitter", "50"))
 
     def test_watchdog(self):
         mw = self.start()
@@ -395,6 +413,9 @@ class UvicornWorkerTest(TemplateCase):
 
     def test_watchdog_of_one_second(self):
         assert_watchdog_paced(self, self.start())
+
+    def test_stops_itself_at_memwards_request_limit(self):
+        assert_stops_at_memwards_limit(self, self.start("--max-requests", "100"))
 
     def test_an_asgi2_app(self):
         # The request counter wrapped the app before uvicorn detected its interface:

@@ -998,7 +998,7 @@ static bool env_name_is_valid(const char *s) {
 static const char *const env_reserved[] = {
         "LISTEN_FDS",    "LISTEN_PID",    "LISTEN_FDNAMES",    "NOTIFY_SOCKET",
         "WATCHDOG_USEC", "WATCHDOG_PID",  "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION",
-        "MEMWARD_CONTROL_FD", "MEMWARD_TEMPLATE_GENERATION", "MEMWARD_PROTOCOL",
+        "MEMWARD_CONTROL_FD", "MEMWARD_TEMPLATE_GENERATION", "MEMWARD_PROTOCOL", "MEMWARD_MAX_REQUESTS",
 };
 
 static void field_env(struct ctx *ctx, const struct field *f _unused_, yaml_node_t *key _unused_, yaml_node_t *v,

@@ -30,7 +30,7 @@
 static const char *const private_vars[] = {
         "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
         "MEMWARD_WORKER_ID", "MEMWARD_WORKER_GENERATION", "MEMWARD_CONTROL_FD", "MEMWARD_TEMPLATE_GENERATION",
-        "MEMWARD_PROTOCOL",
+        "MEMWARD_PROTOCOL", "MEMWARD_MAX_REQUESTS",
 };
 
 static bool env_key_matches(const char *entry, const char *assignment) {
@@ -336,7 +336,7 @@ static int spawn_attempt(const struct spawn_request *req, int cgroup_fd, char **
 
 int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_outcome *ret) {
         char listen_pid[32] = "LISTEN_PID=", watchdog_pid[32] = "WATCHDOG_PID=";
-        char id[48], gen[64], listen_fds[32], watchdog_usec[48];
+        char id[48], gen[64], max_requests[48], listen_fds[32], watchdog_usec[48];
         _cleanup_free_ char **envp = NULL;
         size_t n_tpl = 0, k = 0;
         enum spawn_step step;
@@ -344,7 +344,7 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_o
         *ret = (struct spawn_outcome) {};
         while (req->env_template && req->env_template[n_tpl])
                 n_tpl++;
-        envp = calloc(n_tpl + 8, sizeof *envp);
+        envp = calloc(n_tpl + 9, sizeof *envp);
         if (!envp)
                 return -ENOMEM;
         for (size_t i = 0; i < n_tpl; i++)
@@ -352,8 +352,10 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_o
         if (!req->template) {
                 snprintf(id, sizeof id, "MEMWARD_WORKER_ID=%u", req->worker_id);
                 snprintf(gen, sizeof gen, "MEMWARD_WORKER_GENERATION=%llu", req->generation);
+                snprintf(max_requests, sizeof max_requests, "MEMWARD_MAX_REQUESTS=%llu", req->max_requests);
                 envp[k++] = id;
                 envp[k++] = gen;
+                envp[k++] = max_requests;
         }
         if (req->n_listen_fds > 0) {
                 snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%zu", req->n_listen_fds);

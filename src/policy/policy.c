@@ -219,3 +219,8 @@ bool policy_boundary_accept(bool has_inflight, uint64_t inflight, usec_t now, us
 bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_sent) {
         return WIFSIGNALED(wait_status) && WTERMSIG(wait_status) == SIGKILL && leaf_oom_kill_seen && !sigkill_sent;
 }
+
+bool policy_exit_at_request_limit(int wait_status, uint64_t requests, uint64_t request_limit) {
+        return request_limit > 0 && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 &&
+               requests > 0 && requests + 1 >= request_limit;
+}

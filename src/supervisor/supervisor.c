@@ -38,6 +38,8 @@
 #define FAST_SHUTDOWN_USEC (1 * USEC_PER_SEC)
 /* Notify datagrams handled per wakeup, so a flood cannot starve signals and timers. */
 #define NOTIFY_BATCH 64
+/* Notify datagrams read, at most, before exits are judged (supervisor_reap()). */
+#define NOTIFY_DRAIN_MAX 4096
 /* Procfs mode: the second look for the worker of a spawn given up on, after the first at
  * its template's exit. */
 #define ORPHAN_SWEEP_AGAIN_USEC (1 * USEC_PER_SEC)
@@ -413,6 +415,7 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
                 .worker_id = slot_index,
                 .generation = w->generation,
                 .watchdog_usec = c->workers.watchdog,
+                .max_requests = w->request_limit,
                 .listen_fds = s->listen_fds,
                 .n_listen_fds = s->listen.n,
                 .cgroup_fd = cgroup_fd >= 0 ? cgroup_fd : -1,
@@ -543,6 +546,10 @@ static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec
         }
 }
 
+static void worker_mark_recycle(struct worker *w, enum recycle_reason reason, const struct policy_memory_figure *figure,
+                                usec_t now);
+static void supervisor_note_recycle(struct supervisor *s, struct worker *w, usec_t now);
+
 static void describe_exit(int status, char *buf, size_t size) {
         if (WIFEXITED(status))
                 snprintf(buf, size, "status=exited code=%d", WEXITSTATUS(status));
@@ -580,6 +587,20 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
                             age_seconds(now, w->spawned_at));
         }
 
+        /* A worker that stopped itself at the limit it was given (MEMWARD_MAX_REQUESTS; its
+         * last X_REQUESTS was read before, supervisor_drain_notify()) was recycled, as if
+         * memward had stopped it there: its replacement starts at once, with no backoff. */
+        if (!expected && !oom && !s->shutting_down &&
+            policy_exit_at_request_limit(status, w->requests, w->request_limit)) {
+                expected = true;
+                /* A recycle memward had started (its replacement starting) is counted
+                 * already, under the reason that decided it. */
+                if (!w->recycle_counted) {
+                        worker_mark_recycle(w, RECYCLE_MAX_REQUESTS, NULL, now);
+                        supervisor_note_recycle(s, w, now);
+                }
+        }
+
         struct slot *slot = w->slot < s->n_slots ? &s->slots[w->slot] : NULL;
         bool was_replacement = slot && slot->replacement == w;
         if (slot && slot->active == w)
@@ -592,8 +613,9 @@ static void supervisor_worker_exited(struct supervisor *s, struct worker *w, int
         }
 
         if (expected || s->shutting_down) {
-                log_info("exit", "worker=%u pid=%d %s age=%" PRIu64 "s requests=%" PRIu64, w->slot, (int) w->pid, how,
-                         age_seconds(now, w->spawned_at), w->requests);
+                log_info("exit", "worker=%u pid=%d %s age=%" PRIu64 "s requests=%" PRIu64 "%s", w->slot, (int) w->pid,
+                         how, age_seconds(now, w->spawned_at), w->requests,
+                         w->state != WORKER_STOPPING && !s->shutting_down ? " stopped_by=worker" : "");
         } else {
                 if (slot)
                         slot_note_failure(s, slot, now);
@@ -1172,8 +1194,18 @@ void supervisor_reaped_unknown(struct supervisor *s, pid_t pid, int status) {
         log_debug("reaped", "pid=%d", (int) pid);
 }
 
+static int supervisor_receive_notify(struct supervisor *s, unsigned max, usec_t now);
+
 static void supervisor_reap(struct supervisor *s) {
         usec_t now = now_monotonic();
+
+        /* What the workers said before they exited is read first: a worker's last
+         * X_REQUESTS is queued before its exit, hence before its SIGCHLD, but the loop may
+         * well read the signal first, and a worker that stopped itself at its request
+         * limit is judged by its count (policy_exit_at_request_limit()). Read to the end:
+         * the socket holds at most net.unix.max_dgram_qlen datagrams (512 by default),
+         * few next to NOTIFY_DRAIN_MAX. A failed receive is on_notify's to report. */
+        (void) supervisor_receive_notify(s, NOTIFY_DRAIN_MAX, now);
 
         for (;;) {
                 int status;
@@ -2047,20 +2079,31 @@ static void supervisor_handle_datagram(struct supervisor *s, const struct notify
                   d->length);
 }
 
-static int on_notify(struct event_source *src, uint32_t revents) {
-        struct supervisor *s = src->userdata;
+/* Handles up to max datagrams of the notify socket: 0 when it is empty, 1 when some may
+ * be left, or the negative errno of a failed receive. */
+static int supervisor_receive_notify(struct supervisor *s, unsigned max, usec_t now) {
         struct notify_datagram d;
-        usec_t now = now_monotonic();
-        (void) revents;
 
-        for (unsigned i = 0; i < NOTIFY_BATCH; i++) {
-                int r = notify_socket_receive(src->fd, &d);
+        if (s->notify_source.fd < 0)
+                return 0;
+        for (unsigned i = 0; i < max; i++) {
+                int r = notify_socket_receive(s->notify_source.fd, &d);
                 if (r == -EAGAIN)
-                        break;
+                        return 0;
                 if (r < 0)
                         return r;
                 supervisor_handle_datagram(s, &d, now);
         }
+        return 1;
+}
+
+static int on_notify(struct event_source *src, uint32_t revents) {
+        struct supervisor *s = src->userdata;
+        (void) revents;
+
+        int r = supervisor_receive_notify(s, NOTIFY_BATCH, now_monotonic());
+        if (r < 0)
+                return r;
         supervisor_reconcile(s);
         return 0;
 }
@@ -2371,8 +2414,8 @@ static void supervisor_template_act(struct supervisor *s, struct template_proces
 /* The template's environment for one worker (docs/fork-server.md §2 SPAWN ENV). */
 static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         struct template_process *t = s->template;
-        char notify[160], id[48], gen[64], watchdog[48];
-        char *env[5] = {};
+        char notify[160], id[48], gen[64], max_requests[48], watchdog[48];
+        char *env[6] = {};
         size_t n = 0;
 
         if (!t || !template_process_can_spawn(t) || s->shutting_down)
@@ -2392,6 +2435,10 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         env[n++] = notify;
         env[n++] = id;
         env[n++] = gen;
+        /* The worker's own bound (docs/fork-server.md §2): a runtime may stop itself at
+         * it, before memward, which may not have adopted the worker yet, could. */
+        snprintf(max_requests, sizeof max_requests, "MEMWARD_MAX_REQUESTS=%" PRIu64, pick->request_limit);
+        env[n++] = max_requests;
         if (s->config->workers.watchdog > 0) {
                 snprintf(watchdog, sizeof watchdog, "WATCHDOG_USEC=%llu",
                          (unsigned long long) s->config->workers.watchdog);

@@ -3,7 +3,8 @@
 memward itself is started with NOTIFY_SOCKET/WATCHDOG_USEC/WATCHDOG_PID as under
 systemd; none of them may reach the workers. Each worker (tests/integration/
 workers/envdump.py, behind a /bin/sh that records its SigBlk/SigIgn) reports:
-MEMWARD_WORKER_ID and MEMWARD_WORKER_GENERATION, LISTEN_FDS/LISTEN_PID/
+MEMWARD_WORKER_ID and MEMWARD_WORKER_GENERATION, MEMWARD_MAX_REQUESTS (its drawn
+request limit, never memward's own variable), LISTEN_FDS/LISTEN_PID/
 LISTEN_FDNAMES per the socket-activation protocol, memward's own NOTIFY_SOCKET,
 workers.env, only fds 0-2 plus the listening sockets, an empty signal mask, no
 ignored signals, its own process group, and workers.directory resolved against
@@ -55,10 +56,11 @@ def run(t, label, listen, names, count):
     port = t.port()
     cfg = lib.config(port, count=count, command=["/bin/sh", "-c", WRAPPER], listen=listen(port),
                      workers={"directory": "workdir-" + label,
-                              "env": {"APP_ENV": "prod", "ENVDUMP_DIR": out}})
+                              "env": {"APP_ENV": "prod", "ENVDUMP_DIR": out}},
+                     recycle={"max_requests": 500, "max_requests_jitter": 100})
     mw = t.memward(cfg, name=label, cwd=t.dir,
                    env={"NOTIFY_SOCKET": fake_path, "WATCHDOG_USEC": "30000000",
-                        "WATCHDOG_PID": "1", "PASSED_THROUGH": "yes"})
+                        "WATCHDOG_PID": "1", "PASSED_THROUGH": "yes", "MEMWARD_MAX_REQUESTS": "7"})
     mw.wait_event("ready", count=count)
     my_ign = lib.signal_mask_field(os.getpid(), "SigIgn") & ~PIPE_XFSZ
     n_fds = len(names)
@@ -69,6 +71,10 @@ def run(t, label, listen, names, count):
         slots.add(env.get("MEMWARD_WORKER_ID"))
         check(env.get("MEMWARD_WORKER_GENERATION", "").isdigit(), "%s: generation %r"
               % (where, env.get("MEMWARD_WORKER_GENERATION")))
+        # Its own drawn limit, from its event=spawn line; not memward's own variable.
+        limit = [e.get("request_limit") for e in mw.events("spawn") if e.get("pid") == str(pid)]
+        check(limit and env.get("MEMWARD_MAX_REQUESTS") == limit[0] and 500 <= int(limit[0]) <= 600,
+              "%s: MEMWARD_MAX_REQUESTS=%r, its request_limit %r" % (where, env.get("MEMWARD_MAX_REQUESTS"), limit))
         check(env.get("LISTEN_FDS") == str(n_fds), "%s: LISTEN_FDS=%r" % (where, env.get("LISTEN_FDS")))
         check(env.get("LISTEN_PID") == str(pid), "%s: LISTEN_PID=%r" % (where, env.get("LISTEN_PID")))
         check(env.get("LISTEN_FDNAMES") == ":".join(names),

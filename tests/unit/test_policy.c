@@ -533,6 +533,31 @@ static void test_exit_is_oom_only_when_the_worker_was_killed(void **state) {
         assert_false(policy_exit_is_oom(W_EXITCODE(0, SIGKILL), true, true));
 }
 
+/* A worker that stopped itself at MEMWARD_MAX_REQUESTS is a max_requests recycle; an exit
+ * short of it, or one that is not a clean exit, stays a failure. */
+static void test_exit_at_request_limit_is_a_recycle(void **state) {
+        (void) state;
+        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 30, 30));
+        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 31, 30));
+        /* Its last report lost on a full notify socket. */
+        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 29, 30));
+        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 1, 1));
+        assert_true(policy_exit_at_request_limit(W_EXITCODE(0, 0), 1, 2));
+        /* Nothing served: a worker that exits at once is no recycle, whatever the limit. */
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 0, 1));
+        /* Short of the limit: an unexpected exit. */
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 28, 30));
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 0, 30));
+        /* At the limit, but it failed or was killed. */
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(1, 0), 30, 30));
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(255, 0), 30, 30));
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, SIGTERM), 30, 30));
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, SIGKILL), 30, 30));
+        /* No limit drawn: never. */
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 1000, 0));
+        assert_false(policy_exit_at_request_limit(W_EXITCODE(0, 0), 0, 0));
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_no_rules_no_recycle),
@@ -562,6 +587,7 @@ int main(void) {
                 cmocka_unit_test(test_boundary_inflight_gating),
                 cmocka_unit_test(test_boundary_rate_limit),
                 cmocka_unit_test(test_exit_is_oom_only_when_the_worker_was_killed),
+                cmocka_unit_test(test_exit_at_request_limit_is_a_recycle),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

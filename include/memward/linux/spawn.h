@@ -39,6 +39,8 @@ struct spawn_request {
         unsigned worker_id;
         unsigned long long generation;
         unsigned long long watchdog_usec; /* 0 = no WATCHDOG_USEC/WATCHDOG_PID for the worker */
+        unsigned long long max_requests; /* MEMWARD_MAX_REQUESTS, the worker's drawn request limit
+                                          * (0 = none); not for a template */
         const int *listen_fds;
         size_t n_listen_fds;
         int cgroup_fd;                  /* directory fd of the worker's cgroup leaf, -1 = none */
@@ -48,8 +50,8 @@ struct spawn_request {
         mode_t umask;                   /* the worker's umask when set_umask */
         /* A fork-server template (docs/fork-server.md §1) rather than a worker: control_fd
          * (its end of the control channel) is passed at fd 3+n_listen_fds, and the child
-         * gets no MEMWARD_WORKER_ID/GENERATION and no WATCHDOG_* (worker_id, generation and
-         * watchdog_usec are ignored); the caller's env_template carries MEMWARD_CONTROL_FD
+         * gets no MEMWARD_WORKER_ID/GENERATION/MAX_REQUESTS and no WATCHDOG_* (worker_id,
+         * generation, max_requests and watchdog_usec are ignored); the caller's env_template carries MEMWARD_CONTROL_FD
          * and the rest. */
         bool template;
         int control_fd;

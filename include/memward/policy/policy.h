@@ -202,6 +202,16 @@ bool policy_boundary_accept(bool has_inflight, uint64_t inflight, usec_t now, us
  * in the leaf, which the worker may well outlive. */
 bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_sent);
 
+/* Whether a worker that exited while memward had not asked it to stop left at its request
+ * limit (MEMWARD_MAX_REQUESTS, docs/fork-server.md §2), as a runtime may: a max_requests
+ * recycle, not a failure. It exited with code 0 (a graceful stop's exit) after it reported
+ * requests >= request_limit - 1: the one report it may lack is its last, lost on a full
+ * notify socket (datagrams are sent without blocking) — one still in flight is read before
+ * the exit is judged. Never before a first request: a worker that exits 0 at once, again
+ * and again, is a failure with its backoff also under max_requests 1. request_limit 0
+ * (none): never. */
+bool policy_exit_at_request_limit(int wait_status, uint64_t requests, uint64_t request_limit);
+
 /* Exponential restart backoff: initial, doubling per consecutive failure, capped at max. */
 usec_t policy_backoff(usec_t initial, usec_t max, unsigned failures);
 
