@@ -205,8 +205,10 @@ def use_request_limit(worker: Any, environ: Optional[dict] = None) -> Optional[i
     own jitter, which Worker.__init__ drew: gunicorn's workers count self.nr against
     self.max_requests and finish the request at the limit ("Autorestarting worker after
     current request"); UvicornWorker gave the same number to uvicorn's Config
-    (limit_max_requests) when it was made. Returns the limit set, None when memward set
-    none (gunicorn's own max_requests then stands)."""
+    (limit_max_requests) when it was made. Returns the limit set, None without the
+    variable (not under memward: gunicorn's own max_requests then stands). memward always
+    sets it, 0 when recycle.max_requests is off: gunicorn's --max-requests is then off
+    too, since an exit at a limit memward did not draw would look like a crash to it."""
     limit = notify.max_requests(os.environ if environ is None else environ)
     if limit is None:
         return None

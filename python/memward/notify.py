@@ -154,7 +154,19 @@ class WorkerReporter:
 
     @classmethod
     def from_environ(cls, name: str = "python worker") -> "WorkerReporter":
-        return cls(Notifier(), watchdog_seconds(), name, max_requests())
+        reporter = cls(Notifier(), watchdog_seconds(), name, max_requests())
+        _worker_reporters.append(reporter)
+        return reporter
+
+    def final_report(self) -> None:
+        """The count memward judges the worker's exit by (a worker that stopped itself at
+        MEMWARD_MAX_REQUESTS is a recycle, not a crash), sent on the way out: a per-request
+        report may have been dropped on a full queue, and blocking here, at the worker's
+        end, delays no request (in a request, on asyncio's loop, it would stall them all).
+        Waits up to LAST_REPORT_WAIT for room."""
+        with self._lock:
+            if self.requests > 0:
+                self.notifier.requests(self.requests, self.inflight, wait=LAST_REPORT_WAIT)
 
     def ping_interval(self) -> Optional[float]:
         """Seconds between watchdog pings; a server's loop must come round this often."""
@@ -189,11 +201,23 @@ class WorkerReporter:
         with self._lock:
             self.inflight -= 1
             self.requests += 1
-            # The count at the request limit is the one memward judges the worker's exit
-            # by (a recycle, not a crash): it must not be dropped on a full queue, and the
-            # worker exits right after it. Waits up to LAST_REPORT_WAIT.
-            last = self.limit is not None and self.requests >= self.limit
-            self.notifier.requests(self.requests, self.inflight, wait=LAST_REPORT_WAIT if last else 0.0)
+            # Never waits: the count memward judges a self-stop by goes again, waiting for
+            # room, on the way out (final_report()).
+            self.notifier.requests(self.requests, self.inflight)
 
     def stopping(self) -> None:
         self.notifier.stopping("%s %d stopping" % (self.name, os.getpid()))
+
+
+# The reporters of this worker process (WorkerReporter.from_environ()), for final_reports().
+_worker_reporters: list = []
+
+
+def final_reports() -> None:
+    """Sends each reporter's final count (WorkerReporter.final_report()); the template's
+    worker calls it on its way out, whatever ended it."""
+    for reporter in _worker_reporters:
+        try:
+            reporter.final_report()
+        except Exception:
+            pass            # the worker exits anyway: never fail its exit over a report

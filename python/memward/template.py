@@ -876,7 +876,8 @@ def _exit_code(e: SystemExit) -> int:
 
 def _finish_worker(code: int) -> int:
     """A worker's end, as the interpreter's own would be (gunicorn's workers leave
-    through sys.exit()): wait for non-daemon threads, run atexit handlers, flush.
+    through sys.exit()): wait for non-daemon threads, run atexit handlers, flush; and
+    the final request count for memward (notify.final_reports()).
     Returns the exit code for os._exit()."""
     try:
         shutdown = getattr(threading, "_shutdown", None)
@@ -887,6 +888,11 @@ def _finish_worker(code: int) -> int:
     try:
         import atexit
         atexit._run_exitfuncs()
+    except BaseException:
+        traceback.print_exc()
+    try:
+        from memward import notify
+        notify.final_reports()
     except BaseException:
         traceback.print_exc()
     for stream in (sys.stdout, sys.stderr):

@@ -222,5 +222,5 @@ bool policy_exit_is_oom(int wait_status, bool leaf_oom_kill_seen, bool sigkill_s
 
 bool policy_exit_at_request_limit(int wait_status, uint64_t requests, uint64_t request_limit) {
         return request_limit > 0 && WIFEXITED(wait_status) && WEXITSTATUS(wait_status) == 0 &&
-               requests > 0 && requests + 1 >= request_limit;
+               requests > 0 && requests >= request_limit - 1;
 }
