@@ -2287,6 +2287,20 @@ static void supervisor_template_adopt(struct supervisor *s, struct template_proc
                  w->request_limit, w->lifetime_limit / USEC_PER_SEC, w->mem.leaf.dir_fd >= 0 ? " cgroup=" : "",
                  w->mem.leaf.dir_fd >= 0 ? w->mem.leaf.name : "", placed);
         if (reaped) {
+                /* What it said before it died counts for how it is judged (a worker that
+                 * stopped itself at its request limit before its SPAWNED was read is a
+                 * recycle): its count only, never a READY=1 for a dead worker. */
+                unsigned n = 0;
+                for (unsigned i = 0; i < s->n_notify_early; i++) {
+                        const struct notify_early *e = &s->notify_early[i];
+                        if (e->pid == w->pid) {
+                                if (e->message.has_requests && e->message.requests > w->requests)
+                                        w->requests = e->message.requests;
+                                continue;
+                        }
+                        s->notify_early[n++] = *e;
+                }
+                s->n_notify_early = n;
                 supervisor_worker_exited(s, w, status, now);
                 return;
         }
