@@ -19,8 +19,8 @@ Endpoints (all GET):
   /                 "worker=<id> pid=<pid> generation=<g> requests=<n> message=<msg>"
   /status           the same as JSON, plus retained memory
   /sleep?ms=N       answers after N milliseconds (holds the worker busy)
-  /alloc?mib=N      allocates N MiB, touches every page and keeps it
-  /free             drops everything /alloc kept
+  /alloc?mib=N&ms=M allocates N MiB, touches every page and keeps it; answers after M ms
+  /free?ms=M        drops everything /alloc kept; answers after M ms
   /spike?mib=N&ms=M allocates N MiB, holds it M ms, frees it, then answers
   /exit?code=N      answers, then exits with code N (a crash, for tests)
 
@@ -227,9 +227,11 @@ class Worker:
         if req.path == "/alloc":
             mib = req.int_arg("mib")
             self.kept.append(touch(mib * MIB))
+            time.sleep(req.int_arg("ms") / 1000)
             return 200, "text/plain", "kept %d MiB\n" % self.describe()["kept_mib"], None
         if req.path == "/free":
             self.kept.clear()
+            time.sleep(req.int_arg("ms") / 1000)
             return 200, "text/plain", "kept 0 MiB\n", None
         if req.path == "/spike":
             buf = touch(req.int_arg("mib") * MIB)

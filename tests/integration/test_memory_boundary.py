@@ -86,27 +86,41 @@ def test_freed_memory_is_never_recycled(t):
 def test_queued_recycle_is_judged_again(t):
     port = t.port()
     cfg = boundary_config(port)
-    cfg["workers"]["env"] = {"EXAMPLE_BOOT_DELAY_MS": "3000"}  # the first recycle holds the only turn
+    cfg["workers"]["env"] = {"EXAMPLE_BOOT_DELAY_MS": "6000"}  # the first recycle holds the only turn
 
-    def alloc_until(path, want=None, avoid=None):
-        for _ in range(40):
-            status, headers, body = lib.http_get(port, path, timeout=30)
+    def on_both_workers(path):
+        """Sends `path` twice at once. Each sync worker holds a request for its ms, so while
+        one holds the first the other takes the second: a hot worker cannot take both.
+        Returns the pids that answered."""
+        results = [None, None]
+
+        def get(i):
+            results[i] = lib.http_get(port, path, timeout=30)
+        threads = [threading.Thread(target=get, args=(i,)) for i in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        pids = []
+        for r in results:
+            check(r is not None, "%s: no answer" % path)
+            status, headers, body = r
             check(status == 200, "%s: HTTP %d %r" % (path, status, body))
-            pid = lib.worker_pid_of(headers, body)
-            if (want is None or pid == want) and pid != avoid:
-                return pid
-        check(False, "%s never reached the worker wanted (want=%s avoid=%s)" % (path, want, avoid))
+            pids.append(lib.worker_pid_of(headers, body))
+        return pids
 
-    # The second allocation must land while the first recycle is still in flight (its
-    # old worker not yet gone). The kernel may hand every connection of those ~3 s to
-    # the first worker; then the scenario did not happen, and it is set up again.
+    # The second allocation must land in the other worker while the first recycle is still
+    # in flight (the replacement boots for 6 s; the old worker serves meanwhile).
     for attempt in range(3):
         mw = t.memward(cfg, name="queued%d" % attempt)
         mw.wait_event("ready", count=2, timeout=20)
-        first = alloc_until("/alloc?mib=150")
+        status, headers, body = lib.http_get(port, "/alloc?mib=150", timeout=30)
+        check(status == 200, "/alloc: HTTP %d %r" % (status, body))
+        first = lib.worker_pid_of(headers, body)
         mw.wait_event("recycle", reason="retained", pid=first, timeout=5)
-        second = alloc_until("/alloc?mib=150", avoid=first)   # retained too; queued behind the first
-        if not mw.events("exit", pid=first):
+        others = [p for p in on_both_workers("/alloc?mib=150&ms=1000") if p != first]
+        if others and not mw.events("exit", pid=first):
+            second = others[0]     # retained too; queued behind the first
             break
         check(mw.stop() == 0, "memward did not exit 0")
     else:
@@ -126,7 +140,12 @@ def test_queued_recycle_is_judged_again(t):
         print("queued: the first recycle ended before the second could be queued under this load; "
               "the second then took its turn after the first's exit, as it should")
         return
-    alloc_until("/free", want=second)                 # ... and gives it back while it waits
+    # ... and gives it back while it waits.
+    for _ in range(3):
+        if second in on_both_workers("/free?ms=1000"):
+            break
+    else:
+        check(False, "/free never reached worker %d" % second)
     cancelled = mw.wait_event("recycle_cancelled", pid=second, timeout=15)[0]
     time.sleep(1.0)
     check(not mw.events("recycle", pid=second),
