@@ -19,7 +19,7 @@ import time
 import lib
 from lib import check
 
-BACKOFF = "1s"      # the window in which only the old worker may serve
+BACKOFF = "2s"      # the window in which only the old worker may serve: room for a busy machine
 
 
 def served_by(port):
@@ -31,7 +31,7 @@ def served_by(port):
 
 def run(t, mode):
     port, mport = t.port(), t.port()
-    workers = {"restart_backoff": {"initial": BACKOFF, "max": "2s"}, "env": {"DIE_GENERATION": "2"}}
+    workers = {"restart_backoff": {"initial": BACKOFF, "max": "4s"}, "env": {"DIE_GENERATION": "2"}}
     command = lib.test_worker("ready_then_die.py")
     if mode == "template":
         workers["mode"] = "template"
