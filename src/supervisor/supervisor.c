@@ -523,7 +523,7 @@ static bool worker_has_exited(const struct worker *w) {
 
 static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now) {
         if (w->state != WORKER_STARTING || w->pid <= 0 || w->exited)
-                return; /* not forked yet: ready (immediate, a delay) once it is */
+                return; /* not forked yet: ready (immediate, a delay) once it is; seen dead: never */
         /* A worker that is dead already never serves: made ready, the replacement would
          * stop the worker it replaces, and the slot would be left with none. Its exit,
          * reaped next, is a failed start; what it said before it died still counts. */
