@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "memward/base/macro.h"
@@ -243,6 +244,17 @@ int proc_pidfd_exited(int pidfd) {
         if (p.revents & (POLLERR | POLLNVAL))
                 return -EBADF;
         return n > 0 && (p.revents & POLLIN) ? 1 : 0;
+}
+
+int proc_child_exited(pid_t pid) {
+        siginfo_t info = {};
+
+        if (pid <= 0)
+                return -EINVAL;
+        if (waitid(P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
+                return negative_errno();
+        /* With WNOHANG, a child that has not exited leaves info as it was (si_pid 0). */
+        return info.si_pid == pid ? 1 : 0;
 }
 
 int proc_self_read(const char *proc_root, struct proc_self *ret) {

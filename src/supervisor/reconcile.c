@@ -246,7 +246,7 @@ static void plan_workers(struct planner *pl) {
                 struct reconcile_worker *w = &pl->p->workers[i];
                 switch (w->state) {
                 case WORKER_STARTING:
-                        if (w->unforked)
+                        if (w->unforked || w->exited)
                                 break;
                         if (c->ready == READY_DELAY && now >= w->spawned_at + c->ready_delay) {
                                 plan_ready(pl, i);

@@ -507,9 +507,33 @@ static struct worker *supervisor_spawn(struct supervisor *s, unsigned slot_index
 
 /* ---- state changes ------------------------------------------------------- */
 
+/* Whether w's process has exited though its exit is not reaped yet: its READY=1 (or its
+ * ready delay) was read before its SIGCHLD, or both came while memward was stopped. A
+ * worker is memward's child; a template's may not be yet (its intermediate process has
+ * not exited), and then its pidfd tells. */
+static bool worker_has_exited(const struct worker *w) {
+        int r = proc_child_exited(w->pid);
+        if (r != -ECHILD)
+                return r > 0;
+        _cleanup_close_ int pidfd = proc_pidfd_open(w->pid);
+        if (pidfd == -ESRCH)
+                return true;
+        return pidfd >= 0 && proc_pidfd_exited(pidfd) > 0;
+}
+
 static void supervisor_worker_ready(struct supervisor *s, struct worker *w, usec_t now) {
-        if (w->state != WORKER_STARTING || w->pid <= 0)
-                return; /* not forked yet: ready (immediate, a delay) once it is */
+        if (w->state != WORKER_STARTING || w->pid <= 0 || w->exited)
+                return; /* not forked yet: ready (immediate, a delay) once it is; seen dead: never */
+        /* A worker that is dead already never serves: made ready, the replacement would
+         * stop the worker it replaces, and the slot would be left with none. Its exit,
+         * reaped next, is a failed start; what it said before it died still counts. */
+        if (worker_has_exited(w)) {
+                w->exited = true;
+                log_info("ready_ignored", "worker=%u pid=%d generation=%llu reason=exited replacement=%s",
+                         w->slot, (int) w->pid, w->generation,
+                         w->slot < s->n_slots && s->slots[w->slot].replacement == w ? "yes" : "no");
+                return;
+        }
         w->state = WORKER_READY;
         w->ready_at = w->last_watchdog = now;
         s->ever_ready = true;
@@ -897,6 +921,7 @@ static int supervisor_build_view(struct supervisor *s, usec_t now, struct reconc
                         .state = w->state,
                         .spawned_at = w->spawned_at,
                         .unforked = w->pid <= 0,
+                        .exited = w->exited,
                         .last_watchdog = w->last_watchdog,
                         .kill_at = w->kill_at,
                         .killed = w->killed,

@@ -116,13 +116,8 @@ int template_check_place_pid(const char *proc_root, pid_t pid, pid_t self, pid_t
 }
 
 bool template_child_has_exited(pid_t pid) {
-        siginfo_t info = {};
-
-        if (pid <= 0)
-                return false;
-        if (waitid(P_PID, (id_t) pid, &info, WEXITED | WNOHANG | WNOWAIT) < 0)
-                return errno == ECHILD; /* reaped already */
-        return info.si_pid == pid;
+        int r = proc_child_exited(pid);
+        return r > 0 || r == -ECHILD; /* -ECHILD: reaped already */
 }
 
 int template_placer_result(int status, bool *ret_identity_lost) {

@@ -242,6 +242,40 @@ static void test_list_children_live(void **state) {
         assert_true(found);
 }
 
+/* proc_child_exited() on a real child: running 0, stopped 0, exited 1 and still there
+ * for waitpid() (WNOWAIT), reaped -ECHILD; no child of ours -ECHILD; no pid -EINVAL. */
+static void test_child_exited(void **state) {
+        (void) state;
+        int status;
+        pid_t pid = fork();
+
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                pause();
+                _exit(0);
+        }
+        assert_int_equal(proc_child_exited(pid), 0);
+        assert_int_equal(kill(pid, SIGSTOP), 0);
+        assert_int_equal(waitpid(pid, &status, WUNTRACED), pid);
+        assert_true(WIFSTOPPED(status));
+        assert_int_equal(proc_child_exited(pid), 0);
+
+        assert_int_equal(kill(pid, SIGKILL), 0);
+        /* The exit is news to waitid() only once the kernel has made it a zombie: wait
+         * for it without reaping, as memward never does. */
+        siginfo_t info = {};
+        assert_int_equal(waitid(P_PID, (id_t) pid, &info, WEXITED | WNOWAIT), 0);
+        assert_int_equal(proc_child_exited(pid), 1);
+        assert_int_equal(proc_child_exited(pid), 1); /* WNOWAIT: still a zombie */
+        assert_int_equal(waitpid(pid, &status, WNOHANG), pid);
+        assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        assert_int_equal(proc_child_exited(pid), -ECHILD);
+
+        assert_int_equal(proc_child_exited(getppid()), -ECHILD);
+        assert_int_equal(proc_child_exited(0), -EINVAL);
+        assert_int_equal(proc_child_exited(-1), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_stat_plain),
@@ -255,6 +289,7 @@ int main(void) {
                 cmocka_unit_test(test_children_parse_many),
                 cmocka_unit_test(test_list_children),
                 cmocka_unit_test(test_list_children_live),
+                cmocka_unit_test(test_child_exited),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -505,20 +505,49 @@ static void test_unforked_worker_waits(void **state) {
         assert_true(f->p.next == NOW + 1 * S);
 }
 
-/* A replacement that becomes ready (here by its delay) takes over: the old worker is
- * stopped then, as the supervisor does when a worker says READY=1. */
-static void test_ready_replacement_takes_over(void **state) {
-        struct fixture *f = *state;
-
+/* One slot, under a 2 s ready delay, halfway through a recycle: its old worker READY and
+ * marked for reason 3 s ago, its replacement STARTING since spawned_at. Returns the old
+ * worker's index, *ret_replacement the replacement's. */
+static size_t recycle_in_flight(struct fixture *f, enum recycle_reason reason, usec_t spawned_at,
+                                size_t *ret_replacement) {
         f->v.target = 1;
         f->v.config.ready = READY_DELAY;
         f->v.config.ready_delay = 2 * S;
         size_t old = add_worker(f, 0, WORKER_READY, false);
-        mark(f, old, RECYCLE_MAX_REQUESTS, NOW - 3 * S);
+        mark(f, old, reason, NOW - 3 * S);
         f->workers[old].recycle_started = true;
         size_t r = add_worker(f, 0, WORKER_STARTING, true);
-        f->workers[r].spawned_at = NOW - 2 * S;
+        f->workers[r].spawned_at = spawned_at;
         f->slots[0].recycle_pending = true;
+        *ret_replacement = r;
+        return old;
+}
+
+/* A worker seen exited before its exit was reaped (its READY=1 ignored) gets no ready
+ * delay, no ready timeout and no deadline: were it made ready, it would replace the worker
+ * that serves; its reap, next, judges it. Not yet seen so, its delay applies. */
+static void test_exited_worker_not_made_ready(void **state) {
+        struct fixture *f = *state;
+        size_t r, old = recycle_in_flight(f, RECYCLE_MAX_LIFETIME, NOW - 120 * S, &r);
+
+        f->workers[r].exited = true;
+        plan(f);
+        assert_plan(f, "");
+        assert_true(f->p.slots[0].active == old);
+        assert_int_equal(f->p.workers[old].state, WORKER_READY);
+
+        f->workers[r].exited = false;
+        f->workers[r].spawned_at = NOW - 2 * S;
+        plan(f);
+        assert_plan(f, "ready:0");
+}
+
+/* A replacement that becomes ready (here by its delay) takes over: the old worker is
+ * stopped then, as the supervisor does when a worker says READY=1. */
+static void test_ready_replacement_takes_over(void **state) {
+        struct fixture *f = *state;
+        size_t r, old = recycle_in_flight(f, RECYCLE_MAX_REQUESTS, NOW - 2 * S, &r);
+
         plan(f);
         assert_plan(f, "ready:0");
         assert_true(f->p.slots[0].active == r);
@@ -776,6 +805,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_scale_down_never_the_last_worker, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_timeout_and_delay, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unforked_worker_waits, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_exited_worker_not_made_ready, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_replacement_takes_over, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_graceful_timeout_kill, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_shutting_down_plans_only_kills, setup, teardown),

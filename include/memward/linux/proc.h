@@ -75,6 +75,14 @@ int proc_pidfd_open(pid_t pid);
  * be polled. Never waits. */
 int proc_pidfd_exited(int pidfd);
 
+/* Whether pid, a child of this process, has exited, asked without reaping it and without
+ * waiting: waitid(P_PID, WEXITED | WNOHANG | WNOWAIT), which leaves the zombie and its
+ * status to the caller's waitpid(). Returns 1 when it has exited (a zombie not reaped
+ * yet), 0 when it has not (running or stopped), -ECHILD when pid is no child of this
+ * process (never was, not re-parented to it yet, or reaped already), -EINVAL when
+ * pid <= 0. */
+int proc_child_exited(pid_t pid);
+
 /* What this process uses, for process_* metrics. */
 struct proc_self {
         uint64_t resident;              /* bytes, PROC_ROOT/self/statm */

@@ -70,6 +70,9 @@ struct reconcile_worker {
          * own timeouts bound it (supervisor.c), and a READY for a worker without a pid could
          * not be carried out. */
         bool unforked;
+        /* STARTING, seen exited before its exit was reaped (a READY=1 ignored): no ready
+         * delay or timeout for it either; the reap, next, judges it. */
+        bool exited;
         usec_t last_watchdog;           /* ready time until the first WATCHDOG=1 */
         usec_t kill_at;                 /* STOPPING: SIGKILL to the group at this time */
         bool killed;                    /* SIGKILL sent */

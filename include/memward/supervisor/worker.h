@@ -89,6 +89,7 @@ struct worker {
         bool killed;                    /* SIGKILL sent */
         bool failed;                    /* stopped because it failed (ready timeout): counts for backoff */
         bool usr1_pending;              /* SIGUSR1 came while it was starting: forwarded once ready */
+        bool exited;                    /* seen exited before it was reaped: never made ready */
 
         uint64_t requests;
         uint64_t request_limit;         /* drawn at spawn: max_requests + jitter */

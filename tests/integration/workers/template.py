@@ -37,6 +37,8 @@ Knobs (environment):
   TEST_TEMPLATE_PRELOAD_MIB   the "application" keeps this many MiB of anonymous memory,
                               touched in the template: every worker shares it
   TEST_TEMPLATE_READY_DELAY_MS  waits this long after loading before READY (a slow import)
+  DIE_GENERATION              the worker of this generation runs workers/ready_then_die.py's
+                              die_after_ready() (stops memward, READY=1, exits 1) instead
 Every fork is logged on stderr as "template[PID]: forked WORKER_PID".
 """
 
@@ -125,6 +127,11 @@ def worker(mod, ctl, fds, env, intermediate):
             return
         if os.getppid() != SUPERVISOR:
             return
+        if os.environ.get("DIE_GENERATION"):
+            sys.path.insert(0, HERE)
+            import ready_then_die
+            if ready_then_die.dies_now():
+                ready_then_die.die_after_ready()
         code = mod.Worker().run()
     except BaseException as e:  # noqa: BLE001 -- nothing may return into the template
         log("worker: %r" % (e,))
