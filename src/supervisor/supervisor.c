@@ -1416,16 +1416,19 @@ static void supervisor_reload(struct supervisor *s) {
 }
 
 /* Marks every worker for a RECYCLE_RELOAD: each is replaced under the usual recycle
- * rules, replacement first, max_concurrent at a time. */
+ * rules, replacement first, max_concurrent at a time. A worker whose recycle was logged
+ * and counted already (its replacement was in flight, or could not be spawned) keeps
+ * that count: it is still one worker replaced once, now by one of the new
+ * configuration. Counted again, one max_requests recycle showed up twice: as reload,
+ * or, while the reload waited its turn, as max_requests at the worker's own exit at its
+ * limit. */
 static void supervisor_roll_workers(struct supervisor *s, usec_t now) {
         const struct memward_config *c = s->config;
 
         for (unsigned i = 0; i < s->n_slots; i++) {
                 struct worker *w = s->slots[i].active;
-                if (w && !w->recycle_started) {
+                if (w && !w->recycle_started)
                         worker_mark_recycle(w, RECYCLE_RELOAD, NULL, now);
-                        w->recycle_counted = false;
-                }
                 /* A replacement started from the old config is stopped; a new one follows. */
                 struct worker *r2 = s->slots[i].replacement;
                 if (r2) {
@@ -1437,7 +1440,6 @@ static void supervisor_roll_workers(struct supervisor *s, usec_t now) {
                         if (w) {
                                 w->recycle_started = false;
                                 worker_mark_recycle(w, RECYCLE_RELOAD, NULL, now);
-                                w->recycle_counted = false;
                         }
                 }
         }
