@@ -2430,8 +2430,9 @@ static void supervisor_template_act(struct supervisor *s, struct template_proces
 /* The template's environment for one worker (docs/fork-server.md §2 SPAWN ENV). */
 static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         struct template_process *t = s->template;
-        char notify[160], id[48], gen[64], max_requests[48], watchdog[48];
-        char *env[6] = {};
+        char notify[160], watchdog[48];
+        struct spawn_worker_env worker_env;
+        char *env[SPAWN_WORKER_ENV_N + 3] = {};
         size_t n = 0;
 
         if (!t || !template_process_can_spawn(t) || s->shutting_down)
@@ -2446,15 +2447,10 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
                 return 0;
 
         snprintf(notify, sizeof notify, "NOTIFY_SOCKET=%s", s->notify_address);
-        snprintf(id, sizeof id, "MEMWARD_WORKER_ID=%u", pick->slot);
-        snprintf(gen, sizeof gen, "MEMWARD_WORKER_GENERATION=%llu", pick->generation);
         env[n++] = notify;
-        env[n++] = id;
-        env[n++] = gen;
-        /* The worker's own bound (docs/fork-server.md §2): a runtime may stop itself at
-         * it, before memward, which may not have adopted the worker yet, could. */
-        snprintf(max_requests, sizeof max_requests, "MEMWARD_MAX_REQUESTS=%" PRIu64, pick->request_limit);
-        env[n++] = max_requests;
+        /* With the worker's own bound (MEMWARD_MAX_REQUESTS): a runtime may stop itself
+         * at it, before memward, which may not have adopted the worker yet, could. */
+        n += spawn_worker_env_format(&worker_env, pick->slot, pick->generation, pick->request_limit, env + n);
         if (s->config->workers.watchdog > 0) {
                 snprintf(watchdog, sizeof watchdog, "WATCHDOG_USEC=%llu",
                          (unsigned long long) s->config->workers.watchdog);
