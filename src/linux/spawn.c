@@ -33,6 +33,17 @@ static const char *const private_vars[] = {
         "MEMWARD_PROTOCOL", "MEMWARD_MAX_REQUESTS",
 };
 
+size_t spawn_worker_env_format(struct spawn_worker_env *e, unsigned worker_id, unsigned long long generation,
+                               unsigned long long max_requests, char **vars) {
+        snprintf(e->id, sizeof e->id, "MEMWARD_WORKER_ID=%u", worker_id);
+        snprintf(e->generation, sizeof e->generation, "MEMWARD_WORKER_GENERATION=%llu", generation);
+        snprintf(e->max_requests, sizeof e->max_requests, "MEMWARD_MAX_REQUESTS=%llu", max_requests);
+        vars[0] = e->id;
+        vars[1] = e->generation;
+        vars[2] = e->max_requests;
+        return SPAWN_WORKER_ENV_N;
+}
+
 static bool env_key_matches(const char *entry, const char *assignment) {
         const char *eq = strchr(assignment, '=');
         size_t n = eq ? (size_t) (eq - assignment) : strlen(assignment);
@@ -336,7 +347,8 @@ static int spawn_attempt(const struct spawn_request *req, int cgroup_fd, char **
 
 int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_outcome *ret) {
         char listen_pid[32] = "LISTEN_PID=", watchdog_pid[32] = "WATCHDOG_PID=";
-        char id[48], gen[64], max_requests[48], listen_fds[32], watchdog_usec[48];
+        char listen_fds[32], watchdog_usec[48];
+        struct spawn_worker_env worker_env;
         _cleanup_free_ char **envp = NULL;
         size_t n_tpl = 0, k = 0;
         enum spawn_step step;
@@ -344,19 +356,14 @@ int spawn_worker(const struct spawn_request *req, pid_t *ret_pid, struct spawn_o
         *ret = (struct spawn_outcome) {};
         while (req->env_template && req->env_template[n_tpl])
                 n_tpl++;
-        envp = calloc(n_tpl + 9, sizeof *envp);
+        envp = calloc(n_tpl + SPAWN_WORKER_ENV_N + 6, sizeof *envp);
         if (!envp)
                 return -ENOMEM;
         for (size_t i = 0; i < n_tpl; i++)
                 envp[k++] = req->env_template[i];
-        if (!req->template) {
-                snprintf(id, sizeof id, "MEMWARD_WORKER_ID=%u", req->worker_id);
-                snprintf(gen, sizeof gen, "MEMWARD_WORKER_GENERATION=%llu", req->generation);
-                snprintf(max_requests, sizeof max_requests, "MEMWARD_MAX_REQUESTS=%llu", req->max_requests);
-                envp[k++] = id;
-                envp[k++] = gen;
-                envp[k++] = max_requests;
-        }
+        if (!req->template)
+                k += spawn_worker_env_format(&worker_env, req->worker_id, req->generation, req->max_requests,
+                                             envp + k);
         if (req->n_listen_fds > 0) {
                 snprintf(listen_fds, sizeof listen_fds, "LISTEN_FDS=%zu", req->n_listen_fds);
                 envp[k++] = listen_fds;

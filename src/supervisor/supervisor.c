@@ -1441,16 +1441,19 @@ static void supervisor_reload(struct supervisor *s) {
 }
 
 /* Marks every worker for a RECYCLE_RELOAD: each is replaced under the usual recycle
- * rules, replacement first, max_concurrent at a time. */
+ * rules, replacement first, max_concurrent at a time. A worker whose recycle was logged
+ * and counted already (its replacement was in flight, or could not be spawned) keeps
+ * that count: it is still one worker replaced once, now by one of the new
+ * configuration. Counted again, one max_requests recycle showed up twice: as reload,
+ * or, while the reload waited its turn, as max_requests at the worker's own exit at its
+ * limit. */
 static void supervisor_roll_workers(struct supervisor *s, usec_t now) {
         const struct memward_config *c = s->config;
 
         for (unsigned i = 0; i < s->n_slots; i++) {
                 struct worker *w = s->slots[i].active;
-                if (w && !w->recycle_started) {
+                if (w && !w->recycle_started)
                         worker_mark_recycle(w, RECYCLE_RELOAD, NULL, now);
-                        w->recycle_counted = false;
-                }
                 /* A replacement started from the old config is stopped; a new one follows. */
                 struct worker *r2 = s->slots[i].replacement;
                 if (r2) {
@@ -1462,7 +1465,6 @@ static void supervisor_roll_workers(struct supervisor *s, usec_t now) {
                         if (w) {
                                 w->recycle_started = false;
                                 worker_mark_recycle(w, RECYCLE_RELOAD, NULL, now);
-                                w->recycle_counted = false;
                         }
                 }
         }
@@ -2453,8 +2455,9 @@ static void supervisor_template_act(struct supervisor *s, struct template_proces
 /* The template's environment for one worker (docs/fork-server.md §2 SPAWN ENV). */
 static int supervisor_template_offer(struct supervisor *s, usec_t now) {
         struct template_process *t = s->template;
-        char notify[160], id[48], gen[64], max_requests[48], watchdog[48];
-        char *env[6] = {};
+        char notify[160], watchdog[48];
+        struct spawn_worker_env worker_env;
+        char *env[SPAWN_WORKER_ENV_N + 3] = {};
         size_t n = 0;
 
         if (!t || !template_process_can_spawn(t) || s->shutting_down)
@@ -2469,15 +2472,10 @@ static int supervisor_template_offer(struct supervisor *s, usec_t now) {
                 return 0;
 
         snprintf(notify, sizeof notify, "NOTIFY_SOCKET=%s", s->notify_address);
-        snprintf(id, sizeof id, "MEMWARD_WORKER_ID=%u", pick->slot);
-        snprintf(gen, sizeof gen, "MEMWARD_WORKER_GENERATION=%llu", pick->generation);
         env[n++] = notify;
-        env[n++] = id;
-        env[n++] = gen;
-        /* The worker's own bound (docs/fork-server.md §2): a runtime may stop itself at
-         * it, before memward, which may not have adopted the worker yet, could. */
-        snprintf(max_requests, sizeof max_requests, "MEMWARD_MAX_REQUESTS=%" PRIu64, pick->request_limit);
-        env[n++] = max_requests;
+        /* With the worker's own bound (MEMWARD_MAX_REQUESTS): a runtime may stop itself
+         * at it, before memward, which may not have adopted the worker yet, could. */
+        n += spawn_worker_env_format(&worker_env, pick->slot, pick->generation, pick->request_limit, env + n);
         if (s->config->workers.watchdog > 0) {
                 snprintf(watchdog, sizeof watchdog, "WATCHDOG_USEC=%llu",
                          (unsigned long long) s->config->workers.watchdog);

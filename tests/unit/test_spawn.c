@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,8 +251,52 @@ static void test_template_fds(void **state) {
         close(control[1]);
 }
 
+/* The three strings, exactly, also at the largest values each can take: no digit cut. */
+static void test_worker_env_format(void **state) {
+        struct spawn_worker_env e;
+        char *vars[SPAWN_WORKER_ENV_N + 1] = {};
+        (void) state;
+
+        assert_int_equal(spawn_worker_env_format(&e, 3, 17, 30, vars), SPAWN_WORKER_ENV_N);
+        assert_string_equal(vars[0], "MEMWARD_WORKER_ID=3");
+        assert_string_equal(vars[1], "MEMWARD_WORKER_GENERATION=17");
+        assert_string_equal(vars[2], "MEMWARD_MAX_REQUESTS=30");
+        assert_null(vars[3]);
+
+        assert_int_equal(spawn_worker_env_format(&e, 0, 0, 0, vars), SPAWN_WORKER_ENV_N);
+        assert_string_equal(vars[0], "MEMWARD_WORKER_ID=0");
+        assert_string_equal(vars[1], "MEMWARD_WORKER_GENERATION=0");
+        assert_string_equal(vars[2], "MEMWARD_MAX_REQUESTS=0");
+
+        assert_int_equal(spawn_worker_env_format(&e, UINT_MAX, ULLONG_MAX, ULLONG_MAX, vars), SPAWN_WORKER_ENV_N);
+        assert_string_equal(vars[0], "MEMWARD_WORKER_ID=4294967295");
+        assert_string_equal(vars[1], "MEMWARD_WORKER_GENERATION=18446744073709551615");
+        assert_string_equal(vars[2], "MEMWARD_MAX_REQUESTS=18446744073709551615");
+}
+
+/* What an exec'd worker finds in its environment: the three, with the request's values. */
+static void test_worker_env_exec(void **state) {
+        char *argv[] = { (char *) "/bin/sh", (char *) "-c",
+                         (char *) "[ \"$MEMWARD_WORKER_ID/$MEMWARD_WORKER_GENERATION/$MEMWARD_MAX_REQUESTS\" = 2/7/30 ]",
+                         NULL };
+        char *env[] = { (char *) "PATH=/usr/bin:/bin", NULL };
+        struct spawn_request req = { .argv = argv, .env_template = env, .cgroup_fd = -1, .worker_id = 2,
+                                     .generation = 7, .max_requests = 30 };
+        struct spawn_outcome outcome;
+        pid_t pid = -1;
+        int status;
+        (void) state;
+
+        assert_int_equal(spawn_worker(&req, &pid, &outcome), 0);
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_worker_env_format),
+                cmocka_unit_test(test_worker_env_exec),
                 cmocka_unit_test(test_exec_errors),
                 cmocka_unit_test(test_missing_directory),
                 cmocka_unit_test_setup_teardown(test_no_cgroup_procs, setup, teardown),

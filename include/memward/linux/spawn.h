@@ -92,6 +92,24 @@ bool spawn_exec_error_is_permanent(int negative_errno);
 /* The exit code a shell would use for an exec failure: 127 not found, 126 otherwise. */
 int spawn_exec_error_to_exit_code(int negative_errno);
 
+/* The variables that tell one worker who it is (docs/fork-server.md §2), the same for an
+ * exec'd worker (spawn_worker()) and one the template forks (its SPAWN's ENV):
+ * MEMWARD_WORKER_ID, MEMWARD_WORKER_GENERATION and MEMWARD_MAX_REQUESTS, as "NAME=VALUE"
+ * strings held in the struct, each sized for its largest value. */
+#define SPAWN_WORKER_ENV_N 3
+struct spawn_worker_env {
+        char id[sizeof "MEMWARD_WORKER_ID=" + 10];                     /* UINT_MAX: 10 digits */
+        char generation[sizeof "MEMWARD_WORKER_GENERATION=" + 20];     /* 2^64 - 1: 20 digits */
+        char max_requests[sizeof "MEMWARD_MAX_REQUESTS=" + 20];
+};
+
+/* Formats the three into e and points vars[0..SPAWN_WORKER_ENV_N-1] at them, in the
+ * order above; returns SPAWN_WORKER_ENV_N, the count set. max_requests is the worker's
+ * drawn request limit, 0 for none (the worker then gets MEMWARD_MAX_REQUESTS=0). Cannot
+ * fail: every value fits. vars stays valid while e does. */
+size_t spawn_worker_env_format(struct spawn_worker_env *e, unsigned worker_id, unsigned long long generation,
+                               unsigned long long max_requests, char **vars);
+
 /* Builds the part of the worker environment that is the same for every spawn: our own
  * environment minus the variables systemd gave *us* (NOTIFY_SOCKET, WATCHDOG_*,
  * LISTEN_*) and minus keys the config overrides, plus `extra` ("KEY=VALUE"). */

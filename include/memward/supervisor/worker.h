@@ -99,7 +99,7 @@ struct worker {
          * recycle is cancelled), so that what decided is always recorded with it. */
         enum recycle_reason recycle_reason;  /* != NONE: this worker is to be replaced */
         bool recycle_started;           /* replacement spawned (or we are stopping it) */
-        bool recycle_counted;           /* logged and counted; a failed spawn's retries are not */
+        bool recycle_counted;           /* logged and counted, once: not a failed spawn's retries, a reload's roll */
         usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
         usec_t limit_expected_at;       /* a max_requests recycle decided ahead: when the limit was
                                          * expected, for its event=recycle line */
