@@ -466,7 +466,9 @@ static usec_t worker_deadlines(const struct planner *pl) {
                 const struct reconcile_worker *w = &pl->p->workers[i];
                 switch (w->state) {
                 case WORKER_STARTING:
-                        if (v->shutting_down || w->unforked)
+                        /* Seen exited: plan_workers() plans nothing for it, so its passed
+                         * delay or timeout here would fire the timer again and again. */
+                        if (v->shutting_down || w->unforked || w->exited)
                                 break;
                         next = min_usec(next, w->spawned_at + c->ready_timeout);
                         if (c->ready == READY_DELAY)

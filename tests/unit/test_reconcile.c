@@ -525,7 +525,9 @@ static size_t recycle_in_flight(struct fixture *f, enum recycle_reason reason, u
 
 /* A worker seen exited before its exit was reaped (its READY=1 ignored) gets no ready
  * delay, no ready timeout and no deadline: were it made ready, it would replace the worker
- * that serves; its reap, next, judges it. Not yet seen so, its delay applies. */
+ * that serves; its reap, next, judges it. Its passed delay and timeout are no deadline
+ * either: the loop's timer would fire at once, again and again, until the reap. Not yet
+ * seen so, its delay applies. */
 static void test_exited_worker_not_made_ready(void **state) {
         struct fixture *f = *state;
         size_t r, old = recycle_in_flight(f, RECYCLE_MAX_LIFETIME, NOW - 120 * S, &r);
@@ -533,6 +535,7 @@ static void test_exited_worker_not_made_ready(void **state) {
         f->workers[r].exited = true;
         plan(f);
         assert_plan(f, "");
+        assert_true(f->p.next > NOW);
         assert_true(f->p.slots[0].active == old);
         assert_int_equal(f->p.workers[old].state, WORKER_READY);
 
