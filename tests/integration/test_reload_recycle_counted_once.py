@@ -1,11 +1,12 @@
 """A reload that cancels a replacement in flight does not count the recycle again.
 
-One slot of tests/integration/workers/selfstop.py that takes 1 s to say READY=1,
-recycle.max_requests 20 (jitter 0), 10 requests/s: memward starts the replacement
-ahead of the limit (its lead is 1.5 x the measured 1 s start-up), logs and counts a
+One slot of tests/integration/workers/selfstop.py that takes 3 s to say READY=1,
+recycle.max_requests 60 (jitter 0), 10 requests/s: memward starts the replacement
+ahead of the limit (its lead is 1.5 x the measured 3 s start-up), logs and counts a
 max_requests recycle for the worker. A SIGHUP with a changed workers.env comes while
 that replacement is still starting: memward stops the replacement of the old
-configuration and replaces the same worker with one of the new (reason=reload). That
+configuration and replaces the same worker with one of the new (reason=reload); the
+3 s start-up leaves a stalled test time to send it. That
 is still one worker replaced once: one event=recycle line for its pid, and
 memward_recycles_total over all reasons equals the workers recycled. Before, the
 reload reset the worker's "counted" mark and its replacement counted it again
@@ -19,7 +20,7 @@ import lib
 from lib import check
 import metrics_helpers as mh
 
-LIMIT, RATE = 20, 10
+LIMIT, RATE = 60, 10
 
 
 def test(t):
@@ -27,7 +28,7 @@ def test(t):
 
     def cfg(generation):
         return mh.config(port, "127.0.0.1:%d" % mport, count=1, command=lib.test_worker("selfstop.py"),
-                         workers={"env": {"SELFSTOP_READY_DELAY": "1", "GENERATION": generation},
+                         workers={"env": {"SELFSTOP_READY_DELAY": "3", "GENERATION": generation},
                                   "ready_timeout": "20s"},
                          recycle={"max_requests": LIMIT, "max_requests_jitter": 0})
 
