@@ -926,6 +926,7 @@ def scenario_oom(t):
 # charges still stall) and the line crossing a pipe, that took 1.06 s once while memward
 # acted within 10 ms of its own trigger event. So a margin, not the target, for the chain.
 KERNEL_TRIGGER_TO_RECYCLE_MAX = 5.0
+SAME_EVENT_SLACK = 0.25
 SQUEEZE_BELOW = 4 * MIB
 
 
@@ -995,7 +996,11 @@ def scenario_pressure(t):
     check(0 <= gap <= 1.0, "recycle %.3fs after the pressure event, want within 1 s:\n  %s\n  %s"
           % (gap, pr.text, rec.text))
     check(fired, "our own trigger on app/memory.pressure never fired, yet memward saw pressure")
-    check(fired[0] <= pr.t, "memward saw pressure %.2fs before the kernel fired our trigger" % (fired[0] - pr.t))
+    # Both stamps are this test's threads waking on one kernel event (our trigger's poll,
+    # memward's line on the pipe): which thread runs first is the scheduler's, and on a
+    # busy host a preempted vCPU delays one by tens of ms. Only a clear lead counts.
+    check(fired[0] <= pr.t + SAME_EVENT_SLACK, "memward saw pressure %.2fs before the kernel fired our trigger"
+          % (fired[0] - pr.t))
     reaction = rec.t - fired[0]
     check(reaction <= KERNEL_TRIGGER_TO_RECYCLE_MAX,
           "recycle %.2fs after the kernel fired the trigger, want <= %gs" % (reaction, KERNEL_TRIGGER_TO_RECYCLE_MAX))
