@@ -342,6 +342,43 @@ def worker_pid_of(headers, body):
     return int(m.group(1)) if m else None
 
 
+def get_at_once(port, path, n, timeout=30.0):
+    """Sends `path` n times at once; returns the n (status, headers, body), each checked
+    to be 200. A path that holds a sync worker (/sleep?ms=1000) keeps each worker to one
+    of them, so n requests reach n workers. Requests sent one after another do not: the
+    kernel may hand every connection on a shared socket to the one hot worker."""
+    results = [None] * n
+
+    def get(i):
+        try:
+            results[i] = http_get(port, path, timeout=timeout)
+        except Exception as e:      # reported below, with the others
+            results[i] = e
+    threads = [threading.Thread(target=get, args=(i,), daemon=True) for i in range(n)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout + 5)
+    for r in results:
+        check(isinstance(r, tuple), "%s, sent %d times at once: %r" % (path, n, r))
+        check(r[0] == 200, "%s: HTTP %d %r" % (path, r[0], r[2]))
+    return results
+
+
+def reach_workers(port, want, path="/sleep?ms=1000", n=None, rounds=5):
+    """Sends `path` n (default len(want)) times at once, up to `rounds` times, until every
+    pid in `want` has answered; returns {pid: (status, headers, body)} of the answers."""
+    want = set(want)
+    seen = {}
+    for _ in range(rounds):
+        for r in get_at_once(port, path, n or len(want)):
+            seen.setdefault(worker_pid_of(r[1], r[2]), r)
+        if want <= set(seen):
+            return seen
+    fail("%s never reached worker(s) %s in %d rounds; answered: %s"
+         % (path, sorted(want - set(seen)), rounds, sorted(seen)))
+
+
 class Load:
     """Concurrent HTTP clients (threads + http.client, one connection per request).
 

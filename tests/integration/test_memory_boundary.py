@@ -92,22 +92,7 @@ def test_queued_recycle_is_judged_again(t):
         """Sends `path` twice at once. Each sync worker holds a request for its ms, so while
         one holds the first the other takes the second: a hot worker cannot take both.
         Returns the pids that answered."""
-        results = [None, None]
-
-        def get(i):
-            results[i] = lib.http_get(port, path, timeout=30)
-        threads = [threading.Thread(target=get, args=(i,)) for i in range(2)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        pids = []
-        for r in results:
-            check(r is not None, "%s: no answer" % path)
-            status, headers, body = r
-            check(status == 200, "%s: HTTP %d %r" % (path, status, body))
-            pids.append(lib.worker_pid_of(headers, body))
-        return pids
+        return [lib.worker_pid_of(headers, body) for _, headers, body in lib.get_at_once(port, path, 2)]
 
     # The second allocation must land in the other worker while the first recycle is still
     # in flight (the replacement boots for 6 s; the old worker serves meanwhile).

@@ -21,7 +21,9 @@ from memory_vm import APP, CG, MIB, cg_int, cg_keyed, cg_read, cg_write, check, 
 # Where an administrator moves a worker before removing its leaf.
 ELSEWHERE = CG + "/elsewhere"
 # memward's CPU share while a fault lasts: a busy loop on an EPOLLERR fd shows as ~1.0.
-CPU_SHARE_MAX = 0.15
+# Spawning the replacement in the same 2 s took 8-9 % under TCG with one host core kept
+# busy (a preempted vCPU's time is charged to whatever ran on it): room for twice that.
+CPU_SHARE_MAX = 0.35
 
 
 def cpu_seconds(pid):
@@ -108,7 +110,10 @@ def scenario_leaf_removed(t):
     time.sleep(0.5)
     load.stop()
     load.check_no_failures()
-    check(load.pids.get(killed, 0) > 0, "the other worker never answered: %r" % load.pids)
+    # The other worker serves on: two requests at once, each holding a worker for a
+    # second, reach it and the replacement (the load alone may all go to one hot worker).
+    check(lib.alive(killed) and not mw.events("exit", pid=killed), "the other worker %d did not survive" % killed)
+    lib.reach_workers(port, [killed, sp.int("pid")])
     check(len(mw.events("cgroup_leaf_lost")) == 1, "cgroup_leaf_lost logged more than once: %r"
           % mw.events("cgroup_leaf_lost"))
     ok("worker %d moved to %s and %s removed: event=cgroup_leaf_lost %.3fs later, memward at %.1f%% CPU for 2s, "
@@ -166,7 +171,7 @@ def scenario_leaf_frozen(t):
     # While the frozen worker sits on its SIGTERM: memward answers, the others serve.
     since = time.monotonic()
     mw.signal(signal.SIGUSR2)
-    st = mw.wait_event("status", since=since, timeout=2)[0]
+    st = mw.wait_event("status", since=since, timeout=GRACEFUL + 10)[0]
     pids = set()
     for _ in range(4):
         status, headers, body = lib.http_get(port, "/", timeout=5)
@@ -178,22 +183,35 @@ def scenario_leaf_frozen(t):
     kill = mw.wait_event("kill", pid=frozen, timeout=GRACEFUL + 5)[0]
     ex = mw.wait_event("exit", pid=frozen, timeout=5)[0]
     check(ex.get("signal") == "SIGKILL", "the frozen worker did not die of SIGKILL: %s" % ex.text)
-    waited = kill.t - stop.t
-    check(GRACEFUL - 0.5 <= waited <= GRACEFUL + 1.5, "SIGKILL %.2fs after the stop, want graceful_timeout %gs"
+    # On memward's own clock (its time= stamps): when the test reads the lines says
+    # nothing about when memward wrote them, on a busy host least of all.
+    check(vm.log_time(st) < vm.log_time(kill), "memward answered SIGUSR2 only after its SIGKILL to the frozen "
+          "worker (blocked on it?):\n  %s\n  %s" % (st.text, kill.text))
+    waited = vm.log_time(kill) - vm.log_time(stop)
+    check(GRACEFUL - 0.1 <= waited <= GRACEFUL + 1.5, "SIGKILL %.2fs after the stop, want graceful_timeout %gs"
           % (waited, GRACEFUL))
     wait_until(lambda: not os.path.exists(leaf), 5, "the frozen leaf %s to be removed" % names[frozen])
     ok("%s frozen: recycle reason=watchdog %.2fs later, replacement pid %d ready after %.2fs; SIGTERM pending while "
-       "frozen, memward answered SIGUSR2 in %.3fs and pids %s served; SIGKILL %.2fs after the stop, exit %.3fs "
-       "later; leaf removed" % (names[frozen], rec.t - t0, sp.int("pid"), mw.events("ready", pid=sp.int("pid"))[0].t
-                                - t0, st.t - since, sorted(pids), waited, ex.t - kill.t))
+       "frozen, memward answered SIGUSR2 %.3fs after the stop and pids %s served; SIGKILL %.2fs after the stop "
+       "(time=), exit %.3fs later; leaf removed" % (names[frozen], rec.t - t0, sp.int("pid"), mw.events(
+           "ready", pid=sp.int("pid"))[0].t - t0, vm.log_time(st) - vm.log_time(stop), sorted(pids), waited,
+           vm.log_time(ex) - vm.log_time(kill)))
 
     # Shutdown while a worker is frozen.
     cg_write("%s/%s/cgroup.freeze" % (APP, names[other]), "1")
     t0 = time.monotonic()
     vm.stop_and_check_no_leaves(mw)
     took = time.monotonic() - t0
-    check(took <= GRACEFUL + 3, "shutdown with a frozen worker took %.2fs" % took)
-    ok("shutdown with %s frozen took %.2fs (graceful_timeout %gs)" % (names[other], took, GRACEFUL))
+    # On memward's clock: from its event=shutdown to its event=exit_supervisor, a
+    # graceful_timeout for the frozen worker and little more.
+    shut, done = mw.events("shutdown"), mw.events("exit_supervisor")
+    check(len(shut) == 1 and len(done) == 1, "want one shutdown and one exit_supervisor line: %r / %r"
+          % ([l.text for l in shut], [l.text for l in done]))
+    inner = vm.log_time(done[0]) - vm.log_time(shut[0])
+    check(GRACEFUL - 0.1 <= inner <= GRACEFUL + 1.5, "shutdown with a frozen worker took %.2fs by memward's time= "
+          "(graceful_timeout %gs)" % (inner, GRACEFUL))
+    ok("shutdown with %s frozen took %.2fs from event=shutdown to event=exit_supervisor (graceful_timeout %gs; "
+       "%.2fs from SIGTERM to memward's exit as the test saw it)" % (names[other], inner, GRACEFUL, took))
 
 
 def scenario_group_oom(t):
@@ -288,9 +306,12 @@ def scenario_group_oom(t):
         vm.check_in_own_leaf(mw, pid)
     status, headers, body = lib.http_get(port, "/alloc?mib=96", timeout=60)
     check(status == 200, "/alloc?mib=96 after the limit was raised: HTTP %d %r" % (status, body))
+    # The workers that started after the raise were never OOM-killed (a kill from before
+    # it may still be logged after it on a busy host: judged by pid, not by arrival).
     time.sleep(0.5)
-    check(not [l for l in mw.events("recycle", reason="oom") if l.t >= t0 + 0.5], "OOM kills after the limit "
-          "was raised")
+    late = [l.text for l in mw.events("recycle", reason="oom") if l.int("pid") in cur.values()]
+    check(not late and all(lib.alive(p) for p in cur.values()), "workers OOM-killed after the limit was raised: %s"
+          % late)
     left = vm.leaves()
     check(len(left) == 2, "leaves under app/ after recovery: %r" % left)
     ok("memory.max back to max: both slots ready %.2fs later (pids %s), /alloc?mib=96 answered, leaves %s"

@@ -264,7 +264,7 @@ def scenario_cgroup(t):
     sidecar.wait()
 
 
-WARMUP = 8
+WARMUP = 12     # past a Python worker's start-up and a 128 MiB allocation under TCG on a busy host
 WINDOW = 2
 
 
@@ -439,13 +439,14 @@ def scenario_template_oom(t):
     time.sleep(1.5)
     load.stop()
     load.check_no_failures()
-    for p in survivors:
-        check(load.pids.get(p, 0) > 0, "worker %d never answered: %r" % (p, load.pids))
+    # Each survivor still serves: three requests at once, each holding a worker for a
+    # second, reach all three workers (the load alone may all go to one hot worker).
+    lib.reach_workers(port, survivors, n=3)
     others = [l for l in mw.events("exit") if l.int("pid") != victim]
     check(not others, "other workers exited: %r" % [l.text for l in others])
     check(not mw.events("template_exited"), "the template exited: %r" % [l.text for l in mw.events("template_exited")])
     check(mw.events("template_ready")[-1].int("pid") == tpid, "a new template was started")
-    ok("template %d and workers %s kept their pids and served (%s); slot %s forked again from template 1 as "
+    ok("template %d and workers %s kept their pids and served (the load's answers: %s); slot %s forked again from template 1 as "
        "pid %d in %s, ready %.0f ms after the exit; load %s"
        % (tpid, survivors, {p: load.pids.get(p, 0) for p in survivors}, slot, sp.int("pid"), sp.get("cgroup"),
           (log_time(rd) - log_time(ex)) * 1000, load.summary()))
@@ -566,14 +567,10 @@ def scenario_template_user(t):
               "spawn line without placed_by=memward place_time=: %s" % line.text)
         names[pid] = check_in_own_leaf(mw, pid)
         check(proc_ids(pid) == [NOBODY] * 4, "worker %d runs as %r, want nobody" % (pid, proc_ids(pid)))
-    first = {}
-    deadline = time.monotonic() + 30
-    while set(first) != set(names) and time.monotonic() < deadline:
-        status, headers, body = lib.http_get(port, "/", timeout=30)
-        check(status == 200, "GET /: HTTP %d %r" % (status, body))
-        reply = json.loads(body)
-        first[reply["pid"]] = reply
-    check(set(first) == set(names), "not every worker answered: %r of %r" % (sorted(first), sorted(names)))
+    # Two requests at once, each holding its sync worker for a second: one per worker
+    # (one after another, a hot worker may take them all).
+    first = {pid: json.loads(r[2]) for pid, r in lib.reach_workers(port, names, path="/?ms=1000").items()}
+    check(set(first) == set(names), "answers from pids %r, the workers are %r" % (sorted(first), sorted(names)))
     for pid, reply in first.items():
         want = "/app/" + names[pid]
         check(reply["first"].get("cgroup") == want and reply["first"].get("pid") == pid,
@@ -707,10 +704,11 @@ def scenario_recycle(t):
     cgroup mode; each recycle gives the slot a fresh leaf and removes the old one. One
     worker, so every request reaches the worker the test means."""
     setup_app()
-    port = t.port()
+    port, mport = t.port(), t.port()
     mw = start_memward(t, lib.config(port, count=1, memory={
         "metric": "anon", "sample_interval": "250ms", "retained_window": "%ds" % WINDOW,
-        "retained_max": "96MiB", "growth_max": 2.0, "warmup": "%ds" % WARMUP}))
+        "retained_max": "96MiB", "growth_max": 2.0, "warmup": "%ds" % WARMUP},
+        metrics={"listen": "127.0.0.1:%d" % mport}))
     mw.wait_event("ready", count=1, timeout=60)
     check(mw.events("accounting")[0].get("mode") == "cgroup", "not in cgroup mode: %s" % mw.events("accounting"))
     w1 = mw.current_workers()["0"]
@@ -719,16 +717,20 @@ def scenario_recycle(t):
     # whole window, so it cannot be growth that fires first).
     t0 = time.monotonic()
     status, headers, body = lib.http_get(port, "/alloc?mib=128", timeout=60)
-    t_done = time.monotonic()
+    t_done, wall_done = time.monotonic(), time.time()
     check(status == 200 and lib.worker_pid_of(headers, body) == w1, "/alloc?mib=128: HTTP %d %r" % (status, body))
     leaf1 = check_in_own_leaf(mw, w1)
     rec = mw.wait_event("recycle", timeout=20)[0]
     check(rec.get("reason") == "retained" and rec.int("pid") == w1,
           "want reason=retained for pid %d, which kept 128 MiB: %s" % (w1, rec.text))
     check(rec.int("floor") > 96 * MIB, "floor not above retained_max: %s" % rec.text)
-    check(rec.t - mw.events("spawn", pid=w1)[0].t < WARMUP + WINDOW,
-          "the retained recycle came after the baseline could exist: %s" % rec.text)
-    latency = rec.t - t_done
+    # memward's own figure: it had no baseline yet (baseline=0, no ratio=), so growth
+    # could not have decided.
+    check(rec.int("baseline") == 0 and rec.get("ratio") is None,
+          "the retained recycle came when memward had a baseline: %s" % rec.text)
+    # On memward's clock (time=, the guest's wall clock, as the test's time.time()): the
+    # line's arrival adds the pipe and the test's own scheduling.
+    latency = log_time(rec) - wall_done
     check(latency <= 2.0 + 2 * 0.25 + 1.0, "retained recycle %.2fs after /alloc?mib=128 returned, want <= "
           "window + 2 samples (+1 s for TCG)" % latency)
     ok("reason=retained %.2fs after /alloc?mib=128 returned (%.2fs after it began): floor %.1f MiB > 96 MiB "
@@ -743,9 +745,15 @@ def scenario_recycle(t):
     ok("old worker exited, %s removed, replacement pid %d in %s" % (leaf1, w2, leaf2))
 
     # growth: the replacement has its baseline once a whole window after warmup has
-    # passed (warmup is past the ~3 s of Python start-up under TCG). 40 MiB is far below
-    # retained_max but several times a Python worker's baseline.
-    time.sleep(max(0.0, mw.events("spawn", pid=w2)[0].t + WARMUP + WINDOW + 0.5 - time.monotonic()))
+    # passed (warmup is past the ~3 s of Python start-up under TCG); memward's /status
+    # says when it has one. 40 MiB is far below retained_max but several times a Python
+    # worker's baseline.
+    def baseline():
+        status, _, body = lib.http_get(mport, "/status", timeout=10)
+        check(status == 200, "/status: HTTP %d" % status)
+        rows = [w for w in json.loads(body)["workers"] if w["pid"] == w2]
+        return rows and rows[0]["memory"]["baseline"]
+    wait_until(baseline, WARMUP + WINDOW + 30, "memward's baseline for pid %d on /status" % w2, step=0.25)
     check(len(mw.events("recycle")) == 1, "the idle replacement was recycled: %r" % mw.events("recycle")[1:])
     t0 = time.monotonic()
     status, headers, body = lib.http_get(port, "/alloc?mib=40", timeout=60)
@@ -918,6 +926,7 @@ def scenario_oom(t):
 # charges still stall) and the line crossing a pipe, that took 1.06 s once while memward
 # acted within 10 ms of its own trigger event. So a margin, not the target, for the chain.
 KERNEL_TRIGGER_TO_RECYCLE_MAX = 5.0
+SAME_EVENT_SLACK = 0.25
 SQUEEZE_BELOW = 4 * MIB
 
 
@@ -987,7 +996,11 @@ def scenario_pressure(t):
     check(0 <= gap <= 1.0, "recycle %.3fs after the pressure event, want within 1 s:\n  %s\n  %s"
           % (gap, pr.text, rec.text))
     check(fired, "our own trigger on app/memory.pressure never fired, yet memward saw pressure")
-    check(fired[0] <= pr.t, "memward saw pressure %.2fs before the kernel fired our trigger" % (fired[0] - pr.t))
+    # Both stamps are this test's threads waking on one kernel event (our trigger's poll,
+    # memward's line on the pipe): which thread runs first is the scheduler's, and on a
+    # busy host a preempted vCPU delays one by tens of ms. Only a clear lead counts.
+    check(fired[0] <= pr.t + SAME_EVENT_SLACK, "memward saw pressure %.2fs before the kernel fired our trigger"
+          % (fired[0] - pr.t))
     reaction = rec.t - fired[0]
     check(reaction <= KERNEL_TRIGGER_TO_RECYCLE_MAX,
           "recycle %.2fs after the kernel fired the trigger, want <= %gs" % (reaction, KERNEL_TRIGGER_TO_RECYCLE_MAX))

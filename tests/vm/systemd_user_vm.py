@@ -147,7 +147,9 @@ def check_root():
     def replaced():
         now = sv.layout(ROOT_UNIT, main, WORKERS)
         return now if now and not set(now.values()) & old else None
-    sv.wait(lambda: [lib.http_get(ROOT_PORT) for _ in range(30)] and replaced(), 60,
+    # Requests two at a time, each holding its worker 50 ms, so that both workers reach
+    # max_requests (one after another, a hot worker may take them all).
+    sv.wait(lambda: [lib.get_at_once(ROOT_PORT, "/sleep?ms=50", WORKERS) for _ in range(15)] and replaced(), 60,
             lambda: "every worker replaced:\n" + sv.describe_layout(ROOT_UNIT))
     now = replaced()
     check(not set(now) & set(leaves), "replacements reuse leaves: %s" % sorted(set(now) & set(leaves)))
