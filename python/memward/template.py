@@ -197,6 +197,9 @@ class Template:
         self.control: Optional[socket.socket] = None
         self.listen_fds: List[int] = []
         self._wakeup: Tuple[int, int] = (-1, -1)
+        # The spawn in progress: the worker reads this pipe's first byte before it serves
+        # (_become_worker step 8); its write end stays here until the SPAWNED went out.
+        self._go: Tuple[int, int] = (-1, -1)
         self._stop_signal: Optional[int] = None
         self._loading = False
         self._reopen = False
@@ -429,11 +432,13 @@ class Template:
         leaf_fd = fds[0] if fds else None
         try:
             self._send(self._spawn(message, leaf_fd))
+            self._release_worker()
         except _MemwardGone:
             self.log("memward closed the control channel during a spawn; exiting")
             return False
         finally:
             _close_all(fds)
+            self._drop_go()
         if self.gc_freeze:
             # What the spawn left (UvicornWorker and its Config refer to each other):
             # collections are off in the template, and this one only looks at objects
@@ -441,6 +446,21 @@ class Template:
             # _spawn() has returned, nothing of the spawn is referenced any more.
             gc.collect()
         return True
+
+    def _release_worker(self) -> None:
+        """Lets the worker of the spawn just answered serve: memward has its SPAWNED."""
+        if self._go[1] >= 0:
+            try:
+                os.write(self._go[1], b"g")
+            except OSError:
+                pass            # it died already (EPIPE): memward sees its exit
+        self._drop_go()
+
+    def _drop_go(self) -> None:
+        """The go pipe's write end closed: a worker still waiting on it, whose SPAWNED did
+        not go out (memward gave the spawn up, or is gone), gets EOF and exits unserved."""
+        _close_all([fd for fd in self._go if fd >= 0])
+        self._go = (-1, -1)
 
     def _send(self, message: protocol.Message) -> None:
         assert self.control is not None
@@ -549,12 +569,14 @@ class Template:
         report_r, report_w = os.pipe()
         try:
             os.set_blocking(report_r, False)
+            self._go = os.pipe()
             # PLACE=1: the intermediate waits for one byte on this pipe before it does
             # anything else; EOF without it (memward could not place it, the template
             # died) makes it exit without forking the worker.
             release = os.pipe() if spawn.place else None
         except BaseException:
-            _close_all([report_r, report_w])    # EMFILE on the second pipe: none leaks
+            _close_all([report_r, report_w])    # EMFILE on a later pipe: none leaks
+            self._drop_go()
             raise
         # Every signal blocked across the fork: no handler of the template runs in the
         # intermediate or in the worker before its reset; the worker unblocks them.
@@ -574,6 +596,8 @@ class Template:
                 os._exit(1)
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         os.close(report_w)
+        os.close(self._go[0])
+        self._go = (-1, self._go[1])
         refused: Optional[protocol.Placed] = None
         if release is not None:
             os.close(release[0])
@@ -657,6 +681,7 @@ class Template:
         code = 1
         try:
             os.close(report_r)
+            os.close(self._go[1])       # the worker inherits only the read end
             if release is not None:
                 # Nothing of the worker's may run before we are in its leaf: the first
                 # thing is to wait for the template's byte. Signals are blocked; SIGKILL
@@ -814,12 +839,24 @@ class Template:
                 code = 1
                 return
 
-            # 8. The GC recipe's last step: collections again, for the worker's own
+            # 8. Serve only once the template has sent our SPAWNED (its byte on the go
+            #    pipe): a spawn memward gave up on meanwhile (a reload retired the template
+            #    while it forked) gets EOF, and its worker exits before it accepts a
+            #    connection, instead of serving until memward kills it as an orphan and
+            #    resetting the connection it had taken.
+            go_r = self._go[0]
+            go = os.read(go_r, 1)
+            os.close(go_r)
+            if go != b"g":
+                code = 0
+                return
+
+            # 9. The GC recipe's last step: collections again, for the worker's own
             #    objects only (the template's are frozen).
             if self.gc_freeze:
                 gc.enable()
 
-            # 9. The worker.
+            # 10. The worker.
             code = self.adapter.run_worker(context, spawn, ppid)
         except SystemExit as e:
             code = _exit_code(e)

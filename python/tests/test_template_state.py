@@ -234,7 +234,14 @@ class WorkerResetTest(unittest.TestCase):
         t = template.Template(Worker(), gc_freeze=False)
         # This process forks the workers and plays memward, unless argv[2] names
         # another pid as memward's (one that is gone, as far as the workers can tell).
-        t.supervisor = int(sys.argv[2]) if len(sys.argv) > 2 else os.getpid()
+        t.supervisor = int(sys.argv[2]) if sys.argv[2:3] not in ([], ["self"]) else os.getpid()
+        # The go pipe: one byte per worker, as the template writes once each SPAWNED went
+        # out; with argv[3] "given-up" none (the spawns memward gave up on: EOF).
+        go_r, go_w = os.pipe()
+        if sys.argv[3:] != ["given-up"]:
+            os.write(go_w, b"gg")
+        os.close(go_w)
+        t._go = (go_r, -1)
         for _ in range(2):
             pid = os.fork()
             if pid == 0:
@@ -262,6 +269,17 @@ class WorkerResetTest(unittest.TestCase):
         self.assertEqual(done.stdout, "", "a worker ran")
         self.assertEqual(done.stderr.count("memward (pid 1) is gone before the worker became "
                                            "its child"), 2, done.stderr)
+
+
+    def test_a_worker_of_a_spawn_given_up_on_exits_unserved(self):
+        # A reload retired the template while it forked: memward gave the spawn up, the
+        # SPAWNED never went out, the go pipe ends without a byte. The worker must exit
+        # before it serves (it accepted a connection and memward, killing it as an orphan,
+        # reset it: a failed request in test_template_python).
+        done = subprocess.run([PYTHON, "-c", self.SCRIPT, PYTHON_DIR, "self", "given-up"],
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        self.assertEqual(done.stdout, "", "a worker ran")
+        self.assertEqual(done.stderr, "")
 
 
 class StartUpTest(unittest.TestCase):

@@ -2411,6 +2411,19 @@ static void supervisor_template_promote(struct supervisor *s, usec_t now) {
         struct template_process *old = s->template, *t = s->template_next;
         struct template_decision d;
 
+        /* What the old template answered before the new one's READY was read (in the same
+         * wake-up) is taken first: a SPAWNED names a worker that may be serving already,
+         * which giving the spawn up would kill as an orphan, with the connections it took.
+         * Adopted, it is rolled onto the new template with the others. */
+        for (unsigned i = 0; old && old->state.phase == TEMPLATE_PHASE_SPAWNING && i < NOTIFY_BATCH; i++) {
+                bool reaped = false;
+                int status = 0;
+                if (template_process_receive(old, s->monitor.proc_root, getpid(), &s->reaped, now, &d, &reaped,
+                                             &status) <= 0)
+                        break;
+                supervisor_template_act(s, old, &d, reaped, status, now);
+        }
+        old = s->template;              /* the same, unless what it said replaced it */
         s->template = t;
         s->template_next = NULL;
         t->counters = &s->template_counters;

@@ -19,6 +19,7 @@ whatever is still alive with that tag when the test ends is SIGKILLed, so a brok
 memward cannot leave workers behind.
 """
 
+import datetime
 import http.client
 import json
 import os
@@ -181,6 +182,14 @@ class LogLine:
 
     def int(self, key):
         return int(self.fields[key])
+
+    @property
+    def at(self):
+        """memward's own time= (UTC, millisecond precision) in seconds since the epoch: what
+        to compare two of its lines by, since `t` (when this test read the line) also
+        counts how late the test's reader ran on a busy machine."""
+        return datetime.datetime.strptime(self.fields["time"], "%Y-%m-%dT%H:%M:%S.%fZ") \
+            .replace(tzinfo=datetime.timezone.utc).timestamp()
 
     def __repr__(self):
         return self.text

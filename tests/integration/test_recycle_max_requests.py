@@ -1,7 +1,10 @@
 """N workers serve a real HTTP load and are recycled by max_requests with jitter.
 
 4 example workers, recycle {max_requests: 50, max_requests_jitter: 10}, 2,000
-requests from 8 concurrent clients: every slot is recycled several times, no
+requests from 8 concurrent clients, each holding its worker 10 ms (/sleep): with more
+clients than workers, every worker has requests waiting, so a hot worker cannot take
+every connection (which worker accepts is the kernel's choice; an idle worker that just
+answered often wins it), and every slot is recycled several times; no
 request fails, every recycle line reports a drawn limit in [50, 60] and at least
 that many requests -- or, for a recycle started ahead of the limit so that the
 replacement is ready in time, when the limit was expected (expected_in=) -- and every
@@ -25,9 +28,9 @@ def test(t):
     first = mw.current_workers()
     check(sorted(first) == [str(i) for i in range(COUNT)], "slots after start-up: %r" % first)
 
-    # Paced at 300 requests/s: a rolling recycle (start, wait for READY=1, stop) takes
-    # ~0.1 s, so flat out the load would be over before the slots could take turns.
-    load = t.load(port, threads=8, total=TOTAL, rate=300).join(120)
+    # Paced at up to 300 requests/s: a rolling recycle (start, wait for READY=1, stop)
+    # takes ~0.1 s, so flat out the load would be over before the slots could take turns.
+    load = t.load(port, threads=8, total=TOTAL, rate=300, path="/sleep?ms=10").join(120)
     load.check_no_failures()
     check(load.ok == TOTAL, "only %d of %d requests answered" % (load.ok, TOTAL))
 

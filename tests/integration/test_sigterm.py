@@ -25,15 +25,32 @@ def in_flight_request(port, result):
         result.append(e)
 
 
+def sockets_of(pid):
+    """How many sockets the process has open."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
 def graceful(t):
     port = t.port()
     mw = t.memward(lib.config(port, count=3, workers={"graceful_timeout": "5s"}), name="graceful")
     mw.wait_event("ready", count=3)
     workers = mw.current_workers()
     result = []
+    before = {pid: sockets_of(pid) for pid in workers.values()}
     th = threading.Thread(target=in_flight_request, args=(port, result))
     th.start()
-    time.sleep(0.25)                    # the request is being served now
+    # SIGTERM once a worker has accepted the request (it holds one more socket): not after
+    # a fixed pause, which a busy machine can outlast before the request even connects.
+    deadline = time.monotonic() + 5
+    while not any(sockets_of(pid) > n for pid, n in before.items()):
+        check(time.monotonic() < deadline, "no worker accepted the request within 5 s")
+        time.sleep(0.01)
     t0 = time.monotonic()
     mw.signal(signal.SIGTERM)
     rc = mw.wait_exit(10)

@@ -67,6 +67,9 @@ def outage(t):
     mw = t.memward(cfg, name="outage")
     first = mw.wait_event("spawn", timeout=10)[0]
     time.sleep(2.5)
+    # At least 4 rounds of failures (24) before the dependency comes back: 2.5 s is ~5
+    # rounds, fewer when every fork and exec is slow on a busy machine.
+    mw.wait_event("exit", count=6 * 4, timeout=30)
     open(dependency, "w").close()
     failed = len(mw.events("exit"))
     mw.wait_event("ready", count=6, timeout=30)

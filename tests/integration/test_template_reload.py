@@ -36,8 +36,10 @@ def test(t):
     port, mport = t.port(), t.port()
     msg = t.write("message", "one\n")
     cfg = lib.config(port, count=COUNT, command=lib.test_worker("template.py"),
+                     # A template takes 0.4-0.7 s to get READY with the machine under load:
+                     # 10 s for the good ones, 2 s (below) for the one that never is.
                      workers={"mode": "template", "env": {"TEST_TEMPLATE_MESSAGE_FILE": msg},
-                              "ready_timeout": "2s"},
+                              "ready_timeout": "10s"},
                      metrics={"listen": "127.0.0.1:%d" % mport})
     mw = t.memward(cfg)
     mw.wait_event("ready", count=COUNT, timeout=20)
@@ -60,6 +62,7 @@ def test(t):
 
     # A template that never gets READY: the reload fails, generation 2 keeps serving.
     cfg["workers"]["env"]["TEST_TEMPLATE_MODE"] = "never_ready"
+    cfg["workers"]["ready_timeout"] = "2s"
     t.write_config(cfg, name="memward0.yaml")
     t.write("message", "three\n")
     mw.signal(signal.SIGHUP)

@@ -63,6 +63,15 @@ class LatencyLoad(lib.Load):
                         self.errors.append("%.3f %r" % (time.monotonic(), e))
 
 
+def settled(lines):
+    """True once every worker memward recycled has exited and 4 ready workers remain
+    (read from memward's log lines)."""
+    gone = {l.get("pid") for l in lines if l.event == "exit"}
+    recycled = {l.get("pid") for l in lines if l.event == "recycle"}
+    ready = {l.get("pid") for l in lines if l.event == "ready"}
+    return recycled <= gone and len(ready - gone) == 4
+
+
 def test(t):
     port = t.port()
     good = lib.config(port, count=4, recycle={"max_requests": 20, "max_requests_jitter": 5},
@@ -89,15 +98,20 @@ def test(t):
                 broken += 1
                 with open(path, "w") as f:
                     f.write("workers:\n  count: four\n")
+                since = time.monotonic()
                 mw.signal(signal.SIGHUP)
-                time.sleep(0.5)
+                # The good file goes back only once memward has read the broken one: after a
+                # fixed pause, a busy memward could read the good file instead.
+                mw.wait_event("reload_failed", since=since, timeout=15)
                 t.write_config(good, "soak.yaml")
             else:
                 mw.signal(signal.SIGHUP)
             next_reload += RELOAD_EVERY
     load.stop(timeout=60)
-    # Let the last recycles finish before the end measurement.
-    time.sleep(2.0)
+    # The end measurement once the last recycles and reload are over (every worker
+    # recycled has exited, 4 ready workers), however long that takes on a busy machine.
+    mw.wait_for(settled, 30, "the last recycles to finish")
+    time.sleep(0.5)
     rss1, fds1 = status_of(mw.pid)
     asan = is_sanitized(mw.pid)  # ASan's quarantine makes RSS meaningless
     recycles = mw.events("recycle")
