@@ -431,8 +431,13 @@ class Template:
             return True
         leaf_fd = fds[0] if fds else None
         try:
-            self._send(self._spawn(message, leaf_fd))
-            self._release_worker()
+            answer = self._spawn(message, leaf_fd)
+            self._send(answer)
+            if isinstance(answer, protocol.Spawned):
+                # Only the worker memward was told of: after a SPAWN_FAILED (the
+                # intermediate killed after its fork, say) memward adopts none, and one
+                # let serve would be killed as an orphan with the connections it took.
+                self._release_worker()
         except _MemwardGone:
             self.log("memward closed the control channel during a spawn; exiting")
             return False

@@ -121,6 +121,32 @@ class ChannelTest(unittest.TestCase):
         self.assertEqual(len(calls), 6)
         self.assertEqual(open_fds(), before)
 
+    def go_after(self, answer):
+        """What the worker of a spawn the template answered with `answer` reads on its go
+        pipe (docs/fork-server.md §3 step 4.7): the read end stands for that worker,
+        forked and waiting; the template holds the write end, as _fork_intermediate
+        leaves it."""
+        go_r, go_w = os.pipe()
+        self.addCleanup(os.close, go_r)
+
+        def spawn(message, leaf_fd):
+            self.template._go = (-1, go_w)
+            return answer
+
+        self.send(protocol.format_message(protocol.Spawn(answer.slot, answer.generation, False)))
+        with mock.patch.object(self.template, "_spawn", side_effect=spawn):
+            self.assertTrue(self.template._receive_and_spawn())
+        self.assertEqual(type(self.answer()), type(answer))
+        self.assertEqual(self.template._go, (-1, -1))
+        return os.read(go_r, 2)
+
+    def test_only_the_worker_of_a_spawned_serves(self):
+        # The intermediate killed between its fork and its report: SPAWN_FAILED goes out
+        # and memward adopts nothing, so the worker must get EOF, not the go byte (it
+        # would serve until killed as an orphan, resetting what it had taken).
+        self.assertEqual(self.go_after(protocol.Spawned(0, 1, 4242)), b"g")
+        self.assertEqual(self.go_after(protocol.SpawnFailed(0, 2, errno.ECHILD, "killed")), b"")
+
     def test_more_fds_than_fit_are_closed(self):
         r, w = os.pipe()
         self.addCleanup(os.close, r)

@@ -617,6 +617,10 @@ static bool peer_hung_up(int fd) {
         return p.revents & (POLLHUP | POLLRDHUP);
 }
 
+int template_channel_stop_receiving(int fd) {
+        return shutdown(fd, SHUT_RD) < 0 ? negative_errno() : 0;
+}
+
 int template_channel_receive(int fd, struct template_packet *ret) {
         union {
                 struct cmsghdr h;

@@ -2414,7 +2414,12 @@ static void supervisor_template_promote(struct supervisor *s, usec_t now) {
         /* What the old template answered before the new one's READY was read (in the same
          * wake-up) is taken first: a SPAWNED names a worker that may be serving already,
          * which giving the spawn up would kill as an orphan, with the connections it took.
-         * Adopted, it is rolled onto the new template with the others. */
+         * Adopted, it is rolled onto the new template with the others. Its receiving end
+         * shut first: a SPAWNED sent after the last read below would be lost at the close,
+         * and its worker, told to serve, killed as an orphan; now that send fails and the
+         * runtime keeps the worker from serving (docs/fork-server.md §3 step 4.7). */
+        if (old && old->state.phase == TEMPLATE_PHASE_SPAWNING)
+                template_process_stop_answers(old);
         for (unsigned i = 0; old && old->state.phase == TEMPLATE_PHASE_SPAWNING && i < NOTIFY_BATCH; i++) {
                 bool reaped = false;
                 int status = 0;

@@ -800,6 +800,11 @@ bool template_process_can_spawn(const struct template_process *t) {
         return !t->retired && t->state.phase == TEMPLATE_PHASE_IDLE && t->control_fd >= 0;
 }
 
+void template_process_stop_answers(struct template_process *t) {
+        if (t->control_fd >= 0)
+                (void) template_channel_stop_receiving(t->control_fd); /* fails only for a bad fd */
+}
+
 void template_process_retire(struct template_process *t, int sig, const char *why, usec_t now, usec_t grace,
                              struct template_decision *ret) {
         *ret = (struct template_decision) { .restart_at = USEC_INFINITY };

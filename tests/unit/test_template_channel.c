@@ -835,6 +835,29 @@ static void test_channel_end_of_stream(void **state) {
         assert_int_equal(template_channel_send(ours, "SPAWN\n", 6, -1), -EPIPE);
 }
 
+/* A retired template's answer is read or refused, never lost (supervisor_template_promote):
+ * what it queued before the stop is read, a send after it fails, memward still sends. */
+static void test_channel_stop_receiving(void **state) {
+        (void) state;
+        int fds[2];
+
+        assert_int_equal(template_channel_open(fds), 0);
+        _cleanup_close_ int ours = fds[0], theirs = fds[1];
+        _cleanup_free_ struct template_packet *p = packet_new();
+
+        assert_true(send(theirs, "SPAWNED\n", 8, 0) == 8);
+        assert_int_equal(template_channel_stop_receiving(ours), 0);
+        errno = 0;
+        assert_true(send(theirs, "SPAWNED\n", 8, MSG_NOSIGNAL) < 0);
+        assert_int_equal(errno, EPIPE);
+        assert_int_equal(template_channel_receive(ours, p), 0);
+        assert_int_equal(p->length, 8);
+        assert_int_equal(template_channel_receive(ours, p), -ECONNRESET);
+        assert_int_equal(template_channel_send(ours, "PLACED\n", 7, -1), 0);
+        char buf[16];
+        assert_true(recv(theirs, buf, sizeof buf, MSG_DONTWAIT) == 7);
+}
+
 /* A template that does not read: memward's end never blocks, and says so. */
 static void test_channel_send_would_block(void **state) {
         (void) state;
@@ -877,6 +900,7 @@ int main(void) {
                 cmocka_unit_test(test_channel_truncation),
                 cmocka_unit_test(test_channel_fds_from_template_closed),
                 cmocka_unit_test(test_channel_end_of_stream),
+                cmocka_unit_test(test_channel_stop_receiving),
                 cmocka_unit_test(test_channel_send_would_block),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

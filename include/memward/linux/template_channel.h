@@ -195,6 +195,12 @@ int template_channel_open(int ret_fds[2]);
  * another negative errno. */
 int template_channel_send(int fd, const char *buf, size_t length, int fd_to_pass);
 
+/* Ends what the template can still send on fd (shutdown SHUT_RD): packets queued already
+ * stay readable, then template_channel_receive() returns -ECONNRESET; a send of the
+ * template after this fails with EPIPE. memward's sends still go out. Returns 0 or a
+ * negative errno. */
+int template_channel_stop_receiving(int fd);
+
 /* Receives one packet without blocking into *ret. Returns 0; -EAGAIN when none is queued;
  * -ECONNRESET when the template closed its end (or exited): a read that returns nothing and
  * a peer that has hung up (an empty packet from a live peer is returned as a packet of

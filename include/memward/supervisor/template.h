@@ -258,6 +258,12 @@ void template_process_timer(struct template_process *t, usec_t now, struct templ
  * releases the leaf. For a retired template *ret is all false (nothing restarts it). */
 void template_process_exited(struct template_process *t, int status, usec_t now, struct template_decision *ret);
 
+/* Before t is retired with a SPAWN in flight: its answer either is queued already, and
+ * template_process_receive() reads it, or can no longer be sent (EPIPE), in which case the
+ * runtime lets no worker serve (docs/fork-server.md §3 step 4.7). Without it, an answer
+ * sent between the last read and the close was lost, its worker released. */
+void template_process_stop_answers(struct template_process *t);
+
 /* Stops the template on purpose (a reload replaced it, memward stops): sig to its process
  * group, the channel closed (it then exits on EOF too), never restarted; SIGKILL to the
  * group at now + grace if it is still there (template_process_timer()). A SPAWN in flight
