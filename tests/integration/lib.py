@@ -19,6 +19,7 @@ whatever is still alive with that tag when the test ends is SIGKILLed, so a brok
 memward cannot leave workers behind.
 """
 
+import datetime
 import http.client
 import json
 import os
@@ -181,6 +182,12 @@ class LogLine:
 
     def int(self, key):
         return int(self.fields[key])
+
+    def wall(self):
+        """memward's own time= (UTC, ms precision) in seconds since the epoch: its clock
+        when it wrote the line, where self.t is ours when we read it."""
+        dt = datetime.datetime.strptime(self.fields["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        return dt.replace(tzinfo=datetime.timezone.utc).timestamp()
 
     def __repr__(self):
         return self.text
