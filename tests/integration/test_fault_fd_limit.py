@@ -32,7 +32,7 @@ def test(t):
     check("event=spawn" not in err, "workers were spawned anyway")
     check(err.count("\n") < 10, "more than a few log lines: a loop? %s" % err[-500:])
 
-    rc, err, took = run(t, "30:4096", 2)
+    rc, err, _ = run(t, "30:4096", 2)
     check(rc is None and "event=spawn" in err and "fd_limit_too_low" not in err,
           "with a raisable soft limit memward did not run: rc=%s %s" % (rc, err[-500:]))
     print("hard limit 30: exit 1 after %.2fs with event=fd_limit_too_low; soft 30/hard 4096: raised and ran" % took)

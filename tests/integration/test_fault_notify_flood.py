@@ -69,7 +69,7 @@ class Client(threading.Thread):
             except Exception as e:      # every failure counts
                 self.errors.append("%.3f %r" % (time.monotonic(), e))
                 continue
-            now = time.monotonic()
+            now = time.time()           # wall clock: compared with memward's time=
             self.times.append(now)
             self.answered.setdefault(lib.worker_pid_of(headers, body), []).append(now)
 
@@ -129,7 +129,8 @@ def test(t):
     rss_before = mh.proc_status(mw.pid)["RssAnon"]
 
     foreign_out = t.path("foreign.json")
-    t_start, cpu_start = time.monotonic(), lib.cpu_seconds(mw.pid)
+    since = time.monotonic()
+    t_start, cpu_start = time.time(), lib.cpu_seconds(mw.pid)
     t.write("start", "")
     foreign = subprocess.Popen([lib.PYTHON, FLOODER, "--foreign", addr, str(FLOOD_SECONDS), str(FOREIGN_RATE),
                                 foreign_out], env=dict(os.environ, **{lib.TAG_VAR: t.tag}))
@@ -138,7 +139,7 @@ def test(t):
     while not os.path.exists(t.path("worker.json")):
         check(time.monotonic() < deadline, "the worker's flood helper wrote no result")
         time.sleep(0.1)
-    t_end, cpu_end = time.monotonic(), lib.cpu_seconds(mw.pid)
+    t_end, cpu_end = time.time(), lib.cpu_seconds(mw.pid)
     # One LIMIT more for the recycles due at the very end of the flood.
     time.sleep(LIMIT / LOAD_RATE * 2)
     client.stop.set()
@@ -161,20 +162,20 @@ def test(t):
     check(not mw.events("ready_timeout"), "a replacement never became ready: %r" % mw.events("ready_timeout"))
 
     # Each recycle that fell due during the flood: from the worker's LIMIT-th response
-    # to memward's recycle line. One decided ahead of the limit is due when it is
-    # logged, or at the LIMIT-th response if that came first.
+    # to memward's recycle line, by its time= (not when we read it). One decided ahead
+    # of the limit is due when it is logged, or at the LIMIT-th response if that came first.
     late, at = [], []
-    for line in mw.events("recycle", since=t_start, reason="max_requests"):
+    for line in mw.events("recycle", since=since, reason="max_requests"):
         answered = client.answered.get(int(line.get("pid")), [])
         if line.get("expected_in"):
-            if not t_start <= line.t <= t_end:
+            if not t_start <= line.at <= t_end:
                 continue
-            due = min(line.t, answered[LIMIT - 1]) if len(answered) >= LIMIT else line.t
+            due = min(line.at, answered[LIMIT - 1]) if len(answered) >= LIMIT else line.at
         else:
             if len(answered) < LIMIT or not t_start <= answered[LIMIT - 1] <= t_end:
                 continue
             due = answered[LIMIT - 1]
-        late.append(line.t - due)
+        late.append(line.at - due)
         at.append(line.int("requests"))
     check(late, "no max_requests recycle fell due during the flood (%d requests served)" % len(during))
     check(max(late) < RECYCLE_LATE_MAX, "a recycle landed %.3fs after it was due (all: %r)"

@@ -43,9 +43,9 @@ def test(t):
 
     load = t.load(port, threads=4, rate=40)
     time.sleep(0.5)
-    t_begin = time.monotonic()
+    t_begin = time.time()               # compared with memward's time=, not when we read its line
     status, headers, body = lib.http_get(port, "/alloc?mib=%d" % ALLOC_MIB, timeout=30)
-    t_done = time.monotonic()
+    t_done = time.time()
     check(status == 200 and "kept %d MiB" % ALLOC_MIB in body, "/alloc: HTTP %d %r" % (status, body))
     victim = lib.worker_pid_of(headers, body)
     slot = next((s for s, p in workers.items() if p == victim), None)
@@ -53,8 +53,8 @@ def test(t):
     other = next(p for s, p in workers.items() if s != slot)
 
     rec = mw.wait_event("recycle", reason="retained", timeout=WINDOW + 4 * SAMPLE + 5)[0]
-    latency = rec.t - t_done
-    since_begin = rec.t - t_begin
+    latency = rec.at - t_done
+    since_begin = rec.at - t_begin
     check(rec.int("pid") == victim and rec.get("worker") == slot,
           "recycled the wrong worker (allocated in worker %s pid %d): %s" % (slot, victim, rec.text))
     check(latency <= WINDOW + 2 * SAMPLE,
@@ -86,7 +86,10 @@ def test(t):
     time.sleep(1.0)
     load.stop()
     load.check_no_failures()
-    check(new_pid in load.pids, "the replacement pid %d never answered: %r" % (new_pid, load.pids))
+    # The other worker may have taken every request of the load (one hot worker can win
+    # every accept): two held at once reach both.
+    if new_pid not in load.pids:
+        lib.reach_workers(port, [new_pid], path="/sleep?ms=500", n=2)
     recycles = mw.events("recycle")
     check(len(recycles) == 1, "want exactly one recycle, got: %r" % recycles)
     check(lib.alive(other), "the other worker (pid %d) is gone" % other)

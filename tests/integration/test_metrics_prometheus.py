@@ -7,8 +7,15 @@ temporary directory). Through Prometheus' HTTP query API:
   * memward_worker_memory_bytes{kind="anon"} has one series for every slot, with the
     pid of the worker running there now;
   * memward_recycles_total{reason="max_requests"} counts the recycles the log shows;
-  * memward_worker_requests_total{slot} starts again at 0 when the slot's worker is
-    replaced, and Prometheus sees that as a counter reset (resets() > 0, increase() > 0)."""
+  * memward_worker_requests_total{slot} counts what was served: 7 requests (fewer than
+    max_requests 8, so no recycle, whichever workers take them) sum to 7 in Prometheus;
+  * it starts again at 0 when the slot's worker is replaced, and Prometheus sees that
+    as a counter reset (resets() > 0), its increase() keeping at least the 7 it saw
+    before and what the slots count at the end.
+Prometheus samples each counter once a second: the last requests of a worker recycled
+between two scrapes are never seen (with one hot worker taking every connection, a life
+of 8 requests at 15/s is shorter than a scrape interval), so increase() is compared
+with what Prometheus itself saw, never with the number of requests sent."""
 
 import time
 
@@ -17,6 +24,8 @@ import metrics_helpers as mh
 from lib import check
 
 COUNT = 3
+LIMIT = 8
+SEEN = LIMIT - 1        # requests no worker can reach its limit with
 
 
 def wait_query(prom, expr, pred, timeout, what):
@@ -32,7 +41,7 @@ def wait_query(prom, expr, pred, timeout, what):
 
 def test(t):
     port, mport = t.port(), t.port()
-    mw = t.memward(mh.config(port, "127.0.0.1:%d" % mport, count=COUNT, recycle={"max_requests": 8}))
+    mw = t.memward(mh.config(port, "127.0.0.1:%d" % mport, count=COUNT, recycle={"max_requests": LIMIT}))
     mw.wait_event("ready", count=COUNT, timeout=15)
 
     prom = mh.Prometheus(t, ["127.0.0.1:%d" % mport])
@@ -50,6 +59,14 @@ def test(t):
                   % (slot, s["metric"]["pid"], workers[slot]))
             check(float(s["value"][1]) > 0, "slot %s: anon %s" % (slot, s["value"][1]))
 
+        # Counted as served, before any recycle.
+        for i in range(SEEN):
+            status, _, body = lib.http_get(port, "/")
+            check(status == 200, "request %d: HTTP %d %r" % (i, status, body))
+        wait_query(prom, 'sum(memward_worker_requests_total{job="memward"})',
+                   lambda r: r and float(r[0]["value"][1]) == SEEN, 10, "the %d requests served" % SEEN)
+        check(not mw.events("recycle"), "recycled below the limit: %r" % mw.events("recycle"))
+
         # Recycles counted as the log counts them.
         load = t.load(port, threads=1, total=40, rate=15).join(60)
         load.check_no_failures()
@@ -61,10 +78,23 @@ def test(t):
                    10, "recycles counted")
         wait_query(prom, 'sum(resets(memward_worker_requests_total{job="memward"}[1m]))',
                    lambda r: r and float(r[0]["value"][1]) >= 1, 10, "a counter reset at a recycle")
+        # What the slots count at the end, once Prometheus has scraped it.
+        counted = []
+
+        def scraped_as_counted(r):
+            _, samples = mh.scrape(mport)
+            counted[:] = [sum(v for _, v in mh.values(samples, "memward_worker_requests_total"))]
+            return r and float(r[0]["value"][1]) == counted[0]
+        wait_query(prom, 'sum(memward_worker_requests_total{job="memward"})', scraped_as_counted, 10,
+                   "the final counts scraped")
+        final = counted[0]
         total = wait_query(prom, 'sum(increase(memward_worker_requests_total{job="memward"}[1m]))',
-                           lambda r: r and float(r[0]["value"][1]) >= 10, 10, "requests across resets")
-        print("prometheus scraped %d slots; %d recycles; increase(requests) %.0f"
-              % (len(result), logged, float(total[0]["value"][1])))
+                           lambda r: r and float(r[0]["value"][1]) >= max(SEEN, final), 10,
+                           "requests across resets (at least the %d seen before them and the %d "
+                           "counted at the end)" % (SEEN, final))
+        print("prometheus scraped %d slots; %d recycles; increase(requests) %.0f (%d seen before "
+              "the recycles, %d counted at the end)" % (len(result), logged, float(total[0]["value"][1]),
+                                                        SEEN, final))
     finally:
         prom.stop()
     check(mw.stop() == 0, "memward did not exit 0")
