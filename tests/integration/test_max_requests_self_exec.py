@@ -24,7 +24,6 @@ the lives, and not one request fails.
 Negative case: the same worker exiting 0 right after READY=1, having served nothing
 (limit 5), is an unexpected exit with its backoff, never a recycle."""
 
-import datetime
 import os
 import signal
 import time
@@ -40,8 +39,7 @@ AT_ONCE_MS = 1000       # spawn after exit, by memward's clock; a failure would 
 
 def wall_ms(line):
     """memward's own time= (UTC, millisecond precision), in ms."""
-    dt = datetime.datetime.strptime(line.get("time"), "%Y-%m-%dT%H:%M:%S.%fZ")
-    return dt.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000
+    return line.at * 1000
 
 
 def cfg(port, mport, limit, env=None):
