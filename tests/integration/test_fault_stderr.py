@@ -1,7 +1,7 @@
 """Logging never blocks the loop: memward's stderr is a pipe nobody reads.
 
 With max_requests 2 every couple of requests produces several log lines, so the
-64 KiB pipe fills within a second. memward must keep serving and recycling on time
+64 KiB pipe fills within a second. memward must keep serving and recycling
 (observed through /metrics), also after a SIGHUP with a broken config file (whose
 errors must not be written with a blocking write), and say how many lines it dropped
 once the pipe drains.
