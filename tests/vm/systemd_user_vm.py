@@ -148,10 +148,19 @@ def check_root():
         now = sv.layout(ROOT_UNIT, main, WORKERS)
         return now if now and not set(now.values()) & old else None
     # Requests two at a time, each holding its worker 50 ms, so that both workers reach
-    # max_requests (one after another, a hot worker may take them all).
-    sv.wait(lambda: [lib.get_at_once(ROOT_PORT, "/sleep?ms=50", WORKERS) for _ in range(15)] and replaced(), 60,
-            lambda: "every worker replaced:\n" + sv.describe_layout(ROOT_UNIT))
-    now = replaced()
+    # max_requests (one after another, a hot worker may take them all); the requests stop
+    # once memward logged a recycle of every original worker, so that the layout can
+    # settle: under constant load some slot is always mid-replacement.
+    def old_recycled_else_load():
+        pids = {int(e["MEMWARD_PID"]) for e in sv.memward_events(ROOT_UNIT, "recycle", reason="max_requests")}
+        if old <= pids:
+            return True
+        lib.get_at_once(ROOT_PORT, "/sleep?ms=50", WORKERS)
+        return False
+    sv.wait(old_recycled_else_load, 60,
+            lambda: "a max_requests recycle of each of %s:\n%s" % (sorted(old), sv.describe_layout(ROOT_UNIT)),
+            interval=0)
+    now = sv.wait(replaced, 30, lambda: "every worker replaced:\n" + sv.describe_layout(ROOT_UNIT))
     check(not set(now) & set(leaves), "replacements reuse leaves: %s" % sorted(set(now) & set(leaves)))
     check_nobody(now, "0027", "after recycles")
     ok("%s: %s; %d recycles for max_requests, replacements %s in fresh leaves, still nobody"
