@@ -107,6 +107,12 @@ struct ctx {
         gid_t user_gid;         /* workers.user's primary group, when user_name is set */
 };
 
+/* One word of a choice field (workers.mode, memory.metric, ...) and the value it stands for. */
+struct enum_name {
+        const char *name;
+        int value;
+};
+
 struct field;
 typedef void (*field_parser)(struct ctx *ctx, const struct field *f, yaml_node_t *key, yaml_node_t *value,
                              void *base, const char *path);
@@ -121,6 +127,7 @@ struct field {
         const struct field *sub;        /* nested section */
         enum track track;
         size_t offset_id;               /* owner, group: where the resolved uid_t/gid_t goes */
+        const struct enum_name *names;  /* field_enum: the words, in message order, {} ended */
 };
 
 #define FIELD_PTR(base, f, type) ((type *) ((char *) (base) + (f)->offset))
@@ -726,52 +733,94 @@ static void field_growth(struct ctx *ctx, const struct field *f, yaml_node_t *ke
         *FIELD_PTR(base, f, double) = d;
 }
 
-static const char *const metric_names[] = {
-        [MEMORY_METRIC_ANON] = "anon",
-        [MEMORY_METRIC_CURRENT] = "current",
-        [MEMORY_METRIC_RSS] = "rss",
-        [MEMORY_METRIC_PSS] = "pss",
+/* field_enum stores the value of a choice field through an int. */
+static_assert(sizeof(enum workers_mode) == sizeof(int), "workers.mode is not int-sized");
+static_assert(sizeof(enum memory_metric) == sizeof(int), "memory.metric is not int-sized");
+static_assert(sizeof(enum log_format) == sizeof(int), "log.format is not int-sized");
+
+/* The words of each choice field, in the order its error message lists them. */
+static const struct enum_name workers_mode_names[] = {
+        { "exec", WORKERS_EXEC },
+        { "template", WORKERS_TEMPLATE },
+        {}
 };
+
+static const struct enum_name memory_metric_names[] = {
+        { "anon", MEMORY_METRIC_ANON },
+        { "current", MEMORY_METRIC_CURRENT },
+        { "rss", MEMORY_METRIC_RSS },
+        { "pss", MEMORY_METRIC_PSS },
+        {}
+};
+
+/* log.c also knows emerg/alert/crit; the config language stops at "error". */
+static const struct enum_name log_level_names[] = {
+        { "debug", LOG_DEBUG },
+        { "info", LOG_INFO },
+        { "notice", LOG_NOTICE },
+        { "warning", LOG_WARNING },
+        { "error", LOG_ERR },
+        {}
+};
+
+static const struct enum_name log_format_names[] = {
+        { "logfmt", LOG_FORMAT_LOGFMT },
+        { "json", LOG_FORMAT_JSON },
+        {}
+};
+
+/* The word for value in names, NULL if it has none. */
+static const char *enum_name_lookup(const struct enum_name *names, int value) {
+        for (const struct enum_name *e = names; e->name; e++)
+                if (e->value == value)
+                        return e->name;
+        return NULL;
+}
 
 const char *memory_metric_to_string(enum memory_metric m) {
-        if ((size_t) m >= ELEMENTSOF(metric_names))
-                return NULL;
-        return metric_names[m];
+        return enum_name_lookup(memory_metric_names, (int) m);
 }
-
-static void field_metric(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
-                         void *base, const char *path) {
-        const char *s = scalar_value(v);
-
-        for (size_t i = 0; s && i < ELEMENTSOF(metric_names); i++)
-                if (streq(s, metric_names[i])) {
-                        *FIELD_PTR(base, f, enum memory_metric) = (enum memory_metric) i;
-                        return;
-                }
-        ctx_error(ctx, v, "%s: expected one of anon, current, rss, pss, got %s", path, DESCRIBE(v));
-}
-
-static const char *const workers_mode_names[] = {
-        [WORKERS_EXEC] = "exec",
-        [WORKERS_TEMPLATE] = "template",
-};
 
 const char *workers_mode_to_string(enum workers_mode m) {
-        if ((size_t) m >= ELEMENTSOF(workers_mode_names))
-                return NULL;
-        return workers_mode_names[m];
+        return enum_name_lookup(workers_mode_names, (int) m);
 }
 
-static void field_workers_mode(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
-                               void *base, const char *path) {
-        const char *s = scalar_value(v);
+/* Room for the longest list enum_choices() writes: the tables above are its only input. */
+#define ENUM_CHOICES_MAX 128
 
-        for (size_t i = 0; s && i < ELEMENTSOF(workers_mode_names); i++)
-                if (streq(s, workers_mode_names[i])) {
-                        *FIELD_PTR(base, f, enum workers_mode) = (enum workers_mode) i;
+/* What an error message says a choice field expects: "exec or template" for two words,
+ * "one of anon, current, rss, pss" for more. Returns buf. */
+static const char *enum_choices(const struct enum_name *names, char *buf, size_t size) {
+        size_t n = 0, k;
+
+        while (names[n].name)
+                n++;
+        assert(n >= 2);
+
+        k = (size_t) snprintf(buf, size, "%s", n == 2 ? "" : "one of ");
+        for (size_t i = 0; i < n; i++) {
+                k += (size_t) snprintf(buf + k, size - k, "%s%s", i == 0 ? "" : n == 2 ? " or " : ", ",
+                                       names[i].name);
+                assert(k < size);
+        }
+        return buf;
+}
+
+/* One of the words in f->names; its value goes to the int-sized field at f->offset. */
+static void field_enum(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
+                       void *base, const char *path) {
+        const char *s = scalar_value(v);
+        char choices[ENUM_CHOICES_MAX];
+
+        assert(f->names);
+
+        for (const struct enum_name *e = f->names; s && e->name; e++)
+                if (streq(s, e->name)) {
+                        *FIELD_PTR(base, f, int) = e->value;
                         return;
                 }
-        ctx_error(ctx, v, "%s: expected exec or template, got %s", path, DESCRIBE(v));
+        ctx_error(ctx, v, "%s: expected %s, got %s", path, enum_choices(f->names, choices, sizeof choices),
+                  DESCRIBE(v));
 }
 
 const char *ready_mode_to_string(enum ready_mode m) {
@@ -827,32 +876,6 @@ static void field_signal(struct ctx *ctx, const struct field *f, yaml_node_t *ke
                 return;
         }
         *FIELD_PTR(base, f, int) = sig;
-}
-
-static void field_log_level(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
-                            void *base, const char *path) {
-        const char *s = scalar_value(v);
-        int l = s ? log_level_from_string(s) : -EINVAL;
-
-        /* log.c also knows emerg/alert/crit; the config language stops at "error". */
-        if (l < LOG_ERR || l > LOG_DEBUG) {
-                ctx_error(ctx, v, "%s: expected one of debug, info, notice, warning, error, got %s", path,
-                          DESCRIBE(v));
-                return;
-        }
-        *FIELD_PTR(base, f, int) = l;
-}
-
-static void field_log_format(struct ctx *ctx, const struct field *f, yaml_node_t *key _unused_, yaml_node_t *v,
-                             void *base, const char *path) {
-        const char *s = scalar_value(v);
-        int l = s ? log_format_from_string(s) : -EINVAL;
-
-        if (l < 0) {
-                ctx_error(ctx, v, "%s: expected logfmt or json, got %s", path, DESCRIBE(v));
-                return;
-        }
-        *FIELD_PTR(base, f, enum log_format) = (enum log_format) l;
 }
 
 /* "some 150ms 2s": kind, stall, window as in Documentation/accounting/psi.rst. */
@@ -1690,7 +1713,7 @@ static const struct field backoff_fields[] = {
 static const struct field workers_fields[] = {
         { .key = "count", .parse = field_unsigned, .offset = CFG(workers.count),
           .min = 1, .max = CONFIG_WORKERS_MAX },
-        { .key = "mode", .parse = field_workers_mode, .offset = CFG(workers.mode) },
+        { .key = "mode", .parse = field_enum, .offset = CFG(workers.mode), .names = workers_mode_names },
         { .key = "command", .parse = field_command },
         { .key = "directory", .parse = field_directory, .offset = CFG(workers.directory) },
         { .key = "env", .parse = field_env },
@@ -1729,13 +1752,13 @@ static const struct field recycle_fields[] = {
 };
 
 static const struct field log_fields[] = {
-        { .key = "level", .parse = field_log_level, .offset = CFG(log.level) },
-        { .key = "format", .parse = field_log_format, .offset = CFG(log.format) },
+        { .key = "level", .parse = field_enum, .offset = CFG(log.level), .names = log_level_names },
+        { .key = "format", .parse = field_enum, .offset = CFG(log.format), .names = log_format_names },
         {}
 };
 
 static const struct field memory_fields[] = {
-        { .key = "metric", .parse = field_metric, .offset = CFG(memory.metric) },
+        { .key = "metric", .parse = field_enum, .offset = CFG(memory.metric), .names = memory_metric_names },
         { .key = "sample_interval", .parse = field_duration, .offset = CFG(memory.sample_interval),
           .min = 100 * USEC_PER_MSEC, .max = 60 * USEC_PER_SEC, .track = TRACK_SAMPLE_INTERVAL },
         { .key = "worker_high", .parse = field_size_or_percent, .offset = CFG(memory.worker_high),
@@ -2650,8 +2673,8 @@ int config_dump(const struct memward_config *c, FILE *f) {
         fprintf(f, "  memory_stop_first: %s\n", c->recycle.memory_stop_first ? "true" : "false");
 
         fputs("log:\n", f);
-        fprintf(f, "  level: %s\n", log_level_to_string(c->log.level));
-        fprintf(f, "  format: %s\n", log_format_to_string(c->log.format));
+        fprintf(f, "  level: %s\n", enum_name_lookup(log_level_names, c->log.level) ?: "info");
+        fprintf(f, "  format: %s\n", enum_name_lookup(log_format_names, (int) c->log.format) ?: "logfmt");
 
         fputs("memory:\n", f);
         fprintf(f, "  metric: %s\n", memory_metric_to_string(c->memory.metric) ?: "anon");

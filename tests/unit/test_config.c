@@ -1430,6 +1430,35 @@ static void test_names(void **state) {
         assert_string_equal(ready_mode_to_string(READY_NOTIFY), "notify");
         assert_string_equal(ready_mode_to_string(READY_IMMEDIATE), "immediate");
         assert_string_equal(ready_mode_to_string(READY_DELAY), "delay");
+        assert_string_equal(workers_mode_to_string(WORKERS_EXEC), "exec");
+        assert_string_equal(workers_mode_to_string(WORKERS_TEMPLATE), "template");
+        assert_null(workers_mode_to_string((enum workers_mode) 2));
+        assert_null(memory_metric_to_string((enum memory_metric) -1));
+}
+
+/* Each word of log.level and log.format loads as the value it names. */
+static void test_log_words(void **state) {
+        (void) state;
+        static const struct {
+                const char *yaml;
+                int level;
+                enum log_format format;
+        } cases[] = {
+                { "log: {level: debug, format: json}\n", LOG_DEBUG, LOG_FORMAT_JSON },
+                { "log: {level: info, format: logfmt}\n", LOG_INFO, LOG_FORMAT_LOGFMT },
+                { "log: {level: notice}\n", LOG_NOTICE, LOG_FORMAT_LOGFMT },
+                { "log: {level: warning}\n", LOG_WARNING, LOG_FORMAT_LOGFMT },
+                { "log: {level: error}\n", LOG_ERR, LOG_FORMAT_LOGFMT },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                struct memward_config *c = load_ok(cases[i].yaml);
+
+                assert_int_equal(c->log.level, cases[i].level);
+                assert_int_equal(c->log.format, cases[i].format);
+                free(assert_dump_round_trip(c));
+                config_free(c);
+        }
 }
 
 static void test_size_or_percent_resolve(void **state) {
@@ -1494,6 +1523,7 @@ int main(void) {
                 cmocka_unit_test(test_dump_round_trip),
                 cmocka_unit_test(test_dump_write_error),
                 cmocka_unit_test(test_names),
+                cmocka_unit_test(test_log_words),
                 cmocka_unit_test(test_size_or_percent_resolve),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
