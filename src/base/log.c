@@ -37,29 +37,10 @@ void log_set_format(enum log_format format) {
         log_format = format;
 }
 
-int log_level_from_string(const char *s) {
-        for (size_t i = 0; i < ELEMENTSOF(level_names); i++)
-                if (level_names[i] && strcmp(level_names[i], s) == 0)
-                        return (int) i;
-        return -EINVAL;
-}
-
 const char *log_level_to_string(int level) {
         if (level < 0 || (size_t) level >= ELEMENTSOF(level_names))
                 return "unknown";
         return level_names[level];
-}
-
-int log_format_from_string(const char *s) {
-        if (strcmp(s, "logfmt") == 0)
-                return LOG_FORMAT_LOGFMT;
-        if (strcmp(s, "json") == 0)
-                return LOG_FORMAT_JSON;
-        return -EINVAL;
-}
-
-const char *log_format_to_string(enum log_format f) {
-        return f == LOG_FORMAT_JSON ? "json" : "logfmt";
 }
 
 static bool logfmt_bare_ok(const char *s) {

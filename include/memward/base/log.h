@@ -22,11 +22,9 @@ void log_set_max_level(int level);
 int log_get_max_level(void);
 void log_set_format(enum log_format format);
 
-/* "debug"/"info"/"notice"/"warning"/"error" ↔ syslog levels; returns -EINVAL if unknown. */
-int log_level_from_string(const char *s);
+/* A syslog level as log lines name it ("error", "warning", ...; "unknown" out of range).
+ * The config file's words for log.level and log.format are config.c's. */
 const char *log_level_to_string(int level);
-int log_format_from_string(const char *s);
-const char *log_format_to_string(enum log_format f);
 
 /* True when stderr is the stream systemd connected to journald (JOURNAL_STREAM matches
  * fd 2) and journald's native socket exists. Then every event is sent as a native
