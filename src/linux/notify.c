@@ -10,6 +10,7 @@
 #include "memward/base/macro.h"
 #include "memward/base/utf8.h"
 #include "memward/linux/notify.h"
+#include "memward/linux/unix_receive.h"
 
 static const char *const reject_names[_NOTIFY_REJECT_MAX] = {
         [NOTIFY_REJECT_MALFORMED] = "malformed",
@@ -155,48 +156,15 @@ int notify_socket_open(char *ret_address, size_t size) {
 }
 
 int notify_socket_receive(int fd, struct notify_datagram *ret) {
-        union {
-                struct cmsghdr h;
-                uint8_t buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
-        } control;
-        struct iovec iov = { .iov_base = ret->data, .iov_len = sizeof ret->data };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = &control,
-                .msg_controllen = sizeof control,
-        };
+        struct unix_received received;
 
-        ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
-        if (n < 0)
-                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
+        int r = unix_receive_with_credentials(fd, ret->data, sizeof ret->data, &received);
+        if (r < 0)
+                return r;
 
-        ret->pid = 0;
-        ret->n_fds = 0;
-        ret->truncated = (mh.msg_flags & MSG_TRUNC) || (size_t) n > sizeof ret->data;
-        ret->length = ret->truncated ? sizeof ret->data : (size_t) n;
-
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-                if (c->cmsg_level != SOL_SOCKET)
-                        continue;
-                if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-                        struct ucred cred;
-                        memcpy(&cred, CMSG_DATA(c), sizeof cred);
-                        ret->pid = cred.pid;
-                } else if (c->cmsg_type == SCM_RIGHTS) {
-                        /* We never accept fds from workers; close them so a buggy or hostile
-                         * sender cannot make us run out. */
-                        size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                        for (size_t i = 0; i < nfd; i++) {
-                                int passed;
-                                memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-                                safe_close(passed);
-                        }
-                        ret->n_fds += (unsigned) nfd;
-                }
-        }
-        /* Fds that did not fit in our control buffer are discarded by the kernel (MSG_CTRUNC). */
-        if (mh.msg_flags & MSG_CTRUNC)
-                ret->n_fds++;
+        ret->length = received.length;
+        ret->truncated = received.truncated;
+        ret->pid = received.credentials.pid; /* 0 without credentials */
+        ret->n_fds = received.n_fds;
         return 0;
 }

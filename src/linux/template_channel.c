@@ -11,6 +11,7 @@
 #include "memward/base/macro.h"
 #include "memward/base/utf8.h"
 #include "memward/linux/template_channel.h"
+#include "memward/linux/unix_receive.h"
 
 static const char *const type_names[_TEMPLATE_MESSAGE_TYPE_MAX] = {
         [TEMPLATE_READY] = "READY",
@@ -622,54 +623,22 @@ int template_channel_stop_receiving(int fd) {
 }
 
 int template_channel_receive(int fd, struct template_packet *ret) {
-        union {
-                struct cmsghdr h;
-                uint8_t buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(int) * 16)];
-        } control;
-        struct iovec iov = { .iov_base = ret->data, .iov_len = sizeof ret->data };
-        struct msghdr mh = {
-                .msg_iov = &iov,
-                .msg_iovlen = 1,
-                .msg_control = &control,
-                .msg_controllen = sizeof control,
-        };
-        struct ucred cred = {};
-        bool has_credentials = false;
-        unsigned n_fds = 0;
+        struct unix_received received;
 
-        ssize_t n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
-        if (n < 0)
-                return errno == EWOULDBLOCK ? -EAGAIN : negative_errno();
-
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-                if (c->cmsg_level != SOL_SOCKET)
-                        continue;
-                if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len == CMSG_LEN(sizeof(struct ucred))) {
-                        memcpy(&cred, CMSG_DATA(c), sizeof cred);
-                        has_credentials = true;
-                } else if (c->cmsg_type == SCM_RIGHTS) {
-                        size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-                        for (size_t i = 0; i < nfd; i++) {
-                                int passed;
-                                memcpy(&passed, CMSG_DATA(c) + i * sizeof(int), sizeof passed);
-                                safe_close(passed);
-                        }
-                        n_fds += (unsigned) nfd;
-                }
-        }
-        /* Fds that did not fit in our control buffer were closed by the kernel. */
-        if (mh.msg_flags & MSG_CTRUNC)
-                n_fds++;
-
-        if (n == 0 && n_fds == 0 && !has_credentials && peer_hung_up(fd))
+        int r = unix_receive_with_credentials(fd, ret->data, sizeof ret->data, &received);
+        if (r < 0)
+                return r;
+        /* Nothing at all, not even credentials: an empty packet or the end of the stream. */
+        if (received.length == 0 && !received.truncated && received.n_fds == 0 && !received.has_credentials &&
+            peer_hung_up(fd))
                 return -ECONNRESET;
 
-        ret->truncated = (mh.msg_flags & MSG_TRUNC) || (size_t) n > sizeof ret->data;
-        ret->length = ret->truncated ? sizeof ret->data : (size_t) n;
-        ret->n_fds = n_fds;
-        ret->has_credentials = has_credentials;
-        ret->pid = has_credentials ? cred.pid : 0;
-        ret->uid = has_credentials ? cred.uid : 0;
-        ret->gid = has_credentials ? cred.gid : 0;
+        ret->truncated = received.truncated;
+        ret->length = received.length;
+        ret->n_fds = received.n_fds;
+        ret->has_credentials = received.has_credentials;
+        ret->pid = received.credentials.pid; /* all 0 without credentials */
+        ret->uid = received.credentials.uid;
+        ret->gid = received.credentials.gid;
         return 0;
 }
