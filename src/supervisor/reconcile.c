@@ -134,6 +134,7 @@ static struct policy_worker_view policy_view(const struct reconcile_worker *w, c
 struct planner {
         const struct reconcile_view *v;
         struct reconcile_plan *p;
+        bool scaled_down;               /* the plan stops workers for a scale-down */
 };
 
 static struct reconcile_action *push(struct planner *pl, enum reconcile_action_kind kind, size_t worker, unsigned slot) {
@@ -331,6 +332,7 @@ static void plan_scale_down(struct planner *pl) {
         }
         for (size_t a = first; a < p->n_actions; a++)
                 stop_effect(pl, p->actions[a].worker, RECONCILE_STOP_SCALE_DOWN);
+        pl->scaled_down = p->n_actions > first;
 }
 
 /* Step 4: empty slots up to the target, each once its backoff is over. */
@@ -398,7 +400,8 @@ static size_t queued(const struct planner *pl, unsigned i) {
  * The others at most max_concurrent in flight, in the order they became due: under
  * sustained load every slot gets its turn. A queued memory recycle is judged again when
  * its turn comes (the pick runs), so a worker is not restarted for memory it no longer
- * holds. */
+ * holds, or for a group budget the group no longer exceeds once a scale-down's stops
+ * are carried out. */
 static void plan_recycles(struct planner *pl) {
         const struct reconcile_view *v = pl->v;
         struct reconcile_plan *p = pl->p;
@@ -442,6 +445,16 @@ static void plan_recycles(struct planner *pl) {
                 }
                 if (pick == RECONCILE_NONE)
                         break;
+                /* Its still_due was judged on the group as the view shows it, with the
+                 * workers this plan stops for a scale-down: their memory is about to be
+                 * given back, and without it the group may be under its budget. Its turn
+                 * is the next plan's, which judges it on the group without them (the
+                 * caller plans again at once after a plan with actions); the pick stops
+                 * here, so that no later-due recycle takes its place meanwhile. */
+                if (pl->scaled_down && p->workers[pick].recycle_reason == RECYCLE_GROUP_HIGH) {
+                        p->next = v->now;
+                        break;
+                }
 
                 plan_start(pl, pick);
                 /* Memory matters more than one slot's capacity for a moment: the old

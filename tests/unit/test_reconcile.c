@@ -374,6 +374,37 @@ static void test_queued_memory_recycle_cancelled_at_its_turn(void **state) {
         assert_true(f->p.workers[0].recycle_due_at == 0);
 }
 
+/* A group_high recycle was judged, like every queued one, on the group as the view shows
+ * it: with the workers of the slots a reload just removed, which this plan stops. Their
+ * memory is about to be given back, so its turn waits for the plan after the stops,
+ * whose view judges it on the group without them -- and no later-due recycle takes its
+ * place meanwhile. Without them the group is under group_high: cancelled, no restart. */
+static void test_group_high_judged_after_scale_down(void **state) {
+        struct fixture *f = *state;
+
+        fill_ready(f);
+        mark(f, 0, RECYCLE_GROUP_HIGH, NOW - 2 * S);
+        mark(f, 1, RECYCLE_RETAINED, NOW - 1 * S);
+        f->v.target = 2;        /* a reload: workers.count 4 -> 2 */
+        plan(f);
+        assert_plan(f, "stop:2:scale_down stop:3:scale_down");
+        assert_true(f->p.next == NOW);
+
+        /* The stops carried out: the next plan, at once, has the judgement without them. */
+        for (size_t i = 2; i < 4; i++) {
+                f->workers[i].state = WORKER_STOPPING;
+                f->workers[i].kill_at = NOW + 30 * S;
+        }
+        f->workers[0].still_due = false;
+        plan(f);
+        assert_plan(f, "cancel_recycle:0 start_recycle:1");
+
+        /* Still over without them: it goes, first due first served. */
+        f->workers[0].still_due = true;
+        plan(f);
+        assert_plan(f, "start_recycle:0");
+}
+
 /* ---- scale-down ------------------------------------------------------------------------ */
 
 /* Workers of slots beyond the target stop (replacements too), but never the last ready
@@ -804,6 +835,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stop_first_in_flight_until_ready, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_stop_first_only_for_memory, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_queued_memory_recycle_cancelled_at_its_turn, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_high_judged_after_scale_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scale_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scale_down_never_the_last_worker, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_timeout_and_delay, setup, teardown),

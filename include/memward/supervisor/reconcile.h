@@ -20,7 +20,10 @@
  *      max_concurrent says, and stops first (START_RECYCLE, STOP); the others at most
  *      max_concurrent in flight, first due first served (START_RECYCLE, and STOP right
  *      after it for memory_stop_first); a queued memory recycle whose turn comes and
- *      that is no longer due: CANCEL_RECYCLE.
+ *      that is no longer due: CANCEL_RECYCLE. A group_high recycle whose turn comes in a
+ *      plan that stops workers in 3 waits for the next plan (next is now): its still_due
+ *      counted their memory, which the stops give back, and the next view judges it
+ *      on the group without them -- no restart for a budget the scale-down meets.
  * Later steps see what earlier ones planned (a worker marked in 1 can start in 5). When
  * an action fails (a spawn), the caller plans again: the view then shows the slot's
  * backoff, and another slot may go.
@@ -84,7 +87,7 @@ struct reconcile_worker {
         usec_t recycle_due_at;          /* when the recycle was decided: first due, first served */
         /* A queued memory recycle (retained, growth, group_high) judged again by the caller
          * with this view's now: still over its limit. The planner cancels one that is not
-         * when its turn comes (step 4), so the judgement itself stays the policy's
+         * when its turn comes (step 5), so the judgement itself stays the policy's
          * (policy_judge_memory(), policy_group_over_high()). Read for those reasons only. */
         bool still_due;
         struct policy_rate request_rate;        /* from its X_REQUESTS reports */
