@@ -61,9 +61,9 @@ static void render_worker_memory(const struct worker *w, struct text_buffer *b) 
                 { "file", true, m->file },
                 { "kernel", true, m->kernel },
                 /* What memward judges the worker by, as it last judged it: never a floor
-                 * of our own, which could disagree with the recycle it led to. */
+                 * or a baseline of our own, which could disagree with the recycle it led to. */
                 { "retained", w->figure.source != POLICY_FLOOR_NONE, w->figure.floor },
-                { "baseline", m->baseline.known, m->baseline.value },
+                { "baseline", w->figure.has_baseline, w->figure.baseline },
                 { "peak", true, m->peak },
         };
 
@@ -135,7 +135,8 @@ void exposition_render(const struct supervisor *s, const struct proc_self *self,
         family(b, "memward_worker_memory_bytes", "gauge",
                "Memory of each live worker at the last sample, by kind; retained is the floor memward judges it by "
                "(its request-end readings while fresh, else the floor over memory.retained_window; once a recycle "
-               "is decided, the floor that decided it), baseline the window's floor after warmup.");
+               "is decided, the floor that decided it), baseline the window's floor after warmup (as it judges it: once "
+               "a recycle is decided, the one it was decided with).");
         for (size_t i = 0; i < n; i++)
                 if (sorted[i]->mem.sampled)
                         render_worker_memory(sorted[i], b);

@@ -109,7 +109,9 @@ static void render_status_worker(const struct supervisor *s, const struct worker
         json_u64(b, &mfirst, "peak", m->peak);
         json_u64(b, &mfirst, "metric", m->metric);
         json_figure(b, &mfirst, &w->figure);
-        json_u64_or_null(b, &mfirst, "baseline", m->baseline.known, m->baseline.value);
+        /* The figure's, like retained: for a decided recycle the one it was decided with,
+         * as its event=recycle line says, not one the worker's samples found after. */
+        json_u64_or_null(b, &mfirst, "baseline", w->figure.has_baseline, w->figure.baseline);
         text_buffer_append(b, "}}", 2);
 }
 

@@ -96,6 +96,17 @@ static inline int setup(void **state) {
         return 0;
 }
 
+/* The serving worker's retained recycle was decided before its baseline was known, which
+ * a later sample found while it waits its turn: its figure has no baseline, its memory
+ * has one. Its event=recycle line says baseline=0 (the figure's). */
+static inline void decided_before_the_baseline(struct fixture *f) {
+        struct worker *serving = &f->w[0];
+
+        serving->recycle_reason = RECYCLE_RETAINED;
+        serving->figure = (struct policy_memory_figure) { .source = POLICY_FLOOR_REQUEST_END, .floor = 6 * MiB };
+        assert_true(serving->mem.baseline.known);
+}
+
 static inline int teardown(void **state) {
         struct fixture *f = *state;
         config_free(f->s.config);

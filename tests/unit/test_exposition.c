@@ -163,6 +163,18 @@ static void test_exposition(void **state) {
 }
 
 /* Every TYPE counter ends in _total, every _total is a counter (Prometheus naming). */
+/* The baseline series is the figure's, like retained: for a decided recycle, the one it
+ * was decided with (none here), not one found after. */
+static void test_baseline_is_the_figures(void **state) {
+        struct fixture *f = *state;
+
+        decided_before_the_baseline(f);
+        char *text = render_prometheus(&f->s, NULL);
+        assert_line(text, "memward_worker_memory_bytes{slot=\"0\",pid=\"101\",kind=\"retained\"} 6291456");
+        assert_null(strstr(text, "pid=\"101\",kind=\"baseline\""));
+        free(text);
+}
+
 static void test_counter_names(void **state) {
         struct fixture *f = *state;
         char *text = render_prometheus(&f->s, &(struct proc_self) {});
@@ -197,6 +209,7 @@ static void test_render_limit(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_exposition, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_baseline_is_the_figures, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_counter_names, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_render_limit, setup, teardown),
         };

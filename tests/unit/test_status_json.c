@@ -11,8 +11,8 @@
 #include "memward/endpoint/metrics.h"
 #include "memward/endpoint/status_json.h"
 
-static void test_status_document(void **state) {
-        struct fixture *f = *state;
+/* /status of the fixture's supervisor, parsed; the text in *ret_text, for free(). */
+static struct json_value *render_status(const struct fixture *f, char **ret_text) {
         struct text_buffer b;
         struct json_value *doc;
         char *text;
@@ -23,6 +23,14 @@ static void test_status_document(void **state) {
         assert_int_equal(text_buffer_finish(&b, &text, &n), 0);
         assert_true(n > 0 && text[n - 1] == '\n');
         assert_int_equal(json_parse(text, n, &doc), 0);
+        *ret_text = text;
+        return doc;
+}
+
+static void test_status_document(void **state) {
+        struct fixture *f = *state;
+        char *text;
+        struct json_value *doc = render_status(f, &text);
 
         assert_string_equal(json_get_string(doc, "version", NULL), MEMWARD_VERSION);
         assert_string_equal(json_get_string(doc, "accounting", NULL), "procfs");
@@ -85,9 +93,30 @@ static void test_status_document(void **state) {
         free(text);
 }
 
+/* A worker's baseline is the one of its figure, next to its retained: for a decided
+ * recycle, the one it was decided with (none here), as its event=recycle line says --
+ * not one the worker's samples found after. */
+static void test_status_baseline_is_the_figures(void **state) {
+        struct fixture *f = *state;
+        char *text;
+
+        decided_before_the_baseline(f);
+        struct json_value *doc = render_status(f, &text);
+
+        const struct json_value *a = &json_get(doc, "workers")->items[1];
+        assert_true(json_get_number(a, "pid", 0) == 101);
+        assert_string_equal(json_get_string(a, "recycle", NULL), "retained");
+        const struct json_value *m = json_get(a, "memory");
+        assert_true(json_get_number(m, "retained", 0) == 6 * MiB);
+        assert_int_equal(json_get(m, "baseline")->type, JSON_NULL);
+        json_free(doc);
+        free(text);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_status_document, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_status_baseline_is_the_figures, setup, teardown),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
