@@ -335,6 +335,13 @@ static void plan_scale_down(struct planner *pl) {
         pl->scaled_down = p->n_actions > first;
 }
 
+/* A group_high recycle's still_due was judged on the group as the view shows it, with
+ * the workers this plan stops for a scale-down: their memory is about to be given back,
+ * and without it the group may be under its budget. */
+static bool waits_for_scale_down(const struct planner *pl, size_t i) {
+        return pl->scaled_down && pl->p->workers[i].recycle_reason == RECYCLE_GROUP_HIGH;
+}
+
 /* Step 4: empty slots up to the target, each once its backoff is over. */
 static void plan_fill(struct planner *pl) {
         const struct reconcile_view *v = pl->v;
@@ -414,8 +421,11 @@ static void plan_recycles(struct planner *pl) {
                         p->next = min_usec(p->next, p->slots[i].respawn_at);
                         continue;
                 }
-                /* Queued for memory it no longer holds: a max_requests recycle now. */
-                if (reason_is_rejudged(p->workers[q].recycle_reason) && !p->workers[q].still_due) {
+                /* Queued for memory it no longer holds, or for a group budget this plan's
+                 * scale-down may meet: its limit is reason enough, and the one it is
+                 * counted under. */
+                if (reason_is_rejudged(p->workers[q].recycle_reason) &&
+                    (!p->workers[q].still_due || waits_for_scale_down(pl, q))) {
                         plan_cancel(pl, q);
                         plan_mark(pl, q, RECYCLE_MAX_REQUESTS, 0);
                 }
@@ -445,13 +455,11 @@ static void plan_recycles(struct planner *pl) {
                 }
                 if (pick == RECONCILE_NONE)
                         break;
-                /* Its still_due was judged on the group as the view shows it, with the
-                 * workers this plan stops for a scale-down: their memory is about to be
-                 * given back, and without it the group may be under its budget. Its turn
-                 * is the next plan's, which judges it on the group without them (the
-                 * caller plans again at once after a plan with actions); the pick stops
-                 * here, so that no later-due recycle takes its place meanwhile. */
-                if (pl->scaled_down && p->workers[pick].recycle_reason == RECYCLE_GROUP_HIGH) {
+                /* Its turn is the next plan's, which judges it on the group without the
+                 * workers stopped here (the caller plans again at once after a plan with
+                 * actions); the pick stops here, so that no later-due recycle takes its
+                 * place meanwhile. */
+                if (waits_for_scale_down(pl, pick)) {
                         p->next = v->now;
                         break;
                 }

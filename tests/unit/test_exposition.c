@@ -162,7 +162,6 @@ static void test_exposition(void **state) {
         free(text);
 }
 
-/* Every TYPE counter ends in _total, every _total is a counter (Prometheus naming). */
 /* The baseline series is the figure's, like retained: for a decided recycle, the one it
  * was decided with (none here), not one found after. */
 static void test_baseline_is_the_figures(void **state) {
@@ -175,6 +174,7 @@ static void test_baseline_is_the_figures(void **state) {
         free(text);
 }
 
+/* Every TYPE counter ends in _total, every _total is a counter (Prometheus naming). */
 static void test_counter_names(void **state) {
         struct fixture *f = *state;
         char *text = render_prometheus(&f->s, &(struct proc_self) {});

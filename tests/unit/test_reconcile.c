@@ -405,6 +405,21 @@ static void test_group_high_judged_after_scale_down(void **state) {
         assert_plan(f, "start_recycle:0");
 }
 
+/* At its request limit in such a plan it goes at once, counted as what surely holds. */
+static void test_group_high_at_limit_during_scale_down(void **state) {
+        struct fixture *f = *state;
+
+        fill_ready(f);
+        mark(f, 0, RECYCLE_GROUP_HIGH, NOW - 2 * S);
+        f->workers[0].request_limit = 100;
+        f->workers[0].requests = 100;
+        f->v.target = 2;
+        plan(f);
+        assert_plan(f, "stop:2:scale_down stop:3:scale_down cancel_recycle:0 mark_recycle:0 start_recycle:0 "
+                       "stop:0:stop_first");
+        assert_int_equal(f->p.actions[3].reason, RECYCLE_MAX_REQUESTS);
+}
+
 /* ---- scale-down ------------------------------------------------------------------------ */
 
 /* Workers of slots beyond the target stop (replacements too), but never the last ready
@@ -836,6 +851,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_stop_first_only_for_memory, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_queued_memory_recycle_cancelled_at_its_turn, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_group_high_judged_after_scale_down, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_group_high_at_limit_during_scale_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scale_down, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_scale_down_never_the_last_worker, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ready_timeout_and_delay, setup, teardown),
