@@ -388,6 +388,39 @@ def reach_workers(port, want, path="/sleep?ms=1000", n=None, rounds=5):
          % (path, sorted(want - set(seen)), rounds, sorted(seen)))
 
 
+def sockets_of(pid):
+    """How many sockets the process has open."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def request_in_flight(port, path, pids, timeout=10.0):
+    """Sends `path` from a thread and returns once one of `pids` (the workers) has accepted
+    it (holds one more socket than before): (thread, result), where result gets the
+    (status, headers, body) or the exception. Waiting on the worker, not for a fixed
+    pause, which a busy machine can outlast before the request even connects."""
+    before = {pid: sockets_of(pid) for pid in pids}
+    result = []
+
+    def get():
+        try:
+            result.append(http_get(port, path, timeout=30))
+        except Exception as e:      # the caller checks what came back
+            result.append(e)
+    th = threading.Thread(target=get, daemon=True)
+    th.start()
+    deadline = time.monotonic() + timeout
+    while not any(sockets_of(pid) > n for pid, n in before.items()):
+        check(time.monotonic() < deadline, "no worker of %s accepted %s within %.0fs" % (sorted(pids), path, timeout))
+        time.sleep(0.01)
+    return th, result
+
+
 class Load:
     """Concurrent HTTP clients (threads + http.client, one connection per request).
 
