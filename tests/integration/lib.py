@@ -591,6 +591,13 @@ class Memward:
             return [l for l in lines if (since is None or l.t >= since) and rx.search(l.text)]
         return self.wait_for(pred, timeout, "a log line matching %r" % pattern)
 
+    def shutdown_seconds(self):
+        """Seconds from its event=shutdown to its event=exit_supervisor, by its own time=
+        (our clock around the wait for its exit also counts how late this test got to run)."""
+        shutdown, done = self.events("shutdown"), self.events("exit_supervisor")
+        check(shutdown and done, "no event=shutdown (%r) or event=exit_supervisor (%r) line" % (shutdown, done))
+        return done[-1].at - shutdown[0].at
+
     def current_workers(self):
         """{slot: pid} of the newest spawn per slot whose process is still alive."""
         slots = {}

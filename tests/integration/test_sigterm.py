@@ -16,14 +16,6 @@ import lib
 from lib import check
 
 
-def shutdown_took(mw):
-    """Seconds from memward's event=shutdown to its event=exit_supervisor, by its own
-    time=: our clock would also count how late this test got to run."""
-    shutdown, done = mw.events("shutdown"), mw.events("exit_supervisor")
-    check(shutdown and done, "no event=shutdown (%r) or event=exit_supervisor (%r) line" % (shutdown, done))
-    return done[-1].at - shutdown[0].at
-
-
 def graceful(t):
     port = t.port()
     mw = t.memward(lib.config(port, count=3, workers={"graceful_timeout": "5s"}), name="graceful")
@@ -33,7 +25,7 @@ def graceful(t):
     th, result = lib.request_in_flight(port, "/sleep?ms=700", workers.values())
     mw.signal(signal.SIGTERM)
     rc = mw.wait_exit(15)
-    took = shutdown_took(mw)
+    took = mw.shutdown_seconds()
     th.join(10)
     check(rc == 0, "memward exited %s after SIGTERM" % rc)
     check(result and isinstance(result[0], tuple) and result[0][0] == 200,
@@ -67,7 +59,7 @@ def stubborn(t):
 
     mw.signal(signal.SIGTERM)
     rc = mw.wait_exit(15)
-    took = shutdown_took(mw)
+    took = mw.shutdown_seconds()
     check(rc == 0, "memward exited %s after SIGTERM" % rc)
     check(0.9 <= took <= 4.0, "shutdown with graceful_timeout 1s took %.2fs" % took)
 
@@ -105,7 +97,7 @@ def sigquit(t):
     mw.wait_event("ready", count=2)
     mw.signal(signal.SIGQUIT)
     rc = mw.wait_exit(15)
-    took = shutdown_took(mw)
+    took = mw.shutdown_seconds()
     check(rc == 0, "memward exited %s after SIGQUIT" % rc)
     check(took < 5, "SIGQUIT shutdown took %.1fs (graceful_timeout is 30s)" % took)
     check(not t.leftovers(), "processes left after SIGQUIT: %r" % t.leftovers())
