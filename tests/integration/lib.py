@@ -388,6 +388,39 @@ def reach_workers(port, want, path="/sleep?ms=1000", n=None, rounds=5):
          % (path, sorted(want - set(seen)), rounds, sorted(seen)))
 
 
+def sockets_of(pid):
+    """How many sockets the process has open."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
+def request_in_flight(port, path, pids, timeout=10.0):
+    """Sends `path` from a thread and returns once one of `pids` (the workers) has accepted
+    it (holds one more socket than before): (thread, result), where result gets the
+    (status, headers, body) or the exception. Waiting on the worker, not for a fixed
+    pause, which a busy machine can outlast before the request even connects."""
+    before = {pid: sockets_of(pid) for pid in pids}
+    result = []
+
+    def get():
+        try:
+            result.append(http_get(port, path, timeout=30))
+        except Exception as e:      # the caller checks what came back
+            result.append(e)
+    th = threading.Thread(target=get, daemon=True)
+    th.start()
+    deadline = time.monotonic() + timeout
+    while not any(sockets_of(pid) > n for pid, n in before.items()):
+        check(time.monotonic() < deadline, "no worker of %s accepted %s within %.0fs" % (sorted(pids), path, timeout))
+        time.sleep(0.01)
+    return th, result
+
+
 class Load:
     """Concurrent HTTP clients (threads + http.client, one connection per request).
 
@@ -557,6 +590,13 @@ class Memward:
         def pred(lines):
             return [l for l in lines if (since is None or l.t >= since) and rx.search(l.text)]
         return self.wait_for(pred, timeout, "a log line matching %r" % pattern)
+
+    def shutdown_seconds(self):
+        """Seconds from its event=shutdown to its event=exit_supervisor, by its own time=
+        (our clock around the wait for its exit also counts how late this test got to run)."""
+        shutdown, done = self.events("shutdown"), self.events("exit_supervisor")
+        check(shutdown and done, "no event=shutdown (%r) or event=exit_supervisor (%r) line" % (shutdown, done))
+        return done[-1].at - shutdown[0].at
 
     def current_workers(self):
         """{slot: pid} of the newest spawn per slot whose process is still alive."""

@@ -45,12 +45,14 @@ REJECTED = ("malformed", "oversized", "foreign", "fds")
 
 
 class Client(threading.Thread):
-    """Sequential GETs at LOAD_RATE; remembers when each worker answered its n-th request."""
+    """Sequential GETs at LOAD_RATE; remembers when each worker answered its n-th request.
+    While `paused` is set it sends nothing (and does not catch up afterwards)."""
 
     def __init__(self, port):
         super().__init__(daemon=True)
         self.port = port
         self.stop = threading.Event()
+        self.paused = threading.Event()
         self.answered = {}              # pid -> [times]
         self.times = []
         self.errors = []
@@ -59,6 +61,10 @@ class Client(threading.Thread):
         t0 = time.monotonic()
         n = 0
         while not self.stop.is_set():
+            if self.paused.is_set():
+                time.sleep(0.05)
+                t0, n = time.monotonic(), 0
+                continue
             delay = t0 + n / LOAD_RATE - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
@@ -118,15 +124,20 @@ def test(t):
     addr = lib.worker_notify_socket(mw.current_workers()["0"]).replace("\0", "@", 1)   # argv holds no NUL
 
     # Warm-up: a recycle of each HTTP slot, the endpoints rendered, so the baseline
-    # below is memward's steady state.
+    # below is memward's steady state. The load pauses for the baseline, as it stops
+    # before the one after the flood: while it runs, some slot may always be mid-recycle
+    # on a loaded machine (a replacement starting, an old worker stopping, their fds
+    # open), and settle() would wait for a state the load keeps leaving.
     client = Client(port)
     client.start()
     mw.wait_event("recycle", count=2, timeout=30, reason="max_requests")
+    client.paused.set()
     for path in ("/metrics", "/status", "/healthz"):
         mh.get(mport, path)
     before_rejected = settle(mw, mport)
     fds_before = stable_fds(mw.pid)
     rss_before = mh.proc_status(mw.pid)["RssAnon"]
+    client.paused.clear()
 
     foreign_out = t.path("foreign.json")
     since = time.monotonic()

@@ -131,8 +131,11 @@ def inner(t):
     # 1. stderr is the journal stream: native entries.
     p, out, reader = start(t, cfg, lambda st: "%d:%d" % (st.st_dev, st.st_ino), "journal")
     ready = journal.wait(lambda e: e.get("MEMWARD_EVENT") == "ready", 15, "event=ready")[0]
-    for _ in range(3):                      # exactly the limit: requests=3 in the recycle line
-        lib.http_get(port, "/")
+    # Exactly the limit: requests=3 in the recycle line. Sent at once, so that the one
+    # worker serves them back to back: one after another, a loaded machine's pace could
+    # space them 250 ms apart, enough for memward to learn a request rate and start the
+    # replacement ahead of the limit (requests=2 expected_in=).
+    lib.get_at_once(port, "/", 3)
     rec = journal.wait(lambda e: e.get("MEMWARD_EVENT") == "recycle", 10, "event=recycle")[0]
     check(rec.get("MEMWARD_SLOT") == "0" and rec.get("MEMWARD_REASON") == "max_requests",
           "recycle entry %r" % rec)

@@ -10,7 +10,12 @@ PROBES /healthz requests, one every 20 ms, each with a 1 s timeout as a Kubernet
 probe has, must all answer 200 within that second (the contract as the kubelet sees
 it). The test prints their p50/p99/max and asserts p99 < P99_MAX: measured p99 0.6-0.9 ms
 on an idle 2-core machine and 0.5-1.2 ms with one core busy (stress-ng --cpu 1), 5 runs
-each (5.5-7.6 ms with both busy, 3 runs), so 100 ms leaves a wide margin for a noisy CI. Then every client socket is
+each (5.5-7.6 ms with both busy, 3 runs), so 100 ms leaves a wide margin for a noisy CI.
+The probes are timed on this test's clock, though, in a process whose own slowloris
+thread competes for the interpreter: with stress-ng --cpu 2 beside other test runs one
+round had a p99 of 113 ms (max 148 ms, every probe within its second). So a round over
+P99_MAX is probed once more, the attack still on, and fails only if over it again, as
+test_keepalive_latency does: a slow memward is slow in both. Then every client socket is
 closed, and memward's open fds must come back to their baseline and its RssAnon to
 within RSS_MARGIN_KIB of it (under ASan the memory is not checked: the sanitizer's
 shadow memory is not memward's).
@@ -40,6 +45,7 @@ MAX_CONNECTIONS = 16            # metrics.max_connections' default
 PROBES = 100
 PROBE_TIMEOUT = 1.0
 P99_MAX = 0.1                   # seconds
+ATTEMPTS = 2                    # rounds of PROBES while a round's p99 is over P99_MAX
 RSS_MARGIN_KIB = 2048
 
 
@@ -164,18 +170,25 @@ def test(t):
         peak_fds = max(peak_fds, mh.open_fds(mw.pid))
         time.sleep(0.05)
 
-    took, failures = [], []
+    p99s = []
     try:
-        for _ in range(PROBES):
-            secs, error = probe(mport)
-            if error:
-                failures.append(error)
-                if len(failures) >= 10:
-                    break               # failed already; do not wait out 100 timeouts
-            else:
-                took.append(secs)
-            peak_fds = max(peak_fds, mh.open_fds(mw.pid))
-            time.sleep(0.02)
+        for attempt in range(ATTEMPTS):
+            took, failures = [], []
+            for _ in range(PROBES):
+                secs, error = probe(mport)
+                if error:
+                    failures.append(error)
+                    if len(failures) >= 10:
+                        break           # failed already; do not wait out 100 timeouts
+                else:
+                    took.append(secs)
+                peak_fds = max(peak_fds, mh.open_fds(mw.pid))
+                time.sleep(0.02)
+            if failures or not took:
+                break                   # every probe must answer within its second: no second round
+            p99s.append(percentile(sorted(took), 0.99))
+            if p99s[-1] < P99_MAX:
+                break
         check(mw.proc.poll() is None, "memward exited under the load")
     finally:
         slow.stop.set()
@@ -193,7 +206,8 @@ def test(t):
         summary = "/healthz behind %d idle + %d slowloris connections: none of %d answered" % (
             IDLE, SLOWLORIS, len(failures))
     summary += ("; slowloris sent %d bytes over %d connections, %d cut by memward; memward fds %d at rest, "
-                "peak %d" % (slow.bytes, slow.connects, slow.cut, fds_before, peak_fds))
+                "peak %d; p99 of each round %s ms" % (slow.bytes, slow.connects, slow.cut, fds_before, peak_fds,
+                                                       ", ".join("%.1f" % (x * 1000) for x in p99s)))
     print(summary)
     check(peak_fds >= fds_before + MAX_CONNECTIONS - 2, "the clients never filled the %d connection slots: %s"
           % (MAX_CONNECTIONS, summary))

@@ -8,6 +8,7 @@ trickle hold the slots for as long as the clients kept going). At capacity the /
 takes the slot of one trickling client; the other keeps its slot until its head is
 overdue (one new connection gives up one slot, not more)."""
 
+import select
 import socket
 import threading
 import time
@@ -20,13 +21,19 @@ TRICKLE_FOR = 12.0
 
 
 def trickle(port, result):
+    t0 = time.monotonic()               # before memward can accept: its timeout counts from then
     s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    t0 = time.monotonic()
     s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
     try:
         while time.monotonic() - t0 < TRICKLE_FOR:
             s.sendall(b"a")
-            time.sleep(0.5)
+            # Between bytes, watch for memward's close (EOF, after any answer): noticed
+            # at once, not at the second send after it (up to a second late), which
+            # would eat the margin of the bound below on a loaded machine.
+            pause = time.monotonic() + 0.5
+            while time.monotonic() < pause:
+                if select.select([s], [], [], max(0.0, pause - time.monotonic()))[0] and not s.recv(65536):
+                    raise ConnectionResetError("closed by memward")
         result["closed_after"] = None
     except OSError:
         result["closed_after"] = time.monotonic() - t0
@@ -61,10 +68,12 @@ def test(t):
         check(closed is not None and closed <= TIMEOUT + 2.0,
               "a trickling client kept its connection for %s s" % closed)
     last = max(r["closed_after"] for r in results)
-    check(last >= TIMEOUT, "both trickling clients were cut before their head was overdue (%.1f and %.1f s): "
+    # Now that a close is noticed at once, 0.1 s for memward's millisecond timers (it was
+    # noticed up to a second late before, so this bound is tighter than it was).
+    check(last >= TIMEOUT - 0.1, "both trickling clients were cut before their head was overdue (%.1f and %.1f s): "
           "one /healthz took two slots" % (results[0]["closed_after"], results[1]["closed_after"]))
     check(mw.stop() == 0, "memward did not exit 0")
-    print("/healthz answered after %.2fs behind 2 trickling clients; they were cut after %.1f and %.1f s"
+    print("/healthz answered after %.2fs behind 2 trickling clients; they were cut after %.3f and %.3f s"
           % (waited, results[0]["closed_after"], results[1]["closed_after"]))
 
 

@@ -3,7 +3,7 @@
 The worker double-forks 100 sleepers and reaps the intermediate children, so the
 sleepers are re-parented to memward (PR_SET_CHILD_SUBREAPER). They stay in the
 worker's process group, so they are its own (memward(8), ORPHANS): memward lets them
-live until they exit about a second later, reaps all of them, and keeps running.
+live until they exit some seconds later, reaps all of them, and keeps running.
 
 Daemons (ORPHAN_SETSID=1: the sleepers setsid() first) have left their worker's process
 group: memward cannot tell whose they are and kills them at its next sample tick, with
@@ -24,12 +24,16 @@ import lib
 from lib import check
 
 ORPHANS = 100
+# How long each orphan lives from its fork: long enough that most of them are still there
+# when we look, after 200 forks and our read of the ready line on a loaded machine (at
+# 1 s, the first ones could be gone before we looked).
+ORPHAN_SLEEP_S = 5
 
 
 def test(t):
     port = t.port()
     cfg = lib.config(port, count=1, command=lib.test_worker("orphaner.py"),
-                     workers={"env": {"ORPHANS": str(ORPHANS), "ORPHAN_SLEEP_MS": "1000"}})
+                     workers={"env": {"ORPHANS": str(ORPHANS), "ORPHAN_SLEEP_MS": str(ORPHAN_SLEEP_S * 1000)}})
     mw = t.memward(cfg)
     mw.wait_event("ready", count=1)
     worker = int(mw.events("ready")[0].get("pid"))
@@ -39,7 +43,7 @@ def test(t):
     check(len(adopted) >= ORPHANS // 2,
           "only %d orphans re-parented to memward (subreaper?)" % len(adopted))
 
-    deadline = time.monotonic() + 6
+    deadline = time.monotonic() + ORPHAN_SLEEP_S + 8
     while True:
         kids = [p for p in lib.children_map().get(mw.pid, []) if p != worker]
         zombies = lib.zombies_of(mw.pid)

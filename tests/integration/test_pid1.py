@@ -28,7 +28,9 @@ from lib import check
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 NSENTER = shutil.which("nsenter") or "/usr/bin/nsenter"
 ORPHANS = 20
-ORPHAN_SLEEP_MS = 1500
+# Each orphan lives this long from its fork: most must still be there when we look, after
+# the forks and our read of the ready line on a loaded machine.
+ORPHAN_SLEEP_MS = 5000
 
 # A worker that records each SIGUSR1 as a file $USR1_DIR/<slot>.<n>, answers
 # READY=1, and exits 0 on SIGTERM. Self-contained: it runs inside the namespace.
