@@ -149,12 +149,15 @@ def check_root():
     # Requests two at a time, each holding its worker 50 ms, so that both workers reach
     # max_requests (one after another, a hot worker may take them all); the requests stop
     # once memward logged a recycle of every original worker, so that the layout can
-    # settle: under constant load some slot is always mid-replacement.
+    # settle: under constant load some slot is always mid-replacement. Five pairs per
+    # look at the journal (a journalctl costs more than a pair under TCG): an original
+    # the first load never reached needs 20 pairs, and extra ones only recycle more.
     def old_recycled_else_load():
         pids = {int(e["MEMWARD_PID"]) for e in sv.memward_events(ROOT_UNIT, "recycle", reason="max_requests")}
         if old <= pids:
             return True
-        lib.get_at_once(ROOT_PORT, "/sleep?ms=50", WORKERS)
+        for _ in range(5):
+            lib.get_at_once(ROOT_PORT, "/sleep?ms=50", WORKERS)
         return False
     sv.wait(old_recycled_else_load, 60,
             lambda: "a max_requests recycle of each of %s:\n%s" % (sorted(old), sv.describe_layout(ROOT_UNIT)),
