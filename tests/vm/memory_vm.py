@@ -805,6 +805,9 @@ def scenario_grandchildren(t):
     w2 = wait_until(lambda: mw.current_workers().get("0") if mw.current_workers().get("0") != w1 else None,
                     10, "the replacement worker")
     leaf2 = check_in_own_leaf(mw, w2, alone=False)
+    # The replacement was only spawned: its Python start-up (seconds under TCG on a busy
+    # host) comes before its helper; it prints the line before it says READY=1.
+    mw.wait_event("ready", pid=w2, timeout=60)
     line = mw.wait_text(r"^forker pid=%d .*grandchild=\d+" % w2, timeout=10)[0]
     g2 = int(line.get("grandchild"))
     check(lib.alive(g2) and cgroup_of(g2) == "/app/" + leaf2, "replacement's helper %d not alive in %s" % (g2, leaf2))
