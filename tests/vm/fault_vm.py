@@ -399,7 +399,7 @@ def scenario_reload_fd_limit(t):
     taken. (Start-up refuses the same way: tests/integration/test_fault_fd_limit.py.)"""
     vm.setup_app()
     port = t.port()
-    cfg = lib.config(port, count=2, memory={"sample_interval": "250ms"})
+    cfg = vm.vm_timeouts(lib.config(port, count=2, memory={"sample_interval": "250ms"}))
     path = t.write_config(cfg, "reload_fd.yaml")
     real = lib.MEMWARD
     lib.MEMWARD = "/bin/sh"
