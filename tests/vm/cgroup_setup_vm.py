@@ -30,7 +30,7 @@ HIGH, MAX = 200 * MIB, 300 * MIB
 
 def start_in(t, cgroup, cfg, name, env=None):
     """memward inside `cgroup`, like `sh -c 'echo $$ > CG/cgroup.procs; exec memward -c CFG'`."""
-    path = t.write_config(cfg, name + ".yaml")
+    path = t.write_config(vm.vm_timeouts(cfg), name + ".yaml")
     real = lib.MEMWARD
     lib.MEMWARD = "/bin/sh"
     try:

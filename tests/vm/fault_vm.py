@@ -62,6 +62,11 @@ def rmdir_when_empty(path, timeout=5.0):
     return wait_until(attempt, timeout, "rmdir %s" % path, step=0.01) == "removed"
 
 
+# How soon memward says a leaf or its PSI file is gone, on its own clock: it watches
+# for it (the leaf's memory.events fd, the trigger's EPOLLERR), so well within this.
+LOST_WITHIN = 5.0
+
+
 def respawned(mw, slot, generation, timeout=30):
     """The pid of worker slot/generation once it said ready, checked to be in its own leaf."""
     sp = mw.wait_event("spawn", worker=slot, generation=generation, timeout=timeout)[0]
@@ -97,10 +102,14 @@ def scenario_leaf_removed(t):
     # 1. Moved out, then the leaf removed.
     os.makedirs(ELSEWHERE, exist_ok=True)
     cg_write(ELSEWHERE + "/cgroup.procs", str(moved))
-    t0 = time.monotonic()
+    t0, wall0 = time.monotonic(), time.time()
     os.rmdir("%s/%s" % (APP, names[moved]))
-    lost = mw.wait_event("cgroup_leaf_lost", pid=moved, timeout=5)[0]
+    # "At once" on memward's clock (time=, the guest's wall clock, as time.time()): when
+    # the test reads the line also counts how late its reader ran on a busy host.
+    lost = mw.wait_event("cgroup_leaf_lost", pid=moved, timeout=30)[0]
     check(lost.get("cgroup") == names[moved], "cgroup_leaf_lost names the wrong leaf: %s" % lost.text)
+    check(vm.log_time(lost) - wall0 <= LOST_WITHIN, "event=cgroup_leaf_lost %.2fs after the rmdir by memward's "
+          "time=, want within %gs" % (vm.log_time(lost) - wall0, LOST_WITHIN))
     share = check_quiet(mw, "after the leaf of worker %d was removed" % moved)
     rec = mw.wait_event("recycle", pid=moved, timeout=10)[0]
     check(rec.get("reason") == "cgroup_lost", "want reason=cgroup_lost: %s" % rec.text)
@@ -116,9 +125,9 @@ def scenario_leaf_removed(t):
     lib.reach_workers(port, [killed, sp.int("pid")])
     check(len(mw.events("cgroup_leaf_lost")) == 1, "cgroup_leaf_lost logged more than once: %r"
           % mw.events("cgroup_leaf_lost"))
-    ok("worker %d moved to %s and %s removed: event=cgroup_leaf_lost %.3fs later, memward at %.1f%% CPU for 2s, "
+    ok("worker %d moved to %s and %s removed: event=cgroup_leaf_lost %.3fs later (time=), memward at %.1f%% CPU for 2s, "
        "recycle reason=cgroup_lost, replacement pid %d (%s) ready %.2fs after the rmdir, old worker exited 0; "
-       "load %s" % (moved, ELSEWHERE, names[moved], lost.t - t0, 100 * share, sp.int("pid"), sp.get("cgroup"),
+       "load %s" % (moved, ELSEWHERE, names[moved], vm.log_time(lost) - wall0, 100 * share, sp.int("pid"), sp.get("cgroup"),
                     mw.events("ready", pid=sp.int("pid"))[0].t - t0, load.summary()))
 
     # 2. An administrator's cgroup.kill and rmdir, racing memward's own removal.
@@ -334,10 +343,12 @@ def scenario_psi_pollerr(t):
     mw.wait_event("ready", count=2, timeout=60)
     mw.wait_event("pressure_trigger", timeout=5)
 
-    t0 = time.monotonic()
+    t0, wall0 = time.monotonic(), time.time()
     cg_write(APP + "/cgroup.pressure", "0")
     check(not os.path.exists(APP + "/memory.pressure"), "memory.pressure still there with cgroup.pressure 0")
-    lost = mw.wait_event("pressure_trigger_lost", timeout=5)[0]
+    lost = mw.wait_event("pressure_trigger_lost", timeout=30)[0]
+    check(vm.log_time(lost) - wall0 <= LOST_WITHIN, "event=pressure_trigger_lost %.2fs after cgroup.pressure 0 by "
+          "memward's time=, want within %gs" % (vm.log_time(lost) - wall0, LOST_WITHIN))
     share = check_quiet(mw, "with its PSI trigger fd in EPOLLERR", 3.0)
     check(len(mw.events("pressure_trigger_lost")) == 1, "pressure_trigger_lost logged more than once: %r"
           % mw.events("pressure_trigger_lost"))
@@ -346,8 +357,8 @@ def scenario_psi_pollerr(t):
     t1 = time.monotonic()
     back = mw.wait_event("pressure_trigger_restored", timeout=15)[0]
     check(mw.running(), "memward died")
-    ok("cgroup.pressure 0: pressure_trigger_lost %.3fs later, memward at %.1f%% CPU over 3s; cgroup.pressure 1 "
-       "after %.1fs: %s %.2fs later" % (lost.t - t0, 100 * share, hidden, back.text.split("event=", 1)[1],
+    ok("cgroup.pressure 0: pressure_trigger_lost %.3fs later (time=), memward at %.1f%% CPU over 3s; cgroup.pressure 1 "
+       "after %.1fs: %s %.2fs later" % (vm.log_time(lost) - wall0, 100 * share, hidden, back.text.split("event=", 1)[1],
                                         back.t - t1))
 
     workers = mw.current_workers()
@@ -388,7 +399,7 @@ def scenario_reload_fd_limit(t):
     taken. (Start-up refuses the same way: tests/integration/test_fault_fd_limit.py.)"""
     vm.setup_app()
     port = t.port()
-    cfg = lib.config(port, count=2, memory={"sample_interval": "250ms"})
+    cfg = vm.vm_timeouts(lib.config(port, count=2, memory={"sample_interval": "250ms"}))
     path = t.write_config(cfg, "reload_fd.yaml")
     real = lib.MEMWARD
     lib.MEMWARD = "/bin/sh"

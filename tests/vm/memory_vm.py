@@ -114,9 +114,25 @@ def reset_app():
     cg_write(APP + "/cgroup.subtree_control", "-memory -pids")
 
 
+# lib.config's ready_timeout (10 s) is sized for the host. Under TCG a Python worker
+# takes seconds to say READY=1, with others starting beside it (three example workers
+# under systemd: 2.2-3.1 s past their boot delay on a loaded host), more when the host
+# is busier still: one past 10 s would be killed and respawned, shifting the
+# generations and exits the tests name. No VM test is about the ready timeout.
+READY_TIMEOUT_MIN = 60
+
+
+def vm_timeouts(cfg):
+    """cfg with workers.ready_timeout at least READY_TIMEOUT_MIN seconds."""
+    w = cfg["workers"]
+    if lib.parse_duration(w.get("ready_timeout", "10s")) < READY_TIMEOUT_MIN:
+        w["ready_timeout"] = "%ds" % READY_TIMEOUT_MIN
+    return cfg
+
+
 def start_memward(t, cfg, name="memward", cgroup=APP):
     """memward inside APP, like `sh -c 'echo $$ > app/cgroup.procs; exec memward -c CFG'`."""
-    path = t.write_config(cfg, name + ".yaml")
+    path = t.write_config(vm_timeouts(cfg), name + ".yaml")
     real = lib.MEMWARD
     lib.MEMWARD = "/bin/sh"
     try:
@@ -805,6 +821,9 @@ def scenario_grandchildren(t):
     w2 = wait_until(lambda: mw.current_workers().get("0") if mw.current_workers().get("0") != w1 else None,
                     10, "the replacement worker")
     leaf2 = check_in_own_leaf(mw, w2, alone=False)
+    # The replacement was only spawned: its Python start-up (seconds under TCG on a busy
+    # host) comes before its helper; it prints the line before it says READY=1.
+    mw.wait_event("ready", pid=w2, timeout=60)
     line = mw.wait_text(r"^forker pid=%d .*grandchild=\d+" % w2, timeout=10)[0]
     g2 = int(line.get("grandchild"))
     check(lib.alive(g2) and cgroup_of(g2) == "/app/" + leaf2, "replacement's helper %d not alive in %s" % (g2, leaf2))

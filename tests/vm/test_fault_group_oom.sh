@@ -4,7 +4,7 @@
 # the steps live in tests/vm/fault_vm.py (scenario "group_oom").
 # Runs inside the VM only: tests/vm/run tests/vm/test_fault_group_oom.sh
 # MEMWARD overrides the binary (vm.mk passes $(BUILD)/memward).
-# vm-run: --timeout 120
+# vm-run: --timeout 240
 set -euo pipefail
 
 [[ ${MEMWARD_VM:-} == 1 ]] || { echo "FAIL: this test changes the root cgroup; run it through tests/vm/run" >&2; exit 1; }

@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-run: --init systemd --timeout 300
+# vm-run: --init systemd --timeout 480
 # test_systemd_memward.sh — memward as a real systemd 252 service: Type=notify start
 # only once the workers are ready, worker leaves in the delegated unit cgroup with
 # memward in supervisor/, `systemctl reload` rolling every worker under load with no
