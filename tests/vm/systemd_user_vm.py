@@ -37,7 +37,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import systemd_vm as sv  # noqa: E402  (also gives lib its fail/check)
-from systemd_vm import check, fail, ok, run, show  # noqa: E402
+from systemd_vm import check, ok, run, show  # noqa: E402
 
 lib = sv.lib
 ROOT_UNIT = "memward-root.service"
