@@ -2296,8 +2296,8 @@ static void supervisor_template_adopt(struct supervisor *s, struct template_proc
                 return;
         }
         /* From now on its age, its ready delay and timeout, its lifetime and its warmup
-         * count from the fork, as an exec'd worker's from its exec; fork= says how long
-         * it waited for the template and the fork. */
+         * count from the fork, as an exec'd worker's from the pass that forks and execs
+         * it; fork= says how long it waited for the template and the fork. */
         usec_t asked = w->spawned_at;
         w->pid = d->pid;
         w->fork = WORKER_FORK_NONE;
