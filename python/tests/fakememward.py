@@ -177,13 +177,19 @@ def http_on(sock: socket.socket, path: str = "/") -> bytes:
     return reply
 
 
+# <asm-generic/socket.h>; Python's socket module does not name them. The cmsg carries a
+# struct timespec of the clock CLOCK_REALTIME.
+SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
+
+
 class NotifySocket:
     """A unix datagram socket standing for memward's notify socket, with the sender's
-    pid from SCM_CREDENTIALS on every datagram."""
+    pid from SCM_CREDENTIALS on every datagram and the time the kernel queued it."""
 
     def __init__(self, abstract: bool, directory: str) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         if abstract:
             self.name = "@memward-py-test-%d-%s" % (os.getpid(), os.urandom(4).hex())
             self.sock.bind("\0" + self.name[1:])
@@ -191,17 +197,24 @@ class NotifySocket:
             self.name = os.path.join(directory, "notify")
             self.sock.bind(self.name)
         self.received: List[Tuple[int, str]] = []
+        self.arrived: List[float] = []      # the kernel's stamp of each of received, seconds
 
     def _receive(self, timeout: float) -> bool:
         ready, _, _ = select.select([self.sock], [], [], timeout)
         if not ready:
             return False
-        data, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
-        pid = 0
+        data, ancdata, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12) + socket.CMSG_SPACE(16))
+        pid, arrived = 0, None
         for level, kind, payload in ancdata:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                 pid = struct.unpack("iII", payload[:12])[0]
+            elif level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
+                sec, nsec = struct.unpack("qq", payload[:16])
+                arrived = sec + nsec / 1e9
+        if arrived is None:
+            raise AssertionError("a datagram without SCM_TIMESTAMPNS")
         self.received.append((pid, data.decode("utf-8", "replace")))
+        self.arrived.append(arrived)
         return True
 
     def wait_for(self, pid: int, line: str, timeout: float = TIMEOUT) -> str:
@@ -220,7 +233,8 @@ class NotifySocket:
 
     def gaps(self, pid: int, line: str, seconds: float) -> List[float]:
         """Seconds between consecutive datagrams from `pid` with `line` among their
-        lines, as they arrive over the next `seconds`."""
+        lines, sent over the next `seconds`: by when the kernel queued each, so that how
+        late this process got to read them (a busy machine) does not count."""
         stamps = []
         deadline = time.monotonic() + seconds
         while True:
@@ -229,7 +243,7 @@ class NotifySocket:
                 break
             sender, text = self.received[-1]
             if sender == pid and line in text.split("\n"):
-                stamps.append(time.monotonic())
+                stamps.append(self.arrived[-1])
         return [round(b - a, 3) for a, b in zip(stamps, stamps[1:])]
 
     def close(self) -> None:
