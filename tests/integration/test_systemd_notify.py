@@ -8,19 +8,24 @@ The "systemd" is a datagram socket this test binds."""
 
 import signal
 import socket
+import struct
 import threading
 import time
 
 import lib
 from lib import check
 
+# <asm-generic/socket.h>; Python's socket module does not name them.
+SO_TIMESTAMPNS = SCM_TIMESTAMPNS = 35
+
 
 class FakeSystemd:
     def __init__(self, path):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(path)
+        self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         self.sock.settimeout(0.2)
-        self.messages = []              # (monotonic time, text)
+        self.messages = []              # (monotonic time, text, the kernel's CLOCK_REALTIME stamp)
         self.done = False
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -28,15 +33,23 @@ class FakeSystemd:
     def run(self):
         while not self.done:
             try:
-                data = self.sock.recv(65536)
+                data, ancdata, _, _ = self.sock.recvmsg(65536, socket.CMSG_SPACE(16))
             except socket.timeout:
                 continue
             except OSError:
                 return
-            self.messages.append((time.monotonic(), data.decode("utf-8", "replace")))
+            sent = [struct.unpack("qq", payload[:16]) for level, kind, payload in ancdata
+                    if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS]
+            self.messages.append((time.monotonic(), data.decode("utf-8", "replace"),
+                                  sent[0][0] + sent[0][1] / 1e9 if sent else None))
 
     def having(self, assignment, since=0.0):
-        return [(t, m) for t, m in list(self.messages) if t >= since and assignment in m.split("\n")]
+        return [(t, m) for t, m, _ in list(self.messages) if t >= since and assignment in m.split("\n")]
+
+    def sent(self, assignment, since=0.0):
+        """When the kernel queued each message with `assignment`: how late our thread got
+        to read them (a busy machine) does not count."""
+        return [k for t, m, k in list(self.messages) if t >= since and assignment in m.split("\n")]
 
     def wait(self, assignment, since=0.0, timeout=10.0):
         deadline = time.monotonic() + timeout
@@ -45,7 +58,7 @@ class FakeSystemd:
             if hits:
                 return hits
             time.sleep(0.02)
-        lib.fail("systemd never got %s (got %r)" % (assignment, [m for _, m in self.messages][-10:]))
+        lib.fail("systemd never got %s (got %r)" % (assignment, [m for _, m, _ in self.messages][-10:]))
 
     def close(self):
         self.done = True
@@ -74,9 +87,9 @@ def test(t):
         # What memward told systemd, in the order it said it (one socket, one reader).
         half = sd.having("STATUS=1/2 workers ready")
         check(half and half[0][0] <= ready[0][0], "no STATUS=1/2 workers ready before READY=1: %r"
-              % [m for _, m in sd.messages][:10])
+              % [m for _, m, _ in sd.messages][:10])
         gap = ready[0][0] - half[0][0]     # ~LATE_MS; not judged: worker 0's own start-up varies under load
-        check(not [m for t0, m in sd.messages if t0 < ready[0][0] and "2/2" in m],
+        check(not [m for t0, m, _ in sd.messages if t0 < ready[0][0] and "2/2" in m],
               "2/2 workers ready before READY=1: %r" % sd.messages[:10])
 
         # Pings over 2.5 s from now, not since memward started: how long the workers took to
@@ -84,7 +97,8 @@ def test(t):
         # every ~0.5 s (1 s apart would be the whole interval, no margin for systemd).
         since = time.monotonic()
         time.sleep(2.5)
-        pings = [t0 for t0, _ in sd.having("WATCHDOG=1", since=since)]
+        pings = sd.sent("WATCHDOG=1", since=since)
+        check(None not in pings, "a datagram without SCM_TIMESTAMPNS")
         gaps = sorted(b - a for a, b in zip(pings, pings[1:]))
         check(len(pings) >= 3 and 0.3 <= gaps[len(gaps) // 2] <= 0.75,
               "WATCHDOG=1 with WATCHDOG_USEC=1s: %d pings in 2.5 s, %s s apart"
