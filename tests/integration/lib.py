@@ -404,7 +404,12 @@ def request_in_flight(port, path, pids, timeout=10.0):
     it (holds one more socket than before): (thread, result), where result gets the
     (status, headers, body) or the exception. Waiting on the worker, not for a fixed
     pause, which a busy machine can outlast before the request even connects."""
-    before = {pid: sockets_of(pid) for pid in pids}
+    def sockets(pid):
+        try:
+            return sockets_of(pid)
+        except OSError as e:
+            fail("worker %d, watched for %s, is gone: %s" % (pid, path, e))
+    before = {pid: sockets(pid) for pid in pids}
     result = []
 
     def get():
@@ -415,7 +420,8 @@ def request_in_flight(port, path, pids, timeout=10.0):
     th = threading.Thread(target=get, daemon=True)
     th.start()
     deadline = time.monotonic() + timeout
-    while not any(sockets_of(pid) > n for pid, n in before.items()):
+    while not any(sockets(pid) > n for pid, n in before.items()):
+        check(not result, "%s was answered before a worker was seen holding it: %r" % (path, result))
         check(time.monotonic() < deadline, "no worker of %s accepted %s within %.0fs" % (sorted(pids), path, timeout))
         time.sleep(0.01)
     return th, result

@@ -137,7 +137,12 @@ def test(t):
     before_rejected = settle(mw, mport)
     fds_before = stable_fds(mw.pid)
     rss_before = mh.proc_status(mw.pid)["RssAnon"]
+    resumed = time.monotonic()
     client.paused.clear()
+    # memward learns a worker's request rate from its X_REQUESTS, and the pause reads as
+    # one long slow interval: a replacement would then start late, both HTTP slots could
+    # be down at once during the flood. Two recycles at the resumed pace first.
+    mw.wait_event("recycle", count=2, since=resumed, timeout=30, reason="max_requests")
 
     foreign_out = t.path("foreign.json")
     since = time.monotonic()

@@ -102,16 +102,16 @@ def test(t):
     th, slow = lib.request_in_flight(port, "/sleep?ms=%d" % STOP_MS, mw.current_workers().values())
     mw.signal(signal.SIGTERM)
     mw.wait_event("shutdown", timeout=10)
-    t_asked = time.time()               # our wall clock, to compare with memward's time=
     status, body = healthz(mport)
+    t_answered = time.time()            # our wall clock, to compare with memward's time=
     check(status == 503 and body.startswith("unavailable: shutting down, "), "during shutdown: %d %r"
           % (status, body))
     th.join(30)
     check(slow and isinstance(slow[0], tuple) and slow[0][0] == 200, "the request in flight at SIGTERM: %r" % slow)
     check(mw.wait_exit(30) == 0, "memward did not exit 0")
     # By memward's time= of the last exit, not when we read its line.
-    check(mw.events("exit") and mw.events("exit")[-1].at > t_asked - 0.002,
-          "every worker had exited before /healthz was asked")
+    check(mw.events("exit") and mw.events("exit")[-1].at > t_answered - 0.002,
+          "every worker had exited before /healthz answered")
     print("503 -> 200 at start-up; 503 for %.2fs after SIGKILL; 200 throughout a rolling recycle"
           % (t_up - t_down))
 

@@ -131,13 +131,23 @@ def test_deadlines_of_new_workers(t):
           % (ready.get("startup"), fired))
 
 
+def wait_file(path, what, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        check(time.monotonic() < deadline, "timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(0.05)
+
+
 def test_usr1_while_starting(t):
     port = t.port()
-    marker = t.path("usr1")
-    # The handler comes 2 s after start, like an app that installs it after its imports.
-    script = 'sleep 2; trap "echo got >> %s" USR1; while :; do sleep 0.1; done' % marker
+    marker, go, armed = t.path("usr1"), t.path("go"), t.path("armed")
+    # The handler comes only when the test says so, like an app that installs it after
+    # its imports: whenever the SIGUSR1 reaches memward, the worker has none yet, and
+    # /bin/sh dies of one then. Readiness is a delay far longer than any wait of ours.
+    script = ('while [ ! -e %s ]; do sleep 0.05; done; trap "echo got >> %s" USR1; : > %s; '
+              'while :; do sleep 0.1; done' % (go, marker, armed))
     cfg = lib.config(port, count=1, command=["/bin/sh", "-c", script], listen=[],
-                     workers={"ready": "3s", "ready_timeout": "10s"})
+                     workers={"ready": "8s", "ready_timeout": "20s"})
     mw = t.memward(cfg, name="usr1")
     # Once the worker is spawned, not after a fixed pause: a loaded machine can outlast
     # that before memward spawned it (a SIGUSR1 with no worker reaches nobody) or even
@@ -145,14 +155,18 @@ def test_usr1_while_starting(t):
     spawn = mw.wait_event("spawn", timeout=15)[0]
     mw.signal(signal.SIGUSR1)
     sent = time.time() - spawn.at       # memward's time= against our wall clock
-    mw.wait_event("ready", timeout=15)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not os.path.exists(marker):
-        time.sleep(0.05)
-    check(not mw.events("exit"), "the starting worker died: %s" % [e.text for e in mw.events("exit")])
-    check(os.path.exists(marker), "SIGUSR1 never reached the worker once it was ready")
+    time.sleep(0.5)
+    check(not mw.events("exit"), "the starting worker died of the SIGUSR1 (sent %.2fs after its spawn): %s"
+          % (sent, [e.text for e in mw.events("exit")]))
+    check(not mw.events("ready"), "ready before the test could look (SIGUSR1 sent %.2fs after the spawn)" % sent)
+    open(go, "w").close()
+    wait_file(armed, "the worker's handler installed")
+    check(not os.path.exists(marker), "SIGUSR1 reached the worker before it was ready")
+    mw.wait_event("ready", timeout=30)
+    wait_file(marker, "SIGUSR1 delivered to the worker once it was ready")
+    check(not mw.events("exit"), "the worker died: %s" % [e.text for e in mw.events("exit")])
     check(mw.stop() == 0, "memward did not exit 0")
-    print("SIGUSR1 sent %.2fs after the spawn (the handler comes at 2 s): delivered once the worker was ready"
+    print("SIGUSR1 sent %.2fs after the spawn, the worker without a handler: held, delivered once it was ready"
           % sent)
 
 

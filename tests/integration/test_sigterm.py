@@ -25,9 +25,9 @@ def graceful(t):
     th, result = lib.request_in_flight(port, "/sleep?ms=700", workers.values())
     mw.signal(signal.SIGTERM)
     rc = mw.wait_exit(15)
-    took = mw.shutdown_seconds()
     th.join(10)
     check(rc == 0, "memward exited %s after SIGTERM" % rc)
+    took = mw.shutdown_seconds()
     check(result and isinstance(result[0], tuple) and result[0][0] == 200,
           "the in-flight request did not complete: %r" % result)
     check(took < 4, "graceful shutdown took %.1fs" % took)
@@ -59,8 +59,8 @@ def stubborn(t):
 
     mw.signal(signal.SIGTERM)
     rc = mw.wait_exit(15)
-    took = mw.shutdown_seconds()
     check(rc == 0, "memward exited %s after SIGTERM" % rc)
+    took = mw.shutdown_seconds()
     check(0.9 <= took <= 4.0, "shutdown with graceful_timeout 1s took %.2fs" % took)
 
     ex0 = mw.events("exit", pid=workers["0"])
@@ -97,8 +97,8 @@ def sigquit(t):
     mw.wait_event("ready", count=2)
     mw.signal(signal.SIGQUIT)
     rc = mw.wait_exit(15)
-    took = mw.shutdown_seconds()
     check(rc == 0, "memward exited %s after SIGQUIT" % rc)
+    took = mw.shutdown_seconds()
     check(took < 5, "SIGQUIT shutdown took %.1fs (graceful_timeout is 30s)" % took)
     check(not t.leftovers(), "processes left after SIGQUIT: %r" % t.leftovers())
 
