@@ -209,7 +209,7 @@ class NotifySocket:
             if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                 pid = struct.unpack("iII", payload[:12])[0]
             elif level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS:
-                sec, nsec = struct.unpack("qq", payload[:16])
+                sec, nsec = struct.unpack("@ll", payload[:struct.calcsize("@ll")])
                 arrived = sec + nsec / 1e9
         if arrived is None:
             raise AssertionError("a datagram without SCM_TIMESTAMPNS")

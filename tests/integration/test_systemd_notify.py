@@ -38,7 +38,7 @@ class FakeSystemd:
                 continue
             except OSError:
                 return
-            sent = [struct.unpack("qq", payload[:16]) for level, kind, payload in ancdata
+            sent = [struct.unpack("@ll", payload[:struct.calcsize("@ll")]) for level, kind, payload in ancdata
                     if level == socket.SOL_SOCKET and kind == SCM_TIMESTAMPNS]
             self.messages.append((time.monotonic(), data.decode("utf-8", "replace"),
                                   sent[0][0] + sent[0][1] / 1e9 if sent else None))

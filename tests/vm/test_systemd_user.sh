@@ -1,5 +1,5 @@
 #!/bin/bash
-# vm-run: --init systemd --timeout 300
+# vm-run: --init systemd --timeout 480
 # test_systemd_user.sh — workers.user under a real systemd 252 with Delegate=yes: the
 # shipped unit (memward root) running its workers as nobody:nogroup with umask 0027 in
 # their delegated leaves, a unix socket 0660 root:nogroup, recycles that stay nobody;
